@@ -1,0 +1,55 @@
+// Lint: typescript-eslint recommended rules, plus the project's own invariants.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+import prettier from 'eslint-config-prettier';
+
+export default tseslint.config(
+  { ignores: ['node_modules/', 'cdk.out/', 'coverage/', '**/*.js', '**/*.mjs', 'docs/'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  prettier,
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-restricted-syntax': [
+        'error',
+        {
+          // Acknowledgements go through lib/compliance/acknowledge.ts, which enforces their scope.
+          selector: "CallExpression[callee.property.name='acknowledge'][callee.object.callee.property.name='of']",
+          message:
+            'Use acknowledge() from lib/compliance/acknowledge.ts: one construct, one finding, a specific reason.',
+        },
+      ],
+    },
+  },
+  {
+    files: ['lib/**/*.ts'],
+    rules: {
+      // Constructs receive validated configuration; only bin/ reads the environment.
+      'no-restricted-properties': [
+        'error',
+        { object: 'process', property: 'env', message: 'Pass configuration in props.' },
+      ],
+    },
+  },
+  {
+    files: ['lib/compliance/acknowledge.ts'],
+    rules: { 'no-restricted-syntax': 'off' },
+  },
+  {
+    files: ['test/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: 'CallExpression[callee.object.name=/^(it|test|describe)$/][callee.property.name=/^(only|skip)$/]',
+          message: 'No focused or skipped tests.',
+        },
+        {
+          selector: 'CallExpression[callee.name=/^(xit|xtest|xdescribe|fit|fdescribe)$/]',
+          message: 'No focused or skipped tests.',
+        },
+      ],
+    },
+  },
+);

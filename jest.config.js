@@ -1,0 +1,14 @@
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: {
+    // Type checking is `npm run typecheck`'s job; transpile-only keeps the suite fast.
+    '^.+\\.ts$': ['ts-jest', { diagnostics: false }],
+  },
+  setupFiles: ['<rootDir>/test/support/jest-setup.ts'],
+  testTimeout: 120000,
+  // Synth-heavy suites are CPU bound; two workers match the CI machine.
+  maxWorkers: 2,
+};

@@ -1,0 +1,46 @@
+import { Stage, Tags, type StageProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import { applyComplianceGate } from './compliance';
+import type { DeploymentConfig } from './config';
+import { OperationsStack } from './stacks/operations-stack';
+
+export interface BulwarkStageProps extends StageProps {
+  /** The validated deployment this stage deploys. */
+  readonly deployment: DeploymentConfig;
+}
+
+/**
+ * One regional deployment. The stage only composes stacks; each stack only composes capability
+ * constructs from `lib/<capability>/`. Stack ids are stable: renaming one replaces its resources.
+ *
+ * Capabilities plug in here, each as its own stack so that diffs and blast radius stay per capability:
+ * `Operations` (alarms), then the data tier, edge, API, audit and tenant keys as they land.
+ */
+export class BulwarkStage extends Stage {
+  public readonly deployment: DeploymentConfig;
+  public readonly operations: OperationsStack;
+  /** Names of the compliance packs run over this stage. */
+  public readonly compliancePacks: readonly string[];
+
+  constructor(scope: Construct, props: BulwarkStageProps) {
+    const { deployment } = props;
+    super(scope, deployment.name, {
+      ...props,
+      env: { account: deployment.account, region: deployment.region },
+    });
+    this.deployment = deployment;
+    const protect = deployment.environment === 'production';
+
+    this.operations = new OperationsStack(this, 'Operations', {
+      deployment,
+      terminationProtection: protect,
+      description: `Bulwark ${deployment.name}: alarm channel`,
+    });
+
+    Tags.of(this).add('bulwark:deployment', deployment.name);
+    Tags.of(this).add('bulwark:residency', deployment.residency);
+    Tags.of(this).add('bulwark:environment', deployment.environment);
+
+    this.compliancePacks = applyComplianceGate(this);
+  }
+}

@@ -1,0 +1,4 @@
+export * from './acknowledge';
+export * from './gate';
+export * from './report';
+export * from './findings';

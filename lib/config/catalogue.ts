@@ -1,0 +1,53 @@
+import type { DeploymentInput } from './schema';
+
+/**
+ * Placeholder account. Real accounts are supplied at deploy time (README "Accounts"):
+ * `-c account=123456789012`, `BULWARK_ACCOUNT`, or per deployment `BULWARK_ACCOUNT_PROD_EU`.
+ */
+export const PLACEHOLDER_ACCOUNT = '000000000000';
+
+const placeholderCert = (region: string): string =>
+  `arn:aws:acm:${region}:${PLACEHOLDER_ACCOUNT}:certificate/00000000-0000-4000-8000-000000000000`;
+
+/** Audit retention per plan in months; the plan minimums are enforced by the schema. */
+const STANDARD_AUDIT_RETENTION = { pro: 12, business: 24, enterprise: 84 } as const;
+
+/**
+ * The deployment catalogue. Add a deployment by adding an entry; `npm run synth` validates it.
+ * Keys are deployment names and become CDK Stage ids (`npx cdk deploy 'prod-eu/*'`).
+ */
+export const CATALOGUE: Readonly<Record<string, DeploymentInput>> = {
+  'prod-ap-south-1': {
+    account: PLACEHOLDER_ACCOUNT,
+    region: 'ap-south-1',
+    backupRegion: 'ap-south-2',
+    availabilityZones: ['ap-south-1a', 'ap-south-1b', 'ap-south-1c'],
+    residency: 'in',
+    environment: 'production',
+    auditRetentionMonths: STANDARD_AUDIT_RETENTION,
+    edge: {
+      domainName: 'api.in.bulwark.example.com',
+      certificateArn: placeholderCert('ap-south-1'),
+      cloudFrontCertificateArn: placeholderCert('us-east-1'),
+      rateLimitPerFiveMinutes: 2000,
+      throttle: { rateLimit: 200, burstLimit: 400 },
+    },
+    alarms: { email: 'platform-alarms@bulwark.example.com' },
+  },
+  'prod-eu': {
+    account: PLACEHOLDER_ACCOUNT,
+    region: 'eu-west-1',
+    backupRegion: 'eu-central-1',
+    availabilityZones: ['eu-west-1a', 'eu-west-1b', 'eu-west-1c'],
+    residency: 'eu',
+    environment: 'production',
+    auditRetentionMonths: STANDARD_AUDIT_RETENTION,
+    edge: {
+      domainName: 'api.eu.bulwark.example.com',
+      certificateArn: placeholderCert('eu-west-1'),
+      rateLimitPerFiveMinutes: 2000,
+      throttle: { rateLimit: 200, burstLimit: 400 },
+    },
+    alarms: { email: 'platform-alarms@bulwark.example.com' },
+  },
+};

@@ -1,0 +1,4 @@
+export * from './regions';
+export * from './schema';
+export * from './catalogue';
+export * from './load';

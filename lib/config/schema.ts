@@ -1,0 +1,186 @@
+import { z } from 'zod';
+import { REGIONS, RESIDENCY_ZONES, isKnownRegion, regionInZone } from './regions';
+
+/**
+ * Minimum audit retention per plan, in months. The deployment may keep audit longer, never shorter:
+ * these are contractual promises (Pro 12 months, Business 24 months, Enterprise 7 years).
+ */
+export const PLAN_RETENTION_MINIMUM_MONTHS = { pro: 12, business: 24, enterprise: 84 } as const;
+export type Plan = keyof typeof PLAN_RETENTION_MINIMUM_MONTHS;
+export const PLANS = Object.keys(PLAN_RETENTION_MINIMUM_MONTHS) as Plan[];
+
+const DEPLOYMENT_NAME = /^[a-z][a-z0-9-]{1,30}[a-z0-9]$/;
+const FQDN = /^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
+const ACM_ARN = /^arn:aws:acm:([a-z0-9-]+):(\d{12}):certificate\/[0-9a-f-]{36}$/;
+
+const region = z.string().refine(isKnownRegion, {
+  error: (issue) => `${String(issue.input)} is not a known region (known: ${Object.keys(REGIONS).join(', ')})`,
+});
+
+const months = z.int('must be a whole number of months').positive('must be positive');
+
+const certificateArn = z
+  .string()
+  .regex(ACM_ARN, 'must be an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)');
+
+export const deploymentSchema = z
+  .strictObject({
+    /** AWS account id. The catalogue ships a placeholder; see README "Accounts". */
+    account: z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id'),
+    /** Primary region: every stack that holds data lives here. */
+    region,
+    /** Region that receives backup copies. Must differ from `region` and sit in the same residency zone. */
+    backupRegion: region,
+    /** Explicit AZ names, so synth makes no lookups. At least 2; production uses 3. */
+    availabilityZones: z
+      .array(z.string(), 'must be a list of availability zone names')
+      .min(2, 'needs at least 2 availability zones for Multi-AZ')
+      .max(6, 'at most 6 availability zones'),
+    /** Legal boundary that every data store, key, log and backup of this deployment must stay within. */
+    residency: z.enum(RESIDENCY_ZONES),
+    /** `production` makes webhook verification mandatory and enables deletion protection everywhere. */
+    environment: z.enum(['production', 'staging', 'development']),
+    /** Audit retention in months per plan (Object Lock COMPLIANCE). */
+    auditRetentionMonths: z.strictObject({ pro: months, business: months, enterprise: months }),
+    /** Public entry point. */
+    edge: z.strictObject({
+      /** Custom domain of the API, e.g. api.eu.example.com. */
+      domainName: z.string().regex(FQDN, 'must be a lower-case fully qualified domain name'),
+      /** ACM certificate for `domainName` in the deployment's own region (regional API custom domain). */
+      certificateArn,
+      /** ACM certificate for `domainName` in us-east-1, required by CloudFront. */
+      cloudFrontCertificateArn: certificateArn.optional(),
+      /** WAF rate-based rule: requests per client IP per 5 minutes. */
+      rateLimitPerFiveMinutes: z.int().min(100, 'WAF rate limits start at 100').max(2_000_000_000),
+      /** API Gateway stage throttling. */
+      throttle: z.strictObject({
+        rateLimit: z.number().positive(),
+        burstLimit: z.int().positive(),
+      }),
+    }),
+    /** Where alarms go. */
+    alarms: z.strictObject({
+      email: z.email('must be an email address'),
+    }),
+  })
+  .superRefine((d, ctx) => {
+    if (!regionInZone(d.region, d.residency)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['region'],
+        message: `${d.region} is outside residency zone ${d.residency}`,
+      });
+    }
+    if (d.backupRegion === d.region) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['backupRegion'],
+        message: `${d.backupRegion} equals the primary region; backups must be copied to a second region`,
+      });
+    } else if (!regionInZone(d.backupRegion, d.residency)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['backupRegion'],
+        message: `${d.backupRegion} is outside residency zone ${d.residency}`,
+      });
+    }
+    const known = REGIONS[d.region]?.availabilityZones ?? [];
+    const seen = new Set<string>();
+    d.availabilityZones.forEach((az, i) => {
+      if (seen.has(az)) {
+        ctx.addIssue({ code: 'custom', path: ['availabilityZones', i], message: `${az} is listed twice` });
+      }
+      seen.add(az);
+      if (isKnownRegion(d.region) && !known.includes(az)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['availabilityZones', i],
+          message: `${az} is not an availability zone of ${d.region} (${known.join(', ')})`,
+        });
+      }
+    });
+    for (const plan of Object.keys(PLAN_RETENTION_MINIMUM_MONTHS) as Plan[]) {
+      const min = PLAN_RETENTION_MINIMUM_MONTHS[plan];
+      if (d.auditRetentionMonths[plan] < min) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['auditRetentionMonths', plan],
+          message: `${d.auditRetentionMonths[plan]} months is below the ${plan} plan minimum of ${min}`,
+        });
+      }
+    }
+    const regional = ACM_ARN.exec(d.edge.certificateArn);
+    if (regional && regional[1] !== d.region) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['edge', 'certificateArn'],
+        message: `certificate is in ${regional[1]}; the API custom domain needs one in ${d.region}`,
+      });
+    }
+    const global = d.edge.cloudFrontCertificateArn ? ACM_ARN.exec(d.edge.cloudFrontCertificateArn) : null;
+    if (global && global[1] !== 'us-east-1') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['edge', 'cloudFrontCertificateArn'],
+        message: `certificate is in ${global[1]}; CloudFront only accepts certificates from us-east-1`,
+      });
+    }
+    if (d.edge.throttle.burstLimit < d.edge.throttle.rateLimit) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['edge', 'throttle', 'burstLimit'],
+        message: `burst limit ${d.edge.throttle.burstLimit} is below the rate limit ${d.edge.throttle.rateLimit}`,
+      });
+    }
+  });
+
+/** What a catalogue entry looks like before validation. */
+export type DeploymentInput = z.input<typeof deploymentSchema>;
+
+/** A validated deployment, with its name. Constructs receive this, never raw input or `process.env`. */
+export type DeploymentConfig = z.output<typeof deploymentSchema> & { readonly name: string };
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid deployment configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  return path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('');
+}
+
+/** Validates one deployment; throws a ConfigError naming `<deployment>.<field>` for every problem. */
+export function parseDeployment(name: string, input: unknown): DeploymentConfig {
+  const problems: string[] = [];
+  if (!DEPLOYMENT_NAME.test(name)) {
+    problems.push(`${name}: deployment names are 3-32 lower-case letters, digits and dashes`);
+  }
+  const result = deploymentSchema.safeParse(input);
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      problems.push(`${name}${formatPath(issue.path)}: ${issue.message}`);
+    }
+  }
+  if (problems.length > 0 || !result.success) throw new ConfigError(problems);
+  return { ...result.data, name };
+}
+
+/** Validates a whole catalogue, reporting every problem of every deployment at once. */
+export function parseCatalogue(input: Readonly<Record<string, unknown>>): DeploymentConfig[] {
+  const problems: string[] = [];
+  const out: DeploymentConfig[] = [];
+  const names = Object.keys(input);
+  if (names.length === 0) problems.push('catalogue: lists no deployments');
+  for (const name of names) {
+    try {
+      out.push(parseDeployment(name, input[name]));
+    } catch (e) {
+      if (e instanceof ConfigError) problems.push(...e.problems);
+      else throw e;
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return out;
+}
