@@ -1,0 +1,38 @@
+/**
+ * The one interface every handler emits audit events through. The audit capability makes it
+ * durable (PostgreSQL `audit_log` with a per-organisation hash chain, archived to Object Lock S3);
+ * handlers depend only on this type.
+ */
+import type { SqlClient } from './migrations';
+
+export const ACTOR_TYPES = ['user', 'api_key', 'support_grant', 'system'] as const;
+export type ActorType = (typeof ACTOR_TYPES)[number];
+
+export interface AuditEvent {
+  /** Organisation the event belongs to (the tenant whose audit trail records it). */
+  readonly orgId: string;
+  readonly actorType: ActorType;
+  /** Acting user, when a person (or their API key, or a support engineer) acted. */
+  readonly actorUserId: string | null;
+  readonly actorEmail: string | null;
+  /** Dotted event name, e.g. `lead.deleted`, `support_grant.opened`, `webhook.rejected`. */
+  readonly event: string;
+  readonly entityType: string | null;
+  readonly entityId: string | null;
+  readonly ip: string | null;
+  readonly userAgent: string | null;
+  /** Support grant under which the action was taken, when one was. */
+  readonly supportGrantId: string | null;
+  /** Free-form detail; never secrets, tokens or message bodies. */
+  readonly metadata: Readonly<Record<string, unknown>>;
+  /** UTC time of the action. */
+  readonly occurredAt: Date;
+}
+
+export interface AuditSink {
+  /**
+   * Records one event. When `tx` is given the event is written in that transaction, so it commits
+   * or rolls back with the action it describes.
+   */
+  record(event: AuditEvent, tx?: SqlClient): Promise<void>;
+}
