@@ -2,6 +2,7 @@ import { Stage, Tags, type StageProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { BulwarkChecks, applyComplianceGate } from './compliance';
 import type { DeploymentConfig } from './config';
+import { applyResidencyGuard } from './residency/guard';
 import { OperationsStack } from './stacks/operations-stack';
 
 /** Calendar months to days, rounded up so a retention in days never falls short of the months promised. */
@@ -46,9 +47,14 @@ export class BulwarkStage extends Stage {
     Tags.of(this).add('bulwark:residency', deployment.residency);
     Tags.of(this).add('bulwark:environment', deployment.environment);
 
-    this.compliancePacks = applyComplianceGate(this, {
-      // The shortest plan retention is the floor for every Object Locked bucket's default retention.
-      extraPacks: [new BulwarkChecks({ minimumAuditRetentionDays: monthsToDays(deployment.auditRetentionMonths.pro) })],
-    });
+    this.compliancePacks = [
+      ...applyComplianceGate(this, {
+        // The shortest plan retention is the floor for every Object Locked bucket's default retention.
+        extraPacks: [
+          new BulwarkChecks({ minimumAuditRetentionDays: monthsToDays(deployment.auditRetentionMonths.pro) }),
+        ],
+      }),
+      applyResidencyGuard(this, deployment.residency),
+    ];
   }
 }
