@@ -2,6 +2,8 @@ import { Stage, Tags, type StageProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { applyComplianceGate } from './compliance';
 import type { DeploymentConfig } from './config';
+import { BackupVaultStack } from './stacks/backup-vault-stack';
+import { DataStack } from './stacks/data-stack';
 import { OperationsStack } from './stacks/operations-stack';
 
 export interface BulwarkStageProps extends StageProps {
@@ -19,6 +21,9 @@ export interface BulwarkStageProps extends StageProps {
 export class BulwarkStage extends Stage {
   public readonly deployment: DeploymentConfig;
   public readonly operations: OperationsStack;
+  /** Locked copy vault in `deployment.backupRegion`. */
+  public readonly backupVault: BackupVaultStack;
+  public readonly data: DataStack;
   /** Names of the compliance packs run over this stage. */
   public readonly compliancePacks: readonly string[];
 
@@ -36,6 +41,21 @@ export class BulwarkStage extends Stage {
       terminationProtection: protect,
       description: `Bulwark ${deployment.name}: alarm channel`,
     });
+
+    this.backupVault = new BackupVaultStack(this, 'BackupVault', {
+      deployment,
+      env: { account: deployment.account, region: deployment.backupRegion },
+      terminationProtection: protect,
+      description: `Bulwark ${deployment.name}: locked backup copy vault in ${deployment.backupRegion}`,
+    });
+    this.data = new DataStack(this, 'Data', {
+      deployment,
+      alarmTopic: this.operations.alarmTopic,
+      copyVault: this.backupVault.vault,
+      terminationProtection: protect,
+      description: `Bulwark ${deployment.name}: network, PostgreSQL, Valkey, backups, restore drill`,
+    });
+    this.data.addStackDependency(this.backupVault);
 
     Tags.of(this).add('bulwark:deployment', deployment.name);
     Tags.of(this).add('bulwark:residency', deployment.residency);
