@@ -103,8 +103,7 @@ export class PostgresDatabase extends Construct {
       securityGroup.addIngressRule(client, ec2.Port.tcp(port), 'PostgreSQL from the API functions');
       proxySecurityGroup.addIngressRule(client, ec2.Port.tcp(PROXY_PORT), 'RDS Proxy from the API functions');
     }
-    securityGroup.addIngressRule(proxySecurityGroup, ec2.Port.tcp(port), 'PostgreSQL from the RDS Proxy');
-    proxySecurityGroup.addEgressRule(securityGroup, ec2.Port.tcp(port), 'RDS Proxy to PostgreSQL');
+    // The proxy adds its own rule pair (proxy -> PostgreSQL) when it binds to the instance.
     proxySecurityGroup.addEgressRule(
       ec2.Peer.ipv4(props.vpcCidr),
       ec2.Port.tcp(443),
@@ -210,10 +209,12 @@ export class PostgresDatabase extends Construct {
 
     // The proxy and rotation rules use the instance's port attribute (a token); the port is known,
     // so pin it, which also lets the compliance rules evaluate these rules instead of erroring.
-    for (const child of securityGroup.node.children) {
-      if (child instanceof ec2.CfnSecurityGroupIngress && Token.isUnresolved(child.fromPort)) {
-        child.fromPort = port;
-        child.toPort = port;
+    for (const child of [...securityGroup.node.children, ...proxySecurityGroup.node.children]) {
+      const rule =
+        child instanceof ec2.CfnSecurityGroupIngress || child instanceof ec2.CfnSecurityGroupEgress ? child : null;
+      if (rule && Token.isUnresolved(rule.fromPort)) {
+        rule.fromPort = port;
+        rule.toPort = port;
       }
     }
 
