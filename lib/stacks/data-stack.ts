@@ -39,9 +39,12 @@ export class DataStack extends Stack {
   /** Encrypts the data tier's log groups. */
   public readonly logKey: kms.IKey;
 
+  private readonly zones: readonly string[];
+
   constructor(scope: Construct, id: string, props: DataStackProps) {
     super(scope, id, props);
     const { deployment } = props;
+    this.zones = deployment.availabilityZones;
     const cfg = deployment.data;
 
     const dataKey = customerKey(this, 'DataKey', `Encrypts ${deployment.name} PostgreSQL, Valkey and their secrets`);
@@ -111,5 +114,13 @@ export class DataStack extends Stack {
     this.cache = cache.endpoint;
     this.dataKey = dataKey;
     this.logKey = logKey;
+  }
+
+  /**
+   * The deployment's listed zones. `ec2.Vpc` checks its zones against this, and the default
+   * would be a context lookup (needing credentials at synth).
+   */
+  public override get availabilityZones(): string[] {
+    return [...this.zones];
   }
 }
