@@ -25,7 +25,7 @@ import { ServiceRole } from './roles';
 const DLQ_REASON =
   'Step Functions invokes the drill function synchronously and catches every failure; a Lambda DLQ only receives failed asynchronous invocations, which never happen here.';
 const RUNTIME_REASON =
-  'Bulwark standardises on the Node.js 22 LTS runtime for every function (team toolchain decision); it is supported by Lambda until 2027.';
+  'Bulwark pins every function to the Node.js 22 LTS runtime (team toolchain decision); moving runtimes is a fleet-wide change made in one place, not per function.';
 
 export interface RestoreDrillProps {
   readonly deployment: string;
@@ -224,7 +224,7 @@ export class RestoreDrill extends Construct {
     abort.next(failed);
 
     const start = invoke('Start', { step: 'start' }, '$.drill').addRetry({
-      errors: ['Rds.ThrottlingException', 'ThrottlingException'],
+      errors: ['ThrottlingException', 'Throttling'],
       maxAttempts: 3,
     });
     const wait = new sfn.Wait(this, 'WaitForRestore', {
