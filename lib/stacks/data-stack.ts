@@ -11,7 +11,7 @@ import { DatabaseBackup } from '../data/backup';
 import { RedisCache, type CacheEndpoint } from '../data/cache';
 import { PostgresDatabase } from '../data/database';
 import { customerKey } from '../data/keys';
-import { DataNetwork } from '../data/network';
+import { APP_SUBNETS, DataNetwork } from '../data/network';
 import { RestoreDrill } from '../data/restore-drill';
 
 export interface DataStackProps extends StackProps {
@@ -28,6 +28,8 @@ export interface DataStackProps extends StackProps {
  */
 export class DataStack extends Stack {
   public readonly vpc: ec2.IVpc;
+  /** Where functions that use the data tier run: the isolated `app` subnets, which reach AWS via endpoints. */
+  public readonly functionSubnets: ec2.SubnetSelection = { subnetGroupName: APP_SUBNETS };
   /** Security group of the API functions; the database, proxy and cache admit only it. */
   public readonly apiSecurityGroup: ec2.ISecurityGroup;
   public readonly database: rds.IDatabaseInstance;

@@ -507,6 +507,9 @@ describe('contract for other capabilities', () => {
   it('exposes interfaces, not ARNs', () => {
     const stack = stages[0]!.data;
     expect(stack.vpc.vpcId).toBeDefined();
+    expect(stack.vpc.selectSubnets(stack.functionSubnets).subnetIds).toHaveLength(
+      stages[0]!.deployment.availabilityZones.length,
+    );
     expect(stack.apiSecurityGroup.securityGroupId).toBeDefined();
     expect(stack.database.instanceEndpoint).toBeDefined();
     expect(stack.proxy.endpoint).toBeDefined();
