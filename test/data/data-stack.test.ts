@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Duration } from 'aws-cdk-lib';
 import { Capture, Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -474,6 +475,24 @@ describe('restore drill', () => {
       propertiesOf(t, 'AWS::IAM::ManagedPolicy').concat(propertiesOf(t, 'AWS::IAM::Policy')),
     );
     expect(everyPolicy.match(/rds:DeleteDBInstance/g)).toHaveLength(1);
+  });
+
+  it.each(each())('%s: the drill role allows every RDS call the drill code makes', (name) => {
+    const t = data.get(name)!;
+    const policy = propertiesOf(t, 'AWS::IAM::ManagedPolicy').find((p) =>
+      String(p.Description).startsWith('Restore drill function'),
+    )!;
+    const granted = new Set(
+      (policy.PolicyDocument as { Statement: { Action: string | string[] }[] }).Statement.flatMap((s) =>
+        [s.Action].flat(),
+      ),
+    );
+    const source = fs.readFileSync(path.join(__dirname, '../../lambda/restore-drill/drill.ts'), 'utf8');
+    const commands = [...source.matchAll(/new (\w+)Command\(/g)].map((m) => `rds:${m[1]}`);
+    expect(new Set(commands)).toEqual(
+      new Set(['rds:DescribeDBInstances', 'rds:RestoreDBInstanceToPointInTime', 'rds:DeleteDBInstance']),
+    );
+    for (const action of [...commands, 'rds:AddTagsToResource', 'kms:CreateGrant']) expect(granted).toContain(action);
   });
 
   it.each(each())('%s: alarms on failure, RTO exceeded, failed execution and an undeliverable schedule', (name) => {
