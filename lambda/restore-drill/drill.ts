@@ -130,9 +130,37 @@ async function describe(deps: DrillDeps, id: string): Promise<DBInstance | null>
   }
 }
 
-/** Step 1: restore the source's latest restorable time into a new single-AZ instance. */
+/**
+ * Deletes drill instances left behind by an earlier run whose cleanup ran out of retries, so a
+ * leak lasts at most one drill interval. Returns the identifiers it deleted.
+ */
+export async function sweepLeftovers(deps: DrillDeps): Promise<string[]> {
+  const leftovers: string[] = [];
+  let marker: string | undefined;
+  do {
+    const page = await deps.rds.send(new DescribeDBInstancesCommand({ Marker: marker, MaxRecords: 100 }));
+    for (const db of page.DBInstances ?? []) {
+      const id = db.DBInstanceIdentifier;
+      if (id && id.startsWith(`${deps.config.targetPrefix}-`) && db.DBInstanceStatus !== 'deleting') leftovers.push(id);
+    }
+    marker = page.Marker;
+  } while (marker);
+  for (const id of leftovers) {
+    if (!(await deleteTarget(deps, id))) {
+      throw new DrillError('DELETE_FAILED', `could not delete leftover drill instance ${id}`);
+    }
+    deps.reporter.audit('restore_drill.leftover_deleted', { deployment: deps.config.deployment, targetInstanceId: id });
+  }
+  return leftovers;
+}
+
+/**
+ * Step 1: remove leftovers of earlier drills, then restore the source's latest restorable time
+ * into a new single-AZ instance.
+ */
 export async function startDrill(deps: DrillDeps): Promise<DrillState> {
   const { config } = deps;
+  await sweepLeftovers(deps);
   const source = await describe(deps, config.sourceInstanceId);
   if (!source) throw new DrillError('SOURCE_NOT_FOUND', `source instance ${config.sourceInstanceId} not found`);
   if (!source.LatestRestorableTime) {

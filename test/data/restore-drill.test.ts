@@ -66,7 +66,13 @@ function harness() {
   };
 }
 
+/** The account-wide listing (leftover sweep) finds nothing unless a test says otherwise. */
+function noLeftovers(rds: typeof rdsMock) {
+  rds.on(DescribeDBInstancesCommand, { MaxRecords: 100 }).resolves({ DBInstances: [] });
+}
+
 function sourceAvailable(rds: typeof rdsMock) {
+  noLeftovers(rds);
   rds
     .on(DescribeDBInstancesCommand, { DBInstanceIdentifier: config.sourceInstanceId })
     .resolves({ DBInstances: [{ DBInstanceIdentifier: config.sourceInstanceId, LatestRestorableTime: LATEST }] });
@@ -134,10 +140,59 @@ describe('restore drill: start', () => {
   it('fails with SOURCE_NOT_FOUND and NO_RESTORABLE_TIME before restoring anything', async () => {
     const h = harness();
     h.rds.on(DescribeDBInstancesCommand).rejects(notFound());
+    noLeftovers(h.rds);
     await expect(startDrill(h.deps)).rejects.toMatchObject({ code: 'SOURCE_NOT_FOUND' });
     h.rds.reset();
     h.rds.on(DescribeDBInstancesCommand).resolves({ DBInstances: [{ DBInstanceIdentifier: config.sourceInstanceId }] });
+    noLeftovers(h.rds);
     await expect(startDrill(h.deps)).rejects.toMatchObject({ code: 'NO_RESTORABLE_TIME' });
+    expect(h.rds.commandCalls(RestoreDBInstanceToPointInTimeCommand)).toHaveLength(0);
+  });
+});
+
+describe('restore drill: leftover sweep', () => {
+  it('deletes drill instances left by earlier runs (all pages), and nothing else, before restoring', async () => {
+    const h = harness();
+    sourceAvailable(h.rds);
+    h.rds
+      .on(DescribeDBInstancesCommand, { MaxRecords: 100, Marker: undefined })
+      .resolves({
+        DBInstances: [
+          { DBInstanceIdentifier: config.sourceInstanceId, DBInstanceStatus: 'available' },
+          { DBInstanceIdentifier: 'bulwark-prod-eu-drill-20261115040000', DBInstanceStatus: 'available' },
+          { DBInstanceIdentifier: 'bulwark-prod-eu-drill-20261108040000', DBInstanceStatus: 'deleting' },
+        ],
+        Marker: 'page-2',
+      })
+      .on(DescribeDBInstancesCommand, { MaxRecords: 100, Marker: 'page-2' })
+      .resolves({
+        DBInstances: [
+          { DBInstanceIdentifier: 'bulwark-prod-eu-drill-20261101040000', DBInstanceStatus: 'stopped' },
+          { DBInstanceIdentifier: 'bulwark-prod-eu-drillx', DBInstanceStatus: 'available' },
+          { DBInstanceIdentifier: 'someone-elses-db', DBInstanceStatus: 'available' },
+        ],
+      });
+    h.rds.on(DeleteDBInstanceCommand).resolves({});
+    h.rds.on(RestoreDBInstanceToPointInTimeCommand).resolves({});
+
+    await startDrill(h.deps);
+
+    expect(h.rds.commandCalls(DeleteDBInstanceCommand).map((c) => c.args[0].input.DBInstanceIdentifier)).toEqual([
+      'bulwark-prod-eu-drill-20261115040000',
+      'bulwark-prod-eu-drill-20261101040000',
+    ]);
+    expect(h.audits.filter((a) => a.event === 'restore_drill.leftover_deleted')).toHaveLength(2);
+    expect(h.rds.commandCalls(RestoreDBInstanceToPointInTimeCommand)).toHaveLength(1);
+  });
+
+  it('does not restore while a leftover cannot be deleted', async () => {
+    const h = harness();
+    sourceAvailable(h.rds);
+    h.rds.on(DescribeDBInstancesCommand, { MaxRecords: 100 }).resolves({
+      DBInstances: [{ DBInstanceIdentifier: 'bulwark-prod-eu-drill-20261115040000', DBInstanceStatus: 'available' }],
+    });
+    h.rds.on(DeleteDBInstanceCommand).rejects(Object.assign(new Error('denied'), { name: 'AccessDenied' }));
+    await expect(startDrill(h.deps)).rejects.toMatchObject({ code: 'DELETE_FAILED' });
     expect(h.rds.commandCalls(RestoreDBInstanceToPointInTimeCommand)).toHaveLength(0);
   });
 });
