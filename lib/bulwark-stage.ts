@@ -3,6 +3,8 @@ import type { Construct } from 'constructs';
 import { BulwarkChecks, applyComplianceGate } from './compliance';
 import type { DeploymentConfig } from './config';
 import { applyResidencyGuard } from './residency/guard';
+import { BackupVaultStack } from './stacks/backup-vault-stack';
+import { DataStack } from './stacks/data-stack';
 import { OperationsStack } from './stacks/operations-stack';
 
 /** Calendar months to days, rounded up so a retention in days never falls short of the months promised. */
@@ -25,6 +27,9 @@ export interface BulwarkStageProps extends StageProps {
 export class BulwarkStage extends Stage {
   public readonly deployment: DeploymentConfig;
   public readonly operations: OperationsStack;
+  /** Locked copy vault in `deployment.backupRegion`. */
+  public readonly backupVault: BackupVaultStack;
+  public readonly data: DataStack;
   /** Names of the compliance packs run over this stage. */
   public readonly compliancePacks: readonly string[];
 
@@ -42,6 +47,21 @@ export class BulwarkStage extends Stage {
       terminationProtection: protect,
       description: `Bulwark ${deployment.name}: alarm channel`,
     });
+
+    this.backupVault = new BackupVaultStack(this, 'BackupVault', {
+      deployment,
+      env: { account: deployment.account, region: deployment.backupRegion },
+      terminationProtection: protect,
+      description: `Bulwark ${deployment.name}: locked backup copy vault in ${deployment.backupRegion}`,
+    });
+    this.data = new DataStack(this, 'Data', {
+      deployment,
+      alarmTopic: this.operations.alarmTopic,
+      copyVault: this.backupVault.vault,
+      terminationProtection: protect,
+      description: `Bulwark ${deployment.name}: network, PostgreSQL, Valkey, backups, restore drill`,
+    });
+    this.data.addStackDependency(this.backupVault);
 
     Tags.of(this).add('bulwark:deployment', deployment.name);
     Tags.of(this).add('bulwark:residency', deployment.residency);
