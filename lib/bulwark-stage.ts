@@ -2,6 +2,7 @@ import { Stage, Tags, type StageProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { applyComplianceGate } from './compliance';
 import type { DeploymentConfig } from './config';
+import { EdgeGlobalStack, EdgeStack } from './stacks/edge-stack';
 import { OperationsStack } from './stacks/operations-stack';
 
 export interface BulwarkStageProps extends StageProps {
@@ -19,6 +20,10 @@ export interface BulwarkStageProps extends StageProps {
 export class BulwarkStage extends Stage {
   public readonly deployment: DeploymentConfig;
   public readonly operations: OperationsStack;
+  /** Public entry: the platform API, its web ACLs and (for `edge.entry: cloudfront`) CloudFront. */
+  public readonly edge: EdgeStack;
+  /** The us-east-1 CloudFront web ACL, only for `edge.entry: cloudfront`. */
+  public readonly edgeGlobal?: EdgeGlobalStack;
   /** Names of the compliance packs run over this stage. */
   public readonly compliancePacks: readonly string[];
 
@@ -35,6 +40,21 @@ export class BulwarkStage extends Stage {
       deployment,
       terminationProtection: protect,
       description: `Bulwark ${deployment.name}: alarm channel`,
+    });
+
+    if (deployment.edge.entry === 'cloudfront') {
+      this.edgeGlobal = new EdgeGlobalStack(this, 'EdgeGlobal', {
+        deployment,
+        env: { account: deployment.account, region: 'us-east-1' },
+        terminationProtection: protect,
+        description: `Bulwark ${deployment.name}: CloudFront web ACL (us-east-1 by AWS requirement)`,
+      });
+    }
+    this.edge = new EdgeStack(this, 'Edge', {
+      deployment,
+      globalWebAcl: this.edgeGlobal?.webAcl,
+      terminationProtection: protect,
+      description: `Bulwark ${deployment.name}: public entry (API, WAF${this.edgeGlobal ? ', CloudFront' : ''})`,
     });
 
     Tags.of(this).add('bulwark:deployment', deployment.name);

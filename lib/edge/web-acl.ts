@@ -1,0 +1,213 @@
+import { ArnFormat, Names, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
+import { Construct } from 'constructs';
+import { LogKey } from './log-key';
+
+/** Where the web ACL is used: in front of CloudFront (us-east-1 only) or a regional resource. */
+export type WebAclScope = 'CLOUDFRONT' | 'REGIONAL';
+
+/** The AWS managed rule groups every entry web ACL runs, in evaluation order. */
+export const MANAGED_RULE_GROUPS = [
+  'AWSManagedRulesAmazonIpReputationList',
+  'AWSManagedRulesAnonymousIpList',
+  'AWSManagedRulesCommonRuleSet',
+  'AWSManagedRulesKnownBadInputsRuleSet',
+  'AWSManagedRulesSQLiRuleSet',
+] as const;
+
+/** Headers never written to WAF logs: credentials, sessions, and the origin-lock secret. */
+export const ALWAYS_REDACTED_HEADERS = ['authorization', 'cookie'] as const;
+
+/** The common rule set's own 8 KiB body cap; replaced by `BodySizeLimit` so the limit is the API's. */
+const COMMON_RULE_SET_BODY_RULE = 'SizeRestrictions_BODY';
+
+/** Body inspection limits AWS WAF offers for CloudFront and API Gateway, in bytes. */
+const INSPECTION_LIMITS = [
+  ['KB_16', 16_384],
+  ['KB_32', 32_768],
+  ['KB_48', 49_152],
+  ['KB_64', 65_536],
+] as const;
+
+/** The smallest WAF body inspection limit that covers `bytes`. */
+export function inspectionLimitFor(bytes: number): string {
+  const found = INSPECTION_LIMITS.find(([, size]) => bytes <= size);
+  if (!found) throw new Error(`a ${bytes}-byte body limit exceeds what AWS WAF can inspect (64 KiB)`);
+  return found[0];
+}
+
+/** Blocks abuse at the entry point: managed rules, a per-IP rate limit and a body-size cap. */
+export interface EntryProtection {
+  /** Requests per client IP per five minutes before the IP is blocked. */
+  readonly rateLimitPerFiveMinutes: number;
+  /** Largest body the API accepts; larger bodies are blocked and smaller ones fully inspected. */
+  readonly maxRequestBodyBytes: number;
+}
+
+/** Blocks every request that does not carry the edge's secret header. */
+export interface OriginLock {
+  /** Header the edge adds; lower case. */
+  readonly headerName: string;
+  /** Secret whose value the header must carry exactly. */
+  readonly secret: secretsmanager.ISecret;
+}
+
+export interface EdgeWebAclProps {
+  /** CLOUDFRONT (the stack must be in us-east-1) or REGIONAL. */
+  readonly scope: WebAclScope;
+  /** Managed rules, rate limit and body cap. @default - none (an origin-lock-only web ACL) */
+  readonly protection?: EntryProtection;
+  /** Origin lock rule, evaluated first. @default - none */
+  readonly originLock?: OriginLock;
+  /** How long WAF logs are kept. @default logs.RetentionDays.ONE_YEAR */
+  readonly logRetention?: logs.RetentionDays;
+  /** Key for the log group. @default - a new key in this stack's region */
+  readonly logKey?: kms.IKey;
+}
+
+/**
+ * A WAFv2 web ACL with logging to a KMS-encrypted CloudWatch log group in the web ACL's own region,
+ * with the Authorization and Cookie headers (and the origin-lock header) redacted from every record.
+ */
+export class EdgeWebAcl extends Construct {
+  public readonly webAcl: wafv2.CfnWebACL;
+  public readonly logGroup: logs.LogGroup;
+  public readonly loggingConfiguration: wafv2.CfnLoggingConfiguration;
+
+  constructor(scope: Construct, id: string, props: EdgeWebAclProps) {
+    super(scope, id);
+    if (!props.protection && !props.originLock) {
+      throw new Error(`${this.node.path}: a web ACL needs protection rules, an origin lock, or both`);
+    }
+    if (props.scope === 'CLOUDFRONT' && Stack.of(this).region !== 'us-east-1') {
+      // Unresolved (environment-agnostic) regions are refused too: CLOUDFRONT scope only exists in us-east-1.
+      throw new Error(`${this.node.path}: CLOUDFRONT-scope web ACLs must be created in us-east-1`);
+    }
+
+    const rules: wafv2.CfnWebACL.RuleProperty[] = [];
+    const visibility = (metricName: string): wafv2.CfnWebACL.VisibilityConfigProperty => ({
+      cloudWatchMetricsEnabled: true,
+      sampledRequestsEnabled: true,
+      metricName,
+    });
+
+    if (props.originLock) {
+      const lock = props.originLock;
+      rules.push({
+        name: 'OriginLock',
+        priority: rules.length,
+        action: { block: {} },
+        visibilityConfig: visibility('OriginLock'),
+        statement: {
+          notStatement: {
+            statement: {
+              byteMatchStatement: {
+                // SingleHeader is untyped in the L1; CloudFormation wants `Name`.
+                fieldToMatch: { singleHeader: { Name: lock.headerName } },
+                positionalConstraint: 'EXACTLY',
+                // Resolved by CloudFormation at deploy time; the value never appears in the template.
+                searchString: lock.secret.secretValue.unsafeUnwrap(),
+                textTransformations: [{ priority: 0, type: 'NONE' }],
+              },
+            },
+          },
+        },
+      });
+    }
+
+    let associationConfig: wafv2.CfnWebACL.AssociationConfigProperty | undefined;
+    if (props.protection) {
+      const { rateLimitPerFiveMinutes, maxRequestBodyBytes } = props.protection;
+      rules.push({
+        name: 'RateLimitPerIp',
+        priority: rules.length,
+        action: { block: {} },
+        visibilityConfig: visibility('RateLimitPerIp'),
+        statement: {
+          rateBasedStatement: { limit: rateLimitPerFiveMinutes, aggregateKeyType: 'IP', evaluationWindowSec: 300 },
+        },
+      });
+      rules.push({
+        name: 'BodySizeLimit',
+        priority: rules.length,
+        action: { block: {} },
+        visibilityConfig: visibility('BodySizeLimit'),
+        statement: {
+          sizeConstraintStatement: {
+            // MATCH: a body beyond the inspection limit is blocked rather than waved through uninspected.
+            fieldToMatch: { body: { oversizeHandling: 'MATCH' } },
+            comparisonOperator: 'GT',
+            size: maxRequestBodyBytes,
+            textTransformations: [{ priority: 0, type: 'NONE' }],
+          },
+        },
+      });
+      for (const group of MANAGED_RULE_GROUPS) {
+        rules.push({
+          name: group,
+          priority: rules.length,
+          overrideAction: { none: {} },
+          visibilityConfig: visibility(group),
+          statement: {
+            managedRuleGroupStatement: {
+              vendorName: 'AWS',
+              name: group,
+              ...(group === 'AWSManagedRulesCommonRuleSet'
+                ? { ruleActionOverrides: [{ name: COMMON_RULE_SET_BODY_RULE, actionToUse: { count: {} } }] }
+                : {}),
+            },
+          },
+        });
+      }
+      associationConfig = {
+        requestBody: {
+          [props.scope === 'CLOUDFRONT' ? 'CLOUDFRONT' : 'API_GATEWAY']: {
+            defaultSizeInspectionLimit: inspectionLimitFor(maxRequestBodyBytes),
+          },
+        },
+      };
+    }
+
+    this.webAcl = new wafv2.CfnWebACL(this, 'Resource', {
+      scope: props.scope,
+      defaultAction: { allow: {} },
+      description: props.protection
+        ? 'Bulwark entry: managed rules, per-IP rate limit, body size cap'
+        : 'Bulwark origin: only requests carrying the edge secret',
+      rules,
+      visibilityConfig: visibility(Names.uniqueResourceName(this, { maxLength: 128 })),
+      associationConfig,
+    });
+
+    const logKey = props.logKey ?? new LogKey(this, 'LogKey', { description: 'Encrypts WAF logs' }).key;
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      // WAF only delivers to log groups whose name starts with aws-waf-logs-.
+      logGroupName: `aws-waf-logs-${Names.uniqueResourceName(this, { maxLength: 400 })}`,
+      encryptionKey: logKey,
+      retention: props.logRetention ?? logs.RetentionDays.ONE_YEAR,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    const redacted = [...ALWAYS_REDACTED_HEADERS, ...(props.originLock ? [props.originLock.headerName] : [])];
+    this.loggingConfiguration = new wafv2.CfnLoggingConfiguration(this, 'Logging', {
+      resourceArn: this.webAcl.attrArn,
+      // WAF wants the log group ARN without the trailing ':*' that LogGroup.logGroupArn carries.
+      logDestinationConfigs: [
+        Stack.of(this).formatArn({
+          service: 'logs',
+          resource: 'log-group',
+          resourceName: this.logGroup.logGroupName,
+          arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+        }),
+      ],
+      redactedFields: redacted.map((name) => ({ singleHeader: { Name: name } })),
+    });
+  }
+
+  public get webAclArn(): string {
+    return this.webAcl.attrArn;
+  }
+}
