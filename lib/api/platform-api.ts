@@ -53,6 +53,8 @@ export class PlatformApi extends Construct {
   public readonly accessLogs: logs.LogGroup;
   public readonly executionLogs: logs.LogGroup;
   public readonly maxRequestBodyBytes: number;
+  /** The custom domain name clients use. */
+  public readonly domainName: string;
   /** Headers (name to value) every response of this API carries. */
   public readonly responseHeaders: Readonly<Record<string, string>>;
 
@@ -63,6 +65,7 @@ export class PlatformApi extends Construct {
     const key =
       props.logKey ?? new LogKey(this, 'LogKey', { description: 'Encrypts the API access and execution logs' }).key;
     this.maxRequestBodyBytes = props.maxRequestBodyBytes;
+    this.domainName = props.domainName;
     this.responseHeaders = securityHeaders(props.contentSecurityPolicy ?? DEFAULT_CONTENT_SECURITY_POLICY);
 
     this.accessLogs = new logs.LogGroup(this, 'AccessLogs', {
@@ -154,7 +157,7 @@ export class PlatformApi extends Construct {
 
   /** Invoke URL through the custom domain. */
   public get url(): string {
-    return `https://${this.domain.domainName}/`;
+    return `https://${this.domainName}/`;
   }
 
   /**
