@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -128,6 +128,14 @@ export class EdgeStack extends Stack {
     new wafv2.CfnWebACLAssociation(this, 'ApiWebAclAssociation', {
       resourceArn: this.api.restApi.deploymentStage.stageArn,
       webAclArn: this.regionalWebAcl.webAclArn,
+    });
+
+    // The DNS record users create for edge.domainName (README "What you supply").
+    new CfnOutput(this, 'DnsTarget', {
+      description: `Point ${edge.domainName} (CNAME or alias) here`,
+      value: this.distribution
+        ? this.distribution.distribution.distributionDomainName
+        : this.api.domain.domainNameAliasDomainName,
     });
   }
 }

@@ -262,3 +262,16 @@ describe('a CloudFront entry (residency zone containing us-east-1)', () => {
     });
   });
 });
+
+describe('DNS target output', () => {
+  it('tells users where to point the domain: the regional domain, or CloudFront when it is the entry', () => {
+    const { stages } = buildTestStages(['prod-eu']);
+    Template.fromStack(stages[0]!.edge).hasOutput('DnsTarget', {
+      Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('^PlatformApiDomain'), 'RegionalDomainName'] },
+    });
+    const cf = stageFor(appWithOutdir(), cloudFrontDeployment());
+    Template.fromStack(cf.edge).hasOutput('DnsTarget', {
+      Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('^CdnDistribution'), 'DomainName'] },
+    });
+  });
+});
