@@ -9,6 +9,32 @@ import { acknowledge } from '../compliance/acknowledge';
 import { LogKey } from '../edge/log-key';
 import { DEFAULT_CONTENT_SECURITY_POLICY, securityHeaders } from '../edge/security-headers';
 
+/**
+ * One JSON object per request. Holds the client IP (so it stays in the deployment's region) but never
+ * headers, bodies or query strings. TLS version and cipher show which clients would break if the
+ * security policy were tightened; the WAF fields show what the web ACL decided.
+ */
+export const ACCESS_LOG_FIELDS: Readonly<Record<string, string>> = {
+  requestId: apigateway.AccessLogField.contextRequestId(),
+  extendedRequestId: apigateway.AccessLogField.contextExtendedRequestId(),
+  requestTime: apigateway.AccessLogField.contextRequestTime(),
+  ip: apigateway.AccessLogField.contextIdentitySourceIp(),
+  domainName: apigateway.AccessLogField.contextDomainName(),
+  httpMethod: apigateway.AccessLogField.contextHttpMethod(),
+  resourcePath: apigateway.AccessLogField.contextResourcePath(),
+  protocol: apigateway.AccessLogField.contextProtocol(),
+  status: apigateway.AccessLogField.contextStatus(),
+  responseLength: apigateway.AccessLogField.contextResponseLength(),
+  responseLatency: apigateway.AccessLogField.contextResponseLatency(),
+  integrationStatus: apigateway.AccessLogField.contextIntegrationStatus(),
+  integrationLatency: apigateway.AccessLogField.contextIntegrationLatency(),
+  wafStatus: apigateway.AccessLogField.contextWafStatus(),
+  wafResponseCode: apigateway.AccessLogField.contextWafResponseCode(),
+  errorMessage: apigateway.AccessLogField.contextErrorMessage(),
+  tlsVersion: '$context.tlsVersion',
+  cipherSuite: '$context.cipherSuite',
+};
+
 export interface PlatformApiProps {
   /** Custom domain the API answers on, e.g. api.eu.example.com. */
   readonly domainName: string;
@@ -87,7 +113,7 @@ export class PlatformApi extends Construct {
         throttlingRateLimit: props.throttle.rateLimit,
         throttlingBurstLimit: props.throttle.burstLimit,
         accessLogDestination: new apigateway.LogGroupLogDestination(this.accessLogs),
-        accessLogFormat: apigateway.AccessLogFormat.jsonWithStandardFields(),
+        accessLogFormat: apigateway.AccessLogFormat.custom(JSON.stringify(ACCESS_LOG_FIELDS)),
         loggingLevel: apigateway.MethodLoggingLevel.ERROR,
         // Request and response bodies never reach the logs.
         dataTraceEnabled: false,

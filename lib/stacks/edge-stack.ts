@@ -63,6 +63,11 @@ export class EdgeStack extends Stack {
     if (cloudFront && !props.globalWebAcl) {
       throw new Error(`${deployment.name}: edge.entry cloudfront needs the us-east-1 web ACL (EdgeGlobalStack)`);
     }
+    if (cloudFront && !edge.cloudFrontCertificateArn) {
+      // The schema already refuses this; constructs built from unvalidated input must not fall back to
+      // the default *.cloudfront.net certificate, which cannot enforce TLS 1.2.
+      throw new Error(`${deployment.name}: edge.entry cloudfront needs edge.cloudFrontCertificateArn`);
+    }
 
     const logKey = new LogKey(this, 'LogKey', { description: 'Encrypts the API and regional WAF logs' }).key;
     this.api = new PlatformApi(this, 'PlatformApi', {
@@ -105,8 +110,7 @@ export class EdgeStack extends Stack {
         certificate: acm.Certificate.fromCertificateArn(
           this,
           'CloudFrontCertificate',
-          // The schema requires it for cloudfront entries.
-          edge.cloudFrontCertificateArn ?? '',
+          edge.cloudFrontCertificateArn as string,
         ),
         originDomainName: this.api.domain.domainNameAliasDomainName,
         webAclArn: props.globalWebAcl.webAclArn,

@@ -127,6 +127,12 @@ describe('a CloudFront entry (residency zone containing us-east-1)', () => {
     expect(collectAcknowledgements(stage).filter((a) => MUST_BE_SATISFIED.test(a.finding))).toEqual([]);
   });
 
+  it('keeps every stack inside the us residency zone', () => {
+    const regions = stacksOf(stage).map((s) => s.region);
+    expect(regions.sort()).toEqual(['us-east-1', 'us-east-2', 'us-east-2']);
+    for (const region of regions) expect(regionInZone(region, 'us')).toBe(true);
+  });
+
   it('keeps the CLOUDFRONT web ACL and its logs in a us-east-1 stack with full protection', () => {
     const global = stage.edgeGlobal;
     expect(global).toBeDefined();

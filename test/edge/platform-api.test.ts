@@ -78,7 +78,17 @@ describe('PlatformApi', () => {
       Properties: { AccessLogSetting: { DestinationArn: unknown; Format: string } };
     };
     expect(JSON.stringify(stage.Properties.AccessLogSetting.DestinationArn)).toMatch(/"Ref":"ApiAccessLogs/);
-    expect(() => JSON.parse(stage.Properties.AccessLogSetting.Format)).not.toThrow();
+    const format = JSON.parse(stage.Properties.AccessLogSetting.Format) as Record<string, string>;
+    expect(format).toMatchObject({
+      requestId: '$context.requestId',
+      ip: '$context.identity.sourceIp',
+      status: '$context.status',
+      wafResponseCode: '$context.wafResponseCode',
+      tlsVersion: '$context.tlsVersion',
+      cipherSuite: '$context.cipherSuite',
+    });
+    // Never request or response content.
+    expect(Object.values(format).join(' ')).not.toMatch(/requestOverride|input\.body|\$input|header/i);
     const logGroups = template.findResources('AWS::Logs::LogGroup');
     expect(Object.keys(logGroups)).toHaveLength(2);
     for (const lg of Object.values(logGroups) as { Properties: Record<string, unknown>; DeletionPolicy: string }[]) {
