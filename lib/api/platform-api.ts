@@ -35,6 +35,15 @@ export const ACCESS_LOG_FIELDS: Readonly<Record<string, string>> = {
   cipherSuite: '$context.cipherSuite',
 };
 
+/** Regional security policies with a TLS 1.2 minimum. */
+const ALLOWED_SECURITY_POLICIES: readonly apigateway.SecurityPolicy[] = [
+  apigateway.SecurityPolicy.TLS_1_2,
+  apigateway.SecurityPolicy.TLS13_1_2_PFS_PQ_2025_09,
+  apigateway.SecurityPolicy.TLS13_1_2_PQ_2025_09,
+  apigateway.SecurityPolicy.TLS13_1_3_2025_09,
+  apigateway.SecurityPolicy.TLS13_1_3_FIPS_2025_09,
+];
+
 export interface PlatformApiProps {
   /** Custom domain the API answers on, e.g. api.eu.example.com. */
   readonly domainName: string;
@@ -44,6 +53,18 @@ export interface PlatformApiProps {
   readonly throttle: { readonly rateLimit: number; readonly burstLimit: number };
   /** Largest request body the API accepts, in bytes; the web ACL in front enforces it. */
   readonly maxRequestBodyBytes: number;
+  /**
+   * TLS security policy of both the API and its custom domain. API Gateway negotiates TLS on a custom
+   * domain with the policy of the API mapped to it, and a regional API defaults to TLS_1_0, so both are set.
+   * @default apigateway.SecurityPolicy.TLS13_1_2_PFS_PQ_2025_09
+   */
+  readonly securityPolicy?: apigateway.SecurityPolicy;
+  /**
+   * Endpoint access mode for enhanced (`SecurityPolicy_*`) policies. STRICT also refuses requests whose
+   * SNI does not match the host they address.
+   * @default apigateway.EndpointAccessMode.STRICT
+   */
+  readonly endpointAccessMode?: apigateway.EndpointAccessMode;
   /** Content-Security-Policy on every response. @default "default-src 'none'; frame-ancestors 'none'" */
   readonly contentSecurityPolicy?: string;
   /** Stage name, the first path segment of nothing: the domain maps to this stage at its root. @default 'v1' */
@@ -63,7 +84,7 @@ export interface RouteOptions extends apigateway.MethodOptions {
 /**
  * The regional API Gateway REST API every capability adds its routes to ("front door").
  *
- * - Reached only through its custom domain (TLS 1.2 security policy); the execute-api endpoint is off.
+ * - Reached only through its custom domain (TLS 1.2+ security policy on domain and API); execute-api is off.
  * - Stage throttling from config, access logs (JSON) and execution logs (errors) in KMS-encrypted log
  *   groups with retention, X-Ray tracing, no response cache (responses are per tenant).
  * - A request validator (body and parameters) that `addRoute` applies to every method.
@@ -150,11 +171,24 @@ export class PlatformApi extends Construct {
       this.restApi.addGatewayResponse(gid, { type, responseHeaders: staticHeaders });
     }
 
+    const securityPolicy = props.securityPolicy ?? apigateway.SecurityPolicy.TLS13_1_2_PFS_PQ_2025_09;
+    if (!ALLOWED_SECURITY_POLICIES.includes(securityPolicy)) {
+      throw new Error(`${this.node.path}: security policy ${securityPolicy} allows less than TLS 1.2 or is edge-only`);
+    }
+    const enhanced = securityPolicy.startsWith('SecurityPolicy_');
+    const endpointAccessMode = enhanced
+      ? (props.endpointAccessMode ?? apigateway.EndpointAccessMode.STRICT)
+      : undefined;
+    // The RestApi L2 has no security policy props yet; the L1 has them.
+    const cfnApi = this.restApi.node.defaultChild as apigateway.CfnRestApi;
+    cfnApi.securityPolicy = securityPolicy;
+    cfnApi.endpointAccessMode = endpointAccessMode;
     this.domain = new apigateway.DomainName(this, 'Domain', {
       domainName: props.domainName,
       certificate: props.certificate,
       endpointType: apigateway.EndpointType.REGIONAL,
-      securityPolicy: apigateway.SecurityPolicy.TLS_1_2,
+      securityPolicy,
+      endpointAccessMode,
       mapping: this.restApi,
     });
 

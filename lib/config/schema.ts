@@ -23,6 +23,21 @@ const months = z.int('must be a whole number of months').positive('must be posit
 export const EDGE_ENTRIES = ['regional', 'cloudfront'] as const;
 export type EdgeEntry = (typeof EDGE_ENTRIES)[number];
 
+/**
+ * TLS security policies Bulwark allows on the regional API and its custom domain.
+ * - `SecurityPolicy_TLS13_1_2_PFS_PQ_2025_09`: TLS 1.3, and TLS 1.2 with ECDHE + AES-GCM only
+ *   (forward secrecy, no CBC), hybrid post-quantum key exchange. The default.
+ * - `SecurityPolicy_TLS13_1_3_2025_09`: TLS 1.3 only (regional entries; CloudFront reaches origins over TLS 1.2).
+ * - `TLS_1_2`: API Gateway's legacy TLS 1.2 policy, which still offers CBC and non-forward-secret suites;
+ *   only for clients that cannot do better.
+ */
+export const API_TLS_POLICIES = [
+  'SecurityPolicy_TLS13_1_2_PFS_PQ_2025_09',
+  'SecurityPolicy_TLS13_1_3_2025_09',
+  'TLS_1_2',
+] as const;
+export type ApiTlsPolicy = (typeof API_TLS_POLICIES)[number];
+
 /** AWS WAF inspects at most 64 KiB of a request body for CloudFront and API Gateway. */
 export const MAX_INSPECTABLE_BODY_BYTES = 65_536;
 
@@ -73,6 +88,11 @@ export const deploymentSchema = z
        * @default 'regional'
        */
       entry: z.enum(EDGE_ENTRIES).default('regional'),
+      /**
+       * TLS security policy of the regional API and its custom domain (see API_TLS_POLICIES).
+       * @default 'SecurityPolicy_TLS13_1_2_PFS_PQ_2025_09'
+       */
+      apiTlsPolicy: z.enum(API_TLS_POLICIES).default('SecurityPolicy_TLS13_1_2_PFS_PQ_2025_09'),
       /**
        * Largest request body the API accepts, in bytes. The web ACL blocks larger bodies; it is also the
        * WAF body inspection limit, so nothing the API accepts goes uninspected. At most 64 KiB, the
@@ -170,6 +190,13 @@ export const deploymentSchema = z
           message:
             `cloudfront keeps web ACL logs (client IPs, headers) in us-east-1, outside residency zone ` +
             `${d.residency}; use 'regional'`,
+        });
+      }
+      if (d.edge.apiTlsPolicy === 'SecurityPolicy_TLS13_1_3_2025_09') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['edge', 'apiTlsPolicy'],
+          message: 'CloudFront connects to origins with TLS 1.2; a TLS 1.3-only API would refuse it',
         });
       }
       if (!d.edge.cloudFrontCertificateArn) {

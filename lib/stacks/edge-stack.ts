@@ -1,4 +1,5 @@
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -76,6 +77,10 @@ export class EdgeStack extends Stack {
       throttle: edge.throttle,
       maxRequestBodyBytes: edge.maxRequestBodyBytes,
       contentSecurityPolicy: edge.contentSecurityPolicy,
+      securityPolicy: edge.apiTlsPolicy as apigateway.SecurityPolicy,
+      // CloudFront is the client in a cloudfront entry; STRICT's SNI host matching is only relied on
+      // where clients connect directly.
+      endpointAccessMode: cloudFront ? apigateway.EndpointAccessMode.BASIC : apigateway.EndpointAccessMode.STRICT,
       logKey,
     });
 

@@ -23,6 +23,7 @@ describe('edge configuration', () => {
     expect(d.edge.entry).toBe('regional');
     expect(d.edge.maxRequestBodyBytes).toBe(16_384);
     expect(d.edge.contentSecurityPolicy).toBe(DEFAULT_CONTENT_SECURITY_POLICY);
+    expect(d.edge.apiTlsPolicy).toBe('SecurityPolicy_TLS13_1_2_PFS_PQ_2025_09');
     expect(DEFAULT_CONTENT_SECURITY_POLICY).toBe("default-src 'none'; frame-ancestors 'none'");
   });
 
@@ -50,6 +51,18 @@ describe('edge configuration', () => {
     expect(problems('prod-us', cloudFrontDeploymentInput())).toEqual([]);
     expect(problems('prod-us', cloudFrontDeploymentInput({ cloudFrontCertificateArn: undefined }))).toEqual([
       expect.stringMatching(/^prod-us\.edge\.cloudFrontCertificateArn: is required when edge\.entry is cloudfront/),
+    ]);
+  });
+
+  it('refuses a TLS 1.3-only API behind CloudFront, which reaches origins over TLS 1.2', () => {
+    expect(
+      problems('prod-us', cloudFrontDeploymentInput({ apiTlsPolicy: 'SecurityPolicy_TLS13_1_3_2025_09' })),
+    ).toEqual([expect.stringMatching(/^prod-us\.edge\.apiTlsPolicy: CloudFront connects to origins with TLS 1\.2/)]);
+    expect(
+      problems('prod-eu', { ...eu, edge: { ...eu.edge, apiTlsPolicy: 'SecurityPolicy_TLS13_1_3_2025_09' } }),
+    ).toEqual([]);
+    expect(problems('prod-eu', { ...eu, edge: { ...eu.edge, apiTlsPolicy: 'TLS_1_0' } })).toEqual([
+      expect.stringMatching(/^prod-eu\.edge\.apiTlsPolicy: /),
     ]);
   });
 

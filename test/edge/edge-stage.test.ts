@@ -93,7 +93,12 @@ describe('shipped deployments (regional entry)', () => {
       t.hasResourceProperties('AWS::ApiGateway::DomainName', {
         DomainName: stage.deployment.edge.domainName,
         RegionalCertificateArn: stage.deployment.edge.certificateArn,
-        SecurityPolicy: 'TLS_1_2',
+        SecurityPolicy: 'SecurityPolicy_TLS13_1_2_PFS_PQ_2025_09',
+        EndpointAccessMode: 'STRICT',
+      });
+      t.hasResourceProperties('AWS::ApiGateway::RestApi', {
+        SecurityPolicy: 'SecurityPolicy_TLS13_1_2_PFS_PQ_2025_09',
+        DisableExecuteApiEndpoint: true,
       });
     }
   });
@@ -236,7 +241,12 @@ describe('a CloudFront entry (residency zone containing us-east-1)', () => {
 
   it('locks the origin: the API stage only admits requests carrying the secret header', () => {
     const t = Template.fromStack(stage.edge);
-    t.hasResourceProperties('AWS::ApiGateway::RestApi', { DisableExecuteApiEndpoint: true });
+    // CloudFront is the API's only client here: BASIC access mode, TLS 1.2 with forward secrecy to the origin.
+    t.hasResourceProperties('AWS::ApiGateway::RestApi', {
+      DisableExecuteApiEndpoint: true,
+      SecurityPolicy: 'SecurityPolicy_TLS13_1_2_PFS_PQ_2025_09',
+      EndpointAccessMode: 'BASIC',
+    });
     t.hasResourceProperties('AWS::WAFv2::WebACL', {
       Scope: 'REGIONAL',
       Rules: [

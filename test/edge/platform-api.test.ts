@@ -1,3 +1,4 @@
+import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Match, Template } from 'aws-cdk-lib/assertions';
@@ -7,7 +8,7 @@ import { bareStack } from './helpers';
 
 const CERT = 'arn:aws:acm:eu-west-1:000000000000:certificate/00000000-0000-4000-8000-000000000000';
 
-function build(csp?: string) {
+function build(csp?: string, securityPolicy?: apigateway.SecurityPolicy) {
   const stack = bareStack();
   const api = new PlatformApi(stack, 'Api', {
     domainName: 'api.eu.example.com',
@@ -15,6 +16,7 @@ function build(csp?: string) {
     throttle: { rateLimit: 50, burstLimit: 75 },
     maxRequestBodyBytes: 16_384,
     contentSecurityPolicy: csp,
+    securityPolicy,
   });
   return { stack, api };
 }
@@ -39,12 +41,18 @@ describe('PlatformApi', () => {
     });
   });
 
-  it('serves the custom domain with the TLS 1.2 security policy and the regional certificate', () => {
+  it('serves the custom domain with the regional certificate and a TLS 1.2+ forward-secret policy, API included', () => {
     template.hasResourceProperties('AWS::ApiGateway::DomainName', {
       DomainName: 'api.eu.example.com',
       EndpointConfiguration: { Types: ['REGIONAL'] },
       RegionalCertificateArn: CERT,
-      SecurityPolicy: 'TLS_1_2',
+      SecurityPolicy: 'SecurityPolicy_TLS13_1_2_PFS_PQ_2025_09',
+      EndpointAccessMode: 'STRICT',
+    });
+    // API Gateway negotiates with the API's own policy, which would otherwise default to TLS_1_0.
+    template.hasResourceProperties('AWS::ApiGateway::RestApi', {
+      SecurityPolicy: 'SecurityPolicy_TLS13_1_2_PFS_PQ_2025_09',
+      EndpointAccessMode: 'STRICT',
     });
     template.hasResourceProperties('AWS::ApiGateway::BasePathMapping', {
       DomainName: { Ref: Match.stringLikeRegexp('^ApiDomain') },
@@ -193,5 +201,24 @@ describe('PlatformApi CSP', () => {
         'gatewayresponse.header.Content-Security-Policy': "'default-src 'none'; frame-ancestors 'none'; sandbox'",
       }),
     });
+  });
+});
+
+describe('PlatformApi TLS policy', () => {
+  it('applies the legacy TLS_1_2 policy to both API and domain when asked, without an access mode', () => {
+    const { stack } = build(undefined, apigateway.SecurityPolicy.TLS_1_2);
+    const t = Template.fromStack(stack);
+    t.hasResourceProperties('AWS::ApiGateway::DomainName', {
+      SecurityPolicy: 'TLS_1_2',
+      EndpointAccessMode: Match.absent(),
+    });
+    t.hasResourceProperties('AWS::ApiGateway::RestApi', {
+      SecurityPolicy: 'TLS_1_2',
+      EndpointAccessMode: Match.absent(),
+    });
+  });
+
+  it('refuses policies that admit TLS 1.0', () => {
+    expect(() => build(undefined, apigateway.SecurityPolicy.TLS_1_0)).toThrow(/less than TLS 1.2/);
   });
 });
