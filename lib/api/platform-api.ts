@@ -67,7 +67,7 @@ export interface PlatformApiProps {
   readonly endpointAccessMode?: apigateway.EndpointAccessMode;
   /** Content-Security-Policy on every response. @default "default-src 'none'; frame-ancestors 'none'" */
   readonly contentSecurityPolicy?: string;
-  /** Stage name, the first path segment of nothing: the domain maps to this stage at its root. @default 'v1' */
+  /** Stage name; the custom domain maps to this stage at its root, so it never appears in URLs. @default 'v1' */
   readonly stageName?: string;
   /** Retention of access and execution logs. @default logs.RetentionDays.ONE_YEAR */
   readonly logRetention?: logs.RetentionDays;

@@ -151,6 +151,8 @@ describe('a CloudFront entry (residency zone containing us-east-1)', () => {
       ]),
     });
     t.resourceCountIs('AWS::WAFv2::LoggingConfiguration', 1);
+    // Deployed first: the distribution reads the web ACL ARN from its outputs.
+    expect(stage.edge.dependencies).toContain(global);
   });
 
   it('serves TLSv1.2_2021+ with the us-east-1 certificate, redirects HTTP, caches nothing, logs in-region', () => {
