@@ -89,8 +89,8 @@ export interface RouteOptions extends apigateway.MethodOptions {
  *   groups with retention, X-Ray tracing, no response cache (responses are per tenant).
  * - A request validator (body and parameters) that `addRoute` applies to every method.
  * - Security headers on every response API Gateway itself produces (gateway responses, mock
- *   integrations). Lambda proxy responses carry whatever the handler returns, so handlers spread
- *   `securityHeaders()` from `lib/edge/security-headers.ts` into their responses.
+ *   integrations). Lambda proxy responses carry whatever the handler returns, so handlers return
+ *   `withSecurityHeaders(response)` from `lib/edge/security-headers.ts`.
  * - `GET /health`: a public mock returning `{"status":"ok"}`, so the API deploys with a real method.
  */
 export class PlatformApi extends Construct {

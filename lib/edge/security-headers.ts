@@ -27,3 +27,23 @@ export function securityHeaders(
     'Cache-Control': 'no-store',
   };
 }
+
+/** The part of an API Gateway proxy result this module touches. */
+export interface ProxyResultHeaders {
+  readonly headers?: { readonly [name: string]: string | number | boolean };
+}
+
+/**
+ * Returns `response` with the security headers added, for Lambda proxy handlers behind the API.
+ * The security headers win over same-named headers the handler set (compared case-insensitively),
+ * so a handler cannot weaken HSTS or the CSP by accident.
+ */
+export function withSecurityHeaders<T extends ProxyResultHeaders>(
+  response: T,
+  contentSecurityPolicy: string = DEFAULT_CONTENT_SECURITY_POLICY,
+): T & { readonly headers: { readonly [name: string]: string | number | boolean } } {
+  const secure = securityHeaders(contentSecurityPolicy);
+  const overridden = new Set(Object.keys(secure).map((h) => h.toLowerCase()));
+  const kept = Object.entries(response.headers ?? {}).filter(([name]) => !overridden.has(name.toLowerCase()));
+  return { ...response, headers: { ...Object.fromEntries(kept), ...secure } };
+}
