@@ -105,6 +105,16 @@ export const deploymentSchema = z
         .max(MAX_INSPECTABLE_BODY_BYTES, `WAF inspects at most ${MAX_INSPECTABLE_BODY_BYTES} bytes of a body`)
         .default(16_384),
       /**
+       * URI path prefixes that requests from cloud hosting IP ranges may reach (webhook senders run
+       * there); elsewhere the anonymous IP list blocks them. Only the capability that owns such paths
+       * should add them.
+       * @default [] (hosting provider IPs blocked everywhere)
+       */
+      hostingProviderExemptPathPrefixes: z
+        .array(z.string().regex(/^\/[A-Za-z0-9._~\-/]+$/, 'must be a URI path prefix starting with /'))
+        .max(10, 'at most 10 prefixes')
+        .default([]),
+      /**
        * Content-Security-Policy sent on every API response. The API serves JSON only, so nothing may load.
        * @default "default-src 'none'; frame-ancestors 'none'"
        */

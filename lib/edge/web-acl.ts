@@ -45,7 +45,17 @@ export interface EntryProtection {
   readonly rateLimitPerFiveMinutes: number;
   /** Largest body the API accepts; larger bodies are blocked and smaller ones fully inspected. */
   readonly maxRequestBodyBytes: number;
+  /**
+   * URI path prefixes (e.g. `/webhooks/`) that callers on cloud hosting IPs may reach: webhook senders
+   * run there, and the anonymous IP list's HostingProviderIPList would block them. Everything else from
+   * hosting ranges stays blocked, and every other rule still applies to these paths.
+   * @default - none: hosting provider IPs are blocked everywhere
+   */
+  readonly hostingProviderExemptPathPrefixes?: readonly string[];
 }
+
+/** Label the anonymous IP list adds to requests from cloud hosting ranges. */
+export const HOSTING_PROVIDER_LABEL = 'awswaf:managed:aws:anonymous-ip-list:HostingProviderIPList';
 
 /** Blocks every request that does not carry the edge's secret header. */
 export interface OriginLock {
@@ -145,7 +155,18 @@ export class EdgeWebAcl extends Construct {
           },
         },
       });
+      const exemptPrefixes = props.protection.hostingProviderExemptPathPrefixes ?? [];
+      for (const prefix of exemptPrefixes) {
+        if (!/^\/[A-Za-z0-9._~\-/]+$/.test(prefix)) {
+          throw new Error(`${this.node.path}: exempt path prefix ${JSON.stringify(prefix)} must be a URI path`);
+        }
+      }
+      const overrides: Record<string, string> = {
+        AWSManagedRulesCommonRuleSet: COMMON_RULE_SET_BODY_RULE,
+        ...(exemptPrefixes.length > 0 ? { AWSManagedRulesAnonymousIpList: 'HostingProviderIPList' } : {}),
+      };
       for (const group of MANAGED_RULE_GROUPS) {
+        const counted = overrides[group];
         rules.push({
           name: group,
           priority: rules.length,
@@ -155,12 +176,40 @@ export class EdgeWebAcl extends Construct {
             managedRuleGroupStatement: {
               vendorName: 'AWS',
               name: group,
-              ...(group === 'AWSManagedRulesCommonRuleSet'
-                ? { ruleActionOverrides: [{ name: COMMON_RULE_SET_BODY_RULE, actionToUse: { count: {} } }] }
-                : {}),
+              ...(counted ? { ruleActionOverrides: [{ name: counted, actionToUse: { count: {} } }] } : {}),
             },
           },
         });
+        if (group === 'AWSManagedRulesAnonymousIpList' && exemptPrefixes.length > 0) {
+          // The group only labels hosting-provider requests now; this rule blocks them outside the exempt paths.
+          const onExemptPath = exemptPrefixes.map((prefix): wafv2.CfnWebACL.StatementProperty => ({
+            byteMatchStatement: {
+              fieldToMatch: { uriPath: {} },
+              positionalConstraint: 'STARTS_WITH',
+              searchString: prefix,
+              textTransformations: [{ priority: 0, type: 'NONE' }],
+            },
+          }));
+          rules.push({
+            name: 'HostingProviderOutsideExemptPaths',
+            priority: rules.length,
+            action: { block: {} },
+            visibilityConfig: visibility('HostingProviderOutsideExemptPaths'),
+            statement: {
+              andStatement: {
+                statements: [
+                  { labelMatchStatement: { scope: 'LABEL', key: HOSTING_PROVIDER_LABEL } },
+                  {
+                    notStatement: {
+                      statement:
+                        onExemptPath.length === 1 ? onExemptPath[0]! : { orStatement: { statements: onExemptPath } },
+                    },
+                  },
+                ],
+              },
+            },
+          });
+        }
       }
       associationConfig = {
         requestBody: {

@@ -35,6 +35,7 @@ export class EdgeGlobalStack extends Stack {
       protection: {
         rateLimitPerFiveMinutes: edge.rateLimitPerFiveMinutes,
         maxRequestBodyBytes: edge.maxRequestBodyBytes,
+        hostingProviderExemptPathPrefixes: edge.hostingProviderExemptPathPrefixes,
       },
     });
   }
@@ -129,6 +130,7 @@ export class EdgeStack extends Stack {
         protection: {
           rateLimitPerFiveMinutes: edge.rateLimitPerFiveMinutes,
           maxRequestBodyBytes: edge.maxRequestBodyBytes,
+          hostingProviderExemptPathPrefixes: edge.hostingProviderExemptPathPrefixes,
         },
         logKey,
       });

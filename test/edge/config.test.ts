@@ -82,6 +82,13 @@ describe('edge configuration', () => {
     expect(found[0]).toMatch(message);
   });
 
+  it('defaults to no hosting-provider exemptions and refuses prefixes that are not paths', () => {
+    expect(parseDeployment('prod-eu', eu).edge.hostingProviderExemptPathPrefixes).toEqual([]);
+    expect(
+      problems('prod-eu', { ...eu, edge: { ...eu.edge, hostingProviderExemptPathPrefixes: ['/webhooks/', 'sms'] } }),
+    ).toEqual(['prod-eu.edge.hostingProviderExemptPathPrefixes[1]: must be a URI path prefix starting with /']);
+  });
+
   it('requires the CSP to restrict framing', () => {
     expect(problems('prod-eu', { ...eu, edge: { ...eu.edge, contentSecurityPolicy: "default-src 'none'" } })).toEqual([
       'prod-eu.edge.contentSecurityPolicy: must restrict frame-ancestors',

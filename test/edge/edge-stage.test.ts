@@ -124,7 +124,8 @@ describe('a CloudFront entry (residency zone containing us-east-1)', () => {
   let stage: BulwarkStage;
   beforeAll(() => {
     app = appWithOutdir();
-    stage = stageFor(app, cloudFrontDeployment());
+    // With a webhook exemption, so the gate's template validation also covers the label-based rule.
+    stage = stageFor(app, cloudFrontDeployment({ hostingProviderExemptPathPrefixes: ['/webhooks/'] }));
   });
 
   it('passes the compliance gate', () => {
@@ -148,6 +149,7 @@ describe('a CloudFront entry (residency zone containing us-east-1)', () => {
       Rules: Match.arrayWith([
         Match.objectLike({ Name: 'RateLimitPerIp' }),
         Match.objectLike({ Name: 'BodySizeLimit' }),
+        Match.objectLike({ Name: 'HostingProviderOutsideExemptPaths' }),
       ]),
     });
     t.resourceCountIs('AWS::WAFv2::LoggingConfiguration', 1);

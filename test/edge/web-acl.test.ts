@@ -1,6 +1,6 @@
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import { EdgeWebAcl, MANAGED_RULE_GROUPS, inspectionLimitFor } from '../../lib/edge/web-acl';
+import { EdgeWebAcl, HOSTING_PROVIDER_LABEL, MANAGED_RULE_GROUPS, inspectionLimitFor } from '../../lib/edge/web-acl';
 import { bareStack } from './helpers';
 
 interface Rule {
@@ -15,9 +15,13 @@ function entryAcl(
   maxRequestBodyBytes = 16_384,
   rateLimitPerFiveMinutes = 2000,
   scope: 'REGIONAL' | 'CLOUDFRONT' = 'REGIONAL',
+  hostingProviderExemptPathPrefixes?: string[],
 ) {
   const stack = bareStack(scope === 'CLOUDFRONT' ? 'us-east-1' : 'eu-west-1');
-  new EdgeWebAcl(stack, 'Acl', { scope, protection: { rateLimitPerFiveMinutes, maxRequestBodyBytes } });
+  new EdgeWebAcl(stack, 'Acl', {
+    scope,
+    protection: { rateLimitPerFiveMinutes, maxRequestBodyBytes, hostingProviderExemptPathPrefixes },
+  });
   const template = Template.fromStack(stack);
   const acl = Object.values(template.findResources('AWS::WAFv2::WebACL'))[0] as { Properties: Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
   return { template, props: acl.Properties, rules: acl.Properties.Rules as Rule[] };
@@ -90,6 +94,57 @@ describe('EdgeWebAcl: entry protection', () => {
     const { rules } = entryAcl();
     expect(new Set(rules.map((r) => r.Priority)).size).toBe(rules.length);
     expect(new Set(rules.map((r) => r.Name)).size).toBe(rules.length);
+  });
+});
+
+describe('EdgeWebAcl: hosting-provider exemption for webhook paths', () => {
+  it('counts HostingProviderIPList and blocks its label everywhere except the exempt prefix', () => {
+    const { rules } = entryAcl(16_384, 2000, 'REGIONAL', ['/webhooks/']);
+    const anon = rules.find((r) => r.Name === 'AWSManagedRulesAnonymousIpList');
+    expect(anon?.Statement.ManagedRuleGroupStatement.RuleActionOverrides).toEqual([
+      { Name: 'HostingProviderIPList', ActionToUse: { Count: {} } },
+    ]);
+    const block = rules.find((r) => r.Name === 'HostingProviderOutsideExemptPaths');
+    expect(block?.Priority).toBe((anon?.Priority ?? -1) + 1);
+    expect(block?.Action).toEqual({ Block: {} });
+    expect(block?.Statement).toEqual({
+      AndStatement: {
+        Statements: [
+          { LabelMatchStatement: { Scope: 'LABEL', Key: HOSTING_PROVIDER_LABEL } },
+          {
+            NotStatement: {
+              Statement: {
+                ByteMatchStatement: {
+                  FieldToMatch: { UriPath: {} },
+                  PositionalConstraint: 'STARTS_WITH',
+                  SearchString: '/webhooks/',
+                  TextTransformations: [{ Priority: 0, Type: 'NONE' }],
+                },
+              },
+            },
+          },
+        ],
+      },
+    });
+    expect(HOSTING_PROVIDER_LABEL).toBe('awswaf:managed:aws:anonymous-ip-list:HostingProviderIPList');
+  });
+
+  it('ORs several prefixes', () => {
+    const { rules } = entryAcl(16_384, 2000, 'REGIONAL', ['/webhooks/sms/', '/webhooks/email/']);
+    const block = rules.find((r) => r.Name === 'HostingProviderOutsideExemptPaths');
+    const or = block?.Statement.AndStatement.Statements[1].NotStatement.Statement.OrStatement.Statements;
+    expect(or.map((st: any) => st.ByteMatchStatement.SearchString)).toEqual(['/webhooks/sms/', '/webhooks/email/']); // eslint-disable-line @typescript-eslint/no-explicit-any
+  });
+
+  it('leaves the anonymous IP list untouched without exempt prefixes', () => {
+    const { rules } = entryAcl();
+    expect(rules.find((r) => r.Name === 'HostingProviderOutsideExemptPaths')).toBeUndefined();
+    const anon = rules.find((r) => r.Name === 'AWSManagedRulesAnonymousIpList');
+    expect(anon?.Statement.ManagedRuleGroupStatement.RuleActionOverrides).toBeUndefined();
+  });
+
+  it('refuses a prefix that is not a URI path', () => {
+    expect(() => entryAcl(16_384, 2000, 'REGIONAL', ['webhooks'])).toThrow(/must be a URI path/);
   });
 });
 
