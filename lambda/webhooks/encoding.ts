@@ -1,0 +1,26 @@
+/**
+ * Strict decoders. `Buffer.from(s, 'base64')` silently skips invalid characters and accepts
+ * truncated input, which would let many different header values decode to the same bytes; these
+ * accept exactly one canonical spelling per byte string and return null for anything else.
+ */
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const HEX = /^(?:[0-9a-fA-F]{2})*$/;
+
+/** Standard-alphabet, padded base64; null unless `text` is the canonical encoding of its bytes. */
+export function decodeBase64Strict(text: string): Buffer | null {
+  if (text.length % 4 !== 0 || !BASE64.test(text)) return null;
+  const bytes = Buffer.from(text, 'base64');
+  // Rejects non-zero padding bits (e.g. "AB==" vs "AA=="): only one spelling per byte string.
+  return bytes.toString('base64') === text ? bytes : null;
+}
+
+/** Upper- or lower-case hex with an even number of digits; null otherwise. */
+export function decodeHexStrict(text: string): Buffer | null {
+  if (!HEX.test(text)) return null;
+  return Buffer.from(text, 'hex');
+}
+
+/** Decoded size of a base64 string of `length` characters, without decoding it. */
+export function base64DecodedLength(length: number): number {
+  return Math.floor((length * 3) / 4);
+}
