@@ -64,15 +64,17 @@ export async function processOnce(
   }
 }
 
-/** Deletes up to `limit` expired dedup rows; safe to run concurrently (SKIP LOCKED). */
+/**
+ * Deletes up to `limit` expired dedup rows. Plain DELETE (no FOR UPDATE, which would need the UPDATE
+ * privilege the application is deliberately not granted); concurrent purges at worst skip a batch.
+ */
 export async function purgeExpired(client: SqlClient, limit = 500): Promise<number> {
   const r = await client.query(
-    `WITH doomed AS (
+    `DELETE FROM webhook_event_dedup
+     WHERE (provider, scope, event_id) IN (
        SELECT provider, scope, event_id FROM webhook_event_dedup
-       WHERE expires_at < now() ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED
-     )
-     DELETE FROM webhook_event_dedup d USING doomed
-     WHERE (d.provider, d.scope, d.event_id) = (doomed.provider, doomed.scope, doomed.event_id)
+       WHERE expires_at < now() ORDER BY expires_at LIMIT $1
+     ) AND expires_at < now()
      RETURNING 1`,
     [limit],
   );

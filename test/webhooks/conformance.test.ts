@@ -10,6 +10,7 @@ import { StoredSecretResolver, WebhookSecretService } from '../../lambda/webhook
 import { EmfMetrics, JsonLogger } from '../../lambda/webhooks/telemetry';
 import { APP_ROLE, startPostgres, type TestPostgres } from '../support/postgres';
 import {
+  appPool,
   hmacSign,
   Lines,
   MemoryAudit,
@@ -116,7 +117,7 @@ beforeAll(async () => {
   });
   handle = createWebhookHandler({
     runtime: buildRuntime(env, new StoredSecretResolver({ store, cipher, clock }), logger),
-    pool: pg.pool(APP_ROLE),
+    pool: appPool(pg),
     processor: {
       async process(event, tx) {
         processed.push(event);
@@ -167,7 +168,7 @@ describe.each(CARRIERS)('$provider conformance', (carrier) => {
     const body = carrier.body(id());
     const { headers } = signed(body);
     const tampered = Buffer.from(body);
-    tampered[10] ^= 0x01;
+    tampered[10] = tampered[10]! ^ 0x01;
     expect(await send(carrier, { body: tampered, headers })).toEqual(refused('SIGNATURE_INVALID', 401));
   });
 
@@ -177,7 +178,7 @@ describe.each(CARRIERS)('$provider conformance', (carrier) => {
       if (n.toLowerCase() !== carrier.signatureHeader) return [n, v];
       const encoding = /^[0-9a-f]+$/.test(v) ? 'hex' : 'base64';
       const bytes = Buffer.from(v, encoding);
-      bytes[3] ^= 0x80;
+      bytes[3] = bytes[3]! ^ 0x80;
       return [n, bytes.toString(encoding)];
     });
     expect(await send(carrier, { body, headers })).toEqual(refused('SIGNATURE_INVALID', 401));

@@ -8,11 +8,13 @@ import {
   sign,
   type KeyObject,
 } from 'node:crypto';
+import type { Pool, PoolConfig } from 'pg';
 import type { AuditEvent, AuditSink } from '../../lambda/shared/audit';
 import type { SealedSecret, SecretCipher, SecretPurpose } from '../../lambda/shared/secret-cipher';
 import type { HmacProvider } from '../../lambda/webhooks/providers';
 import type { ProxyEventLike } from '../../lambda/webhooks/request';
 import type { StoredWebhookSecret, WebhookSecretStore } from '../../lambda/webhooks/secrets';
+import { APP_ROLE, type TestPostgres } from '../support/postgres';
 
 /** An Ed25519 key pair as Telnyx holds it, plus the raw public key as the portal shows it. */
 export function telnyxKeyPair(): { privateKey: KeyObject; publicKeyBase64: string } {
@@ -129,4 +131,17 @@ export function proxyEvent(o: EventOptions): ProxyEventLike {
       : null,
     requestContext: { requestId: `req-${Math.random().toString(16).slice(2)}` } as ProxyEventLike['requestContext'],
   };
+}
+
+/**
+ * An application-role pool. pg-pool's `end()` resolves before its idle connections have closed, so
+ * the harness's server shutdown can reach them first; that one error (57P01, admin shutdown) is
+ * expected at teardown and ignored, any other pool error still fails the test run.
+ */
+export function appPool(pg: TestPostgres, extra: PoolConfig = {}): Pool {
+  const pool = pg.pool(APP_ROLE, extra);
+  pool.on('error', (e: Error & { code?: string }) => {
+    if (e.code !== '57P01') throw e;
+  });
+  return pool;
 }
