@@ -191,23 +191,24 @@ describe('the Lambda entry point (lambda/webhooks/index.ts)', () => {
   });
   const db = { DB_HOST: 'proxy.example.internal', DB_NAME: 'bulwark', DB_USER: 'bulwark_app', AWS_REGION: 'eu-west-1' };
 
-  function load(): WebhookHandler {
+  /** A fresh module registry per call: each load is a cold start. */
+  async function load(): Promise<WebhookHandler> {
     let handler: WebhookHandler | undefined;
-    jest.isolateModules(() => {
-      handler = (require('../../lambda/webhooks/index') as { handler: WebhookHandler }).handler;
+    await jest.isolateModulesAsync(async () => {
+      handler = (await import('../../lambda/webhooks/index')).handler;
     });
     return handler!;
   }
 
-  it('refuses to cold-start in production with verification disabled', () => {
+  it('refuses to cold-start in production with verification disabled', async () => {
     process.env = { ...saved, ...db, BULWARK_ENVIRONMENT: 'production', WEBHOOK_VERIFICATION: 'disabled' };
-    expect(load).toThrow(/cannot be disabled in production/);
+    await expect(load()).rejects.toThrow(/cannot be disabled in production/);
   });
 
-  it('refuses to cold-start without database settings', () => {
+  it('refuses to cold-start without database settings', async () => {
     process.env = { ...saved, BULWARK_ENVIRONMENT: 'production' };
     delete process.env.DB_HOST;
-    expect(load).toThrow(/DB_HOST/);
+    await expect(load()).rejects.toThrow(/DB_HOST/);
   });
 
   it('serves API Gateway proxy events: a forged Telnyx event is refused before any database access', async () => {
@@ -219,7 +220,7 @@ describe('the Lambda entry point (lambda/webhooks/index.ts)', () => {
     try {
       const { publicKeyBase64 } = telnyxKeyPair();
       process.env = { ...saved, ...db, BULWARK_ENVIRONMENT: 'production', TELNYX_PUBLIC_KEY: publicKeyBase64 };
-      const handler = load();
+      const handler = await load();
       const r = await handler(telnyxRequest(telnyxKeyPair().privateKey));
       expect(r.statusCode).toBe(401);
       expect(JSON.parse(r.body)).toEqual({ code: 'SIGNATURE_INVALID' });

@@ -1,0 +1,230 @@
+import * as path from 'node:path';
+import { Arn, ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as apigateway from 'aws-cdk-lib/aws-apigateway';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as rds from 'aws-cdk-lib/aws-rds';
+import { Construct } from 'constructs';
+import { acknowledge } from '../compliance/acknowledge';
+import type { DeploymentConfig } from '../config';
+
+/** The carriers with a route under `/webhooks/`. */
+export const WEBHOOK_PROVIDERS = ['telnyx', 'frejun', 'didlogic'] as const;
+
+/** Maximum body accepted by default (carrier events are a few KiB). */
+export const DEFAULT_WEBHOOK_MAX_BODY_BYTES = 256 * 1024;
+
+const ED25519_RAW_KEY = /^[A-Za-z0-9+/]{43}=$/;
+
+export interface WebhookDatabaseProps {
+  /** RDS Proxy the function connects through, with IAM authentication and TLS. */
+  readonly proxy: rds.IDatabaseProxy;
+  /** Database name. */
+  readonly databaseName: string;
+  /**
+   * Database role the function authenticates as (IAM auth); never a superuser or BYPASSRLS role.
+   * @default 'bulwark_app'
+   */
+  readonly user?: string;
+}
+
+export interface WebhookIngressProps {
+  /** VPC the function runs in. */
+  readonly vpc: ec2.IVpc;
+  /** Security group of the function; must be allowed to reach the database proxy. */
+  readonly securityGroup: ec2.ISecurityGroup;
+  /** Subnets of the function. @default - private subnets with egress */
+  readonly vpcSubnets?: ec2.SubnetSelection;
+  /** API the routes `POST /webhooks/{telnyx,frejun,didlogic}` are added to (under `api.root`). */
+  readonly api: apigateway.IRestApi;
+  /** Deployment environment (`deployment.environment`): `production` makes verification mandatory. */
+  readonly environment: DeploymentConfig['environment'];
+  /**
+   * Telnyx Ed25519 public key: the raw 32 bytes, base64 (as the Telnyx portal shows it). It is
+   * public, so it travels as configuration.
+   * @default - none: Telnyx events are refused with WEBHOOK_SECRET_MISSING (503) until it is set
+   */
+  readonly telnyxPublicKey?: string;
+  /**
+   * Turn signature verification off, for a carrier simulator in a development deployment. Refused
+   * (synth fails) in production; the function logs a warning at every cold start when off.
+   * @default 'required'
+   */
+  readonly verification?: 'required' | 'disabled';
+  /** Database for replay deduplication. */
+  readonly database: WebhookDatabaseProps;
+  /** Largest body accepted, in bytes. @default 262144 */
+  readonly maxBodyBytes?: number;
+  /** Key for the function's log group and environment. @default - a new key with rotation */
+  readonly encryptionKey?: kms.IKey;
+  /** Log retention. @default logs.RetentionDays.ONE_YEAR */
+  readonly logRetention?: logs.RetentionDays;
+  /** Reserved concurrency: caps what a flood of forged requests can cost. @default 50 */
+  readonly reservedConcurrentExecutions?: number;
+}
+
+/**
+ * Public carrier webhook endpoints: one function in the VPC behind `POST /webhooks/<provider>`,
+ * verifying every request over its raw bytes before anything else (lambda/webhooks).
+ */
+export class WebhookIngress extends Construct {
+  public readonly function: nodejs.NodejsFunction;
+  public readonly logGroup: logs.ILogGroup;
+  /** The webhook methods, by provider. */
+  public readonly methods: Readonly<Record<(typeof WEBHOOK_PROVIDERS)[number], apigateway.Method>>;
+
+  constructor(scope: Construct, id: string, props: WebhookIngressProps) {
+    super(scope, id);
+    const verification = props.verification ?? 'required';
+    if (props.environment === 'production' && verification !== 'required') {
+      throw new Error(`${this.node.path}: webhook verification cannot be disabled in a production deployment`);
+    }
+    if (props.telnyxPublicKey !== undefined && !ED25519_RAW_KEY.test(props.telnyxPublicKey)) {
+      throw new Error(`${this.node.path}: telnyxPublicKey must be a raw 32-byte Ed25519 key in base64`);
+    }
+    const maxBodyBytes = props.maxBodyBytes ?? DEFAULT_WEBHOOK_MAX_BODY_BYTES;
+    const user = props.database.user ?? 'bulwark_app';
+
+    const key =
+      props.encryptionKey ??
+      new kms.Key(this, 'Key', {
+        description: 'Encrypts the webhook ingress logs and function environment',
+        enableKeyRotation: true,
+        pendingWindow: Duration.days(30),
+        removalPolicy: RemovalPolicy.RETAIN,
+      });
+    const stack = Stack.of(this);
+    key.grantEncryptDecrypt(new iam.ServicePrincipal(`logs.${stack.region}.amazonaws.com`));
+
+    const logGroup = new logs.LogGroup(this, 'Logs', {
+      encryptionKey: key,
+      retention: props.logRetention ?? logs.RetentionDays.ONE_YEAR,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    // One customer-managed policy with exactly what the function does (no AWS-managed policies, no
+    // inline policy): write its logs, attach to the VPC, trace, read its environment, connect as `user`.
+    const proxyResourceId = Arn.split(props.database.proxy.dbProxyArn, ArnFormat.COLON_RESOURCE_NAME).resourceName;
+    const policy = new iam.ManagedPolicy(this, 'Policy', {
+      description: 'Webhook ingress function: logs, VPC attachment, tracing, database connect',
+      statements: [
+        new iam.PolicyStatement({
+          actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+          resources: [logGroup.logGroupArn, `${logGroup.logGroupArn}:*`],
+        }),
+        new iam.PolicyStatement({
+          // Lambda's VPC attachment; these EC2 actions support no resource-level scoping.
+          actions: [
+            'ec2:CreateNetworkInterface',
+            'ec2:DescribeNetworkInterfaces',
+            'ec2:DescribeSubnets',
+            'ec2:DeleteNetworkInterface',
+            'ec2:AssignPrivateIpAddresses',
+            'ec2:UnassignPrivateIpAddresses',
+          ],
+          resources: ['*'],
+        }),
+        new iam.PolicyStatement({
+          actions: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'],
+          resources: ['*'],
+        }),
+        new iam.PolicyStatement({ actions: ['kms:Decrypt'], resources: [key.keyArn] }),
+        new iam.PolicyStatement({
+          actions: ['rds-db:connect'],
+          resources: [
+            stack.formatArn({
+              service: 'rds-db',
+              resource: 'dbuser',
+              resourceName: `${proxyResourceId}/${user}`,
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          ],
+        }),
+      ],
+    });
+    acknowledge(
+      policy,
+      `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(logGroup.node.defaultChild as logs.CfnLogGroup)}.Arn>:*]`,
+      "Log streams are named by Lambda at run time; the wildcard covers only the streams of this function's own log group.",
+    );
+    const role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: 'Webhook ingress function',
+      managedPolicies: [policy],
+    });
+    acknowledge(
+      policy,
+      'AwsSolutions-IAM5[Resource::*]',
+      'Resource::* is required by Lambda VPC attachment (ec2:CreateNetworkInterface and friends have no ' +
+        'resource-level scoping) and by X-Ray segment upload (xray:PutTraceSegments accepts only *).',
+    );
+
+    this.function = new nodejs.NodejsFunction(this, 'Function', {
+      entry: path.join(__dirname, '..', '..', 'lambda', 'webhooks', 'index.ts'),
+      handler: 'handler',
+      runtime: lambda.Runtime.NODEJS_22_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: 512,
+      timeout: Duration.seconds(10),
+      // Everything the function may do is in `policy`; nothing is added behind its back.
+      role: role.withoutPolicyUpdates(),
+      vpc: props.vpc,
+      vpcSubnets: props.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+      securityGroups: [props.securityGroup],
+      allowPublicSubnet: false,
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions ?? 50,
+      tracing: lambda.Tracing.ACTIVE,
+      logGroup,
+      loggingFormat: lambda.LoggingFormat.JSON,
+      environmentEncryption: key,
+      environment: {
+        BULWARK_ENVIRONMENT: props.environment,
+        WEBHOOK_VERIFICATION: verification,
+        WEBHOOK_MAX_BODY_BYTES: String(maxBodyBytes),
+        ...(props.telnyxPublicKey ? { TELNYX_PUBLIC_KEY: props.telnyxPublicKey } : {}),
+        DB_HOST: props.database.proxy.endpoint,
+        DB_PORT: '5432',
+        DB_NAME: props.database.databaseName,
+        DB_USER: user,
+        // The Lambda runtime's CA bundle includes the RDS CAs; pg verifies the proxy's certificate.
+        NODE_EXTRA_CA_CERTS: '/var/runtime/ca-cert.pem',
+        NODE_OPTIONS: '--enable-source-maps',
+      },
+      bundling: { minify: true, sourceMap: true, target: 'node22', externalModules: [] },
+    });
+
+    const resource = props.api.root.addResource('webhooks');
+    const integration = new apigateway.LambdaIntegration(this.function, { proxy: true });
+    const methods = {} as Record<(typeof WEBHOOK_PROVIDERS)[number], apigateway.Method>;
+    for (const provider of WEBHOOK_PROVIDERS) {
+      const method = resource.addResource(provider).addMethod('POST', integration, {
+        authorizationType: apigateway.AuthorizationType.NONE,
+      });
+      const reason =
+        `Carriers call ${provider} webhooks without AWS or user credentials; every request is authenticated ` +
+        'by its provider signature over the raw body inside the function, and refused otherwise.';
+      acknowledge(method, 'AwsSolutions-APIG4', reason);
+      acknowledge(method, 'AwsSolutions-COG4', reason);
+      methods[provider] = method;
+    }
+    this.methods = methods;
+
+    const fn = this.function.node.defaultChild as lambda.CfnFunction;
+    const syncOnly =
+      'API Gateway invokes this function synchronously only; a dead-letter queue applies to asynchronous ' +
+      'invocations. A failed request returns 5xx and the carrier retries it (dedup makes that safe).';
+    acknowledge(fn, 'HIPAA.Security-LambdaDLQ', syncOnly);
+    acknowledge(fn, 'NIST.800.53.R5-LambdaDLQ', syncOnly);
+    acknowledge(fn, 'Serverless-LambdaDLQ', syncOnly);
+    const runtime =
+      'Node.js 22 is the runtime every Bulwark function is pinned to (team toolchain, esbuild target node22); ' +
+      'moving to Node.js 24 is one project-wide change, not a per-function drift.';
+    acknowledge(fn, 'AwsSolutions-L1', runtime);
+    acknowledge(fn, 'Serverless-LambdaLatestVersion', runtime);
+    this.logGroup = logGroup;
+  }
+}
