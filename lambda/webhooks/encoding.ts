@@ -4,7 +4,6 @@
  * accept exactly one canonical spelling per byte string and return null for anything else.
  */
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-const HEX = /^(?:[0-9a-fA-F]{2})*$/;
 
 /** Standard-alphabet, padded base64; null unless `text` is the canonical encoding of its bytes. */
 export function decodeBase64Strict(text: string): Buffer | null {
@@ -16,8 +15,10 @@ export function decodeBase64Strict(text: string): Buffer | null {
 
 /** Upper- or lower-case hex with an even number of digits; null otherwise. */
 export function decodeHexStrict(text: string): Buffer | null {
-  if (!HEX.test(text)) return null;
-  return Buffer.from(text, 'hex');
+  if (text.length % 2 !== 0) return null;
+  // Buffer.from stops at the first non-hex pair, so a full-length result means every digit was hex.
+  const bytes = Buffer.from(text, 'hex');
+  return bytes.length * 2 === text.length ? bytes : null;
 }
 
 /** Decoded size of a base64 string of `length` characters, without decoding it. */

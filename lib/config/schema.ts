@@ -58,6 +58,21 @@ export const deploymentSchema = z
         burstLimit: z.int().positive(),
       }),
     }),
+    /** Carrier webhook ingress (docs/webhooks.md). */
+    webhooks: z
+      .strictObject({
+        /**
+         * Telnyx Ed25519 public key, the raw 32 bytes in base64 as the Telnyx portal shows it (public,
+         * so it is configuration). Unset: Telnyx events are refused with WEBHOOK_SECRET_MISSING.
+         */
+        telnyxPublicKey: z
+          .string()
+          .regex(/^[A-Za-z0-9+/]{43}=$/, 'must be the raw 32-byte Ed25519 public key in base64 (44 characters)')
+          .optional(),
+        /** `disabled` only for a carrier simulator outside production; production refuses it. */
+        verification: z.enum(['required', 'disabled']).default('required'),
+      })
+      .default({ verification: 'required' }),
     /** Where alarms go. */
     alarms: z.strictObject({
       email: z.email('must be an email address'),
@@ -108,6 +123,13 @@ export const deploymentSchema = z
           message: `${d.auditRetentionMonths[plan]} months is below the ${plan} plan minimum of ${min}`,
         });
       }
+    }
+    if (d.environment === 'production' && d.webhooks.verification !== 'required') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['webhooks', 'verification'],
+        message: 'webhook verification cannot be disabled in a production deployment',
+      });
     }
     const regional = ACM_ARN.exec(d.edge.certificateArn);
     if (regional && regional[1] !== d.region) {

@@ -194,7 +194,8 @@ export class WebhookIngress extends Construct {
         NODE_EXTRA_CA_CERTS: '/var/runtime/ca-cert.pem',
         NODE_OPTIONS: '--enable-source-maps',
       },
-      bundling: { minify: true, sourceMap: true, target: 'node22', externalModules: [] },
+      // The SDK is bundled (pinned versions, not the runtime's); pg's optional native binding is never used.
+      bundling: { minify: true, sourceMap: true, target: 'node22', externalModules: ['pg-native'] },
     });
 
     const resource = props.api.root.addResource('webhooks');
