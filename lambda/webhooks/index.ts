@@ -41,8 +41,9 @@ const pool = new Pool({
  */
 const recordOnly: WebhookEventProcessor = { process: async () => undefined };
 
-// The per-organisation secret store plugs in with the tenant tables and the tenant-keys cipher
-// (StoredSecretResolver); until then FreJun/DIDLogic requests are refused with WEBHOOK_SECRET_MISSING.
+// Per-organisation secrets need the tenant-keys SecretCipher, which lands with that capability:
+//   new StoredSecretResolver({ store: new PgWebhookSecretReader(pool), cipher })
+// Until it is passed here, FreJun/DIDLogic requests are refused with WEBHOOK_SECRET_MISSING (never accepted).
 export const handler = createWebhookHandler({
   runtime: buildRuntime(env, null, logger),
   pool,

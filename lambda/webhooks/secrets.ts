@@ -17,9 +17,13 @@ export interface StoredWebhookSecret {
   readonly rotatedAt: Date;
 }
 
-/** Where sealed secrets live (PostgreSQL in production). Implementations see ciphertext only. */
-export interface WebhookSecretStore {
+/** Reads sealed secrets; the verification path needs nothing more. */
+export interface WebhookSecretReader {
   read(orgId: string, provider: HmacProvider): Promise<StoredWebhookSecret | null>;
+}
+
+/** Where sealed secrets live (PostgreSQL in production). Implementations see ciphertext only. */
+export interface WebhookSecretStore extends WebhookSecretReader {
   /**
    * Atomically makes `sealed` current and the former current (if any) previous until
    * `previousValidUntil`, so two concurrent rotations cannot lose a secret.
@@ -149,7 +153,7 @@ export interface WebhookSecretResolver {
 }
 
 export interface StoredSecretResolverProps {
-  readonly store: WebhookSecretStore;
+  readonly store: WebhookSecretReader;
   readonly cipher: SecretCipher;
   /** @default Date.now */
   readonly clock?: () => number;
