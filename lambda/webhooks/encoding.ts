@@ -3,13 +3,13 @@
  * truncated input, which would let many different header values decode to the same bytes; these
  * accept exactly one canonical spelling per byte string and return null for anything else.
  */
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 /** Standard-alphabet, padded base64; null unless `text` is the canonical encoding of its bytes. */
 export function decodeBase64Strict(text: string): Buffer | null {
-  if (text.length % 4 !== 0 || !BASE64.test(text)) return null;
+  if (text.length % 4 !== 0) return null;
   const bytes = Buffer.from(text, 'base64');
-  // Rejects non-zero padding bits (e.g. "AB==" vs "AA=="): only one spelling per byte string.
+  // Re-encoding is the whole check: skipped characters, whitespace, url-safe letters, missing or
+  // extra padding and non-zero padding bits ("AB==" vs "AA==") all re-encode differently.
   return bytes.toString('base64') === text ? bytes : null;
 }
 
