@@ -7,8 +7,8 @@
 -- would let one tenant pre-empt another tenant's event ids.
 --
 -- Retention: rows expire 7 days after receipt and are purged in small batches by the ingress
--- function. 7 days is longer than every provider's retry horizon (carriers retry failed deliveries
--- for at most 72 hours), and every accepted request also carries a signed timestamp that must be
+-- function. 7 days is longer than the providers' retry horizon (assumed at most 72 hours; see
+-- docs/webhooks.md), and every accepted request also carries a signed timestamp that must be
 -- within 300 s of now, so an event older than the retention window cannot be replayed at all.
 CREATE TABLE webhook_event_dedup (
   provider    text        NOT NULL CHECK (provider IN ('telnyx', 'frejun', 'didlogic')),
