@@ -79,7 +79,7 @@ for (const size of [1024, 16 * 1024]) {
     event(body, { 'telnyx-signature-ed25519': sig.toString('base64'), 'telnyx-timestamp': ts }),
   );
   const [tPath, tPrimitive] = compare(
-    () => verifyTelnyx({ body, headers: tHeaders }, key, now),
+    () => verifyTelnyx({ body, headers: tHeaders }, [key], now),
     () => {
       if (!verify(null, signed, publicKey, sig)) throw new Error('primitive failed');
     },

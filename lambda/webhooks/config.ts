@@ -18,6 +18,8 @@ export const webhookEnvSchema = z
     WEBHOOK_VERIFICATION: z.enum(['required', 'disabled']).default('required'),
     /** Raw 32-byte Ed25519 public key, base64, from the Telnyx portal. Public, so plain config. */
     TELNYX_PUBLIC_KEY: z.string().optional(),
+    /** The key being replaced, still accepted while Telnyx switches over (a key rotation window). */
+    TELNYX_PREVIOUS_PUBLIC_KEY: z.string().optional(),
     WEBHOOK_MAX_BODY_BYTES: z.coerce
       .number()
       .int()
@@ -48,7 +50,7 @@ export function parseWebhookEnv(env: Readonly<Record<string, string | undefined>
 }
 
 /** A key that is either usable or the reason it is not; the reason is returned on every request. */
-export type KeySlot = { readonly key: KeyObject } | { readonly problem: WebhookError };
+export type KeySlot = { readonly keys: readonly KeyObject[] } | { readonly problem: WebhookError };
 
 export interface WebhookRuntime {
   readonly environment: WebhookEnv['BULWARK_ENVIRONMENT'];
@@ -69,7 +71,10 @@ export function buildRuntime(env: WebhookEnv, secrets: WebhookSecretResolver | n
     telnyxKey = { problem: new WebhookError('WEBHOOK_SECRET_MISSING', 'TELNYX_PUBLIC_KEY is not configured') };
   } else {
     try {
-      telnyxKey = { key: importTelnyxPublicKey(env.TELNYX_PUBLIC_KEY) };
+      const keys = [importTelnyxPublicKey(env.TELNYX_PUBLIC_KEY)];
+      // A malformed previous key is as loud as a malformed current one: never silently dropped.
+      if (env.TELNYX_PREVIOUS_PUBLIC_KEY) keys.push(importTelnyxPublicKey(env.TELNYX_PREVIOUS_PUBLIC_KEY));
+      telnyxKey = { keys };
     } catch (e) {
       if (!isWebhookError(e)) throw e;
       telnyxKey = { problem: e };

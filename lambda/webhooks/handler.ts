@@ -73,7 +73,7 @@ export function createWebhookHandler(deps: WebhookHandlerDeps): WebhookHandler {
     if (provider === 'telnyx') {
       if (verify) {
         if ('problem' in runtime.telnyxKey) throw runtime.telnyxKey.problem;
-        verifyTelnyx({ body, headers }, runtime.telnyxKey.key, nowSeconds);
+        verifyTelnyx({ body, headers }, runtime.telnyxKey.keys, nowSeconds);
       }
     } else if (isHmacProvider(provider)) {
       const org = singleQueryParameter(event, 'org')?.toLowerCase();

@@ -36,10 +36,13 @@ export interface SignedRequest {
   readonly headers: HeaderBag;
 }
 
-/** Throws a WebhookError unless the request is signed by `publicKey` within the tolerance. */
+/**
+ * Throws a WebhookError unless the request is signed, within the tolerance, by one of `publicKeys`
+ * (the current key, then during a key rotation the previous one).
+ */
 export function verifyTelnyx(
   request: SignedRequest,
-  publicKey: KeyObject,
+  publicKeys: readonly KeyObject[],
   nowSeconds: number,
   tolerance: number = TIMESTAMP_TOLERANCE_SECONDS,
 ): void {
@@ -53,5 +56,8 @@ export function verifyTelnyx(
   signed.write(timestamp, 0, 'latin1');
   signed[timestamp.length] = 0x7c; // '|'
   request.body.copy(signed, timestamp.length + 1);
-  if (!verify(null, signed, publicKey, signature)) throw new WebhookError('SIGNATURE_INVALID');
+  for (const key of publicKeys) {
+    if (verify(null, signed, key, signature)) return;
+  }
+  throw new WebhookError('SIGNATURE_INVALID');
 }

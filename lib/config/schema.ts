@@ -17,6 +17,10 @@ const region = z.string().refine(isKnownRegion, {
   error: (issue) => `${String(issue.input)} is not a known region (known: ${Object.keys(REGIONS).join(', ')})`,
 });
 
+const telnyxKey = z
+  .string()
+  .regex(/^[A-Za-z0-9+/]{43}=$/, 'must be the raw 32-byte Ed25519 public key in base64 (44 characters)');
+
 const months = z.int('must be a whole number of months').positive('must be positive');
 
 const certificateArn = z
@@ -65,10 +69,9 @@ export const deploymentSchema = z
          * Telnyx Ed25519 public key, the raw 32 bytes in base64 as the Telnyx portal shows it (public,
          * so it is configuration). Unset: Telnyx events are refused with WEBHOOK_SECRET_MISSING.
          */
-        telnyxPublicKey: z
-          .string()
-          .regex(/^[A-Za-z0-9+/]{43}=$/, 'must be the raw 32-byte Ed25519 public key in base64 (44 characters)')
-          .optional(),
+        telnyxPublicKey: telnyxKey.optional(),
+        /** The Telnyx key being replaced, still accepted during a key rotation; remove it when done. */
+        telnyxPreviousPublicKey: telnyxKey.optional(),
         /** `disabled` only for a carrier simulator outside production; production refuses it. */
         verification: z.enum(['required', 'disabled']).default('required'),
       })
@@ -129,6 +132,13 @@ export const deploymentSchema = z
         code: 'custom',
         path: ['webhooks', 'verification'],
         message: 'webhook verification cannot be disabled in a production deployment',
+      });
+    }
+    if (d.webhooks.telnyxPreviousPublicKey && !d.webhooks.telnyxPublicKey) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['webhooks', 'telnyxPreviousPublicKey'],
+        message: 'a previous Telnyx key needs a current telnyxPublicKey',
       });
     }
     const regional = ACM_ARN.exec(d.edge.certificateArn);

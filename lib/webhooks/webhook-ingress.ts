@@ -50,6 +50,11 @@ export interface WebhookIngressProps {
    */
   readonly telnyxPublicKey?: string;
   /**
+   * The Telnyx key being replaced, still accepted during a key rotation window (same format).
+   * @default - none: only `telnyxPublicKey` verifies
+   */
+  readonly telnyxPreviousPublicKey?: string;
+  /**
    * Turn signature verification off, for a carrier simulator in a development deployment. Refused
    * (synth fails) in production; the function logs a warning at every cold start when off.
    * @default 'required'
@@ -83,8 +88,16 @@ export class WebhookIngress extends Construct {
     if (props.environment === 'production' && verification !== 'required') {
       throw new Error(`${this.node.path}: webhook verification cannot be disabled in a production deployment`);
     }
-    if (props.telnyxPublicKey !== undefined && !ED25519_RAW_KEY.test(props.telnyxPublicKey)) {
-      throw new Error(`${this.node.path}: telnyxPublicKey must be a raw 32-byte Ed25519 key in base64`);
+    for (const [name, value] of [
+      ['telnyxPublicKey', props.telnyxPublicKey],
+      ['telnyxPreviousPublicKey', props.telnyxPreviousPublicKey],
+    ] as const) {
+      if (value !== undefined && !ED25519_RAW_KEY.test(value)) {
+        throw new Error(`${this.node.path}: ${name} must be a raw 32-byte Ed25519 key in base64`);
+      }
+    }
+    if (props.telnyxPreviousPublicKey && !props.telnyxPublicKey) {
+      throw new Error(`${this.node.path}: telnyxPreviousPublicKey needs a current telnyxPublicKey`);
     }
     const maxBodyBytes = props.maxBodyBytes ?? DEFAULT_WEBHOOK_MAX_BODY_BYTES;
     const user = props.database.user ?? 'bulwark_app';
@@ -186,6 +199,7 @@ export class WebhookIngress extends Construct {
         WEBHOOK_VERIFICATION: verification,
         WEBHOOK_MAX_BODY_BYTES: String(maxBodyBytes),
         ...(props.telnyxPublicKey ? { TELNYX_PUBLIC_KEY: props.telnyxPublicKey } : {}),
+        ...(props.telnyxPreviousPublicKey ? { TELNYX_PREVIOUS_PUBLIC_KEY: props.telnyxPreviousPublicKey } : {}),
         DB_HOST: props.database.proxy.endpoint,
         DB_PORT: '5432',
         DB_NAME: props.database.databaseName,

@@ -40,6 +40,17 @@ describe('deployment.webhooks', () => {
     expect(problems({ ...base, environment: 'development', webhooks: { verification: 'disabled' } })).toEqual([]);
   });
 
+  it('takes a previous Telnyx key for a rotation window, only next to a current one', () => {
+    const [current, previous] = [telnyxKeyPair().publicKeyBase64, telnyxKeyPair().publicKeyBase64];
+    expect(
+      parseDeployment('prod-eu', { ...base, webhooks: { telnyxPublicKey: current, telnyxPreviousPublicKey: previous } })
+        .webhooks.telnyxPreviousPublicKey,
+    ).toBe(previous);
+    expect(problems({ ...base, webhooks: { telnyxPreviousPublicKey: previous } })).toEqual([
+      'prod-eu.webhooks.telnyxPreviousPublicKey: a previous Telnyx key needs a current telnyxPublicKey',
+    ]);
+  });
+
   it('refuses unknown webhook settings', () => {
     expect(problems({ ...base, webhooks: { verify: false } })[0]).toMatch(/^prod-eu\.webhooks/);
   });

@@ -44,11 +44,11 @@ interface Carrier {
   readonly shortSignature: string;
   readonly badEncoding: string;
   readonly emptyTimestampCode: string;
-  readonly rotates: boolean;
 }
 
 const telnyx = telnyxKeyPair();
 const otherTelnyx = telnyxKeyPair();
+const previousTelnyx = telnyxKeyPair();
 const secrets: Record<HmacProvider, Record<Key, Buffer>> = {
   frejun: { current: randomBytes(32), previous: randomBytes(32), wrong: randomBytes(32) },
   didlogic: { current: randomBytes(32), previous: randomBytes(32), wrong: randomBytes(32) },
@@ -59,14 +59,16 @@ const telnyxCarrier: Carrier = {
   body: (id) =>
     Buffer.from(JSON.stringify({ data: { id, event_type: 'message.received', payload: { text: MARKER } } })),
   headers: (body, key = 'current', ts = String(NOW)) => [
-    ['Telnyx-Signature-Ed25519', telnyxSign(key === 'wrong' ? otherTelnyx.privateKey : telnyx.privateKey, ts, body)],
+    [
+      'Telnyx-Signature-Ed25519',
+      telnyxSign({ current: telnyx, previous: previousTelnyx, wrong: otherTelnyx }[key].privateKey, ts, body),
+    ],
     ['Telnyx-Timestamp', ts],
   ],
   signatureHeader: 'telnyx-signature-ed25519',
   shortSignature: randomBytes(63).toString('base64'),
   badEncoding: `${randomBytes(64).toString('base64').slice(0, -4)}*==*`,
   emptyTimestampCode: 'HEADER_MISSING',
-  rotates: false,
 };
 
 function hmacCarrier(provider: HmacProvider): Carrier {
@@ -85,7 +87,6 @@ function hmacCarrier(provider: HmacProvider): Carrier {
     shortSignature: scheme.encoding === 'hex' ? 'ab'.repeat(31) : randomBytes(31).toString('base64'),
     badEncoding: scheme.encoding === 'hex' ? 'zz'.repeat(32) : `${'A'.repeat(40)}=A==`,
     emptyTimestampCode: 'TIMESTAMP_INVALID',
-    rotates: true,
   };
 }
 
@@ -113,6 +114,7 @@ beforeAll(async () => {
   const env = parseWebhookEnv({
     BULWARK_ENVIRONMENT: 'production',
     TELNYX_PUBLIC_KEY: telnyx.publicKeyBase64,
+    TELNYX_PREVIOUS_PUBLIC_KEY: previousTelnyx.publicKeyBase64,
     WEBHOOK_MAX_BODY_BYTES: String(MAX_BODY),
   });
   handle = createWebhookHandler({
@@ -326,16 +328,14 @@ describe.each(CARRIERS)('$provider conformance', (carrier) => {
     expect(processed.filter((e) => e.eventId === eventId && e.provider === carrier.provider)).toHaveLength(1);
   });
 
-  if (carrier.rotates) {
-    it('accepts the previous secret during the rotation window', async () => {
-      const eventId = id();
-      expect(await send(carrier, signed(carrier.body(eventId), 'previous'))).toEqual({
-        status: 200,
-        body: { status: 'accepted' },
-      });
-      expect(processed.find((e) => e.eventId === eventId)?.orgId).toBe(ORG);
+  it('accepts the previous secret (Telnyx: previous public key) during the rotation window', async () => {
+    const eventId = id();
+    expect(await send(carrier, signed(carrier.body(eventId), 'previous'))).toEqual({
+      status: 200,
+      body: { status: 'accepted' },
     });
-  }
+    expect(processed.find((e) => e.eventId === eventId)?.orgId).toBe(carrier.provider === 'telnyx' ? null : ORG);
+  });
 
   it('refuses a signed body that is not the provider event (verified first, parsed after)', async () => {
     const notJson = Buffer.from(`not json ${MARKER}`);

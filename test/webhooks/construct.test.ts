@@ -148,7 +148,23 @@ describe('WebhookIngress', () => {
     });
   });
 
-  it('refuses a Telnyx key that is not a raw 32-byte Ed25519 key', () => {
-    expect(() => build({ telnyxPublicKey: 'MCowBQYDK2VwAyEA' })).toThrow(/raw 32-byte Ed25519 key/);
+  it('refuses a Telnyx key that is not a raw 32-byte Ed25519 key, and a previous key without a current one', () => {
+    expect(() => build({ telnyxPublicKey: 'MCowBQYDK2VwAyEA' })).toThrow(/telnyxPublicKey must be a raw 32-byte/);
+    expect(() => build({ telnyxPreviousPublicKey: 'x' })).toThrow(/telnyxPreviousPublicKey must be a raw 32-byte/);
+    expect(() => build({ telnyxPublicKey: undefined, telnyxPreviousPublicKey: TELNYX_KEY })).toThrow(
+      /needs a current telnyxPublicKey/,
+    );
+  });
+
+  it('passes a previous Telnyx key for a rotation window', () => {
+    const previous = telnyxKeyPair().publicKeyBase64;
+    Template.fromStack(build({ telnyxPreviousPublicKey: previous }).stack).hasResourceProperties(
+      'AWS::Lambda::Function',
+      {
+        Environment: {
+          Variables: Match.objectLike({ TELNYX_PUBLIC_KEY: TELNYX_KEY, TELNYX_PREVIOUS_PUBLIC_KEY: previous }),
+        },
+      },
+    );
   });
 });

@@ -69,7 +69,7 @@ describe('Telnyx Ed25519', () => {
           ['telnyx-signature-ed25519', telnyxSign(privateKey, ts, b)],
           ['telnyx-timestamp', ts],
         ]);
-        return code(() => verifyTelnyx({ body: b, headers: h }, publicKey, NOW)) === 'ok';
+        return code(() => verifyTelnyx({ body: b, headers: h }, [publicKey], NOW)) === 'ok';
       }),
       { numRuns: 200 },
     );
@@ -88,7 +88,7 @@ describe('Telnyx Ed25519', () => {
           ['telnyx-signature-ed25519', signature],
           ['telnyx-timestamp', sentTs],
         ]);
-        return code(() => verifyTelnyx({ body: sentBody, headers: h }, publicKey, NOW)) !== 'ok';
+        return code(() => verifyTelnyx({ body: sentBody, headers: h }, [publicKey], NOW)) !== 'ok';
       }),
       { numRuns: 500 },
     );
@@ -103,7 +103,7 @@ describe('Telnyx Ed25519', () => {
           ['telnyx-signature-ed25519', mutate(signature, m).toString('base64')],
           ['telnyx-timestamp', ts],
         ]);
-        const r = code(() => verifyTelnyx({ body: b, headers: h }, publicKey, NOW));
+        const r = code(() => verifyTelnyx({ body: b, headers: h }, [publicKey], NOW));
         return r === 'SIGNATURE_INVALID' || r === 'SIGNATURE_MALFORMED';
       }),
       { numRuns: 300 },

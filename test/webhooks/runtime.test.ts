@@ -117,6 +117,19 @@ describe('missing or unreadable keys and secrets fail loudly, never succeed', ()
     expect(await json(h, telnyxRequest())).toEqual({ status: 503, body: { code: 'WEBHOOK_SECRET_UNREADABLE' } });
   });
 
+  it('a malformed previous Telnyx key fails as loudly as a malformed current one', async () => {
+    const { privateKey, publicKeyBase64 } = telnyxKeyPair();
+    const h = handlerFor({
+      BULWARK_ENVIRONMENT: 'production',
+      TELNYX_PUBLIC_KEY: publicKeyBase64,
+      TELNYX_PREVIOUS_PUBLIC_KEY: 'not-a-key',
+    });
+    expect(await json(h, telnyxRequest(privateKey))).toEqual({
+      status: 503,
+      body: { code: 'WEBHOOK_SECRET_UNREADABLE' },
+    });
+  });
+
   it('imports the Telnyx key once per cold start, not per request', async () => {
     const crypto = jest.requireActual<typeof import('node:crypto')>('node:crypto');
     const spy = jest.spyOn(crypto, 'createPublicKey');
