@@ -34,7 +34,8 @@ export class EmfMetrics implements WebhookMetrics {
           CloudWatchMetrics: [
             {
               Namespace: METRIC_NAMESPACE,
-              Dimensions: [['Provider', 'Outcome'], ['Provider']],
+              // [Outcome] lets one alarm watch a refusal code across providers.
+              Dimensions: [['Provider', 'Outcome'], ['Provider'], ['Outcome']],
               Metrics: [
                 { Name: 'Requests', Unit: 'Count' },
                 { Name: 'Latency', Unit: 'Milliseconds' },

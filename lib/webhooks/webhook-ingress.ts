@@ -1,6 +1,8 @@
 import * as path from 'node:path';
 import { Arn, ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -8,6 +10,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as rds from 'aws-cdk-lib/aws-rds';
+import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { acknowledge } from '../compliance/acknowledge';
 import type { DeploymentConfig } from '../config';
@@ -70,7 +73,18 @@ export interface WebhookIngressProps {
   readonly logRetention?: logs.RetentionDays;
   /** Reserved concurrency: caps what a flood of forged requests can cost. @default 50 */
   readonly reservedConcurrentExecutions?: number;
+  /** Where the ingress alarms go (the deployment's alarm topic). */
+  readonly alarmTopic: sns.ITopic;
+  /**
+   * Refused signatures in 5 minutes above which the forged-traffic alarm fires (an attack, or a
+   * carrier whose secret no longer matches).
+   * @default 50
+   */
+  readonly signatureFailureAlarmThreshold?: number;
 }
+
+/** Metric namespace the function writes (lambda/webhooks/telemetry.ts). */
+export const WEBHOOK_METRIC_NAMESPACE = 'Bulwark/Webhooks';
 
 /**
  * Public carrier webhook endpoints: one function in the VPC behind `POST /webhooks/<provider>`,
@@ -79,6 +93,8 @@ export interface WebhookIngressProps {
 export class WebhookIngress extends Construct {
   public readonly function: nodejs.NodejsFunction;
   public readonly logGroup: logs.ILogGroup;
+  /** Alarms: missing/unreadable key or secret, processing failures, function errors, forged traffic. */
+  public readonly alarms: readonly cloudwatch.Alarm[];
   /** The webhook methods, by provider. */
   public readonly methods: Readonly<Record<(typeof WEBHOOK_PROVIDERS)[number], apigateway.Method>>;
 
@@ -241,5 +257,64 @@ export class WebhookIngress extends Construct {
     acknowledge(fn, 'AwsSolutions-L1', runtime);
     acknowledge(fn, 'Serverless-LambdaLatestVersion', runtime);
     this.logGroup = logGroup;
+    this.alarms = this.createAlarms(props);
+  }
+
+  private createAlarms(props: WebhookIngressProps): cloudwatch.Alarm[] {
+    const outcome = (code: string) =>
+      new cloudwatch.Metric({
+        namespace: WEBHOOK_METRIC_NAMESPACE,
+        metricName: 'Requests',
+        dimensionsMap: { Outcome: code },
+        statistic: cloudwatch.Stats.SUM,
+        period: Duration.minutes(5),
+      });
+    const alarm = (id: string, description: string, metric: cloudwatch.IMetric, threshold: number) => {
+      const a = new cloudwatch.Alarm(this, id, {
+        alarmDescription: description,
+        metric,
+        threshold,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+      a.addAlarmAction(new cloudwatchActions.SnsAction(props.alarmTopic));
+      return a;
+    };
+    return [
+      alarm(
+        'SecretMissingAlarm',
+        'Webhooks refused because a key or secret is missing or unreadable (WEBHOOK_SECRET_MISSING/UNREADABLE): ' +
+          'carriers are retrying events that cannot be verified until it is configured.',
+        new cloudwatch.MathExpression({
+          expression: 'missing + unreadable',
+          usingMetrics: {
+            missing: outcome('WEBHOOK_SECRET_MISSING'),
+            unreadable: outcome('WEBHOOK_SECRET_UNREADABLE'),
+          },
+          period: Duration.minutes(5),
+          label: 'Webhook requests refused for configuration',
+        }),
+        1,
+      ),
+      alarm(
+        'ProcessingFailedAlarm',
+        'Verified webhook events failed to record or process (PROCESSING_FAILED); carriers will retry.',
+        outcome('PROCESSING_FAILED'),
+        5,
+      ),
+      alarm(
+        'ForgedTrafficAlarm',
+        'Many webhook signatures refused (SIGNATURE_INVALID): forged traffic, or a carrier secret out of date.',
+        outcome('SIGNATURE_INVALID'),
+        props.signatureFailureAlarmThreshold ?? 50,
+      ),
+      alarm(
+        'FunctionErrorsAlarm',
+        'The webhook function failed outright (e.g. refused to cold-start on invalid configuration).',
+        this.function.metricErrors({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
+        1,
+      ),
+    ];
   }
 }

@@ -7,6 +7,7 @@ import { Capture, Match, Template } from 'aws-cdk-lib/assertions';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as rds from 'aws-cdk-lib/aws-rds';
+import * as sns from 'aws-cdk-lib/aws-sns';
 import { acknowledge, applyComplianceGate, readFindings } from '../../lib/compliance';
 import { WebhookIngress, type WebhookIngressProps } from '../../lib/webhooks';
 import { deployment, testApp } from '../support/cdk';
@@ -46,6 +47,7 @@ function build(overrides: Partial<WebhookIngressProps> = {}, env: 'production' |
     environment: env,
     telnyxPublicKey: TELNYX_KEY,
     database: { proxy, databaseName: 'bulwark' },
+    alarmTopic: sns.Topic.fromTopicArn(stack, 'Alarms', `arn:aws:sns:${d.region}:${d.account}:alarms`),
     vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
     ...overrides,
   });
@@ -130,6 +132,23 @@ describe('WebhookIngress', () => {
         DeletionPolicy: 'Retain',
       });
       template.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+    });
+  });
+
+  it('alarms to the deployment topic on refused configuration, processing failures, forged traffic and crashes', () => {
+    const template = Template.fromStack(build().stack);
+    const alarms = template.findResources('AWS::CloudWatch::Alarm');
+    expect(Object.keys(alarms)).toHaveLength(4);
+    for (const a of Object.values(alarms)) {
+      expect(a.Properties.AlarmActions).toEqual([expect.stringMatching(/^arn:aws:sns:eu-west-1:\d{12}:alarms$/)]);
+    }
+    const secret = Object.values(alarms).find((a) => /WEBHOOK_SECRET_MISSING/.test(a.Properties.AlarmDescription));
+    expect(JSON.stringify(secret)).toContain('"Value":"WEBHOOK_SECRET_UNREADABLE"');
+    expect(secret!.Properties.Threshold).toBe(1);
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'Bulwark/Webhooks',
+      Dimensions: [{ Name: 'Outcome', Value: 'SIGNATURE_INVALID' }],
+      Threshold: 50,
     });
   });
 
