@@ -40,7 +40,10 @@ export interface WebhookIngressProps {
   readonly vpc: ec2.IVpc;
   /** Security group of the function; must be allowed to reach the database proxy. */
   readonly securityGroup: ec2.ISecurityGroup;
-  /** Subnets of the function. @default - private subnets with egress */
+  /**
+   * Subnets of the function, e.g. the data tier's `functionSubnets`.
+   * @default - the VPC's private subnets (with egress if it has any, otherwise isolated); never public
+   */
   readonly vpcSubnets?: ec2.SubnetSelection;
   /** API the routes `POST /webhooks/{telnyx,frejun,didlogic}` are added to (under `api.root`). */
   readonly api: apigateway.IRestApi;
@@ -202,7 +205,7 @@ export class WebhookIngress extends Construct {
       // Everything the function may do is in `policy`; nothing is added behind its back.
       role: role.withoutPolicyUpdates(),
       vpc: props.vpc,
-      vpcSubnets: props.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+      vpcSubnets: props.vpcSubnets,
       securityGroups: [props.securityGroup],
       allowPublicSubnet: false,
       reservedConcurrentExecutions: props.reservedConcurrentExecutions ?? 50,

@@ -48,7 +48,6 @@ function build(overrides: Partial<WebhookIngressProps> = {}, env: 'production' |
     telnyxPublicKey: TELNYX_KEY,
     database: { proxy, databaseName: 'bulwark' },
     alarmTopic: sns.Topic.fromTopicArn(stack, 'Alarms', `arn:aws:sns:${d.region}:${d.account}:alarms`),
-    vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
     ...overrides,
   });
   applyComplianceGate(stage);
@@ -109,6 +108,13 @@ describe('WebhookIngress', () => {
         },
       });
       expect(sg.asString()).toMatch(/^FunctionSg/);
+      // No subnets given: the VPC's private (here isolated) subnets, one per AZ, never public ones.
+      const fn = Object.values(
+        template.findResources('AWS::Lambda::Function', { Properties: { Runtime: 'nodejs22.x' } }),
+      )[0]!;
+      const subnets = fn.Properties.VpcConfig.SubnetIds as Array<{ Ref: string }>;
+      expect(subnets).toHaveLength(3);
+      for (const s of subnets) expect(s.Ref).toMatch(/^VpcappSubnet\d/);
     });
 
     it('grants exactly one customer-managed policy: no AWS-managed or inline policies, IAM auth as the app role', () => {
