@@ -147,7 +147,8 @@ function previousActive(stored: StoredWebhookSecret | null, now: number): boolea
 export interface WebhookSecretResolver {
   /**
    * Throws WEBHOOK_SECRET_MISSING when the organisation has no secret (or does not exist) and
-   * WEBHOOK_SECRET_UNREADABLE when the ciphertext does not open. `fresh` bypasses any cache.
+   * WEBHOOK_SECRET_UNREADABLE when the ciphertext does not open. `fresh` asks to bypass a cache
+   * (implementations may rate-limit it).
    */
   secretsFor(orgId: string, provider: HmacProvider, fresh?: boolean): Promise<readonly KeyObject[]>;
 }
@@ -159,24 +160,31 @@ export interface StoredSecretResolverProps {
   readonly clock?: () => number;
   /** How long opened secrets are reused within one function instance. @default 60 */
   readonly cacheSeconds?: number;
+  /**
+   * Minimum age of a cache entry before a `fresh` request re-reads it, so a flood of forged
+   * signatures cannot turn into a flood of store reads and KMS decrypts. @default 5
+   */
+  readonly minRefreshSeconds?: number;
 }
 
 /** Opens sealed secrets through the cipher, with a short per-instance cache. */
 export class StoredSecretResolver implements WebhookSecretResolver {
-  private readonly cache = new Map<string, { keys: readonly KeyObject[]; until: number }>();
+  private readonly cache = new Map<string, { keys: readonly KeyObject[]; until: number; loadedAt: number }>();
   private readonly clock: () => number;
   private readonly ttlMs: number;
+  private readonly minRefreshMs: number;
 
   constructor(private readonly props: StoredSecretResolverProps) {
     this.clock = props.clock ?? Date.now;
     this.ttlMs = (props.cacheSeconds ?? 60) * 1000;
+    this.minRefreshMs = (props.minRefreshSeconds ?? 5) * 1000;
   }
 
   async secretsFor(orgId: string, provider: HmacProvider, fresh = false): Promise<readonly KeyObject[]> {
     const key = `${orgId}/${provider}`;
     const now = this.clock();
     const hit = this.cache.get(key);
-    if (!fresh && hit && hit.until > now) return hit.keys;
+    if (hit && hit.until > now && (!fresh || now - hit.loadedAt < this.minRefreshMs)) return hit.keys;
     let stored: StoredWebhookSecret | null;
     try {
       stored = await this.props.store.read(orgId, provider);
@@ -198,7 +206,7 @@ export class StoredSecretResolver implements WebhookSecretResolver {
     }
     // Never cache past the end of the rotation window, so the previous secret stops on time.
     const until = Math.min(now + this.ttlMs, stored.previousValidUntil?.getTime() ?? Infinity);
-    this.cache.set(key, { keys, until: until > now ? until : now + this.ttlMs });
+    this.cache.set(key, { keys, until: until > now ? until : now + this.ttlMs, loadedAt: now });
     return keys;
   }
 }

@@ -94,13 +94,17 @@ describe('WebhookSecretService', () => {
     await expect(resolver.secretsFor(other, 'frejun')).rejects.toMatchObject({ code: 'WEBHOOK_SECRET_UNREADABLE' });
   });
 
-  it('caches opened secrets per instance and re-reads when asked for fresh ones', async () => {
-    const { service, resolver, cipher } = setup();
+  it('caches opened secrets per instance, and re-reads on request at most every 5 s', async () => {
+    const { service, resolver, cipher, advance } = setup();
     const org = randomUUID();
     await service.setSecret(org, 'frejun', randomBytes(32), actor);
     await resolver.secretsFor(org, 'frejun');
     await resolver.secretsFor(org, 'frejun');
     expect(cipher.opened).toBe(1);
+    // A flood of forged signatures asks for fresh secrets each time: served from cache for 5 s.
+    for (let i = 0; i < 10; i++) await resolver.secretsFor(org, 'frejun', true);
+    expect(cipher.opened).toBe(1);
+    advance(5);
     await resolver.secretsFor(org, 'frejun', true);
     expect(cipher.opened).toBe(2);
     await expect(resolver.secretsFor(randomUUID(), 'frejun')).rejects.toMatchObject({ code: 'WEBHOOK_SECRET_MISSING' });
