@@ -7,6 +7,7 @@ import { BackupVaultStack } from './stacks/backup-vault-stack';
 import { DataStack } from './stacks/data-stack';
 import { EdgeGlobalStack, EdgeStack } from './stacks/edge-stack';
 import { OperationsStack } from './stacks/operations-stack';
+import { WebhookIngress } from './webhooks/webhook-ingress';
 
 /** Calendar months to days, rounded up so a retention in days never falls short of the months promised. */
 export function monthsToDays(months: number): number {
@@ -35,6 +36,8 @@ export class BulwarkStage extends Stage {
   public readonly edge: EdgeStack;
   /** The us-east-1 CloudFront web ACL, only for `edge.entry: cloudfront`. */
   public readonly edgeGlobal?: EdgeGlobalStack;
+  /** Carrier webhooks: routes on the platform API, functions in the data tier's VPC. */
+  public readonly webhooks: WebhookIngress;
   /** Names of the compliance packs run over this stage. */
   public readonly compliancePacks: readonly string[];
 
@@ -80,6 +83,22 @@ export class BulwarkStage extends Stage {
       globalWebAcl: this.edgeGlobal?.webAcl,
       terminationProtection: protect,
       description: `Bulwark ${deployment.name}: public entry (API, WAF${this.edgeGlobal ? ', CloudFront' : ''})`,
+    });
+
+    // API routes live in the Edge stack next to the RestApi they extend: a REST API's methods and its
+    // deployment must share a stack. Their functions run in the data tier's VPC.
+    this.webhooks = new WebhookIngress(this.edge, 'Webhooks', {
+      api: this.edge.api.restApi,
+      vpc: this.data.vpc,
+      vpcSubnets: this.data.functionSubnets,
+      securityGroup: this.data.apiSecurityGroup,
+      environment: deployment.environment,
+      telnyxPublicKey: deployment.webhooks.telnyxPublicKey,
+      telnyxPreviousPublicKey: deployment.webhooks.telnyxPreviousPublicKey,
+      verification: deployment.webhooks.verification,
+      maxBodyBytes: this.edge.api.maxRequestBodyBytes,
+      database: { proxy: this.data.proxy, databaseName: this.data.databaseName },
+      alarmTopic: this.operations.alarmTopic,
     });
 
     Tags.of(this).add('bulwark:deployment', deployment.name);
