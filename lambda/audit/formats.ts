@@ -192,9 +192,13 @@ export function decodeBatch(text: string): Batch {
   return { header, records };
 }
 
-/** Archive object key of a batch: sorts by organisation, then sequence. */
-export function batchKey(prefix: string, header: Pick<BatchHeader, 'orgId' | 'firstSeq' | 'lastSeq'>): string {
-  return `${prefix}${header.orgId}/${padSeq(header.firstSeq)}-${padSeq(header.lastSeq)}.jsonl`;
+/**
+ * Archive object key of a batch: sorts by organisation, then sequence. Keyed by the first sequence
+ * only, so a retried shipment of the same position hits the same key (and a conditional write
+ * refuses to create an overlapping second batch).
+ */
+export function batchKey(prefix: string, header: Pick<BatchHeader, 'orgId' | 'firstSeq'>): string {
+  return `${prefix}${header.orgId}/${padSeq(header.firstSeq)}.jsonl`;
 }
 
 export function padSeq(seq: number): string {

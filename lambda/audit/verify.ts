@@ -75,7 +75,7 @@ interface Located {
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
-const BATCH_NAME = /^(\d{16})-(\d{16})\.jsonl$/;
+const BATCH_NAME = /^(\d{16})\.jsonl$/;
 
 function decodeText(file: InputFile): string {
   try {
@@ -96,12 +96,12 @@ export function verifyFiles(files: readonly InputFile[], options: VerifyOptions 
       if (file.name.endsWith('.jsonl')) {
         const batch = decodeBatch(text);
         const named = BATCH_NAME.exec(path.basename(file.name));
-        if (named && (named[1] !== padSeq(batch.header.firstSeq) || named[2] !== padSeq(batch.header.lastSeq))) {
+        if (named && named[1] !== padSeq(batch.header.firstSeq)) {
           problems.push({
             kind: 'misnamed',
             location: `${file.name}:1`,
             orgId: batch.header.orgId,
-            message: `file name does not match the batch's sequence range ${batch.header.firstSeq}-${batch.header.lastSeq}`,
+            message: `file name does not match the batch's first sequence ${batch.header.firstSeq}`,
           });
         }
         const list = batches.get(batch.header.orgId) ?? [];

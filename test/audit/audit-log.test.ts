@@ -174,10 +174,10 @@ describe('audit_log in PostgreSQL', () => {
       // A read-only support grant cannot write tenant data, but its actions are still audited,
       // and only with the grant stamped on them.
       const grant = (
-        await c.query("SELECT id FROM app.open_support_grant($1, $2, 'customer ticket 42', interval '1 hour', 'read')", [
-          w.support,
-          w.storeB,
-        ])
+        await c.query(
+          "SELECT id FROM app.open_support_grant($1, $2, 'customer ticket 42', interval '1 hour', 'read')",
+          [w.support, w.storeB],
+        )
       ).rows[0]!['id'] as string;
       const viewed = event(w.storeB, w.support, { actorType: 'support_grant', event: 'lead.viewed' });
       await expectError(

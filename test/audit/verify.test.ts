@@ -20,7 +20,7 @@ function archiveOf(records: readonly AuditRecord[]): InputFile[] {
   const files: InputFile[] = [];
   for (let i = 0; i < records.length; i += BATCH) {
     const part = records.slice(i, i + BATCH);
-    const h = { orgId: ORG, firstSeq: part[0]!.seq, lastSeq: part[part.length - 1]!.seq };
+    const h = { orgId: ORG, firstSeq: part[0]!.seq };
     files.push({ name: batchKey('', h), bytes: Buffer.from(encodeBatch(part)) });
   }
   return files;
@@ -222,11 +222,7 @@ describe('npm run audit:verify', () => {
     const small = buildChain(sampleEvents(ORG, 30));
     for (let i = 0; i < small.length; i += 10) {
       const part = small.slice(i, i + 10);
-      const f = path.join(
-        dir,
-        ORG,
-        batchKey('', { orgId: ORG, firstSeq: part[0]!.seq, lastSeq: part[9]!.seq }).slice(ORG.length + 1),
-      );
+      const f = path.join(dir, ORG, batchKey('', { orgId: ORG, firstSeq: part[0]!.seq }).slice(ORG.length + 1));
       fs.mkdirSync(path.dirname(f), { recursive: true });
       fs.writeFileSync(f, encodeBatch(part));
     }
@@ -234,11 +230,11 @@ describe('npm run audit:verify', () => {
     expect(ok.stdout).toContain('30 records, seq 1-30');
     expect(ok.status).toBe(0);
 
-    const victim = path.join(dir, ORG, '0000000000000011-0000000000000020.jsonl');
+    const victim = path.join(dir, ORG, '0000000000000011.jsonl');
     fs.writeFileSync(victim, fs.readFileSync(victim, 'utf8').replace('"seq":15,', '"seq":16,'));
     const bad = run(dir);
     expect(bad.status).toBe(1);
-    expect(bad.stdout).toMatch(/FAIL hash-mismatch at .*0000000000000011-0000000000000020\.jsonl:6/);
+    expect(bad.stdout).toMatch(/FAIL hash-mismatch at .*0000000000000011\.jsonl:6/);
   });
 
   it('exits 2 on bad usage', () => {
