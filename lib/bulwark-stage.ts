@@ -2,6 +2,7 @@ import { Stage, Tags, type StageProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { BulwarkChecks, applyComplianceGate } from './compliance';
 import type { DeploymentConfig } from './config';
+import { AuditStack } from './stacks/audit-stack';
 import { OperationsStack } from './stacks/operations-stack';
 
 /** Calendar months to days, rounded up so a retention in days never falls short of the months promised. */
@@ -24,6 +25,7 @@ export interface BulwarkStageProps extends StageProps {
 export class BulwarkStage extends Stage {
   public readonly deployment: DeploymentConfig;
   public readonly operations: OperationsStack;
+  public readonly audit: AuditStack;
   /** Names of the compliance packs run over this stage. */
   public readonly compliancePacks: readonly string[];
 
@@ -40,6 +42,13 @@ export class BulwarkStage extends Stage {
       deployment,
       terminationProtection: protect,
       description: `Bulwark ${deployment.name}: alarm channel`,
+    });
+
+    this.audit = new AuditStack(this, 'Audit', {
+      deployment,
+      alarmTopic: this.operations.alarmTopic,
+      terminationProtection: protect,
+      description: `Bulwark ${deployment.name}: immutable audit archive and CloudTrail`,
     });
 
     Tags.of(this).add('bulwark:deployment', deployment.name);
