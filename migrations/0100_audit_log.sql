@@ -84,3 +84,67 @@ SELECT app.protect_tenant_table('audit_log', ARRAY['select', 'insert']);
 -- context's own organisation. Reads stay exactly as the standard tenant_select policy allows.
 CREATE POLICY audit_append_in_context ON audit_log FOR INSERT TO bulwark_app
   WITH CHECK (org_id = (SELECT app.current_org_id()));
+
+-- ---------------------------------------------------------------------------------------------
+-- Archive shipping (lambda/audit/shipper.ts). The shipper reads every organisation's chain, so it
+-- goes through these owner-only SECURITY DEFINER functions and never through tenant policies. No
+-- role may execute them until the deployment grants them to the shipper's own login role (never to
+-- bulwark_app): docs/audit.md "Shipper database role".
+-- ---------------------------------------------------------------------------------------------
+CREATE TABLE app.audit_archive_state (
+  org_id uuid PRIMARY KEY REFERENCES organisations (id),
+  shipped_seq bigint NOT NULL CHECK (shipped_seq >= 1),
+  shipped_hash text NOT NULL CHECK (shipped_hash ~ '^[0-9a-f]{64}$'),
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+REVOKE ALL ON app.audit_archive_state FROM PUBLIC;
+
+-- FORCE keeps the owner under RLS; the definer functions below need to read every chain.
+DO $$
+BEGIN
+  EXECUTE format('CREATE POLICY archive_owner_read ON audit_log FOR SELECT TO %I USING (true)', current_user);
+END $$;
+
+-- Organisations whose chain extends beyond what is archived, with their plan (retention).
+CREATE FUNCTION app.audit_archive_pending(p_limit integer)
+RETURNS TABLE (org_id uuid, plan text, shipped_seq bigint, shipped_hash text)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT o.id, o.plan, coalesce(s.shipped_seq, 0), coalesce(s.shipped_hash, repeat('0', 64))
+    FROM public.organisations o
+    CROSS JOIN LATERAL (SELECT a.seq FROM public.audit_log a WHERE a.org_id = o.id ORDER BY a.seq DESC LIMIT 1) h
+    LEFT JOIN app.audit_archive_state s ON s.org_id = o.id
+   WHERE h.seq > coalesce(s.shipped_seq, 0)
+   ORDER BY o.id
+   LIMIT p_limit
+$$;
+
+CREATE FUNCTION app.audit_archive_read(p_org uuid, p_after bigint, p_limit integer)
+RETURNS SETOF public.audit_log
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT * FROM public.audit_log a WHERE a.org_id = p_org AND a.seq > p_after ORDER BY a.seq LIMIT p_limit
+$$;
+
+-- Advances the archived position; only forward, and only to a record that exists with that hash.
+CREATE FUNCTION app.audit_archive_mark(p_org uuid, p_seq bigint, p_hash text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM public.audit_log a WHERE a.org_id = p_org AND a.seq = p_seq AND a.hash = p_hash) THEN
+    RAISE EXCEPTION 'AUDIT_ARCHIVE_MARK_INVALID' USING ERRCODE = 'BW103';
+  END IF;
+  INSERT INTO app.audit_archive_state AS s (org_id, shipped_seq, shipped_hash)
+  VALUES (p_org, p_seq, p_hash)
+  ON CONFLICT (org_id) DO UPDATE SET shipped_seq = EXCLUDED.shipped_seq, shipped_hash = EXCLUDED.shipped_hash,
+    updated_at = now()
+  WHERE s.shipped_seq < EXCLUDED.shipped_seq;
+END $$;
+
+-- Per-schema default privileges cannot revoke PostgreSQL's global EXECUTE-to-PUBLIC default, so
+-- revoke explicitly: these functions are for the owner and the shipper role only.
+REVOKE EXECUTE ON FUNCTION app.audit_archive_pending(integer), app.audit_archive_read(uuid, bigint, integer),
+  app.audit_archive_mark(uuid, bigint, text), app.audit_log_append_only(), app.audit_log_check_link() FROM PUBLIC;

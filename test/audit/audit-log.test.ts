@@ -1,4 +1,8 @@
-import type { Client } from 'pg';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { mockClient } from 'aws-sdk-client-mock';
+import { Pool, type Client } from 'pg';
+import { PgShipperSource } from '../../lambda/audit/pg-shipper-source';
+import { shipAuditLog } from '../../lambda/audit/shipper';
 import { buildChain } from '../../lambda/audit/chain';
 import { exportAuditCsv, ExportError } from '../../lambda/audit/export';
 import { encodeCsv } from '../../lambda/audit/formats';
@@ -20,6 +24,17 @@ beforeAll(async () => {
   await pg.superuser("INSERT INTO memberships (org_id, user_id, role) VALUES ($1, $2, 'member')", [w.storeA, member]);
 });
 afterAll(async () => pg?.stop());
+
+/**
+ * A pool as the application role. At teardown the harness ends pools and then stops the server;
+ * a pooled connection still closing then receives 57P01, which an unhandled pool 'error' event would
+ * pin on whichever test happens to own that pool.
+ */
+function appPool(): Pool {
+  const p = pg.pool();
+  p.on('error', () => undefined);
+  return p;
+}
 
 function event(org: string, user: string, overrides: Partial<AuditEvent> = {}): AuditEvent {
   return { ...sampleEvents(org, 1)[0]!, actorType: 'user', actorUserId: user, supportGrantId: null, ...overrides };
@@ -43,12 +58,12 @@ async function expectError(p: Promise<unknown>, code: string, message?: RegExp):
     () => undefined,
     (err: unknown) => err,
   )) as { code?: string; message?: string } | undefined;
-  expect(e?.code).toBe(code);
+  expect({ code: e?.code, message: e?.message }).toMatchObject({ code });
   if (message) expect(e?.message).toMatch(message);
 }
 
 describe('audit_log in PostgreSQL', () => {
-  const sink = () => new PgAuditSink({ pool: pg.pool() });
+  const sink = () => new PgAuditSink({ pool: appPool() });
 
   it('keeps one unbroken chain per organisation under concurrent writers', async () => {
     const s = sink();
@@ -202,7 +217,7 @@ describe('audit_log in PostgreSQL', () => {
 
 describe('CSV export', () => {
   it('exports one organisation with filters, verifiably, and audits the export itself', async () => {
-    const s = new PgAuditSink({ pool: pg.pool() });
+    const s = new PgAuditSink({ pool: appPool() });
     const t0 = Date.UTC(2026, 5, 1);
     for (let i = 0; i < 12; i++) {
       await s.record(
@@ -212,11 +227,11 @@ describe('CSV export', () => {
         }),
       );
     }
-    const full = await exportAuditCsv(pg.pool(), { orgId: w.storeC, userId: w.ownerC });
+    const full = await exportAuditCsv(appPool(), { orgId: w.storeC, userId: w.ownerC });
     expect(full.filtered).toBe(false);
     expect(verifyFiles([{ name: 'full.csv', bytes: Buffer.from(full.csv) }]).problems).toEqual([]);
 
-    const filtered = await exportAuditCsv(pg.pool(), {
+    const filtered = await exportAuditCsv(appPool(), {
       orgId: w.storeC,
       userId: w.ownerC,
       from: new Date(t0 + 60_000),
@@ -237,15 +252,89 @@ describe('CSV export', () => {
 
   it('refuses roles without the audit permission, and records nothing for them', async () => {
     const before = (await readChain(w.storeA, w.ownerA)).length;
-    await expect(exportAuditCsv(pg.pool(), { orgId: w.storeA, userId: member })).rejects.toEqual(
+    await expect(exportAuditCsv(appPool(), { orgId: w.storeA, userId: member })).rejects.toEqual(
       expect.objectContaining({ code: 'PERMISSION_DENIED', status: 403 }),
     );
-    await expect(exportAuditCsv(pg.pool(), { orgId: w.storeA, userId: w.ownerB })).rejects.toMatchObject({
+    await expect(exportAuditCsv(appPool(), { orgId: w.storeA, userId: w.ownerB })).rejects.toMatchObject({
       code: 'BW002',
     });
     await expect(
-      exportAuditCsv(pg.pool(), { orgId: w.storeA, userId: w.ownerA, from: new Date(2), to: new Date(1) }),
+      exportAuditCsv(appPool(), { orgId: w.storeA, userId: w.ownerA, from: new Date(2), to: new Date(1) }),
     ).rejects.toBeInstanceOf(ExportError);
     expect(await readChain(w.storeA, w.ownerA)).toHaveLength(before);
+  });
+});
+
+describe('shipper database role', () => {
+  it('ships every chain from PostgreSQL through owner-only functions the application role cannot call', async () => {
+    const s = new PgAuditSink({ pool: appPool() });
+    for (const [org, user] of [
+      [w.storeA, w.ownerA],
+      [w.storeB, w.ownerB],
+      [w.storeC, w.ownerC],
+    ] as const) {
+      for (let i = 0; i < 9; i++) await s.record(event(org, user, { entityId: `ship-${i}` }));
+    }
+    await pg.superuser("CREATE ROLE bulwark_audit_shipper LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD 'shipper-test-only'");
+    await pg.superuser('GRANT USAGE ON SCHEMA app TO bulwark_audit_shipper');
+    await pg.superuser(
+      'GRANT EXECUTE ON FUNCTION app.audit_archive_pending(integer), app.audit_archive_read(uuid, bigint, integer), ' +
+        'app.audit_archive_mark(uuid, bigint, text) TO bulwark_audit_shipper',
+    );
+    const pool = new Pool({
+      host: '127.0.0.1',
+      port: pg.port,
+      database: pg.database,
+      user: 'bulwark_audit_shipper',
+      password: 'shipper-test-only',
+    });
+    pool.on('error', () => undefined);
+    const s3 = mockClient(S3Client);
+    s3.on(PutObjectCommand).resolves({});
+    try {
+      // The shipper role reads audit rows only through the functions, never the table itself.
+      await expectError(pool.query('SELECT * FROM public.audit_log'), '42501');
+      const source = new PgShipperSource(pool);
+      const config = {
+        bucket: 'archive',
+        kmsKeyArn: 'arn:aws:kms:eu-west-1:000000000000:key/k',
+        retentionMonths: { pro: 12, business: 24, enterprise: 84 },
+        batchSize: 7,
+      };
+      const result = await shipAuditLog(new S3Client({}), source, config);
+      expect(result.failed).toEqual([]);
+      const files = s3
+        .commandCalls(PutObjectCommand)
+        .map((c) => ({ name: c.args[0].input.Key!, bytes: Buffer.from(c.args[0].input.Body as string) }));
+      const report = verifyFiles(files);
+      expect(report.problems).toEqual([]);
+      for (const [org, user] of [
+        [w.storeA, w.ownerA],
+        [w.storeB, w.ownerB],
+        [w.storeC, w.ownerC],
+      ] as const) {
+        const chain = await readChain(org, user);
+        expect(report.chains.find((c) => c.orgId === org)).toMatchObject({ records: chain.length });
+      }
+      // Pro store C gets 12 months, the business stores 24.
+      const retention = Object.fromEntries(
+        s3
+          .commandCalls(PutObjectCommand)
+          .map((c) => [c.args[0].input.Metadata!['org-id'], c.args[0].input.Metadata!['plan']]),
+      );
+      expect(retention).toMatchObject({ [w.storeC]: 'pro', [w.storeA]: 'business' });
+      expect(await source.pending()).toEqual([]);
+      await expectError(source.markShipped(w.storeA, { seq: 1, hash: 'f'.repeat(64) }), 'BW103');
+
+      const app = await pg.client();
+      try {
+        await expectError(app.query('SELECT * FROM app.audit_archive_pending(10)'), '42501');
+      } finally {
+        await app.end();
+      }
+    } finally {
+      await pool.end();
+      s3.restore();
+    }
   });
 });
