@@ -2,6 +2,7 @@ import { HeadObjectCommand, PutObjectCommand, S3Client, S3ServiceException } fro
 import { mockClient } from 'aws-sdk-client-mock';
 import { buildChain, EMPTY_HEAD, type AuditRecord, type ChainHead } from '../../lambda/audit/chain';
 import { addMonths, retentionSchema, shipAuditLog, type ShipperSource } from '../../lambda/audit/shipper';
+import { loadShipperEnv } from '../../lambda/audit/shipper-env';
 import { verifyFiles } from '../../lambda/audit/verify';
 import type { Plan } from '../../lib/config/schema';
 import { sampleEvents } from './fixtures';
@@ -158,5 +159,38 @@ describe('audit shipper', () => {
       path: ['business'],
       message: expect.stringContaining('minimum of 24'),
     });
+  });
+});
+
+describe('shipper environment', () => {
+  const valid = {
+    AUDIT_BUCKET: 'bulwark-audit-archive-1',
+    AUDIT_KEY_ARN: KEY_ARN,
+    AUDIT_RETENTION_MONTHS: JSON.stringify(RETENTION),
+    PGHOST: 'db.internal',
+    PGDATABASE: 'bulwark',
+    PGUSER: 'bulwark_audit_shipper',
+  };
+
+  it('accepts a complete environment with defaults', () => {
+    expect(loadShipperEnv(valid)).toEqual({
+      shipper: { bucket: valid.AUDIT_BUCKET, kmsKeyArn: KEY_ARN, retentionMonths: RETENTION, batchSize: 1000 },
+      database: { host: 'db.internal', port: 5432, database: 'bulwark', user: 'bulwark_audit_shipper' },
+    });
+  });
+
+  it('names every invalid variable and refuses retention below a plan minimum', () => {
+    expect(() =>
+      loadShipperEnv({
+        ...valid,
+        AUDIT_BUCKET: undefined,
+        AUDIT_RETENTION_MONTHS: '{"pro":6,"business":24,"enterprise":84}',
+      }),
+    ).toThrow(
+      /SHIPPER_ENV_INVALID: AUDIT_BUCKET: .*AUDIT_RETENTION_MONTHS\.pro: 6 months is below the pro minimum of 12/,
+    );
+    expect(() => loadShipperEnv({ ...valid, AUDIT_RETENTION_MONTHS: 'nope' })).toThrow(
+      /AUDIT_RETENTION_MONTHS: must be JSON/,
+    );
   });
 });
