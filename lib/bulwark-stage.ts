@@ -2,7 +2,10 @@ import { Stage, Tags, type StageProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { BulwarkChecks, applyComplianceGate } from './compliance';
 import type { DeploymentConfig } from './config';
+import { applyResidencyGuard } from './residency/guard';
 import { AuditStack } from './stacks/audit-stack';
+import { BackupVaultStack } from './stacks/backup-vault-stack';
+import { DataStack } from './stacks/data-stack';
 import { OperationsStack } from './stacks/operations-stack';
 
 /** Calendar months to days, rounded up so a retention in days never falls short of the months promised. */
@@ -25,6 +28,9 @@ export interface BulwarkStageProps extends StageProps {
 export class BulwarkStage extends Stage {
   public readonly deployment: DeploymentConfig;
   public readonly operations: OperationsStack;
+  /** Locked copy vault in `deployment.backupRegion`. */
+  public readonly backupVault: BackupVaultStack;
+  public readonly data: DataStack;
   public readonly audit: AuditStack;
   /** Names of the compliance packs run over this stage. */
   public readonly compliancePacks: readonly string[];
@@ -44,6 +50,21 @@ export class BulwarkStage extends Stage {
       description: `Bulwark ${deployment.name}: alarm channel`,
     });
 
+    this.backupVault = new BackupVaultStack(this, 'BackupVault', {
+      deployment,
+      env: { account: deployment.account, region: deployment.backupRegion },
+      terminationProtection: protect,
+      description: `Bulwark ${deployment.name}: locked backup copy vault in ${deployment.backupRegion}`,
+    });
+    this.data = new DataStack(this, 'Data', {
+      deployment,
+      alarmTopic: this.operations.alarmTopic,
+      copyVault: this.backupVault.vault,
+      terminationProtection: protect,
+      description: `Bulwark ${deployment.name}: network, PostgreSQL, Valkey, backups, restore drill`,
+    });
+    this.data.addStackDependency(this.backupVault);
+
     this.audit = new AuditStack(this, 'Audit', {
       deployment,
       alarmTopic: this.operations.alarmTopic,
@@ -55,9 +76,14 @@ export class BulwarkStage extends Stage {
     Tags.of(this).add('bulwark:residency', deployment.residency);
     Tags.of(this).add('bulwark:environment', deployment.environment);
 
-    this.compliancePacks = applyComplianceGate(this, {
-      // The shortest plan retention is the floor for every Object Locked bucket's default retention.
-      extraPacks: [new BulwarkChecks({ minimumAuditRetentionDays: monthsToDays(deployment.auditRetentionMonths.pro) })],
-    });
+    this.compliancePacks = [
+      ...applyComplianceGate(this, {
+        // The shortest plan retention is the floor for every Object Locked bucket's default retention.
+        extraPacks: [
+          new BulwarkChecks({ minimumAuditRetentionDays: monthsToDays(deployment.auditRetentionMonths.pro) }),
+        ],
+      }),
+      applyResidencyGuard(this, deployment.residency),
+    ];
   }
 }

@@ -24,6 +24,7 @@ describe('every deployment in the catalogue', () => {
         'PCI.DSS.321',
         'Serverless',
         'Bulwark',
+        'Bulwark-Residency',
       ]);
     }
   });
