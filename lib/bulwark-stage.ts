@@ -3,6 +3,7 @@ import type { Construct } from 'constructs';
 import { BulwarkChecks, applyComplianceGate } from './compliance';
 import type { DeploymentConfig } from './config';
 import { applyResidencyGuard } from './residency/guard';
+import { AuditStack } from './stacks/audit-stack';
 import { BackupVaultStack } from './stacks/backup-vault-stack';
 import { DataStack } from './stacks/data-stack';
 import { EdgeGlobalStack, EdgeStack } from './stacks/edge-stack';
@@ -38,6 +39,7 @@ export class BulwarkStage extends Stage {
   public readonly edgeGlobal?: EdgeGlobalStack;
   /** Carrier webhooks: routes on the platform API, functions in the data tier's VPC. */
   public readonly webhooks: WebhookIngress;
+  public readonly audit: AuditStack;
   /** Names of the compliance packs run over this stage. */
   public readonly compliancePacks: readonly string[];
 
@@ -99,6 +101,13 @@ export class BulwarkStage extends Stage {
       maxBodyBytes: this.edge.api.maxRequestBodyBytes,
       database: { proxy: this.data.proxy, databaseName: this.data.databaseName },
       alarmTopic: this.operations.alarmTopic,
+    });
+
+    this.audit = new AuditStack(this, 'Audit', {
+      deployment,
+      alarmTopic: this.operations.alarmTopic,
+      terminationProtection: protect,
+      description: `Bulwark ${deployment.name}: immutable audit archive and CloudTrail`,
     });
 
     Tags.of(this).add('bulwark:deployment', deployment.name);
