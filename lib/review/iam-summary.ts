@@ -28,7 +28,9 @@ export function show(v: unknown): string {
     if ('Fn::GetAtt' in o) return asArray(o['Fn::GetAtt']).map(String).join('.');
     if ('Fn::Join' in o) {
       const [sep, parts] = asArray(o['Fn::Join']) as [string, unknown[]];
-      return asArray(parts).map(show).join(sep ?? '');
+      return asArray(parts)
+        .map(show)
+        .join(sep ?? '');
     }
     if ('Fn::Sub' in o) return show(asArray(o['Fn::Sub'])[0]);
     if ('Fn::ImportValue' in o) return `import(${show(o['Fn::ImportValue'])})`;

@@ -14,7 +14,14 @@ describe('IAM summary', () => {
       FnRole: {
         Type: 'AWS::IAM::Role',
         Properties: {
-          ManagedPolicyArns: [{ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole']] }],
+          ManagedPolicyArns: [
+            {
+              'Fn::Join': [
+                '',
+                ['arn:', { Ref: 'AWS::Partition' }, ':iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole'],
+              ],
+            },
+          ],
         },
       },
       FnPolicy: {
@@ -23,15 +30,27 @@ describe('IAM summary', () => {
           Roles: [{ Ref: 'FnRole' }],
           PolicyDocument: {
             Statement: [
-              { Effect: 'Allow', Action: ['kms:Decrypt'], Resource: '*', Condition: { StringEquals: { 'kms:EncryptionContext:org_id': 'x' } } },
-              { Effect: 'Allow', Action: 's3:GetObject', Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': ['Bucket', 'Arn'] }, '/*']] } },
+              {
+                Effect: 'Allow',
+                Action: ['kms:Decrypt'],
+                Resource: '*',
+                Condition: { StringEquals: { 'kms:EncryptionContext:org_id': 'x' } },
+              },
+              {
+                Effect: 'Allow',
+                Action: 's3:GetObject',
+                Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': ['Bucket', 'Arn'] }, '/*']] },
+              },
             ],
           },
         },
       },
       OtherPolicy: {
         Type: 'AWS::IAM::Policy',
-        Properties: { Roles: [{ Ref: 'OtherRole' }], PolicyDocument: { Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] } },
+        Properties: {
+          Roles: [{ Ref: 'OtherRole' }],
+          PolicyDocument: { Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] },
+        },
       },
     },
   };
@@ -43,7 +62,12 @@ describe('IAM summary', () => {
         path: 'dep/Api/Fn/Resource',
         managedPolicies: ['arn:AWS::Partition:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole'],
         statements: [
-          { effect: 'Allow', actions: ['kms:Decrypt'], resources: ['*'], condition: { StringEquals: { 'kms:EncryptionContext:org_id': 'x' } } },
+          {
+            effect: 'Allow',
+            actions: ['kms:Decrypt'],
+            resources: ['*'],
+            condition: { StringEquals: { 'kms:EncryptionContext:org_id': 'x' } },
+          },
           { effect: 'Allow', actions: ['s3:GetObject'], resources: ['Bucket.Arn/*'] },
         ],
       },
