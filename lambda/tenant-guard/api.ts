@@ -451,7 +451,15 @@ export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promi
           ),
         );
       } else {
-        const tenant = await enterTenant(client, who, header(event, 'x-bulwark-support-grant') ?? null);
+        // A person may address another organisation they belong to, or a member store they
+        // oversee (read-only), with X-Bulwark-Org; the database decides whether that is allowed.
+        const target = header(event, 'x-bulwark-org');
+        if (target !== undefined && (!UUID.test(target) || who.apiKey)) throw new GuardError('PERMISSION_DENIED');
+        const tenant = await enterTenant(
+          client,
+          target ? { ...who, orgId: target.toLowerCase() } : who,
+          header(event, 'x-bulwark-support-grant') ?? null,
+        );
         const ctx: Ctx = {
           tx: client,
           tenant,

@@ -36,6 +36,7 @@ describe('tenant API handler', () => {
     pg = await startPostgres();
     w = await buildWorld(pg);
     pool = pg.pool();
+    pool.on('error', () => undefined); // idle clients are terminated when the server stops
     audit = new MemoryAuditSink();
     const pair = await generateKeyPair('RS256');
     const other = await generateKeyPair('RS256');
@@ -281,10 +282,28 @@ describe('tenant API handler', () => {
       const a = await bearer(w.ownerA, w.storeA);
       const id = ((await call('POST', '/leads', a, { name: 'Oversight' })).body['lead'] as { id: string }).id;
       const group = await bearer(w.groupOwner, w.group);
-      expect((await call('GET', `/leads/${id}`, group)).status).toBe(200);
-      expect((await call('PATCH', `/leads/${id}`, group, { status: 'lost' })).status).toBe(404);
-      expect((await call('DELETE', `/leads/${id}`, group)).status).toBe(404);
-      expect((await call('GET', `/leads/${id}`, await bearer(w.ownerB, w.storeB))).status).toBe(404);
+      const inA = { 'X-Bulwark-Org': w.storeA };
+      expect((await call('GET', `/leads/${id}`, group, undefined, inA)).status).toBe(200);
+      expect((await call('GET', '/leads', group, undefined, inA)).status).toBe(200);
+      // Read-only: the oversight grid holds only view permissions, and the database refuses writes.
+      expect(await call('PATCH', `/leads/${id}`, group, { status: 'lost' }, inA)).toEqual({
+        status: 403,
+        body: { error: 'PERMISSION_DENIED' },
+      });
+      expect((await call('DELETE', `/leads/${id}`, group, undefined, inA)).status).toBe(403);
+      // From the group's own context the store's lead is not visible.
+      expect((await call('GET', `/leads/${id}`, group)).status).toBe(404);
+      // A sibling store can neither read it nor enter store A.
+      const b = await bearer(w.ownerB, w.storeB);
+      expect((await call('GET', `/leads/${id}`, b)).status).toBe(404);
+      expect(await call('GET', `/leads/${id}`, b, undefined, inA)).toEqual({
+        status: 403,
+        body: { error: 'MEMBERSHIP_REVOKED' },
+      });
+      // A Member of the group has no oversight.
+      const m = await createUser(pg);
+      await pg.superuser("INSERT INTO memberships (org_id, user_id, role) VALUES ($1, $2, 'member')", [w.group, m]);
+      expect((await call('GET', '/leads', await bearer(m, w.group), undefined, inA)).status).toBe(403);
     });
   });
 

@@ -205,7 +205,7 @@ describe('row-level security', () => {
       } finally {
         await migrator.query('DROP POLICY tenant_select ON leads');
         await migrator.query(
-          'CREATE POLICY tenant_select ON leads FOR SELECT USING (org_id = ANY ((SELECT app.readable_org_ids())::uuid[]))',
+          'CREATE POLICY tenant_select ON leads FOR SELECT USING (org_id = (SELECT app.current_org_id()))',
         );
       }
       expect((await runMatrix(pg, app, me(), them())).failures).toEqual([]);
