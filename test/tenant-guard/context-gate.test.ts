@@ -120,25 +120,53 @@ describe('tenant-context gate', () => {
     }
   });
 
-  it('oversight: a dealer group owner reads member stores; a store owner never sees siblings', async () => {
-    const groupView = await asTenant(c, w.groupOwner, w.group, visibleOrgs);
-    expect(groupView.sort()).toEqual([w.group, w.storeA, w.storeB].sort());
-    const networkView = await asTenant(c, w.networkOwner, w.network, visibleOrgs);
-    expect(networkView.sort()).toEqual([w.network, w.group, w.storeA, w.storeB, w.storeC].sort());
+  it('oversight: a dealer group or network owner enters a member store read-only; a store never sees siblings', async () => {
+    const ctx = async (): Promise<unknown> =>
+      (await c.query('SELECT app.current_org_id() AS o, app.writable_org_id() AS wo')).rows[0];
+    expect(await asTenant(c, w.groupOwner, w.storeA, visibleOrgs)).toEqual([w.storeA]);
+    expect(await asTenant(c, w.groupOwner, w.storeA, ctx)).toEqual({ o: w.storeA, wo: null });
+    expect(await asTenant(c, w.networkOwner, w.storeA, ctx)).toEqual({ o: w.storeA, wo: null });
+    expect(await asTenant(c, w.networkOwner, w.storeC, ctx)).toEqual({ o: w.storeC, wo: null });
+    // Its own organisation stays writable, and shows only itself.
+    expect(await asTenant(c, w.groupOwner, w.group, visibleOrgs)).toEqual([w.group]);
+    expect(await asTenant(c, w.groupOwner, w.group, ctx)).toEqual({ o: w.group, wo: w.group });
+    // storeC sits under the network, not the group.
+    await c.query('BEGIN');
+    await expect(c.query('SELECT app.set_tenant_context($1, $2)', [w.groupOwner, w.storeC])).rejects.toMatchObject({
+      code: 'BW002',
+    });
+    await c.query('ROLLBACK');
+    // Siblings: the owner of store B cannot enter store A.
+    await c.query('BEGIN');
+    await expect(c.query('SELECT app.set_tenant_context($1, $2)', [w.ownerB, w.storeA])).rejects.toMatchObject({
+      code: 'BW002',
+    });
+    await c.query('ROLLBACK');
     expect(await asTenant(c, w.ownerB, w.storeB, visibleOrgs)).toEqual([w.storeB]);
   });
 
-  it('oversight is read-only and follows the role: a Member of the group sees only the group', async () => {
+  it('oversight follows the role: a Member of the group cannot enter member stores; the grid is view-only', async () => {
     const m = await createUser(pg);
     await pg.superuser("INSERT INTO memberships (org_id, user_id, role) VALUES ($1, $2, 'member')", [w.group, m]);
-    expect(await asTenant(c, m, w.group, visibleOrgs)).toEqual([w.group]);
-    const ctx = await asTenant(
+    await c.query('BEGIN');
+    await expect(c.query('SELECT app.set_tenant_context($1, $2)', [m, w.storeA])).rejects.toMatchObject({
+      code: 'BW002',
+    });
+    await c.query('ROLLBACK');
+    const grid = await asTenant(
       c,
       w.groupOwner,
-      w.group,
-      async () => (await c.query('SELECT app.writable_org_id() AS o')).rows[0],
+      w.storeA,
+      async () =>
+        (
+          await c.query<{ permissions: string[] }>('SELECT permissions FROM app.set_tenant_context($1, $2)', [
+            w.groupOwner,
+            w.storeA,
+          ])
+        ).rows[0]!.permissions,
     );
-    expect(ctx).toEqual({ o: w.group });
+    expect(grid.length).toBeGreaterThan(0);
+    expect(grid.every((p) => p.endsWith(':view'))).toBe(true);
   });
 
   describe('support grants', () => {

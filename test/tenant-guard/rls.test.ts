@@ -161,6 +161,26 @@ describe('row-level security', () => {
     });
   });
 
+  it('column grants: an application bug cannot extend a support grant or re-point an API key', async () => {
+    for (const sql of [
+      "UPDATE support_grants SET expires_at = now() + interval '4 hours', opened_at = now()",
+      'UPDATE api_keys SET created_by = $1',
+      "UPDATE api_keys SET secret_hash = '\\x00'",
+    ]) {
+      await asTenant(app, w.ownerA, w.storeA, async () => {
+        await expect(app.query(sql, sql.includes('$1') ? [w.ownerA] : [])).rejects.toMatchObject({ code: '42501' });
+      });
+    }
+    const revoked = await asTenant(
+      app,
+      w.ownerA,
+      w.storeA,
+      async () =>
+        (await app.query('UPDATE support_grants SET revoked_at = now(), revoked_by = $1', [w.ownerA])).rowCount,
+    );
+    expect(revoked).toBeGreaterThan(0);
+  });
+
   it('a pooled connection never carries one request’s tenant into the next', async () => {
     const pool = pg.pool(undefined, { max: 1 });
     const mine = (await pg.superuser('SELECT count(*)::int AS n FROM leads WHERE org_id = $1', [w.storeA])) as {
@@ -205,7 +225,7 @@ describe('row-level security', () => {
       } finally {
         await migrator.query('DROP POLICY tenant_select ON leads');
         await migrator.query(
-          'CREATE POLICY tenant_select ON leads FOR SELECT USING (org_id = ANY ((SELECT app.readable_org_ids())::uuid[]))',
+          'CREATE POLICY tenant_select ON leads FOR SELECT USING (org_id = (SELECT app.current_org_id()))',
         );
       }
       expect((await runMatrix(pg, app, me(), them())).failures).toEqual([]);

@@ -1,0 +1,210 @@
+/**
+ * Tenant guard benchmark (`npx tsx bench/tenant-guard.ts [rows] [tenants]`).
+ *
+ * 1. Guard overhead per request: JWT verification, the database gate (set_tenant_context), and
+ *    a full handler request (GET /leads) against the same query without any guard.
+ * 2. RLS cost: a tenant-scoped query under RLS (application role, verified context) against the
+ *    same query with an explicit `WHERE org_id = ...` and RLS bypassed, on >= 1,000,000 rows
+ *    across 1,000 tenants. Target: within 1.2x.
+ */
+import type { APIGatewayProxyEvent } from 'aws-lambda';
+import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { Client } from 'pg';
+import { createApi } from '../lambda/tenant-guard/api';
+import { createVerifier } from '../lambda/tenant-guard/jwt';
+import { startPostgres } from '../test/support/postgres';
+
+const ROWS = Number(process.argv[2] ?? 1_000_000);
+const TENANTS = Number(process.argv[3] ?? 1_000);
+const ITERATIONS = 400;
+
+function stats(samples: number[]): { median: number; p95: number; mean: number } {
+  const s = [...samples].sort((a, b) => a - b);
+  const at = (q: number): number => s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+  return { median: at(0.5), p95: at(0.95), mean: s.reduce((a, b) => a + b, 0) / s.length };
+}
+
+async function time(fn: () => Promise<unknown>): Promise<number> {
+  const t = process.hrtime.bigint();
+  await fn();
+  return Number(process.hrtime.bigint() - t) / 1e6;
+}
+
+const fmt = (ms: number): string => `${ms.toFixed(3)} ms`;
+
+async function main(): Promise<void> {
+  const pg = await startPostgres({ settings: { shared_buffers: '256MB' } });
+  try {
+    console.log(`seeding ${TENANTS} tenants, ${ROWS} leads ...`);
+    await pg.superuser(
+      `INSERT INTO users (subject, email) SELECT 'bench-' || g, 'u' || g || '@example.test'
+                        FROM generate_series(1, $1) g`,
+      [TENANTS],
+    );
+    await pg.superuser(
+      `INSERT INTO organisations (kind, name, plan) SELECT 'store', 'Store ' || g, 'business'
+                        FROM generate_series(1, $1) g`,
+      [TENANTS],
+    );
+    await pg.superuser(`INSERT INTO memberships (org_id, user_id, role)
+                        SELECT o.id, u.id, 'owner'
+                          FROM (SELECT id, row_number() OVER (ORDER BY id) n FROM organisations) o
+                          JOIN (SELECT id, row_number() OVER (ORDER BY id) n FROM users) u USING (n)`);
+    await pg.superuser(
+      `INSERT INTO leads (org_id, name, status, source, created_at)
+                        SELECT o.id, 'Lead ' || g, (ARRAY['new','contacted','qualified','won','lost'])[1 + g % 5],
+                               'web', now() - make_interval(secs => g)
+                          FROM generate_series(1, $1) g
+                          JOIN (SELECT id, row_number() OVER (ORDER BY id) - 1 AS n FROM organisations) o
+                            ON o.n = g % $2`,
+      [ROWS, TENANTS],
+    );
+    await pg.superuser('VACUUM ANALYZE');
+    const pairs = (await pg.superuser(
+      `SELECT m.org_id, m.user_id, u.subject FROM memberships m JOIN users u ON u.id = m.user_id`,
+    )) as { org_id: string; user_id: string; subject: string }[];
+    const total = (await pg.superuser('SELECT count(*)::int AS n FROM leads')) as { n: number }[];
+    console.log(`rows: ${total[0]!.n}, tenants: ${pairs.length}`);
+
+    const app = await pg.client();
+    const bypass = new Client({
+      host: '127.0.0.1',
+      port: pg.port,
+      user: 'postgres',
+      password: 'test-only-password',
+      database: pg.database,
+    });
+    await bypass.connect();
+    const pick = (i: number) => pairs[(i * 7919) % pairs.length]!;
+
+    const queries = {
+      'latest 50 leads': {
+        rls: 'SELECT id, name, status, created_at FROM leads ORDER BY created_at DESC LIMIT 50',
+        explicit: 'SELECT id, name, status, created_at FROM leads WHERE org_id = $1 ORDER BY created_at DESC LIMIT 50',
+      },
+      'count by status': {
+        rls: 'SELECT status, count(*) FROM leads GROUP BY status',
+        explicit: 'SELECT status, count(*) FROM leads WHERE org_id = $1 GROUP BY status',
+      },
+    } as const;
+
+    console.log('\n== RLS-scoped query vs explicit WHERE org_id (RLS bypassed), per query execution ==');
+    for (const [name, q] of Object.entries(queries)) {
+      const rls: number[] = [];
+      const explicit: number[] = [];
+      for (let i = 0; i < ITERATIONS + 20; i++) {
+        const t = pick(i);
+        await app.query('BEGIN');
+        await app.query('SELECT app.set_tenant_context($1, $2)', [t.user_id, t.org_id]);
+        const a = await time(() => app.query(q.rls));
+        await app.query('COMMIT');
+        const b = await time(() => bypass.query(q.explicit, [t.org_id]));
+        if (i >= 20) {
+          rls.push(a);
+          explicit.push(b);
+        }
+      }
+      const r = stats(rls);
+      const e = stats(explicit);
+      console.log(
+        `${name.padEnd(18)} RLS median ${fmt(r.median)} p95 ${fmt(r.p95)} | explicit median ${fmt(e.median)} p95 ${fmt(e.p95)} | ratio (median) ${(r.median / e.median).toFixed(2)}x ${r.median / e.median <= 1.2 ? '(within 1.2x)' : '(ABOVE 1.2x target)'}`,
+      );
+    }
+    const plan = await (async () => {
+      const t = pick(1);
+      await app.query('BEGIN');
+      await app.query('SELECT app.set_tenant_context($1, $2)', [t.user_id, t.org_id]);
+      const p = await app.query(`EXPLAIN (COSTS OFF) ${queries['latest 50 leads'].rls}`);
+      await app.query('ROLLBACK');
+      return p.rows.map((r) => String(r['QUERY PLAN'])).join('\n  ');
+    })();
+    console.log(`plan under RLS:\n  ${plan}`);
+
+    console.log('\n== Guard overhead per request ==');
+    const gate: number[] = [];
+    const bare: number[] = [];
+    for (let i = 0; i < ITERATIONS; i++) {
+      const t = pick(i);
+      gate.push(
+        await time(async () => {
+          await app.query('BEGIN');
+          await app.query('SELECT app.set_tenant_context($1, $2)', [t.user_id, t.org_id]);
+          await app.query('COMMIT');
+        }),
+      );
+      bare.push(
+        await time(async () => {
+          await app.query('BEGIN');
+          await app.query('SELECT 1');
+          await app.query('COMMIT');
+        }),
+      );
+    }
+    console.log(
+      `database gate (BEGIN; set_tenant_context; COMMIT) median ${fmt(stats(gate).median)} vs (BEGIN; SELECT 1; COMMIT) ${fmt(stats(bare).median)}: +${fmt(stats(gate).median - stats(bare).median)}`,
+    );
+
+    const { publicKey, privateKey } = await generateKeyPair('RS256');
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'b', alg: 'RS256' };
+    const issuer = 'https://issuer.example';
+    const verify = createVerifier({ issuer, audience: 'bench', keys: createLocalJWKSet({ keys: [jwk] }) });
+    const tokens = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        new SignJWT({ 'custom:org_id': pick(i).org_id, email: 'x@example.test' })
+          .setProtectedHeader({ alg: 'RS256', kid: 'b' })
+          .setSubject(pick(i).subject)
+          .setIssuer(issuer)
+          .setAudience('bench')
+          .setExpirationTime('1h')
+          .sign(privateKey),
+      ),
+    );
+    const jwt: number[] = [];
+    for (let i = 0; i < ITERATIONS; i++) jwt.push(await time(() => verify(tokens[i % tokens.length]!)));
+    console.log(`JWT verification (RS256, cached JWKS) median ${fmt(stats(jwt).median)}`);
+
+    const pool = pg.pool(undefined, { max: 1 });
+    pool.on('error', () => undefined); // idle client terminated at shutdown
+    const api = createApi({ db: pool, verify, audit: { record: async () => undefined } });
+    const raw: number[] = [];
+    const full: number[] = [];
+    for (let i = 0; i < ITERATIONS; i++) {
+      const t = pick(i % tokens.length);
+      const event = {
+        httpMethod: 'GET',
+        path: '/leads',
+        headers: { Authorization: `Bearer ${tokens[i % tokens.length]}` },
+        body: null,
+        requestContext: { identity: { sourceIp: '127.0.0.1' } },
+      } as unknown as APIGatewayProxyEvent;
+      full.push(
+        await time(async () => {
+          const r = await api(event);
+          if (r.statusCode !== 200) throw new Error(`unexpected ${r.statusCode} ${r.body}`);
+        }),
+      );
+      raw.push(
+        await time(() =>
+          bypass.query(
+            'SELECT id, org_id, name, email, phone, source, status, notes, created_at, updated_at FROM leads WHERE org_id = $1 ORDER BY created_at DESC, id LIMIT 100',
+            [t.org_id],
+          ),
+        ),
+      );
+    }
+    const f = stats(full).median;
+    const r0 = stats(raw).median;
+    console.log(
+      `GET /leads through the guard median ${fmt(f)} vs unguarded query ${fmt(r0)}: guard overhead ${fmt(f - r0)} per request`,
+    );
+    await app.end();
+    await bypass.end();
+  } finally {
+    await pg.stop();
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});

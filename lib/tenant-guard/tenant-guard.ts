@@ -1,0 +1,262 @@
+import * as path from 'node:path';
+import { CustomResource, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as apigateway from 'aws-cdk-lib/aws-apigateway';
+import * as cognito from 'aws-cdk-lib/aws-cognito';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { loadMigrations } from '../../lambda/shared/migrations';
+import { acknowledge } from '../compliance/acknowledge';
+
+export interface TenantGuardDatabase {
+  /** Endpoint the functions connect to (an RDS Proxy endpoint in production). */
+  readonly endpoint: string;
+  /** @default 5432 */
+  readonly port?: number;
+  /** Database name. */
+  readonly databaseName: string;
+  /** Credentials (`{username, password}`) of the application role, `bulwark_app`. */
+  readonly appSecret: secretsmanager.ISecret;
+  /** Credentials of the schema owner, `bulwark_migrator`, used only by the migration resource. */
+  readonly migratorSecret: secretsmanager.ISecret;
+}
+
+export interface TenantGuardProps {
+  /** VPC the functions run in (private subnets; the database is reachable from there). */
+  readonly vpc: ec2.IVpc;
+  /** Security group of the functions; must be allowed to reach the database (proxy). */
+  readonly securityGroup: ec2.ISecurityGroup;
+  /** Subnets for the functions. @default - the VPC's private subnets */
+  readonly vpcSubnets?: ec2.SubnetSelection;
+  /** REST API the tenant routes are added to, under `api.root`. */
+  readonly api: apigateway.IRestApi;
+  readonly database: TenantGuardDatabase;
+  /** Days the function logs are kept. @default logs.RetentionDays.ONE_YEAR */
+  readonly logRetention?: logs.RetentionDays;
+  /** Maximum concurrent API executions (protects the database). @default 50 */
+  readonly apiConcurrency?: number;
+}
+
+const LAMBDA_DIR = path.join(__dirname, '..', '..', 'lambda', 'tenant-guard');
+const MIGRATIONS_DIR = path.join(__dirname, '..', '..', 'migrations');
+const ROUTES = ['leads', 'memberships', 'roles', 'api-keys', 'support-grants'] as const;
+
+/**
+ * The tenant guard: the identity provider (a Cognito user pool with MFA required and a custom
+ * `org_id` attribute), the tenant API (one function in the VPC behind a Cognito authorizer, which
+ * verifies the JWT again with jose and enters the tenant through the database gate), and the
+ * deploy-time migration custom resource that applies `migrations/*.sql`.
+ */
+export class TenantGuard extends Construct {
+  public readonly userPool: cognito.IUserPool;
+  public readonly userPoolClient: cognito.IUserPoolClient;
+  public readonly apiFunction: lambda.IFunction;
+  public readonly migrationFunction: lambda.IFunction;
+
+  constructor(scope: Construct, id: string, props: TenantGuardProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
+    const port = props.database.port ?? 5432;
+
+    const userPool = new cognito.UserPool(this, 'UserPool', {
+      selfSignUpEnabled: false,
+      signInAliases: { email: true },
+      mfa: cognito.Mfa.REQUIRED,
+      mfaSecondFactor: { otp: true, sms: false },
+      passwordPolicy: {
+        minLength: 14,
+        requireLowercase: true,
+        requireUppercase: true,
+        requireDigits: true,
+        requireSymbols: true,
+        tempPasswordValidity: Duration.days(3),
+      },
+      accountRecovery: cognito.AccountRecovery.EMAIL_ONLY,
+      customAttributes: { org_id: new cognito.StringAttribute({ minLen: 36, maxLen: 36, mutable: true }) },
+      featurePlan: cognito.FeaturePlan.PLUS,
+      standardThreatProtectionMode: cognito.StandardThreatProtectionMode.FULL_FUNCTION,
+      deletionProtection: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    const client = userPool.addClient('ApiClient', {
+      generateSecret: false,
+      authFlows: { userSrp: true },
+      preventUserExistenceErrors: true,
+      idTokenValidity: Duration.minutes(60),
+      accessTokenValidity: Duration.minutes(60),
+      refreshTokenValidity: Duration.days(1),
+      readAttributes: new cognito.ClientAttributes()
+        .withStandardAttributes({ email: true, emailVerified: true })
+        .withCustomAttributes('org_id'),
+      writeAttributes: new cognito.ClientAttributes(),
+    });
+    this.userPool = userPool;
+    this.userPoolClient = client;
+
+    const key = new kms.Key(this, 'LogKey', {
+      description: 'Encrypts tenant guard logs and dead-letter queues',
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    key.grantEncryptDecrypt(new iam.ServicePrincipal(`logs.${stack.region}.amazonaws.com`));
+
+    const common = (
+      name: string,
+      entry: string,
+      environment: Record<string, string>,
+      extra: Partial<nodejs.NodejsFunctionProps> = {},
+    ) => {
+      const logGroup = new logs.LogGroup(this, `${name}Logs`, {
+        encryptionKey: key,
+        retention: props.logRetention ?? logs.RetentionDays.ONE_YEAR,
+        removalPolicy: RemovalPolicy.RETAIN,
+      });
+      const dlq = new sqs.Queue(this, `${name}Dlq`, {
+        encryptionMasterKey: key,
+        enforceSSL: true,
+        retentionPeriod: Duration.days(14),
+        removalPolicy: RemovalPolicy.RETAIN,
+      });
+      const dlqReason =
+        'This queue is itself the Lambda dead-letter queue of the function; a dead-letter queue needs no DLQ of its own.';
+      acknowledge(dlq, 'AwsSolutions-SQS3', dlqReason);
+      acknowledge(dlq, 'Serverless-SQSRedrivePolicy', dlqReason);
+      const fn = new nodejs.NodejsFunction(this, name, {
+        entry: path.join(LAMBDA_DIR, entry),
+        runtime: lambda.Runtime.NODEJS_22_X,
+        architecture: lambda.Architecture.ARM_64,
+        memorySize: 512,
+        timeout: Duration.seconds(15),
+        vpc: props.vpc,
+        vpcSubnets: props.vpcSubnets,
+        securityGroups: [props.securityGroup],
+        tracing: lambda.Tracing.ACTIVE,
+        logGroup,
+        deadLetterQueue: dlq,
+        environment,
+        bundling: { minify: true, sourceMap: true, target: 'node22' },
+        ...extra,
+      });
+      acknowledgeFunctionFindings(fn);
+      return fn;
+    };
+
+    const api = common(
+      'Api',
+      'handler.ts',
+      {
+        DB_HOST: props.database.endpoint,
+        DB_PORT: String(port),
+        DB_NAME: props.database.databaseName,
+        DB_SECRET_ARN: props.database.appSecret.secretArn,
+        JWT_ISSUER: `https://cognito-idp.${stack.region}.${stack.urlSuffix}/${userPool.userPoolId}`,
+        JWT_AUDIENCE: client.userPoolClientId,
+      },
+      { reservedConcurrentExecutions: props.apiConcurrency ?? 50 },
+    );
+    props.database.appSecret.grantRead(api);
+    this.apiFunction = api;
+
+    const migrator = common(
+      'Migrate',
+      'migrate.ts',
+      {
+        DB_HOST: props.database.endpoint,
+        DB_PORT: String(port),
+        DB_NAME: props.database.databaseName,
+        MIGRATOR_SECRET_ARN: props.database.migratorSecret.secretArn,
+      },
+      {
+        timeout: Duration.minutes(5),
+        reservedConcurrentExecutions: 1,
+        bundling: {
+          minify: true,
+          sourceMap: true,
+          target: 'node22',
+          commandHooks: {
+            beforeBundling: () => [],
+            beforeInstall: () => [],
+            afterBundling: (_input: string, output: string) => [`cp -r "${MIGRATIONS_DIR}" "${output}/migrations"`],
+          },
+        },
+      },
+    );
+    props.database.migratorSecret.grantRead(migrator);
+    this.migrationFunction = migrator;
+
+    const schema = new CustomResource(this, 'Schema', {
+      serviceToken: migrator.functionArn,
+      resourceType: 'Custom::BulwarkSchema',
+      // A new migration set re-runs the resource (applying is idempotent).
+      properties: {
+        Migrations: loadMigrations(MIGRATIONS_DIR)
+          .map((m) => `${m.version}:${m.checksum}`)
+          .join(','),
+      },
+    });
+    schema.node.addDependency(migrator);
+
+    const authorizer = new apigateway.CognitoUserPoolsAuthorizer(this, 'Authorizer', {
+      cognitoUserPools: [userPool],
+    });
+    const integration = new apigateway.LambdaIntegration(api);
+    const options: apigateway.MethodOptions = {
+      authorizer,
+      authorizationType: apigateway.AuthorizationType.COGNITO,
+    };
+    for (const r of ROUTES) {
+      const resource = props.api.root.addResource(r);
+      resource.addMethod('ANY', integration, options);
+      resource.addProxy({ anyMethod: false }).addMethod('ANY', integration, options);
+    }
+  }
+}
+
+/**
+ * Findings every VPC Lambda function of this construct carries by construction, each accepted on
+ * the one resource it concerns with the reason it does not apply.
+ */
+function acknowledgeFunctionFindings(fn: nodejs.NodejsFunction): void {
+  const role = fn.role!.node.defaultChild as iam.CfnRole;
+  const policy = fn.role!.node.findChild('DefaultPolicy');
+  acknowledge(
+    role,
+    'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+    'Lets the function write only to its own KMS-encrypted log group; the AWS-maintained policy tracks Lambda logging changes.',
+  );
+  acknowledge(
+    role,
+    'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]',
+    'Required for a function in a VPC to manage its network interfaces; the AWS-maintained policy is the documented minimum.',
+  );
+  acknowledge(
+    policy,
+    'AwsSolutions-IAM5[Resource::*]',
+    'X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions; every other statement names its resource.',
+  );
+  for (const id of [
+    'HIPAA.Security-IAMNoInlinePolicy',
+    'NIST.800.53.R5-IAMNoInlinePolicy',
+    'PCI.DSS.321-IAMNoInlinePolicy',
+  ]) {
+    acknowledge(
+      policy,
+      id,
+      'The CDK-generated default policy is scoped to this one role and its grants (secret, DLQ, tracing); it is never shared.',
+    );
+  }
+  const runtime = fn.node.defaultChild as lambda.CfnFunction;
+  for (const id of ['AwsSolutions-L1', 'Serverless-LambdaLatestVersion']) {
+    acknowledge(
+      runtime,
+      id,
+      'Node.js 22 is the platform-wide pinned runtime (LTS, supported by Lambda); upgrades are made fleet-wide, not per function.',
+    );
+  }
+}
