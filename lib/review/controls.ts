@@ -20,111 +20,318 @@ export interface Control {
   readonly guardedBy: readonly string[];
 }
 
+const t = (file: string, name: string): TestRef => ({ file, name });
+
 export const CONTROLS: readonly Control[] = [
   {
-    id: 'compliance-gate',
+    id: 'tenant-isolation',
     promise:
-      'Every deployment passes five cdk-nag packs and Bulwark’s own pack with zero unacknowledged findings; each accepted finding is scoped to one resource with a specific reason.',
-    implementedBy: ['lib/compliance/gate.ts', 'lib/compliance/acknowledge.ts', 'lib/compliance/bulwark-pack.ts'],
+      'One tenant can never read or change another tenant’s data: the application guard (verified JWT, membership re-checked per request, strict RBAC) and forced row-level security in PostgreSQL, whose tenant context can only be set through a membership-checking gate.',
+    implementedBy: [
+      'migrations/0001_tenancy_core.sql',
+      'migrations/0003_tenant_context_scalar.sql',
+      'lambda/tenant-guard/guard.ts',
+      'lambda/tenant-guard/permissions.ts',
+      'lambda/tenant-guard/jwt.ts',
+    ],
     provenBy: [
-      { file: 'test/compliance/gate.test.ts', name: 'fails synth on a non-compliant construct' },
-      {
-        file: 'test/compliance/gate.test.ts',
-        name: 'an acknowledgement removes exactly that finding on exactly that construct',
-      },
-      { file: 'test/compliance/acknowledge.test.ts', name: 'refuses %s as scope' },
-      {
-        file: 'test/foundation/deployments.test.ts',
-        name: 'passes the compliance gate with zero unacknowledged findings',
-      },
+      t(
+        'test/tenant-guard/rls.test.ts',
+        'cross-tenant matrix: every tenant table x SELECT/INSERT/UPDATE/DELETE x every context',
+      ),
+      t('test/tenant-guard/rls.test.ts', 'weakening one SELECT policy makes the matrix fail'),
+      t(
+        'test/tenant-guard/rls.test.ts',
+        'leaky-function probe: a cheap side-effecting function in WHERE never sees another tenant',
+      ),
+      t('test/tenant-guard/rls.test.ts', 'a pooled connection never carries one request’s tenant into the next'),
+      t(
+        'test/tenant-guard/context-gate.test.ts',
+        'ignores contexts forged with set_config / SET by the application role',
+      ),
+      t(
+        'test/tenant-guard/api.test.ts',
+        'refuses expired, forged, wrong-audience, wrong-issuer and missing-claim tokens',
+      ),
+      t(
+        'test/tenant-guard/api.test.ts',
+        'a revoked membership is refused immediately, with the same still-valid token',
+      ),
+      t(
+        'test/tenant-guard/api.test.ts',
+        'require(module, action) is strict: unknown module, action or role is refused',
+      ),
+      t(
+        'test/tenant-guard/api.test.ts',
+        'bulk delete scopes the list to the caller’s organisation: out-of-org ids dropped, counted, untouched',
+      ),
     ],
     guardedBy: [],
   },
   {
-    id: 'hsts',
-    promise: 'HTTPS only, with HSTS exactly `max-age=63072000; includeSubDomains; preload` on every response.',
-    implementedBy: ['lib/compliance/bulwark-rules.ts'],
+    id: 'support-mode-tracking',
+    promise:
+      'Platform staff reach tenant data only through a reasoned support grant of at most 4 hours; every action under it carries the grant id; the Owner can list and revoke grants.',
+    implementedBy: ['migrations/0001_tenancy_core.sql', 'lambda/tenant-guard/api.ts'],
     provenBy: [
-      {
-        file: 'test/compliance/bulwark-pack.test.ts',
-        name: 'flags a response headers policy with a short max-age, without preload, or without HSTS',
-      },
-      {
-        file: 'test/compliance/bulwark-pack.test.ts',
-        name: 'flags an API Gateway response that sets another HSTS value, accepts the exact one',
-      },
+      t('test/tenant-guard/api.test.ts', 'opens a reasoned grant of at most 4 hours; only platform_support may'),
+      t(
+        'test/tenant-guard/api.test.ts',
+        'every action under a grant carries its id; expired and revoked grants are refused; the Owner lists and revokes',
+      ),
+      t(
+        'test/tenant-guard/context-gate.test.ts',
+        'a live grant enters exactly one organisation, read-only; expired and revoked grants are refused',
+      ),
+    ],
+    guardedBy: [],
+  },
+  {
+    id: 'database-isolation',
+    promise:
+      'The database has no public path: isolated subnets without internet or NAT, no data port open to the world, and no function outside the VPC that can reach it.',
+    implementedBy: ['lib/data/network.ts', 'lib/data/database.ts', 'lib/compliance/bulwark-rules.ts'],
+    provenBy: [
+      t(
+        'test/data/data-stack.test.ts',
+        '%s: isolated subnets in every listed AZ, no internet or NAT gateway, no route out',
+      ),
+      t(
+        'test/data/data-stack.test.ts',
+        'passes the compliance gate and admits nothing from 0.0.0.0/0 or ::/0, on any port',
+      ),
+      t('test/data/data-stack.test.ts', 'the compliance gate refuses a data port opened to the world'),
+      t(
+        'test/compliance/bulwark-pack.test.ts',
+        'flags out-of-VPC functions given the endpoint, rds-db:connect, or the database secret',
+      ),
+    ],
+    guardedBy: ['Bulwark-LambdaDatabaseInVpc', 'NIST.800.53.R5-RDSInstancePublicAccess', 'AwsSolutions-EC23'],
+  },
+  {
+    id: 'encryption-in-transit',
+    promise:
+      'TLS 1.2+ everywhere: the API and its custom domain, the database (rds.force_ssl), the proxy, the cache, and every bucket (TLS-only policies).',
+    implementedBy: [
+      'lib/api/platform-api.ts',
+      'lib/data/database.ts',
+      'lib/data/cache.ts',
+      'lib/compliance/bulwark-rules.ts',
+    ],
+    provenBy: [
+      t(
+        'test/edge/platform-api.test.ts',
+        'serves the custom domain with the regional certificate and a TLS 1.2+ forward-secret policy, API included',
+      ),
+      t('test/edge/platform-api.test.ts', 'refuses policies that admit TLS 1.0'),
+      t('test/data/data-stack.test.ts', '%s: TLS 1.2+ is forced and connections, DDL and role changes are logged'),
+      t('test/data/data-stack.test.ts', '%s: RDS Proxy requires TLS and IAM authentication, in the data subnets'),
+      t('test/data/parameters.test.ts', 'requires TLS 1.2 or later and SCRAM passwords'),
+      t('test/compliance/bulwark-pack.test.ts', 'flags a default parameter group and one without rds.force_ssl = 1'),
+    ],
+    guardedBy: ['Bulwark-RdsForceSsl', 'AwsSolutions-S10', 'NIST.800.53.R5-S3BucketSSLRequestsOnly'],
+  },
+  {
+    id: 'encryption-at-rest',
+    promise:
+      'Every data store, log group, bucket, secret and backup is encrypted with a customer-managed KMS key with rotation on.',
+    implementedBy: ['lib/data/keys.ts', 'lib/data/database.ts', 'lib/audit/locked-bucket.ts'],
+    provenBy: [
+      t('test/data/data-stack.test.ts', 'encrypts every log group and bucket with a customer-managed key'),
+      t('test/data/data-stack.test.ts', 'the invariant checks flag violations'),
+      t(
+        'test/data/data-stack.test.ts',
+        '%s: PostgreSQL 17, Multi-AZ, private, non-default port, encrypted, IAM auth, protected',
+      ),
+    ],
+    guardedBy: [
+      'AwsSolutions-RDS2',
+      'HIPAA.Security-RDSStorageEncrypted',
+      'HIPAA.Security-CloudWatchLogGroupEncrypted',
+    ],
+  },
+  {
+    id: 'hsts',
+    promise:
+      'HTTPS only, with HSTS exactly `max-age=63072000; includeSubDomains; preload` (and nosniff, DENY framing, no-referrer, a deny-all CSP) on every response.',
+    implementedBy: ['lambda/shared/security-headers.ts', 'lib/api/platform-api.ts', 'lib/compliance/bulwark-rules.ts'],
+    provenBy: [
+      t(
+        'test/edge/platform-api.test.ts',
+        'adds the security headers, with the exact HSTS value, to every 4XX and 5XX API Gateway produces',
+      ),
+      t('test/edge/edge-stage.test.ts', 'sends the exact security headers, overriding anything the origin says'),
+      t(
+        'test/compliance/bulwark-pack.test.ts',
+        'flags a response headers policy with a short max-age, without preload, or without HSTS',
+      ),
+      t(
+        'test/compliance/bulwark-pack.test.ts',
+        'flags an API Gateway response that sets another HSTS value, accepts the exact one',
+      ),
     ],
     guardedBy: ['Bulwark-HstsPreload'],
   },
   {
     id: 'waf',
-    promise: 'A WAF with managed rules and a per-client rate limit in front of every public entry point.',
-    implementedBy: ['lib/compliance/bulwark-rules.ts'],
-    provenBy: [{ file: 'test/compliance/bulwark-pack.test.ts', name: 'flags a web ACL without a rate-based rule' }],
-    guardedBy: ['Bulwark-WafRateBasedRule'],
+    promise:
+      'A WAF web ACL with AWS managed rules, a per-client rate limit and a body-size cap in front of every public entry point, logging with credentials redacted; no path around it.',
+    implementedBy: ['lib/edge/web-acl.ts', 'lib/stacks/edge-stack.ts', 'lib/api/platform-api.ts'],
+    provenBy: [
+      t(
+        'test/edge/web-acl.test.ts',
+        'runs the five AWS managed rule groups with their own actions (no count-only override)',
+      ),
+      t('test/edge/web-acl.test.ts', 'blocks per client IP above the configured five-minute rate'),
+      t(
+        'test/edge/web-acl.test.ts',
+        'logs to a KMS-encrypted, retained log group named for WAF, with authorization and cookie redacted',
+      ),
+      t('test/edge/edge-stage.test.ts', 'reports APIG3 (and the WAF association rules of the other packs)'),
+      t('test/edge/platform-api.test.ts', 'is regional and reachable only through its custom domain'),
+      t('test/compliance/bulwark-pack.test.ts', 'flags a web ACL without a rate-based rule'),
+    ],
+    guardedBy: ['Bulwark-WafRateBasedRule', 'AwsSolutions-APIG3', 'AwsSolutions-CFR4'],
   },
   {
-    id: 'encryption-in-transit',
-    promise: 'TLS 1.2+ everywhere: the database refuses plaintext connections.',
-    implementedBy: ['lib/compliance/bulwark-rules.ts'],
-    provenBy: [
-      {
-        file: 'test/compliance/bulwark-pack.test.ts',
-        name: 'flags a default parameter group and one without rds.force_ssl = 1',
-      },
+    id: 'webhook-verification',
+    promise:
+      'Carrier webhooks are trusted only after their signature is verified over the exact bytes sent (Ed25519 or constant-time HMAC-SHA256), within 300 s, once; verification is mandatory in production and a missing key fails loudly.',
+    implementedBy: [
+      'lambda/webhooks/telnyx.ts',
+      'lambda/webhooks/hmac.ts',
+      'lambda/webhooks/handler.ts',
+      'lambda/webhooks/dedup.ts',
     ],
-    guardedBy: ['Bulwark-RdsForceSsl'],
+    provenBy: [
+      t('test/webhooks/conformance.test.ts', 'refuses a body with one byte changed'),
+      t('test/webhooks/conformance.test.ts', 'refuses a timestamp 301 s old and 301 s in the future, accepts 300 s'),
+      t(
+        'test/webhooks/conformance.test.ts',
+        'acknowledges a replay of an accepted event with success and does not process it again',
+      ),
+      t('test/webhooks/properties.test.ts', 'refuses any change to the signed bytes (body or timestamp)'),
+      t('test/webhooks/dedup.test.ts', 'of two concurrent deliveries of the same event, exactly one processes'),
+      t('test/webhooks/runtime.test.ts', 'refuses to cold-start in production with verification disabled'),
+      t(
+        'test/webhooks/runtime.test.ts',
+        'Telnyx without a configured public key: WEBHOOK_SECRET_MISSING (503), logged at cold start',
+      ),
+    ],
+    guardedBy: [],
+  },
+  {
+    id: 'audit-immutability',
+    promise:
+      'Audit records cannot be altered or deleted before their plan retention ends (Pro 12 months, Business 24, Enterprise 7 years), by anyone: append-only hash-chained log in PostgreSQL, Object Lock COMPLIANCE archive, CloudTrail with validation.',
+    implementedBy: [
+      'migrations/0100_audit_log.sql',
+      'lambda/audit/chain.ts',
+      'lambda/audit/verify.ts',
+      'lib/audit/locked-bucket.ts',
+      'lib/compliance/bulwark-rules.ts',
+    ],
+    provenBy: [
+      t(
+        'test/audit/audit-log.test.ts',
+        'refuses UPDATE, DELETE and TRUNCATE to the application role, inside a tenant context too',
+      ),
+      t(
+        'test/audit/audit-log.test.ts',
+        'refuses UPDATE, DELETE and TRUNCATE to the owner and even the superuser (trigger)',
+      ),
+      t('test/audit/audit-stack.test.ts', 'locks every audit bucket in COMPLIANCE mode for at least 12 months'),
+      t(
+        'test/audit/audit-stack.test.ts',
+        'denies non-TLS access and every deletion on every bucket, for every principal',
+      ),
+      t(
+        'test/audit/audit-stack.test.ts',
+        'runs CloudTrail with validation, KMS encryption and data events for the archive, into a locked bucket',
+      ),
+      t('test/audit/verify.test.ts', 'detects every single-byte modification of the archive'),
+      t(
+        'test/audit/shipper.test.ts',
+        'writes ordered, conditional, KMS-encrypted batches with COMPLIANCE retention from each plan',
+      ),
+      t(
+        'test/compliance/bulwark-pack.test.ts',
+        'flags GOVERNANCE mode, short retention, and an audit bucket without Object Lock',
+      ),
+    ],
+    guardedBy: ['Bulwark-ObjectLockCompliance'],
+  },
+  {
+    id: 'backups-pitr',
+    promise:
+      'The database is recoverable to within 5 minutes (RPO) in under an hour (RTO): daily backups and continuous PITR for 30 days, copied to a locked vault in a second region of the same residency zone, proven by a scheduled restore drill.',
+    implementedBy: [
+      'lib/data/backup.ts',
+      'lib/stacks/backup-vault-stack.ts',
+      'lib/data/restore-drill.ts',
+      'lambda/restore-drill/drill.ts',
+    ],
+    provenBy: [
+      t('test/data/data-stack.test.ts', '%s: daily 02:00 UTC, 30 days, continuous (PITR), copied to the backup region'),
+      t('test/data/data-stack.test.ts', '%s: the copy vault lives in the backup region, on its own key, locked'),
+      t('test/data/restore-drill.test.ts', 'always deletes the temporary instance, whichever step fails (property)'),
+      t(
+        'test/data/restore-drill.test.ts',
+        'reports a restore slower than the RTO as a failed drill, still deleting the instance',
+      ),
+    ],
+    guardedBy: ['HIPAA.Security-RDSInBackupPlan', 'NIST.800.53.R5-RDSInBackupPlan'],
   },
   {
     id: 'tenant-keys-context',
     promise: 'A tenant key can only be used for data bound to its own tenant (`org_id` encryption context).',
     implementedBy: ['lib/compliance/bulwark-rules.ts'],
     provenBy: [
-      {
-        file: 'test/compliance/bulwark-pack.test.ts',
-        name: 'flags a role that may use any key without the org_id encryption context',
-      },
+      t(
+        'test/compliance/bulwark-pack.test.ts',
+        'flags a role that may use any key without the org_id encryption context',
+      ),
+      t(
+        'test/compliance/bulwark-pack.test.ts',
+        'flags a tenant-tagged key whose policy grants data actions without the condition',
+      ),
     ],
     guardedBy: ['Bulwark-TenantKeyEncryptionContext'],
   },
   {
-    id: 'database-isolation',
-    promise: 'The database has no path from outside the VPC: no function outside it can reach the database.',
-    implementedBy: ['lib/compliance/bulwark-rules.ts'],
-    provenBy: [
-      {
-        file: 'test/compliance/bulwark-pack.test.ts',
-        name: 'flags out-of-VPC functions given the endpoint, rds-db:connect, or the database secret',
-      },
-    ],
-    guardedBy: ['Bulwark-LambdaDatabaseInVpc'],
-  },
-  {
-    id: 'audit-immutability',
-    promise: 'Audit records cannot be altered or deleted before their plan retention ends, by anyone.',
-    implementedBy: ['lib/compliance/bulwark-rules.ts'],
-    provenBy: [
-      {
-        file: 'test/compliance/bulwark-pack.test.ts',
-        name: 'flags GOVERNANCE mode, short retention, and an audit bucket without Object Lock',
-      },
-    ],
-    guardedBy: ['Bulwark-ObjectLockCompliance'],
-  },
-  {
     id: 'residency',
     promise:
-      'An EU deployment keeps its data, keys, logs and backups inside the EU; global resources only by reasoned allowance.',
-    implementedBy: ['lib/residency/guard.ts', 'lib/residency/report.ts', 'lib/config/regions.ts'],
+      'A deployment keeps its data, keys, logs and backups inside its residency zone (EU excludes London and Zurich); global resources only by reasoned allowance.',
+    implementedBy: [
+      'lib/residency/guard.ts',
+      'lib/residency/report.ts',
+      'lib/config/regions.ts',
+      'lib/config/schema.ts',
+    ],
     provenBy: [
-      {
-        file: 'test/residency/guard.test.ts',
-        name: 'names the resource and the region when a log destination leaves the zone',
-      },
-      { file: 'test/residency/guard.test.ts', name: 'treats London as outside the EU' },
-      { file: 'test/config/schema.test.ts', name: 'refuses %s' },
-      { file: 'test/residency/report.test.ts', name: 'lists every stack of prod-eu inside the EU' },
+      t('test/residency/guard.test.ts', 'names the resource and the region when a log destination leaves the zone'),
+      t('test/residency/guard.test.ts', 'treats London as outside the EU'),
+      t('test/residency/guard.test.ts', 'fails synth through the validation plugin'),
+      t('test/config/schema.test.ts', 'refuses %s'),
+      t('test/residency/report.test.ts', 'lists every stack of prod-eu inside the EU'),
+      t(
+        'test/edge/edge-stage.test.ts',
+        'keep every stack, and so every log holding client IPs, in the deployment region inside its zone',
+      ),
     ],
     guardedBy: ['Bulwark-Residency'],
+  },
+  {
+    id: 'compliance-gate',
+    promise:
+      'Every deployment passes five cdk-nag packs and Bulwark’s own pack with zero unacknowledged findings; each accepted finding is scoped to one resource with a specific reason.',
+    implementedBy: ['lib/compliance/gate.ts', 'lib/compliance/acknowledge.ts', 'lib/compliance/bulwark-pack.ts'],
+    provenBy: [
+      t('test/compliance/gate.test.ts', 'fails synth on a non-compliant construct'),
+      t('test/compliance/gate.test.ts', 'an acknowledgement removes exactly that finding on exactly that construct'),
+      t('test/compliance/acknowledge.test.ts', 'refuses %s as scope'),
+      t('test/foundation/deployments.test.ts', 'passes the compliance gate with zero unacknowledged findings'),
+    ],
+    guardedBy: [],
   },
 ];
