@@ -33,17 +33,27 @@ export interface ExportRequest {
 }
 
 export interface ExportStore {
+  /** Records a request by `requestedBy` (the store re-checks, in the database, that they are the Owner). */
   create(orgId: string, requestedBy: string, at: Date): Promise<ExportRequest>;
-  get(orgId: string, id: string): Promise<ExportRequest | null>;
+  /** One export of `orgId`, as seen by `userId` (tenant-scoped: another organisation's is never found). */
+  get(orgId: string, id: string, userId: string): Promise<ExportRequest | null>;
   /** Pending requests, oldest first. */
   pending(limit: number): Promise<ExportRequest[]>;
   complete(id: string, objectKey: string, rows: number, at: Date): Promise<void>;
   fail(id: string, at: Date): Promise<void>;
 }
 
-/** Reads one section of one tenant's data, in pages. */
+export interface SectionReader {
+  /** The rows of one section of the request's organisation, in pages. */
+  rows(section: ExportSection): AsyncIterable<Readonly<Record<string, unknown>>>;
+}
+
+/**
+ * Reads a tenant's data for one request: one consistent snapshot, entered as the requesting Owner
+ * (so the export sees exactly what the Owner may see, and fails if they are no longer the Owner).
+ */
 export interface ExportSource {
-  rows(orgId: string, section: ExportSection): AsyncIterable<Readonly<Record<string, unknown>>>;
+  read<T>(req: ExportRequest, fn: (reader: SectionReader) => Promise<T>): Promise<T>;
 }
 
 export interface ExportActor {
@@ -203,15 +213,20 @@ export class ExportService {
       sections: EXPORT_SECTIONS,
     };
     gzip.write(JSON.stringify({ header }) + '\n');
-    for (const section of EXPORT_SECTIONS) {
-      for await (const row of this.deps.source.rows(req.orgId, section)) {
-        if (!gzip.write(JSON.stringify({ section, row: redactRow(row) }) + '\n')) {
-          await new Promise((r) => gzip.once('drain', r));
+    try {
+      await this.deps.source.read(req, async (reader) => {
+        for (const section of EXPORT_SECTIONS) {
+          for await (const row of reader.rows(section)) {
+            if (!gzip.write(JSON.stringify({ section, row: redactRow(row) }) + '\n')) {
+              await new Promise((r) => gzip.once('drain', r));
+            }
+            rows++;
+          }
         }
-        rows++;
-      }
+      });
+    } finally {
+      gzip.end();
     }
-    gzip.end();
     await finished;
     return { body: Buffer.concat(chunks), rows };
   }
@@ -220,7 +235,7 @@ export class ExportService {
   async downloadUrl(orgId: string, id: string, actor: ExportActor): Promise<{ url: string; expiresAt: Date }> {
     assertOrgId(orgId);
     ExportService.requireOwner(actor);
-    const req = await this.deps.store.get(orgId, id);
+    const req = await this.deps.store.get(orgId, id, actor.userId);
     if (!req || req.orgId !== orgId) throw new ExportError('EXPORT_NOT_FOUND');
     if (req.status !== 'ready' || !req.objectKey || !req.completedAt) throw new ExportError('EXPORT_NOT_READY');
     const now = this.deps.clock();

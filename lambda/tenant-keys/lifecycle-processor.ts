@@ -78,15 +78,22 @@ export class LifecycleProcessor {
     const now = this.deps.clock();
     const advanced: { orgId: string; to: string }[] = [];
     const failed: { orgId: string; error: string }[] = [];
-    for (const t of await this.deps.store.due(now, this.deps.batchSize ?? 25)) {
-      const transition = advance(t, now);
-      if (!transition) continue;
+    for (const due of await this.deps.store.due(now, this.deps.batchSize ?? 25)) {
+      // A late run may owe two steps (cancelled -> grace -> shredded); each is committed on its own.
+      let t: TenantLifecycle | null = due;
       try {
-        for (const effect of transition.effects) await this.perform(effect);
-        if (await this.deps.store.commit(t, transition)) advanced.push({ orgId: t.orgId, to: transition.next.state });
+        for (let transition = advance(t, now); t && transition; transition = t ? advance(t, now) : null) {
+          for (const effect of transition.effects) await this.perform(effect);
+          if (!(await this.deps.store.commit(t, transition))) {
+            t = null; // moved by someone else (restored, or another run): leave it
+            break;
+          }
+          advanced.push({ orgId: due.orgId, to: transition.next.state });
+          t = transition.next;
+        }
       } catch (e) {
         // Names only: never log or return payloads.
-        failed.push({ orgId: t.orgId, error: errorName(e) ?? 'Error' });
+        failed.push({ orgId: due.orgId, error: errorName(e) ?? 'Error' });
       }
     }
     return { advanced, failed };

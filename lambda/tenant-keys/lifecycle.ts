@@ -130,32 +130,34 @@ export function restore(t: TenantLifecycle, now: Date, actor: Actor): Transition
 }
 
 /**
- * Advances a tenant whose deadline has passed: cancelled -> grace at the end of the billing period,
- * grace -> shredded at the end of the grace period (both in one call if the processor ran late).
- * Returns null when nothing is due.
+ * Advances a tenant whose deadline has passed by one step: cancelled -> grace at the end of the
+ * billing period, grace -> shredded at the end of the grace period. Returns null when nothing is
+ * due. (A late processor applies it repeatedly; each step is committed on its own.)
  */
 export function advance(t: TenantLifecycle, now: Date): Transition | null {
-  let cur = t;
-  const events: AuditEvent[] = [];
-  const effects: LifecycleEffect[] = [];
-  if (cur.state === 'cancelled' && cur.accessUntil && now >= cur.accessUntil) {
-    const graceEndsAt = new Date(cur.accessUntil.getTime() + GRACE_PERIOD_DAYS * DAY_MS);
-    cur = { ...cur, state: 'grace', graceEndsAt };
-    events.push(
-      event(t, 'tenant.grace_started', SYSTEM_ACTOR, now, {
-        accessEndedAt: t.accessUntil?.toISOString(),
-        graceEndsAt: graceEndsAt.toISOString(),
-      }),
-    );
+  if (t.state === 'cancelled' && t.accessUntil && now >= t.accessUntil) {
+    const graceEndsAt = new Date(t.accessUntil.getTime() + GRACE_PERIOD_DAYS * DAY_MS);
+    return {
+      next: { ...t, state: 'grace', graceEndsAt },
+      events: [
+        event(t, 'tenant.grace_started', SYSTEM_ACTOR, now, {
+          accessEndedAt: t.accessUntil.toISOString(),
+          graceEndsAt: graceEndsAt.toISOString(),
+        }),
+      ],
+      effects: [],
+    };
   }
-  if (cur.state === 'grace' && cur.graceEndsAt && now >= cur.graceEndsAt) {
-    effects.push(
-      { kind: 'delete_rows', orgId: t.orgId },
-      { kind: 'delete_objects', orgId: t.orgId },
-      { kind: 'schedule_key_deletion', orgId: t.orgId },
-    );
-    cur = { ...cur, state: 'shredded', shreddedAt: now };
-    events.push(event(t, 'tenant.shredded', SYSTEM_ACTOR, now, { graceEndedAt: cur.graceEndsAt?.toISOString() }));
+  if (t.state === 'grace' && t.graceEndsAt && now >= t.graceEndsAt) {
+    return {
+      next: { ...t, state: 'shredded', shreddedAt: now },
+      events: [event(t, 'tenant.shredded', SYSTEM_ACTOR, now, { graceEndedAt: t.graceEndsAt.toISOString() })],
+      effects: [
+        { kind: 'delete_rows', orgId: t.orgId },
+        { kind: 'delete_objects', orgId: t.orgId },
+        { kind: 'schedule_key_deletion', orgId: t.orgId },
+      ],
+    };
   }
-  return cur === t ? null : { next: cur, events, effects };
+  return null;
 }

@@ -57,14 +57,18 @@ describe('lifecycle state machine (fake clock)', () => {
     expect(advance(r.next, at(400))).toBeNull();
   });
 
-  it('a late processor does both steps at once; a grace period that has run out cannot be restored', () => {
+  it('steps one at a time even when late; a grace period that has run out cannot be restored', () => {
     const c = cancel(activeTenant(ORG_A), at(0), at(10), OWNER).next;
-    const both = advance(c, at(100));
-    expect(both?.next.state).toBe('shredded');
-    expect(both?.events.map((e) => e.event)).toEqual(['tenant.grace_started', 'tenant.shredded']);
-    const g = advance(c, at(10))!.next;
-    expect(() => restore(g, at(40), OWNER)).toThrow(/grace period has ended/);
-    expect(() => restore(both!.next, at(100), OWNER)).toThrow(expect.objectContaining({ code: 'ALREADY_SHREDDED' }));
+    const first = advance(c, at(100));
+    expect(first?.next).toMatchObject({ state: 'grace', graceEndsAt: at(40) });
+    const second = advance(first!.next, at(100));
+    expect(second?.next.state).toBe('shredded');
+    expect([...first!.events, ...second!.events].map((e) => e.event)).toEqual([
+      'tenant.grace_started',
+      'tenant.shredded',
+    ]);
+    expect(() => restore(first!.next, at(40), OWNER)).toThrow(/grace period has ended/);
+    expect(() => restore(second!.next, at(100), OWNER)).toThrow(expect.objectContaining({ code: 'ALREADY_SHREDDED' }));
   });
 
   it('refuses invalid transitions', () => {
@@ -229,6 +233,23 @@ describe('LifecycleProcessor', () => {
       .rejects(Object.assign(new Error('pending'), { name: 'KMSInvalidStateException' }));
     expect(await p.processor.run()).toEqual({ advanced: [{ orgId: ORG_A, to: 'shredded' }], failed: [] });
     expect(p.store.tenants.get(ORG_A)?.state).toBe('shredded');
+  });
+
+  it('a late run commits both owed steps, one after the other', async () => {
+    const p = processorSetup();
+    p.kms.on(ScheduleKeyDeletionCommand).resolves({});
+    p.store.tenants.set(ORG_A, cancel(activeTenant(ORG_A), at(0), at(10), OWNER).next);
+    p.setNow(at(45));
+    expect(await p.processor.run()).toEqual({
+      advanced: [
+        { orgId: ORG_A, to: 'grace' },
+        { orgId: ORG_A, to: 'shredded' },
+      ],
+      failed: [],
+    });
+    // No key recorded: nothing to schedule, and that too is on the record.
+    expect(p.kms.commandCalls(ScheduleKeyDeletionCommand)).toHaveLength(0);
+    expect(p.audit.events.map((e) => e.event)).toContain('tenant_key.none_to_delete');
   });
 
   it('does not destroy a bring-your-own key; it records its release instead', async () => {

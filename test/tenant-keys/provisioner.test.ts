@@ -8,6 +8,7 @@ import {
   GetKeyRotationStatusCommand,
   KMSClient,
   ScheduleKeyDeletionCommand,
+  type KeyState,
 } from '@aws-sdk/client-kms';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { AuditEvent, AuditSink } from '../../lambda/shared/audit';
@@ -76,7 +77,7 @@ function setup() {
   return { kms, store, audit, sleeps, provisioner };
 }
 
-const meta = (arn: string, state = 'Enabled') => ({
+const meta = (arn: string, state: KeyState = 'Enabled') => ({
   KeyMetadata: { KeyId: arn.split('/')[1], Arn: arn, KeyState: state, KeyManager: 'CUSTOMER' as const },
 });
 
