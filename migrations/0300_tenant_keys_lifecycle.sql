@@ -50,11 +50,17 @@ CREATE TRIGGER organisations_lifecycle_guard BEFORE UPDATE ON organisations
 -- ---------------------------------------------------------------------------------------------
 -- Tenant key (provisioner).
 -- ---------------------------------------------------------------------------------------------
-CREATE FUNCTION app.tenant_key(p_org uuid)
-RETURNS TABLE (key_arn text, key_source text, lifecycle_state text)
+-- Key and lifecycle of one tenant (system view for the provisioner, the processor and restores).
+CREATE FUNCTION app.tenant_status(p_org uuid)
+RETURNS TABLE (org_id uuid, key_arn text, key_source text, lifecycle_state text, cancelled_at timestamptz,
+               access_until timestamptz, grace_ends_at timestamptz, shredded_at timestamptz)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT o.kms_key_arn, o.kms_key_source, o.lifecycle_state FROM public.organisations o WHERE o.id = p_org $$;
+AS $$
+  SELECT o.id, o.kms_key_arn, o.kms_key_source, o.lifecycle_state, o.cancelled_at, o.access_until, o.grace_ends_at,
+         o.shredded_at
+    FROM public.organisations o WHERE o.id = p_org
+$$;
 
 -- Records the key if none is recorded yet; returns the recorded one (which may differ: the caller
 -- must compare). Refuses a shredded tenant.
@@ -342,7 +348,7 @@ BEGIN
 END $$;
 
 GRANT EXECUTE ON FUNCTION
-  app.tenant_key(uuid), app.record_tenant_key(uuid, text, text), app.cancel_tenant(timestamptz),
+  app.tenant_status(uuid), app.record_tenant_key(uuid, text, text), app.cancel_tenant(timestamptz),
   app.restore_tenant(uuid, uuid), app.due_tenant_lifecycles(integer), app.tenant_rows_remaining(uuid),
   app.advance_tenant_lifecycle(uuid, text, text), app.erase_tenant_rows(uuid), app.request_tenant_export(),
   app.pending_tenant_exports(integer), app.finish_tenant_export(uuid, text, bigint)
