@@ -1,8 +1,14 @@
 import { Stage, Tags, type StageProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import { applyComplianceGate } from './compliance';
+import { BulwarkChecks, applyComplianceGate } from './compliance';
 import type { DeploymentConfig } from './config';
+import { applyResidencyGuard } from './residency/guard';
 import { OperationsStack } from './stacks/operations-stack';
+
+/** Calendar months to days, rounded up so a retention in days never falls short of the months promised. */
+export function monthsToDays(months: number): number {
+  return Math.ceil((months * 365) / 12);
+}
 
 export interface BulwarkStageProps extends StageProps {
   /** The validated deployment this stage deploys. */
@@ -41,6 +47,14 @@ export class BulwarkStage extends Stage {
     Tags.of(this).add('bulwark:residency', deployment.residency);
     Tags.of(this).add('bulwark:environment', deployment.environment);
 
-    this.compliancePacks = applyComplianceGate(this);
+    this.compliancePacks = [
+      ...applyComplianceGate(this, {
+        // The shortest plan retention is the floor for every Object Locked bucket's default retention.
+        extraPacks: [
+          new BulwarkChecks({ minimumAuditRetentionDays: monthsToDays(deployment.auditRetentionMonths.pro) }),
+        ],
+      }),
+      applyResidencyGuard(this, deployment.residency),
+    ];
   }
 }

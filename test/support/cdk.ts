@@ -5,7 +5,6 @@ import { buildStages, cdkJsonContext } from '../../lib/app';
 import type { BulwarkStage } from '../../lib/bulwark-stage';
 import { CATALOGUE, loadDeployments, type DeploymentConfig } from '../../lib/config';
 
-
 export interface TestAppOptions {
   /** Bundle Lambda code with esbuild. Only the bundling test turns this on. @default false */
   readonly bundling?: boolean;

@@ -1,0 +1,127 @@
+import { App, Stack, Stage } from 'aws-cdk-lib';
+import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { readFindings } from '../../lib/compliance';
+import { allowOutsideResidency, applyResidencyGuard, checkResidency, regionsNamedIn } from '../../lib/residency/guard';
+
+function euStage() {
+  const app = new App({ context: { '@aws-cdk/core:appMode': 'inmemory' } });
+  const stage = new Stage(app, 'eu-dep', { env: { account: '123456789012', region: 'eu-west-1' } });
+  const stack = new Stack(stage, 'Data');
+  return { app, stage, stack };
+}
+
+describe('residency guard', () => {
+  it('finds region names in ARNs, endpoints and plain properties', () => {
+    expect(
+      regionsNamedIn({
+        a: 'arn:aws:logs:us-east-1:123456789012:log-group:x',
+        b: { 'Fn::Join': ['', ['https://kms.eu-central-1.amazonaws.com']] },
+        c: 'ap-south-2',
+        d: 'not-a-region-1',
+      }).sort(),
+    ).toEqual(['ap-south-2', 'eu-central-1', 'us-east-1']);
+  });
+
+  it('accepts a deployment whose resources all stay in the zone', () => {
+    const { stage, stack } = euStage();
+    new s3.Bucket(stack, 'Bucket');
+    new sns.Topic(stack, 'T').addSubscription({
+      bind: () => ({
+        subscriberId: 'q',
+        endpoint: 'arn:aws:sqs:eu-central-1:123456789012:q',
+        protocol: sns.SubscriptionProtocol.SQS,
+      }),
+    });
+    expect(checkResidency(stage, 'eu')).toEqual([]);
+  });
+
+  it('names the resource and the region when a log destination leaves the zone', () => {
+    const { stage, stack } = euStage();
+    new logs.CfnSubscriptionFilter(stack, 'ShipLogs', {
+      logGroupName: 'app',
+      filterPattern: '',
+      destinationArn: 'arn:aws:logs:us-east-1:123456789012:destination:central',
+    });
+    expect(checkResidency(stage, 'eu')).toEqual([
+      {
+        constructPath: 'eu-dep/Data/ShipLogs',
+        message: 'AWS::Logs::SubscriptionFilter names region us-east-1, outside residency zone eu',
+      },
+    ]);
+  });
+
+  it('treats London as outside the EU', () => {
+    const { stage, stack } = euStage();
+    new s3.CfnBucket(stack, 'Replicated', {
+      replicationConfiguration: {
+        role: 'arn:aws:iam::123456789012:role/r',
+        rules: [
+          {
+            status: 'Enabled',
+            destination: {
+              bucket: 'arn:aws:s3:::copy',
+              encryptionConfiguration: { replicaKmsKeyId: 'arn:aws:kms:eu-west-2:123456789012:key/k' },
+            },
+          },
+        ],
+      },
+    });
+    expect(checkResidency(stage, 'eu').map((f) => f.message)).toEqual([
+      'AWS::S3::Bucket names region eu-west-2, outside residency zone eu',
+    ]);
+  });
+
+  it('flags every resource of a stack deployed outside the zone', () => {
+    const { stage } = euStage();
+    const far = new Stack(stage, 'Far', { env: { account: '123456789012', region: 'us-east-1' } });
+    new sns.Topic(far, 'T');
+    expect(checkResidency(stage, 'eu')).toEqual([
+      { constructPath: 'eu-dep/Far/T/Resource', message: 'AWS::SNS::Topic is in us-east-1, outside residency zone eu' },
+    ]);
+  });
+
+  it('allows a global resource only through a reasoned allowance on that resource', () => {
+    const { stage, stack } = euStage();
+    const headers = new cloudfront.ResponseHeadersPolicy(stack, 'Headers', {
+      securityHeadersBehavior: { contentTypeOptions: { override: true } },
+    });
+    const other = new cloudfront.ResponseHeadersPolicy(stack, 'Other', {
+      securityHeadersBehavior: { contentTypeOptions: { override: true } },
+    });
+    expect(() => allowOutsideResidency(headers, 'short')).toThrow(/at least 20 characters/);
+    expect(() => allowOutsideResidency(stack, 'A whole stack can never be allowed.')).toThrow(/exactly one/);
+    allowOutsideResidency(headers, 'Header configuration only; holds no customer data or logs.');
+    expect(checkResidency(stage, 'eu').map((f) => f.constructPath)).toEqual([other.node.path + '/Resource']);
+  });
+
+  it('imposes nothing on a global deployment', () => {
+    const { stage, stack } = euStage();
+    new logs.CfnSubscriptionFilter(stack, 'ShipLogs', {
+      logGroupName: 'a',
+      filterPattern: '',
+      destinationArn: 'arn:aws:logs:us-east-1:1:destination:x',
+    });
+    expect(checkResidency(stage, 'global')).toEqual([]);
+  });
+
+  it('fails synth through the validation plugin', () => {
+    const { app, stage, stack } = euStage();
+    applyResidencyGuard(stage, 'eu');
+    new logs.CfnSubscriptionFilter(stack, 'ShipLogs', {
+      logGroupName: 'a',
+      filterPattern: '',
+      destinationArn: 'arn:aws:logs:us-east-1:1:destination:x',
+    });
+    expect(() => app.synth()).toThrow(/Validation failed|Residency/);
+    expect(readFindings(app.outdir)).toEqual([
+      expect.objectContaining({
+        pack: 'Bulwark-Residency',
+        constructPath: 'eu-dep/Data/ShipLogs',
+        description: 'AWS::Logs::SubscriptionFilter names region us-east-1, outside residency zone eu',
+      }),
+    ]);
+  });
+});

@@ -1,0 +1,21 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { renderCurrentResidencyReports, RESIDENCY_DIR } from '../../scripts/residency-report';
+
+describe('generated residency reports', () => {
+  const current = renderCurrentResidencyReports();
+
+  it('exist for every deployment and are current (run `npm run docs:residency` after a change)', () => {
+    expect([...current.keys()]).toEqual(['prod-ap-south-1', 'prod-eu']);
+    for (const [name, text] of current) {
+      expect(fs.readFileSync(path.join(RESIDENCY_DIR, `${name}.md`), 'utf8')).toBe(text);
+    }
+  });
+
+  it('lists every stack of prod-eu inside the EU', () => {
+    const eu = current.get('prod-eu') ?? '';
+    const stackRows = eu.split('\n').filter((l) => /^\| prod-eu-/.test(l));
+    expect(stackRows.length).toBeGreaterThan(0);
+    for (const row of stackRows) expect(row).toMatch(/\| (eu-west-1|eu-central-1) \| yes \|$/);
+  });
+});
