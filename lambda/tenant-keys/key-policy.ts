@@ -30,15 +30,23 @@ export function assertDeployment(deployment: string): void {
 /** Tag keys a tenant key carries. The provisioner's IAM policy requires exactly these on CreateKey. */
 export const TAG_DEPLOYMENT = 'bulwark:deployment';
 export const TAG_ORG = 'bulwark:org-id';
-export const TAG_PURPOSE = 'bulwark:purpose';
-export const TENANT_KEY_PURPOSE = 'tenant-key';
-export const TENANT_KEY_TAG_KEYS = [TAG_DEPLOYMENT, TAG_ORG, TAG_PURPOSE] as const;
+/** Same tag and value the Bulwark rule pack uses to recognise tenant keys (`TenantKeyEncryptionContext`). */
+export const TAG_KEY_CLASS = 'bulwark:key-class';
+export const TENANT_KEY_CLASS = 'tenant';
+export const TENANT_KEY_TAG_KEYS = [TAG_DEPLOYMENT, TAG_ORG, TAG_KEY_CLASS] as const;
+
+/**
+ * Principal tag that marks the roles allowed to use tenant keys (the API's), with the deployment
+ * name as value. Key policies name this tag rather than role ARNs: a replaced role keeps working,
+ * and no key policy of thousands of tenants ever has to be rewritten.
+ */
+export const TENANT_KEY_USER_TAG = 'bulwark:tenant-key-user';
 
 export function tenantKeyTags(deployment: string, orgId: string): { TagKey: string; TagValue: string }[] {
   return [
     { TagKey: TAG_DEPLOYMENT, TagValue: deployment },
     { TagKey: TAG_ORG, TagValue: orgId },
-    { TagKey: TAG_PURPOSE, TagValue: TENANT_KEY_PURPOSE },
+    { TagKey: TAG_KEY_CLASS, TagValue: TENANT_KEY_CLASS },
   ];
 }
 
@@ -76,9 +84,8 @@ export const ADMIN_ACTIONS = [
 export interface TenantKeyPolicyInput {
   readonly partition?: string;
   readonly account: string;
+  readonly deployment: string;
   readonly orgId: string;
-  /** Role the API (and workers that open secrets) run as. */
-  readonly apiRoleArn: string;
 }
 
 export interface PolicyStatement {
@@ -110,13 +117,18 @@ export function tenantKeyPolicy(input: TenantKeyPolicyInput): PolicyDocument {
         Resource: '*',
       },
       {
+        // The API's roles (tagged as tenant-key users of this deployment, and granted by IAM too),
+        // only with this tenant's org_id, and only with the context keys envelope encryption uses.
         Sid: 'TenantUseOnlyUnderItsOwnContext',
         Effect: 'Allow',
-        Principal: { AWS: input.apiRoleArn },
+        Principal: { AWS: `arn:${partition}:iam::${input.account}:root` },
         Action: [...TENANT_USE_ACTIONS],
         Resource: '*',
         Condition: {
-          StringEquals: { [`kms:EncryptionContext:${CONTEXT_ORG}`]: input.orgId },
+          StringEquals: {
+            [`kms:EncryptionContext:${CONTEXT_ORG}`]: input.orgId,
+            [`aws:PrincipalTag/${TENANT_KEY_USER_TAG}`]: input.deployment,
+          },
           'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': [CONTEXT_ORG, CONTEXT_PURPOSE] },
         },
       },
@@ -145,12 +157,18 @@ export function tenantKeyPolicy(input: TenantKeyPolicyInput): PolicyDocument {
 // ---------------------------------------------------------------------------------------------
 // Bring your own key: the same expectations, checked on a policy we did not write.
 
+const CONCRETE_CRYPTO_ACTIONS = [
+  'kms:Encrypt',
+  'kms:Decrypt',
+  'kms:ReEncryptFrom',
+  'kms:ReEncryptTo',
+  'kms:GenerateDataKey',
+  'kms:GenerateDataKeyWithoutPlaintext',
+  'kms:GenerateDataKeyPair',
+] as const;
+
 export type ByokProblem =
-  | 'policy_not_json'
-  | 'api_role_not_allowed'
-  | 'api_role_use_not_bound_to_org'
-  | 'open_to_everyone'
-  | 'grants_not_restricted';
+  'policy_not_json' | 'api_role_not_allowed' | 'use_not_bound_to_org' | 'open_to_everyone' | 'grants_not_restricted';
 
 export interface ByokFinding {
   readonly problem: ByokProblem;
@@ -185,24 +203,37 @@ function grants(s: PolicyStatement, action: string): boolean {
   return asList(s.Action as string | string[]).some((p) => actionMatches(p, action));
 }
 
-function boundToOrg(s: PolicyStatement, orgId: string): boolean {
-  const key = `kms:EncryptionContext:${CONTEXT_ORG}`;
+/** Is `key` required, by StringEquals, to be exactly `value`? */
+function requires(s: PolicyStatement, key: string, value: string): boolean {
   for (const [op, values] of Object.entries(s.Condition ?? {})) {
-    if (op !== 'StringEquals' && op !== 'ForAnyValue:StringEquals') continue;
+    if (op !== 'StringEquals') continue;
     const v = Object.entries(values).find(([k]) => k.toLowerCase() === key.toLowerCase())?.[1];
-    if (v === undefined) continue;
-    const list = typeof v === 'boolean' ? [] : asList(v);
-    if (list.length === 1 && list[0] === orgId) return true;
+    if (v === undefined || typeof v === 'boolean') continue;
+    const list = asList(v);
+    if (list.length === 1 && list[0] === value) return true;
   }
   return false;
 }
 
+export interface ByokExpectations {
+  readonly account: string;
+  readonly deployment: string;
+  readonly orgId: string;
+  readonly partition?: string;
+}
+
 /**
  * Checks an external key's policy against what Bulwark requires of a tenant key. Returns every
- * problem found (empty = acceptable). The checks are conservative: a policy that achieves the same
- * effect through constructs this parser does not understand is refused, not guessed at.
+ * problem found (empty = acceptable). Conservative: a policy that reaches the same effect through
+ * constructs this checker does not understand is refused, not guessed at.
+ *
+ *   - the API (principals tagged `bulwark:tenant-key-user = <deployment>` in this account) is
+ *     allowed kms:GenerateDataKey and kms:Decrypt under `kms:EncryptionContext:org_id = <org>`;
+ *   - every statement allowing a cryptographic operation requires that same org_id;
+ *   - no statement allows any principal unconditionally;
+ *   - kms:CreateGrant is denied to everyone unless kms:GrantIsForAWSResource.
  */
-export function checkByokPolicy(policyJson: string, orgId: string, apiRoleArn: string): ByokFinding[] {
+export function checkByokPolicy(policyJson: string, expect: ByokExpectations): ByokFinding[] {
   let doc: PolicyDocument;
   try {
     doc = JSON.parse(policyJson) as PolicyDocument;
@@ -212,20 +243,32 @@ export function checkByokPolicy(policyJson: string, orgId: string, apiRoleArn: s
   }
   const findings: ByokFinding[] = [];
   const allows = doc.Statement.filter((s) => s.Effect === 'Allow');
+  const root = `arn:${expect.partition ?? 'aws'}:iam::${expect.account}:root`;
+  const orgKey = `kms:EncryptionContext:${CONTEXT_ORG}`;
+  const tagKey = `aws:PrincipalTag/${TENANT_KEY_USER_TAG}`;
 
   for (const action of TENANT_USE_ACTIONS) {
-    const forApi = allows.filter((s) => principalsOf(s).includes(apiRoleArn) && grants(s, action));
-    if (forApi.length === 0) {
-      findings.push({ problem: 'api_role_not_allowed', detail: `${apiRoleArn} is not allowed ${action}` });
-    } else if (!forApi.every((s) => boundToOrg(s, orgId))) {
+    const forApi = allows.some(
+      (s) =>
+        principalsOf(s).some((p) => p === root || p === expect.account) &&
+        grants(s, action) &&
+        requires(s, orgKey, expect.orgId) &&
+        requires(s, tagKey, expect.deployment),
+    );
+    if (!forApi) {
       findings.push({
-        problem: 'api_role_use_not_bound_to_org',
-        detail: `${action} for ${apiRoleArn} must carry StringEquals kms:EncryptionContext:${CONTEXT_ORG} = ${orgId}`,
+        problem: 'api_role_not_allowed',
+        detail: `${action} must be allowed to ${root} with StringEquals ${tagKey} = ${expect.deployment} and ${orgKey} = ${expect.orgId}`,
       });
     }
   }
-
   for (const s of allows) {
+    if (CONCRETE_CRYPTO_ACTIONS.some((a) => grants(s, a)) && !requires(s, orgKey, expect.orgId)) {
+      findings.push({
+        problem: 'use_not_bound_to_org',
+        detail: `statement ${s.Sid ?? '(no Sid)'} allows cryptographic use without ${orgKey} = ${expect.orgId}`,
+      });
+    }
     const everyone = principalsOf(s).some((p) => p === '*' || /^arn:[^:]+:iam::\*:/.test(p));
     if (everyone && !s.Condition) {
       findings.push({ problem: 'open_to_everyone', detail: `statement ${s.Sid ?? '(no Sid)'} allows any principal` });

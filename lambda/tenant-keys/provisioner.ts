@@ -59,7 +59,6 @@ export interface ProvisionerConfig {
   readonly account: string;
   readonly region: string;
   readonly partition?: string;
-  readonly apiRoleArn: string;
   /** Pending window for a key that lost an alias race (it was never used). @default 7 */
   readonly orphanDeletionDays?: number;
 }
@@ -148,8 +147,8 @@ export class TenantKeyProvisioner {
             tenantKeyPolicy({
               partition: this.config.partition,
               account: this.config.account,
+              deployment: this.config.deployment,
               orgId,
-              apiRoleArn: this.config.apiRoleArn,
             }),
           ),
           Tags: tenantKeyTags(this.config.deployment, orgId),
@@ -252,7 +251,12 @@ export class TenantKeyProvisioner {
       }
       throw e;
     }
-    const findings = checkByokPolicy(policy ?? '', orgId, this.config.apiRoleArn);
+    const findings = checkByokPolicy(policy ?? '', {
+      account: this.config.account,
+      deployment: this.config.deployment,
+      orgId,
+      partition: this.config.partition,
+    });
     if (findings.length > 0) {
       throw new ProvisionError('BYOK_POLICY_REJECTED', findings.map((f) => f.problem).join(', '), findings);
     }

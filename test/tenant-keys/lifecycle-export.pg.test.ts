@@ -32,7 +32,6 @@ import { startPostgres, type TestPostgres } from '../support/postgres';
 import { buildWorld, createUser, type World } from '../tenant-guard/fixtures';
 
 const ACCOUNT = '111122223333';
-const API_ROLE = `arn:aws:iam::${ACCOUNT}:role/bulwark-api`;
 const keyArn = (n: number) => `arn:aws:kms:eu-west-1:${ACCOUNT}:key/${String(n).repeat(8)}-1111-4111-8111-111111111111`;
 const EXPORT_BUCKET = 'bulwark-exports-test';
 const EXPORT_KEY = `arn:aws:kms:eu-west-1:${ACCOUNT}:key/99999999-9999-4999-8999-999999999999`;
@@ -124,7 +123,7 @@ describe('tenant key on the tenant row', () => {
     const audit = new RecordingAudit();
     const provisioner = new TenantKeyProvisioner(
       { kms: client, store, audit, clock: () => new Date() },
-      { deployment: 'prod-eu', account: ACCOUNT, region: 'eu-west-1', apiRoleArn: API_ROLE },
+      { deployment: 'prod-eu', account: ACCOUNT, region: 'eu-west-1' },
     );
     expect(await provisioner.provision(w.storeA)).toEqual({ keyArn: keyArn(1), source: 'managed', created: true });
     expect(await store.get(w.storeA)).toEqual({ keyArn: keyArn(1), source: 'managed' });

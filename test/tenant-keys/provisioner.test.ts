@@ -29,7 +29,7 @@ import {
 import { KEY_A, KEY_B, ORG_A, ORG_B } from './fake-kms';
 
 const ACCOUNT = '111122223333';
-const API_ROLE = `arn:aws:iam::${ACCOUNT}:role/bulwark-api`;
+const EXPECT = { account: ACCOUNT, deployment: 'prod-eu', orgId: ORG_A };
 const NOW = new Date('2026-11-22T12:00:00Z');
 
 function named(name: string): Error {
@@ -72,7 +72,7 @@ function setup() {
       clock: () => NOW,
       backoff: { sleep: async (ms) => void sleeps.push(ms), random: () => 0.5, maxAttempts: 5 },
     },
-    { deployment: 'prod-eu', account: ACCOUNT, region: 'eu-west-1', apiRoleArn: API_ROLE },
+    { deployment: 'prod-eu', account: ACCOUNT, region: 'eu-west-1' },
   );
   return { kms, store, audit, sleeps, provisioner };
 }
@@ -82,18 +82,21 @@ const meta = (arn: string, state: KeyState = 'Enabled') => ({
 });
 
 describe('key policy document', () => {
-  const policy = tenantKeyPolicy({ account: ACCOUNT, orgId: ORG_A, apiRoleArn: API_ROLE });
+  const policy = tenantKeyPolicy({ account: ACCOUNT, orgId: ORG_A, deployment: 'prod-eu' });
   const byId = (sid: string) => policy.Statement.find((s) => s.Sid === sid);
 
-  it('lets the API role use the key only with encryption context org_id = that tenant', () => {
+  it('lets the API role (tagged tenant-key user of this deployment) use the key only with org_id = that tenant', () => {
     expect(byId('TenantUseOnlyUnderItsOwnContext')).toEqual({
       Sid: 'TenantUseOnlyUnderItsOwnContext',
       Effect: 'Allow',
-      Principal: { AWS: API_ROLE },
+      Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` },
       Action: ['kms:GenerateDataKey', 'kms:Decrypt'],
       Resource: '*',
       Condition: {
-        StringEquals: { 'kms:EncryptionContext:org_id': ORG_A },
+        StringEquals: {
+          'kms:EncryptionContext:org_id': ORG_A,
+          'aws:PrincipalTag/bulwark:tenant-key-user': 'prod-eu',
+        },
         'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': ['org_id', 'purpose'] },
       },
     });
@@ -138,7 +141,7 @@ describe('key policy document', () => {
   });
 
   it('refuses an org id that could escape the condition or the alias prefix', () => {
-    expect(() => tenantKeyPolicy({ account: ACCOUNT, orgId: '*', apiRoleArn: API_ROLE })).toThrow(/UUID/);
+    expect(() => tenantKeyPolicy({ account: ACCOUNT, orgId: '*', deployment: 'prod-eu' })).toThrow(/UUID/);
     expect(aliasName('prod-eu', ORG_A)).toBe(`alias/bulwark/prod-eu/tenant/${ORG_A}`);
   });
 });
@@ -165,12 +168,12 @@ describe('TenantKeyProvisioner', () => {
       Tags: [
         { TagKey: 'bulwark:deployment', TagValue: 'prod-eu' },
         { TagKey: 'bulwark:org-id', TagValue: ORG_A },
-        { TagKey: 'bulwark:purpose', TagValue: 'tenant-key' },
+        { TagKey: 'bulwark:key-class', TagValue: 'tenant' },
       ],
     });
     expect(create?.BypassPolicyLockoutSafetyCheck).toBeUndefined();
     expect(JSON.parse(create?.Policy ?? '')).toEqual(
-      tenantKeyPolicy({ account: ACCOUNT, orgId: ORG_A, apiRoleArn: API_ROLE }),
+      tenantKeyPolicy({ account: ACCOUNT, orgId: ORG_A, deployment: 'prod-eu' }),
     );
     expect(kms.commandCalls(CreateAliasCommand)[0]?.args[0].input).toEqual({
       AliasName: `alias/bulwark/prod-eu/tenant/${ORG_A}`,
@@ -263,7 +266,7 @@ describe('TenantKeyProvisioner', () => {
   });
 
   describe('bring your own key', () => {
-    const good = JSON.stringify(tenantKeyPolicy({ account: ACCOUNT, orgId: ORG_A, apiRoleArn: API_ROLE }));
+    const good = JSON.stringify(tenantKeyPolicy({ account: ACCOUNT, orgId: ORG_A, deployment: 'prod-eu' }));
     function byok(policy: string) {
       const s = setup();
       s.kms.on(DescribeKeyCommand).resolves({
@@ -307,30 +310,33 @@ describe('TenantKeyProvisioner', () => {
       const { provisioner, store } = byok(JSON.stringify(unbound));
       await expect(provisioner.adoptExternalKey(ORG_A, KEY_A)).rejects.toMatchObject({
         code: 'BYOK_POLICY_REJECTED',
-        findings: [expect.objectContaining({ problem: 'api_role_use_not_bound_to_org' }), expect.anything()],
+        findings: [
+          expect.objectContaining({ problem: 'api_role_not_allowed' }),
+          expect.objectContaining({ problem: 'api_role_not_allowed' }),
+          expect.objectContaining({ problem: 'use_not_bound_to_org' }),
+        ],
       });
       expect(store.rows.size).toBe(0);
 
-      const other = byok(JSON.stringify(tenantKeyPolicy({ account: ACCOUNT, orgId: ORG_B, apiRoleArn: API_ROLE })));
+      const other = byok(JSON.stringify(tenantKeyPolicy({ account: ACCOUNT, orgId: ORG_B, deployment: 'prod-eu' })));
       await expect(other.provisioner.adoptExternalKey(ORG_A, KEY_A)).rejects.toThrow(ProvisionError);
     });
 
     it('reports each missing expectation', () => {
       const doc = JSON.parse(good) as PolicyDocument;
       const noDeny = { ...doc, Statement: doc.Statement.filter((s) => s.Sid !== 'DenyGrantsExceptForAwsResources') };
-      expect(checkByokPolicy(JSON.stringify(noDeny), ORG_A, API_ROLE).map((f) => f.problem)).toEqual([
-        'grants_not_restricted',
-      ]);
+      expect(checkByokPolicy(JSON.stringify(noDeny), EXPECT).map((f) => f.problem)).toEqual(['grants_not_restricted']);
       const open = { ...doc, Statement: [...doc.Statement, { Effect: 'Allow', Principal: '*', Action: 'kms:*' }] };
-      expect(checkByokPolicy(JSON.stringify(open), ORG_A, API_ROLE).map((f) => f.problem)).toEqual([
+      expect(checkByokPolicy(JSON.stringify(open), EXPECT).map((f) => f.problem)).toEqual([
+        'use_not_bound_to_org',
         'open_to_everyone',
       ]);
-      expect(checkByokPolicy(good, ORG_A, 'arn:aws:iam::111122223333:role/other').map((f) => f.problem)).toEqual([
+      expect(checkByokPolicy(good, { ...EXPECT, deployment: 'prod-ap-south-1' }).map((f) => f.problem)).toEqual([
         'api_role_not_allowed',
         'api_role_not_allowed',
       ]);
-      expect(checkByokPolicy('{', ORG_A, API_ROLE)[0]?.problem).toBe('policy_not_json');
-      expect(checkByokPolicy(good, ORG_A, API_ROLE)).toEqual([]);
+      expect(checkByokPolicy('{', EXPECT)[0]?.problem).toBe('policy_not_json');
+      expect(checkByokPolicy(good, EXPECT)).toEqual([]);
     });
 
     it('refuses a key in another account or region, an alias, and an unreadable policy', async () => {
