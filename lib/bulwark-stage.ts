@@ -4,6 +4,7 @@ import { BulwarkChecks, applyComplianceGate } from './compliance';
 import type { DeploymentConfig } from './config';
 import { applyResidencyGuard } from './residency/guard';
 import { OperationsStack } from './stacks/operations-stack';
+import { TenantKeysStack } from './stacks/tenant-keys-stack';
 
 /** Calendar months to days, rounded up so a retention in days never falls short of the months promised. */
 export function monthsToDays(months: number): number {
@@ -25,6 +26,7 @@ export interface BulwarkStageProps extends StageProps {
 export class BulwarkStage extends Stage {
   public readonly deployment: DeploymentConfig;
   public readonly operations: OperationsStack;
+  public readonly tenantKeys: TenantKeysStack;
   /** Names of the compliance packs run over this stage. */
   public readonly compliancePacks: readonly string[];
 
@@ -41,6 +43,14 @@ export class BulwarkStage extends Stage {
       deployment,
       terminationProtection: protect,
       description: `Bulwark ${deployment.name}: alarm channel`,
+    });
+
+    // Database wiring (the data tier's VPC and RDS Proxy) is passed as `database` once both are in main.
+    this.tenantKeys = new TenantKeysStack(this, 'TenantKeys', {
+      deployment,
+      alarmTopic: this.operations.alarmTopic,
+      terminationProtection: protect,
+      description: `Bulwark ${deployment.name}: tenant keys, lifecycle and exports`,
     });
 
     Tags.of(this).add('bulwark:deployment', deployment.name);
