@@ -281,18 +281,39 @@ describe('lifecycle against PostgreSQL', () => {
     expect(await processor.run()).toEqual({ advanced: [], failed: [] });
   });
 
-  it('every tenant table can be erased: each carries the lifecycle erasure policies (from the catalog)', async () => {
-    const r = await pool.query<{ table: string; policies: string[] }>(
-      `SELECT c.relname AS table, array_agg(p.policyname::text ORDER BY p.policyname) FILTER (WHERE p.policyname LIKE 'lifecycle_erase%') AS policies
+  /** Tenant tables (from the catalog) missing either lifecycle erasure policy. */
+  async function erasureGaps(): Promise<{ tables: number; gaps: string[] }> {
+    const r = await pool.query<{ table: string; policies: string[] | null }>(
+      `SELECT c.relname AS table,
+              array_agg(p.policyname::text ORDER BY p.policyname) FILTER (WHERE p.policyname LIKE 'lifecycle_erase%') AS policies
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'org_id' AND NOT a.attisdropped
          LEFT JOIN pg_policies p ON p.schemaname = n.nspname AND p.tablename = c.relname
         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND c.relname <> 'audit_log'
         GROUP BY c.relname ORDER BY c.relname`,
     );
-    expect(r.rows.length).toBeGreaterThanOrEqual(10);
-    for (const row of r.rows)
-      expect([row.table, row.policies]).toEqual([row.table, ['lifecycle_erase', 'lifecycle_erase_read']]);
+    const ok = (p: string[] | null) =>
+      JSON.stringify(p) === JSON.stringify(['lifecycle_erase', 'lifecycle_erase_read']);
+    return { tables: r.rows.length, gaps: r.rows.filter((x) => !ok(x.policies)).map((x) => x.table) };
+  }
+
+  it('every tenant table can be erased: each carries the lifecycle erasure policies (from the catalog)', async () => {
+    const { tables, gaps } = await erasureGaps();
+    expect(tables).toBeGreaterThanOrEqual(10);
+    expect(gaps).toEqual([]);
+  });
+
+  it('the catalog check bites: a new tenant table without app.allow_tenant_erasure is reported', async () => {
+    const migrator = await pg.client('bulwark_migrator');
+    try {
+      await migrator.query('CREATE TABLE erasure_probe (id uuid PRIMARY KEY, org_id uuid NOT NULL)');
+      expect((await erasureGaps()).gaps).toEqual(['erasure_probe']);
+      await migrator.query(`SELECT app.allow_tenant_erasure('erasure_probe')`);
+      expect((await erasureGaps()).gaps).toEqual([]);
+    } finally {
+      await migrator.query('DROP TABLE IF EXISTS erasure_probe');
+      await migrator.end();
+    }
   });
 });
 
