@@ -16,7 +16,7 @@ import {
   type Transition,
 } from './lifecycle';
 import type { LifecycleStore, TenantDataEraser } from './lifecycle-processor';
-import type { KeySource, TenantKeyRecord, TenantKeyStore } from './provisioner';
+import { ProvisionError, type KeySource, type TenantKeyRecord, type TenantKeyStore } from './provisioner';
 
 type Row = Record<string, unknown>;
 
@@ -52,8 +52,10 @@ export class PgTenantKeyStore implements TenantKeyStore {
   constructor(private readonly pool: Pool) {}
 
   async get(orgId: string): Promise<TenantKeyRecord | null> {
-    const r = (await this.pool.query('SELECT key_arn, key_source FROM app.tenant_status($1)', [orgId])).rows[0] as
-      Row | undefined;
+    const r = (await this.pool.query('SELECT key_arn, key_source, lifecycle_state FROM app.tenant_status($1)', [orgId]))
+      .rows[0] as Row | undefined;
+    // A shredded tenant has no usable key and must never be given a new one.
+    if (r?.['lifecycle_state'] === 'shredded') throw new ProvisionError('TENANT_SHREDDED', 'the tenant was shredded');
     if (!r || r['key_arn'] === null) return null;
     return { keyArn: String(r['key_arn']), source: r['key_source'] as KeySource };
   }
@@ -68,6 +70,15 @@ export class PgTenantKeyStore implements TenantKeyStore {
     ).rows[0] as Row;
     return { keyArn: String(r['key_arn']), source: r['key_source'] as KeySource };
   }
+}
+
+/** The tenant's key ARN for `EnvelopeCipher` (`keyFor`): refuses a tenant without a key, or shredded. */
+export function pgTenantKeyResolver(store: PgTenantKeyStore): (orgId: string) => Promise<string> {
+  return async (orgId) => {
+    const k = await store.get(orgId);
+    if (!k) throw new ProvisionError('KEY_NOT_USABLE', 'the tenant has no key yet');
+    return k.keyArn;
+  };
 }
 
 export class PgLifecycleStore implements LifecycleStore {

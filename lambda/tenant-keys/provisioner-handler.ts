@@ -14,6 +14,7 @@ import { baseEnvSchema, databasePool, parseEnv } from './runtime';
 
 export const PROVISION_ERROR_STATUS: Readonly<Record<ProvisionErrorCode, number>> = {
   INVALID_REQUEST: 400,
+  TENANT_SHREDDED: 410,
   KEY_PENDING_DELETION: 409,
   KEY_CONFLICT: 409,
   KEY_NOT_USABLE: 422,

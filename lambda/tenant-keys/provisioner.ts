@@ -65,6 +65,7 @@ export interface ProvisionerConfig {
 
 export type ProvisionErrorCode =
   | 'INVALID_REQUEST'
+  | 'TENANT_SHREDDED'
   | 'KEY_PENDING_DELETION'
   | 'KEY_NOT_USABLE'
   | 'BYOK_WRONG_REGION_OR_ACCOUNT'

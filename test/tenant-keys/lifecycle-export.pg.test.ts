@@ -25,6 +25,7 @@ import {
   PgLifecycleStore,
   PgTenantDataEraser,
   PgTenantKeyStore,
+  pgTenantKeyResolver,
 } from '../../lambda/tenant-keys/pg-stores';
 import { TenantKeyProvisioner } from '../../lambda/tenant-keys/provisioner';
 import { S3TenantObjectEraser } from '../../lambda/tenant-keys/s3-eraser';
@@ -279,6 +280,11 @@ describe('lifecycle against PostgreSQL', () => {
     );
     await expect(countAs(w.ownerA, w.storeA, 'leads')).rejects.toThrow('ORGANISATION_INACTIVE');
     expect(await processor.run()).toEqual({ advanced: [], failed: [] });
+    // Provisioning and envelope encryption refuse the shredded tenant before any KMS call.
+    const keys = new PgTenantKeyStore(pool);
+    await expect(keys.get(w.storeA)).rejects.toMatchObject({ code: 'TENANT_SHREDDED' });
+    await expect(pgTenantKeyResolver(keys)(w.storeA)).rejects.toMatchObject({ code: 'TENANT_SHREDDED' });
+    expect(await pgTenantKeyResolver(keys)(w.storeB)).toBe(keyArn(3));
   });
 
   /** Tenant tables (from the catalog) missing either lifecycle erasure policy. */
