@@ -3,6 +3,8 @@ import type { Construct } from 'constructs';
 import { BulwarkChecks, applyComplianceGate } from './compliance';
 import type { DeploymentConfig } from './config';
 import { applyResidencyGuard } from './residency/guard';
+import { BackupVaultStack } from './stacks/backup-vault-stack';
+import { DataStack } from './stacks/data-stack';
 import { OperationsStack } from './stacks/operations-stack';
 import { TenantKeysStack } from './stacks/tenant-keys-stack';
 
@@ -26,6 +28,9 @@ export interface BulwarkStageProps extends StageProps {
 export class BulwarkStage extends Stage {
   public readonly deployment: DeploymentConfig;
   public readonly operations: OperationsStack;
+  /** Locked copy vault in `deployment.backupRegion`. */
+  public readonly backupVault: BackupVaultStack;
+  public readonly data: DataStack;
   public readonly tenantKeys: TenantKeysStack;
   /** Names of the compliance packs run over this stage. */
   public readonly compliancePacks: readonly string[];
@@ -45,10 +50,33 @@ export class BulwarkStage extends Stage {
       description: `Bulwark ${deployment.name}: alarm channel`,
     });
 
-    // Database wiring (the data tier's VPC and RDS Proxy) is passed as `database` once both are in main.
+    this.backupVault = new BackupVaultStack(this, 'BackupVault', {
+      deployment,
+      env: { account: deployment.account, region: deployment.backupRegion },
+      terminationProtection: protect,
+      description: `Bulwark ${deployment.name}: locked backup copy vault in ${deployment.backupRegion}`,
+    });
+    this.data = new DataStack(this, 'Data', {
+      deployment,
+      alarmTopic: this.operations.alarmTopic,
+      copyVault: this.backupVault.vault,
+      terminationProtection: protect,
+      description: `Bulwark ${deployment.name}: network, PostgreSQL, Valkey, backups, restore drill`,
+    });
+    this.data.addStackDependency(this.backupVault);
+
     this.tenantKeys = new TenantKeysStack(this, 'TenantKeys', {
       deployment,
       alarmTopic: this.operations.alarmTopic,
+      database: {
+        vpc: this.data.vpc,
+        subnets: this.data.functionSubnets,
+        securityGroups: [this.data.apiSecurityGroup],
+        proxy: this.data.proxy,
+        // The instance's initial database, and the application role of migrations/ (IAM auth via the proxy).
+        databaseName: 'postgres',
+        user: 'bulwark_app',
+      },
       terminationProtection: protect,
       description: `Bulwark ${deployment.name}: tenant keys, lifecycle and exports`,
     });

@@ -12,7 +12,9 @@ export const ACKNOWLEDGEABLE_PACKS = [
 ] as const;
 
 const FINDING_ID = new RegExp(
-  `^(${ACKNOWLEDGEABLE_PACKS.map((p) => p.replace(/\./g, '\\.')).join('|')})-[A-Za-z0-9]+(\\[[^\\]]+\\])?$`,
+  `^(${ACKNOWLEDGEABLE_PACKS.map((p) => p.replace(/\./g, '\\.')).join('|')})-[A-Za-z0-9]+(\\[[^\\]]+\\])?$` +
+    // CDK's own template validator (cfn-lint rules), e.g. CloudFormation-Validate::W3010.
+    '|^CloudFormation-Validate::[EWI][0-9]{4}$',
 );
 
 export const MIN_REASON_LENGTH = 20;
@@ -45,7 +47,7 @@ export function acknowledge(construct: IConstruct, id: string, reason: string): 
   if (!FINDING_ID.test(id)) {
     throw new Error(
       `acknowledge(${where}): "${id}" is not a finding id of the form <Pack>-<Rule> or <Pack>-<Rule>[<finding>] ` +
-        `for packs ${ACKNOWLEDGEABLE_PACKS.join(', ')}`,
+        `for packs ${ACKNOWLEDGEABLE_PACKS.join(', ')}, or CloudFormation-Validate::<rule>`,
     );
   }
   const trimmed = reason.trim();

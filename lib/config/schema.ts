@@ -23,6 +23,27 @@ const certificateArn = z
   .string()
   .regex(ACM_ARN, 'must be an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)');
 
+/** Data tier sizing (issue 3). Every field has a production default; override per deployment. */
+export const dataSchema = z.strictObject({
+  /** VPC CIDR; /16 to /20 (the subnets are /24 data and /22 app per AZ). */
+  vpcCidr: z
+    .string()
+    .regex(/^(\d{1,3}\.){3}\d{1,3}\/(1[6-9]|20)$/, 'must be an IPv4 CIDR from /16 to /20')
+    .default('10.40.0.0/16'),
+  /** RDS instance class without the `db.` prefix, e.g. `r6g.large`. */
+  databaseInstanceType: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'must be an instance class like r6g.large (no db. prefix)')
+    .default('r6g.large'),
+  /** Initial storage; autoscaling grows it up to 10x. */
+  allocatedStorageGiB: z.int().min(20).max(6000).default(100),
+  /** ElastiCache node type. */
+  cacheNodeType: z
+    .string()
+    .regex(/^cache\.[a-z0-9-]+\.[a-z0-9]+$/, 'must be a node type like cache.r7g.large')
+    .default('cache.r7g.large'),
+});
+
 export const deploymentSchema = z
   .strictObject({
     /** AWS account id. The catalogue ships a placeholder; see README "Accounts". */
@@ -58,6 +79,8 @@ export const deploymentSchema = z
         burstLimit: z.int().positive(),
       }),
     }),
+    /** Data tier sizing. @default see dataSchema */
+    data: dataSchema.prefault({}),
     /** Where alarms go. */
     alarms: z.strictObject({
       email: z.email('must be an email address'),

@@ -26,9 +26,10 @@ describe('acknowledge()', () => {
     ]);
   });
 
-  it('accepts granular finding ids', () => {
+  it('accepts granular finding ids and CDK template-validator rules', () => {
     const { bucket } = fixture();
     expect(() => acknowledge(bucket, 'AwsSolutions-IAM5[Action::s3:*]', REASON)).not.toThrow();
+    expect(() => acknowledge(bucket, 'CloudFormation-Validate::W3010', REASON)).not.toThrow();
   });
 
   it.each([
@@ -50,6 +51,7 @@ describe('acknowledge()', () => {
     ['an unknown pack', 'Checkov-S3_1'],
     ['a wildcard', 'AwsSolutions-*'],
     ['an empty id', ''],
+    ['a template-validator id without a rule', 'CloudFormation-Validate::'],
   ])('refuses %s as finding id', (_name, id) => {
     const { bucket } = fixture();
     expect(() => acknowledge(bucket, id, REASON)).toThrow(/is not a finding id/);

@@ -107,17 +107,39 @@ describe('TenantKeys stack in a shipped stage (prod-eu)', () => {
       ReservedConcurrentExecutions: 2,
       Environment: { Variables: Match.objectLike({ DEPLOYMENT: 'prod-eu' }) },
     });
-    // Not wired to the database yet: no endpoint, no VPC, and the schedule is off.
+    // Wired to the data tier: in its function subnets behind the API security group, IAM auth to the proxy.
     for (const f of Object.values(fns) as Json[]) {
+      const p = f['Properties'] as Json;
+      const vpc = p['VpcConfig'] as Json;
+      expect((vpc['SubnetIds'] as unknown[]).length).toBe(3);
+      expect(JSON.stringify(vpc['SecurityGroupIds'])).toContain('ApiSecurityGroup');
+      const env = (p['Environment'] as Json)['Variables'] as Json;
+      expect(env['DB_USER']).toBe('bulwark_app');
+      expect(JSON.stringify(env['DB_HOST'])).toContain('prod-eu-Data');
+    }
+    t.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(5 minutes)',
+      State: 'ENABLED',
+      Targets: [Match.objectLike({ DeadLetterConfig: { Arn: Match.anyValue() }, RetryPolicy: Match.anyValue() })],
+    });
+  });
+
+  it('not yet wired (no database prop): outside any VPC, no endpoint, schedule disabled, and still compliant', () => {
+    const app = testApp();
+    const wiredless = new Stage(app, 'unwired', { env: { account: '111122223333', region: 'eu-west-1' } });
+    const s = new Stack(wiredless, 'S');
+    new TenantKeys(s, 'TenantKeys', {
+      deployment: 'prod-eu',
+      alarmTopic: sns.Topic.fromTopicArn(s, 'Alarms', 'arn:aws:sns:eu-west-1:111122223333:alarms'),
+    });
+    applyComplianceGate(wiredless, { extraPacks: [new BulwarkChecks()] });
+    const u = Template.fromStack(s);
+    for (const f of Object.values(u.findResources('AWS::Lambda::Function')) as Json[]) {
       const p = f['Properties'] as Json;
       expect(p['VpcConfig']).toBeUndefined();
       expect(JSON.stringify(p['Environment'])).not.toContain('DB_HOST');
     }
-    t.hasResourceProperties('AWS::Events::Rule', {
-      ScheduleExpression: 'rate(5 minutes)',
-      State: 'DISABLED',
-      Targets: [Match.objectLike({ DeadLetterConfig: { Arn: Match.anyValue() }, RetryPolicy: Match.anyValue() })],
-    });
+    u.hasResourceProperties('AWS::Events::Rule', { State: 'DISABLED' });
   });
 
   it('keeps exports in a KMS-encrypted, TLS-only, versioned bucket where they expire after 7 days', () => {

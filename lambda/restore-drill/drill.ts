@@ -1,0 +1,381 @@
+/**
+ * Restore drill: proves the database can be restored to its latest restorable time within the RTO.
+ *
+ * The drill is a sequence of steps (start → check … check → finish, or abort from anywhere) driven
+ * by a Step Functions state machine, because a restore takes longer than a Lambda invocation may
+ * run. Each step is pure apart from the injected RDS client, clock and output sinks, and carries
+ * its state explicitly. `abort` is the catch-all: whatever failed, the temporary instance is deleted.
+ */
+import {
+  DBInstanceNotFoundFault,
+  DeleteDBInstanceCommand,
+  DescribeDBInstancesCommand,
+  RestoreDBInstanceToPointInTimeCommand,
+  type DBInstance,
+  type RDSClient,
+} from '@aws-sdk/client-rds';
+
+export interface DrillConfig {
+  /** Deployment name, the metric dimension. */
+  readonly deployment: string;
+  readonly sourceInstanceId: string;
+  /** Every temporary instance's identifier starts with this; the drill deletes nothing else. */
+  readonly targetPrefix: string;
+  readonly subnetGroupName: string;
+  readonly securityGroupId: string;
+  readonly parameterGroupName: string;
+  /** Recovery time objective, seconds. */
+  readonly rtoSeconds: number;
+  /** Give up (and delete) after this many seconds. Must be at least the RTO. */
+  readonly timeoutSeconds: number;
+}
+
+export interface Clock {
+  now(): Date;
+}
+
+/** State carried between steps (it travels through Step Functions as JSON). */
+export interface DrillState {
+  readonly targetInstanceId: string;
+  /** ISO time the restore was requested. */
+  readonly startedAt: string;
+  /** ISO latest restorable time of the source when the drill started. */
+  readonly restoreTime: string;
+}
+
+export type DrillErrorCode =
+  | 'SOURCE_NOT_FOUND'
+  | 'NO_RESTORABLE_TIME'
+  | 'RESTORE_REFUSED'
+  | 'RESTORE_FAILED'
+  | 'TIMEOUT'
+  | 'DELETE_FAILED'
+  | 'UNSAFE_TARGET'
+  | 'INVALID_STATE';
+
+export class DrillError extends Error {
+  constructor(
+    readonly code: DrillErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'DrillError';
+  }
+}
+
+export interface DrillOutcome {
+  readonly succeeded: boolean;
+  readonly targetInstanceId: string | null;
+  /** Seconds from the restore request to the instance being available; null when it never was. */
+  readonly restoreSeconds: number | null;
+  readonly withinRto: boolean;
+  readonly errorCode: DrillErrorCode | null;
+  /** Whether the temporary instance is known to be gone (or deleting). */
+  readonly cleanedUp: boolean;
+}
+
+/** Where results go: a metric and an audit-worthy log line. */
+export interface DrillReporter {
+  metric(outcome: DrillOutcome, config: DrillConfig, at: Date): void;
+  audit(event: string, detail: Readonly<Record<string, unknown>>): void;
+}
+
+export interface DrillDeps {
+  readonly rds: Pick<RDSClient, 'send'>;
+  readonly clock: Clock;
+  readonly reporter: DrillReporter;
+  readonly config: DrillConfig;
+}
+
+/** RDS statuses from which a restoring instance will never become available. */
+const TERMINAL_STATUSES = new Set([
+  'failed',
+  'incompatible-restore',
+  'incompatible-parameters',
+  'incompatible-network',
+  'inaccessible-encryption-credentials',
+  'inaccessible-encryption-credentials-recoverable',
+  'storage-full',
+  'deleting',
+]);
+
+/** A fresh, valid RDS identifier: `<prefix>-<yyyymmddhhmmss>` (at most 63 chars). */
+export function targetIdFor(prefix: string, at: Date): string {
+  const stamp = at.toISOString().replace(/[-:T]/g, '').slice(0, 14);
+  const id = `${prefix}-${stamp}`;
+  if (!/^[a-z][a-z0-9-]{0,62}$/.test(id) || id.includes('--') || id.length > 63) {
+    throw new DrillError('UNSAFE_TARGET', `cannot derive a valid instance identifier from prefix ${prefix}`);
+  }
+  return id;
+}
+
+/** The drill only ever touches instances it created: identifier under its prefix and never the source. */
+export function assertDrillTarget(config: DrillConfig, id: string): void {
+  if (id === config.sourceInstanceId || !id.startsWith(`${config.targetPrefix}-`)) {
+    throw new DrillError('UNSAFE_TARGET', `refusing to operate on ${id}: not a restore-drill instance`);
+  }
+}
+
+function errorName(e: unknown): string {
+  return e instanceof Error ? e.name : 'Unknown';
+}
+
+async function describe(deps: DrillDeps, id: string): Promise<DBInstance | null> {
+  try {
+    const out = await deps.rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: id }));
+    return out.DBInstances?.[0] ?? null;
+  } catch (e) {
+    if (e instanceof DBInstanceNotFoundFault || errorName(e) === 'DBInstanceNotFoundFault') return null;
+    throw e;
+  }
+}
+
+/**
+ * Deletes drill instances left behind by an earlier run whose cleanup ran out of retries, so a
+ * leak lasts at most one drill interval. Returns the identifiers it deleted.
+ */
+export async function sweepLeftovers(deps: DrillDeps): Promise<string[]> {
+  const leftovers: string[] = [];
+  let marker: string | undefined;
+  do {
+    const page = await deps.rds.send(new DescribeDBInstancesCommand({ Marker: marker, MaxRecords: 100 }));
+    for (const db of page.DBInstances ?? []) {
+      const id = db.DBInstanceIdentifier;
+      if (id && id.startsWith(`${deps.config.targetPrefix}-`) && db.DBInstanceStatus !== 'deleting') leftovers.push(id);
+    }
+    marker = page.Marker;
+  } while (marker);
+  for (const id of leftovers) {
+    if (!(await deleteTarget(deps, id))) {
+      throw new DrillError('DELETE_FAILED', `could not delete leftover drill instance ${id}`);
+    }
+    deps.reporter.audit('restore_drill.leftover_deleted', { deployment: deps.config.deployment, targetInstanceId: id });
+  }
+  return leftovers;
+}
+
+/**
+ * Step 1: remove leftovers of earlier drills, then restore the source's latest restorable time
+ * into a new single-AZ instance.
+ */
+export async function startDrill(deps: DrillDeps): Promise<DrillState> {
+  const { config } = deps;
+  await sweepLeftovers(deps);
+  const source = await describe(deps, config.sourceInstanceId);
+  if (!source) throw new DrillError('SOURCE_NOT_FOUND', `source instance ${config.sourceInstanceId} not found`);
+  if (!source.LatestRestorableTime) {
+    throw new DrillError('NO_RESTORABLE_TIME', `source ${config.sourceInstanceId} has no restorable time`);
+  }
+  const startedAt = deps.clock.now();
+  const targetInstanceId = targetIdFor(config.targetPrefix, startedAt);
+  assertDrillTarget(config, targetInstanceId);
+  try {
+    await deps.rds.send(
+      new RestoreDBInstanceToPointInTimeCommand({
+        SourceDBInstanceIdentifier: config.sourceInstanceId,
+        TargetDBInstanceIdentifier: targetInstanceId,
+        UseLatestRestorableTime: true,
+        DBSubnetGroupName: config.subnetGroupName,
+        VpcSecurityGroupIds: [config.securityGroupId],
+        DBParameterGroupName: config.parameterGroupName,
+        MultiAZ: false,
+        PubliclyAccessible: false,
+        DeletionProtection: false,
+        AutoMinorVersionUpgrade: false,
+        CopyTagsToSnapshot: false,
+        BackupRetentionPeriod: 0,
+        Tags: [
+          { Key: 'bulwark:restore-drill', Value: 'true' },
+          { Key: 'bulwark:deployment', Value: config.deployment },
+        ],
+      }),
+    );
+  } catch (e) {
+    throw new DrillError('RESTORE_REFUSED', `RDS refused the restore: ${errorName(e)}`);
+  }
+  deps.reporter.audit('restore_drill.started', {
+    deployment: config.deployment,
+    sourceInstanceId: config.sourceInstanceId,
+    targetInstanceId,
+    restoreTime: source.LatestRestorableTime.toISOString(),
+  });
+  return {
+    targetInstanceId,
+    startedAt: startedAt.toISOString(),
+    restoreTime: source.LatestRestorableTime.toISOString(),
+  };
+}
+
+export interface CheckResult {
+  readonly state: DrillState;
+  readonly available: boolean;
+  readonly status: string;
+}
+
+function parseState(state: DrillState): Date {
+  const started = new Date(state.startedAt);
+  if (Number.isNaN(started.getTime()) || typeof state.targetInstanceId !== 'string') {
+    throw new DrillError('INVALID_STATE', 'drill state is malformed');
+  }
+  return started;
+}
+
+/** Step 2 (repeated): is the temporary instance available yet? Throws once the drill has timed out. */
+export async function checkDrill(deps: DrillDeps, state: DrillState): Promise<CheckResult> {
+  const started = parseState(state);
+  assertDrillTarget(deps.config, state.targetInstanceId);
+  const instance = await describe(deps, state.targetInstanceId);
+  const status = instance?.DBInstanceStatus ?? 'missing';
+  if (status === 'available') return { state, available: true, status };
+  if (status === 'missing' || TERMINAL_STATUSES.has(status)) {
+    throw new DrillError('RESTORE_FAILED', `temporary instance is ${status}`);
+  }
+  const elapsed = (deps.clock.now().getTime() - started.getTime()) / 1000;
+  if (elapsed > deps.config.timeoutSeconds) {
+    throw new DrillError('TIMEOUT', `not available after ${Math.round(elapsed)}s (status ${status})`);
+  }
+  return { state, available: false, status };
+}
+
+/**
+ * Deletes the temporary instance, skipping the final snapshot. Already gone counts as deleted.
+ * Returns false (never throws) so callers can report a leak rather than lose the outcome.
+ */
+async function deleteTarget(deps: DrillDeps, id: string): Promise<boolean> {
+  assertDrillTarget(deps.config, id);
+  try {
+    await deps.rds.send(
+      new DeleteDBInstanceCommand({ DBInstanceIdentifier: id, SkipFinalSnapshot: true, DeleteAutomatedBackups: true }),
+    );
+    return true;
+  } catch (e) {
+    if (e instanceof DBInstanceNotFoundFault || errorName(e) === 'DBInstanceNotFoundFault') return true;
+    if (errorName(e) === 'InvalidDBInstanceStateFault') {
+      // Already deleting is fine; any other state means it is still there.
+      const current = await describe(deps, id).catch(() => undefined);
+      return current === null || current?.DBInstanceStatus === 'deleting';
+    }
+    return false;
+  }
+}
+
+function report(deps: DrillDeps, outcome: DrillOutcome, state: DrillState | null): DrillOutcome {
+  const at = deps.clock.now();
+  deps.reporter.metric(outcome, deps.config, at);
+  deps.reporter.audit(outcome.succeeded ? 'restore_drill.succeeded' : 'restore_drill.failed', {
+    deployment: deps.config.deployment,
+    sourceInstanceId: deps.config.sourceInstanceId,
+    targetInstanceId: outcome.targetInstanceId,
+    restoreTime: state?.restoreTime ?? null,
+    restoreSeconds: outcome.restoreSeconds,
+    rtoSeconds: deps.config.rtoSeconds,
+    withinRto: outcome.withinRto,
+    errorCode: outcome.errorCode,
+    cleanedUp: outcome.cleanedUp,
+  });
+  return outcome;
+}
+
+/**
+ * Step 3: the instance is available. Measures the restore time against the RTO, deletes the
+ * instance and reports. A failed delete turns the drill into a failure (DELETE_FAILED) so that
+ * the state machine retries the cleanup through `abortDrill` and the alarm fires.
+ */
+export async function finishDrill(deps: DrillDeps, state: DrillState): Promise<DrillOutcome> {
+  const started = parseState(state);
+  const restoreSeconds = Math.max(0, Math.round((deps.clock.now().getTime() - started.getTime()) / 1000));
+  const withinRto = restoreSeconds <= deps.config.rtoSeconds;
+  const cleanedUp = await deleteTarget(deps, state.targetInstanceId);
+  const outcome: DrillOutcome = {
+    succeeded: cleanedUp && withinRto,
+    targetInstanceId: state.targetInstanceId,
+    restoreSeconds,
+    withinRto,
+    errorCode: cleanedUp ? null : 'DELETE_FAILED',
+    cleanedUp,
+  };
+  report(deps, outcome, state);
+  if (!cleanedUp) {
+    throw new DrillError('DELETE_FAILED', `could not delete ${state.targetInstanceId}; the state machine retries`);
+  }
+  return outcome;
+}
+
+/**
+ * The catch-all: a step failed. Deletes the temporary instance if one was started, reports the
+ * failure, and throws DELETE_FAILED when the instance could not be deleted (so it is retried).
+ */
+export async function abortDrill(
+  deps: DrillDeps,
+  state: DrillState | null,
+  cause: { readonly code: string | null },
+): Promise<DrillOutcome> {
+  const targetInstanceId = state?.targetInstanceId ?? null;
+  const cleanedUp = targetInstanceId === null ? true : await deleteTarget(deps, targetInstanceId);
+  const known = (code: string | null): DrillErrorCode | null =>
+    code !== null && (DRILL_ERROR_CODES as readonly string[]).includes(code) ? (code as DrillErrorCode) : null;
+  const outcome: DrillOutcome = {
+    succeeded: false,
+    targetInstanceId,
+    restoreSeconds: null,
+    withinRto: false,
+    errorCode: cleanedUp ? (known(cause.code) ?? 'RESTORE_FAILED') : 'DELETE_FAILED',
+    cleanedUp,
+  };
+  report(deps, outcome, state);
+  if (!cleanedUp) {
+    throw new DrillError('DELETE_FAILED', `could not delete ${targetInstanceId}; the state machine retries`);
+  }
+  return outcome;
+}
+
+export const DRILL_ERROR_CODES: readonly DrillErrorCode[] = [
+  'SOURCE_NOT_FOUND',
+  'NO_RESTORABLE_TIME',
+  'RESTORE_REFUSED',
+  'RESTORE_FAILED',
+  'TIMEOUT',
+  'DELETE_FAILED',
+  'UNSAFE_TARGET',
+  'INVALID_STATE',
+];
+
+/** Metric namespace and names the alarms watch. */
+export const DRILL_METRICS = {
+  namespace: 'Bulwark/DataTier',
+  restoreSeconds: 'RestoreDrillSeconds',
+  failed: 'RestoreDrillFailed',
+  dimension: 'Deployment',
+} as const;
+
+/**
+ * Reporter that writes CloudWatch Embedded Metric Format: one JSON line on stdout becomes the
+ * metrics, with no CloudWatch API call (and so no endpoint) needed. Audit lines are JSON too.
+ */
+export function emfReporter(write: (line: string) => void): DrillReporter {
+  return {
+    metric(outcome, config, at) {
+      const metrics: { Name: string; Unit: string }[] = [{ Name: DRILL_METRICS.failed, Unit: 'Count' }];
+      const values: Record<string, number> = { [DRILL_METRICS.failed]: outcome.succeeded ? 0 : 1 };
+      if (outcome.restoreSeconds !== null) {
+        metrics.push({ Name: DRILL_METRICS.restoreSeconds, Unit: 'Seconds' });
+        values[DRILL_METRICS.restoreSeconds] = outcome.restoreSeconds;
+      }
+      write(
+        JSON.stringify({
+          _aws: {
+            Timestamp: at.getTime(),
+            CloudWatchMetrics: [
+              { Namespace: DRILL_METRICS.namespace, Dimensions: [[DRILL_METRICS.dimension]], Metrics: metrics },
+            ],
+          },
+          [DRILL_METRICS.dimension]: config.deployment,
+          ...values,
+        }),
+      );
+    },
+    audit(event, detail) {
+      write(JSON.stringify({ level: 'INFO', audit: true, event, ...detail }));
+    },
+  };
+}

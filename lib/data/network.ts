@@ -1,0 +1,140 @@
+import { RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { Construct } from 'constructs';
+import { acknowledge } from '../compliance/acknowledge';
+import { allowLogsToUseKey } from './keys';
+import { ServiceRole } from './roles';
+
+/** Subnet group names; other capabilities select subnets by these. */
+export const DATA_SUBNETS = 'data';
+export const APP_SUBNETS = 'app';
+
+/** Interface endpoints every deployment gets: what the API, rotation and restore-drill functions call. */
+export const INTERFACE_ENDPOINTS = {
+  Kms: ec2.InterfaceVpcEndpointAwsService.KMS,
+  SecretsManager: ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
+  Sts: ec2.InterfaceVpcEndpointAwsService.STS,
+  Logs: ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
+  Monitoring: ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_MONITORING,
+  Rds: ec2.InterfaceVpcEndpointAwsService.RDS,
+} as const;
+
+export interface DataNetworkProps {
+  /** Availability zones, listed explicitly so synth makes no lookups. At least 2. */
+  readonly availabilityZones: readonly string[];
+  /** Key for the flow-log group. */
+  readonly logKey: kms.IKey;
+  /** @default 10.40.0.0/16 */
+  readonly cidr?: string;
+  /** Flow-log retention. @default 1 year */
+  readonly flowLogRetention?: logs.RetentionDays;
+}
+
+/**
+ * The deployment's VPC. There is no internet gateway and no NAT gateway: both subnet groups are
+ * isolated, and every AWS API the workloads call is reached through a VPC endpoint. A compromised
+ * function therefore has no network path out of the VPC except to AWS services, and there is no
+ * NAT bill. `data` subnets hold PostgreSQL, the RDS Proxy and Redis; `app` subnets hold the Lambda
+ * functions and the endpoint network interfaces.
+ */
+export class DataNetwork extends Construct {
+  public readonly vpc: ec2.IVpc;
+  /** The VPC CIDR as a literal, for rules that compliance checks must be able to read. */
+  public readonly cidr: string;
+  public readonly endpointSecurityGroup: ec2.ISecurityGroup;
+  public readonly endpoints: Readonly<Record<keyof typeof INTERFACE_ENDPOINTS, ec2.InterfaceVpcEndpoint>>;
+  public readonly flowLogGroup: logs.ILogGroup;
+
+  constructor(scope: Construct, id: string, props: DataNetworkProps) {
+    super(scope, id);
+    if (props.availabilityZones.length < 2) {
+      throw new Error(`DataNetwork needs at least 2 availability zones, got ${props.availabilityZones.length}`);
+    }
+
+    const cidr = props.cidr ?? '10.40.0.0/16';
+    const vpc = new ec2.Vpc(this, 'Vpc', {
+      ipAddresses: ec2.IpAddresses.cidr(cidr),
+      availabilityZones: [...props.availabilityZones],
+      natGateways: 0,
+      createInternetGateway: false,
+      restrictDefaultSecurityGroup: true,
+      subnetConfiguration: [
+        { name: DATA_SUBNETS, subnetType: ec2.SubnetType.PRIVATE_ISOLATED, cidrMask: 24 },
+        { name: APP_SUBNETS, subnetType: ec2.SubnetType.PRIVATE_ISOLATED, cidrMask: 22 },
+      ],
+    });
+    // The AZs come from the deployment config on purpose: synth must make no lookups.
+    for (const subnet of vpc.isolatedSubnets) {
+      acknowledge(
+        subnet,
+        'CloudFormation-Validate::W3010',
+        'Availability zones are listed explicitly in the deployment config so that synth needs no context lookup.',
+      );
+    }
+
+    allowLogsToUseKey(props.logKey);
+    const flowLogGroup = new logs.LogGroup(this, 'FlowLogs', {
+      encryptionKey: props.logKey,
+      retention: props.flowLogRetention ?? logs.RetentionDays.ONE_YEAR,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    const flowLogRole = new ServiceRole(this, 'FlowLogRole', {
+      assumedBy: new iam.ServicePrincipal('vpc-flow-logs.amazonaws.com').withConditions({
+        StringEquals: { 'aws:SourceAccount': Stack.of(this).account },
+      }),
+      description: 'VPC flow logs: write to the flow-log group',
+      statements: [
+        new iam.PolicyStatement({
+          actions: ['logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams'],
+          resources: [flowLogGroup.logGroupArn],
+        }),
+      ],
+    });
+    const flowLog = new ec2.CfnFlowLog(this, 'FlowLog', {
+      resourceId: vpc.vpcId,
+      resourceType: 'VPC',
+      trafficType: 'ALL',
+      logDestinationType: 'cloud-watch-logs',
+      logGroupName: flowLogGroup.logGroupName,
+      deliverLogsPermissionArn: flowLogRole.role.roleArn,
+      maxAggregationInterval: 60,
+    });
+    flowLogRole.requiredBy(flowLog);
+
+    vpc.addGatewayEndpoint('S3', {
+      service: ec2.GatewayVpcEndpointAwsService.S3,
+      subnets: [{ subnetGroupName: APP_SUBNETS }, { subnetGroupName: DATA_SUBNETS }],
+    });
+
+    // Endpoints accept HTTPS from inside the VPC only; nothing else can reach them anyway.
+    const endpointSecurityGroup = new ec2.SecurityGroup(this, 'EndpointSecurityGroup', {
+      vpc,
+      description: 'AWS service interface endpoints: HTTPS from inside the VPC',
+      allowAllOutbound: false,
+    });
+    endpointSecurityGroup.addIngressRule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(443), 'HTTPS from the VPC');
+
+    const endpoints = {} as Record<keyof typeof INTERFACE_ENDPOINTS, ec2.InterfaceVpcEndpoint>;
+    for (const [name, service] of Object.entries(INTERFACE_ENDPOINTS) as [
+      keyof typeof INTERFACE_ENDPOINTS,
+      ec2.InterfaceVpcEndpointAwsService,
+    ][]) {
+      endpoints[name] = vpc.addInterfaceEndpoint(name, {
+        service,
+        subnets: { subnetGroupName: APP_SUBNETS },
+        securityGroups: [endpointSecurityGroup],
+        privateDnsEnabled: true,
+        open: false,
+      });
+    }
+
+    this.vpc = vpc;
+    this.cidr = cidr;
+    this.endpointSecurityGroup = endpointSecurityGroup;
+    this.endpoints = endpoints;
+    this.flowLogGroup = flowLogGroup;
+  }
+}

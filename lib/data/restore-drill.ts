@@ -1,0 +1,401 @@
+import * as path from 'node:path';
+import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as rds from 'aws-cdk-lib/aws-rds';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { Construct } from 'constructs';
+import { DRILL_METRICS } from '../../lambda/restore-drill/drill';
+import { acknowledge } from '../compliance/acknowledge';
+import { allowEventsToUseKey, allowLogsToUseKey } from './keys';
+import { APP_SUBNETS } from './network';
+import { ServiceRole } from './roles';
+
+const DLQ_REASON =
+  'Step Functions invokes the drill function synchronously and catches every failure; a Lambda DLQ only receives failed asynchronous invocations, which never happen here.';
+const RUNTIME_REASON =
+  'Bulwark pins every function to the Node.js 22 LTS runtime (team toolchain decision); moving runtimes is a fleet-wide change made in one place, not per function.';
+
+export interface RestoreDrillProps {
+  readonly deployment: string;
+  readonly vpc: ec2.IVpc;
+  /** Literal VPC CIDR (endpoint traffic). */
+  readonly vpcCidr: string;
+  readonly database: rds.IDatabaseInstance;
+  readonly subnetGroup: rds.ISubnetGroup;
+  readonly parameterGroup: rds.IParameterGroup;
+  /** The database's storage key: restoring an encrypted instance needs grants on it. */
+  readonly databaseKey: kms.IKey;
+  readonly logKey: kms.IKey;
+  readonly alarmTopic: sns.ITopic;
+  /** Identifier prefix of temporary instances; the drill may delete only these. */
+  readonly targetPrefix: string;
+  /** @default every Sunday 04:00 UTC, after the 02:00 backup */
+  readonly schedule?: events.Schedule;
+  /** @default 1 hour */
+  readonly rto?: Duration;
+  /** How often the state machine checks the restore. @default 1 minute */
+  readonly pollInterval?: Duration;
+}
+
+/** How cdk-nag spells an ARN in a finding id: literal when the stack's environment is. */
+function findingArn(stack: Stack, arn: string): string {
+  const resolved: unknown = stack.resolve(arn);
+  if (typeof resolved !== 'string') throw new Error('RestoreDrill needs a stack with a concrete account and region');
+  return resolved;
+}
+
+/**
+ * The scheduled restore drill: a Step Functions state machine that restores the database's latest
+ * restorable time into a temporary single-AZ instance in the isolated subnets, measures the time
+ * to availability against the RTO and always deletes the instance. The Lambda steps emit the
+ * result as an EMF metric; alarms fire on a failed drill, a drill over the RTO, or a failed run.
+ */
+export class RestoreDrill extends Construct {
+  public readonly function: lambda.IFunction;
+  public readonly stateMachine: sfn.StateMachine;
+  public readonly securityGroup: ec2.ISecurityGroup;
+  public readonly failedAlarm: cloudwatch.Alarm;
+  public readonly rtoAlarm: cloudwatch.Alarm;
+  public readonly executionAlarm: cloudwatch.Alarm;
+
+  constructor(scope: Construct, id: string, props: RestoreDrillProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
+    const rto = props.rto ?? Duration.hours(1);
+    // Restores running past twice the RTO are abandoned (and deleted) as failed.
+    const timeout = Duration.seconds(rto.toSeconds() * 2);
+
+    // The temporary instance admits nobody; the function needs HTTPS to the RDS endpoint only.
+    const securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
+      vpc: props.vpc,
+      description: 'Restore drill: function egress to AWS endpoints; temporary instances admit nothing',
+      allowAllOutbound: false,
+    });
+    securityGroup.addEgressRule(ec2.Peer.ipv4(props.vpcCidr), ec2.Port.tcp(443), 'HTTPS to VPC endpoints');
+
+    allowLogsToUseKey(props.logKey);
+    const functionLogs = new logs.LogGroup(this, 'FunctionLogs', {
+      encryptionKey: props.logKey,
+      retention: logs.RetentionDays.ONE_YEAR,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    const fnRole = new ServiceRole(this, 'FunctionRole', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: 'Restore drill function: restore, watch and delete drill instances only',
+    });
+    const fn = new nodejs.NodejsFunction(this, 'Function', {
+      role: fnRole.role,
+      entry: path.join(__dirname, '..', '..', 'lambda', 'restore-drill', 'handler.ts'),
+      runtime: lambda.Runtime.NODEJS_22_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: 256,
+      timeout: Duration.seconds(60),
+      vpc: props.vpc,
+      vpcSubnets: { subnetGroupName: APP_SUBNETS },
+      securityGroups: [securityGroup],
+      logGroup: functionLogs,
+      tracing: lambda.Tracing.ACTIVE,
+      reservedConcurrentExecutions: 2,
+      bundling: { minify: true, sourceMap: true, target: 'node22' },
+      environment: {
+        NODE_OPTIONS: '--enable-source-maps',
+        DEPLOYMENT: props.deployment,
+        SOURCE_INSTANCE_ID: props.database.instanceIdentifier,
+        TARGET_PREFIX: props.targetPrefix,
+        SUBNET_GROUP_NAME: props.subnetGroup.subnetGroupName,
+        SECURITY_GROUP_ID: securityGroup.securityGroupId,
+        PARAMETER_GROUP_NAME: props.parameterGroup.bindToInstance({}).parameterGroupName,
+        RTO_SECONDS: String(rto.toSeconds()),
+        TIMEOUT_SECONDS: String(timeout.toSeconds()),
+      },
+    });
+
+    const rdsArn = (resource: string, name: string) =>
+      stack.formatArn({ service: 'rds', resource, resourceName: name, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+    const drillInstances = rdsArn('db', `${props.targetPrefix}-*`);
+    const parameterGroupName = props.parameterGroup.bindToInstance({}).parameterGroupName;
+    fnRole.policy.addStatements(
+      new iam.PolicyStatement({
+        sid: 'WriteOwnLogs',
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [functionLogs.logGroupArn],
+      }),
+      new iam.PolicyStatement({
+        sid: 'VpcNetworkInterfacesAndTracing',
+        actions: [
+          'ec2:CreateNetworkInterface',
+          'ec2:DescribeNetworkInterfaces',
+          'ec2:DeleteNetworkInterface',
+          'ec2:AssignPrivateIpAddresses',
+          'ec2:UnassignPrivateIpAddresses',
+          'xray:PutTraceSegments',
+          'xray:PutTelemetryRecords',
+        ],
+        resources: ['*'],
+      }),
+      // Listing (to find leftovers of earlier drills) needs the account-wide form; it is read-only.
+      new iam.PolicyStatement({
+        sid: 'DescribeInstances',
+        actions: ['rds:DescribeDBInstances'],
+        resources: [rdsArn('db', '*')],
+      }),
+      new iam.PolicyStatement({
+        sid: 'RestoreIntoDrillInstancesOnly',
+        actions: ['rds:RestoreDBInstanceToPointInTime', 'rds:AddTagsToResource'],
+        resources: [
+          props.database.instanceArn,
+          drillInstances,
+          rdsArn('subgrp', props.subnetGroup.subnetGroupName),
+          rdsArn('pg', parameterGroupName),
+          rdsArn('og', 'default:postgres-*'),
+        ],
+      }),
+      // Deletion is limited to the drill's own prefix: the drill can never delete the real database.
+      new iam.PolicyStatement({
+        sid: 'DeleteDrillInstancesOnly',
+        actions: ['rds:DeleteDBInstance'],
+        resources: [drillInstances],
+      }),
+      new iam.PolicyStatement({
+        sid: 'UseDatabaseKeyThroughRds',
+        actions: ['kms:CreateGrant', 'kms:DescribeKey', 'kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: [props.databaseKey.keyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `rds.${stack.region}.amazonaws.com` } },
+      }),
+    );
+    acknowledge(
+      fnRole.policy,
+      `AwsSolutions-IAM5[Resource::${findingArn(stack, drillInstances)}]`,
+      'Temporary drill instances get a timestamped name at run time; the wildcard is confined to the drill prefix, never the real database.',
+    );
+    acknowledge(
+      fnRole.policy,
+      `AwsSolutions-IAM5[Resource::${findingArn(stack, rdsArn('db', '*'))}]`,
+      'Only rds:DescribeDBInstances (read-only metadata) uses this: listing instances to find and delete leftovers of earlier drills.',
+    );
+    acknowledge(
+      fnRole.policy,
+      `AwsSolutions-IAM5[Resource::${findingArn(stack, rdsArn('og', 'default:postgres-*'))}]`,
+      'A restore is authorised against the default option group of the engine major version, which RDS names; nothing is modified.',
+    );
+    acknowledge(
+      fnRole.policy,
+      'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
+      'RDS needs GenerateDataKey and GenerateDataKeyWithoutPlaintext on the database key to restore it; limited by kms:ViaService to RDS.',
+    );
+    acknowledge(
+      fnRole.policy,
+      'AwsSolutions-IAM5[Resource::*]',
+      'EC2 network-interface actions for a VPC function and X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions.',
+    );
+    fnRole.requiredBy(fn);
+    for (const [rule, reason] of [
+      ['HIPAA.Security-LambdaDLQ', DLQ_REASON],
+      ['NIST.800.53.R5-LambdaDLQ', DLQ_REASON],
+      ['Serverless-LambdaDLQ', DLQ_REASON],
+      ['AwsSolutions-L1', RUNTIME_REASON],
+      ['Serverless-LambdaLatestVersion', RUNTIME_REASON],
+    ] as const) {
+      acknowledge(fn, rule, reason);
+    }
+
+    const invoke = (name: string, payload: Record<string, unknown>, resultPath: string) =>
+      new tasks.LambdaInvoke(this, name, {
+        lambdaFunction: fn,
+        payload: sfn.TaskInput.fromObject(payload),
+        payloadResponseOnly: true,
+        resultPath,
+        retryOnServiceExceptions: true,
+      });
+
+    const abort = invoke('Abort', { step: 'abort', 'state.$': '$.drill', 'error.$': '$.error' }, '$.outcome').addRetry({
+      errors: ['DELETE_FAILED', 'States.TaskFailed'],
+      interval: Duration.minutes(2),
+      maxAttempts: 5,
+      backoffRate: 2,
+    });
+    const failed = new sfn.Fail(this, 'DrillFailed', { error: 'RestoreDrillFailed', cause: 'See the drill log' });
+    abort.next(failed);
+
+    const start = invoke('Start', { step: 'start' }, '$.drill').addRetry({
+      errors: ['ThrottlingException', 'Throttling'],
+      maxAttempts: 3,
+    });
+    const wait = new sfn.Wait(this, 'WaitForRestore', {
+      time: sfn.WaitTime.duration(props.pollInterval ?? Duration.minutes(1)),
+    });
+    const check = invoke('Check', { step: 'check', 'state.$': '$.drill' }, '$.check');
+    const finish = invoke('Finish', { step: 'finish', 'state.$': '$.drill' }, '$.outcome');
+    const catchAll = { resultPath: '$.error', errors: [sfn.Errors.ALL] };
+    // Before Start there is no instance: abort with a null state.
+    start.addCatch(
+      new sfn.Pass(this, 'NoInstance', { result: sfn.Result.fromObject({}), resultPath: '$.drill' }).next(abort),
+      catchAll,
+    );
+    check.addCatch(abort, catchAll);
+    finish.addCatch(abort, catchAll);
+
+    const definition = start
+      .next(wait)
+      .next(check)
+      .next(
+        new sfn.Choice(this, 'Available?')
+          .when(sfn.Condition.booleanEquals('$.check.available', true), finish.next(new sfn.Succeed(this, 'Done')))
+          .otherwise(wait),
+      );
+
+    const machineLogs = new logs.LogGroup(this, 'StateMachineLogs', {
+      encryptionKey: props.logKey,
+      retention: logs.RetentionDays.ONE_YEAR,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    const machineRole = new ServiceRole(this, 'StateMachineRole', {
+      assumedBy: new iam.ServicePrincipal('states.amazonaws.com'),
+      description: 'Restore drill state machine: invoke the drill function, log, trace',
+      statements: [
+        new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [fn.functionArn] }),
+        new iam.PolicyStatement({
+          // Vended log delivery and X-Ray: these actions support no resource-level permissions.
+          actions: [
+            'logs:CreateLogDelivery',
+            'logs:GetLogDelivery',
+            'logs:UpdateLogDelivery',
+            'logs:DeleteLogDelivery',
+            'logs:ListLogDeliveries',
+            'logs:PutResourcePolicy',
+            'logs:DescribeResourcePolicies',
+            'logs:DescribeLogGroups',
+            'xray:PutTraceSegments',
+            'xray:PutTelemetryRecords',
+            'xray:GetSamplingRules',
+            'xray:GetSamplingTargets',
+          ],
+          resources: ['*'],
+        }),
+      ],
+    });
+    acknowledge(
+      machineRole.policy,
+      'AwsSolutions-IAM5[Resource::*]',
+      'CloudWatch Logs vended-delivery actions and X-Ray trace/sampling actions that Step Functions logging and tracing need support no resource-level permissions.',
+    );
+    const stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      role: machineRole.role,
+      definitionBody: sfn.DefinitionBody.fromChainable(definition),
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      timeout: Duration.seconds(timeout.toSeconds() + Duration.hours(1).toSeconds()),
+      tracingEnabled: true,
+      logs: { destination: machineLogs, level: sfn.LogLevel.ALL, includeExecutionData: false },
+    });
+    machineRole.requiredBy(stateMachine);
+
+    const scheduleRole = new ServiceRole(this, 'ScheduleRole', {
+      assumedBy: new iam.ServicePrincipal('events.amazonaws.com'),
+      description: 'Restore drill schedule: start the drill state machine',
+      statements: [
+        new iam.PolicyStatement({ actions: ['states:StartExecution'], resources: [stateMachine.stateMachineArn] }),
+      ],
+    });
+    // A schedule that cannot start the drill lands here, and alarms.
+    allowEventsToUseKey(props.logKey);
+    const undelivered = new sqs.Queue(this, 'ScheduleDeadLetters', {
+      encryptionMasterKey: props.logKey,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    const dlqReason =
+      'This queue is the dead-letter queue of the restore-drill schedule target; a dead-letter queue needs no DLQ of its own, and an alarm watches it.';
+    acknowledge(undelivered, 'AwsSolutions-SQS3', dlqReason);
+    acknowledge(undelivered, 'Serverless-SQSRedrivePolicy', dlqReason);
+    new events.Rule(this, 'Schedule', {
+      description: 'Restore drill',
+      schedule: props.schedule ?? events.Schedule.cron({ minute: '0', hour: '4', weekDay: 'SUN' }),
+      targets: [
+        new targets.SfnStateMachine(stateMachine, {
+          role: scheduleRole.role,
+          deadLetterQueue: undelivered,
+          retryAttempts: 3,
+          maxEventAge: Duration.hours(2),
+        }),
+      ],
+    });
+
+    const metric = (metricName: string, statistic: string) =>
+      new cloudwatch.Metric({
+        namespace: DRILL_METRICS.namespace,
+        metricName,
+        dimensionsMap: { [DRILL_METRICS.dimension]: props.deployment },
+        statistic,
+        period: Duration.days(1),
+      });
+    const alarmAction = new actions.SnsAction(props.alarmTopic);
+    const failedAlarm = new cloudwatch.Alarm(this, 'FailedAlarm', {
+      alarmDescription: 'A database restore drill failed (see the restore-drill log for the error code)',
+      metric: metric(DRILL_METRICS.failed, 'Maximum'),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    const rtoAlarm = new cloudwatch.Alarm(this, 'RtoAlarm', {
+      alarmDescription: `A database restore drill took longer than the ${rto.toHumanString()} RTO`,
+      metric: metric(DRILL_METRICS.restoreSeconds, 'Maximum'),
+      threshold: rto.toSeconds(),
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    // Catches runs that die before the function can report (permissions, throttling, bugs).
+    const executionAlarm = new cloudwatch.Alarm(this, 'ExecutionAlarm', {
+      alarmDescription: 'The restore drill state machine failed, timed out or was aborted',
+      metric: new cloudwatch.MathExpression({
+        expression: 'failed + timedOut + aborted',
+        usingMetrics: {
+          failed: stateMachine.metricFailed({ period: Duration.hours(1), statistic: 'Sum' }),
+          timedOut: stateMachine.metricTimedOut({ period: Duration.hours(1), statistic: 'Sum' }),
+          aborted: stateMachine.metricAborted({ period: Duration.hours(1), statistic: 'Sum' }),
+        },
+        period: Duration.hours(1),
+      }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    const scheduleAlarm = new cloudwatch.Alarm(this, 'ScheduleAlarm', {
+      alarmDescription: 'The restore drill schedule could not start the drill',
+      metric: undelivered.metricApproximateNumberOfMessagesVisible({
+        period: Duration.minutes(5),
+        statistic: 'Maximum',
+      }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    for (const alarm of [failedAlarm, rtoAlarm, executionAlarm, scheduleAlarm]) {
+      alarm.addAlarmAction(alarmAction);
+      alarm.addOkAction(alarmAction);
+    }
+
+    this.function = fn;
+    this.stateMachine = stateMachine;
+    this.securityGroup = securityGroup;
+    this.failedAlarm = failedAlarm;
+    this.rtoAlarm = rtoAlarm;
+    this.executionAlarm = executionAlarm;
+  }
+}

@@ -1,0 +1,128 @@
+import { Stack, type StackProps } from 'aws-cdk-lib';
+import type * as backup from 'aws-cdk-lib/aws-backup';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as rds from 'aws-cdk-lib/aws-rds';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import type { Construct } from 'constructs';
+import type { DeploymentConfig } from '../config';
+import { DatabaseBackup } from '../data/backup';
+import { RedisCache, type CacheEndpoint } from '../data/cache';
+import { PostgresDatabase } from '../data/database';
+import { customerKey } from '../data/keys';
+import { APP_SUBNETS, DataNetwork } from '../data/network';
+import { RestoreDrill } from '../data/restore-drill';
+
+export interface DataStackProps extends StackProps {
+  readonly deployment: DeploymentConfig;
+  /** Receives the restore-drill alarms. */
+  readonly alarmTopic: sns.ITopic;
+  /** The locked vault in the backup region (BackupVaultStack). */
+  readonly copyVault: backup.IBackupVault;
+}
+
+/**
+ * The data tier: VPC with endpoints, PostgreSQL + RDS Proxy, Valkey, AWS Backup with cross-region
+ * copies, and the scheduled restore drill. Other capabilities consume the public properties.
+ */
+export class DataStack extends Stack {
+  public readonly vpc: ec2.IVpc;
+  /** Where functions that use the data tier run: the isolated `app` subnets, which reach AWS via endpoints. */
+  public readonly functionSubnets: ec2.SubnetSelection = { subnetGroupName: APP_SUBNETS };
+  /** Security group of the API functions; the database, proxy and cache admit only it. */
+  public readonly apiSecurityGroup: ec2.ISecurityGroup;
+  public readonly database: rds.IDatabaseInstance;
+  public readonly proxy: rds.IDatabaseProxy;
+  public readonly databaseSecret: secretsmanager.ISecret;
+  public readonly cache: CacheEndpoint;
+  /** Encrypts the database, its secret and the cache. */
+  public readonly dataKey: kms.IKey;
+  /** Encrypts the data tier's log groups. */
+  public readonly logKey: kms.IKey;
+
+  private readonly zones: readonly string[];
+
+  constructor(scope: Construct, id: string, props: DataStackProps) {
+    super(scope, id, props);
+    const { deployment } = props;
+    this.zones = deployment.availabilityZones;
+    const cfg = deployment.data;
+
+    const dataKey = customerKey(this, 'DataKey', `Encrypts ${deployment.name} PostgreSQL, Valkey and their secrets`);
+    const logKey = customerKey(this, 'LogKey', `Encrypts ${deployment.name} data-tier log groups`);
+    const backupKey = customerKey(this, 'BackupKey', `Encrypts ${deployment.name} primary-region backup vault`);
+
+    const network = new DataNetwork(this, 'Network', {
+      availabilityZones: deployment.availabilityZones,
+      logKey,
+      cidr: cfg.vpcCidr,
+    });
+
+    // Egress is unrestricted by rule but bounded by routing: the subnets have no route out of the
+    // VPC, so the functions reach only in-VPC targets and the S3 gateway / interface endpoints.
+    const apiSecurityGroup = new ec2.SecurityGroup(this, 'ApiSecurityGroup', {
+      vpc: network.vpc,
+      description: 'API Lambda functions: the only client of PostgreSQL, the RDS Proxy and Valkey',
+      allowAllOutbound: true,
+    });
+
+    const database = new PostgresDatabase(this, 'Database', {
+      vpc: network.vpc,
+      vpcCidr: network.cidr,
+      key: dataKey,
+      logKey,
+      clients: [apiSecurityGroup],
+      instanceIdentifier: `bulwark-${deployment.name}`,
+      secretsManagerEndpoint: network.endpoints.SecretsManager,
+      instanceType: new ec2.InstanceType(cfg.databaseInstanceType),
+      allocatedStorageGiB: cfg.allocatedStorageGiB,
+      maxAllocatedStorageGiB: cfg.allocatedStorageGiB * 10,
+    });
+
+    const cache = new RedisCache(this, 'Cache', {
+      vpc: network.vpc,
+      key: dataKey,
+      logKey,
+      clients: [apiSecurityGroup],
+      nodeCount: Math.min(deployment.availabilityZones.length, 3),
+      nodeType: cfg.cacheNodeType,
+    });
+
+    new DatabaseBackup(this, 'Backup', {
+      database: database.instance,
+      key: backupKey,
+      copyVault: props.copyVault,
+    });
+
+    new RestoreDrill(this, 'RestoreDrill', {
+      deployment: deployment.name,
+      vpc: network.vpc,
+      vpcCidr: network.cidr,
+      database: database.instance,
+      subnetGroup: database.subnetGroup,
+      parameterGroup: database.parameterGroup,
+      databaseKey: dataKey,
+      logKey,
+      alarmTopic: props.alarmTopic,
+      targetPrefix: `bulwark-${deployment.name}-drill`,
+    });
+
+    this.vpc = network.vpc;
+    this.apiSecurityGroup = apiSecurityGroup;
+    this.database = database.instance;
+    this.proxy = database.proxy;
+    this.databaseSecret = database.secret;
+    this.cache = cache.endpoint;
+    this.dataKey = dataKey;
+    this.logKey = logKey;
+  }
+
+  /**
+   * The deployment's listed zones. `ec2.Vpc` checks its zones against this, and the default
+   * would be a context lookup (needing credentials at synth).
+   */
+  public override get availabilityZones(): string[] {
+    return [...this.zones];
+  }
+}

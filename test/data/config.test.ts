@@ -1,0 +1,36 @@
+import { CATALOGUE, parseDeployment } from '../../lib/config';
+
+const base = CATALOGUE['prod-eu']!;
+
+describe('data tier configuration', () => {
+  it('defaults sizing when a deployment says nothing', () => {
+    expect(parseDeployment('prod-eu', base).data).toEqual({
+      vpcCidr: '10.40.0.0/16',
+      databaseInstanceType: 'r6g.large',
+      allocatedStorageGiB: 100,
+      cacheNodeType: 'cache.r7g.large',
+    });
+  });
+
+  it('accepts overrides', () => {
+    const d = parseDeployment('staging-eu', {
+      ...base,
+      data: { vpcCidr: '10.50.0.0/18', databaseInstanceType: 't4g.medium', cacheNodeType: 'cache.t4g.small' },
+    });
+    expect(d.data).toMatchObject({
+      vpcCidr: '10.50.0.0/18',
+      databaseInstanceType: 't4g.medium',
+      allocatedStorageGiB: 100,
+    });
+  });
+
+  it.each([
+    [{ vpcCidr: '10.0.0.0/8' }, 'prod-eu.data.vpcCidr'],
+    [{ databaseInstanceType: 'db.r6g.large' }, 'prod-eu.data.databaseInstanceType'],
+    [{ allocatedStorageGiB: 10 }, 'prod-eu.data.allocatedStorageGiB'],
+    [{ cacheNodeType: 'r7g.large' }, 'prod-eu.data.cacheNodeType'],
+    [{ natGateways: 1 }, 'prod-eu.data'],
+  ])('rejects %j naming %s', (data, field) => {
+    expect(() => parseDeployment('prod-eu', { ...base, data })).toThrow(field);
+  });
+});

@@ -1,0 +1,539 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Duration } from 'aws-cdk-lib';
+import { Capture, Match, Template } from 'aws-cdk-lib/assertions';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { regionInZone } from '../../lib/config/regions';
+import { AUDIT_PARAMETERS, DEFAULT_DATABASE_PORT, PROXY_PORT } from '../../lib/data/database';
+import { DEFAULT_CACHE_PORT } from '../../lib/data/cache';
+import { buildTestStages, stacksOf, templateOf } from '../support/cdk';
+
+type Resources = Record<string, { Type: string; Properties?: Record<string, unknown> }>;
+
+const resourcesOf = (t: Template): Resources => t.toJSON().Resources as Resources;
+const ofType = (t: Template, type: string) => Object.entries(resourcesOf(t)).filter(([, r]) => r.Type === type);
+
+/** The Properties of every resource of `type`, collected with a Capture. */
+function propertiesOf(t: Template, type: string): Record<string, unknown>[] {
+  if (ofType(t, type).length === 0) return [];
+  const props = new Capture();
+  t.allResourcesProperties(type, props);
+  const out: Record<string, unknown>[] = [];
+  do out.push(props.asObject());
+  while (props.next());
+  return out;
+}
+
+/** Every ingress rule in a template, inline or standalone. */
+export function ingressRules(t: Template): Record<string, unknown>[] {
+  return [
+    ...propertiesOf(t, 'AWS::EC2::SecurityGroupIngress'),
+    ...propertiesOf(t, 'AWS::EC2::SecurityGroup').flatMap(
+      (p) => (p.SecurityGroupIngress as Record<string, unknown>[] | undefined) ?? [],
+    ),
+  ];
+}
+
+const WORLD = new Set(['0.0.0.0/0', '::/0']);
+
+/** Ingress rules admitting the whole internet (on any port: no group of ours should). */
+export function worldOpenIngress(t: Template): string[] {
+  return ingressRules(t)
+    .filter((rule) => WORLD.has(String(rule.CidrIp)) || WORLD.has(String(rule.CidrIpv6)))
+    .map((rule) => `${String(rule.CidrIp ?? rule.CidrIpv6)}:${String(rule.FromPort)}`);
+}
+
+/** A KMS key reference is customer-managed when it points at an AWS::KMS::Key of the template. */
+function isCustomerKey(t: Template, ref: unknown): boolean {
+  const id = (ref as { 'Fn::GetAtt'?: [string, string] } | undefined)?.['Fn::GetAtt']?.[0];
+  return id !== undefined && resourcesOf(t)[id]?.Type === 'AWS::KMS::Key';
+}
+
+/** Log groups and buckets not encrypted with a customer-managed key of the template. */
+export function unencryptedStores(t: Template): string[] {
+  const bad: string[] = [];
+  for (const p of propertiesOf(t, 'AWS::Logs::LogGroup')) {
+    if (!isCustomerKey(t, p.KmsKeyId)) bad.push(`log group ${JSON.stringify(p.LogGroupName ?? '?')}`);
+  }
+  for (const p of propertiesOf(t, 'AWS::S3::Bucket')) {
+    const sse = (
+      p.BucketEncryption as
+        | {
+            ServerSideEncryptionConfiguration?: {
+              ServerSideEncryptionByDefault?: { SSEAlgorithm?: string; KMSMasterKeyID?: unknown };
+            }[];
+          }
+        | undefined
+    )?.ServerSideEncryptionConfiguration?.[0]?.ServerSideEncryptionByDefault;
+    if (!sse?.SSEAlgorithm?.startsWith('aws:kms') || !isCustomerKey(t, sse.KMSMasterKeyID)) {
+      bad.push(`bucket ${JSON.stringify(p.BucketName ?? '?')}`);
+    }
+  }
+  return bad;
+}
+
+// Constructed at load (it.each needs the names); synthesized once, in beforeAll.
+const { app, stages } = buildTestStages();
+const data = new Map<string, Template>();
+const vault = new Map<string, Template>();
+
+let assembly: ReturnType<typeof app.synth>;
+
+beforeAll(() => {
+  // The compliance gate runs when the app synthesizes: any unacknowledged finding throws here.
+  assembly = app.synth();
+  for (const stage of stages) {
+    data.set(stage.deployment.name, templateOf(stage.data));
+    vault.set(stage.deployment.name, templateOf(stage.backupVault));
+  }
+});
+
+const each = () => stages.map((s) => [s.deployment.name, s] as const);
+
+describe('fleet-wide invariants (every stack of every shipped deployment)', () => {
+  it('passes the compliance gate and admits nothing from 0.0.0.0/0 or ::/0, on any port', () => {
+    expect(stages.map((s) => s.deployment.name).sort()).toEqual(['prod-ap-south-1', 'prod-eu']);
+    let rules = 0;
+    for (const stage of stages) {
+      for (const stack of stacksOf(stage)) {
+        const t = templateOf(stack);
+        rules += ingressRules(t).length;
+        expect(worldOpenIngress(t)).toEqual([]);
+      }
+    }
+    expect(rules).toBeGreaterThan(0);
+  });
+
+  it('encrypts every log group and bucket with a customer-managed key', () => {
+    let groups = 0;
+    for (const stage of stages) {
+      for (const stack of stacksOf(stage)) {
+        const t = templateOf(stack);
+        groups += propertiesOf(t, 'AWS::Logs::LogGroup').length;
+        expect(unencryptedStores(t)).toEqual([]);
+      }
+    }
+    expect(groups).toBeGreaterThan(0);
+  });
+
+  it('the invariant checks flag violations', () => {
+    const bad = Template.fromJSON({
+      Resources: {
+        Sg: {
+          Type: 'AWS::EC2::SecurityGroup',
+          Properties: { SecurityGroupIngress: [{ CidrIpv6: '::/0', FromPort: 5439, ToPort: 5439, IpProtocol: 'tcp' }] },
+        },
+        Open: { Type: 'AWS::EC2::SecurityGroupIngress', Properties: { CidrIp: '0.0.0.0/0', FromPort: 6390 } },
+        Aws: { Type: 'AWS::Logs::LogGroup', Properties: { LogGroupName: 'a', KmsKeyId: 'alias/aws/logs' } },
+        Plain: { Type: 'AWS::Logs::LogGroup', Properties: { LogGroupName: 'b' } },
+        Bucket: {
+          Type: 'AWS::S3::Bucket',
+          Properties: {
+            BucketEncryption: {
+              ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+            },
+          },
+        },
+      },
+    });
+    expect(worldOpenIngress(bad).sort()).toEqual(['0.0.0.0/0:6390', '::/0:5439']);
+    expect(unencryptedStores(bad)).toHaveLength(3);
+  });
+
+  it('the compliance gate refuses a data port opened to the world', () => {
+    const {
+      app: bad,
+      stages: [stage],
+    } = buildTestStages(['prod-eu']);
+    const sg = stage!.data.apiSecurityGroup as ec2.SecurityGroup;
+    sg.addIngressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(DEFAULT_DATABASE_PORT), 'violation under test');
+    let report = '';
+    try {
+      bad.synth();
+    } catch (e) {
+      const file = /found in: (\S+validation-report\.json)/.exec(String(e))?.[1];
+      report = file ? fs.readFileSync(file, 'utf8') : String(e);
+    }
+    expect(report).toContain('AwsSolutions-EC23');
+    expect(report).toContain('prod-eu/Data/ApiSecurityGroup');
+  });
+
+  it('needs no context lookups (synth works without credentials)', () => {
+    for (const stage of stages) {
+      const nested = assembly.getNestedAssembly(stage.artifactId);
+      expect(nested.manifest.missing ?? []).toEqual([]);
+    }
+  });
+
+  it('keeps the data stack well under the 500-resource CloudFormation limit', () => {
+    for (const t of data.values()) expect(Object.keys(resourcesOf(t)).length).toBeLessThan(300);
+  });
+});
+
+describe('network', () => {
+  it.each([
+    ['prod-eu', 3],
+    ['prod-ap-south-1', 3],
+  ])('%s: isolated subnets in every listed AZ, no internet or NAT gateway, no route out', (name, azs) => {
+    const t = data.get(name)!;
+    const stage = stages.find((s) => s.deployment.name === name)!;
+    t.resourceCountIs('AWS::EC2::InternetGateway', 0);
+    t.resourceCountIs('AWS::EC2::NatGateway', 0);
+    t.resourceCountIs('AWS::EC2::EgressOnlyInternetGateway', 0);
+    t.resourceCountIs('AWS::EC2::Route', 0);
+    t.resourceCountIs('AWS::EC2::Subnet', azs * 2);
+    const az = new Capture();
+    t.allResourcesProperties('AWS::EC2::Subnet', { AvailabilityZone: az, MapPublicIpOnLaunch: false });
+    const seen = new Set<string>();
+    do seen.add(az.asString());
+    while (az.next());
+    expect([...seen].sort()).toEqual([...stage.deployment.availabilityZones].sort());
+  });
+
+  it.each(each())('%s: VPC flow logs (all traffic) go to a KMS-encrypted log group', (name) => {
+    const t = data.get(name)!;
+    t.hasResourceProperties('AWS::EC2::FlowLog', {
+      ResourceType: 'VPC',
+      TrafficType: 'ALL',
+      LogDestinationType: 'cloud-watch-logs',
+      LogGroupName: { Ref: Match.stringLikeRegexp('NetworkFlowLogs') },
+    });
+    const [, group] = ofType(t, 'AWS::Logs::LogGroup').find(([id]) => id.startsWith('NetworkFlowLogs'))!;
+    expect(group.Properties?.KmsKeyId).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^LogKey/), 'Arn'] });
+  });
+
+  it.each(each())('%s: S3 gateway and KMS, Secrets Manager, STS, Logs, RDS interface endpoints', (name) => {
+    const t = data.get(name)!;
+    t.hasResourceProperties('AWS::EC2::VPCEndpoint', {
+      VpcEndpointType: 'Gateway',
+      ServiceName: { 'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp('\\.s3$')])] },
+    });
+    const names = propertiesOf(t, 'AWS::EC2::VPCEndpoint').map((p) => JSON.stringify(p.ServiceName));
+    for (const svc of ['kms', 'secretsmanager', 'sts', 'logs', 'rds', 's3']) {
+      expect(names.filter((n) => n.endsWith(`.${svc}"`) || n.endsWith(`.${svc}"]]}`))).toHaveLength(1);
+    }
+    t.resourcePropertiesCountIs('AWS::EC2::VPCEndpoint', { VpcEndpointType: 'Interface', PrivateDnsEnabled: true }, 6);
+  });
+
+  it.each(each())('%s: the default security group is stripped of its rules', (name) => {
+    data.get(name)!.resourceCountIs('Custom::VpcRestrictDefaultSG', 1);
+  });
+});
+
+describe('security groups', () => {
+  it.each(each())('%s: PostgreSQL, proxy and cache admit only the API group (and proxy/rotation)', (name, stage) => {
+    const t = data.get(name)!;
+    const apiSg = stage.data.resolve(stage.data.apiSecurityGroup.securityGroupId) as { 'Fn::GetAtt': string[] };
+    const apiId = apiSg['Fn::GetAtt'][0];
+    const rules = ingressRules(t).filter((rule) =>
+      [DEFAULT_DATABASE_PORT, PROXY_PORT, DEFAULT_CACHE_PORT].includes(Number(rule.FromPort)),
+    );
+    expect(rules.length).toBe(5);
+    expect(rules.filter((r) => Number(r.FromPort) === DEFAULT_DATABASE_PORT)).toHaveLength(3);
+    for (const rule of rules) {
+      expect(rule.CidrIp).toBeUndefined();
+      expect(rule.CidrIpv6).toBeUndefined();
+      expect(rule.FromPort).toBe(rule.ToPort);
+      const source = (rule.SourceSecurityGroupId as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0]!;
+      if (Number(rule.FromPort) === DEFAULT_CACHE_PORT || Number(rule.FromPort) === PROXY_PORT) {
+        expect(source).toBe(apiId);
+      } else {
+        expect(source).toMatch(new RegExp(`^(${apiId}|DatabaseProxySecurityGroup|DatabaseInstanceRotationSingleUser)`));
+      }
+    }
+  });
+
+  it.each(each())('%s: the data groups have no egress beyond what they need', (name) => {
+    const t = data.get(name)!;
+    for (const id of ['DatabaseSecurityGroup', 'CacheSecurityGroup']) {
+      const [, sg] = ofType(t, 'AWS::EC2::SecurityGroup').find(([k]) => k.startsWith(id))!;
+      // CDK renders "no egress" as a single rule to an unroutable address.
+      expect(sg.Properties?.SecurityGroupEgress).toEqual([
+        expect.objectContaining({ CidrIp: '255.255.255.255/32', IpProtocol: 'icmp' }),
+      ]);
+    }
+  });
+});
+
+describe('PostgreSQL', () => {
+  it.each(each())('%s: PostgreSQL 17, Multi-AZ, private, non-default port, encrypted, IAM auth, protected', (name) => {
+    const t = data.get(name)!;
+    t.resourceCountIs('AWS::RDS::DBInstance', 1);
+    t.hasResource('AWS::RDS::DBInstance', {
+      DeletionPolicy: 'Snapshot',
+      UpdateReplacePolicy: 'Snapshot',
+      Properties: Match.objectLike({
+        Engine: 'postgres',
+        EngineVersion: Match.stringLikeRegexp('^17\\.'),
+        MultiAZ: true,
+        PubliclyAccessible: false,
+        Port: String(DEFAULT_DATABASE_PORT),
+        StorageEncrypted: true,
+        KmsKeyId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^DataKey'), 'Arn'] },
+        EnablePerformanceInsights: true,
+        PerformanceInsightsKMSKeyId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^DataKey'), 'Arn'] },
+        EnableIAMDatabaseAuthentication: true,
+        EnableCloudwatchLogsExports: ['postgresql', 'upgrade'],
+        MonitoringInterval: 60,
+        DeletionProtection: true,
+        BackupRetentionPeriod: 30,
+        PreferredBackupWindow: Match.stringLikeRegexp('^02:00-'),
+        AutoMinorVersionUpgrade: true,
+        DBSubnetGroupName: { Ref: Match.stringLikeRegexp('^DatabaseSubnets') },
+      }),
+    });
+    expect(Number(DEFAULT_DATABASE_PORT)).not.toBe(5432);
+  });
+
+  it.each(each())('%s: the subnet group uses the isolated data subnets only', (name) => {
+    const t = data.get(name)!;
+    const subnets = new Capture();
+    t.hasResourceProperties('AWS::RDS::DBSubnetGroup', { SubnetIds: subnets });
+    for (const ref of subnets.asArray() as { Ref: string }[]) expect(ref.Ref).toMatch(/Vpcdata/i);
+  });
+
+  it.each(each())('%s: TLS 1.2+ is forced and connections, DDL and role changes are logged', (name) => {
+    const t = data.get(name)!;
+    t.hasResourceProperties('AWS::RDS::DBParameterGroup', {
+      Family: 'postgres17',
+      Parameters: Match.objectEquals({ ...AUDIT_PARAMETERS }),
+    });
+    expect(AUDIT_PARAMETERS).toMatchObject({
+      'rds.force_ssl': '1',
+      ssl_min_protocol_version: 'TLSv1.2',
+      log_connections: '1',
+      log_disconnections: '1',
+      'pgaudit.log_parameter': '0',
+    });
+  });
+
+  it.each(each())('%s: exported logs land in pre-created, KMS-encrypted log groups', (name) => {
+    const t = data.get(name)!;
+    for (const type of ['postgresql', 'upgrade']) {
+      t.hasResourceProperties('AWS::Logs::LogGroup', {
+        LogGroupName: `/aws/rds/instance/bulwark-${name}/${type}`,
+        KmsKeyId: Match.anyValue(),
+      });
+    }
+    t.hasResource('AWS::RDS::DBInstance', {
+      DependsOn: Match.arrayWith([Match.stringLikeRegexp('^DatabaseLogpostgresql')]),
+    });
+  });
+
+  it.each(each())('%s: master secret on a customer key, rotated every 30 days in the VPC', (name) => {
+    const t = data.get(name)!;
+    t.hasResourceProperties('AWS::SecretsManager::Secret', {
+      KmsKeyId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^DataKey'), 'Arn'] },
+      GenerateSecretString: Match.objectLike({ GenerateStringKey: 'password' }),
+    });
+    t.hasResourceProperties('AWS::SecretsManager::RotationSchedule', {
+      RotationRules: { ScheduleExpression: 'rate(30 days)' },
+    });
+    t.hasResourceProperties('AWS::Serverless::Application', {
+      Parameters: Match.objectLike({
+        vpcSubnetIds: Match.anyValue(),
+        endpoint: Match.anyValue(),
+      }),
+    });
+  });
+
+  it.each(each())('%s: RDS Proxy requires TLS and IAM authentication, in the data subnets', (name) => {
+    const t = data.get(name)!;
+    t.hasResourceProperties('AWS::RDS::DBProxy', {
+      EngineFamily: 'POSTGRESQL',
+      RequireTLS: true,
+      Auth: [Match.objectLike({ AuthScheme: 'SECRETS', IAMAuth: 'REQUIRED' })],
+      VpcSubnetIds: Match.arrayWith([{ Ref: Match.stringLikeRegexp('Vpcdata') }]),
+    });
+  });
+});
+
+describe('Valkey', () => {
+  it.each(each())(
+    '%s: Multi-AZ with failover, encrypted at rest (CMK) and in transit, AUTH, isolated',
+    (name, stage) => {
+      const t = data.get(name)!;
+      t.hasResource('AWS::ElastiCache::ReplicationGroup', {
+        DeletionPolicy: 'Snapshot',
+        Properties: Match.objectLike({
+          Engine: 'valkey',
+          NumCacheClusters: Math.min(stage.deployment.availabilityZones.length, 3),
+          AutomaticFailoverEnabled: true,
+          MultiAZEnabled: true,
+          AtRestEncryptionEnabled: true,
+          KmsKeyId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^DataKey'), 'Arn'] },
+          TransitEncryptionEnabled: true,
+          TransitEncryptionMode: 'required',
+          AuthToken: Match.objectLike({ 'Fn::Join': Match.anyValue() }),
+          Port: DEFAULT_CACHE_PORT,
+        }),
+      });
+      const subnets = new Capture();
+      t.hasResourceProperties('AWS::ElastiCache::SubnetGroup', { SubnetIds: subnets });
+      for (const ref of subnets.asArray() as { Ref: string }[]) expect(ref.Ref).toMatch(/Vpcdata/i);
+      expect(stage.data.cache).toMatchObject({ port: DEFAULT_CACHE_PORT, tls: true });
+    },
+  );
+});
+
+describe('backups', () => {
+  it.each(each())('%s: daily 02:00 UTC, 30 days, continuous (PITR), copied to the backup region', (name, stage) => {
+    const t = data.get(name)!;
+    const { backupRegion, account, residency, region } = stage.deployment;
+    t.hasResourceProperties('AWS::Backup::BackupPlan', {
+      BackupPlan: {
+        BackupPlanRule: [
+          Match.objectLike({
+            ScheduleExpression: 'cron(0 2 * * ? *)',
+            EnableContinuousBackup: true,
+            Lifecycle: { DeleteAfterDays: 30 },
+            CopyActions: [
+              {
+                DestinationBackupVaultArn: `arn:aws:backup:${backupRegion}:${account}:backup-vault:bulwark-${name}-copies`,
+                Lifecycle: { DeleteAfterDays: 30 },
+              },
+            ],
+          }),
+        ],
+      },
+    });
+    expect(backupRegion).not.toBe(region);
+    expect(regionInZone(backupRegion, residency)).toBe(true);
+    const selection = propertiesOf(t, 'AWS::Backup::BackupSelection');
+    expect(selection).toHaveLength(1);
+    expect(JSON.stringify(selection[0])).toContain(':db:",{"Ref":"DatabaseInstance');
+    t.hasResourceProperties('AWS::Backup::BackupVault', {
+      EncryptionKeyArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^BackupKey'), 'Arn'] },
+    });
+  });
+
+  it.each(each())('%s: the copy vault lives in the backup region, on its own key, locked', (name, stage) => {
+    expect(stage.backupVault.region).toBe(stage.deployment.backupRegion);
+    const t = vault.get(name)!;
+    t.hasResource('AWS::Backup::BackupVault', {
+      DeletionPolicy: 'Retain',
+      Properties: Match.objectLike({
+        BackupVaultName: `bulwark-${name}-copies`,
+        EncryptionKeyArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Key'), 'Arn'] },
+        LockConfiguration: { MinRetentionDays: 30, ChangeableForDays: 3 },
+        AccessPolicy: Match.objectLike({
+          Statement: Match.arrayWith([
+            Match.objectLike({ Effect: 'Deny', Action: Match.arrayWith(['backup:DeleteRecoveryPoint']) }),
+          ]),
+        }),
+      }),
+    });
+    t.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+    // The primary stack never references the backup region's key: a copy is re-encrypted there.
+    expect(JSON.stringify(data.get(name)!.toJSON())).not.toContain(`kms:${stage.deployment.backupRegion}`);
+  });
+});
+
+describe('restore drill', () => {
+  it.each(each())('%s: a scheduled state machine drives the drill function in the VPC', (name) => {
+    const t = data.get(name)!;
+    t.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'cron(0 4 ? * SUN *)',
+      Targets: [
+        Match.objectLike({
+          Arn: { Ref: Match.stringLikeRegexp('^RestoreDrillStateMachine') },
+          DeadLetterConfig: Match.anyValue(),
+        }),
+      ],
+    });
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      Runtime: 'nodejs22.x',
+      VpcConfig: Match.objectLike({ SubnetIds: Match.arrayWith([{ Ref: Match.stringLikeRegexp('Vpcapp') }]) }),
+      Environment: {
+        Variables: Match.objectLike({
+          RTO_SECONDS: '3600',
+          TIMEOUT_SECONDS: '7200',
+          TARGET_PREFIX: `bulwark-${name}-drill`,
+        }),
+      },
+    });
+    t.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      TracingConfiguration: { Enabled: true },
+      LoggingConfiguration: Match.objectLike({ Level: 'ALL' }),
+    });
+  });
+
+  it.each(each())('%s: the drill can delete only its own temporary instances', (name) => {
+    const t = data.get(name)!;
+    const statements = new Capture();
+    t.hasResourceProperties('AWS::IAM::ManagedPolicy', {
+      Description: Match.stringLikeRegexp('^Restore drill function'),
+      PolicyDocument: { Statement: statements, Version: '2012-10-17' },
+    });
+    const all = statements.asArray() as { Action: string | string[]; Resource: unknown; Sid?: string }[];
+    const deleting = all.filter((s) => [s.Action].flat().includes('rds:DeleteDBInstance'));
+    expect(deleting).toHaveLength(1);
+    const { account, region } = stages.find((s) => s.deployment.name === name)!.deployment;
+    expect(deleting[0]!.Resource).toBe(`arn:aws:rds:${region}:${account}:db:bulwark-${name}-drill-*`);
+    // Nothing else in the stack may delete a database instance either.
+    const everyPolicy = JSON.stringify(
+      propertiesOf(t, 'AWS::IAM::ManagedPolicy').concat(propertiesOf(t, 'AWS::IAM::Policy')),
+    );
+    expect(everyPolicy.match(/rds:DeleteDBInstance/g)).toHaveLength(1);
+  });
+
+  it.each(each())('%s: the drill role allows every RDS call the drill code makes', (name) => {
+    const t = data.get(name)!;
+    const policy = propertiesOf(t, 'AWS::IAM::ManagedPolicy').find((p) =>
+      String(p.Description).startsWith('Restore drill function'),
+    )!;
+    const granted = new Set(
+      (policy.PolicyDocument as { Statement: { Action: string | string[] }[] }).Statement.flatMap((s) =>
+        [s.Action].flat(),
+      ),
+    );
+    const source = fs.readFileSync(path.join(__dirname, '../../lambda/restore-drill/drill.ts'), 'utf8');
+    const commands = [...source.matchAll(/new (\w+)Command\(/g)].map((m) => `rds:${m[1]}`);
+    expect(new Set(commands)).toEqual(
+      new Set(['rds:DescribeDBInstances', 'rds:RestoreDBInstanceToPointInTime', 'rds:DeleteDBInstance']),
+    );
+    for (const action of [...commands, 'rds:AddTagsToResource', 'kms:CreateGrant']) expect(granted).toContain(action);
+  });
+
+  it.each(each())('%s: alarms on failure, RTO exceeded, failed execution and an undeliverable schedule', (name) => {
+    const t = data.get(name)!;
+    const alarms = propertiesOf(t, 'AWS::CloudWatch::Alarm');
+    for (const a of alarms) {
+      expect(a.AlarmActions).toHaveLength(1);
+      expect(JSON.stringify(a.AlarmActions)).toContain('AlarmsTopic');
+      expect(a.OKActions).toEqual(a.AlarmActions);
+    }
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'Bulwark/DataTier',
+      MetricName: 'RestoreDrillFailed',
+      Dimensions: [{ Name: 'Deployment', Value: name }],
+      Threshold: 1,
+    });
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'Bulwark/DataTier',
+      MetricName: 'RestoreDrillSeconds',
+      ComparisonOperator: 'GreaterThanThreshold',
+      Threshold: Duration.hours(1).toSeconds(),
+    });
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Metrics: Match.arrayWith([Match.objectLike({ Expression: 'failed + timedOut + aborted' })]),
+    });
+    t.resourceCountIs('AWS::CloudWatch::Alarm', 4);
+  });
+});
+
+describe('contract for other capabilities', () => {
+  it('exposes interfaces, not ARNs', () => {
+    const stack = stages[0]!.data;
+    expect(stack.vpc.vpcId).toBeDefined();
+    expect(stack.vpc.selectSubnets(stack.functionSubnets).subnetIds).toHaveLength(
+      stages[0]!.deployment.availabilityZones.length,
+    );
+    expect(stack.apiSecurityGroup.securityGroupId).toBeDefined();
+    expect(stack.database.instanceEndpoint).toBeDefined();
+    expect(stack.proxy.endpoint).toBeDefined();
+    expect(stack.databaseSecret.secretArn).toBeDefined();
+    expect(stack.cache.authSecret.secretArn).toBeDefined();
+    expect(stack.dataKey.keyArn).toBeDefined();
+  });
+});
