@@ -7,7 +7,7 @@ import { TenantKeys, type TenantKeysDatabaseProps } from '../tenant-keys/tenant-
 export interface TenantKeysStackProps extends StackProps {
   readonly deployment: DeploymentConfig;
   readonly alarmTopic: sns.ITopic;
-  /** The data tier's VPC and RDS Proxy. @default - not wired yet (see TenantKeysProps.database) */
+  /** The data tier's VPC and RDS Proxy. @default - not wired (see TenantKeysProps.database) */
   readonly database?: TenantKeysDatabaseProps;
 }
 
