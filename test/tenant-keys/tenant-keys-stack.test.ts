@@ -155,7 +155,7 @@ describe('TenantKeys stack in a shipped stage (prod-eu)', () => {
       },
     });
     const policies = Object.values(t.findResources('AWS::S3::BucketPolicy')) as Json[];
-    expect(policies.length).toBeGreaterThanOrEqual(2);
+    expect(policies.length).toBe(1);
     for (const p of policies) {
       expect(JSON.stringify(p)).toContain('"aws:SecureTransport":"false"');
     }
