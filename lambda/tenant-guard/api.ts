@@ -1,0 +1,534 @@
+/**
+ * The tenant API: leads (CRUD, bulk delete), memberships and roles, API key minting, support
+ * grants. One transaction per request: authenticate, enter the tenant (the database re-checks the
+ * membership or grant), `requirePermission`, act, audit in the same transaction, commit.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { z } from 'zod';
+import type { AuditEvent, AuditSink } from '../shared/audit';
+import type { SqlClient } from '../shared/migrations';
+import { GuardError, toGuardError } from './errors';
+import {
+  authenticate,
+  enterTenant,
+  hashSecret,
+  parseAuthorization,
+  UUID,
+  type Caller,
+  type TenantContext,
+} from './guard';
+import type { TokenVerifier } from './jwt';
+import { ALL_PERMISSIONS, narrow, requirePermission, type Action, type Module } from './permissions';
+
+export interface PooledClient extends SqlClient {
+  release(err?: Error | boolean): void;
+}
+
+export interface ApiDeps {
+  readonly db: { connect(): Promise<PooledClient> };
+  readonly verify: TokenVerifier;
+  readonly audit: AuditSink;
+  /** @default () => new Date() */
+  readonly now?: () => Date;
+}
+
+interface Req {
+  readonly method: string;
+  readonly path: string;
+  readonly params: Readonly<Record<string, string>>;
+  readonly body: unknown;
+  readonly query: Readonly<Record<string, string | undefined>>;
+  readonly ip: string | null;
+  readonly userAgent: string | null;
+}
+
+type Json = Record<string, unknown> | unknown[];
+interface Res {
+  readonly status: number;
+  readonly body: Json;
+}
+
+interface Ctx {
+  readonly tx: SqlClient;
+  readonly tenant: TenantContext;
+  readonly req: Req;
+  readonly emit: (event: string, entityType: string | null, entityId: string | null, metadata?: Json) => Promise<void>;
+}
+
+const MAX_BULK = 500;
+const uuid = z.string().regex(UUID);
+const leadBody = z.strictObject({
+  name: z.string().min(1).max(200),
+  email: z.email().max(320).optional(),
+  phone: z.string().max(32).optional(),
+  source: z.enum(['manual', 'web', 'phone', 'email', 'walk_in', 'partner']).optional(),
+  status: z.enum(['new', 'contacted', 'qualified', 'won', 'lost']).optional(),
+  notes: z.string().max(10000).optional(),
+});
+const BUILTIN_ROLES = ['owner', 'admin', 'member', 'viewer'] as const;
+const roleAssignment = z.union([
+  z.strictObject({ role: z.enum(BUILTIN_ROLES) }),
+  z.strictObject({ role: z.literal('custom'), customRoleId: uuid }),
+]);
+const permissionList = z.array(z.string()).max(ALL_PERMISSIONS.length);
+
+function parse<T>(schema: z.ZodType<T>, value: unknown): T {
+  const r = schema.safeParse(value);
+  if (!r.success) throw new GuardError('VALIDATION_FAILED', r.error.issues.map((i) => i.path.join('.')).join(','));
+  return r.data;
+}
+
+function need(ctx: Ctx, module: Module, action: Action): void {
+  requirePermission(ctx.tenant, module, action);
+}
+
+/** The grid of a role assignment in this organisation (built-in or custom). */
+async function gridOf(ctx: Ctx, a: z.infer<typeof roleAssignment>): Promise<string[]> {
+  const r =
+    a.role === 'custom'
+      ? await ctx.tx.query('SELECT permissions FROM custom_roles WHERE id = $1 AND org_id = $2', [
+          a.customRoleId,
+          ctx.tenant.orgId,
+        ])
+      : await ctx.tx.query('SELECT app.builtin_role_permissions($1) AS permissions', [a.role]);
+  const grid = r.rows[0]?.['permissions'] as string[] | undefined;
+  if (!grid) throw new GuardError('NOT_FOUND', 'role');
+  return grid;
+}
+
+/** Nobody hands out more than they hold; only an Owner makes Owners. */
+async function assertAssignable(ctx: Ctx, a: z.infer<typeof roleAssignment>): Promise<void> {
+  if (a.role === 'owner' && ctx.tenant.role !== 'owner') throw new GuardError('PERMISSION_DENIED');
+  const grid = await gridOf(ctx, a);
+  if (!grid.every((p) => ctx.tenant.permissions.includes(p))) throw new GuardError('PERMISSION_DENIED');
+}
+
+type Route = (ctx: Ctx) => Promise<Res>;
+interface RouteDef {
+  readonly method: string;
+  readonly pattern: RegExp;
+  readonly keys: readonly string[];
+  readonly run: Route;
+}
+
+function route(method: string, path: string, run: Route): RouteDef {
+  const keys: string[] = [];
+  const pattern = new RegExp(
+    `^${path.replace(/\{(\w+)\}/g, (_m, k: string) => {
+      keys.push(k);
+      return '([^/]+)';
+    })}$`,
+  );
+  return { method, pattern, keys, run };
+}
+
+const LEAD_COLUMNS = 'id, org_id, name, email, phone, source, status, notes, created_at, updated_at';
+
+const TENANT_ROUTES: readonly RouteDef[] = [
+  route('GET', '/leads', async (ctx) => {
+    need(ctx, 'leads', 'view');
+    const r = await ctx.tx.query(
+      `SELECT ${LEAD_COLUMNS} FROM leads WHERE org_id = $1 ORDER BY created_at DESC, id LIMIT 100`,
+      [ctx.tenant.orgId],
+    );
+    return { status: 200, body: { leads: r.rows } };
+  }),
+  route('POST', '/leads', async (ctx) => {
+    need(ctx, 'leads', 'create');
+    const b = parse(leadBody, ctx.req.body);
+    const r = await ctx.tx.query(
+      `INSERT INTO leads (org_id, name, email, phone, source, status, notes)
+       VALUES ($1, $2, $3, $4, coalesce($5, 'manual'), coalesce($6, 'new'), $7) RETURNING ${LEAD_COLUMNS}`,
+      [ctx.tenant.orgId, b.name, b.email ?? null, b.phone ?? null, b.source ?? null, b.status ?? null, b.notes ?? null],
+    );
+    const lead = r.rows[0]!;
+    await ctx.emit('lead.created', 'lead', String(lead['id']));
+    return { status: 201, body: { lead } };
+  }),
+  route('GET', '/leads/{id}', async (ctx) => {
+    need(ctx, 'leads', 'view');
+    const id = parse(uuid, ctx.req.params['id']);
+    // Oversight contexts may read member stores' leads by id (RLS decides what is readable).
+    const r = await ctx.tx.query(`SELECT ${LEAD_COLUMNS} FROM leads WHERE id = $1`, [id]);
+    if (!r.rows[0]) throw new GuardError('NOT_FOUND');
+    return { status: 200, body: { lead: r.rows[0] } };
+  }),
+  route('PATCH', '/leads/{id}', async (ctx) => {
+    need(ctx, 'leads', 'edit');
+    const id = parse(uuid, ctx.req.params['id']);
+    const b = parse(leadBody.partial(), ctx.req.body);
+    const fields = Object.entries(b).filter(([, v]) => v !== undefined);
+    if (fields.length === 0) throw new GuardError('VALIDATION_FAILED', 'empty update');
+    const sets = fields.map(([k], i) => `${k} = $${i + 3}`).join(', ');
+    const r = await ctx.tx.query(`UPDATE leads SET ${sets} WHERE id = $1 AND org_id = $2 RETURNING ${LEAD_COLUMNS}`, [
+      id,
+      ctx.tenant.orgId,
+      ...fields.map(([, v]) => v),
+    ]);
+    if (!r.rows[0]) throw new GuardError('NOT_FOUND');
+    await ctx.emit('lead.updated', 'lead', id, { fields: fields.map(([k]) => k) });
+    return { status: 200, body: { lead: r.rows[0] } };
+  }),
+  route('DELETE', '/leads/{id}', async (ctx) => {
+    need(ctx, 'leads', 'delete');
+    const id = parse(uuid, ctx.req.params['id']);
+    const r = await ctx.tx.query('DELETE FROM leads WHERE id = $1 AND org_id = $2 RETURNING id', [
+      id,
+      ctx.tenant.orgId,
+    ]);
+    if (!r.rows[0]) throw new GuardError('NOT_FOUND');
+    await ctx.emit('lead.deleted', 'lead', id);
+    return { status: 200, body: { deleted: id } };
+  }),
+  route('POST', '/leads/bulk-delete', async (ctx) => {
+    need(ctx, 'leads', 'delete');
+    const { ids } = parse(z.strictObject({ ids: z.array(uuid).min(1).max(MAX_BULK) }), ctx.req.body);
+    const unique = [...new Set(ids.map((i) => i.toLowerCase()))];
+    // Scope first: only ids of the caller's own organisation are ever acted on.
+    const scoped = await ctx.tx.query('SELECT id FROM leads WHERE org_id = $1 AND id = ANY ($2::uuid[])', [
+      ctx.tenant.orgId,
+      unique,
+    ]);
+    const inScope = scoped.rows.map((r) => String(r['id']));
+    const del = await ctx.tx.query('DELETE FROM leads WHERE org_id = $1 AND id = ANY ($2::uuid[]) RETURNING id', [
+      ctx.tenant.orgId,
+      inScope,
+    ]);
+    const dropped = unique.length - inScope.length;
+    await ctx.emit('lead.bulk_deleted', 'lead', null, { requested: unique.length, deleted: del.rows.length, dropped });
+    return { status: 200, body: { deleted: del.rows.map((r) => r['id']), dropped } };
+  }),
+
+  route('GET', '/memberships', async (ctx) => {
+    need(ctx, 'users', 'view');
+    const r = await ctx.tx.query(
+      `SELECT m.id, m.user_id, u.email, m.role, m.custom_role_id, m.status, m.created_at
+         FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.org_id = $1 ORDER BY m.created_at`,
+      [ctx.tenant.orgId],
+    );
+    return { status: 200, body: { memberships: r.rows } };
+  }),
+  route('POST', '/memberships', async (ctx) => {
+    need(ctx, 'users', 'create');
+    const b = parse(
+      z.intersection(
+        z.object({ subject: z.string().min(1).max(255), email: z.email().max(320) }),
+        z.union([
+          z.object({ role: z.enum(BUILTIN_ROLES) }),
+          z.object({ role: z.literal('custom'), customRoleId: uuid }),
+        ]),
+      ),
+      ctx.req.body,
+    );
+    const assignment = b.role === 'custom' ? { role: b.role, customRoleId: b.customRoleId } : { role: b.role };
+    await assertAssignable(ctx, assignment);
+    const user = await ctx.tx.query('SELECT id FROM app.resolve_user($1, $2)', [b.subject, b.email]);
+    const r = await ctx.tx.query(
+      `INSERT INTO memberships (org_id, user_id, role, custom_role_id) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (org_id, user_id) DO UPDATE SET role = EXCLUDED.role, custom_role_id = EXCLUDED.custom_role_id,
+         status = 'active', revoked_at = NULL
+       RETURNING id, user_id, role, custom_role_id, status`,
+      [ctx.tenant.orgId, user.rows[0]!['id'], b.role, b.role === 'custom' ? b.customRoleId : null],
+    );
+    await ctx.emit('membership.granted', 'membership', String(r.rows[0]!['id']), { role: b.role });
+    return { status: 201, body: { membership: r.rows[0] } };
+  }),
+  route('PATCH', '/memberships/{id}', async (ctx) => {
+    need(ctx, 'users', 'edit');
+    const id = parse(uuid, ctx.req.params['id']);
+    const a = parse(roleAssignment, ctx.req.body);
+    await assertAssignable(ctx, a);
+    const current = await ctx.tx.query('SELECT role FROM memberships WHERE id = $1 AND org_id = $2', [
+      id,
+      ctx.tenant.orgId,
+    ]);
+    if (!current.rows[0]) throw new GuardError('NOT_FOUND');
+    if (current.rows[0]['role'] === 'owner' && ctx.tenant.role !== 'owner') throw new GuardError('PERMISSION_DENIED');
+    const r = await ctx.tx.query(
+      'UPDATE memberships SET role = $3, custom_role_id = $4 WHERE id = $1 AND org_id = $2 RETURNING id, role, custom_role_id',
+      [id, ctx.tenant.orgId, a.role, a.role === 'custom' ? a.customRoleId : null],
+    );
+    await ctx.emit('membership.role_changed', 'membership', id, { role: a.role });
+    return { status: 200, body: { membership: r.rows[0] } };
+  }),
+  route('DELETE', '/memberships/{id}', async (ctx) => {
+    need(ctx, 'users', 'delete');
+    const id = parse(uuid, ctx.req.params['id']);
+    const current = await ctx.tx.query('SELECT role FROM memberships WHERE id = $1 AND org_id = $2', [
+      id,
+      ctx.tenant.orgId,
+    ]);
+    if (!current.rows[0]) throw new GuardError('NOT_FOUND');
+    if (current.rows[0]['role'] === 'owner' && ctx.tenant.role !== 'owner') throw new GuardError('PERMISSION_DENIED');
+    await ctx.tx.query(
+      "UPDATE memberships SET status = 'revoked', revoked_at = now() WHERE id = $1 AND org_id = $2 AND status = 'active'",
+      [id, ctx.tenant.orgId],
+    );
+    await ctx.emit('membership.revoked', 'membership', id);
+    return { status: 200, body: { revoked: id } };
+  }),
+  route('GET', '/roles', async (ctx) => {
+    need(ctx, 'settings', 'view');
+    const r = await ctx.tx.query(
+      'SELECT id, name, permissions, oversight FROM custom_roles WHERE org_id = $1 ORDER BY name',
+      [ctx.tenant.orgId],
+    );
+    return { status: 200, body: { roles: r.rows } };
+  }),
+  route('POST', '/roles', async (ctx) => {
+    need(ctx, 'settings', 'create');
+    const b = parse(
+      z.strictObject({
+        name: z.string().min(1).max(100),
+        permissions: permissionList,
+        oversight: z.boolean().optional(),
+      }),
+      ctx.req.body,
+    );
+    // A custom role can only hold what its creator holds.
+    const grid = narrow(b.permissions, ctx.tenant.permissions, 'PERMISSION_DENIED');
+    const r = await ctx.tx.query(
+      'INSERT INTO custom_roles (org_id, name, permissions, oversight) VALUES ($1, $2, $3, $4) RETURNING id, name, permissions, oversight',
+      [ctx.tenant.orgId, b.name, grid, b.oversight ?? false],
+    );
+    await ctx.emit('role.created', 'custom_role', String(r.rows[0]!['id']), { permissions: grid });
+    return { status: 201, body: { role: r.rows[0] } };
+  }),
+
+  route('POST', '/api-keys', async (ctx) => {
+    need(ctx, 'settings', 'create');
+    if (ctx.tenant.actorType !== 'user') throw new GuardError('PERMISSION_DENIED', 'only people mint keys');
+    const b = parse(
+      z.strictObject({
+        name: z.string().min(1).max(100),
+        permissions: permissionList.min(1),
+        expiresInDays: z.number().int().min(1).max(365).optional(),
+      }),
+      ctx.req.body,
+    );
+    const grid = narrow(b.permissions, ctx.tenant.permissions);
+    const id = randomUUID();
+    const secret = randomBytes(32).toString('base64url');
+    await ctx.tx.query(
+      `INSERT INTO api_keys (id, org_id, created_by, name, secret_hash, permissions, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(days => $7))`,
+      [id, ctx.tenant.orgId, ctx.tenant.userId, b.name, hashSecret(secret), grid, b.expiresInDays ?? 90],
+    );
+    await ctx.emit('api_key.minted', 'api_key', id, { permissions: grid });
+    // The secret is returned once and never stored.
+    return { status: 201, body: { id, key: `bwk_${id.replace(/-/g, '')}_${secret}`, permissions: grid } };
+  }),
+  route('DELETE', '/api-keys/{id}', async (ctx) => {
+    need(ctx, 'settings', 'delete');
+    const id = parse(uuid, ctx.req.params['id']);
+    const r = await ctx.tx.query(
+      'UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND org_id = $2 AND revoked_at IS NULL RETURNING id',
+      [id, ctx.tenant.orgId],
+    );
+    if (!r.rows[0]) throw new GuardError('NOT_FOUND');
+    await ctx.emit('api_key.revoked', 'api_key', id);
+    return { status: 200, body: { revoked: id } };
+  }),
+
+  route('GET', '/support-grants', async (ctx) => {
+    if (ctx.tenant.role !== 'owner') throw new GuardError('PERMISSION_DENIED', 'owner only');
+    const r = await ctx.tx.query(
+      `SELECT g.id, g.granted_to, u.email AS granted_to_email, g.reason, g.scope, g.opened_at, g.expires_at,
+              g.revoked_at FROM support_grants g LEFT JOIN users u ON u.id = g.granted_to
+        WHERE g.org_id = $1 ORDER BY g.opened_at DESC`,
+      [ctx.tenant.orgId],
+    );
+    return { status: 200, body: { grants: r.rows } };
+  }),
+  route('DELETE', '/support-grants/{id}', async (ctx) => {
+    if (ctx.tenant.role !== 'owner') throw new GuardError('PERMISSION_DENIED', 'owner only');
+    const id = parse(uuid, ctx.req.params['id']);
+    const r = await ctx.tx.query(
+      `UPDATE support_grants SET revoked_at = now(), revoked_by = $3
+        WHERE id = $1 AND org_id = $2 AND revoked_at IS NULL RETURNING id`,
+      [id, ctx.tenant.orgId, ctx.tenant.userId],
+    );
+    if (!r.rows[0]) throw new GuardError('NOT_FOUND');
+    await ctx.emit('support_grant.revoked', 'support_grant', id);
+    return { status: 200, body: { revoked: id } };
+  }),
+];
+
+const requestOf = (e: APIGatewayProxyEvent): Omit<Req, 'params'> => {
+  let body: unknown = undefined;
+  if (e.body) {
+    try {
+      body = JSON.parse(e.isBase64Encoded ? Buffer.from(e.body, 'base64').toString('utf8') : e.body);
+    } catch {
+      throw new GuardError('VALIDATION_FAILED', 'body is not JSON');
+    }
+  }
+  const headers = Object.fromEntries(Object.entries(e.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+  return {
+    method: e.httpMethod.toUpperCase(),
+    path: e.path.replace(/\/+$/, '') || '/',
+    body,
+    query: e.queryStringParameters ?? {},
+    ip: e.requestContext?.identity?.sourceIp ?? null,
+    userAgent: headers['user-agent'] ?? null,
+  };
+};
+
+const header = (e: APIGatewayProxyEvent, name: string): string | undefined =>
+  Object.entries(e.headers ?? {}).find(([k]) => k.toLowerCase() === name)?.[1];
+
+const respond = (status: number, body: Json): APIGatewayProxyResult => ({
+  statusCode: status,
+  headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
+  body: JSON.stringify(body),
+});
+
+const refusal = (e: GuardError): APIGatewayProxyResult => respond(e.status, { error: e.code });
+
+/** Builds the API Gateway proxy handler over injected dependencies. */
+export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult> {
+  const now = deps.now ?? (() => new Date());
+
+  return async (event) => {
+    let req: Omit<Req, 'params'>;
+    try {
+      req = requestOf(event);
+    } catch (e) {
+      return refusal(toGuardError(e));
+    }
+    const match = (defs: readonly RouteDef[]): { def: RouteDef; params: Record<string, string> } | null => {
+      for (const def of defs) {
+        const m = def.pattern.exec(req.path);
+        if (m && def.method === req.method) {
+          return { def, params: Object.fromEntries(def.keys.map((k, i) => [k, decodeURIComponent(m[i + 1] ?? '')])) };
+        }
+      }
+      return null;
+    };
+    // Opening a support grant is the one platform route: no tenant is entered (the caller is
+    // platform staff, not a member); the database function checks the caller's platform role.
+    const platform = req.method === 'POST' && req.path === '/support-grants';
+    const tenantRoute = platform ? null : match(TENANT_ROUTES);
+    if (!platform && !tenantRoute) return respond(404, { error: 'NOT_FOUND' });
+
+    let client: PooledClient;
+    try {
+      client = await deps.db.connect();
+    } catch {
+      return respond(503, { error: 'INTERNAL' });
+    }
+    let caller: Caller | null = null;
+    let broken = false;
+    try {
+      await client.query('BEGIN');
+      caller = await authenticate(client, parseAuthorization(header(event, 'authorization')), deps.verify);
+      const who = caller;
+      const base = (orgId: string, actorType: AuditEvent['actorType'], grant: string | null) =>
+        ({
+          orgId,
+          actorType,
+          actorUserId: who.userId,
+          actorEmail: who.email,
+          ip: req.ip,
+          userAgent: req.userAgent,
+          supportGrantId: grant,
+          occurredAt: now(),
+        }) as const;
+
+      let res: Res;
+      if (platform) {
+        res = await openSupportGrant(client, who, req.body, (orgId, grantId) =>
+          deps.audit.record(
+            {
+              ...base(orgId, 'support_grant', grantId),
+              event: 'support_grant.opened',
+              entityType: 'support_grant',
+              entityId: grantId,
+              metadata: {},
+            },
+            client,
+          ),
+        );
+      } else {
+        const tenant = await enterTenant(client, who, header(event, 'x-bulwark-support-grant') ?? null);
+        const ctx: Ctx = {
+          tx: client,
+          tenant,
+          req: { ...req, params: tenantRoute!.params },
+          emit: (name, entityType, entityId, metadata = {}) =>
+            deps.audit.record(
+              {
+                ...base(tenant.orgId, tenant.actorType, tenant.supportGrantId),
+                event: name,
+                entityType,
+                entityId,
+                metadata: { ...(metadata as object), ...(tenant.apiKeyId ? { apiKeyId: tenant.apiKeyId } : {}) },
+              },
+              client,
+            ),
+        };
+        res = await tenantRoute!.def.run(ctx);
+      }
+      await client.query('COMMIT');
+      return respond(res.status, res.body);
+    } catch (e) {
+      const err = toGuardError(e);
+      try {
+        await client.query('ROLLBACK');
+      } catch {
+        broken = true;
+      }
+      if (caller && err.status === 403) {
+        // Refusals of an authenticated caller are security events; recorded outside the
+        // rolled-back transaction.
+        await deps.audit
+          .record({
+            orgId: caller.orgId,
+            actorType: caller.apiKey ? 'api_key' : 'user',
+            actorUserId: caller.userId,
+            actorEmail: caller.email,
+            event: 'access.refused',
+            entityType: null,
+            entityId: null,
+            ip: req.ip,
+            userAgent: req.userAgent,
+            supportGrantId: null,
+            metadata: { code: err.code, method: req.method, path: req.path },
+            occurredAt: now(),
+          })
+          .catch(() => undefined);
+      }
+      return refusal(err);
+    } finally {
+      client.release(broken);
+    }
+  };
+}
+
+async function openSupportGrant(
+  tx: SqlClient,
+  caller: Caller,
+  body: unknown,
+  audit: (orgId: string, grantId: string) => Promise<void>,
+): Promise<Res> {
+  if (caller.platformRole !== 'platform_support' || caller.apiKey) throw new GuardError('PERMISSION_DENIED');
+  const b = parse(
+    z.strictObject({
+      orgId: uuid,
+      reason: z.string().trim().min(10).max(1000),
+      durationMinutes: z.number().int().min(1),
+      scope: z.enum(['read', 'read_write']).optional(),
+    }),
+    body,
+  );
+  if (b.durationMinutes > 240) throw new GuardError('SUPPORT_GRANT_TOO_LONG');
+  const r = await tx.query(
+    `SELECT (g).id, (g).org_id, (g).expires_at, (g).scope
+       FROM (SELECT app.open_support_grant($1, $2, $3, make_interval(mins => $4), $5) AS g) s`,
+    [caller.userId, b.orgId, b.reason, b.durationMinutes, b.scope ?? 'read'],
+  );
+  const grant = r.rows[0]!;
+  await audit(b.orgId, String(grant['id']));
+  return { status: 201, body: { grant } };
+}

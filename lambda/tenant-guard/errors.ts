@@ -1,0 +1,64 @@
+/**
+ * Every refusal the tenant guard can produce: an explicit code with a stable HTTP status. Handlers
+ * never leak driver errors; unknown failures map to INTERNAL.
+ */
+export const ERROR_STATUS = {
+  TOKEN_MISSING: 401,
+  TOKEN_INVALID: 401,
+  TOKEN_EXPIRED: 401,
+  TENANT_CONTEXT_MISSING: 401,
+  USER_DISABLED: 403,
+  MEMBERSHIP_REVOKED: 403,
+  ORGANISATION_INACTIVE: 403,
+  PERMISSION_DENIED: 403,
+  API_KEY_EXCEEDS_ROLE: 403,
+  SUPPORT_GRANT_INVALID: 403,
+  SUPPORT_GRANT_EXPIRED: 403,
+  SUPPORT_GRANT_REVOKED: 403,
+  SUPPORT_GRANT_TOO_LONG: 400,
+  VALIDATION_FAILED: 400,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  INTERNAL: 500,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export class GuardError extends Error {
+  public readonly status: number;
+  constructor(
+    public readonly code: ErrorCode,
+    message: string = code,
+  ) {
+    super(message);
+    this.name = 'GuardError';
+    this.status = ERROR_STATUS[code];
+  }
+}
+
+/** SQLSTATEs raised by the database gate (migrations/0001, docs/tenancy.md). */
+const SQLSTATE: Readonly<Record<string, ErrorCode>> = {
+  BW001: 'TENANT_CONTEXT_MISSING',
+  BW002: 'MEMBERSHIP_REVOKED',
+  BW003: 'SUPPORT_GRANT_EXPIRED',
+  BW004: 'ORGANISATION_INACTIVE',
+  BW005: 'SUPPORT_GRANT_INVALID',
+  BW006: 'USER_DISABLED',
+  BW007: 'SUPPORT_GRANT_REVOKED',
+  BW008: 'PERMISSION_DENIED',
+  BW009: 'SUPPORT_GRANT_TOO_LONG',
+  BW010: 'API_KEY_EXCEEDS_ROLE',
+  '42501': 'PERMISSION_DENIED',
+  '23505': 'CONFLICT',
+  '23503': 'VALIDATION_FAILED',
+  '23514': 'VALIDATION_FAILED',
+  '22P02': 'VALIDATION_FAILED',
+};
+
+/** Narrows anything caught to a GuardError. */
+export function toGuardError(e: unknown): GuardError {
+  if (e instanceof GuardError) return e;
+  const code = typeof e === 'object' && e !== null && 'code' in e ? (e as { code: unknown }).code : undefined;
+  if (typeof code === 'string' && SQLSTATE[code]) return new GuardError(SQLSTATE[code]);
+  return new GuardError('INTERNAL');
+}

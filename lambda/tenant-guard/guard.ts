@@ -1,0 +1,129 @@
+/**
+ * The request guard: authenticates the caller (JWT or API key), re-checks membership (or a live
+ * support grant) in the database on every request, and enters the tenant transaction-locally
+ * through app.set_tenant_context. Pure over its injected dependencies.
+ */
+import { createHash } from 'node:crypto';
+import type { SqlClient } from '../shared/migrations';
+import { GuardError, toGuardError } from './errors';
+import type { TokenVerifier } from './jwt';
+import { isPermission, type Grid } from './permissions';
+
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const API_KEY = /^bwk_([0-9a-f]{32})_([A-Za-z0-9_-]{43})$/;
+
+export type Credential =
+  | { readonly kind: 'jwt'; readonly token: string }
+  | { readonly kind: 'api_key'; readonly keyId: string; readonly secret: string };
+
+/** `Authorization: Bearer <jwt>` or `Authorization: ApiKey bwk_<id>_<secret>`. */
+export function parseAuthorization(header: string | undefined): Credential {
+  if (!header) throw new GuardError('TOKEN_MISSING');
+  const [scheme, value, extra] = header.trim().split(/\s+/);
+  if (!value || extra !== undefined) throw new GuardError('TOKEN_INVALID');
+  if (scheme?.toLowerCase() === 'bearer') return { kind: 'jwt', token: value };
+  if (scheme?.toLowerCase() === 'apikey') {
+    const m = API_KEY.exec(value);
+    if (!m || !m[1] || !m[2]) throw new GuardError('TOKEN_INVALID');
+    const h = m[1];
+    const keyId = `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+    return { kind: 'api_key', keyId, secret: m[2] };
+  }
+  throw new GuardError('TOKEN_INVALID');
+}
+
+export const hashSecret = (secret: string): Buffer => createHash('sha256').update(secret, 'utf8').digest();
+
+/** Who is calling, before any tenant is entered. */
+export interface Caller {
+  readonly userId: string;
+  readonly email: string | null;
+  readonly platformRole: string | null;
+  /** Organisation the credential names (JWT `org_id` claim, or the key's organisation). */
+  readonly orgId: string;
+  readonly apiKey: { readonly id: string; readonly permissions: readonly string[] } | null;
+}
+
+export interface TenantContext extends Grid {
+  readonly orgId: string;
+  readonly userId: string;
+  readonly email: string | null;
+  readonly supportGrantId: string | null;
+  readonly readableOrgIds: readonly string[];
+  readonly writable: boolean;
+  readonly actorType: 'user' | 'api_key' | 'support_grant';
+  readonly apiKeyId: string | null;
+}
+
+/** Authenticates inside `tx` (which the caller has BEGun). */
+export async function authenticate(tx: SqlClient, credential: Credential, verify: TokenVerifier): Promise<Caller> {
+  if (credential.kind === 'jwt') {
+    const id = await verify(credential.token);
+    const r = await tx.query('SELECT id, status, platform_role FROM app.resolve_user($1, $2)', [id.subject, id.email]);
+    const row = r.rows[0];
+    if (!row || row['status'] !== 'active') throw new GuardError('USER_DISABLED');
+    return {
+      userId: String(row['id']),
+      email: id.email,
+      platformRole: (row['platform_role'] as string | null) ?? null,
+      orgId: id.orgId,
+      apiKey: null,
+    };
+  }
+  const r = await tx.query('SELECT org_id, created_by, permissions FROM app.resolve_api_key($1, $2)', [
+    credential.keyId,
+    hashSecret(credential.secret),
+  ]);
+  const row = r.rows[0];
+  if (!row) throw new GuardError('TOKEN_INVALID');
+  return {
+    userId: String(row['created_by']),
+    email: null,
+    platformRole: null,
+    orgId: String(row['org_id']),
+    apiKey: { id: credential.keyId, permissions: (row['permissions'] as string[]).filter(isPermission) },
+  };
+}
+
+/**
+ * Enters the caller's organisation for the current transaction. The database re-checks the
+ * membership (or the support grant) live; its refusals become explicit error codes.
+ */
+export async function enterTenant(
+  tx: SqlClient,
+  caller: Caller,
+  supportGrantId: string | null,
+): Promise<TenantContext> {
+  if (supportGrantId !== null && (!UUID.test(supportGrantId) || caller.apiKey)) {
+    throw new GuardError('SUPPORT_GRANT_INVALID');
+  }
+  let row: Record<string, unknown> | undefined;
+  try {
+    row = (
+      await tx.query(
+        'SELECT role, permissions, support_grant_id, readable_org_ids, writable FROM app.set_tenant_context($1, $2, $3)',
+        [caller.userId, caller.orgId, supportGrantId],
+      )
+    ).rows[0];
+  } catch (e) {
+    throw toGuardError(e);
+  }
+  if (!row) throw new GuardError('TENANT_CONTEXT_MISSING');
+  const rolePermissions = (row['permissions'] as string[] | null) ?? [];
+  // An API key's grid only ever narrows its minter's current grid.
+  const permissions = caller.apiKey
+    ? caller.apiKey.permissions.filter((p) => rolePermissions.includes(p))
+    : rolePermissions;
+  return {
+    orgId: caller.orgId,
+    userId: caller.userId,
+    email: caller.email,
+    role: String(row['role']),
+    permissions,
+    supportGrantId: (row['support_grant_id'] as string | null) ?? null,
+    readableOrgIds: (row['readable_org_ids'] as string[]) ?? [],
+    writable: row['writable'] === true,
+    actorType: supportGrantId ? 'support_grant' : caller.apiKey ? 'api_key' : 'user',
+    apiKeyId: caller.apiKey?.id ?? null,
+  };
+}

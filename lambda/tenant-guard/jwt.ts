@@ -1,0 +1,47 @@
+/**
+ * Identity-provider token verification with jose: signature against the issuer's JWKS, issuer,
+ * audience, expiry, and the organisation claim (`org_id`, or Cognito's `custom:org_id`).
+ */
+import { errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { GuardError } from './errors';
+
+export interface VerifierOptions {
+  readonly issuer: string;
+  readonly audience: string;
+  /** `createRemoteJWKSet(new URL(jwksUri))` in Lambda; a local JWKS in tests. */
+  readonly keys: JWTVerifyGetKey;
+  /** Clock skew tolerated on exp/nbf. @default 30 seconds */
+  readonly clockToleranceSeconds?: number;
+}
+
+export interface VerifiedIdentity {
+  readonly subject: string;
+  readonly email: string;
+  readonly orgId: string;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export type TokenVerifier = (token: string) => Promise<VerifiedIdentity>;
+
+export function createVerifier(options: VerifierOptions): TokenVerifier {
+  return async (token) => {
+    let payload;
+    try {
+      ({ payload } = await jwtVerify(token, options.keys, {
+        issuer: options.issuer,
+        audience: options.audience,
+        algorithms: ['RS256', 'ES256'],
+        requiredClaims: ['exp', 'sub'],
+        clockTolerance: options.clockToleranceSeconds ?? 30,
+      }));
+    } catch (e) {
+      if (e instanceof errors.JWTExpired) throw new GuardError('TOKEN_EXPIRED');
+      throw new GuardError('TOKEN_INVALID');
+    }
+    const org = payload['org_id'] ?? payload['custom:org_id'];
+    if (typeof org !== 'string' || !UUID.test(org)) throw new GuardError('TENANT_CONTEXT_MISSING');
+    const email = typeof payload['email'] === 'string' ? payload['email'] : `${payload.sub}@unknown.invalid`;
+    return { subject: payload.sub!, email, orgId: org.toLowerCase() };
+  };
+}

@@ -1,0 +1,433 @@
+/**
+ * The tenant API through its handler entry point: API Gateway proxy events, real JWTs signed with
+ * locally generated keys against a local JWKS, and a real PostgreSQL as the application role.
+ */
+import type { APIGatewayProxyEvent } from 'aws-lambda';
+import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
+import type { Pool } from 'pg';
+import type { AuditEvent, AuditSink } from '../../lambda/shared/audit';
+import { createApi } from '../../lambda/tenant-guard/api';
+import { ERROR_STATUS, GuardError } from '../../lambda/tenant-guard/errors';
+import { createVerifier } from '../../lambda/tenant-guard/jwt';
+import { ACTIONS, MODULES, requirePermission } from '../../lambda/tenant-guard/permissions';
+import { startPostgres, type TestPostgres } from '../support/postgres';
+import { buildWorld, createUser, type World } from './fixtures';
+
+const ISSUER = 'https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_TEST';
+const AUDIENCE = 'bulwark-test-client';
+
+class MemoryAuditSink implements AuditSink {
+  public readonly events: AuditEvent[] = [];
+  async record(event: AuditEvent): Promise<void> {
+    this.events.push(event);
+  }
+}
+
+describe('tenant API handler', () => {
+  let pg: TestPostgres;
+  let w: World;
+  let pool: Pool;
+  let audit: MemoryAuditSink;
+  let api: ReturnType<typeof createApi>;
+  let signingKey: CryptoKey;
+  let foreignKey: CryptoKey;
+
+  beforeAll(async () => {
+    pg = await startPostgres();
+    w = await buildWorld(pg);
+    pool = pg.pool();
+    audit = new MemoryAuditSink();
+    const pair = await generateKeyPair('RS256');
+    const other = await generateKeyPair('RS256');
+    signingKey = pair.privateKey;
+    foreignKey = other.privateKey;
+    const jwk: JWK = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
+    api = createApi({
+      db: pool,
+      verify: createVerifier({ issuer: ISSUER, audience: AUDIENCE, keys: createLocalJWKSet({ keys: [jwk] }) }),
+      audit,
+    });
+  });
+  afterAll(async () => pg?.stop());
+
+  const subjectOf = async (userId: string): Promise<string> =>
+    ((await pg.superuser('SELECT subject FROM users WHERE id = $1', [userId])) as { subject: string }[])[0]!.subject;
+
+  interface TokenOpts {
+    readonly key?: CryptoKey;
+    readonly aud?: string;
+    readonly iss?: string;
+    readonly exp?: number | string;
+    readonly claims?: Record<string, unknown>;
+  }
+  async function token(userId: string, org: string | null, o: TokenOpts = {}): Promise<string> {
+    const claims: Record<string, unknown> = { email: 'person@example.test', ...o.claims };
+    if (org) claims['custom:org_id'] = org;
+    return new SignJWT(claims)
+      .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
+      .setSubject(await subjectOf(userId))
+      .setIssuer(o.iss ?? ISSUER)
+      .setAudience(o.aud ?? AUDIENCE)
+      .setIssuedAt()
+      .setExpirationTime(o.exp ?? '10m')
+      .sign(o.key ?? signingKey);
+  }
+
+  function event(method: string, path: string, auth?: string, body?: unknown, headers: Record<string, string> = {}) {
+    return {
+      httpMethod: method,
+      path,
+      headers: { ...(auth ? { Authorization: auth } : {}), 'User-Agent': 'jest/30', ...headers },
+      body: body === undefined ? null : JSON.stringify(body),
+      isBase64Encoded: false,
+      queryStringParameters: null,
+      requestContext: { identity: { sourceIp: '203.0.113.9' } },
+    } as unknown as APIGatewayProxyEvent;
+  }
+
+  async function call(method: string, path: string, auth?: string, body?: unknown, headers?: Record<string, string>) {
+    const r = await api(event(method, path, auth, body, headers));
+    return { status: r.statusCode, body: JSON.parse(r.body) as Record<string, unknown> };
+  }
+  const bearer = async (user: string, org: string | null, o?: TokenOpts) => `Bearer ${await token(user, org, o)}`;
+
+  describe('JWT verification', () => {
+    it('accepts a valid token and refuses a missing one', async () => {
+      expect(await call('GET', '/leads', await bearer(w.ownerA, w.storeA))).toMatchObject({ status: 200 });
+      expect(await call('GET', '/leads')).toEqual({ status: 401, body: { error: 'TOKEN_MISSING' } });
+      expect(await call('GET', '/leads', 'Basic abc')).toEqual({ status: 401, body: { error: 'TOKEN_INVALID' } });
+    });
+
+    it('refuses expired, forged, wrong-audience, wrong-issuer and missing-claim tokens', async () => {
+      const past = Math.floor(Date.now() / 1000) - 3600;
+      expect(await call('GET', '/leads', await bearer(w.ownerA, w.storeA, { exp: past }))).toEqual({
+        status: 401,
+        body: { error: 'TOKEN_EXPIRED' },
+      });
+      expect(await call('GET', '/leads', await bearer(w.ownerA, w.storeA, { key: foreignKey }))).toEqual({
+        status: 401,
+        body: { error: 'TOKEN_INVALID' },
+      });
+      expect(await call('GET', '/leads', await bearer(w.ownerA, w.storeA, { aud: 'someone-else' }))).toEqual({
+        status: 401,
+        body: { error: 'TOKEN_INVALID' },
+      });
+      expect(await call('GET', '/leads', await bearer(w.ownerA, w.storeA, { iss: 'https://evil.example' }))).toEqual({
+        status: 401,
+        body: { error: 'TOKEN_INVALID' },
+      });
+      expect(await call('GET', '/leads', await bearer(w.ownerA, null))).toEqual({
+        status: 401,
+        body: { error: 'TENANT_CONTEXT_MISSING' },
+      });
+      expect(
+        await call('GET', '/leads', await bearer(w.ownerA, null, { claims: { 'custom:org_id': 'not-a-uuid' } })),
+      ).toEqual({ status: 401, body: { error: 'TENANT_CONTEXT_MISSING' } });
+      // An unsigned token ("alg": "none") with valid claims.
+      const [, payload] = (await token(w.ownerA, w.storeA)).split('.');
+      const none = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${payload}.`;
+      expect(await call('GET', '/leads', `Bearer ${none}`)).toEqual({ status: 401, body: { error: 'TOKEN_INVALID' } });
+    });
+  });
+
+  describe('membership is re-checked on every request', () => {
+    it('refuses an org claim the user is not a member of, and audits the refusal', async () => {
+      const before = audit.events.length;
+      expect(await call('GET', '/leads', await bearer(w.ownerA, w.storeB))).toEqual({
+        status: 403,
+        body: { error: 'MEMBERSHIP_REVOKED' },
+      });
+      expect(audit.events.slice(before)).toEqual([
+        expect.objectContaining({
+          event: 'access.refused',
+          orgId: w.storeB,
+          actorUserId: w.ownerA,
+          ip: '203.0.113.9',
+          userAgent: 'jest/30',
+          metadata: expect.objectContaining({ code: 'MEMBERSHIP_REVOKED' }),
+        }),
+      ]);
+    });
+
+    it('a revoked membership is refused immediately, with the same still-valid token', async () => {
+      const u = await createUser(pg);
+      await pg.superuser("INSERT INTO memberships (org_id, user_id, role) VALUES ($1, $2, 'member')", [w.storeA, u]);
+      const auth = await bearer(u, w.storeA);
+      expect((await call('GET', '/leads', auth)).status).toBe(200);
+      await pg.superuser("UPDATE memberships SET status = 'revoked', revoked_at = now() WHERE user_id = $1", [u]);
+      expect(await call('GET', '/leads', auth)).toEqual({ status: 403, body: { error: 'MEMBERSHIP_REVOKED' } });
+    });
+  });
+
+  describe('RBAC', () => {
+    it('require(module, action) is strict: unknown module, action or role is refused', () => {
+      const owner = { role: 'owner', permissions: ['leads:view', 'nonsense:view'] };
+      expect(() => requirePermission(owner, 'leads', 'view')).not.toThrow();
+      expect(() => requirePermission(owner, 'nonsense', 'view')).toThrow(GuardError);
+      expect(() => requirePermission(owner, 'leads', 'approve')).toThrow(GuardError);
+      expect(() => requirePermission({ role: 'superadmin', permissions: ['leads:view'] }, 'leads', 'view')).toThrow(
+        GuardError,
+      );
+      expect(() => requirePermission(owner, 'leads', 'delete')).toThrow(GuardError);
+    });
+
+    it('the TypeScript grid vocabulary matches the database', async () => {
+      const r = (await pg.superuser('SELECT app.modules() AS m, app.actions() AS a')) as { m: string[]; a: string[] }[];
+      expect(r[0]).toEqual({ m: [...MODULES], a: [...ACTIONS] });
+    });
+
+    it('a Viewer reads leads but cannot create them', async () => {
+      const v = await createUser(pg);
+      await pg.superuser("INSERT INTO memberships (org_id, user_id, role) VALUES ($1, $2, 'viewer')", [w.storeA, v]);
+      const auth = await bearer(v, w.storeA);
+      expect((await call('GET', '/leads', auth)).status).toBe(200);
+      expect(await call('POST', '/leads', auth, { name: 'Nope' })).toEqual({
+        status: 403,
+        body: { error: 'PERMISSION_DENIED' },
+      });
+    });
+
+    it('an Admin cannot make an Owner nor grant more than they hold', async () => {
+      const a = await createUser(pg);
+      await pg.superuser("INSERT INTO memberships (org_id, user_id, role) VALUES ($1, $2, 'admin')", [w.storeA, a]);
+      const auth = await bearer(a, w.storeA);
+      expect(
+        await call('POST', '/memberships', auth, { subject: 'new-sub-1', email: 'n1@example.test', role: 'owner' }),
+      ).toEqual({ status: 403, body: { error: 'PERMISSION_DENIED' } });
+      expect(await call('POST', '/roles', auth, { name: 'billing-boss', permissions: ['billing:delete'] })).toEqual({
+        status: 403,
+        body: { error: 'PERMISSION_DENIED' },
+      });
+      const ok = await call('POST', '/memberships', auth, {
+        subject: 'new-sub-2',
+        email: 'n2@example.test',
+        role: 'member',
+      });
+      expect(ok.status).toBe(201);
+      const list = await call('GET', '/memberships', auth);
+      expect((list.body['memberships'] as { email: string }[]).map((m) => m.email)).toContain('n2@example.test');
+    });
+  });
+
+  describe('leads', () => {
+    it('CRUD in the caller’s organisation, each change audited with actor, org, target, IP and user agent', async () => {
+      const auth = await bearer(w.ownerA, w.storeA);
+      const created = await call('POST', '/leads', auth, { name: 'Ada', email: 'ada@example.test', source: 'web' });
+      expect(created.status).toBe(201);
+      const id = (created.body['lead'] as { id: string; org_id: string }).id;
+      expect((created.body['lead'] as { org_id: string }).org_id).toBe(w.storeA);
+      expect((await call('GET', `/leads/${id}`, auth)).status).toBe(200);
+      expect((await call('PATCH', `/leads/${id}`, auth, { status: 'contacted' })).body).toMatchObject({
+        lead: { status: 'contacted' },
+      });
+      // Another tenant cannot see, change or delete it.
+      const other = await bearer(w.ownerB, w.storeB);
+      expect((await call('GET', `/leads/${id}`, other)).status).toBe(404);
+      expect((await call('PATCH', `/leads/${id}`, other, { status: 'lost' })).status).toBe(404);
+      expect((await call('DELETE', `/leads/${id}`, other)).status).toBe(404);
+      expect((await call('DELETE', `/leads/${id}`, auth)).status).toBe(200);
+      expect((await call('GET', `/leads/${id}`, auth)).status).toBe(404);
+      const mine = audit.events.filter((e) => e.entityId === id);
+      expect(mine.map((e) => e.event)).toEqual(['lead.created', 'lead.updated', 'lead.deleted']);
+      for (const e of mine) {
+        expect(e).toMatchObject({
+          orgId: w.storeA,
+          actorType: 'user',
+          actorUserId: w.ownerA,
+          entityType: 'lead',
+          ip: '203.0.113.9',
+          userAgent: 'jest/30',
+          supportGrantId: null,
+        });
+        expect(e.occurredAt).toBeInstanceOf(Date);
+      }
+    });
+
+    it('validation failures are explicit', async () => {
+      const auth = await bearer(w.ownerA, w.storeA);
+      expect(await call('POST', '/leads', auth, { name: '' })).toEqual({
+        status: 400,
+        body: { error: 'VALIDATION_FAILED' },
+      });
+      expect(await call('GET', '/leads/not-a-uuid', auth)).toEqual({
+        status: 400,
+        body: { error: 'VALIDATION_FAILED' },
+      });
+      expect(await call('GET', '/nowhere', auth)).toEqual({ status: 404, body: { error: 'NOT_FOUND' } });
+    });
+
+    it('bulk delete scopes the list to the caller’s organisation: out-of-org ids dropped, counted, untouched', async () => {
+      const a = await bearer(w.ownerA, w.storeA);
+      const b = await bearer(w.ownerB, w.storeB);
+      const mine = [
+        ((await call('POST', '/leads', a, { name: 'A1' })).body['lead'] as { id: string }).id,
+        ((await call('POST', '/leads', a, { name: 'A2' })).body['lead'] as { id: string }).id,
+      ];
+      const theirs = ((await call('POST', '/leads', b, { name: 'B1' })).body['lead'] as { id: string }).id;
+      const ghost = '00000000-0000-4000-8000-000000000000';
+      const r = await call('POST', '/leads/bulk-delete', a, { ids: [...mine, theirs, ghost] });
+      expect(r.status).toBe(200);
+      expect((r.body['deleted'] as string[]).sort()).toEqual([...mine].sort());
+      expect(r.body['dropped']).toBe(2);
+      const left = (await pg.superuser('SELECT id FROM leads WHERE id = $1', [theirs])) as unknown[];
+      expect(left).toHaveLength(1);
+      expect(audit.events.at(-1)).toMatchObject({
+        event: 'lead.bulk_deleted',
+        metadata: { requested: 4, deleted: 2, dropped: 2 },
+      });
+    });
+
+    it('a dealer group reads a member store’s lead but cannot change it; a sibling store cannot read it', async () => {
+      const a = await bearer(w.ownerA, w.storeA);
+      const id = ((await call('POST', '/leads', a, { name: 'Oversight' })).body['lead'] as { id: string }).id;
+      const group = await bearer(w.groupOwner, w.group);
+      expect((await call('GET', `/leads/${id}`, group)).status).toBe(200);
+      expect((await call('PATCH', `/leads/${id}`, group, { status: 'lost' })).status).toBe(404);
+      expect((await call('DELETE', `/leads/${id}`, group)).status).toBe(404);
+      expect((await call('GET', `/leads/${id}`, await bearer(w.ownerB, w.storeB))).status).toBe(404);
+    });
+  });
+
+  describe('API keys', () => {
+    it('mints keys whose grid can only narrow the minter’s role; the key works within it', async () => {
+      const m = await createUser(pg);
+      await pg.superuser("INSERT INTO memberships (org_id, user_id, role) VALUES ($1, $2, 'admin')", [w.storeA, m]);
+      const auth = await bearer(m, w.storeA);
+      expect(await call('POST', '/api-keys', auth, { name: 'too wide', permissions: ['billing:edit'] })).toEqual({
+        status: 403,
+        body: { error: 'API_KEY_EXCEEDS_ROLE' },
+      });
+      const minted = await call('POST', '/api-keys', auth, { name: 'crm sync', permissions: ['leads:view'] });
+      expect(minted.status).toBe(201);
+      const key = `ApiKey ${String(minted.body['key'])}`;
+      const stored = (await pg.superuser('SELECT secret_hash FROM api_keys WHERE id = $1', [minted.body['id']])) as {
+        secret_hash: Buffer;
+      }[];
+      expect(stored[0]!.secret_hash.toString('base64url')).not.toContain(String(minted.body['key']).split('_')[2]);
+      expect((await call('GET', '/leads', key)).status).toBe(200);
+      expect(await call('POST', '/leads', key, { name: 'x' })).toEqual({
+        status: 403,
+        body: { error: 'PERMISSION_DENIED' },
+      });
+      expect((await call('GET', '/leads', `ApiKey ${String(minted.body['key']).slice(0, -2)}xx`)).status).toBe(401);
+      // The key dies with its minter's membership.
+      await pg.superuser("UPDATE memberships SET status = 'revoked', revoked_at = now() WHERE user_id = $1", [m]);
+      expect(await call('GET', '/leads', key)).toEqual({ status: 403, body: { error: 'MEMBERSHIP_REVOKED' } });
+    });
+  });
+
+  describe('support mode', () => {
+    const open = async (body: Record<string, unknown>) =>
+      call('POST', '/support-grants', await bearer(w.support, w.storeA), body);
+
+    it('opens a reasoned grant of at most 4 hours; only platform_support may', async () => {
+      expect(await open({ orgId: w.storeA, reason: 'ticket 7: import', durationMinutes: 241 })).toEqual({
+        status: 400,
+        body: { error: 'SUPPORT_GRANT_TOO_LONG' },
+      });
+      expect(await open({ orgId: w.storeA, durationMinutes: 60 })).toEqual({
+        status: 400,
+        body: { error: 'VALIDATION_FAILED' },
+      });
+      expect(
+        await call('POST', '/support-grants', await bearer(w.ownerA, w.storeA), {
+          orgId: w.storeB,
+          reason: 'I would like to look',
+          durationMinutes: 60,
+        }),
+      ).toEqual({ status: 403, body: { error: 'PERMISSION_DENIED' } });
+      expect(await call('GET', '/leads', await bearer(w.support, w.storeA))).toEqual({
+        status: 403,
+        body: { error: 'MEMBERSHIP_REVOKED' },
+      });
+    });
+
+    it('every action under a grant carries its id; expired and revoked grants are refused; the Owner lists and revokes', async () => {
+      const opened = await open({ orgId: w.storeA, reason: 'ticket 8: missing leads', durationMinutes: 60 });
+      expect(opened.status).toBe(201);
+      const grant = (opened.body['grant'] as { id: string }).id;
+      expect(audit.events.at(-1)).toMatchObject({
+        event: 'support_grant.opened',
+        orgId: w.storeA,
+        supportGrantId: grant,
+      });
+      const auth = await bearer(w.support, w.storeA);
+      const h = { 'X-Bulwark-Support-Grant': grant };
+      expect((await call('GET', '/leads', auth, undefined, h)).status).toBe(200);
+      // A read grant cannot write.
+      expect(await call('POST', '/leads', auth, { name: 'x' }, h)).toEqual({
+        status: 403,
+        body: { error: 'PERMISSION_DENIED' },
+      });
+      // Only for the organisation it names.
+      expect(await call('GET', '/leads', await bearer(w.support, w.storeB), undefined, h)).toEqual({
+        status: 403,
+        body: { error: 'SUPPORT_GRANT_INVALID' },
+      });
+
+      const rw = await open({
+        orgId: w.storeA,
+        reason: 'ticket 9: fix a lead',
+        durationMinutes: 30,
+        scope: 'read_write',
+      });
+      const rwId = (rw.body['grant'] as { id: string }).id;
+      const lead = (
+        (await call('POST', '/leads', await bearer(w.ownerA, w.storeA), { name: 'Fix me' })).body['lead'] as {
+          id: string;
+        }
+      ).id;
+      expect(
+        (await call('PATCH', `/leads/${lead}`, auth, { status: 'qualified' }, { 'x-bulwark-support-grant': rwId }))
+          .status,
+      ).toBe(200);
+      expect(audit.events.at(-1)).toMatchObject({
+        event: 'lead.updated',
+        actorType: 'support_grant',
+        actorUserId: w.support,
+        supportGrantId: rwId,
+      });
+
+      // The Owner lists grants on their organisation; an Admin may not.
+      const listed = await call('GET', '/support-grants', await bearer(w.ownerA, w.storeA));
+      expect((listed.body['grants'] as { id: string }[]).map((g) => g.id)).toEqual(
+        expect.arrayContaining([grant, rwId]),
+      );
+      const admin = await createUser(pg);
+      await pg.superuser("INSERT INTO memberships (org_id, user_id, role) VALUES ($1, $2, 'admin')", [w.storeA, admin]);
+      expect(await call('GET', '/support-grants', await bearer(admin, w.storeA))).toEqual({
+        status: 403,
+        body: { error: 'PERMISSION_DENIED' },
+      });
+      // Owner B never sees A's grants.
+      const listedB = await call('GET', '/support-grants', await bearer(w.ownerB, w.storeB));
+      expect((listedB.body['grants'] as { id: string }[]).map((g) => g.id)).not.toContain(grant);
+
+      expect((await call('DELETE', `/support-grants/${rwId}`, await bearer(w.ownerA, w.storeA))).status).toBe(200);
+      expect(await call('GET', '/leads', auth, undefined, { 'x-bulwark-support-grant': rwId })).toEqual({
+        status: 403,
+        body: { error: 'SUPPORT_GRANT_REVOKED' },
+      });
+
+      await pg.superuser(
+        "UPDATE support_grants SET opened_at = now() - interval '3 hours', expires_at = now() - interval '1 minute' WHERE id = $1",
+        [grant],
+      );
+      expect(await call('GET', '/leads', auth, undefined, h)).toEqual({
+        status: 403,
+        body: { error: 'SUPPORT_GRANT_EXPIRED' },
+      });
+    });
+  });
+
+  it('every error code has a stable status', () => {
+    expect(ERROR_STATUS).toMatchObject({
+      TENANT_CONTEXT_MISSING: 401,
+      MEMBERSHIP_REVOKED: 403,
+      PERMISSION_DENIED: 403,
+      SUPPORT_GRANT_EXPIRED: 403,
+      TOKEN_EXPIRED: 401,
+      TOKEN_INVALID: 401,
+    });
+  });
+});

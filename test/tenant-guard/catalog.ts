@@ -1,0 +1,159 @@
+/**
+ * Everything the RLS suites know about the schema is read from the PostgreSQL catalog, so a table
+ * added by any migration is discovered, checked and attacked without editing the tests.
+ */
+import type { ClientBase } from 'pg';
+
+export const APP = 'bulwark_app';
+
+/** Tables in `public` with an `org_id` column: the tenant tables. */
+export async function tenantTables(c: ClientBase): Promise<string[]> {
+  const r = await c.query<{ t: string }>(
+    `SELECT c.relname AS t FROM pg_class c
+       JOIN pg_namespace n ON n.oid = c.relnamespace
+       JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'org_id' AND NOT a.attisdropped
+      WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+      ORDER BY 1`,
+  );
+  return r.rows.map((x) => x.t);
+}
+
+export interface ForeignKey {
+  readonly name: string;
+  readonly table: string;
+  readonly columns: readonly string[];
+  readonly refTable: string;
+  readonly refColumns: readonly string[];
+}
+
+export async function foreignKeys(c: ClientBase): Promise<ForeignKey[]> {
+  const r = await c.query<{ name: string; tbl: string; cols: string[]; ref: string; refcols: string[] }>(
+    `SELECT con.conname AS name, cl.relname AS tbl, rc.relname AS ref,
+            ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(n, i)
+                   JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n ORDER BY k.i)::text[] AS cols,
+            ARRAY(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY k(n, i)
+                   JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n ORDER BY k.i)::text[] AS refcols
+       FROM pg_constraint con
+       JOIN pg_class cl ON cl.oid = con.conrelid
+       JOIN pg_class rc ON rc.oid = con.confrelid
+       JOIN pg_namespace n ON n.oid = cl.relnamespace
+      WHERE con.contype = 'f' AND n.nspname = 'public'`,
+  );
+  return r.rows.map((x) => ({ name: x.name, table: x.tbl, columns: x.cols, refTable: x.ref, refColumns: x.refcols }));
+}
+
+export interface UniqueIndex {
+  readonly table: string;
+  readonly index: string;
+  readonly columns: readonly string[];
+  readonly primary: boolean;
+}
+
+export async function uniqueIndexes(c: ClientBase, table: string): Promise<UniqueIndex[]> {
+  const r = await c.query<{ index: string; cols: string[]; primary: boolean }>(
+    `SELECT ic.relname AS index, i.indisprimary AS primary,
+            ARRAY(SELECT a.attname FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(n, o)
+                   JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n ORDER BY k.o)::text[] AS cols
+       FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+      WHERE i.indrelid = ('public.' || quote_ident($1))::regclass AND i.indisunique`,
+    [table],
+  );
+  return r.rows.map((x) => ({ table, index: x.index, columns: x.cols, primary: x.primary }));
+}
+
+/** Every way the schema breaks the tenancy contract (docs/tenancy.md); empty when sound. */
+export async function catalogProblems(c: ClientBase): Promise<string[]> {
+  const problems: string[] = [];
+  const tables = await tenantTables(c);
+  if (tables.length === 0) problems.push('no tenant tables found');
+  for (const t of tables) {
+    const rel = (
+      await c.query<{ rls: boolean; force: boolean; owner: string; notnull: boolean; typ: string }>(
+        `SELECT c.relrowsecurity AS rls, c.relforcerowsecurity AS force, pg_get_userbyid(c.relowner) AS owner,
+                a.attnotnull AS notnull, format_type(a.atttypid, a.atttypmod) AS typ
+           FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'org_id'
+          WHERE c.oid = ('public.' || quote_ident($1))::regclass`,
+        [t],
+      )
+    ).rows[0]!;
+    if (!rel.rls) problems.push(`${t}: row level security not enabled`);
+    if (!rel.force) problems.push(`${t}: row level security not forced`);
+    if (rel.owner === APP) problems.push(`${t}: owned by the application role`);
+    if (!rel.notnull || rel.typ !== 'uuid') problems.push(`${t}: org_id must be uuid NOT NULL`);
+
+    const led = await c.query(
+      `SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+        WHERE i.indrelid = ('public.' || quote_ident($1))::regclass AND a.attname = 'org_id' AND i.indisvalid`,
+      [t],
+    );
+    if (led.rowCount === 0) problems.push(`${t}: no index led by org_id`);
+
+    for (const u of await uniqueIndexes(c, t)) {
+      const pkOnId = u.primary && u.columns.length === 1 && u.columns[0] === 'id';
+      if (!pkOnId && u.columns[0] !== 'org_id') {
+        problems.push(`${t}: unique index ${u.index} (${u.columns.join(', ')}) does not lead with org_id`);
+      }
+    }
+
+    // Every command the app may run must be covered by a policy that reads the gate.
+    const policies = await c.query<{ name: string; cmd: string; roles: string[]; qual: string; check: string }>(
+      `SELECT policyname AS name, cmd, roles::text[] AS roles, coalesce(qual, '') AS qual,
+              coalesce(with_check, '') AS check
+         FROM pg_policies WHERE schemaname = 'public' AND tablename = $1`,
+      [t],
+    );
+    for (const p of policies.rows) {
+      const appliesToApp = p.roles.includes('public') || p.roles.includes(APP);
+      const expr = `${p.qual} ${p.check}`;
+      if (appliesToApp && !/app\.(readable_org_ids|writable_org_id|current_org_id)\(\)/.test(expr)) {
+        problems.push(`${t}: policy ${p.name} does not compare with the tenant context`);
+      }
+    }
+    for (const [priv, cmd] of [
+      ['SELECT', 'SELECT'],
+      ['INSERT', 'INSERT'],
+      ['UPDATE', 'UPDATE'],
+      ['DELETE', 'DELETE'],
+    ] as const) {
+      const granted = (
+        await c.query<{ g: boolean }>(
+          `SELECT has_table_privilege($1, ('public.' || quote_ident($2))::regclass, $3) AS g`,
+          [APP, t, priv],
+        )
+      ).rows[0]!.g;
+      const covered = policies.rows.some(
+        (p) => (p.cmd === cmd || p.cmd === 'ALL') && (p.roles.includes('public') || p.roles.includes(APP)),
+      );
+      if (granted && !covered) problems.push(`${t}: ${priv} granted to ${APP} without a tenant policy`);
+    }
+    const publicGrant = await c.query(
+      `SELECT 1 FROM information_schema.role_table_grants WHERE table_schema = 'public' AND table_name = $1 AND grantee = 'PUBLIC'`,
+      [t],
+    );
+    if ((publicGrant.rowCount ?? 0) > 0) problems.push(`${t}: privileges granted to PUBLIC`);
+  }
+
+  const views = await c.query<{ v: string }>(
+    `SELECT c.relname AS v FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname IN ('public', 'app') AND c.relkind IN ('v', 'm')
+        AND NOT coalesce('security_invoker=true' = ANY (c.reloptions), false)`,
+  );
+  for (const v of views.rows) problems.push(`view ${v.v} is not security_invoker`);
+
+  const definers = await c.query<{ f: string }>(
+    `SELECT p.oid::regprocedure::text AS f FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+      WHERE n.nspname IN ('public', 'app') AND p.prosecdef
+        AND NOT EXISTS (SELECT 1 FROM unnest(coalesce(p.proconfig, ARRAY[]::text[])) s
+                         WHERE s LIKE 'search_path=%' AND s NOT LIKE '%public%' AND s NOT LIKE '%"$user"%')`,
+  );
+  for (const f of definers.rows) problems.push(`SECURITY DEFINER ${f.f} does not pin a safe search_path`);
+
+  const role = (
+    await c.query<{ rolsuper: boolean; rolbypassrls: boolean }>(
+      'SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = $1',
+      [APP],
+    )
+  ).rows[0];
+  if (!role || role.rolsuper || role.rolbypassrls) problems.push(`${APP} is superuser or bypasses RLS`);
+  return problems;
+}

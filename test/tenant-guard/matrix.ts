@@ -1,0 +1,232 @@
+/**
+ * The cross-tenant matrix, generated from the catalog: every tenant table x operation x context.
+ * Each case runs in its own transaction on ONE application-role connection (so the "previous
+ * transaction" context is real), and is rolled back.
+ */
+import type { Client } from 'pg';
+import { randomUUID } from 'node:crypto';
+import type { TestPostgres } from '../support/postgres';
+import { APP, foreignKeys, tenantTables, type ForeignKey } from './catalog';
+
+export const OPERATIONS = ['select', 'insert', 'update', 'rehome', 'delete'] as const;
+export const CONTEXTS = ['own', 'other', 'unset', 'empty', 'forged', 'previous'] as const;
+export type Operation = (typeof OPERATIONS)[number];
+export type Context = (typeof CONTEXTS)[number];
+
+export interface MatrixCase {
+  readonly table: string;
+  readonly op: Operation;
+  readonly ctx: Context;
+}
+
+export interface Tenant {
+  readonly org: string;
+  readonly user: string;
+}
+
+export interface MatrixResult {
+  readonly cases: readonly MatrixCase[];
+  readonly failures: readonly string[];
+}
+
+type Row = Record<string, unknown>;
+
+interface TablePlan {
+  readonly table: string;
+  readonly privileges: Readonly<Record<'SELECT' | 'INSERT' | 'UPDATE' | 'DELETE', boolean>>;
+  /** Per org: a row anyone may point at, and a row nothing references (safe to delete). */
+  readonly anchor: Readonly<Record<string, Row>>;
+  readonly spare: Readonly<Record<string, Row>>;
+  readonly fks: readonly ForeignKey[];
+}
+
+const GUC_NAMES = ['app.org_id', 'app.current_org_id', 'app.tenant_id', 'bulwark.org_id', 'request.jwt.claim.org_id'];
+const REFUSED = /^(42501|BW0\d\d)$/;
+
+async function su<T extends Row>(pg: TestPostgres, sql: string, params: unknown[] = []): Promise<T[]> {
+  return (await pg.superuser(sql, params)) as T[];
+}
+
+async function plan(pg: TestPostgres, app: Client, tenants: readonly Tenant[]): Promise<TablePlan[]> {
+  const tables = await tenantTables(app);
+  const allFks = await foreignKeys(app);
+  const plans: TablePlan[] = [];
+  for (const table of tables) {
+    const q = `"${table.replace(/"/g, '""')}"`;
+    const privileges = { SELECT: false, INSERT: false, UPDATE: false, DELETE: false };
+    for (const p of Object.keys(privileges) as (keyof typeof privileges)[]) {
+      privileges[p] = (
+        await su<{ g: boolean }>(pg, `SELECT has_table_privilege($1, $2::regclass, $3) AS g`, [APP, `public.${q}`, p])
+      )[0]!.g;
+    }
+    // Rows of `table` nothing points at, from every foreign key that references it.
+    const referencing = allFks.filter((f) => f.refTable === table);
+    const unreferenced = referencing
+      .map(
+        (f, i) =>
+          `NOT EXISTS (SELECT 1 FROM public."${f.table}" r${i} WHERE ${f.columns
+            .map((col, k) => `r${i}."${col}" = t."${f.refColumns[k]}"`)
+            .join(' AND ')})`,
+      )
+      .join(' AND ');
+    const anchor: Record<string, Row> = {};
+    const spare: Record<string, Row> = {};
+    for (const { org } of tenants) {
+      const a = await su(pg, `SELECT to_jsonb(t) AS j FROM public.${q} t WHERE org_id = $1 ORDER BY id LIMIT 1`, [org]);
+      const s = await su(
+        pg,
+        `SELECT to_jsonb(t) AS j FROM public.${q} t WHERE org_id = $1 ${unreferenced ? `AND ${unreferenced}` : ''} ORDER BY id DESC LIMIT 1`,
+        [org],
+      );
+      if (!a[0] || !s[0]) {
+        throw new Error(`tenant table ${table} has no seed rows for ${org}: add it to test/tenant-guard/seed.ts`);
+      }
+      anchor[org] = a[0]['j'] as Row;
+      spare[org] = s[0]['j'] as Row;
+    }
+    plans.push({
+      table,
+      privileges,
+      anchor,
+      spare,
+      fks: allFks.filter((f) => f.table === table),
+    });
+  }
+  return plans;
+}
+
+/**
+ * A new row for `target` org, copied from `source`'s anchor row: fresh id, tenant foreign keys
+ * re-pointed at the target org's rows. Other unique values (emails, VINs, names) come from the source
+ * tenant's seed, which the target tenant does not hold, so only RLS can refuse the row.
+ */
+function newRow(p: TablePlan, plans: readonly TablePlan[], source: string, target: string): Row {
+  const row: Row = { ...p.anchor[source]!, id: randomUUID(), org_id: target };
+  for (const fk of p.fks) {
+    if (!fk.columns.includes('org_id')) continue;
+    const ref = plans.find((x) => x.table === fk.refTable)?.anchor[target];
+    fk.columns.forEach((col, k) => {
+      if (col === 'org_id' || row[col] === null || row[col] === undefined) return;
+      if (!ref) throw new Error(`${p.table}.${col}: no ${fk.refTable} row for the target org`);
+      row[col] = ref[fk.refColumns[k]!];
+    });
+  }
+  return row;
+}
+
+interface Outcome {
+  readonly rows?: number;
+  readonly code?: string;
+}
+
+async function attempt(app: Client, sql: string, params: unknown[]): Promise<Outcome> {
+  await app.query('SAVEPOINT op');
+  try {
+    const r = await app.query(sql, params);
+    await app.query('RELEASE SAVEPOINT op');
+    return { rows: r.rowCount ?? 0 };
+  } catch (e) {
+    await app.query('ROLLBACK TO SAVEPOINT op');
+    return { code: (e as { code?: string }).code ?? 'unknown' };
+  }
+}
+
+/**
+ * Runs every case. `me` and `them` are two unrelated stores (each with an Owner); the acting user
+ * is always `me.user`.
+ */
+export async function runMatrix(pg: TestPostgres, app: Client, me: Tenant, them: Tenant): Promise<MatrixResult> {
+  const plans = await plan(pg, app, [me, them]);
+  const cases: MatrixCase[] = [];
+  const failures: string[] = [];
+
+  for (const p of plans) {
+    const q = `public."${p.table.replace(/"/g, '""')}"`;
+    for (const op of OPERATIONS) {
+      for (const ctx of CONTEXTS) {
+        cases.push({ table: p.table, op, ctx });
+        // The row the operation targets: the other tenant's for `other`, otherwise our own
+        // (which only a verified context for `me` may touch).
+        const victim = ctx === 'other' ? them.org : me.org;
+        const allowed = ctx === 'own';
+
+        if (ctx === 'previous') {
+          await app.query('BEGIN');
+          await app.query('SELECT app.set_tenant_context($1, $2)', [me.user, me.org]);
+          await app.query('COMMIT');
+        }
+        await app.query('BEGIN');
+        try {
+          if (ctx === 'own' || ctx === 'other') {
+            await app.query('SELECT app.set_tenant_context($1, $2)', [me.user, me.org]);
+          } else if (ctx === 'empty' || ctx === 'forged') {
+            for (const name of GUC_NAMES) {
+              await app.query('SELECT set_config($1, $2, true)', [name, ctx === 'empty' ? '' : me.org]);
+            }
+          }
+          let outcome: Outcome;
+          let expectRows: number;
+          let priv: boolean;
+          switch (op) {
+            case 'select':
+              priv = p.privileges.SELECT;
+              outcome = await attempt(app, `SELECT 1 FROM ${q} WHERE id = $1`, [p.anchor[victim]!['id']]);
+              expectRows = 1;
+              break;
+            case 'insert': {
+              priv = p.privileges.INSERT;
+              const source = victim === me.org ? them.org : me.org;
+              const row = newRow(p, plans, source, victim);
+              outcome = await attempt(app, `INSERT INTO ${q} SELECT * FROM jsonb_populate_record(NULL::${q}, $1)`, [
+                JSON.stringify(row),
+              ]);
+              expectRows = 1;
+              break;
+            }
+            case 'update':
+              priv = p.privileges.UPDATE;
+              outcome = await attempt(app, `UPDATE ${q} SET org_id = org_id WHERE id = $1`, [p.anchor[victim]!['id']]);
+              expectRows = 1;
+              break;
+            case 'rehome':
+              // Moving a row into another tenant is never allowed, not even from a verified context.
+              priv = p.privileges.UPDATE;
+              outcome = await attempt(app, `UPDATE ${q} SET org_id = $2 WHERE id = $1`, [
+                p.anchor[victim]!['id'],
+                victim === me.org ? them.org : me.org,
+              ]);
+              expectRows = 0;
+              break;
+            case 'delete':
+              priv = p.privileges.DELETE;
+              outcome = await attempt(app, `DELETE FROM ${q} WHERE id = $1`, [p.spare[victim]!['id']]);
+              expectRows = 1;
+              break;
+          }
+          const label = `${p.table} ${op} ${ctx}`;
+          if (!priv) {
+            if (!outcome.code || !REFUSED.test(outcome.code)) {
+              failures.push(`${label}: ${APP} lacks the privilege, expected refusal, got ${JSON.stringify(outcome)}`);
+            }
+          } else if (op === 'rehome' && allowed) {
+            if (!outcome.code || !REFUSED.test(outcome.code)) {
+              failures.push(`${label}: expected refusal, got ${JSON.stringify(outcome)}`);
+            }
+          } else if (allowed) {
+            if (outcome.rows !== expectRows)
+              failures.push(`${label}: expected ${expectRows} row(s), got ${JSON.stringify(outcome)}`);
+          } else if (op === 'insert') {
+            if (!outcome.code || !REFUSED.test(outcome.code)) {
+              failures.push(`${label}: expected refusal, got ${JSON.stringify(outcome)}`);
+            }
+          } else if (outcome.rows !== 0) {
+            failures.push(`${label}: expected nothing, got ${JSON.stringify(outcome)}`);
+          }
+        } finally {
+          await app.query('ROLLBACK');
+        }
+      }
+    }
+  }
+  return { cases, failures };
+}

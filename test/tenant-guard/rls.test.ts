@@ -1,0 +1,253 @@
+/**
+ * Row-level security against a real PostgreSQL, connected as the application role: the generated
+ * cross-tenant matrix, leak probes, catalog checks, and proof that the suite bites.
+ */
+import type { Client } from 'pg';
+import { MIGRATOR_ROLE, startPostgres, type TestPostgres } from '../support/postgres';
+import { catalogProblems, tenantTables } from './catalog';
+import { asTenant, buildWorld, type World } from './fixtures';
+import { CONTEXTS, OPERATIONS, runMatrix } from './matrix';
+import { seedTenant, vin } from './seed';
+
+describe('row-level security', () => {
+  let pg: TestPostgres;
+  let w: World;
+  let app: Client;
+  let migrator: Client;
+  beforeAll(async () => {
+    pg = await startPostgres();
+    w = await buildWorld(pg);
+    for (const [org, owner] of [
+      [w.storeA, w.ownerA],
+      [w.storeB, w.ownerB],
+    ] as const) {
+      await seedTenant(pg, org, owner, w.support);
+    }
+    app = await pg.client();
+    migrator = await pg.client(MIGRATOR_ROLE);
+    await migrator.query("SET lock_timeout = '10s'");
+  });
+  afterAll(async () => {
+    await app?.end();
+    await migrator?.end();
+    await pg?.stop();
+  });
+
+  const me = (): { org: string; user: string } => ({ org: w.storeA, user: w.ownerA });
+  const them = (): { org: string; user: string } => ({ org: w.storeB, user: w.ownerB });
+
+  it('the catalog holds: every tenant table has RLS enabled and forced, an org_id-led index, gated policies', async () => {
+    const tables = await tenantTables(app);
+    expect(tables).toEqual(
+      expect.arrayContaining([
+        'api_keys',
+        'calls',
+        'custom_roles',
+        'customers',
+        'deals',
+        'leads',
+        'memberships',
+        'messages',
+        'support_grants',
+        'vehicles',
+      ]),
+    );
+    expect(await catalogProblems(app)).toEqual([]);
+  });
+
+  it('cross-tenant matrix: every tenant table x SELECT/INSERT/UPDATE/DELETE x every context', async () => {
+    const { cases, failures } = await runMatrix(pg, app, me(), them());
+    const tables = await tenantTables(app);
+    expect(cases.length).toBe(tables.length * OPERATIONS.length * CONTEXTS.length);
+    expect(cases.length).toBeGreaterThanOrEqual(100);
+    expect(failures).toEqual([]);
+  });
+
+  it('leaky-function probe: a cheap side-effecting function in WHERE never sees another tenant', async () => {
+    const seen: string[] = [];
+    const onNotice = (n: { message?: string }): void => {
+      if (n.message?.startsWith('saw ')) seen.push(n.message.slice(4));
+    };
+    app.on('notice', onNotice);
+    try {
+      await app.query(
+        `CREATE FUNCTION pg_temp.leak(o uuid, v text) RETURNS boolean LANGUAGE plpgsql COST 0.0000001 AS
+         $$ BEGIN RAISE NOTICE 'saw %', o; RETURN true; END $$`,
+      );
+      for (const t of await tenantTables(app)) {
+        await asTenant(app, w.ownerA, w.storeA, () =>
+          app.query(`SELECT 1 FROM public."${t}" x WHERE pg_temp.leak(x.org_id, x::text)`),
+        );
+      }
+      // An error raised by another tenant's value would leak it too.
+      await asTenant(app, w.ownerA, w.storeA, () =>
+        app.query(`SELECT 1 FROM customers WHERE 1 / (CASE WHEN org_id = $1 THEN 0 ELSE 1 END) = 1`, [w.storeB]),
+      );
+    } finally {
+      app.off('notice', onNotice);
+    }
+    expect(seen.length).toBeGreaterThan(0);
+    expect([...new Set(seen)]).toEqual([w.storeA]);
+  });
+
+  it('unique-constraint existence probe: another tenant cannot learn a value exists by colliding with it', async () => {
+    const aCustomer = (await pg.superuser('SELECT email FROM customers WHERE org_id = $1 LIMIT 1', [w.storeA])) as {
+      email: string;
+    }[];
+    const aVin = (await pg.superuser('SELECT vin FROM vehicles WHERE org_id = $1 LIMIT 1', [w.storeA])) as {
+      vin: string;
+    }[];
+    await asTenant(app, w.ownerB, w.storeB, async () => {
+      const c = await app.query("INSERT INTO customers (org_id, name, email) VALUES ($1, 'Probe', $2)", [
+        w.storeB,
+        aCustomer[0]!.email,
+      ]);
+      expect(c.rowCount).toBe(1);
+      const v = await app.query(
+        "INSERT INTO vehicles (org_id, vin, make, model, year) VALUES ($1, $2, 'M', 'M', 2020)",
+        [w.storeB, aVin[0]!.vin],
+      );
+      expect(v.rowCount).toBe(1);
+      // Within one tenant the constraint still holds.
+      await expect(
+        app.query("INSERT INTO vehicles (org_id, vin, make, model, year) VALUES ($1, $2, 'M', 'M', 2020)", [
+          w.storeB,
+          aVin[0]!.vin,
+        ]),
+      ).rejects.toMatchObject({ code: '23505' });
+    });
+    // And no row may point into another tenant: composite keys refuse it even though RI bypasses RLS.
+    const bCustomer = (await pg.superuser('SELECT id FROM customers WHERE org_id = $1 LIMIT 1', [w.storeB])) as {
+      id: string;
+    }[];
+    await asTenant(app, w.ownerA, w.storeA, async () => {
+      await expect(
+        app.query("INSERT INTO leads (org_id, customer_id, name) VALUES ($1, $2, 'cross')", [
+          w.storeA,
+          bCustomer[0]!.id,
+        ]),
+      ).rejects.toMatchObject({ code: '23503' });
+    });
+  });
+
+  it('views run with the caller’s rights: the pipeline view shows one tenant', async () => {
+    const orgs = await asTenant(app, w.ownerA, w.storeA, async () =>
+      (await app.query<{ org_id: string }>('SELECT DISTINCT org_id FROM lead_pipeline')).rows.map((r) => r.org_id),
+    );
+    expect(orgs).toEqual([w.storeA]);
+    const none = await app.query('SELECT * FROM lead_pipeline');
+    expect(none.rowCount).toBe(0);
+  });
+
+  it('API keys: the grid can only narrow the minting user’s role, and created_by is the verified user', async () => {
+    const member = (await pg.superuser(
+      "SELECT user_id FROM memberships WHERE org_id = $1 AND role = 'custom' LIMIT 1",
+      [w.storeA],
+    )) as { user_id: string }[];
+    await asTenant(app, member[0]!.user_id, w.storeA, async () => {
+      await app.query('SAVEPOINT wide');
+      await expect(
+        app.query(
+          "INSERT INTO api_keys (org_id, created_by, name, secret_hash, permissions) VALUES ($1, $2, 'k', $3, $4)",
+          [w.storeA, w.ownerA, Buffer.alloc(32), ['leads:view', 'leads:delete']],
+        ),
+      ).rejects.toMatchObject({ code: 'BW010' });
+      await app.query('ROLLBACK TO SAVEPOINT wide');
+      const ok = await app.query<{ created_by: string }>(
+        "INSERT INTO api_keys (org_id, created_by, name, secret_hash, permissions) VALUES ($1, $2, 'k', $3, $4) RETURNING created_by",
+        [w.storeA, w.ownerA, Buffer.alloc(32), ['leads:view']],
+      );
+      expect(ok.rows[0]!.created_by).toBe(member[0]!.user_id);
+    });
+  });
+
+  it('a pooled connection never carries one request’s tenant into the next', async () => {
+    const pool = pg.pool(undefined, { max: 1 });
+    const mine = (await pg.superuser('SELECT count(*)::int AS n FROM leads WHERE org_id = $1', [w.storeA])) as {
+      n: number;
+    }[];
+    const c1 = await pool.connect();
+    let seen: unknown;
+    try {
+      await c1.query('BEGIN');
+      await c1.query('SELECT app.set_tenant_context($1, $2)', [w.ownerA, w.storeA]);
+      seen = (await c1.query('SELECT count(*)::int AS n FROM leads')).rows[0];
+      await c1.query('COMMIT');
+    } finally {
+      c1.release();
+    }
+    expect(seen).toEqual({ n: mine[0]!.n });
+    expect(mine[0]!.n).toBeGreaterThan(0);
+    const c2 = await pool.connect();
+    try {
+      const pid1 = (await c2.query('SELECT pg_backend_pid() AS p')).rows[0];
+      expect(pid1).toBeDefined();
+      expect((await c2.query('SELECT count(*)::int AS n FROM leads')).rows[0]).toEqual({ n: 0 });
+      await c2.query('BEGIN');
+      expect((await c2.query('SELECT count(*)::int AS n FROM leads')).rows[0]).toEqual({ n: 0 });
+      await c2.query('ROLLBACK');
+    } finally {
+      c2.release();
+    }
+  });
+
+  describe('the suite bites', () => {
+    it('weakening one SELECT policy makes the matrix fail', async () => {
+      await migrator.query('DROP POLICY tenant_select ON leads');
+      await migrator.query('CREATE POLICY tenant_select ON leads FOR SELECT USING (true)');
+      try {
+        const { failures } = await runMatrix(pg, app, me(), them());
+        expect(failures).toEqual(expect.arrayContaining([expect.stringMatching(/^leads select other: /)]));
+        expect(failures).toEqual(expect.arrayContaining([expect.stringMatching(/^leads select unset: /)]));
+        expect(await catalogProblems(app)).toContain(
+          'leads: policy tenant_select does not compare with the tenant context',
+        );
+      } finally {
+        await migrator.query('DROP POLICY tenant_select ON leads');
+        await migrator.query(
+          'CREATE POLICY tenant_select ON leads FOR SELECT USING (org_id = ANY ((SELECT app.readable_org_ids())::uuid[]))',
+        );
+      }
+      expect((await runMatrix(pg, app, me(), them())).failures).toEqual([]);
+    });
+
+    it('weakening one write policy (insert check that still mentions the gate) makes the matrix fail', async () => {
+      await migrator.query('DROP POLICY tenant_insert ON deals');
+      await migrator.query(
+        'CREATE POLICY tenant_insert ON deals FOR INSERT WITH CHECK (org_id = (SELECT app.writable_org_id()) OR true)',
+      );
+      try {
+        const { failures } = await runMatrix(pg, app, me(), them());
+        expect(failures).toEqual(expect.arrayContaining([expect.stringMatching(/^deals insert other: /)]));
+        // The catalog regex alone would not have caught this one: the matrix does.
+        expect(await catalogProblems(app)).toEqual([]);
+      } finally {
+        await migrator.query('DROP POLICY tenant_insert ON deals');
+        await migrator.query(
+          'CREATE POLICY tenant_insert ON deals FOR INSERT WITH CHECK (org_id = (SELECT app.writable_org_id()))',
+        );
+      }
+    });
+
+    it('a tenant table without forced RLS or an org_id index fails the catalog check', async () => {
+      await migrator.query('ALTER TABLE calls NO FORCE ROW LEVEL SECURITY');
+      await migrator.query(
+        `CREATE TABLE scratch (id uuid PRIMARY KEY, org_id uuid NOT NULL, vin text UNIQUE DEFAULT '${vin()}')`,
+      );
+      try {
+        const problems = await catalogProblems(app);
+        expect(problems).toEqual(
+          expect.arrayContaining([
+            'calls: row level security not forced',
+            'scratch: row level security not enabled',
+            'scratch: no index led by org_id',
+            expect.stringMatching(/^scratch: unique index scratch_vin_key/),
+          ]),
+        );
+      } finally {
+        await migrator.query('DROP TABLE scratch');
+        await migrator.query('ALTER TABLE calls FORCE ROW LEVEL SECURITY');
+      }
+    });
+  });
+});
