@@ -5,6 +5,7 @@ import type { DeploymentConfig } from './config';
 import { applyResidencyGuard } from './residency/guard';
 import { BackupVaultStack } from './stacks/backup-vault-stack';
 import { DataStack } from './stacks/data-stack';
+import { EdgeGlobalStack, EdgeStack } from './stacks/edge-stack';
 import { OperationsStack } from './stacks/operations-stack';
 import { TenantKeysStack } from './stacks/tenant-keys-stack';
 
@@ -31,6 +32,10 @@ export class BulwarkStage extends Stage {
   /** Locked copy vault in `deployment.backupRegion`. */
   public readonly backupVault: BackupVaultStack;
   public readonly data: DataStack;
+  /** Public entry: the platform API, its web ACLs and (for `edge.entry: cloudfront`) CloudFront. */
+  public readonly edge: EdgeStack;
+  /** The us-east-1 CloudFront web ACL, only for `edge.entry: cloudfront`. */
+  public readonly edgeGlobal?: EdgeGlobalStack;
   public readonly tenantKeys: TenantKeysStack;
   /** Names of the compliance packs run over this stage. */
   public readonly compliancePacks: readonly string[];
@@ -64,6 +69,20 @@ export class BulwarkStage extends Stage {
       description: `Bulwark ${deployment.name}: network, PostgreSQL, Valkey, backups, restore drill`,
     });
     this.data.addStackDependency(this.backupVault);
+    if (deployment.edge.entry === 'cloudfront') {
+      this.edgeGlobal = new EdgeGlobalStack(this, 'EdgeGlobal', {
+        deployment,
+        env: { account: deployment.account, region: 'us-east-1' },
+        terminationProtection: protect,
+        description: `Bulwark ${deployment.name}: CloudFront web ACL (us-east-1 by AWS requirement)`,
+      });
+    }
+    this.edge = new EdgeStack(this, 'Edge', {
+      deployment,
+      globalWebAcl: this.edgeGlobal?.webAcl,
+      terminationProtection: protect,
+      description: `Bulwark ${deployment.name}: public entry (API, WAF${this.edgeGlobal ? ', CloudFront' : ''})`,
+    });
 
     this.tenantKeys = new TenantKeysStack(this, 'TenantKeys', {
       deployment,

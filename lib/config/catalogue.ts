@@ -28,7 +28,8 @@ export const CATALOGUE: Readonly<Record<string, DeploymentInput>> = {
     edge: {
       domainName: 'api.in.bulwark.example.com',
       certificateArn: placeholderCert('ap-south-1'),
-      cloudFrontCertificateArn: placeholderCert('us-east-1'),
+      // Regional entry: a CloudFront web ACL would keep its logs in us-east-1, outside `in` (docs/edge.md).
+      entry: 'regional',
       rateLimitPerFiveMinutes: 2000,
       throttle: { rateLimit: 200, burstLimit: 400 },
     },
@@ -45,6 +46,7 @@ export const CATALOGUE: Readonly<Record<string, DeploymentInput>> = {
     edge: {
       domainName: 'api.eu.bulwark.example.com',
       certificateArn: placeholderCert('eu-west-1'),
+      entry: 'regional',
       rateLimitPerFiveMinutes: 2000,
       throttle: { rateLimit: 200, burstLimit: 400 },
     },

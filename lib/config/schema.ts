@@ -19,6 +19,28 @@ const region = z.string().refine(isKnownRegion, {
 
 const months = z.int('must be a whole number of months').positive('must be positive');
 
+/** Shapes of the public entry point; see `edge.entry`. */
+export const EDGE_ENTRIES = ['regional', 'cloudfront'] as const;
+export type EdgeEntry = (typeof EDGE_ENTRIES)[number];
+
+/**
+ * TLS security policies Bulwark allows on the regional API and its custom domain.
+ * - `SecurityPolicy_TLS13_1_2_PFS_PQ_2025_09`: TLS 1.3, and TLS 1.2 with ECDHE + AES-GCM only
+ *   (forward secrecy, no CBC), hybrid post-quantum key exchange. The default.
+ * - `SecurityPolicy_TLS13_1_3_2025_09`: TLS 1.3 only (regional entries; CloudFront reaches origins over TLS 1.2).
+ * - `TLS_1_2`: API Gateway's legacy TLS 1.2 policy, which still offers CBC and non-forward-secret suites;
+ *   only for clients that cannot do better.
+ */
+export const API_TLS_POLICIES = [
+  'SecurityPolicy_TLS13_1_2_PFS_PQ_2025_09',
+  'SecurityPolicy_TLS13_1_3_2025_09',
+  'TLS_1_2',
+] as const;
+export type ApiTlsPolicy = (typeof API_TLS_POLICIES)[number];
+
+/** AWS WAF inspects at most 64 KiB of a request body for CloudFront and API Gateway. */
+export const MAX_INSPECTABLE_BODY_BYTES = 65_536;
+
 const certificateArn = z
   .string()
   .regex(ACM_ARN, 'must be an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)');
@@ -78,6 +100,50 @@ export const deploymentSchema = z
         rateLimit: z.number().positive(),
         burstLimit: z.int().positive(),
       }),
+      /**
+       * Public entry point shape (docs/edge.md "Residency").
+       * - `regional`: the API's regional custom domain is the entry, behind a REGIONAL web ACL. Every log
+       *   that holds client IPs or headers stays in the deployment's region.
+       * - `cloudfront`: CloudFront in front of the regional API, with a CLOUDFRONT-scope web ACL in
+       *   us-east-1 (its logs must live there too), so only residency zones that contain us-east-1 may use it.
+       * @default 'regional'
+       */
+      entry: z.enum(EDGE_ENTRIES).default('regional'),
+      /**
+       * TLS security policy of the regional API and its custom domain (see API_TLS_POLICIES).
+       * @default 'SecurityPolicy_TLS13_1_2_PFS_PQ_2025_09'
+       */
+      apiTlsPolicy: z.enum(API_TLS_POLICIES).default('SecurityPolicy_TLS13_1_2_PFS_PQ_2025_09'),
+      /**
+       * Largest request body the API accepts, in bytes. The web ACL blocks larger bodies; it is also the
+       * WAF body inspection limit, so nothing the API accepts goes uninspected. At most 64 KiB, the
+       * largest body AWS WAF can inspect for CloudFront and API Gateway.
+       * @default 16384 (16 KiB, the inspection limit WAF includes at no extra cost)
+       */
+      maxRequestBodyBytes: z
+        .int()
+        .min(1, 'must be at least 1 byte')
+        .max(MAX_INSPECTABLE_BODY_BYTES, `WAF inspects at most ${MAX_INSPECTABLE_BODY_BYTES} bytes of a body`)
+        .default(16_384),
+      /**
+       * URI path prefixes that requests from cloud hosting IP ranges may reach (webhook senders run
+       * there); elsewhere the anonymous IP list blocks them. Only the capability that owns such paths
+       * should add them.
+       * @default [] (hosting provider IPs blocked everywhere)
+       */
+      hostingProviderExemptPathPrefixes: z
+        .array(z.string().regex(/^\/[A-Za-z0-9._~\-/]+$/, 'must be a URI path prefix starting with /'))
+        .max(10, 'at most 10 prefixes')
+        .default([]),
+      /**
+       * Content-Security-Policy sent on every API response. The API serves JSON only, so nothing may load.
+       * @default "default-src 'none'; frame-ancestors 'none'"
+       */
+      contentSecurityPolicy: z
+        .string()
+        .regex(/^[\x20-\x7e]+$/, 'must be printable ASCII')
+        .refine((v) => /frame-ancestors\s/.test(v), 'must restrict frame-ancestors')
+        .default("default-src 'none'; frame-ancestors 'none'"),
     }),
     /** Data tier sizing. @default see dataSchema */
     data: dataSchema.prefault({}),
@@ -146,6 +212,38 @@ export const deploymentSchema = z
         code: 'custom',
         path: ['edge', 'cloudFrontCertificateArn'],
         message: `certificate is in ${global[1]}; CloudFront only accepts certificates from us-east-1`,
+      });
+    }
+    if (d.edge.entry === 'cloudfront') {
+      // A CLOUDFRONT-scope web ACL and its log destination can only live in us-east-1.
+      if (!regionInZone('us-east-1', d.residency)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['edge', 'entry'],
+          message:
+            `cloudfront keeps web ACL logs (client IPs, headers) in us-east-1, outside residency zone ` +
+            `${d.residency}; use 'regional'`,
+        });
+      }
+      if (d.edge.apiTlsPolicy === 'SecurityPolicy_TLS13_1_3_2025_09') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['edge', 'apiTlsPolicy'],
+          message: 'CloudFront connects to origins with TLS 1.2; a TLS 1.3-only API would refuse it',
+        });
+      }
+      if (!d.edge.cloudFrontCertificateArn) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['edge', 'cloudFrontCertificateArn'],
+          message: 'is required when edge.entry is cloudfront (the default *.cloudfront.net domain allows TLS 1.0)',
+        });
+      }
+    } else if (d.edge.cloudFrontCertificateArn) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['edge', 'cloudFrontCertificateArn'],
+        message: 'is only used when edge.entry is cloudfront',
       });
     }
     if (d.edge.throttle.burstLimit < d.edge.throttle.rateLimit) {

@@ -1,0 +1,289 @@
+import { ArnFormat, Names, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
+import { Construct } from 'constructs';
+import { allowOutsideResidency } from '../residency/guard';
+import { LogKey } from './log-key';
+
+/** Where the web ACL is used: in front of CloudFront (us-east-1 only) or a regional resource. */
+export type WebAclScope = 'CLOUDFRONT' | 'REGIONAL';
+
+/** The AWS managed rule groups every entry web ACL runs, in evaluation order. */
+export const MANAGED_RULE_GROUPS = [
+  'AWSManagedRulesAmazonIpReputationList',
+  'AWSManagedRulesAnonymousIpList',
+  'AWSManagedRulesCommonRuleSet',
+  'AWSManagedRulesKnownBadInputsRuleSet',
+  'AWSManagedRulesSQLiRuleSet',
+] as const;
+
+/** Headers never written to WAF logs: credentials, sessions, and the origin-lock secret. */
+export const ALWAYS_REDACTED_HEADERS = ['authorization', 'cookie'] as const;
+
+/** The common rule set's own 8 KiB body cap; replaced by `BodySizeLimit` so the limit is the API's. */
+const COMMON_RULE_SET_BODY_RULE = 'SizeRestrictions_BODY';
+
+/** Body inspection limits AWS WAF offers for CloudFront and API Gateway, in bytes. */
+const INSPECTION_LIMITS = [
+  ['KB_16', 16_384],
+  ['KB_32', 32_768],
+  ['KB_48', 49_152],
+  ['KB_64', 65_536],
+] as const;
+
+/** The smallest WAF body inspection limit that covers `bytes`. */
+export function inspectionLimitFor(bytes: number): string {
+  const found = INSPECTION_LIMITS.find(([, size]) => bytes <= size);
+  if (!found) throw new Error(`a ${bytes}-byte body limit exceeds what AWS WAF can inspect (64 KiB)`);
+  return found[0];
+}
+
+/** Blocks abuse at the entry point: managed rules, a per-IP rate limit and a body-size cap. */
+export interface EntryProtection {
+  /** Requests per client IP per five minutes before the IP is blocked. */
+  readonly rateLimitPerFiveMinutes: number;
+  /** Largest body the API accepts; larger bodies are blocked and smaller ones fully inspected. */
+  readonly maxRequestBodyBytes: number;
+  /**
+   * URI path prefixes (e.g. `/webhooks/`) that callers on cloud hosting IPs may reach: webhook senders
+   * run there, and the anonymous IP list's HostingProviderIPList would block them. Everything else from
+   * hosting ranges stays blocked, and every other rule still applies to these paths.
+   * @default - none: hosting provider IPs are blocked everywhere
+   */
+  readonly hostingProviderExemptPathPrefixes?: readonly string[];
+}
+
+/** Label the anonymous IP list adds to requests from cloud hosting ranges. */
+export const HOSTING_PROVIDER_LABEL = 'awswaf:managed:aws:anonymous-ip-list:HostingProviderIPList';
+
+/** Blocks every request that does not carry the edge's secret header. */
+export interface OriginLock {
+  /** Header the edge adds; lower case. */
+  readonly headerName: string;
+  /** Secret whose value the header must carry exactly. */
+  readonly secret: secretsmanager.ISecret;
+  /**
+   * Backstop rate limit per client at the origin, keyed on the client address CloudFront forwards in
+   * X-Forwarded-For. The authoritative per-IP limit is the CloudFront web ACL's (it sees the real
+   * viewer address); this one only bounds what a single forwarded address can send.
+   */
+  readonly rateLimitPerFiveMinutes: number;
+}
+
+export interface EdgeWebAclProps {
+  /** CLOUDFRONT (the stack must be in us-east-1) or REGIONAL. */
+  readonly scope: WebAclScope;
+  /** Managed rules, rate limit and body cap. @default - none (an origin-lock-only web ACL) */
+  readonly protection?: EntryProtection;
+  /** Origin lock rule, evaluated first. @default - none */
+  readonly originLock?: OriginLock;
+  /** How long WAF logs are kept. @default logs.RetentionDays.ONE_YEAR */
+  readonly logRetention?: logs.RetentionDays;
+  /** Key for the log group. @default - a new key in this stack's region */
+  readonly logKey?: kms.IKey;
+}
+
+/**
+ * A WAFv2 web ACL with logging to a KMS-encrypted CloudWatch log group in the web ACL's own region,
+ * with the Authorization and Cookie headers (and the origin-lock header) redacted from every record.
+ */
+export class EdgeWebAcl extends Construct {
+  public readonly webAcl: wafv2.CfnWebACL;
+  public readonly logGroup: logs.LogGroup;
+  public readonly loggingConfiguration: wafv2.CfnLoggingConfiguration;
+
+  constructor(scope: Construct, id: string, props: EdgeWebAclProps) {
+    super(scope, id);
+    if (!props.protection && !props.originLock) {
+      throw new Error(`${this.node.path}: a web ACL needs protection rules, an origin lock, or both`);
+    }
+    if (props.scope === 'CLOUDFRONT' && Stack.of(this).region !== 'us-east-1') {
+      // Unresolved (environment-agnostic) regions are refused too: CLOUDFRONT scope only exists in us-east-1.
+      throw new Error(`${this.node.path}: CLOUDFRONT-scope web ACLs must be created in us-east-1`);
+    }
+
+    const rules: wafv2.CfnWebACL.RuleProperty[] = [];
+    const visibility = (metricName: string): wafv2.CfnWebACL.VisibilityConfigProperty => ({
+      cloudWatchMetricsEnabled: true,
+      sampledRequestsEnabled: true,
+      metricName,
+    });
+
+    if (props.originLock) {
+      const lock = props.originLock;
+      rules.push({
+        name: 'OriginLock',
+        priority: rules.length,
+        action: { block: {} },
+        visibilityConfig: visibility('OriginLock'),
+        statement: {
+          notStatement: {
+            statement: {
+              byteMatchStatement: {
+                // SingleHeader is untyped in the L1; CloudFormation wants `Name`.
+                fieldToMatch: { singleHeader: { Name: lock.headerName } },
+                positionalConstraint: 'EXACTLY',
+                // Resolved by CloudFormation at deploy time; the value never appears in the template.
+                searchString: lock.secret.secretValue.unsafeUnwrap(),
+                textTransformations: [{ priority: 0, type: 'NONE' }],
+              },
+            },
+          },
+        },
+      });
+      rules.push({
+        name: 'RateLimitPerForwardedIp',
+        priority: rules.length,
+        action: { block: {} },
+        visibilityConfig: visibility('RateLimitPerForwardedIp'),
+        statement: {
+          rateBasedStatement: {
+            limit: lock.rateLimitPerFiveMinutes,
+            aggregateKeyType: 'FORWARDED_IP',
+            forwardedIpConfig: { headerName: 'X-Forwarded-For', fallbackBehavior: 'MATCH' },
+            evaluationWindowSec: 300,
+          },
+        },
+      });
+    }
+
+    let associationConfig: wafv2.CfnWebACL.AssociationConfigProperty | undefined;
+    if (props.protection) {
+      const { rateLimitPerFiveMinutes, maxRequestBodyBytes } = props.protection;
+      rules.push({
+        name: 'RateLimitPerIp',
+        priority: rules.length,
+        action: { block: {} },
+        visibilityConfig: visibility('RateLimitPerIp'),
+        statement: {
+          rateBasedStatement: { limit: rateLimitPerFiveMinutes, aggregateKeyType: 'IP', evaluationWindowSec: 300 },
+        },
+      });
+      rules.push({
+        name: 'BodySizeLimit',
+        priority: rules.length,
+        action: { block: {} },
+        visibilityConfig: visibility('BodySizeLimit'),
+        statement: {
+          sizeConstraintStatement: {
+            // MATCH: a body beyond the inspection limit is blocked rather than waved through uninspected.
+            fieldToMatch: { body: { oversizeHandling: 'MATCH' } },
+            comparisonOperator: 'GT',
+            size: maxRequestBodyBytes,
+            textTransformations: [{ priority: 0, type: 'NONE' }],
+          },
+        },
+      });
+      const exemptPrefixes = props.protection.hostingProviderExemptPathPrefixes ?? [];
+      for (const prefix of exemptPrefixes) {
+        if (!/^\/[A-Za-z0-9._~\-/]+$/.test(prefix)) {
+          throw new Error(`${this.node.path}: exempt path prefix ${JSON.stringify(prefix)} must be a URI path`);
+        }
+      }
+      const overrides: Record<string, string> = {
+        AWSManagedRulesCommonRuleSet: COMMON_RULE_SET_BODY_RULE,
+        ...(exemptPrefixes.length > 0 ? { AWSManagedRulesAnonymousIpList: 'HostingProviderIPList' } : {}),
+      };
+      for (const group of MANAGED_RULE_GROUPS) {
+        const counted = overrides[group];
+        rules.push({
+          name: group,
+          priority: rules.length,
+          overrideAction: { none: {} },
+          visibilityConfig: visibility(group),
+          statement: {
+            managedRuleGroupStatement: {
+              vendorName: 'AWS',
+              name: group,
+              ...(counted ? { ruleActionOverrides: [{ name: counted, actionToUse: { count: {} } }] } : {}),
+            },
+          },
+        });
+        if (group === 'AWSManagedRulesAnonymousIpList' && exemptPrefixes.length > 0) {
+          // The group only labels hosting-provider requests now; this rule blocks them outside the exempt paths.
+          const onExemptPath = exemptPrefixes.map((prefix): wafv2.CfnWebACL.StatementProperty => ({
+            byteMatchStatement: {
+              fieldToMatch: { uriPath: {} },
+              positionalConstraint: 'STARTS_WITH',
+              searchString: prefix,
+              textTransformations: [{ priority: 0, type: 'NONE' }],
+            },
+          }));
+          rules.push({
+            name: 'HostingProviderOutsideExemptPaths',
+            priority: rules.length,
+            action: { block: {} },
+            visibilityConfig: visibility('HostingProviderOutsideExemptPaths'),
+            statement: {
+              andStatement: {
+                statements: [
+                  { labelMatchStatement: { scope: 'LABEL', key: HOSTING_PROVIDER_LABEL } },
+                  {
+                    notStatement: {
+                      statement:
+                        onExemptPath.length === 1 ? onExemptPath[0]! : { orStatement: { statements: onExemptPath } },
+                    },
+                  },
+                ],
+              },
+            },
+          });
+        }
+      }
+      associationConfig = {
+        requestBody: {
+          [props.scope === 'CLOUDFRONT' ? 'CLOUDFRONT' : 'API_GATEWAY']: {
+            defaultSizeInspectionLimit: inspectionLimitFor(maxRequestBodyBytes),
+          },
+        },
+      };
+    }
+
+    this.webAcl = new wafv2.CfnWebACL(this, 'Resource', {
+      scope: props.scope,
+      defaultAction: { allow: {} },
+      description: props.protection
+        ? 'Bulwark entry: managed rules, per-IP rate limit, body size cap'
+        : 'Bulwark origin: only requests carrying the edge secret',
+      rules,
+      visibilityConfig: visibility(Names.uniqueResourceName(this, { maxLength: 128 })),
+      associationConfig,
+    });
+    if (props.scope === 'CLOUDFRONT') {
+      allowOutsideResidency(
+        this.webAcl,
+        'CloudFront-scope web ACL: rule configuration only, evaluated at the edge; its logs go to a log group in its own region.',
+      );
+    }
+
+    const logKey = props.logKey ?? new LogKey(this, 'LogKey', { description: 'Encrypts WAF logs' }).key;
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      // WAF only delivers to log groups whose name starts with aws-waf-logs-.
+      logGroupName: `aws-waf-logs-${Names.uniqueResourceName(this, { maxLength: 400 })}`,
+      encryptionKey: logKey,
+      retention: props.logRetention ?? logs.RetentionDays.ONE_YEAR,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    const redacted = [...ALWAYS_REDACTED_HEADERS, ...(props.originLock ? [props.originLock.headerName] : [])];
+    this.loggingConfiguration = new wafv2.CfnLoggingConfiguration(this, 'Logging', {
+      resourceArn: this.webAcl.attrArn,
+      // WAF wants the log group ARN without the trailing ':*' that LogGroup.logGroupArn carries.
+      logDestinationConfigs: [
+        Stack.of(this).formatArn({
+          service: 'logs',
+          resource: 'log-group',
+          resourceName: this.logGroup.logGroupName,
+          arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+        }),
+      ],
+      redactedFields: redacted.map((name) => ({ singleHeader: { Name: name } })),
+    });
+  }
+
+  public get webAclArn(): string {
+    return this.webAcl.attrArn;
+  }
+}

@@ -1,0 +1,97 @@
+import { ConfigError, parseDeployment, CATALOGUE, loadDeployments } from '../../lib/config';
+import { DEFAULT_CONTENT_SECURITY_POLICY } from '../../lib/edge/security-headers';
+import { cloudFrontDeploymentInput } from './helpers';
+
+function problems(name: string, input: unknown): string[] {
+  try {
+    parseDeployment(name, input);
+    return [];
+  } catch (e) {
+    if (e instanceof ConfigError) return [...e.problems];
+    throw e;
+  }
+}
+
+const eu = CATALOGUE['prod-eu']!;
+const india = CATALOGUE['prod-ap-south-1']!;
+const US_EAST_1_CERT = 'arn:aws:acm:us-east-1:000000000000:certificate/00000000-0000-4000-8000-000000000000';
+
+describe('edge configuration', () => {
+  it('defaults to a regional entry, a 16 KiB body limit and the restrictive CSP', () => {
+    const { entry: _entry, ...edge } = eu.edge;
+    const d = parseDeployment('prod-eu', { ...eu, edge });
+    expect(d.edge.entry).toBe('regional');
+    expect(d.edge.maxRequestBodyBytes).toBe(16_384);
+    expect(d.edge.contentSecurityPolicy).toBe(DEFAULT_CONTENT_SECURITY_POLICY);
+    expect(d.edge.apiTlsPolicy).toBe('SecurityPolicy_TLS13_1_2_PFS_PQ_2025_09');
+    expect(DEFAULT_CONTENT_SECURITY_POLICY).toBe("default-src 'none'; frame-ancestors 'none'");
+  });
+
+  it('ships both deployments with the regional entry', () => {
+    expect(loadDeployments().map((d) => [d.name, d.edge.entry])).toEqual([
+      ['prod-ap-south-1', 'regional'],
+      ['prod-eu', 'regional'],
+    ]);
+  });
+
+  it.each([
+    ['prod-eu', eu, 'eu'],
+    ['prod-ap-south-1', india, 'in'],
+  ])('refuses a CloudFront entry for %s: its web ACL logs would sit in us-east-1, outside %s', (name, input, zone) => {
+    const found = problems(name, {
+      ...input,
+      edge: { ...input.edge, entry: 'cloudfront', cloudFrontCertificateArn: US_EAST_1_CERT },
+    });
+    expect(found).toEqual([
+      expect.stringMatching(new RegExp(`^${name}\\.edge\\.entry: .*outside residency zone ${zone}`)),
+    ]);
+  });
+
+  it('accepts a CloudFront entry where the zone contains us-east-1, and then requires the us-east-1 certificate', () => {
+    expect(problems('prod-us', cloudFrontDeploymentInput())).toEqual([]);
+    expect(problems('prod-us', cloudFrontDeploymentInput({ cloudFrontCertificateArn: undefined }))).toEqual([
+      expect.stringMatching(/^prod-us\.edge\.cloudFrontCertificateArn: is required when edge\.entry is cloudfront/),
+    ]);
+  });
+
+  it('refuses a TLS 1.3-only API behind CloudFront, which reaches origins over TLS 1.2', () => {
+    expect(
+      problems('prod-us', cloudFrontDeploymentInput({ apiTlsPolicy: 'SecurityPolicy_TLS13_1_3_2025_09' })),
+    ).toEqual([expect.stringMatching(/^prod-us\.edge\.apiTlsPolicy: CloudFront connects to origins with TLS 1\.2/)]);
+    expect(
+      problems('prod-eu', { ...eu, edge: { ...eu.edge, apiTlsPolicy: 'SecurityPolicy_TLS13_1_3_2025_09' } }),
+    ).toEqual([]);
+    expect(problems('prod-eu', { ...eu, edge: { ...eu.edge, apiTlsPolicy: 'TLS_1_0' } })).toEqual([
+      expect.stringMatching(/^prod-eu\.edge\.apiTlsPolicy: /),
+    ]);
+  });
+
+  it('rejects a CloudFront certificate on a regional entry rather than ignoring it', () => {
+    expect(problems('prod-eu', { ...eu, edge: { ...eu.edge, cloudFrontCertificateArn: US_EAST_1_CERT } })).toEqual([
+      'prod-eu.edge.cloudFrontCertificateArn: is only used when edge.entry is cloudfront',
+    ]);
+  });
+
+  it.each([
+    [0, /at least 1 byte/],
+    [65_537, /inspects at most 65536 bytes/],
+    [1.5, /./],
+  ])('rejects a body limit of %p', (maxRequestBodyBytes, message) => {
+    const found = problems('prod-eu', { ...eu, edge: { ...eu.edge, maxRequestBodyBytes } });
+    expect(found).toEqual([expect.stringMatching(/^prod-eu\.edge\.maxRequestBodyBytes: /)]);
+    expect(found[0]).toMatch(message);
+  });
+
+  it('defaults to no hosting-provider exemptions and refuses prefixes that are not paths', () => {
+    expect(parseDeployment('prod-eu', eu).edge.hostingProviderExemptPathPrefixes).toEqual([]);
+    expect(
+      problems('prod-eu', { ...eu, edge: { ...eu.edge, hostingProviderExemptPathPrefixes: ['/webhooks/', 'sms'] } }),
+    ).toEqual(['prod-eu.edge.hostingProviderExemptPathPrefixes[1]: must be a URI path prefix starting with /']);
+  });
+
+  it('requires the CSP to restrict framing', () => {
+    expect(problems('prod-eu', { ...eu, edge: { ...eu.edge, contentSecurityPolicy: "default-src 'none'" } })).toEqual([
+      'prod-eu.edge.contentSecurityPolicy: must restrict frame-ancestors',
+    ]);
+  });
+});

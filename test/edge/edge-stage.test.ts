@@ -1,0 +1,301 @@
+import { Stack, type App } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { collectAcknowledgements } from '../../lib/compliance';
+import { regionInZone } from '../../lib/config';
+import type { BulwarkStage } from '../../lib/bulwark-stage';
+import { ORIGIN_SECRET_HEADER } from '../../lib/stacks/edge-stack';
+import { HSTS_MAX_AGE_SECONDS } from '../../lib/edge/security-headers';
+import { MANAGED_RULE_GROUPS } from '../../lib/edge/web-acl';
+import { buildTestStages, deployment, stacksOf } from '../support/cdk';
+import { appWithOutdir, cloudFrontDeployment, gateFindings, stageFor } from './helpers';
+
+// Edge findings that must be satisfied by configuration, never acknowledged away.
+const MUST_BE_SATISFIED =
+  /APIG1|APIG2|APIG3|APIG6|CFR2|CFR3|CFR4|CFR5|APIGWAssociatedWithWAF|APIGWExecutionLoggingEnabled|WAFv2LoggingEnabled|CloudWatchLogGroupEncrypted|CloudWatchLogGroupRetentionPeriod|CloudFrontDistribution/;
+
+function templates(stage: BulwarkStage): Template[] {
+  return stacksOf(stage).map((s) => Template.fromStack(s));
+}
+
+describe('shipped deployments (regional entry)', () => {
+  let app: App;
+  let stages: BulwarkStage[];
+  beforeAll(() => {
+    ({ app, stages } = buildTestStages());
+  });
+
+  it('both pass the compliance gate', () => {
+    expect(stages.map((s) => s.deployment.name).sort()).toEqual(['prod-ap-south-1', 'prod-eu']);
+    expect(gateFindings(app)).toEqual([]);
+  });
+
+  it('satisfy the API and edge rules instead of acknowledging them', () => {
+    const edgeAcks = collectAcknowledgements(app).filter((a) => a.path.startsWith('Edge'));
+    expect(edgeAcks.filter((a) => MUST_BE_SATISFIED.test(a.finding))).toEqual([]);
+    // The only authorization exemption is the public health check.
+    const authAcks = edgeAcks.filter((a) => /APIG4|COG4/.test(a.finding));
+    expect(new Set(authAcks.map((a) => a.path))).toEqual(new Set(['Edge/PlatformApi/Api/Default/health/GET/Resource']));
+  });
+
+  it('keep every stack, and so every log holding client IPs, in the deployment region inside its zone', () => {
+    for (const stage of stages) {
+      const { region, residency } = stage.deployment;
+      // The entry and its logs are in the deployment region; only the backup copy vault is elsewhere, in-zone.
+      expect(stage.edge.region).toBe(region);
+      for (const stack of stacksOf(stage)) {
+        if (stack !== stage.backupVault)
+          expect(`${stack.stackName}@${stack.region}`).toBe(`${stack.stackName}@${region}`);
+        expect(regionInZone(stack.region, residency)).toBe(true);
+      }
+      expect(stage.edgeGlobal).toBeUndefined();
+      for (const t of templates(stage)) t.resourceCountIs('AWS::CloudFront::Distribution', 0);
+    }
+  });
+
+  it('put the full web ACL on the API stage and keep its logs in-region, redacted', () => {
+    for (const stage of stages) {
+      const t = Template.fromStack(stage.edge);
+      t.hasResourceProperties('AWS::WAFv2::WebACL', {
+        Scope: 'REGIONAL',
+        Rules: Match.arrayWith(
+          MANAGED_RULE_GROUPS.map((name) =>
+            Match.objectLike({ Statement: { ManagedRuleGroupStatement: Match.objectLike({ Name: name }) } }),
+          ),
+        ),
+      });
+      t.hasResourceProperties('AWS::WAFv2::WebACL', {
+        Rules: Match.arrayWith([
+          Match.objectLike({
+            Name: 'RateLimitPerIp',
+            Statement: {
+              RateBasedStatement: Match.objectLike({ Limit: stage.deployment.edge.rateLimitPerFiveMinutes }),
+            },
+          }),
+        ]),
+      });
+      t.hasResourceProperties('AWS::WAFv2::WebACLAssociation', {
+        ResourceArn: {
+          'Fn::Join': ['', Match.arrayWith([{ Ref: Match.stringLikeRegexp('PlatformApiDeploymentStage') }])],
+        },
+        WebACLArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^WebAcl'), 'Arn'] },
+      });
+      t.hasResourceProperties('AWS::WAFv2::LoggingConfiguration', {
+        RedactedFields: Match.arrayWith([
+          { SingleHeader: { Name: 'authorization' } },
+          { SingleHeader: { Name: 'cookie' } },
+        ]),
+      });
+      t.hasResourceProperties('AWS::ApiGateway::Stage', {
+        MethodSettings: [
+          Match.objectLike({
+            ThrottlingRateLimit: stage.deployment.edge.throttle.rateLimit,
+            ThrottlingBurstLimit: stage.deployment.edge.throttle.burstLimit,
+          }),
+        ],
+      });
+      t.hasResourceProperties('AWS::ApiGateway::DomainName', {
+        DomainName: stage.deployment.edge.domainName,
+        RegionalCertificateArn: stage.deployment.edge.certificateArn,
+        SecurityPolicy: 'SecurityPolicy_TLS13_1_2_PFS_PQ_2025_09',
+        EndpointAccessMode: 'STRICT',
+      });
+      t.hasResourceProperties('AWS::ApiGateway::RestApi', {
+        SecurityPolicy: 'SecurityPolicy_TLS13_1_2_PFS_PQ_2025_09',
+        DisableExecuteApiEndpoint: true,
+      });
+    }
+  });
+});
+
+describe('the gate fails when the API stage loses its web ACL', () => {
+  it('reports APIG3 (and the WAF association rules of the other packs)', () => {
+    const app = appWithOutdir();
+    const stage = stageFor(app, deployment('prod-eu'));
+    expect(stage.edge.node.tryRemoveChild('ApiWebAclAssociation')).toBe(true);
+    const findings = gateFindings(app);
+    expect(findings).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^AwsSolutions-APIG3 prod-eu\/Edge\/PlatformApi\/Api\/DeploymentStage/),
+        expect.stringMatching(/^NIST\.800\.53\.R5-APIGWAssociatedWithWAF /),
+      ]),
+    );
+  });
+});
+
+describe('a CloudFront entry (residency zone containing us-east-1)', () => {
+  let app: App;
+  let stage: BulwarkStage;
+  beforeAll(() => {
+    app = appWithOutdir();
+    // With a webhook exemption, so the gate's template validation also covers the label-based rule.
+    stage = stageFor(app, cloudFrontDeployment({ hostingProviderExemptPathPrefixes: ['/webhooks/'] }));
+  });
+
+  it('passes the compliance gate', () => {
+    expect(gateFindings(app)).toEqual([]);
+    expect(collectAcknowledgements(stage).filter((a) => MUST_BE_SATISFIED.test(a.finding))).toEqual([]);
+  });
+
+  it('keeps every stack inside the us residency zone', () => {
+    expect(stage.edgeGlobal?.region).toBe('us-east-1');
+    expect(stage.edge.region).toBe('us-east-2');
+    for (const s of stacksOf(stage)) expect(regionInZone(s.region, 'us')).toBe(true);
+  });
+
+  it('keeps the CLOUDFRONT web ACL and its logs in a us-east-1 stack with full protection', () => {
+    const global = stage.edgeGlobal;
+    expect(global).toBeDefined();
+    expect(Stack.of(global!).region).toBe('us-east-1');
+    const t = Template.fromStack(global!);
+    t.hasResourceProperties('AWS::WAFv2::WebACL', {
+      Scope: 'CLOUDFRONT',
+      Rules: Match.arrayWith([
+        Match.objectLike({ Name: 'RateLimitPerIp' }),
+        Match.objectLike({ Name: 'BodySizeLimit' }),
+        Match.objectLike({ Name: 'HostingProviderOutsideExemptPaths' }),
+      ]),
+    });
+    t.resourceCountIs('AWS::WAFv2::LoggingConfiguration', 1);
+    // Deployed first: the distribution reads the web ACL ARN from its outputs.
+    expect(stage.edge.dependencies).toContain(global);
+  });
+
+  it('serves TLSv1.2_2021+ with the us-east-1 certificate, redirects HTTP, caches nothing, logs in-region', () => {
+    const t = Template.fromStack(stage.edge);
+    t.hasResourceProperties('AWS::CloudFront::Distribution', {
+      DistributionConfig: Match.objectLike({
+        Aliases: ['api.us.bulwark.example.com'],
+        ViewerCertificate: {
+          AcmCertificateArn: stage.deployment.edge.cloudFrontCertificateArn,
+          MinimumProtocolVersion: 'TLSv1.2_2021',
+          SslSupportMethod: 'sni-only',
+        },
+        WebACLId: {
+          'Fn::GetStackOutput': Match.objectLike({ StackName: stage.edgeGlobal!.stackName, Region: 'us-east-1' }),
+        },
+        Logging: Match.objectLike({
+          Bucket: { 'Fn::GetAtt': [Match.stringLikeRegexp('^CdnAccessLogs'), 'RegionalDomainName'] },
+        }),
+        DefaultCacheBehavior: Match.objectLike({
+          ViewerProtocolPolicy: 'redirect-to-https',
+          // Managed CachingDisabled policy.
+          CachePolicyId: '4135ea2d-6df8-44a3-9df3-4b5a84be39ad',
+        }),
+        Origins: [
+          Match.objectLike({
+            CustomOriginConfig: Match.objectLike({
+              OriginProtocolPolicy: 'https-only',
+              OriginSSLProtocols: ['TLSv1.2'],
+            }),
+            OriginCustomHeaders: [
+              {
+                HeaderName: ORIGIN_SECRET_HEADER,
+                HeaderValue: {
+                  'Fn::Join': [
+                    '',
+                    [
+                      '{{resolve:secretsmanager:',
+                      { Ref: Match.stringLikeRegexp('^OriginSecret') },
+                      ':SecretString:::}}',
+                    ],
+                  ],
+                },
+              },
+            ],
+          }),
+        ],
+      }),
+    });
+    t.hasResourceProperties('AWS::S3::Bucket', {
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [
+          Match.objectLike({ ServerSideEncryptionByDefault: Match.objectLike({ SSEAlgorithm: 'aws:kms' }) }),
+        ],
+      },
+      OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerPreferred' }] },
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([Match.objectLike({ Status: 'Enabled', ExpirationInDays: 365 })]),
+      },
+    });
+  });
+
+  it('sends the exact security headers, overriding anything the origin says', () => {
+    const t = Template.fromStack(stage.edge);
+    t.hasResourceProperties('AWS::CloudFront::ResponseHeadersPolicy', {
+      ResponseHeadersPolicyConfig: Match.objectLike({
+        SecurityHeadersConfig: {
+          StrictTransportSecurity: {
+            AccessControlMaxAgeSec: HSTS_MAX_AGE_SECONDS,
+            IncludeSubdomains: true,
+            Preload: true,
+            Override: true,
+          },
+          ContentTypeOptions: { Override: true },
+          FrameOptions: { FrameOption: 'DENY', Override: true },
+          ReferrerPolicy: { ReferrerPolicy: 'no-referrer', Override: true },
+          ContentSecurityPolicy: {
+            ContentSecurityPolicy: "default-src 'none'; frame-ancestors 'none'",
+            Override: true,
+          },
+        },
+      }),
+    });
+    // CloudFront renders these three settings as exactly this header value.
+    expect(`max-age=${HSTS_MAX_AGE_SECONDS}; includeSubDomains; preload`).toBe(
+      'max-age=63072000; includeSubDomains; preload',
+    );
+  });
+
+  it('locks the origin: the API stage only admits requests carrying the secret header', () => {
+    const t = Template.fromStack(stage.edge);
+    // CloudFront is the API's only client here: BASIC access mode, TLS 1.2 with forward secrecy to the origin.
+    t.hasResourceProperties('AWS::ApiGateway::RestApi', {
+      DisableExecuteApiEndpoint: true,
+      SecurityPolicy: 'SecurityPolicy_TLS13_1_2_PFS_PQ_2025_09',
+      EndpointAccessMode: 'BASIC',
+    });
+    t.hasResourceProperties('AWS::WAFv2::WebACL', {
+      Scope: 'REGIONAL',
+      Rules: [
+        Match.objectLike({
+          Name: 'OriginLock',
+          Action: { Block: {} },
+          Statement: {
+            NotStatement: {
+              Statement: {
+                ByteMatchStatement: Match.objectLike({
+                  FieldToMatch: { SingleHeader: { Name: ORIGIN_SECRET_HEADER } },
+                  PositionalConstraint: 'EXACTLY',
+                }),
+              },
+            },
+          },
+        }),
+        Match.objectLike({ Name: 'RateLimitPerForwardedIp' }),
+      ],
+    });
+    t.hasResourceProperties('AWS::WAFv2::WebACLAssociation', {
+      WebACLArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^OriginWebAcl'), 'Arn'] },
+    });
+    t.hasResourceProperties('AWS::SecretsManager::Secret', {
+      KmsKeyId: Match.anyValue(),
+      GenerateSecretString: Match.objectLike({ PasswordLength: 64, ExcludePunctuation: true }),
+    });
+    t.hasResourceProperties('AWS::WAFv2::LoggingConfiguration', {
+      RedactedFields: Match.arrayWith([{ SingleHeader: { Name: ORIGIN_SECRET_HEADER } }]),
+    });
+  });
+});
+
+describe('DNS target output', () => {
+  it('tells users where to point the domain: the regional domain, or CloudFront when it is the entry', () => {
+    const { stages } = buildTestStages(['prod-eu']);
+    Template.fromStack(stages[0]!.edge).hasOutput('DnsTarget', {
+      Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('^PlatformApiDomain'), 'RegionalDomainName'] },
+    });
+    const cf = stageFor(appWithOutdir(), cloudFrontDeployment());
+    Template.fromStack(cf.edge).hasOutput('DnsTarget', {
+      Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('^CdnDistribution'), 'DomainName'] },
+    });
+  });
+});
