@@ -3,11 +3,13 @@ import type { Construct } from 'constructs';
 import { BulwarkChecks, applyComplianceGate } from './compliance';
 import type { DeploymentConfig } from './config';
 import { applyResidencyGuard } from './residency/guard';
+import { AuditStack } from './stacks/audit-stack';
 import { BackupVaultStack } from './stacks/backup-vault-stack';
 import { DataStack } from './stacks/data-stack';
 import { EdgeGlobalStack, EdgeStack } from './stacks/edge-stack';
 import { OperationsStack } from './stacks/operations-stack';
 import { TenantKeysStack } from './stacks/tenant-keys-stack';
+import { WebhookIngress } from './webhooks/webhook-ingress';
 
 /** Calendar months to days, rounded up so a retention in days never falls short of the months promised. */
 export function monthsToDays(months: number): number {
@@ -36,6 +38,9 @@ export class BulwarkStage extends Stage {
   public readonly edge: EdgeStack;
   /** The us-east-1 CloudFront web ACL, only for `edge.entry: cloudfront`. */
   public readonly edgeGlobal?: EdgeGlobalStack;
+  /** Carrier webhooks: routes on the platform API, functions in the data tier's VPC. */
+  public readonly webhooks: WebhookIngress;
+  public readonly audit: AuditStack;
   public readonly tenantKeys: TenantKeysStack;
   /** Names of the compliance packs run over this stage. */
   public readonly compliancePacks: readonly string[];
@@ -84,6 +89,29 @@ export class BulwarkStage extends Stage {
       description: `Bulwark ${deployment.name}: public entry (API, WAF${this.edgeGlobal ? ', CloudFront' : ''})`,
     });
 
+    // API routes live in the Edge stack next to the RestApi they extend: a REST API's methods and its
+    // deployment must share a stack. Their functions run in the data tier's VPC.
+    this.webhooks = new WebhookIngress(this.edge, 'Webhooks', {
+      api: this.edge.api.restApi,
+      vpc: this.data.vpc,
+      vpcSubnets: this.data.functionSubnets,
+      securityGroup: this.data.apiSecurityGroup,
+      environment: deployment.environment,
+      telnyxPublicKey: deployment.webhooks.telnyxPublicKey,
+      telnyxPreviousPublicKey: deployment.webhooks.telnyxPreviousPublicKey,
+      verification: deployment.webhooks.verification,
+      maxBodyBytes: this.edge.api.maxRequestBodyBytes,
+      database: { proxy: this.data.proxy, databaseName: this.data.databaseName },
+      alarmTopic: this.operations.alarmTopic,
+    });
+
+    this.audit = new AuditStack(this, 'Audit', {
+      deployment,
+      alarmTopic: this.operations.alarmTopic,
+      terminationProtection: protect,
+      description: `Bulwark ${deployment.name}: immutable audit archive and CloudTrail`,
+    });
+
     this.tenantKeys = new TenantKeysStack(this, 'TenantKeys', {
       deployment,
       alarmTopic: this.operations.alarmTopic,
@@ -92,8 +120,8 @@ export class BulwarkStage extends Stage {
         subnets: this.data.functionSubnets,
         securityGroups: [this.data.apiSecurityGroup],
         proxy: this.data.proxy,
-        // The instance's initial database, and the application role of migrations/ (IAM auth via the proxy).
-        databaseName: 'postgres',
+        databaseName: this.data.databaseName,
+        // The application role of migrations/ (IAM authentication through the proxy).
         user: 'bulwark_app',
       },
       terminationProtection: protect,

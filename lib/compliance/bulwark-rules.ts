@@ -6,9 +6,9 @@
 import { CfnResource, Stack } from 'aws-cdk-lib';
 import { NagRuleCompliance, type NagRuleResult } from 'cdk-nag';
 
-/** The exact HSTS value every response must carry. */
-export const HSTS_VALUE = 'max-age=63072000; includeSubDomains; preload';
-export const HSTS_MAX_AGE_SECONDS = 63072000;
+import { HSTS_MAX_AGE_SECONDS, HSTS_VALUE } from '../../lambda/shared/security-headers';
+
+export { HSTS_MAX_AGE_SECONDS, HSTS_VALUE };
 
 type Json = Record<string, unknown>;
 

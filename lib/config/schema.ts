@@ -17,6 +17,10 @@ const region = z.string().refine(isKnownRegion, {
   error: (issue) => `${String(issue.input)} is not a known region (known: ${Object.keys(REGIONS).join(', ')})`,
 });
 
+const telnyxKey = z
+  .string()
+  .regex(/^[A-Za-z0-9+/]{43}=$/, 'must be the raw 32-byte Ed25519 public key in base64 (44 characters)');
+
 const months = z.int('must be a whole number of months').positive('must be positive');
 
 /** Shapes of the public entry point; see `edge.entry`. */
@@ -147,6 +151,20 @@ export const deploymentSchema = z
     }),
     /** Data tier sizing. @default see dataSchema */
     data: dataSchema.prefault({}),
+    /** Carrier webhook ingress (docs/webhooks.md). */
+    webhooks: z
+      .strictObject({
+        /**
+         * Telnyx Ed25519 public key, the raw 32 bytes in base64 as the Telnyx portal shows it (public,
+         * so it is configuration). Unset: Telnyx events are refused with WEBHOOK_SECRET_MISSING.
+         */
+        telnyxPublicKey: telnyxKey.optional(),
+        /** The Telnyx key being replaced, still accepted during a key rotation; remove it when done. */
+        telnyxPreviousPublicKey: telnyxKey.optional(),
+        /** `disabled` only for a carrier simulator outside production; production refuses it. */
+        verification: z.enum(['required', 'disabled']).default('required'),
+      })
+      .default({ verification: 'required' }),
     /** Where alarms go. */
     alarms: z.strictObject({
       email: z.email('must be an email address'),
@@ -197,6 +215,20 @@ export const deploymentSchema = z
           message: `${d.auditRetentionMonths[plan]} months is below the ${plan} plan minimum of ${min}`,
         });
       }
+    }
+    if (d.environment === 'production' && d.webhooks.verification !== 'required') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['webhooks', 'verification'],
+        message: 'webhook verification cannot be disabled in a production deployment',
+      });
+    }
+    if (d.webhooks.telnyxPreviousPublicKey && !d.webhooks.telnyxPublicKey) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['webhooks', 'telnyxPreviousPublicKey'],
+        message: 'a previous Telnyx key needs a current telnyxPublicKey',
+      });
     }
     const regional = ACM_ARN.exec(d.edge.certificateArn);
     if (regional && regional[1] !== d.region) {

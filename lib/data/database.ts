@@ -36,6 +36,9 @@ export const AUDIT_PARAMETERS: Readonly<Record<string, string>> = {
   'pgaudit.role': 'rds_pgaudit',
 };
 
+/** The application database every function connects to (migrations create its schema). */
+export const APPLICATION_DATABASE = 'bulwark';
+
 export interface PostgresDatabaseProps {
   readonly vpc: ec2.IVpc;
   /** Literal VPC CIDR (endpoint traffic). */
@@ -83,6 +86,7 @@ export class PostgresDatabase extends Construct {
   public readonly parameterGroup: rds.ParameterGroup;
   public readonly subnetGroup: rds.SubnetGroup;
   public readonly port: number;
+  public readonly databaseName = APPLICATION_DATABASE;
 
   constructor(scope: Construct, id: string, props: PostgresDatabaseProps) {
     super(scope, id);
@@ -150,6 +154,7 @@ export class PostgresDatabase extends Construct {
       storageEncrypted: true,
       storageEncryptionKey: props.key,
       iamAuthentication: true,
+      databaseName: APPLICATION_DATABASE,
       credentials: rds.Credentials.fromGeneratedSecret('bulwark_admin', {
         encryptionKey: props.key,
         excludeCharacters: ' %+~`#$&*()|[]{}:;<>?!\'/@"\\',

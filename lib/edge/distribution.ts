@@ -9,7 +9,7 @@ import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { acknowledge } from '../compliance/acknowledge';
 import { allowOutsideResidency } from '../residency/guard';
-import { HSTS_MAX_AGE_SECONDS, securityHeaders } from './security-headers';
+import { HSTS_MAX_AGE_SECONDS, securityHeaders } from '../../lambda/shared/security-headers';
 
 export interface EdgeDistributionProps {
   /** Public domain name (CNAME) of the distribution. */

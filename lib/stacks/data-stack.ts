@@ -34,6 +34,8 @@ export class DataStack extends Stack {
   public readonly apiSecurityGroup: ec2.ISecurityGroup;
   public readonly database: rds.IDatabaseInstance;
   public readonly proxy: rds.IDatabaseProxy;
+  /** Name of the application database behind `proxy`. */
+  public readonly databaseName: string;
   public readonly databaseSecret: secretsmanager.ISecret;
   public readonly cache: CacheEndpoint;
   /** Encrypts the database, its secret and the cache. */
@@ -112,6 +114,7 @@ export class DataStack extends Stack {
     this.apiSecurityGroup = apiSecurityGroup;
     this.database = database.instance;
     this.proxy = database.proxy;
+    this.databaseName = database.databaseName;
     this.databaseSecret = database.secret;
     this.cache = cache.endpoint;
     this.dataKey = dataKey;

@@ -55,7 +55,21 @@ export function unencryptedStores(t: Template): string[] {
   for (const p of propertiesOf(t, 'AWS::Logs::LogGroup')) {
     if (!isCustomerKey(t, p.KmsKeyId)) bad.push(`log group ${JSON.stringify(p.LogGroupName ?? '?')}`);
   }
-  for (const p of propertiesOf(t, 'AWS::S3::Bucket')) {
+  const buckets = Object.entries(t.findResources('AWS::S3::Bucket')) as [
+    string,
+    { Properties?: Record<string, unknown> },
+  ][];
+  // S3 server access logs can only be delivered to SSE-S3 buckets (AWS documents SSE-KMS as
+  // unsupported for log destinations), so a bucket that other buckets log into may use AES256.
+  const logTargets = new Set(
+    buckets.map(([, b]) =>
+      JSON.stringify(
+        (b.Properties?.['LoggingConfiguration'] as { DestinationBucketName?: unknown })?.DestinationBucketName,
+      ),
+    ),
+  );
+  for (const [id, b] of buckets) {
+    const p = (b.Properties ?? {}) as Record<string, unknown>;
     const sse = (
       p.BucketEncryption as
         | {
@@ -65,8 +79,9 @@ export function unencryptedStores(t: Template): string[] {
           }
         | undefined
     )?.ServerSideEncryptionConfiguration?.[0]?.ServerSideEncryptionByDefault;
+    if (sse?.SSEAlgorithm === 'AES256' && logTargets.has(JSON.stringify({ Ref: id }))) continue;
     if (!sse?.SSEAlgorithm?.startsWith('aws:kms') || !isCustomerKey(t, sse.KMSMasterKeyID)) {
-      bad.push(`bucket ${JSON.stringify(p.BucketName ?? '?')}`);
+      bad.push(`bucket ${JSON.stringify(p['BucketName'] ?? '?')}`);
     }
   }
   return bad;

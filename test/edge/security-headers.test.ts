@@ -4,7 +4,7 @@ import {
   HSTS_VALUE,
   securityHeaders,
   withSecurityHeaders,
-} from '../../lib/edge/security-headers';
+} from '../../lambda/shared/security-headers';
 
 describe('security headers', () => {
   it('pins the exact values', () => {

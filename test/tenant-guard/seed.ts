@@ -4,6 +4,8 @@
  * table discovered from the catalog has no seed rows here, so a new table cannot slip past it.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { buildChain, type AuditRecord } from '../../lambda/audit/chain';
+import { AUDIT_COLUMNS, rowToRecord } from '../../lambda/audit/pg-sink';
 import type { TestPostgres } from '../support/postgres';
 import { createUser } from './fixtures';
 
@@ -86,6 +88,7 @@ export async function seedTenant(pg: TestPostgres, org: string, owner: string, s
       [org, lead, customer],
     );
   }
+  await seedAuditLog(pg, org, owner);
   // Tenant export requests (tenant keys capability): read-only for the application role.
   for (let i = 0; i < 2; i++) {
     await one(pg, 'INSERT INTO tenant_exports (org_id, requested_by) VALUES ($1, $2) RETURNING id', [org, owner]);
@@ -97,4 +100,69 @@ export async function seedTenant(pg: TestPostgres, org: string, owner: string, s
     vin(),
   ]);
   await one(pg, 'INSERT INTO leads (org_id, name) VALUES ($1, $2) RETURNING id', [org, `Spare lead ${tag}`]);
+}
+
+const AUDIT_INSERT = `INSERT INTO audit_log (id, ${AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id`;
+
+function auditParams(id: string, r: AuditRecord): unknown[] {
+  return [
+    id,
+    r.seq,
+    r.orgId,
+    r.occurredAt,
+    r.actorType,
+    r.actorUserId,
+    r.actorEmail,
+    r.event,
+    r.entityType,
+    r.entityId,
+    r.ip,
+    r.userAgent,
+    r.supportGrantId,
+    JSON.stringify(r.metadata),
+    r.prevHash,
+    r.hash,
+  ];
+}
+
+/**
+ * audit_log rows must extend their organisation's hash chain (a trigger checks sequence and link),
+ * so a copied row only inserts if it is the next link. Each organisation gets a valid two-record
+ * chain; an organisation seeded after another also gets, as its lowest-id row (the one the matrix
+ * copies into the other tenant), a record that is the valid third link of that other tenant's chain.
+ */
+async function seedAuditLog(pg: TestPostgres, org: string, owner: string): Promise<void> {
+  const event = (entityId: string) => ({
+    orgId: org,
+    actorType: 'user' as const,
+    actorUserId: owner,
+    actorEmail: null,
+    event: 'lead.created',
+    entityType: 'lead',
+    entityId,
+    ip: null,
+    userAgent: null,
+    supportGrantId: null,
+    metadata: {},
+    occurredAt: new Date(),
+  });
+  for (const r of buildChain([event('seed-1'), event('seed-2')])) {
+    await one(pg, AUDIT_INSERT, auditParams(randomUUID(), r));
+  }
+  const others = (await pg.superuser(
+    `SELECT ${AUDIT_COLUMNS} FROM audit_log WHERE org_id <> $1 AND seq = 2 ORDER BY recorded_at LIMIT 1`,
+    [org],
+  )) as Record<string, unknown>[];
+  if (others[0]) {
+    const head = rowToRecord(others[0]);
+    const [next] = buildChain([{ ...event('seed-link'), orgId: head.orgId }], head);
+    await one(
+      pg,
+      AUDIT_INSERT,
+      auditParams('00000000-0000-4000-8000-000000000000'.slice(0, 24) + randomBytes(6).toString('hex'), {
+        ...next!,
+        orgId: org,
+      }),
+    );
+  }
 }

@@ -1,0 +1,142 @@
+/**
+ * Verifications per second per provider: the ingress verification path (header lookup, strict
+ * decoding, timestamp check, signature check) next to the bare node:crypto primitive on the same
+ * bytes: `crypto.verify` for Ed25519 over the already-joined `ts|body`; for HMAC, `createHmac` digest
+ * plus `timingSafeEqual` (node:crypto has no HMAC-verify call). Target: the path within 1.2x.
+ *
+ *   npx tsx bench/webhooks.ts [--seconds 1]
+ */
+import { cpus, loadavg } from 'node:os';
+import {
+  createHmac,
+  createSecretKey,
+  generateKeyPairSync,
+  randomBytes,
+  sign,
+  timingSafeEqual,
+  verify,
+} from 'node:crypto';
+import { decodeHmacSignature, verifyHmacSha256 } from '../lambda/webhooks/hmac';
+import { HMAC_SCHEMES } from '../lambda/webhooks/providers';
+import { HeaderBag, rawBody } from '../lambda/webhooks/request';
+import { importTelnyxPublicKey, verifyTelnyx } from '../lambda/webhooks/telnyx';
+
+const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1]) || 1;
+const TARGET = 1.2;
+
+/**
+ * Calls per second of `a` and `b`, sampled in interleaved batches (a, b, a, b, ...) so both see the
+ * same contention on a shared machine, and summarised by the median batch of each: a batch that a
+ * neighbour's burst slowed down does not move the median.
+ */
+function compare(a: () => void, b: () => void): [number, number] {
+  const batch = 32;
+  const timeBatch = (fn: () => void): number => {
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < batch; i++) fn();
+    return Number(process.hrtime.bigint() - start);
+  };
+  for (let i = 0; i < 20; i++) {
+    timeBatch(a);
+    timeBatch(b);
+  }
+  const ta: number[] = [];
+  const tb: number[] = [];
+  const until = Date.now() + seconds * 1000 * 2;
+  while (Date.now() < until || ta.length < 50) {
+    ta.push(timeBatch(a));
+    tb.push(timeBatch(b));
+  }
+  const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+  return [(batch * 1e9) / median(ta), (batch * 1e9) / median(tb)];
+}
+
+function event(body: Buffer, headers: Record<string, string>) {
+  return { body: body.toString('utf8'), isBase64Encoded: false, headers, multiValueHeaders: {} };
+}
+
+interface Row {
+  provider: string;
+  size: number;
+  path: number;
+  primitive: number;
+}
+
+const rows: Row[] = [];
+const now = Math.floor(Date.now() / 1000);
+
+for (const size of [1024, 16 * 1024]) {
+  const body = Buffer.from(JSON.stringify({ data: { id: 'e', event_type: 't', pad: 'x'.repeat(size - 50) } }));
+
+  // Telnyx: Ed25519 over `${ts}|${body}`.
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const raw = Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url').toString('base64');
+  const key = importTelnyxPublicKey(raw);
+  const ts = String(now);
+  const signed = Buffer.concat([Buffer.from(`${ts}|`), body]);
+  const sig = sign(null, signed, privateKey);
+  const tHeaders = HeaderBag.fromEvent(
+    event(body, { 'telnyx-signature-ed25519': sig.toString('base64'), 'telnyx-timestamp': ts }),
+  );
+  const [tPath, tPrimitive] = compare(
+    () => verifyTelnyx({ body, headers: tHeaders }, [key], now),
+    () => {
+      if (!verify(null, signed, publicKey, sig)) throw new Error('primitive failed');
+    },
+  );
+  rows.push({ provider: 'telnyx', size: body.length, path: tPath, primitive: tPrimitive });
+
+  // FreJun (hex) and DIDLogic (base64): HMAC-SHA256 over the body.
+  for (const provider of ['frejun', 'didlogic'] as const) {
+    const scheme = HMAC_SCHEMES[provider];
+    const secret = createSecretKey(randomBytes(32));
+    const keys = [secret];
+    const text = createHmac('sha256', secret).update(body).digest(scheme.encoding);
+    const headers = HeaderBag.fromEvent(event(body, { [scheme.signatureHeader]: text }));
+    const expected = Buffer.from(text, scheme.encoding);
+    const [hPath, hPrimitive] = compare(
+      () => {
+        const signature = decodeHmacSignature(headers.single(scheme.signatureHeader), scheme.encoding);
+        verifyHmacSha256(body, signature, keys);
+      },
+      () => {
+        // node:crypto has no HMAC-verify call: digest + timingSafeEqual is the primitive verification.
+        if (!timingSafeEqual(createHmac('sha256', secret).update(body).digest(), expected)) throw new Error('x');
+      },
+    );
+    rows.push({ provider, size: body.length, path: hPath, primitive: hPrimitive });
+  }
+
+  // For reference: raw-body extraction (API Gateway string → bytes), done once per request.
+  const ev = event(body, {});
+  const [ePath, ePrimitive] = compare(
+    () => rawBody(ev, 1 << 20),
+    () => Buffer.from(ev.body, 'utf8'),
+  );
+  rows.push({ provider: 'extract body (ref)', size: body.length, path: ePath, primitive: ePrimitive });
+}
+
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US').padStart(12);
+console.log(
+  `load average ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')} on ${cpus().length} CPUs`,
+);
+console.log(
+  `Webhook verification throughput (median of interleaved batches, ${2 * seconds}s per pair, node ${process.version})`,
+);
+console.log(
+  `${'provider'.padEnd(20)} ${'body'.padStart(7)} ${'path/s'.padStart(12)} ${'primitive/s'.padStart(12)}  ratio  overhead/call`,
+);
+let worst = 0;
+for (const r of rows) {
+  const ratio = r.primitive / r.path;
+  if (!r.provider.includes('(ref)')) worst = Math.max(worst, ratio);
+  console.log(
+    `${r.provider.padEnd(20)} ${String(r.size).padStart(7)} ${fmt(r.path)} ${fmt(r.primitive)}  ${ratio.toFixed(2)}x` +
+      `  ${Math.round(1e9 / r.path - 1e9 / r.primitive)} ns`,
+  );
+}
+console.log(
+  `worst verification ratio ${worst.toFixed(2)}x (target <= ${TARGET}x): ${worst <= TARGET ? 'met' : 'NOT met'}`,
+);

@@ -1,0 +1,139 @@
+/**
+ * CSV export of one organisation's audit trail, for roles holding the `audit:view` permission.
+ * The export is itself audited (`audit.exported`, with the filters and the row count) in the same
+ * transaction that read the rows: no export leaves without its record.
+ */
+import type { Pool } from 'pg';
+import { z } from 'zod';
+import { ACTOR_TYPES } from '../shared/audit';
+import { csvHeader, csvRow } from './formats';
+import { AUDIT_COLUMNS, appendAuditEvent, rowToRecord } from './pg-sink';
+
+export const AUDIT_PERMISSION = 'audit:view';
+/** Above this, narrow the filters: an export is built in memory. */
+export const DEFAULT_MAX_ROWS = 200_000;
+const PAGE = 5_000;
+
+export const exportRequestSchema = z.strictObject({
+  orgId: z.uuid(),
+  userId: z.uuid(),
+  supportGrantId: z.uuid().nullable().default(null),
+  from: z.coerce.date().optional(),
+  to: z.coerce.date().optional(),
+  actorUserId: z.string().min(1).max(200).optional(),
+  actorType: z.enum(ACTOR_TYPES).optional(),
+  events: z
+    .array(z.string().regex(/^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/))
+    .min(1)
+    .max(50)
+    .optional(),
+  ip: z.string().max(64).nullable().default(null),
+  userAgent: z.string().max(1024).nullable().default(null),
+});
+export type ExportRequest = z.input<typeof exportRequestSchema>;
+
+export class ExportError extends Error {
+  constructor(
+    readonly code: 'EXPORT_INVALID' | 'PERMISSION_DENIED' | 'EXPORT_TOO_LARGE',
+    readonly status: 400 | 403 | 413,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ExportError';
+  }
+}
+
+export interface AuditExport {
+  readonly csv: string;
+  readonly rows: number;
+  /** A filtered export verifies row by row only: `npm run audit:verify -- <file> --filtered`. */
+  readonly filtered: boolean;
+}
+
+export async function exportAuditCsv(
+  pool: Pick<Pool, 'connect'>,
+  input: ExportRequest,
+  options: { readonly maxRows?: number; readonly now?: () => Date } = {},
+): Promise<AuditExport> {
+  const parsed = exportRequestSchema.safeParse(input);
+  if (!parsed.success) throw new ExportError('EXPORT_INVALID', 400, parsed.error.issues[0]?.message ?? 'invalid');
+  const req = parsed.data;
+  if (req.from && req.to && req.from >= req.to)
+    throw new ExportError('EXPORT_INVALID', 400, '`from` must precede `to`');
+  const maxRows = options.maxRows ?? DEFAULT_MAX_ROWS;
+
+  const where = ['org_id = $1'];
+  const params: unknown[] = [req.orgId];
+  const add = (sql: string, value: unknown): void => {
+    params.push(value);
+    where.push(sql.replace('?', `$${params.length}`));
+  };
+  if (req.from) add('occurred_at >= ?', req.from);
+  if (req.to) add('occurred_at < ?', req.to);
+  if (req.actorUserId) add('actor_user_id = ?', req.actorUserId);
+  if (req.actorType) add('actor_type = ?', req.actorType);
+  if (req.events) add('event = ANY (?)', req.events);
+  const filtered = where.length > 1;
+
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const ctx = await client.query<{ permissions: string[] }>(
+      'SELECT permissions FROM app.set_tenant_context($1, $2, $3)',
+      [req.userId, req.orgId, req.supportGrantId],
+    );
+    if (!ctx.rows[0]?.permissions.includes(AUDIT_PERMISSION)) {
+      throw new ExportError('PERMISSION_DENIED', 403, `exporting the audit log needs ${AUDIT_PERMISSION}`);
+    }
+    const parts = [csvHeader()];
+    let rows = 0;
+    let after = 0;
+    for (;;) {
+      const page = await client.query(
+        `SELECT ${AUDIT_COLUMNS} FROM audit_log WHERE ${where.join(' AND ')} AND seq > $${params.length + 1}
+         ORDER BY seq LIMIT ${PAGE}`,
+        [...params, after],
+      );
+      for (const row of page.rows) {
+        const r = rowToRecord(row);
+        parts.push(csvRow(r));
+        after = r.seq;
+      }
+      rows += page.rows.length;
+      if (rows > maxRows) {
+        throw new ExportError('EXPORT_TOO_LARGE', 413, `more than ${maxRows} rows: narrow the time range`);
+      }
+      if (page.rows.length < PAGE) break;
+    }
+    await appendAuditEvent(client, {
+      orgId: req.orgId,
+      actorType: req.supportGrantId ? 'support_grant' : 'user',
+      actorUserId: req.userId,
+      actorEmail: null,
+      event: 'audit.exported',
+      entityType: 'audit_log',
+      entityId: null,
+      ip: req.ip,
+      userAgent: req.userAgent,
+      supportGrantId: req.supportGrantId,
+      metadata: {
+        rows,
+        filters: {
+          from: req.from?.toISOString() ?? null,
+          to: req.to?.toISOString() ?? null,
+          actorUserId: req.actorUserId ?? null,
+          actorType: req.actorType ?? null,
+          events: req.events ?? null,
+        },
+      },
+      occurredAt: (options.now ?? (() => new Date()))(),
+    });
+    await client.query('COMMIT');
+    return { csv: parts.join(''), rows, filtered };
+  } catch (e) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw e;
+  } finally {
+    client.release();
+  }
+}

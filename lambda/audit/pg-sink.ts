@@ -1,0 +1,139 @@
+/**
+ * PostgreSQL implementation of the shared {@link AuditSink}: appends to `audit_log`, extending the
+ * organisation's hash chain.
+ *
+ * Concurrency: a transaction-scoped advisory lock per organisation serialises writers of one chain
+ * (other organisations are not blocked), so reading the head and inserting its successor is atomic.
+ * `UNIQUE (org_id, seq)` and the link trigger are the backstop: a writer that somehow read a stale
+ * head fails instead of forking the chain. The lock is held until the surrounding transaction
+ * ends, so record the event late in long transactions. Use READ COMMITTED (PostgreSQL's default):
+ * under REPEATABLE READ a snapshot taken before the lock can miss the newest head, and the insert
+ * then fails on the unique constraint rather than silently forking.
+ */
+import type { Pool } from 'pg';
+import type { AuditEvent, AuditSink } from '../shared/audit';
+import type { SqlClient } from '../shared/migrations';
+import { EMPTY_HEAD, link, type AuditRecord, type ChainHead } from './chain';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** Audit failures, each with a stable code (the API maps them to 500/400 as documented). */
+export class AuditError extends Error {
+  constructor(
+    readonly code: 'AUDIT_EVENT_INVALID' | 'AUDIT_CONTEXT_REQUIRED' | 'AUDIT_WRITE_FAILED',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'AuditError';
+  }
+}
+
+export const AUDIT_COLUMNS =
+  'seq, org_id, occurred_at, actor_type, actor_user_id, actor_email, event, entity_type, entity_id, ip, ' +
+  'user_agent, support_grant_id, metadata, prev_hash, hash';
+
+/** Maps a row selected with {@link AUDIT_COLUMNS} back to the record that was hashed. */
+export function rowToRecord(row: Record<string, unknown>): AuditRecord {
+  const text = (k: string): string | null => (row[k] === null || row[k] === undefined ? null : String(row[k]));
+  return {
+    seq: Number(row['seq']),
+    orgId: String(row['org_id']),
+    occurredAt: row['occurred_at'] instanceof Date ? row['occurred_at'] : new Date(String(row['occurred_at'])),
+    actorType: String(row['actor_type']) as AuditRecord['actorType'],
+    actorUserId: text('actor_user_id'),
+    actorEmail: text('actor_email'),
+    event: String(row['event']),
+    entityType: text('entity_type'),
+    entityId: text('entity_id'),
+    ip: text('ip'),
+    userAgent: text('user_agent'),
+    supportGrantId: text('support_grant_id'),
+    metadata: (row['metadata'] ?? {}) as AuditRecord['metadata'],
+    prevHash: String(row['prev_hash']),
+    hash: String(row['hash']),
+  };
+}
+
+/** Appends one event to its organisation's chain inside `tx` (which must hold a tenant context). */
+export async function appendAuditEvent(tx: SqlClient, event: AuditEvent): Promise<AuditRecord> {
+  const orgId = typeof event.orgId === 'string' ? event.orgId.toLowerCase() : '';
+  if (!UUID.test(orgId)) throw new AuditError('AUDIT_EVENT_INVALID', 'audit event: orgId must be a UUID');
+  let record: AuditRecord;
+  await tx.query("SELECT pg_advisory_xact_lock(hashtextextended('bulwark.audit:' || $1, 0))", [orgId]);
+  const head = await tx.query('SELECT seq, hash FROM audit_log WHERE org_id = $1 ORDER BY seq DESC LIMIT 1', [orgId]);
+  const row = head.rows[0];
+  const from: ChainHead = row ? { seq: Number(row['seq']), hash: String(row['hash']) } : EMPTY_HEAD;
+  try {
+    record = link(from, { ...event, orgId });
+  } catch (e) {
+    if (e instanceof TypeError) throw new AuditError('AUDIT_EVENT_INVALID', e.message, { cause: e });
+    throw e;
+  }
+  await tx.query(
+    `INSERT INTO audit_log (${AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+    [
+      record.seq,
+      record.orgId,
+      record.occurredAt,
+      record.actorType,
+      record.actorUserId,
+      record.actorEmail,
+      record.event,
+      record.entityType,
+      record.entityId,
+      record.ip,
+      record.userAgent,
+      record.supportGrantId,
+      JSON.stringify(record.metadata),
+      record.prevHash,
+      record.hash,
+    ],
+  );
+  return record;
+}
+
+export interface PgAuditSinkProps {
+  /** Connections as the application role, for events recorded outside a caller's transaction. */
+  readonly pool: Pick<Pool, 'connect'>;
+}
+
+export class PgAuditSink implements AuditSink {
+  constructor(private readonly props: PgAuditSinkProps) {}
+
+  /**
+   * With `tx`: appends in the caller's transaction (which already entered the tenant through
+   * `app.set_tenant_context`), so the event commits or rolls back with the action.
+   * Without: opens its own transaction and enters the tenant as the acting user (and their support
+   * grant), so the database checks that this user may act in that organisation right now.
+   */
+  async record(event: AuditEvent, tx?: SqlClient): Promise<void> {
+    if (tx) {
+      await appendAuditEvent(tx, event);
+      return;
+    }
+    if (!event.actorUserId) {
+      throw new AuditError(
+        'AUDIT_CONTEXT_REQUIRED',
+        'an event without an acting user must be recorded inside a transaction that holds a tenant context',
+      );
+    }
+    const client = await this.props.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT 1 FROM app.set_tenant_context($1, $2, $3)', [
+        event.actorUserId,
+        event.orgId,
+        event.supportGrantId,
+      ]);
+      await appendAuditEvent(client, event);
+      await client.query('COMMIT');
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      if (e instanceof AuditError) throw e;
+      throw new AuditError('AUDIT_WRITE_FAILED', 'the audit event could not be recorded', { cause: e });
+    } finally {
+      client.release();
+    }
+  }
+}

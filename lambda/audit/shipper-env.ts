@@ -1,0 +1,50 @@
+/** The shipper function's environment, validated once at cold start. */
+import { z } from 'zod';
+import { retentionSchema, type ShipperConfig } from './shipper';
+
+const envSchema = z.object({
+  AUDIT_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name'),
+  AUDIT_KEY_ARN: z.string().regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-f-]+$/, 'must be a KMS key ARN'),
+  /** `deployment.auditRetentionMonths` as JSON. */
+  AUDIT_RETENTION_MONTHS: z
+    .string()
+    .transform((s, ctx) => {
+      try {
+        return JSON.parse(s) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be JSON' });
+        return z.NEVER;
+      }
+    })
+    .pipe(retentionSchema),
+  AUDIT_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(1000),
+  /** Connection of the shipper's own database role (docs/audit.md "Shipper database role"). */
+  PGHOST: z.string().min(1),
+  PGPORT: z.coerce.number().int().min(1).max(65_535).default(5432),
+  PGDATABASE: z.string().min(1),
+  PGUSER: z.string().min(1),
+});
+
+export interface ShipperEnv {
+  readonly shipper: ShipperConfig;
+  readonly database: { readonly host: string; readonly port: number; readonly database: string; readonly user: string };
+}
+
+/** Throws one error naming every invalid variable (never echoing values). */
+export function loadShipperEnv(env: Readonly<Record<string, string | undefined>>): ShipperEnv {
+  const r = envSchema.safeParse(env);
+  if (!r.success) {
+    const problems = r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    throw new Error(`SHIPPER_ENV_INVALID: ${problems.join('; ')}`);
+  }
+  const e = r.data;
+  return {
+    shipper: {
+      bucket: e.AUDIT_BUCKET,
+      kmsKeyArn: e.AUDIT_KEY_ARN,
+      retentionMonths: e.AUDIT_RETENTION_MONTHS,
+      batchSize: e.AUDIT_BATCH_SIZE,
+    },
+    database: { host: e.PGHOST, port: e.PGPORT, database: e.PGDATABASE, user: e.PGUSER },
+  };
+}

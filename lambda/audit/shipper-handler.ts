@@ -1,0 +1,25 @@
+/**
+ * Scheduled Lambda: ships new audit records into the Object Lock archive. A thin adapter: the
+ * logic is `shipAuditLog` (lambda/audit/shipper.ts), the database access `PgShipperSource`.
+ */
+import { S3Client } from '@aws-sdk/client-s3';
+import { Pool } from 'pg';
+import { PgShipperSource } from './pg-shipper-source';
+import { shipAuditLog, type ShipResult } from './shipper';
+import { loadShipperEnv } from './shipper-env';
+
+// Cold start: a misconfigured function fails here, before touching anything.
+const env = loadShipperEnv(process.env);
+const s3 = new S3Client({});
+const pool = new Pool({ ...env.database, max: 2, ssl: { rejectUnauthorized: true } });
+const source = new PgShipperSource(pool);
+
+export async function handler(): Promise<ShipResult> {
+  const result = await shipAuditLog(s3, source, env.shipper);
+  console.log(JSON.stringify({ message: 'audit shipment', batches: result.batches, records: result.records }));
+  if (result.failed.length > 0) {
+    // Fail the invocation so the Errors alarm fires; the organisation ids are not secret.
+    throw new Error(`SHIPPER_CHAIN_FAILURE: ${result.failed.map((f) => `${f.orgId}=${f.code}`).join(', ')}`);
+  }
+  return result;
+}

@@ -1,0 +1,186 @@
+/**
+ * The webhook ingress: raw bytes → verify → parse → record once → effect, as one thin adapter
+ * around injected logic. Nothing is parsed before the signature verified, and every refusal maps to
+ * one WebhookErrorCode with a stable status, a metric and a log line without body or secrets.
+ */
+import type { APIGatewayProxyResult } from 'aws-lambda';
+import type { SqlClient } from '../shared/migrations';
+import { processOnce, purgeExpired, type ConnectionPool } from './dedup';
+import { WebhookError, isWebhookError } from './errors';
+import type { WebhookRuntime } from './config';
+import { decodeHmacSignature, verifyHmacSha256 } from './hmac';
+import { HMAC_SCHEMES, isHmacProvider, isProvider, parseEnvelope, type Provider } from './providers';
+import { HeaderBag, rawBody, singleQueryParameter, type ProxyEventLike } from './request';
+import type { Logger, WebhookMetrics } from './telemetry';
+import { verifyTelnyx } from './telnyx';
+import { checkTimestamp } from './timestamp';
+import { withSecurityHeaders } from '../shared/security-headers';
+
+/** A verified (or, only outside production with verification disabled, unverified) carrier event. */
+export interface WebhookEvent {
+  readonly provider: Provider;
+  /** The organisation whose secret verified it; null for platform-wide accounts (Telnyx). */
+  readonly orgId: string | null;
+  readonly eventId: string;
+  readonly eventType: string;
+  readonly payload: unknown;
+  readonly verified: boolean;
+  readonly receivedAt: Date;
+}
+
+/** The event's effect. It runs inside the dedup transaction: throw to roll both back. */
+export interface WebhookEventProcessor {
+  process(event: WebhookEvent, tx: SqlClient): Promise<void>;
+}
+
+export interface WebhookHandlerDeps {
+  readonly runtime: WebhookRuntime;
+  readonly pool: ConnectionPool;
+  readonly processor: WebhookEventProcessor;
+  readonly metrics: WebhookMetrics;
+  readonly logger: Logger;
+  /** @default Date.now */
+  readonly clock?: () => number;
+  /** Purge expired dedup rows after every Nth processed event (0 never). @default 100 */
+  readonly purgeEvery?: number;
+}
+
+export type WebhookHandler = (event: ProxyEventLike) => Promise<APIGatewayProxyResult>;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const ROUTE = /\/webhooks\/([a-z]+)\/?$/;
+
+function respond(statusCode: number, body: Record<string, string>): APIGatewayProxyResult {
+  // API Gateway cannot add headers to Lambda proxy responses, so the handler sets HSTS and friends itself.
+  return withSecurityHeaders({
+    statusCode,
+    headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
+    body: JSON.stringify(body),
+  });
+}
+
+export function createWebhookHandler(deps: WebhookHandlerDeps): WebhookHandler {
+  const clock = deps.clock ?? Date.now;
+  const purgeEvery = deps.purgeEvery ?? 100;
+  const { runtime } = deps;
+  const verify = runtime.verification === 'required';
+  let processedSincePurge = 0;
+
+  async function accept(provider: Provider, event: ProxyEventLike): Promise<{ outcome: string; eventId: string }> {
+    const headers = HeaderBag.fromEvent(event);
+    const body = rawBody(event, runtime.maxBodyBytes);
+    const nowSeconds = Math.floor(clock() / 1000);
+    let orgId: string | null = null;
+
+    if (provider === 'telnyx') {
+      if (verify) {
+        if ('problem' in runtime.telnyxKey) throw runtime.telnyxKey.problem;
+        verifyTelnyx({ body, headers }, runtime.telnyxKey.keys, nowSeconds);
+      }
+    } else if (isHmacProvider(provider)) {
+      const org = singleQueryParameter(event, 'org')?.toLowerCase();
+      if (!org || !UUID.test(org)) throw new WebhookError('ORGANISATION_INVALID');
+      orgId = org;
+      if (verify) {
+        const scheme = HMAC_SCHEMES[provider];
+        const signature = decodeHmacSignature(headers.single(scheme.signatureHeader), scheme.encoding);
+        if (!runtime.secrets) throw new WebhookError('WEBHOOK_SECRET_MISSING', 'no secret store is wired');
+        try {
+          verifyHmacSha256(body, signature, await runtime.secrets.secretsFor(org, provider));
+        } catch (e) {
+          if (!isWebhookError(e) || e.code !== 'SIGNATURE_INVALID') throw e;
+          // The cached secrets may predate a rotation made seconds ago: check once more against the store.
+          verifyHmacSha256(body, signature, await runtime.secrets.secretsFor(org, provider, true));
+        }
+      }
+    }
+
+    const { envelope, payload } = parseEnvelope(provider, body);
+    if (verify && provider !== 'telnyx') checkTimestamp(envelope.timestamp, nowSeconds);
+
+    const webhookEvent: WebhookEvent = {
+      provider,
+      orgId,
+      eventId: envelope.eventId,
+      eventType: envelope.eventType,
+      payload,
+      verified: verify,
+      receivedAt: new Date(clock()),
+    };
+    let outcome: string;
+    try {
+      outcome = await processOnce(
+        deps.pool,
+        { provider, scope: orgId ?? 'platform', eventId: envelope.eventId, eventType: envelope.eventType },
+        (tx) => deps.processor.process(webhookEvent, tx),
+      );
+    } catch (e) {
+      throw new WebhookError('PROCESSING_FAILED', errorKind(e), { cause: e });
+    }
+    if (outcome === 'processed' && purgeEvery > 0 && ++processedSincePurge >= purgeEvery) {
+      processedSincePurge = 0;
+      await purge();
+    }
+    if (outcome === 'processed' && !verify) outcome = 'unverified_accepted';
+    else if (outcome === 'processed') outcome = 'accepted';
+    return { outcome, eventId: envelope.eventId };
+  }
+
+  async function purge(): Promise<void> {
+    try {
+      const client = await deps.pool.connect();
+      try {
+        const removed = await purgeExpired(client);
+        deps.logger.log('info', 'purged expired webhook dedup rows', { removed });
+      } finally {
+        client.release();
+      }
+    } catch (e) {
+      // Best effort: the next purge catches up; acknowledging the carrier matters more.
+      deps.logger.log('warn', 'dedup purge failed', { error: errorKind(e) });
+    }
+  }
+
+  return async (event) => {
+    const started = clock();
+    const route = ROUTE.exec(event.resource ?? event.path ?? '')?.[1];
+    const provider = route && isProvider(route) ? route : undefined;
+    const requestId = event.requestContext?.requestId;
+    if (!provider) {
+      deps.metrics.count('unknown', 'ROUTE_UNKNOWN', clock() - started);
+      deps.logger.log('warn', 'webhook refused', { code: 'ROUTE_UNKNOWN', requestId });
+      return respond(404, { code: 'ROUTE_UNKNOWN' });
+    }
+    try {
+      const { outcome, eventId } = await accept(provider, event);
+      deps.metrics.count(provider, outcome, clock() - started);
+      deps.logger.log(outcome === 'unverified_accepted' ? 'warn' : 'info', 'webhook accepted', {
+        provider,
+        outcome,
+        eventId,
+        requestId,
+      });
+      return respond(200, { status: outcome === 'duplicate' ? 'duplicate' : 'accepted' });
+    } catch (e) {
+      const error = isWebhookError(e) ? e : new WebhookError('PROCESSING_FAILED', errorKind(e), { cause: e });
+      deps.metrics.count(provider, error.code, clock() - started);
+      deps.logger.log(error.status >= 500 ? 'error' : 'warn', 'webhook refused', {
+        provider,
+        code: error.code,
+        status: error.status,
+        detail: error.detail,
+        requestId,
+      });
+      return respond(error.status, { code: error.code });
+    }
+  };
+}
+
+/** An error's class and driver code only: messages can quote data (a body, a key value). */
+function errorKind(e: unknown): string {
+  if (e instanceof Error) {
+    const code = (e as { code?: unknown }).code;
+    return typeof code === 'string' ? `${e.name}:${code}` : e.name;
+  }
+  return typeof e;
+}

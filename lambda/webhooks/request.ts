@@ -1,0 +1,93 @@
+/**
+ * The raw request, byte for byte, out of an API Gateway (REST, Lambda proxy) event.
+ *
+ * - Body: API Gateway hands text bodies over as the UTF-8 string it received and binary ones (per the
+ *   API's `binaryMediaTypes`) base64-encoded with `isBase64Encoded: true`. Both are turned back into
+ *   the exact bytes the carrier signed; nothing is parsed here.
+ * - Headers: names are case-insensitive. `multiValueHeaders` carries every value of a repeated header
+ *   while `headers` keeps only the last, so a repeated signature header must be seen in the former:
+ *   a duplicate is refused rather than letting "first" or "last" pick one of two signatures.
+ */
+import type { APIGatewayProxyEvent } from 'aws-lambda';
+import { base64DecodedLength, decodeBase64Strict } from './encoding';
+import { WebhookError } from './errors';
+
+/** The parts of a proxy event the ingress reads (so tests can build minimal events). */
+export type ProxyEventLike = Pick<
+  APIGatewayProxyEvent,
+  | 'body'
+  | 'isBase64Encoded'
+  | 'headers'
+  | 'multiValueHeaders'
+  | 'queryStringParameters'
+  | 'multiValueQueryStringParameters'
+> &
+  Partial<Pick<APIGatewayProxyEvent, 'resource' | 'path' | 'httpMethod' | 'requestContext'>>;
+
+export class HeaderBag {
+  private constructor(private readonly values: ReadonlyMap<string, readonly string[]>) {}
+
+  static fromEvent(event: Pick<ProxyEventLike, 'headers' | 'multiValueHeaders'>): HeaderBag {
+    const map = new Map<string, string[]>();
+    const add = (name: string, value: string | undefined): void => {
+      if (value === undefined) return;
+      const key = name.toLowerCase();
+      const list = map.get(key);
+      if (list) list.push(value);
+      else map.set(key, [value]);
+    };
+    for (const [name, list] of Object.entries(event.multiValueHeaders ?? {})) {
+      for (const v of list ?? []) add(name, v);
+    }
+    // `headers` repeats (the last of) what `multiValueHeaders` holds; only names it lacks are new.
+    const fromMulti = new Set(map.keys());
+    for (const [name, value] of Object.entries(event.headers ?? {})) {
+      if (!fromMulti.has(name.toLowerCase())) add(name, value);
+    }
+    return new HeaderBag(map);
+  }
+
+  /** Every value sent under `name`, any case. */
+  all(name: string): readonly string[] {
+    return this.values.get(name.toLowerCase()) ?? [];
+  }
+
+  /** The one value of a header that must appear exactly once and be non-empty. */
+  single(name: string): string {
+    const list = this.all(name);
+    if (list.length > 1) throw new WebhookError('HEADER_DUPLICATED', name.toLowerCase());
+    const value = list[0];
+    if (value === undefined || value.trim() === '') throw new WebhookError('HEADER_MISSING', name.toLowerCase());
+    return value;
+  }
+}
+
+/**
+ * The body's exact bytes. The size limit is checked before decoding, so an oversized body costs no
+ * allocation beyond what API Gateway already made.
+ */
+export function rawBody(event: Pick<ProxyEventLike, 'body' | 'isBase64Encoded'>, maxBytes: number): Buffer {
+  const body = event.body ?? '';
+  if (body.length === 0) throw new WebhookError('BODY_EMPTY');
+  if (event.isBase64Encoded) {
+    if (base64DecodedLength(body.length) > maxBytes + 2) throw new WebhookError('BODY_TOO_LARGE');
+    const bytes = decodeBase64Strict(body);
+    if (!bytes) throw new WebhookError('BODY_MALFORMED', 'isBase64Encoded body is not canonical base64');
+    if (bytes.length > maxBytes) throw new WebhookError('BODY_TOO_LARGE');
+    if (bytes.length === 0) throw new WebhookError('BODY_EMPTY');
+    return bytes;
+  }
+  // A UTF-8 string is at least as many bytes as UTF-16 code units / 3; the exact count decides.
+  if (body.length > maxBytes || Buffer.byteLength(body, 'utf8') > maxBytes) throw new WebhookError('BODY_TOO_LARGE');
+  return Buffer.from(body, 'utf8');
+}
+
+/** One query parameter that must appear exactly once. */
+export function singleQueryParameter(
+  event: Pick<ProxyEventLike, 'queryStringParameters' | 'multiValueQueryStringParameters'>,
+  name: string,
+): string | undefined {
+  const multi = event.multiValueQueryStringParameters?.[name];
+  if (multi && multi.length > 1) return undefined;
+  return multi?.[0] ?? event.queryStringParameters?.[name] ?? undefined;
+}

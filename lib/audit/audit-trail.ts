@@ -1,0 +1,102 @@
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as cloudtrail from 'aws-cdk-lib/aws-cloudtrail';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { acknowledge } from '../compliance/acknowledge';
+import { LockedBucket } from './locked-bucket';
+
+export interface AuditTrailProps {
+  /** Buckets whose object-level (data) events are recorded. */
+  readonly dataEventBuckets: readonly s3.IBucket[];
+  /** Receives the trail bucket's server access logs. */
+  readonly accessLogsBucket: s3.IBucket;
+  /** Default COMPLIANCE retention of the trail's log files, in months (at least 12). */
+  readonly retentionMonths: number;
+  /** @default logs.RetentionDays.ONE_YEAR */
+  readonly logGroupRetention?: logs.RetentionDays;
+}
+
+/**
+ * CloudTrail for the deployment's account and region: management events plus S3 data events for
+ * the audit buckets, log file integrity validation, KMS encryption with its own key, delivered into
+ * an Object Lock (COMPLIANCE) bucket in the same region, and to an encrypted CloudWatch log group.
+ */
+export class AuditTrail extends Construct {
+  public readonly trail: cloudtrail.Trail;
+  public readonly bucket: s3.IBucket;
+  public readonly key: kms.IKey;
+
+  constructor(scope: Construct, id: string, props: AuditTrailProps) {
+    super(scope, id);
+    const { region, account } = Stack.of(this);
+
+    const key = new kms.Key(this, 'Key', {
+      description: 'Encrypts CloudTrail log files and the trail log group',
+      enableKeyRotation: true,
+      pendingWindow: Duration.days(30),
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.ServicePrincipal(`logs.${region}.amazonaws.com`)],
+        actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
+        resources: ['*'],
+        conditions: {
+          ArnLike: {
+            'kms:EncryptionContext:aws:logs:arn': `arn:${Stack.of(this).partition}:logs:${region}:${account}:*`,
+          },
+        },
+      }),
+    );
+
+    const bucket = new LockedBucket(this, 'Logs', {
+      encryptionKey: key,
+      retentionMonths: props.retentionMonths,
+      accessLogsBucket: props.accessLogsBucket,
+      accessLogsPrefix: 'cloudtrail/',
+    }).bucket;
+
+    const logGroup = new logs.LogGroup(this, 'LogGroup', {
+      encryptionKey: key,
+      retention: props.logGroupRetention ?? logs.RetentionDays.ONE_YEAR,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    const trail = new cloudtrail.Trail(this, 'Trail', {
+      bucket,
+      encryptionKey: key,
+      enableFileValidation: true,
+      isMultiRegionTrail: false,
+      includeGlobalServiceEvents: true,
+      sendToCloudWatchLogs: true,
+      cloudWatchLogGroup: logGroup,
+      managementEvents: cloudtrail.ReadWriteType.ALL,
+    });
+    trail.addS3EventSelector(
+      props.dataEventBuckets.map((b) => ({ bucket: b })),
+      { readWriteType: cloudtrail.ReadWriteType.ALL, includeManagementEvents: true },
+    );
+
+    // The role CloudTrail assumes to write to the log group: CDK scopes its policy to exactly
+    // logs:CreateLogStream and logs:PutLogEvents on this trail's log group.
+    const logsPolicy = trail.node.findChild('LogsRole').node.findChild('DefaultPolicy');
+    for (const rule of [
+      'HIPAA.Security-IAMNoInlinePolicy',
+      'NIST.800.53.R5-IAMNoInlinePolicy',
+      'PCI.DSS.321-IAMNoInlinePolicy',
+    ]) {
+      acknowledge(
+        logsPolicy,
+        rule,
+        "CDK-generated policy of the trail's CloudWatch Logs role, limited to CreateLogStream/PutLogEvents on this trail's own log group; it belongs to that one role only.",
+      );
+    }
+
+    this.trail = trail;
+    this.bucket = bucket;
+    this.key = key;
+  }
+}

@@ -1,0 +1,51 @@
+import { Stack, type StackProps } from 'aws-cdk-lib';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import type { Construct } from 'constructs';
+import { ArchiveShipper, type ShipperDatabase } from '../audit/archive-shipper';
+import { AuditArchive } from '../audit/audit-archive';
+import { AuditTrail } from '../audit/audit-trail';
+import type { DeploymentConfig } from '../config';
+
+export interface AuditStackProps extends StackProps {
+  readonly deployment: DeploymentConfig;
+  /** The deployment's alarm channel (OperationsStack). */
+  readonly alarmTopic: sns.ITopic;
+  /**
+   * The shipper's database connection. The shipper (function, schedule, alarms) is added once the
+   * data tier provides it; until then records stay in PostgreSQL, append-only and hash-chained.
+   * @default - no shipper
+   */
+  readonly shipperDatabase?: ShipperDatabase;
+}
+
+/** Immutable audit trail: the Object Lock archive and the account's CloudTrail for this region. */
+export class AuditStack extends Stack {
+  public readonly archiveBucket: s3.IBucket;
+  public readonly archiveKey: kms.IKey;
+
+  constructor(scope: Construct, id: string, props: AuditStackProps) {
+    super(scope, id, props);
+    const retention = props.deployment.auditRetentionMonths;
+    // The bucket default is the shortest plan promise; longer plans get per-object retention.
+    const defaultRetentionMonths = Math.min(retention.pro, retention.business, retention.enterprise);
+    const archive = new AuditArchive(this, 'Archive', { defaultRetentionMonths });
+    new AuditTrail(this, 'CloudTrail', {
+      dataEventBuckets: [archive.bucket],
+      accessLogsBucket: archive.accessLogsBucket,
+      retentionMonths: defaultRetentionMonths,
+    });
+    if (props.shipperDatabase) {
+      new ArchiveShipper(this, 'Shipper', {
+        bucket: archive.bucket,
+        key: archive.key,
+        retentionMonths: retention,
+        database: props.shipperDatabase,
+        alarmTopic: props.alarmTopic,
+      });
+    }
+    this.archiveBucket = archive.bucket;
+    this.archiveKey = archive.key;
+  }
+}

@@ -1,0 +1,212 @@
+import { Stage } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { AuditArchive } from '../../lib/audit/audit-archive';
+import { retentionDays } from '../../lib/audit/locked-bucket';
+import { BulwarkChecks, applyComplianceGate } from '../../lib/compliance';
+import { OperationsStack } from '../../lib/stacks/operations-stack';
+import { AuditStack } from '../../lib/stacks/audit-stack';
+import { buildTestStages, deployment, templateOf, testApp } from '../support/cdk';
+
+type Json = Record<string, unknown>;
+
+const { app: stageApp, stages } = buildTestStages(['prod-eu']);
+const stage = stages[0]!;
+const template = templateOf(stage.audit);
+
+function resources(type: string): [string, Json][] {
+  return Object.entries(template.findResources(type)) as [string, Json][];
+}
+const props = (r: Json): Json => (r['Properties'] ?? {}) as Json;
+
+describe('audit stack (prod-eu, compliance gate passing)', () => {
+  it('passes the compliance gate of the whole stage', () => {
+    expect(() => stageApp.synth()).not.toThrow();
+  });
+
+  it('locks every audit bucket in COMPLIANCE mode for at least 12 months', () => {
+    const locked = resources('AWS::S3::Bucket').filter(([, r]) => props(r)['ObjectLockEnabled'] === true);
+    expect(locked).toHaveLength(2); // archive and CloudTrail
+    for (const [, r] of locked) {
+      expect(props(r)['ObjectLockConfiguration']).toEqual({
+        ObjectLockEnabled: 'Enabled',
+        Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: retentionDays(12) } },
+      });
+      expect(retentionDays(12)).toBeGreaterThanOrEqual(366);
+      expect(props(r)).toMatchObject({
+        VersioningConfiguration: { Status: 'Enabled' },
+        PublicAccessBlockConfiguration: {
+          BlockPublicAcls: true,
+          BlockPublicPolicy: true,
+          IgnorePublicAcls: true,
+          RestrictPublicBuckets: true,
+        },
+        BucketEncryption: {
+          ServerSideEncryptionConfiguration: [
+            {
+              BucketKeyEnabled: true,
+              ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: expect.anything() },
+            },
+          ],
+        },
+        LoggingConfiguration: { DestinationBucketName: expect.anything() },
+        LifecycleConfiguration: {
+          Rules: expect.arrayContaining([
+            expect.objectContaining({
+              Status: 'Enabled',
+              Transitions: [
+                { StorageClass: 'GLACIER_IR', TransitionInDays: 90 },
+                { StorageClass: 'DEEP_ARCHIVE', TransitionInDays: 365 },
+              ],
+            }),
+          ]),
+        },
+        Tags: expect.arrayContaining([{ Key: 'bulwark:data-class', Value: 'audit' }]),
+      });
+      // No rule ever expires audit objects.
+      expect(JSON.stringify(props(r)['LifecycleConfiguration'])).not.toMatch(/Expiration/);
+    }
+  });
+
+  it('encrypts the archive with its own rotating key, not shared with CloudTrail', () => {
+    const keyIds = resources('AWS::S3::Bucket')
+      .filter(([, r]) => props(r)['ObjectLockEnabled'] === true)
+      .map(([, r]) => JSON.stringify(props(r)['BucketEncryption']));
+    expect(new Set(keyIds).size).toBe(2);
+    for (const [, k] of resources('AWS::KMS::Key')) expect(props(k)['EnableKeyRotation']).toBe(true);
+  });
+
+  it('denies non-TLS access and every deletion on every bucket, for every principal', () => {
+    const buckets = resources('AWS::S3::Bucket').map(([id]) => id);
+    const policies = resources('AWS::S3::BucketPolicy');
+    expect(policies.map(([, p]) => props(p)['Bucket'])).toEqual(
+      expect.arrayContaining(buckets.map((id) => ({ Ref: id }))),
+    );
+    for (const [, p] of policies) {
+      const statements = (props(p)['PolicyDocument'] as { Statement: Json[] }).Statement;
+      expect(statements).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({
+            Effect: 'Deny',
+            Principal: { AWS: '*' },
+            Action: 's3:*',
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          }),
+          expect.objectContaining({
+            Effect: 'Deny',
+            Principal: { AWS: '*' },
+            Action: expect.arrayContaining(['s3:DeleteObject', 's3:DeleteObjectVersion', 's3:DeleteBucket']),
+          }),
+          expect.objectContaining({
+            Effect: 'Deny',
+            Condition: { NumericLessThan: { 's3:TlsVersion': 1.2 } },
+          }),
+        ]),
+      );
+    }
+  });
+
+  it('logs access to a separate bucket that is not itself an archive', () => {
+    const targets = new Set(
+      resources('AWS::S3::Bucket')
+        .map(([, r]) =>
+          JSON.stringify((props(r)['LoggingConfiguration'] as Json | undefined)?.['DestinationBucketName']),
+        )
+        .filter((t) => t !== undefined),
+    );
+    expect(targets.size).toBe(1);
+    const [logBucketRef] = [...targets];
+    const logBucketId = (JSON.parse(logBucketRef!) as { Ref: string }).Ref;
+    expect(props(template.toJSON().Resources[logBucketId])['ObjectLockEnabled']).toBeUndefined();
+  });
+
+  it('runs CloudTrail with validation, KMS encryption and data events for the archive, into a locked bucket', () => {
+    const trails = resources('AWS::CloudTrail::Trail');
+    expect(trails).toHaveLength(1);
+    const trail = props(trails[0]![1]);
+    expect(trail).toMatchObject({
+      EnableLogFileValidation: true,
+      IsLogging: true,
+      IsMultiRegionTrail: false,
+      KMSKeyId: expect.anything(),
+      CloudWatchLogsLogGroupArn: expect.anything(),
+    });
+    const bucketId = (trail['S3BucketName'] as { Ref: string }).Ref;
+    expect(props(template.toJSON().Resources[bucketId])['ObjectLockConfiguration']).toMatchObject({
+      Rule: { DefaultRetention: { Mode: 'COMPLIANCE' } },
+    });
+    template.hasResourceProperties('AWS::CloudTrail::Trail', {
+      EventSelectors: Match.arrayWith([
+        Match.objectLike({
+          ReadWriteType: 'All',
+          DataResources: [
+            {
+              Type: 'AWS::S3::Object',
+              Values: [Match.objectLike({ 'Fn::Join': Match.arrayWith([Match.arrayWith(['/'])]) })],
+            },
+          ],
+        }),
+      ]),
+    });
+  });
+
+  it('refuses an archive default retention below 12 months', () => {
+    const app = testApp();
+    const stack = new OperationsStack(app, 'X', { deployment: deployment('prod-eu') });
+    expect(() => new AuditArchive(stack, 'A', { defaultRetentionMonths: 11 })).toThrow(/below 12/);
+  });
+});
+
+describe('archive shipper', () => {
+  const app = testApp();
+  const d = deployment('prod-ap-south-1');
+  const shipperStage = new Stage(app, 'shipper-test', { env: { account: d.account, region: d.region } });
+  const ops = new OperationsStack(shipperStage, 'Operations', { deployment: d });
+  const audit = new AuditStack(shipperStage, 'Audit', {
+    deployment: d,
+    alarmTopic: ops.alarmTopic,
+    shipperDatabase: { host: 'db.internal.example', name: 'bulwark', user: 'bulwark_audit_shipper' },
+  });
+  applyComplianceGate(shipperStage, { extraPacks: [new BulwarkChecks({ minimumAuditRetentionDays: 365 })] });
+  const t = Template.fromStack(audit);
+
+  it('passes the compliance gate with the shipper in place', () => {
+    expect(() => app.synth()).not.toThrow();
+  });
+
+  it('runs on Node.js 22 every 5 minutes, one at a time, with the plan retention validated at cold start', () => {
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      Runtime: 'nodejs22.x',
+      ReservedConcurrentExecutions: 1,
+      TracingConfig: { Mode: 'Active' },
+      Environment: {
+        Variables: Match.objectLike({
+          AUDIT_RETENTION_MONTHS: JSON.stringify({ pro: 12, business: 24, enterprise: 84 }),
+          PGUSER: 'bulwark_audit_shipper',
+        }),
+      },
+    });
+    t.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(5 minutes)' });
+  });
+
+  it('may only write archive objects with their retention, and use the archive key', () => {
+    const policies = [
+      ...Object.values(t.findResources('AWS::IAM::Policy')),
+      ...Object.values(t.findResources('AWS::IAM::ManagedPolicy')),
+    ] as Json[];
+    const statements = policies.flatMap((p) => (props(p)['PolicyDocument'] as { Statement: Json[] }).Statement);
+    const s3 = statements.filter((s) => JSON.stringify(s['Action']).includes('s3:'));
+    expect(s3).toEqual([
+      expect.objectContaining({ Action: ['s3:GetObject', 's3:PutObject', 's3:PutObjectRetention'], Effect: 'Allow' }),
+    ]);
+    expect(JSON.stringify(s3[0]!['Resource'])).toContain('/orgs/*');
+    expect(JSON.stringify(statements)).not.toMatch(/s3:Delete|s3:PutObjectLegalHold|s3:BypassGovernanceRetention/);
+  });
+
+  it('alarms on errors, throttles, undeliverable invocations and a stalled schedule', () => {
+    const alarms = Object.values(t.findResources('AWS::CloudWatch::Alarm')) as Json[];
+    expect(alarms.map((a) => props(a)['MetricName']).sort()).toEqual(
+      ['ApproximateNumberOfMessagesVisible', 'Errors', 'Invocations', 'Throttles'].sort(),
+    );
+    for (const a of alarms) expect(props(a)['AlarmActions']).toHaveLength(1);
+  });
+});

@@ -1,0 +1,107 @@
+import { CONTROLS } from '../../lib/review/controls';
+import { esc, renderReview } from '../../lib/review/html';
+import { iamSummary, show } from '../../lib/review/iam-summary';
+import { buildReview } from '../../scripts/review';
+
+describe('IAM summary', () => {
+  const template = {
+    Resources: {
+      Fn: {
+        Type: 'AWS::Lambda::Function',
+        Properties: { Role: { 'Fn::GetAtt': ['FnRole', 'Arn'] } },
+        Metadata: { 'aws:cdk:path': 'dep/Api/Fn/Resource' },
+      },
+      FnRole: {
+        Type: 'AWS::IAM::Role',
+        Properties: {
+          ManagedPolicyArns: [
+            {
+              'Fn::Join': [
+                '',
+                ['arn:', { Ref: 'AWS::Partition' }, ':iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole'],
+              ],
+            },
+          ],
+        },
+      },
+      FnPolicy: {
+        Type: 'AWS::IAM::Policy',
+        Properties: {
+          Roles: [{ Ref: 'FnRole' }],
+          PolicyDocument: {
+            Statement: [
+              {
+                Effect: 'Allow',
+                Action: ['kms:Decrypt'],
+                Resource: '*',
+                Condition: { StringEquals: { 'kms:EncryptionContext:org_id': 'x' } },
+              },
+              {
+                Effect: 'Allow',
+                Action: 's3:GetObject',
+                Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': ['Bucket', 'Arn'] }, '/*']] },
+              },
+            ],
+          },
+        },
+      },
+      OtherPolicy: {
+        Type: 'AWS::IAM::Policy',
+        Properties: {
+          Roles: [{ Ref: 'OtherRole' }],
+          PolicyDocument: { Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] },
+        },
+      },
+    },
+  };
+
+  it('lists the statements attached to each function’s role, and only those', () => {
+    expect(iamSummary('dep-Api', template)).toEqual([
+      {
+        stack: 'dep-Api',
+        path: 'dep/Api/Fn/Resource',
+        managedPolicies: ['arn:AWS::Partition:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole'],
+        statements: [
+          {
+            effect: 'Allow',
+            actions: ['kms:Decrypt'],
+            resources: ['*'],
+            condition: { StringEquals: { 'kms:EncryptionContext:org_id': 'x' } },
+          },
+          { effect: 'Allow', actions: ['s3:GetObject'], resources: ['Bucket.Arn/*'] },
+        ],
+      },
+    ]);
+  });
+
+  it('shows intrinsics compactly', () => {
+    expect(show({ Ref: 'Key' })).toBe('Key');
+    expect(show({ 'Fn::Sub': 'arn:${AWS::Partition}:x' })).toBe('arn:${AWS::Partition}:x');
+  });
+});
+
+describe('npm run review', () => {
+  const review = buildReview(new Date('2026-01-01T00:00:00Z'));
+  const html = renderReview(review);
+
+  it('covers every deployment, with zero unacknowledged findings', () => {
+    expect(review.deployments.map((d) => d.name)).toEqual(['prod-ap-south-1', 'prod-eu']);
+    expect(review.findings).toEqual([]);
+  });
+
+  it('renders one self-contained page with the matrix, acknowledgements, IAM and residency sections', () => {
+    expect(html).toMatch(/^<!doctype html>/);
+    expect(html).not.toMatch(/<(script|link)\b/);
+    for (const id of ['summary', 'controls', 'findings', 'acknowledgements', 'iam', 'residency']) {
+      expect(html).toContain(`<section id="${id}">`);
+    }
+    for (const c of CONTROLS) expect(html).toContain(`<code>${esc(c.id)}</code>`);
+    for (const a of review.acknowledgements) expect(html).toContain(esc(a.reason));
+    for (const f of review.functions) expect(html).toContain(esc(f.path));
+    for (const r of review.residency) expect(html).toContain(`${esc(r.deployment)} (zone <code>${r.zone}</code>)`);
+  });
+
+  it('escapes text taken from the code', () => {
+    expect(esc('<b a="1">&')).toBe('&lt;b a=&quot;1&quot;&gt;&amp;');
+  });
+});
