@@ -8,6 +8,7 @@ import { BackupVaultStack } from './stacks/backup-vault-stack';
 import { DataStack } from './stacks/data-stack';
 import { EdgeGlobalStack, EdgeStack } from './stacks/edge-stack';
 import { OperationsStack } from './stacks/operations-stack';
+import { TenantKeysStack } from './stacks/tenant-keys-stack';
 import { WebhookIngress } from './webhooks/webhook-ingress';
 
 /** Calendar months to days, rounded up so a retention in days never falls short of the months promised. */
@@ -40,6 +41,7 @@ export class BulwarkStage extends Stage {
   /** Carrier webhooks: routes on the platform API, functions in the data tier's VPC. */
   public readonly webhooks: WebhookIngress;
   public readonly audit: AuditStack;
+  public readonly tenantKeys: TenantKeysStack;
   /** Names of the compliance packs run over this stage. */
   public readonly compliancePacks: readonly string[];
 
@@ -108,6 +110,22 @@ export class BulwarkStage extends Stage {
       alarmTopic: this.operations.alarmTopic,
       terminationProtection: protect,
       description: `Bulwark ${deployment.name}: immutable audit archive and CloudTrail`,
+    });
+
+    this.tenantKeys = new TenantKeysStack(this, 'TenantKeys', {
+      deployment,
+      alarmTopic: this.operations.alarmTopic,
+      database: {
+        vpc: this.data.vpc,
+        subnets: this.data.functionSubnets,
+        securityGroups: [this.data.apiSecurityGroup],
+        proxy: this.data.proxy,
+        databaseName: this.data.databaseName,
+        // The application role of migrations/ (IAM authentication through the proxy).
+        user: 'bulwark_app',
+      },
+      terminationProtection: protect,
+      description: `Bulwark ${deployment.name}: tenant keys, lifecycle and exports`,
     });
 
     Tags.of(this).add('bulwark:deployment', deployment.name);

@@ -1,0 +1,91 @@
+/**
+ * A bounded in-memory cache of plaintext data keys: LRU by entry count, expiry by age, and (for keys
+ * used to encrypt) a cap on uses. Plaintext key bytes are zeroed when an entry leaves the cache, so
+ * a warm Lambda holds at most `maxEntries` keys for at most `ttlMs`.
+ */
+
+export interface DataKeyCacheOptions {
+  /** Most entries held at once; the least recently used is evicted first. @default 256 */
+  readonly maxEntries?: number;
+  /** Entry lifetime from creation, in ms. @default 300000 (5 minutes) */
+  readonly ttlMs?: number;
+  /** Uses after which an entry is dropped (bounds messages per data key). @default 10000 */
+  readonly maxUses?: number;
+  /** Milliseconds since the epoch. @default Date.now */
+  readonly now?: () => number;
+}
+
+export interface CachedDataKey {
+  readonly plaintext: Buffer;
+  readonly wrapped: Buffer;
+  readonly keyArn: string;
+}
+
+interface Entry {
+  readonly value: CachedDataKey;
+  readonly createdAt: number;
+  uses: number;
+}
+
+export class DataKeyCache {
+  private readonly entries = new Map<string, Entry>();
+  readonly maxEntries: number;
+  readonly ttlMs: number;
+  readonly maxUses: number;
+  private readonly now: () => number;
+
+  constructor(options: DataKeyCacheOptions = {}) {
+    this.maxEntries = options.maxEntries ?? 256;
+    this.ttlMs = options.ttlMs ?? 300_000;
+    this.maxUses = options.maxUses ?? 10_000;
+    this.now = options.now ?? Date.now;
+    if (!(this.maxEntries >= 1 && this.ttlMs > 0 && this.maxUses >= 1)) {
+      throw new RangeError('data key cache bounds must be positive');
+    }
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Returns a live entry and counts one use; refreshes its recency. */
+  get(key: string): CachedDataKey | undefined {
+    const e = this.entries.get(key);
+    if (!e) return undefined;
+    if (this.now() - e.createdAt >= this.ttlMs || e.uses >= this.maxUses) {
+      this.delete(key);
+      return undefined;
+    }
+    e.uses++;
+    this.entries.delete(key);
+    this.entries.set(key, e);
+    return e.value;
+  }
+
+  /** Stores an entry (counted as one use); evicts the least recently used beyond `maxEntries`. */
+  set(key: string, value: CachedDataKey): void {
+    this.delete(key);
+    this.entries.set(key, { value, createdAt: this.now(), uses: 1 });
+    while (this.entries.size > this.maxEntries) {
+      const oldest = this.entries.keys().next().value;
+      if (oldest === undefined) break;
+      this.delete(oldest);
+    }
+  }
+
+  delete(key: string): void {
+    const e = this.entries.get(key);
+    if (!e) return;
+    e.value.plaintext.fill(0);
+    this.entries.delete(key);
+  }
+
+  /** Drops every entry of one organisation (e.g. when its key is shredded). */
+  deleteWhere(predicate: (key: string) => boolean): void {
+    for (const k of [...this.entries.keys()]) if (predicate(k)) this.delete(k);
+  }
+
+  clear(): void {
+    for (const k of [...this.entries.keys()]) this.delete(k);
+  }
+}

@@ -1,0 +1,293 @@
+/**
+ * Naming, tagging and the key policy of a tenant key, plus the checks a bring-your-own key must pass.
+ *
+ * The policy is the real boundary, independent of IAM: the API role may use a tenant's key only
+ * with the encryption context `org_id = <that tenant>`, nobody may use it with any other `org_id`,
+ * and no grant can be created except by an AWS service acting for a resource.
+ */
+
+/** Every tenant alias lives under this prefix; IAM scopes alias operations to it. */
+export function aliasPrefix(deployment: string): string {
+  return `alias/bulwark/${deployment}/tenant/`;
+}
+
+export function aliasName(deployment: string, orgId: string): string {
+  return `${aliasPrefix(deployment)}${orgId}`;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const DEPLOYMENT = /^[a-z][a-z0-9-]{1,30}[a-z0-9]$/;
+
+/** Organisation ids are UUIDs; anything else could escape the alias prefix or the policy condition. */
+export function assertOrgId(orgId: string): void {
+  if (!UUID.test(orgId)) throw new TypeError(`org id must be a lower-case UUID, got ${JSON.stringify(orgId)}`);
+}
+
+export function assertDeployment(deployment: string): void {
+  if (!DEPLOYMENT.test(deployment)) throw new TypeError(`invalid deployment name ${JSON.stringify(deployment)}`);
+}
+
+/** Tag keys a tenant key carries. The provisioner's IAM policy requires exactly these on CreateKey. */
+export const TAG_DEPLOYMENT = 'bulwark:deployment';
+export const TAG_ORG = 'bulwark:org-id';
+/** Same tag and value the Bulwark rule pack uses to recognise tenant keys (`TenantKeyEncryptionContext`). */
+export const TAG_KEY_CLASS = 'bulwark:key-class';
+export const TENANT_KEY_CLASS = 'tenant';
+export const TENANT_KEY_TAG_KEYS = [TAG_DEPLOYMENT, TAG_ORG, TAG_KEY_CLASS] as const;
+
+/**
+ * Principal tag that marks the roles allowed to use tenant keys (the API's), with the deployment
+ * name as value. Key policies name this tag rather than role ARNs: a replaced role keeps working,
+ * and no key policy of thousands of tenants ever has to be rewritten.
+ */
+export const TENANT_KEY_USER_TAG = 'bulwark:tenant-key-user';
+
+export function tenantKeyTags(deployment: string, orgId: string): { TagKey: string; TagValue: string }[] {
+  return [
+    { TagKey: TAG_DEPLOYMENT, TagValue: deployment },
+    { TagKey: TAG_ORG, TagValue: orgId },
+    { TagKey: TAG_KEY_CLASS, TagValue: TENANT_KEY_CLASS },
+  ];
+}
+
+/** Encryption context keys. `purpose` is one of `SECRET_PURPOSES` or `export`. */
+export const CONTEXT_ORG = 'org_id';
+export const CONTEXT_PURPOSE = 'purpose';
+
+/** What the tenant's application role may do with the key (envelope encryption only). */
+export const TENANT_USE_ACTIONS = ['kms:GenerateDataKey', 'kms:Decrypt'] as const;
+
+/** Every cryptographic operation: none may run under another tenant's context. */
+export const CRYPTO_ACTIONS = ['kms:Encrypt', 'kms:Decrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*'] as const;
+
+/**
+ * Administration delegated to the account's IAM (so the provisioner and lifecycle roles, and break-
+ * glass administrators, work through IAM policies) - but no cryptographic operation: using the key
+ * is only ever granted by this policy itself, to the API role, under the tenant's context.
+ */
+export const ADMIN_ACTIONS = [
+  'kms:DescribeKey',
+  'kms:GetKeyPolicy',
+  'kms:PutKeyPolicy',
+  'kms:GetKeyRotationStatus',
+  'kms:EnableKeyRotation',
+  'kms:ListResourceTags',
+  'kms:TagResource',
+  'kms:UntagResource',
+  'kms:CreateAlias',
+  'kms:UpdateAlias',
+  'kms:DeleteAlias',
+  'kms:ScheduleKeyDeletion',
+  'kms:CancelKeyDeletion',
+] as const;
+
+export interface TenantKeyPolicyInput {
+  readonly partition?: string;
+  readonly account: string;
+  readonly deployment: string;
+  readonly orgId: string;
+}
+
+export interface PolicyStatement {
+  readonly Sid?: string;
+  readonly Effect: 'Allow' | 'Deny';
+  readonly Principal?:
+    '*' | { readonly AWS?: string | readonly string[]; readonly Service?: string | readonly string[] };
+  readonly Action: string | readonly string[];
+  readonly Resource?: string | readonly string[];
+  readonly Condition?: Readonly<Record<string, Readonly<Record<string, string | boolean | readonly string[]>>>>;
+}
+
+export interface PolicyDocument {
+  readonly Version: string;
+  readonly Statement: readonly PolicyStatement[];
+}
+
+export function tenantKeyPolicy(input: TenantKeyPolicyInput): PolicyDocument {
+  assertOrgId(input.orgId);
+  const partition = input.partition ?? 'aws';
+  return {
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Sid: 'AccountAdministrationWithoutUse',
+        Effect: 'Allow',
+        Principal: { AWS: `arn:${partition}:iam::${input.account}:root` },
+        Action: [...ADMIN_ACTIONS],
+        Resource: '*',
+      },
+      {
+        // The API's roles (tagged as tenant-key users of this deployment, and granted by IAM too),
+        // only with this tenant's org_id, and only with the context keys envelope encryption uses.
+        Sid: 'TenantUseOnlyUnderItsOwnContext',
+        Effect: 'Allow',
+        Principal: { AWS: `arn:${partition}:iam::${input.account}:root` },
+        Action: [...TENANT_USE_ACTIONS],
+        Resource: '*',
+        Condition: {
+          StringEquals: {
+            [`kms:EncryptionContext:${CONTEXT_ORG}`]: input.orgId,
+            [`aws:PrincipalTag/${TENANT_KEY_USER_TAG}`]: input.deployment,
+          },
+          'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': [CONTEXT_ORG, CONTEXT_PURPOSE] },
+        },
+      },
+      {
+        // Belt and braces: even an IAM policy added later cannot use this key for another tenant.
+        Sid: 'DenyUseUnderAnyOtherTenantContext',
+        Effect: 'Deny',
+        Principal: '*',
+        Action: [...CRYPTO_ACTIONS],
+        Resource: '*',
+        Condition: { StringNotEquals: { [`kms:EncryptionContext:${CONTEXT_ORG}`]: input.orgId } },
+      },
+      {
+        // BoolIfExists also denies when the key is absent, i.e. any grant not made by an AWS service.
+        Sid: 'DenyGrantsExceptForAwsResources',
+        Effect: 'Deny',
+        Principal: '*',
+        Action: 'kms:CreateGrant',
+        Resource: '*',
+        Condition: { BoolIfExists: { 'kms:GrantIsForAWSResource': 'false' } },
+      },
+    ],
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bring your own key: the same expectations, checked on a policy we did not write.
+
+const CONCRETE_CRYPTO_ACTIONS = [
+  'kms:Encrypt',
+  'kms:Decrypt',
+  'kms:ReEncryptFrom',
+  'kms:ReEncryptTo',
+  'kms:GenerateDataKey',
+  'kms:GenerateDataKeyWithoutPlaintext',
+  'kms:GenerateDataKeyPair',
+] as const;
+
+export type ByokProblem =
+  'policy_not_json' | 'api_role_not_allowed' | 'use_not_bound_to_org' | 'open_to_everyone' | 'grants_not_restricted';
+
+export interface ByokFinding {
+  readonly problem: ByokProblem;
+  readonly detail: string;
+}
+
+function asList(v: string | readonly string[] | undefined): string[] {
+  if (v === undefined) return [];
+  return typeof v === 'string' ? [v] : [...v];
+}
+
+function principalsOf(s: PolicyStatement): string[] {
+  if (s.Principal === '*') return ['*'];
+  return [...asList(s.Principal?.AWS), ...asList(s.Principal?.Service)];
+}
+
+/** Does an IAM action pattern (e.g. `kms:*`, `kms:GenerateDataKey*`) cover `action`? */
+export function actionMatches(pattern: string, action: string): boolean {
+  const re = new RegExp(
+    '^' +
+      pattern
+        .split('*')
+        .map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+        .join('.*') +
+      '$',
+    'i',
+  );
+  return re.test(action);
+}
+
+function grants(s: PolicyStatement, action: string): boolean {
+  return asList(s.Action as string | string[]).some((p) => actionMatches(p, action));
+}
+
+/** Is `key` required, by StringEquals, to be exactly `value`? */
+function requires(s: PolicyStatement, key: string, value: string): boolean {
+  for (const [op, values] of Object.entries(s.Condition ?? {})) {
+    if (op !== 'StringEquals') continue;
+    const v = Object.entries(values).find(([k]) => k.toLowerCase() === key.toLowerCase())?.[1];
+    if (v === undefined || typeof v === 'boolean') continue;
+    const list = asList(v);
+    if (list.length === 1 && list[0] === value) return true;
+  }
+  return false;
+}
+
+export interface ByokExpectations {
+  readonly account: string;
+  readonly deployment: string;
+  readonly orgId: string;
+  readonly partition?: string;
+}
+
+/**
+ * Checks an external key's policy against what Bulwark requires of a tenant key. Returns every
+ * problem found (empty = acceptable). Conservative: a policy that reaches the same effect through
+ * constructs this checker does not understand is refused, not guessed at.
+ *
+ *   - the API (principals tagged `bulwark:tenant-key-user = <deployment>` in this account) is
+ *     allowed kms:GenerateDataKey and kms:Decrypt under `kms:EncryptionContext:org_id = <org>`;
+ *   - every statement allowing a cryptographic operation requires that same org_id;
+ *   - no statement allows any principal unconditionally;
+ *   - kms:CreateGrant is denied to everyone unless kms:GrantIsForAWSResource.
+ */
+export function checkByokPolicy(policyJson: string, expect: ByokExpectations): ByokFinding[] {
+  let doc: PolicyDocument;
+  try {
+    doc = JSON.parse(policyJson) as PolicyDocument;
+    if (!Array.isArray(doc.Statement)) throw new Error('no Statement list');
+  } catch (e) {
+    return [{ problem: 'policy_not_json', detail: (e as Error).message }];
+  }
+  const findings: ByokFinding[] = [];
+  const allows = doc.Statement.filter((s) => s.Effect === 'Allow');
+  const root = `arn:${expect.partition ?? 'aws'}:iam::${expect.account}:root`;
+  const orgKey = `kms:EncryptionContext:${CONTEXT_ORG}`;
+  const tagKey = `aws:PrincipalTag/${TENANT_KEY_USER_TAG}`;
+
+  for (const action of TENANT_USE_ACTIONS) {
+    const forApi = allows.some(
+      (s) =>
+        principalsOf(s).some((p) => p === root || p === expect.account) &&
+        grants(s, action) &&
+        requires(s, orgKey, expect.orgId) &&
+        requires(s, tagKey, expect.deployment),
+    );
+    if (!forApi) {
+      findings.push({
+        problem: 'api_role_not_allowed',
+        detail: `${action} must be allowed to ${root} with StringEquals ${tagKey} = ${expect.deployment} and ${orgKey} = ${expect.orgId}`,
+      });
+    }
+  }
+  for (const s of allows) {
+    if (CONCRETE_CRYPTO_ACTIONS.some((a) => grants(s, a)) && !requires(s, orgKey, expect.orgId)) {
+      findings.push({
+        problem: 'use_not_bound_to_org',
+        detail: `statement ${s.Sid ?? '(no Sid)'} allows cryptographic use without ${orgKey} = ${expect.orgId}`,
+      });
+    }
+    const everyone = principalsOf(s).some((p) => p === '*' || /^arn:[^:]+:iam::\*:/.test(p));
+    if (everyone && !s.Condition) {
+      findings.push({ problem: 'open_to_everyone', detail: `statement ${s.Sid ?? '(no Sid)'} allows any principal` });
+    }
+  }
+
+  const grantDeny = doc.Statement.some((s) => {
+    if (s.Effect !== 'Deny' || !grants(s, 'kms:CreateGrant')) return false;
+    if (!principalsOf(s).includes('*')) return false;
+    const cond = s.Condition ?? {};
+    const ifExists = cond['BoolIfExists']?.['kms:GrantIsForAWSResource'];
+    const notEq = cond['StringNotEquals']?.['kms:GrantIsForAWSResource'];
+    return String(ifExists) === 'false' || String(notEq) === 'true';
+  });
+  if (!grantDeny) {
+    findings.push({
+      problem: 'grants_not_restricted',
+      detail: 'needs a Deny of kms:CreateGrant to Principal "*" with BoolIfExists kms:GrantIsForAWSResource = false',
+    });
+  }
+  return findings;
+}

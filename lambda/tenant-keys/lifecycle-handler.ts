@@ -1,0 +1,88 @@
+/**
+ * Lifecycle function, run on a schedule: advances due tenants (grace, then shredding) and writes
+ * pending exports. Any failure fails the invocation, which the failure alarm reports; the work is
+ * idempotent, so the next run completes it.
+ */
+import { KMSClient } from '@aws-sdk/client-kms';
+import { S3Client } from '@aws-sdk/client-s3';
+import { z } from 'zod';
+import type { AuditSink } from '../shared/audit';
+import { ExportService } from './export';
+import { LifecycleProcessor } from './lifecycle-processor';
+import { LogAuditSink } from './log-audit-sink';
+import { PgExportSource, PgExportStore, PgLifecycleStore, PgTenantDataEraser } from './pg-stores';
+import { S3TenantObjectEraser } from './s3-eraser';
+import { baseEnvSchema, databasePool, parseEnv } from './runtime';
+
+const envSchema = baseEnvSchema.extend({
+  EXPORT_BUCKET: z.string().min(3),
+  EXPORT_KEY_ARN: z.string().startsWith('arn:'),
+  KEY_PENDING_WINDOW_DAYS: z.coerce.number().int().min(7).max(30).default(7),
+  BATCH_SIZE: z.coerce.number().int().min(1).max(100).default(25),
+});
+
+export interface LifecycleSummary {
+  readonly advanced: number;
+  readonly lifecycleFailures: number;
+  readonly exported: number;
+  readonly exportFailures: number;
+}
+
+export class LifecycleRunFailed extends Error {
+  constructor(readonly summary: LifecycleSummary) {
+    super(`LIFECYCLE_RUN_FAILED: ${summary.lifecycleFailures} lifecycle, ${summary.exportFailures} export failure(s)`);
+    this.name = 'LifecycleRunFailed';
+  }
+}
+
+export function makeLifecycleHandler(processor: LifecycleProcessor, exports: ExportService) {
+  return async (): Promise<LifecycleSummary> => {
+    const lifecycle = await processor.run();
+    const ex = await exports.processPending();
+    const summary: LifecycleSummary = {
+      advanced: lifecycle.advanced.length,
+      lifecycleFailures: lifecycle.failed.length,
+      exported: ex.done,
+      exportFailures: ex.failed,
+    };
+    // Counts and error names only: no tenant data in logs.
+    console.log(JSON.stringify({ type: 'lifecycle_run', ...summary, errors: lifecycle.failed.map((f) => f.error) }));
+    if (summary.lifecycleFailures > 0 || summary.exportFailures > 0) throw new LifecycleRunFailed(summary);
+    return summary;
+  };
+}
+
+export function lifecycleFromEnv(env: NodeJS.ProcessEnv, overrides: { audit?: AuditSink } = {}) {
+  const cfg = parseEnv(envSchema, env);
+  const pool = databasePool(cfg);
+  const audit = overrides.audit ?? new LogAuditSink();
+  const s3 = new S3Client({ region: cfg.AWS_REGION });
+  const clock = () => new Date();
+  const processor = new LifecycleProcessor({
+    store: new PgLifecycleStore(pool, audit),
+    rows: new PgTenantDataEraser(pool),
+    objects: new S3TenantObjectEraser(s3, [{ bucket: cfg.EXPORT_BUCKET, prefix: (org) => `exports/${org}/` }]),
+    kms: new KMSClient({ region: cfg.AWS_REGION }),
+    audit,
+    clock,
+    keyPendingWindowDays: cfg.KEY_PENDING_WINDOW_DAYS,
+    batchSize: cfg.BATCH_SIZE,
+  });
+  const exports = new ExportService({
+    s3,
+    store: new PgExportStore(pool),
+    source: new PgExportSource(pool),
+    audit,
+    clock,
+    bucket: cfg.EXPORT_BUCKET,
+    bucketKeyArn: cfg.EXPORT_KEY_ARN,
+  });
+  return makeLifecycleHandler(processor, exports);
+}
+
+let cached: (() => Promise<LifecycleSummary>) | undefined;
+
+export const handler = async (): Promise<LifecycleSummary> => {
+  cached ??= lifecycleFromEnv(process.env);
+  return cached();
+};

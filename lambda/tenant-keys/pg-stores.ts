@@ -1,0 +1,265 @@
+/**
+ * PostgreSQL adapters for the tenant-keys ports, over the functions of
+ * `migrations/0300_tenant_keys_lifecycle.sql`. They connect as the application role; the database
+ * re-checks every rule (Owner only, deadlines passed, nothing left before "shredded").
+ */
+import type { Pool, PoolClient } from 'pg';
+import type { AuditSink } from '../shared/audit';
+import type { ExportRequest, ExportSection, ExportSource, ExportStore, SectionReader } from './export';
+import {
+  cancel,
+  LifecycleError,
+  restore,
+  type Actor,
+  type LifecycleState,
+  type TenantLifecycle,
+  type Transition,
+} from './lifecycle';
+import type { LifecycleStore, TenantDataEraser } from './lifecycle-processor';
+import { ProvisionError, type KeySource, type TenantKeyRecord, type TenantKeyStore } from './provisioner';
+
+type Row = Record<string, unknown>;
+
+async function inTransaction<T>(pool: Pool, fn: (c: PoolClient) => Promise<T>, isolation = ''): Promise<T> {
+  const c = await pool.connect();
+  try {
+    await c.query(`BEGIN${isolation ? ` ISOLATION LEVEL ${isolation}` : ''}`);
+    const out = await fn(c);
+    await c.query('COMMIT');
+    return out;
+  } catch (e) {
+    await c.query('ROLLBACK').catch(() => undefined);
+    throw e;
+  } finally {
+    c.release();
+  }
+}
+
+const date = (v: unknown): Date | null => (v === null || v === undefined ? null : new Date(v as string | Date));
+
+function lifecycleOf(r: Row): TenantLifecycle {
+  return {
+    orgId: String(r['org_id']),
+    state: r['lifecycle_state'] as LifecycleState,
+    cancelledAt: date(r['cancelled_at']),
+    accessUntil: date(r['access_until']),
+    graceEndsAt: date(r['grace_ends_at']),
+    shreddedAt: date(r['shredded_at']),
+  };
+}
+
+export class PgTenantKeyStore implements TenantKeyStore {
+  constructor(private readonly pool: Pool) {}
+
+  async get(orgId: string): Promise<TenantKeyRecord | null> {
+    const r = (await this.pool.query('SELECT key_arn, key_source, lifecycle_state FROM app.tenant_status($1)', [orgId]))
+      .rows[0] as Row | undefined;
+    // A shredded tenant has no usable key and must never be given a new one.
+    if (r?.['lifecycle_state'] === 'shredded') throw new ProvisionError('TENANT_SHREDDED', 'the tenant was shredded');
+    if (!r || r['key_arn'] === null) return null;
+    return { keyArn: String(r['key_arn']), source: r['key_source'] as KeySource };
+  }
+
+  async record(orgId: string, key: TenantKeyRecord): Promise<TenantKeyRecord> {
+    const r = (
+      await this.pool.query('SELECT key_arn, key_source FROM app.record_tenant_key($1, $2, $3)', [
+        orgId,
+        key.keyArn,
+        key.source,
+      ])
+    ).rows[0] as Row;
+    return { keyArn: String(r['key_arn']), source: r['key_source'] as KeySource };
+  }
+}
+
+/** The tenant's key ARN for `EnvelopeCipher` (`keyFor`): refuses a tenant without a key, or shredded. */
+export function pgTenantKeyResolver(store: PgTenantKeyStore): (orgId: string) => Promise<string> {
+  return async (orgId) => {
+    const k = await store.get(orgId);
+    if (!k) throw new ProvisionError('KEY_NOT_USABLE', 'the tenant has no key yet');
+    return k.keyArn;
+  };
+}
+
+export class PgLifecycleStore implements LifecycleStore {
+  private readonly keys: PgTenantKeyStore;
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly audit: AuditSink,
+  ) {
+    this.keys = new PgTenantKeyStore(pool);
+  }
+
+  async due(_now: Date, limit: number): Promise<TenantLifecycle[]> {
+    // The database decides what is due, by its own clock.
+    return (await this.pool.query('SELECT * FROM app.due_tenant_lifecycles($1)', [limit])).rows.map(lifecycleOf);
+  }
+
+  async commit(from: TenantLifecycle, transition: Transition): Promise<boolean> {
+    return inTransaction(this.pool, async (c) => {
+      const r = await c.query('SELECT app.advance_tenant_lifecycle($1, $2, $3) AS ok', [
+        from.orgId,
+        from.state,
+        transition.next.state,
+      ]);
+      if ((r.rows[0] as Row)['ok'] !== true) return false;
+      for (const e of transition.events) await this.audit.record(e, c);
+      return true;
+    });
+  }
+
+  keyOf(orgId: string): Promise<TenantKeyRecord | null> {
+    return this.keys.get(orgId);
+  }
+
+  /** The tenant's lifecycle as the database holds it (system view). */
+  async load(orgId: string): Promise<TenantLifecycle | null> {
+    const r = (await this.pool.query('SELECT * FROM app.tenant_status($1)', [orgId])).rows[0] as Row | undefined;
+    return r ? lifecycleOf(r) : null;
+  }
+}
+
+/** Owner-facing lifecycle commands: the pure rules first, then the database gate, audited in one transaction. */
+export class PgLifecycleCommands {
+  constructor(
+    private readonly pool: Pool,
+    private readonly audit: AuditSink,
+    private readonly clock: () => Date,
+  ) {}
+
+  /** Cancels `orgId` as `actor` (its Owner); access continues until `billingPeriodEnd`. */
+  async cancel(orgId: string, actor: Actor & { userId: string }, billingPeriodEnd: Date): Promise<TenantLifecycle> {
+    return inTransaction(this.pool, async (c) => {
+      await c.query('SELECT * FROM app.set_tenant_context($1, $2)', [actor.userId, orgId]);
+      const cur = await c.query(
+        'SELECT id AS org_id, lifecycle_state, cancelled_at, access_until, grace_ends_at, shredded_at FROM organisations WHERE id = $1',
+        [orgId],
+      );
+      const t = cancel(lifecycleOf(cur.rows[0] as Row), this.clock(), billingPeriodEnd, actor);
+      await c.query('SELECT * FROM app.cancel_tenant($1)', [billingPeriodEnd]);
+      for (const e of t.events) await this.audit.record(e, c);
+      return t.next;
+    });
+  }
+
+  /**
+   * Restores a cancelled tenant or one in grace. In grace the organisation is suspended, so no tenant
+   * context can be entered; the database checks the actor's ownership directly.
+   */
+  async restore(orgId: string, actor: Actor & { userId: string }): Promise<TenantLifecycle> {
+    return inTransaction(this.pool, async (c) => {
+      const cur = (await c.query('SELECT * FROM app.tenant_status($1)', [orgId])).rows[0] as Row | undefined;
+      if (!cur) throw new LifecycleError('INVALID_TRANSITION', 'no such tenant');
+      const t = restore(lifecycleOf(cur), this.clock(), actor);
+      await c.query('SELECT * FROM app.restore_tenant($1, $2)', [actor.userId, orgId]);
+      for (const e of t.events) await this.audit.record(e, c);
+      return t.next;
+    });
+  }
+}
+
+export class PgTenantDataEraser implements TenantDataEraser {
+  constructor(private readonly pool: Pool) {}
+
+  async deleteRows(orgId: string): Promise<number> {
+    const r = await this.pool.query('SELECT app.erase_tenant_rows($1) AS n', [orgId]);
+    return Number((r.rows[0] as Row)['n']);
+  }
+}
+
+function exportOf(r: Row): ExportRequest {
+  return {
+    id: String(r['id']),
+    orgId: String(r['org_id']),
+    requestedBy: String(r['requested_by']),
+    status: r['status'] as ExportRequest['status'],
+    objectKey: (r['object_key'] as string | null | undefined) ?? null,
+    requestedAt: new Date(r['requested_at'] as string),
+    completedAt: date(r['completed_at']),
+  };
+}
+
+export class PgExportStore implements ExportStore {
+  constructor(private readonly pool: Pool) {}
+
+  create(orgId: string, requestedBy: string): Promise<ExportRequest> {
+    return inTransaction(this.pool, async (c) => {
+      await c.query('SELECT * FROM app.set_tenant_context($1, $2)', [requestedBy, orgId]);
+      const r = await c.query('SELECT * FROM app.request_tenant_export()');
+      return exportOf(r.rows[0] as Row);
+    });
+  }
+
+  get(orgId: string, id: string, userId: string): Promise<ExportRequest | null> {
+    return inTransaction(this.pool, async (c) => {
+      await c.query('SELECT * FROM app.set_tenant_context($1, $2)', [userId, orgId]);
+      const r = await c.query('SELECT * FROM tenant_exports WHERE org_id = $1 AND id = $2', [orgId, id]);
+      return r.rows[0] ? exportOf(r.rows[0] as Row) : null;
+    });
+  }
+
+  async pending(limit: number): Promise<ExportRequest[]> {
+    return (await this.pool.query('SELECT * FROM app.pending_tenant_exports($1)', [limit])).rows.map(exportOf);
+  }
+
+  async complete(id: string, objectKey: string, rows: number): Promise<void> {
+    await this.pool.query('SELECT app.finish_tenant_export($1, $2, $3)', [id, objectKey, rows]);
+  }
+
+  async fail(id: string): Promise<void> {
+    await this.pool.query('SELECT app.finish_tenant_export($1, NULL, NULL)', [id]);
+  }
+}
+
+const SECTION_TABLE: Readonly<Record<ExportSection, string>> = {
+  leads: 'leads',
+  customers: 'customers',
+  vehicles: 'vehicles',
+  deals: 'deals',
+  audit_log: 'audit_log',
+};
+
+/**
+ * Reads an export in one REPEATABLE READ snapshot, entered as the requesting Owner, through
+ * server-side cursors (bounded memory). Only the organisation's own rows: a dealer group Owner's
+ * oversight of member stores does not widen its export. The audit log section is read when the
+ * audit capability's table exists.
+ */
+export class PgExportSource implements ExportSource {
+  constructor(
+    private readonly pool: Pool,
+    private readonly pageSize = 500,
+  ) {}
+
+  read<T>(req: ExportRequest, fn: (reader: SectionReader) => Promise<T>): Promise<T> {
+    return inTransaction(
+      this.pool,
+      async (c) => {
+        await c.query('SELECT * FROM app.set_tenant_context($1, $2)', [req.requestedBy, req.orgId]);
+        const pageSize = this.pageSize;
+        const reader: SectionReader = {
+          async *rows(section) {
+            const table = SECTION_TABLE[section];
+            const exists = (await c.query('SELECT to_regclass($1) IS NOT NULL AS e', [`public.${table}`])).rows[0];
+            if ((exists as Row)['e'] !== true) return;
+            await c.query(`DECLARE export_cursor NO SCROLL CURSOR FOR SELECT * FROM ${table} WHERE org_id = $1`, [
+              req.orgId,
+            ]);
+            try {
+              for (;;) {
+                const page = await c.query(`FETCH ${pageSize} FROM export_cursor`);
+                for (const r of page.rows) yield r as Row;
+                if (page.rows.length < pageSize) break;
+              }
+            } finally {
+              await c.query('CLOSE export_cursor');
+            }
+          },
+        };
+        return fn(reader);
+      },
+      'REPEATABLE READ',
+    );
+  }
+}

@@ -1,0 +1,26 @@
+import { Stack, type StackProps } from 'aws-cdk-lib';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import type { Construct } from 'constructs';
+import type { DeploymentConfig } from '../config';
+import { TenantKeys, type TenantKeysDatabaseProps } from '../tenant-keys/tenant-keys';
+
+export interface TenantKeysStackProps extends StackProps {
+  readonly deployment: DeploymentConfig;
+  readonly alarmTopic: sns.ITopic;
+  /** The data tier's VPC and RDS Proxy. @default - not wired (see TenantKeysProps.database) */
+  readonly database?: TenantKeysDatabaseProps;
+}
+
+/** Per-tenant KMS keys, the tenant lifecycle (cancel, grace, crypto-shredding) and tenant exports. */
+export class TenantKeysStack extends Stack {
+  public readonly tenantKeys: TenantKeys;
+
+  constructor(scope: Construct, id: string, props: TenantKeysStackProps) {
+    super(scope, id, props);
+    this.tenantKeys = new TenantKeys(this, 'TenantKeys', {
+      deployment: props.deployment.name,
+      alarmTopic: props.alarmTopic,
+      database: props.database,
+    });
+  }
+}

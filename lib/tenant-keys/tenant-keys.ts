@@ -1,0 +1,551 @@
+import * as path from 'node:path';
+import { ArnFormat, Duration, Fn, RemovalPolicy, Stack, Tags } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
+import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as rds from 'aws-cdk-lib/aws-rds';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import {
+  TAG_DEPLOYMENT,
+  TAG_KEY_CLASS,
+  TAG_ORG,
+  TENANT_KEY_CLASS,
+  TENANT_KEY_TAG_KEYS,
+  TENANT_KEY_USER_TAG,
+  aliasPrefix,
+} from '../../lambda/tenant-keys/key-policy';
+import { EXPORT_RETENTION_DAYS } from '../../lambda/tenant-keys/export';
+import { acknowledge } from '../compliance/acknowledge';
+
+const RUNTIME_REASON =
+  'Bulwark standardises on the Node.js 22 LTS runtime for every function (team toolchain decision); it is supported by Lambda until 2027.';
+
+/** Where the functions reach PostgreSQL (the data tier's VPC and RDS Proxy, IAM authentication). */
+export interface TenantKeysDatabaseProps {
+  readonly vpc: ec2.IVpc;
+  /** @default - the VPC's private subnets */
+  readonly subnets?: ec2.SubnetSelection;
+  /** Security groups the database admits. */
+  readonly securityGroups: ec2.ISecurityGroup[];
+  readonly proxy: rds.IDatabaseProxy;
+  readonly databaseName: string;
+  /** Database user the functions authenticate as (IAM), mapped to `bulwark_app`. */
+  readonly user: string;
+  /** @default 5432 */
+  readonly port?: number;
+}
+
+export interface TenantKeysProps {
+  /** Deployment name: scopes tags, aliases and IAM conditions. */
+  readonly deployment: string;
+  /** Receives every alarm of this capability. */
+  readonly alarmTopic: sns.ITopic;
+  /**
+   * Database wiring. Without it (a stage with no data tier), the functions are
+   * deployed outside any VPC, hold no database endpoint, and the lifecycle schedule is disabled.
+   * @default - not wired
+   */
+  readonly database?: TenantKeysDatabaseProps;
+  /** How often due tenants and pending exports are processed. @default rate(5 minutes) */
+  readonly schedule?: events.Schedule;
+  /** KMS pending window before a shredded tenant's key is destroyed (7-30 days). @default 7 days */
+  readonly keyPendingWindow?: Duration;
+}
+
+/**
+ * Per-tenant KMS keys and the tenant lifecycle:
+ *
+ * - provisioner function: creates a tenant's key (only with the required tags, aliases only under
+ *   `alias/bulwark/<deployment>/tenant/`), or validates an enterprise tenant's own key;
+ * - lifecycle function on a schedule: cancelled -> grace -> shredded (rows, objects, key deletion),
+ *   and tenant exports;
+ * - export bucket: SSE-KMS under its own key, TLS only, versioned, exports expire after 7 days;
+ * - alarms on function errors, throttles and dead letters, to the deployment's alarm topic.
+ *
+ * No role is given `kms:*`; every KMS permission is scoped by resource, tag or request condition.
+ */
+export class TenantKeys extends Construct {
+  public readonly provisioner: lambda.IFunction;
+  public readonly lifecycle: lambda.IFunction;
+  public readonly exportBucket: s3.IBucket;
+  public readonly exportKey: kms.IKey;
+  public readonly alarms: cloudwatch.Alarm[] = [];
+  private readonly deployment: string;
+
+  constructor(scope: Construct, id: string, props: TenantKeysProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
+    this.deployment = props.deployment;
+    const pendingDays = (props.keyPendingWindow ?? Duration.days(7)).toDays();
+    if (pendingDays < 7 || pendingDays > 30) throw new Error('keyPendingWindow must be 7-30 days (KMS limits)');
+
+    const keyArns = stack.formatArn({ service: 'kms', resource: 'key', resourceName: '*' });
+    const aliasArns = stack.formatArn({
+      service: 'kms',
+      resource: 'alias',
+      resourceName: `${aliasPrefix(props.deployment).slice('alias/'.length)}*`,
+    });
+    const ownTenantKeys = {
+      StringEquals: {
+        [`aws:ResourceTag/${TAG_DEPLOYMENT}`]: props.deployment,
+        [`aws:ResourceTag/${TAG_KEY_CLASS}`]: TENANT_KEY_CLASS,
+      },
+    };
+
+    // --- storage keys -----------------------------------------------------------------------
+    const logKey = new kms.Key(this, 'LogKey', {
+      description: `Bulwark ${props.deployment}: tenant-keys function logs`,
+      enableKeyRotation: true,
+      pendingWindow: Duration.days(30),
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    logKey.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.ServicePrincipal(`logs.${stack.region}.amazonaws.com`)],
+        actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
+        resources: ['*'],
+        conditions: {
+          ArnLike: {
+            'kms:EncryptionContext:aws:logs:arn': stack.formatArn({
+              service: 'logs',
+              resource: 'log-group',
+              resourceName: '*',
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          },
+        },
+      }),
+    );
+    // EventBridge and Lambda write failed events to the dead-letter queue encrypted with this key.
+    logKey.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.ServicePrincipal('events.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'aws:SourceAccount': stack.account } },
+      }),
+    );
+
+    const exportKey = new kms.Key(this, 'ExportKey', {
+      description: `Bulwark ${props.deployment}: tenant exports`,
+      enableKeyRotation: true,
+      pendingWindow: Duration.days(30),
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.exportKey = exportKey;
+
+    // --- export bucket ----------------------------------------------------------------------
+    const bucket = new s3.Bucket(this, 'ExportBucket', {
+      encryption: s3.BucketEncryption.KMS,
+      encryptionKey: exportKey,
+      bucketKeyEnabled: true,
+      enforceSSL: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      versioned: true,
+      lifecycleRules: [
+        {
+          id: 'ExpireExports',
+          expiration: Duration.days(EXPORT_RETENTION_DAYS),
+          noncurrentVersionExpiration: Duration.days(1),
+          abortIncompleteMultipartUploadAfter: Duration.days(1),
+        },
+      ],
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.exportBucket = bucket;
+    const ephemeral =
+      'Tenant exports live at most 7 days (lifecycle expiry) and can be regenerated from the database at any time; a cross-region replica would only widen where a tenant copy exists.';
+    for (const rule of [
+      'HIPAA.Security-S3BucketReplicationEnabled',
+      'NIST.800.53.R5-S3BucketReplicationEnabled',
+      'PCI.DSS.321-S3BucketReplicationEnabled',
+    ]) {
+      acknowledge(bucket, rule, ephemeral);
+    }
+    // S3 delivers server access logs only to SSE-S3 buckets, and every bucket of a deployment is
+    // encrypted with a customer-managed key (fleet invariant); the evidence comes from elsewhere.
+    const accessRecorded =
+      'Exports are read only through pre-signed URLs of at most 15 minutes that the API issues after an Owner check, each issuance audited (tenant.export_downloaded: user, IP, time); S3 access logs could only go to an SSE-S3 bucket.';
+    for (const rule of [
+      'AwsSolutions-S1',
+      'HIPAA.Security-S3BucketLoggingEnabled',
+      'NIST.800.53.R5-S3BucketLoggingEnabled',
+      'PCI.DSS.321-S3BucketLoggingEnabled',
+    ]) {
+      acknowledge(bucket, rule, accessRecorded);
+    }
+
+    // --- failures ---------------------------------------------------------------------------
+    const deadLetters = new sqs.Queue(this, 'DeadLetters', {
+      encryption: sqs.QueueEncryption.KMS,
+      encryptionMasterKey: logKey,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    const dlqReason =
+      'This queue is itself the dead-letter queue of the tenant-keys functions and their schedule; a dead-letter queue needs no dead-letter queue of its own.';
+    acknowledge(deadLetters, 'AwsSolutions-SQS3', dlqReason);
+    acknowledge(deadLetters, 'Serverless-SQSRedrivePolicy', dlqReason);
+
+    // --- functions ---------------------------------------------------------------------------
+    const db = props.database;
+    const dbEnv: Record<string, string> = db
+      ? {
+          DB_HOST: db.proxy.endpoint,
+          DB_PORT: String(db.port ?? 5432),
+          DB_NAME: db.databaseName,
+          DB_USER: db.user,
+        }
+      : {};
+    const baseEnv = { DEPLOYMENT: props.deployment, ACCOUNT_ID: stack.account, NODE_OPTIONS: '--enable-source-maps' };
+
+    const provisioner = this.fn('Provisioner', {
+      entry: 'provisioner-handler.ts',
+      description: 'Creates or adopts a tenant KMS key and records it on the tenant row',
+      environment: { ...baseEnv, ...dbEnv },
+      deadLetters,
+      logKey,
+      database: db,
+      // Bounds CreateKey to well under the 5 requests/second KMS quota (docs/tenant-keys.md).
+      concurrency: 2,
+      statements: [
+        new iam.PolicyStatement({
+          sid: 'CreateTenantKeysOnlyWithTheirTags',
+          actions: ['kms:CreateKey'],
+          resources: ['*'],
+          conditions: {
+            StringEquals: {
+              [`aws:RequestTag/${TAG_DEPLOYMENT}`]: props.deployment,
+              [`aws:RequestTag/${TAG_KEY_CLASS}`]: TENANT_KEY_CLASS,
+              'kms:KeySpec': 'SYMMETRIC_DEFAULT',
+              'kms:KeyUsage': 'ENCRYPT_DECRYPT',
+              'kms:KeyOrigin': 'AWS_KMS',
+            },
+            'ForAllValues:StringEquals': { 'aws:TagKeys': [...TENANT_KEY_TAG_KEYS] },
+            Null: { [`aws:RequestTag/${TAG_ORG}`]: 'false' },
+            Bool: { 'kms:MultiRegion': 'false' },
+          },
+        }),
+        new iam.PolicyStatement({
+          sid: 'TagTenantKeysAtCreation',
+          actions: ['kms:TagResource'],
+          resources: ['*'],
+          conditions: {
+            StringEquals: {
+              [`aws:RequestTag/${TAG_DEPLOYMENT}`]: props.deployment,
+              [`aws:RequestTag/${TAG_KEY_CLASS}`]: TENANT_KEY_CLASS,
+            },
+            'ForAllValues:StringEquals': { 'aws:TagKeys': [...TENANT_KEY_TAG_KEYS] },
+          },
+        }),
+        new iam.PolicyStatement({
+          sid: 'AliasesOnlyUnderTheTenantPrefix',
+          actions: ['kms:CreateAlias'],
+          resources: [aliasArns],
+        }),
+        new iam.PolicyStatement({
+          sid: 'AdministerOwnTenantKeys',
+          actions: ['kms:CreateAlias', 'kms:EnableKeyRotation', 'kms:PutKeyPolicy', 'kms:ScheduleKeyDeletion'],
+          resources: [keyArns],
+          conditions: ownTenantKeys,
+        }),
+        // Read-only, and needed on keys we did not create: enterprise tenants' own keys are checked.
+        new iam.PolicyStatement({
+          sid: 'InspectKeysForByok',
+          actions: ['kms:DescribeKey', 'kms:GetKeyPolicy', 'kms:GetKeyRotationStatus'],
+          resources: [keyArns],
+        }),
+      ],
+    });
+
+    const lifecycle = this.fn('Lifecycle', {
+      entry: 'lifecycle-handler.ts',
+      description: 'Advances cancelled tenants through grace to shredding, and writes tenant exports',
+      environment: {
+        ...baseEnv,
+        ...dbEnv,
+        EXPORT_BUCKET: bucket.bucketName,
+        EXPORT_KEY_ARN: exportKey.keyArn,
+        KEY_PENDING_WINDOW_DAYS: String(pendingDays),
+      },
+      deadLetters,
+      logKey,
+      database: db,
+      // One run at a time: runs are idempotent, never concurrent.
+      concurrency: 1,
+      timeout: Duration.minutes(10),
+      memorySize: 512,
+      statements: [
+        new iam.PolicyStatement({
+          sid: 'ScheduleDeletionOfOwnTenantKeys',
+          actions: ['kms:ScheduleKeyDeletion', 'kms:DescribeKey'],
+          resources: [keyArns],
+          conditions: ownTenantKeys,
+        }),
+        new iam.PolicyStatement({
+          sid: 'WriteAndEraseExports',
+          actions: ['s3:PutObject', 's3:DeleteObject', 's3:DeleteObjectVersion'],
+          resources: [bucket.arnForObjects('exports/*')],
+        }),
+        new iam.PolicyStatement({
+          sid: 'ListExportVersions',
+          actions: ['s3:ListBucketVersions', 's3:ListBucket'],
+          resources: [bucket.bucketArn],
+          conditions: { StringLike: { 's3:prefix': ['exports/*'] } },
+        }),
+        new iam.PolicyStatement({
+          sid: 'EncryptExportsThroughS3',
+          actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+          resources: [exportKey.keyArn],
+          conditions: { StringEquals: { 'kms:ViaService': `s3.${stack.region}.amazonaws.com` } },
+        }),
+      ],
+    });
+    this.provisioner = provisioner.fn;
+    this.lifecycle = lifecycle.fn;
+
+    for (const f of [provisioner, lifecycle]) {
+      acknowledge(
+        f.policy,
+        `AwsSolutions-IAM5[Resource::*]`,
+        f === provisioner
+          ? 'kms:CreateKey and create-time kms:TagResource act on a key that does not exist yet, so IAM only accepts Resource "*"; both are bound by aws:RequestTag/aws:TagKeys and key-spec conditions. X-Ray actions support no resource.'
+          : 'X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions.',
+      );
+      acknowledge(
+        f.policy,
+        `AwsSolutions-IAM5[Resource::${this.findingArn(keyArns)}]`,
+        f === provisioner
+          ? "Tenant keys are created at run time, one per tenant; writes are limited by aws:ResourceTag to this deployment's tenant keys, and only read-only inspection is unconditioned (to check bring-your-own keys)."
+          : "Tenant keys are created at run time, one per tenant; the statement is limited by aws:ResourceTag to this deployment's tenant keys.",
+      );
+    }
+    acknowledge(
+      provisioner.policy,
+      `AwsSolutions-IAM5[Resource::${this.findingArn(aliasArns)}]`,
+      "One alias per tenant is created at run time; the wildcard is confined to this deployment's documented tenant alias prefix.",
+    );
+    acknowledge(
+      lifecycle.policy,
+      `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(bucket.node.defaultChild as s3.CfnBucket)}.Arn>/exports/*]`,
+      'Export objects are named per tenant and request at run time; access is confined to the exports/ prefix of this bucket.',
+    );
+
+    // --- schedule -------------------------------------------------------------------------------
+    const rule = new events.Rule(this, 'Schedule', {
+      description: 'Processes due tenant lifecycles and pending exports',
+      schedule: props.schedule ?? events.Schedule.rate(Duration.minutes(5)),
+      // Without the database there is nothing to process: the schedule waits for the wiring.
+      enabled: db !== undefined,
+    });
+    rule.addTarget(
+      new targets.LambdaFunction(lifecycle.fn, {
+        deadLetterQueue: deadLetters,
+        retryAttempts: 0,
+        maxEventAge: Duration.hours(1),
+      }),
+    );
+
+    // --- alarms -----------------------------------------------------------------------------------
+    const alarm = (id: string, metric: cloudwatch.IMetric, description: string) => {
+      const a = new cloudwatch.Alarm(this, id, {
+        metric,
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        alarmDescription: description,
+      });
+      a.addAlarmAction(new actions.SnsAction(props.alarmTopic));
+      this.alarms.push(a);
+    };
+    const period = Duration.minutes(5);
+    alarm('ProvisionerErrors', provisioner.fn.metricErrors({ period }), 'Tenant key provisioning failed');
+    alarm('ProvisionerThrottles', provisioner.fn.metricThrottles({ period }), 'Tenant key provisioning is throttled');
+    alarm('LifecycleErrors', lifecycle.fn.metricErrors({ period }), 'A tenant lifecycle or export run failed');
+    alarm(
+      'DeadLettersAlarm',
+      deadLetters.metricApproximateNumberOfMessagesVisible({ period }),
+      'A tenant-keys invocation or scheduled event was dead-lettered',
+    );
+  }
+
+  /**
+   * Lets `role` (an API role) use tenant keys: GenerateDataKey and Decrypt on this deployment's
+   * tenant keys, only with an org_id encryption context, and tags the role as a tenant-key user,
+   * which each key's own policy requires alongside `org_id = <that tenant>`.
+   */
+  public grantTenantKeyUse(role: iam.IRole, policy: iam.ManagedPolicy | iam.Policy): void {
+    Tags.of(role).add(TENANT_KEY_USER_TAG, this.deployment);
+    policy.addStatements(
+      new iam.PolicyStatement({
+        sid: 'UseTenantKeysOnlyWithAnOrgContext',
+        actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+        resources: [Stack.of(this).formatArn({ service: 'kms', resource: 'key', resourceName: '*' })],
+        conditions: {
+          StringEquals: {
+            [`aws:ResourceTag/${TAG_DEPLOYMENT}`]: this.deployment,
+            [`aws:ResourceTag/${TAG_KEY_CLASS}`]: TENANT_KEY_CLASS,
+          },
+          Null: { 'kms:EncryptionContext:org_id': 'false' },
+        },
+      }),
+    );
+  }
+
+  /** Lets `policy`'s role hand out export download links (GetObject under exports/, through S3). */
+  public grantExportDownload(policy: iam.ManagedPolicy | iam.Policy): void {
+    policy.addStatements(
+      new iam.PolicyStatement({
+        sid: 'ReadTenantExports',
+        actions: ['s3:GetObject'],
+        resources: [this.exportBucket.arnForObjects('exports/*')],
+      }),
+      new iam.PolicyStatement({
+        sid: 'DecryptTenantExportsThroughS3',
+        actions: ['kms:Decrypt'],
+        resources: [this.exportKey.keyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `s3.${Stack.of(this).region}.amazonaws.com` } },
+      }),
+    );
+  }
+
+  private findingArn(arn: string): string {
+    const resolved: unknown = Stack.of(this).resolve(arn);
+    if (typeof resolved !== 'string') throw new Error('TenantKeys needs a stack with a concrete account and region');
+    return resolved;
+  }
+
+  private fn(
+    id: string,
+    o: {
+      entry: string;
+      description: string;
+      environment: Record<string, string>;
+      deadLetters: sqs.IQueue;
+      logKey: kms.IKey;
+      database: TenantKeysDatabaseProps | undefined;
+      concurrency: number;
+      statements: iam.PolicyStatement[];
+      timeout?: Duration;
+      memorySize?: number;
+    },
+  ): { fn: nodejs.NodejsFunction; policy: iam.ManagedPolicy } {
+    const logGroup = new logs.LogGroup(this, `${id}Logs`, {
+      encryptionKey: o.logKey,
+      retention: logs.RetentionDays.ONE_YEAR,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    const role = new iam.Role(this, `${id}Role`, {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: o.description,
+    });
+    const stack = Stack.of(this);
+    const policy = new iam.ManagedPolicy(this, `${id}Policy`, {
+      description: o.description,
+      roles: [role],
+      statements: [
+        new iam.PolicyStatement({
+          sid: 'WriteOwnLogs',
+          actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+          resources: [logGroup.logGroupArn],
+        }),
+        new iam.PolicyStatement({
+          sid: 'Tracing',
+          actions: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'],
+          resources: ['*'],
+        }),
+        new iam.PolicyStatement({
+          sid: 'DeadLetter',
+          actions: ['sqs:SendMessage'],
+          resources: [o.deadLetters.queueArn],
+        }),
+        new iam.PolicyStatement({
+          sid: 'EncryptDeadLetters',
+          actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+          resources: [o.logKey.keyArn],
+          conditions: { StringEquals: { 'kms:ViaService': `sqs.${stack.region}.amazonaws.com` } },
+        }),
+        ...(o.database
+          ? [
+              new iam.PolicyStatement({
+                sid: 'VpcNetworkInterfaces',
+                actions: [
+                  'ec2:CreateNetworkInterface',
+                  'ec2:DescribeNetworkInterfaces',
+                  'ec2:DeleteNetworkInterface',
+                  'ec2:AssignPrivateIpAddresses',
+                  'ec2:UnassignPrivateIpAddresses',
+                ],
+                resources: ['*'],
+              }),
+              new iam.PolicyStatement({
+                sid: 'ConnectToDatabaseAsAppUser',
+                actions: ['rds-db:connect'],
+                resources: [
+                  stack.formatArn({
+                    service: 'rds-db',
+                    resource: 'dbuser',
+                    resourceName: `${Fn.select(6, Fn.split(':', o.database.proxy.dbProxyArn))}/${o.database.user}`,
+                    arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+                  }),
+                ],
+              }),
+            ]
+          : []),
+        ...o.statements,
+      ],
+    });
+    // Grants by other constructs would land in an inline policy; every permission is written above.
+    const fn = new nodejs.NodejsFunction(this, id, {
+      role: role.withoutPolicyUpdates(),
+      description: o.description,
+      entry: path.join(__dirname, '..', '..', 'lambda', 'tenant-keys', o.entry),
+      runtime: lambda.Runtime.NODEJS_22_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: o.memorySize ?? 256,
+      timeout: o.timeout ?? Duration.seconds(60),
+      logGroup,
+      tracing: lambda.Tracing.ACTIVE,
+      reservedConcurrentExecutions: o.concurrency,
+      // Failed asynchronous invocations land in the queue twice over: as the function's DLQ, and as
+      // the on-failure destination (which also records the error and request context).
+      deadLetterQueue: o.deadLetters,
+      onFailure: new destinations.SqsDestination(o.deadLetters),
+      retryAttempts: 2,
+      environment: o.environment,
+      bundling: { minify: true, sourceMap: true, target: 'node22' },
+      ...(o.database
+        ? { vpc: o.database.vpc, vpcSubnets: o.database.subnets, securityGroups: o.database.securityGroups }
+        : {}),
+    });
+    fn.node.addDependency(policy);
+    acknowledge(fn, 'AwsSolutions-L1', RUNTIME_REASON);
+    acknowledge(fn, 'Serverless-LambdaLatestVersion', RUNTIME_REASON);
+    if (!o.database) {
+      const noVpc =
+        'Not wired to the database yet (the data tier provides the VPC and RDS Proxy): until then the function holds no database endpoint, reaches only AWS APIs, and its schedule is disabled.';
+      for (const rule of [
+        'HIPAA.Security-LambdaInsideVPC',
+        'NIST.800.53.R5-LambdaInsideVPC',
+        'PCI.DSS.321-LambdaInsideVPC',
+      ]) {
+        acknowledge(fn, rule, noVpc);
+      }
+    }
+    return { fn, policy };
+  }
+}

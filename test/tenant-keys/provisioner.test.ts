@@ -1,0 +1,394 @@
+import fc from 'fast-check';
+import {
+  CreateAliasCommand,
+  CreateKeyCommand,
+  DescribeKeyCommand,
+  EnableKeyRotationCommand,
+  GetKeyPolicyCommand,
+  GetKeyRotationStatusCommand,
+  KMSClient,
+  ScheduleKeyDeletionCommand,
+  type KeyState,
+} from '@aws-sdk/client-kms';
+import { mockClient } from 'aws-sdk-client-mock';
+import type { AuditEvent, AuditSink } from '../../lambda/shared/audit';
+import { backoffDelay, withBackoff } from '../../lambda/tenant-keys/backoff';
+import {
+  actionMatches,
+  aliasName,
+  checkByokPolicy,
+  tenantKeyPolicy,
+  type PolicyDocument,
+} from '../../lambda/tenant-keys/key-policy';
+import {
+  ProvisionError,
+  TenantKeyProvisioner,
+  type TenantKeyRecord,
+  type TenantKeyStore,
+} from '../../lambda/tenant-keys/provisioner';
+import { KEY_A, KEY_B, ORG_A, ORG_B } from './fake-kms';
+
+const ACCOUNT = '111122223333';
+const EXPECT = { account: ACCOUNT, deployment: 'prod-eu', orgId: ORG_A };
+const NOW = new Date('2026-11-22T12:00:00Z');
+
+function named(name: string): Error {
+  const e = new Error(name);
+  e.name = name;
+  return e;
+}
+
+class MemoryKeyStore implements TenantKeyStore {
+  readonly rows = new Map<string, TenantKeyRecord>();
+  async get(orgId: string) {
+    return this.rows.get(orgId) ?? null;
+  }
+  async record(orgId: string, key: TenantKeyRecord) {
+    const cur = this.rows.get(orgId);
+    if (cur) return cur;
+    this.rows.set(orgId, key);
+    return key;
+  }
+}
+
+class MemoryAudit implements AuditSink {
+  readonly events: AuditEvent[] = [];
+  async record(e: AuditEvent) {
+    this.events.push(e);
+  }
+}
+
+function setup() {
+  const client = new KMSClient({ region: 'eu-west-1' });
+  const kms = mockClient(client);
+  const store = new MemoryKeyStore();
+  const audit = new MemoryAudit();
+  const sleeps: number[] = [];
+  const provisioner = new TenantKeyProvisioner(
+    {
+      kms: client,
+      store,
+      audit,
+      clock: () => NOW,
+      backoff: { sleep: async (ms) => void sleeps.push(ms), random: () => 0.5, maxAttempts: 5 },
+    },
+    { deployment: 'prod-eu', account: ACCOUNT, region: 'eu-west-1' },
+  );
+  return { kms, store, audit, sleeps, provisioner };
+}
+
+const meta = (arn: string, state: KeyState = 'Enabled') => ({
+  KeyMetadata: { KeyId: arn.split('/')[1], Arn: arn, KeyState: state, KeyManager: 'CUSTOMER' as const },
+});
+
+describe('key policy document', () => {
+  const policy = tenantKeyPolicy({ account: ACCOUNT, orgId: ORG_A, deployment: 'prod-eu' });
+  const byId = (sid: string) => policy.Statement.find((s) => s.Sid === sid);
+
+  it('lets the API role (tagged tenant-key user of this deployment) use the key only with org_id = that tenant', () => {
+    expect(byId('TenantUseOnlyUnderItsOwnContext')).toEqual({
+      Sid: 'TenantUseOnlyUnderItsOwnContext',
+      Effect: 'Allow',
+      Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` },
+      Action: ['kms:GenerateDataKey', 'kms:Decrypt'],
+      Resource: '*',
+      Condition: {
+        StringEquals: {
+          'kms:EncryptionContext:org_id': ORG_A,
+          'aws:PrincipalTag/bulwark:tenant-key-user': 'prod-eu',
+        },
+        'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': ['org_id', 'purpose'] },
+      },
+    });
+  });
+
+  it('denies everyone any cryptographic use under another org_id, and every grant not for an AWS resource', () => {
+    expect(byId('DenyUseUnderAnyOtherTenantContext')).toMatchObject({
+      Effect: 'Deny',
+      Principal: '*',
+      Condition: { StringNotEquals: { 'kms:EncryptionContext:org_id': ORG_A } },
+    });
+    expect(byId('DenyGrantsExceptForAwsResources')).toEqual({
+      Sid: 'DenyGrantsExceptForAwsResources',
+      Effect: 'Deny',
+      Principal: '*',
+      Action: 'kms:CreateGrant',
+      Resource: '*',
+      Condition: { BoolIfExists: { 'kms:GrantIsForAWSResource': 'false' } },
+    });
+  });
+
+  it('delegates administration to the account but no cryptographic operation, and never kms:*', () => {
+    const admin = byId('AccountAdministrationWithoutUse');
+    expect(admin?.Principal).toEqual({ AWS: `arn:aws:iam::${ACCOUNT}:root` });
+    const actions = admin?.Action as string[];
+    for (const crypto of [
+      'kms:Decrypt',
+      'kms:Encrypt',
+      'kms:GenerateDataKey',
+      'kms:ReEncryptFrom',
+      'kms:CreateGrant',
+    ]) {
+      expect(actions.some((a) => actionMatches(a, crypto))).toBe(false);
+    }
+    for (const s of policy.Statement) {
+      expect([s.Action].flat()).not.toContain('kms:*');
+      // Only the tenant's own statement allows any cryptographic operation.
+      if (s.Effect === 'Allow' && s.Sid !== 'TenantUseOnlyUnderItsOwnContext') {
+        expect([s.Action].flat().some((a) => actionMatches(a as string, 'kms:Decrypt'))).toBe(false);
+      }
+    }
+  });
+
+  it('refuses an org id that could escape the condition or the alias prefix', () => {
+    expect(() => tenantKeyPolicy({ account: ACCOUNT, orgId: '*', deployment: 'prod-eu' })).toThrow(/UUID/);
+    expect(aliasName('prod-eu', ORG_A)).toBe(`alias/bulwark/prod-eu/tenant/${ORG_A}`);
+  });
+});
+
+describe('TenantKeyProvisioner', () => {
+  it('creates a tagged symmetric key with the tenant policy, the alias and rotation, and records the ARN', async () => {
+    const { kms, store, audit, provisioner } = setup();
+    kms.on(DescribeKeyCommand).rejects(named('NotFoundException'));
+    kms.on(CreateKeyCommand).resolves(meta(KEY_A));
+    kms.on(CreateAliasCommand).resolves({});
+    kms.on(EnableKeyRotationCommand).resolves({});
+
+    await expect(provisioner.provision(ORG_A)).resolves.toEqual({ keyArn: KEY_A, source: 'managed', created: true });
+
+    expect(kms.commandCalls(DescribeKeyCommand)[0]?.args[0].input).toEqual({
+      KeyId: `alias/bulwark/prod-eu/tenant/${ORG_A}`,
+    });
+    const create = kms.commandCalls(CreateKeyCommand)[0]?.args[0].input;
+    expect(create).toMatchObject({
+      KeySpec: 'SYMMETRIC_DEFAULT',
+      KeyUsage: 'ENCRYPT_DECRYPT',
+      Origin: 'AWS_KMS',
+      MultiRegion: false,
+      Tags: [
+        { TagKey: 'bulwark:deployment', TagValue: 'prod-eu' },
+        { TagKey: 'bulwark:org-id', TagValue: ORG_A },
+        { TagKey: 'bulwark:key-class', TagValue: 'tenant' },
+      ],
+    });
+    expect(create?.BypassPolicyLockoutSafetyCheck).toBeUndefined();
+    expect(JSON.parse(create?.Policy ?? '')).toEqual(
+      tenantKeyPolicy({ account: ACCOUNT, orgId: ORG_A, deployment: 'prod-eu' }),
+    );
+    expect(kms.commandCalls(CreateAliasCommand)[0]?.args[0].input).toEqual({
+      AliasName: `alias/bulwark/prod-eu/tenant/${ORG_A}`,
+      TargetKeyId: '11111111-1111-4111-8111-111111111111',
+    });
+    expect(kms.commandCalls(EnableKeyRotationCommand)[0]?.args[0].input).toEqual({
+      KeyId: '11111111-1111-4111-8111-111111111111',
+    });
+    expect(store.rows.get(ORG_A)).toEqual({ keyArn: KEY_A, source: 'managed' });
+    expect(audit.events.map((e) => [e.event, e.orgId, e.entityId, e.actorType])).toEqual([
+      ['tenant_key.created', ORG_A, KEY_A, 'system'],
+    ]);
+  });
+
+  it('is idempotent: a recorded key makes no KMS call; a retry after a crash finds the key by alias', async () => {
+    const { kms, store, provisioner } = setup();
+    store.rows.set(ORG_B, { keyArn: KEY_B, source: 'managed' });
+    await expect(provisioner.provision(ORG_B)).resolves.toEqual({ keyArn: KEY_B, source: 'managed', created: false });
+    expect(kms.calls()).toHaveLength(0);
+
+    // Crash after CreateAlias, before the ARN was recorded: the retry adopts the aliased key.
+    kms.on(DescribeKeyCommand).resolves(meta(KEY_A));
+    kms.on(EnableKeyRotationCommand).resolves({});
+    await expect(provisioner.provision(ORG_A)).resolves.toEqual({ keyArn: KEY_A, source: 'managed', created: false });
+    expect(kms.commandCalls(CreateKeyCommand)).toHaveLength(0);
+    expect(kms.commandCalls(EnableKeyRotationCommand)).toHaveLength(1);
+    expect(store.rows.get(ORG_A)?.keyArn).toBe(KEY_A);
+  });
+
+  it('loses an alias race gracefully: schedules its unused key for deletion and adopts the winner', async () => {
+    const { kms, store, provisioner } = setup();
+    kms.on(DescribeKeyCommand).rejectsOnce(named('NotFoundException')).resolves(meta(KEY_A));
+    kms.on(CreateKeyCommand).resolves(meta(KEY_B));
+    kms.on(CreateAliasCommand).rejects(named('AlreadyExistsException'));
+    kms.on(ScheduleKeyDeletionCommand).resolves({});
+    kms.on(EnableKeyRotationCommand).resolves({});
+    await expect(provisioner.provision(ORG_A)).resolves.toMatchObject({ keyArn: KEY_A, created: false });
+    expect(kms.commandCalls(ScheduleKeyDeletionCommand)[0]?.args[0].input).toEqual({
+      KeyId: '22222222-2222-4222-8222-222222222222',
+      PendingWindowInDays: 7,
+    });
+    expect(store.rows.get(ORG_A)?.keyArn).toBe(KEY_A);
+  });
+
+  it('backs off with jitter on ThrottlingException and succeeds', async () => {
+    const { kms, sleeps, provisioner } = setup();
+    kms.on(DescribeKeyCommand).rejects(named('NotFoundException'));
+    kms
+      .on(CreateKeyCommand)
+      .rejectsOnce(named('ThrottlingException'))
+      .rejectsOnce(named('ThrottlingException'))
+      .rejectsOnce(named('ThrottlingException'))
+      .resolves(meta(KEY_A));
+    kms.on(CreateAliasCommand).rejectsOnce(named('ThrottlingException')).resolves({});
+    kms.on(EnableKeyRotationCommand).resolves({});
+    await expect(provisioner.provision(ORG_A)).resolves.toMatchObject({ created: true });
+    expect(kms.commandCalls(CreateKeyCommand)).toHaveLength(4);
+    expect(kms.commandCalls(CreateAliasCommand)).toHaveLength(2);
+    // random() = 0.5: half of 100, 200, 400 ms, then the alias retry starts over at 50.
+    expect(sleeps).toEqual([50, 100, 200, 50]);
+  });
+
+  it('gives up after the attempt budget, and never retries a non-throttling error', async () => {
+    const { kms, sleeps, provisioner } = setup();
+    kms.on(DescribeKeyCommand).rejects(named('NotFoundException'));
+    kms.on(CreateKeyCommand).rejects(named('ThrottlingException'));
+    await expect(provisioner.provision(ORG_A)).rejects.toThrow('ThrottlingException');
+    expect(kms.commandCalls(CreateKeyCommand)).toHaveLength(5);
+    expect(sleeps).toHaveLength(4);
+
+    const second = setup();
+    second.kms.on(DescribeKeyCommand).rejects(named('NotFoundException'));
+    second.kms.on(CreateKeyCommand).rejects(named('LimitExceededException'));
+    await expect(second.provisioner.provision(ORG_A)).rejects.toThrow('LimitExceededException');
+    expect(second.kms.commandCalls(CreateKeyCommand)).toHaveLength(1);
+  });
+
+  it('never revives the key of a shredded tenant', async () => {
+    const { kms, store, provisioner } = setup();
+    kms.on(DescribeKeyCommand).resolves(meta(KEY_A, 'PendingDeletion'));
+    await expect(provisioner.provision(ORG_A)).rejects.toMatchObject({ code: 'KEY_PENDING_DELETION' });
+    expect(kms.commandCalls(CreateKeyCommand)).toHaveLength(0);
+    expect(store.rows.size).toBe(0);
+  });
+
+  it('refuses a malformed org id before calling KMS', async () => {
+    const { kms, provisioner } = setup();
+    await expect(provisioner.provision('../other')).rejects.toMatchObject({ code: 'INVALID_REQUEST' });
+    expect(kms.calls()).toHaveLength(0);
+  });
+
+  describe('bring your own key', () => {
+    const good = JSON.stringify(tenantKeyPolicy({ account: ACCOUNT, orgId: ORG_A, deployment: 'prod-eu' }));
+    function byok(policy: string) {
+      const s = setup();
+      s.kms.on(DescribeKeyCommand).resolves({
+        KeyMetadata: {
+          KeyId: 'k',
+          Arn: KEY_A,
+          KeyState: 'Enabled',
+          KeyUsage: 'ENCRYPT_DECRYPT',
+          KeySpec: 'SYMMETRIC_DEFAULT',
+          Origin: 'AWS_KMS',
+          MultiRegion: false,
+        },
+      });
+      s.kms.on(GetKeyPolicyCommand).resolves({ Policy: policy });
+      s.kms.on(GetKeyRotationStatusCommand).resolves({ KeyRotationEnabled: true });
+      return s;
+    }
+
+    it('accepts a key whose policy meets the tenant-key expectations and records it as byok', async () => {
+      const { kms, store, audit, provisioner } = byok(good);
+      await expect(provisioner.adoptExternalKey(ORG_A, KEY_A)).resolves.toEqual({
+        keyArn: KEY_A,
+        source: 'byok',
+        created: false,
+        rotation: true,
+      });
+      expect(kms.commandCalls(GetKeyPolicyCommand)[0]?.args[0].input).toEqual({ KeyId: KEY_A, PolicyName: 'default' });
+      expect(kms.commandCalls(CreateKeyCommand)).toHaveLength(0);
+      expect(store.rows.get(ORG_A)).toEqual({ keyArn: KEY_A, source: 'byok' });
+      expect(audit.events[0]?.event).toBe('tenant_key.byok_adopted');
+    });
+
+    it('rejects a policy that is not bound to the tenant, or that allows grants', async () => {
+      const doc = JSON.parse(good) as PolicyDocument;
+      const unbound = {
+        ...doc,
+        Statement: doc.Statement.map((s) =>
+          s.Sid === 'TenantUseOnlyUnderItsOwnContext' ? { ...s, Condition: undefined } : s,
+        ),
+      };
+      const { provisioner, store } = byok(JSON.stringify(unbound));
+      await expect(provisioner.adoptExternalKey(ORG_A, KEY_A)).rejects.toMatchObject({
+        code: 'BYOK_POLICY_REJECTED',
+        findings: [
+          expect.objectContaining({ problem: 'api_role_not_allowed' }),
+          expect.objectContaining({ problem: 'api_role_not_allowed' }),
+          expect.objectContaining({ problem: 'use_not_bound_to_org' }),
+        ],
+      });
+      expect(store.rows.size).toBe(0);
+
+      const other = byok(JSON.stringify(tenantKeyPolicy({ account: ACCOUNT, orgId: ORG_B, deployment: 'prod-eu' })));
+      await expect(other.provisioner.adoptExternalKey(ORG_A, KEY_A)).rejects.toThrow(ProvisionError);
+    });
+
+    it('reports each missing expectation', () => {
+      const doc = JSON.parse(good) as PolicyDocument;
+      const noDeny = { ...doc, Statement: doc.Statement.filter((s) => s.Sid !== 'DenyGrantsExceptForAwsResources') };
+      expect(checkByokPolicy(JSON.stringify(noDeny), EXPECT).map((f) => f.problem)).toEqual(['grants_not_restricted']);
+      const open = { ...doc, Statement: [...doc.Statement, { Effect: 'Allow', Principal: '*', Action: 'kms:*' }] };
+      expect(checkByokPolicy(JSON.stringify(open), EXPECT).map((f) => f.problem)).toEqual([
+        'use_not_bound_to_org',
+        'open_to_everyone',
+      ]);
+      expect(checkByokPolicy(good, { ...EXPECT, deployment: 'prod-ap-south-1' }).map((f) => f.problem)).toEqual([
+        'api_role_not_allowed',
+        'api_role_not_allowed',
+      ]);
+      expect(checkByokPolicy('{', EXPECT)[0]?.problem).toBe('policy_not_json');
+      expect(checkByokPolicy(good, EXPECT)).toEqual([]);
+    });
+
+    it('refuses a key in another account or region, an alias, and an unreadable policy', async () => {
+      const { provisioner, kms } = byok(good);
+      await expect(
+        provisioner.adoptExternalKey(ORG_A, KEY_A.replace('111122223333', '999999999999')),
+      ).rejects.toMatchObject({ code: 'BYOK_WRONG_REGION_OR_ACCOUNT' });
+      await expect(provisioner.adoptExternalKey(ORG_A, KEY_A.replace('eu-west-1', 'us-east-1'))).rejects.toMatchObject({
+        code: 'BYOK_WRONG_REGION_OR_ACCOUNT',
+      });
+      await expect(provisioner.adoptExternalKey(ORG_A, 'alias/mine')).rejects.toMatchObject({
+        code: 'INVALID_REQUEST',
+      });
+      expect(kms.calls()).toHaveLength(0);
+      kms.on(GetKeyPolicyCommand).rejects(named('AccessDeniedException'));
+      await expect(provisioner.adoptExternalKey(ORG_A, KEY_A)).rejects.toMatchObject({
+        code: 'BYOK_POLICY_UNREADABLE',
+      });
+    });
+
+    it('refuses an asymmetric or disabled key', async () => {
+      const { provisioner, kms } = byok(good);
+      kms.on(DescribeKeyCommand).resolves({
+        KeyMetadata: { KeyId: 'k', Arn: KEY_A, KeyState: 'Enabled', KeyUsage: 'SIGN_VERIFY', KeySpec: 'RSA_2048' },
+      });
+      await expect(provisioner.adoptExternalKey(ORG_A, KEY_A)).rejects.toMatchObject({ code: 'KEY_NOT_USABLE' });
+    });
+  });
+});
+
+describe('backoff', () => {
+  it('full jitter stays within [0, min(cap, base * 2^(n-1))] (property)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 40 }), fc.double({ min: 0, max: 0.9999999, noNaN: true }), (n, r) => {
+        const d = backoffDelay(n, () => r, 100, 5000);
+        expect(d).toBeGreaterThanOrEqual(0);
+        expect(d).toBeLessThanOrEqual(Math.min(5000, 100 * 2 ** (n - 1)));
+      }),
+    );
+  });
+
+  it('retries only retryable errors and rethrows the last one', async () => {
+    let calls = 0;
+    await expect(
+      withBackoff(
+        async () => {
+          calls++;
+          throw named('KMSInternalException');
+        },
+        { maxAttempts: 3, sleep: async () => undefined },
+      ),
+    ).rejects.toThrow('KMSInternalException');
+    expect(calls).toBe(3);
+  });
+});
