@@ -283,20 +283,71 @@ export const CONTROLS: readonly Control[] = [
     guardedBy: ['HIPAA.Security-RDSInBackupPlan', 'NIST.800.53.R5-RDSInBackupPlan'],
   },
   {
-    id: 'tenant-keys-context',
-    promise: 'A tenant key can only be used for data bound to its own tenant (`org_id` encryption context).',
-    implementedBy: ['lib/compliance/bulwark-rules.ts'],
+    id: 'tenant-keys',
+    promise:
+      'Each tenant’s secrets are envelope-encrypted under a KMS key of its own, usable only with the `org_id` encryption context of that tenant; APIs report only `*_set`.',
+    implementedBy: [
+      'lambda/tenant-keys/provisioner.ts',
+      'lambda/tenant-keys/key-policy.ts',
+      'lambda/tenant-keys/envelope-cipher.ts',
+      'lib/tenant-keys/tenant-keys.ts',
+      'lib/compliance/bulwark-rules.ts',
+    ],
     provenBy: [
+      t(
+        'test/tenant-keys/provisioner.test.ts',
+        'lets the API role (tagged tenant-key user of this deployment) use the key only with org_id = that tenant',
+      ),
+      t('test/tenant-keys/envelope-cipher.test.ts', 'a ciphertext re-labelled with another tenant key is refused'),
+      t('test/tenant-keys/envelope-cipher.test.ts', 'any single flipped bit anywhere in the ciphertext (property)'),
+      t(
+        'test/tenant-keys/tenant-keys-stack.test.ts',
+        'a naive grant of tenant-key use without the org_id context is refused by the gate',
+      ),
+      t('test/tenant-keys/write-only.test.ts', 'reports *_set and never the value or the ciphertext'),
       t(
         'test/compliance/bulwark-pack.test.ts',
         'flags a role that may use any key without the org_id encryption context',
       ),
-      t(
-        'test/compliance/bulwark-pack.test.ts',
-        'flags a tenant-tagged key whose policy grants data actions without the condition',
-      ),
     ],
     guardedBy: ['Bulwark-TenantKeyEncryptionContext'],
+  },
+  {
+    id: 'deletion-after-grace',
+    promise:
+      'A cancelled tenant keeps access to the end of its billing period, then 30 days of restorable grace; after that its rows and objects are deleted and its key scheduled for deletion, so backups sealed under it become unreadable. Every step is audited.',
+    implementedBy: [
+      'lambda/tenant-keys/lifecycle.ts',
+      'lambda/tenant-keys/lifecycle-processor.ts',
+      'migrations/0300_tenant_keys_lifecycle.sql',
+    ],
+    provenBy: [
+      t(
+        'test/tenant-keys/lifecycle.test.ts',
+        'never shreds before access end + 30 days, and shredded is terminal (property)',
+      ),
+      t(
+        'test/tenant-keys/lifecycle.test.ts',
+        'moves due tenants, shreds after the grace period and schedules the key for deletion, auditing each step',
+      ),
+      t(
+        'test/tenant-keys/lifecycle-export.pg.test.ts',
+        'grace: access is suspended, nothing is deleted, and the Owner can restore',
+      ),
+      t(
+        'test/tenant-keys/lifecycle-export.pg.test.ts',
+        'shredded: rows and objects deleted, key scheduled for deletion, other tenants untouched, final',
+      ),
+      t(
+        'test/tenant-keys/lifecycle-export.pg.test.ts',
+        'the catalog check bites: a new tenant table without app.allow_tenant_erasure is reported',
+      ),
+      t(
+        'test/tenant-keys/envelope-cipher.test.ts',
+        'after the tenant key is destroyed nothing opens (crypto-shredding)',
+      ),
+    ],
+    guardedBy: [],
   },
   {
     id: 'residency',

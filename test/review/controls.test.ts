@@ -16,6 +16,21 @@ describe('controls matrix', () => {
   it('covers every promise Bulwark makes, once each', () => {
     const ids = CONTROLS.map((c) => c.id);
     expect(new Set(ids).size).toBe(ids.length);
+    for (const promise of [
+      'tenant-isolation',
+      'encryption-in-transit',
+      'encryption-at-rest',
+      'hsts',
+      'waf',
+      'audit-immutability',
+      'support-mode-tracking',
+      'webhook-verification',
+      'backups-pitr',
+      'residency',
+      'deletion-after-grace',
+    ]) {
+      expect(ids).toContain(promise);
+    }
   });
 
   it.each(CONTROLS.map((c) => [c.id, c] as const))('%s: lists code, tests and rules that exist', (_id, control) => {

@@ -18,6 +18,9 @@ async function one(pg: TestPostgres, sql: string, params: unknown[]): Promise<st
 }
 
 /** Seeds `org` (owned by `owner`); `support` is a platform_support user for grants. */
+const WEBHOOK_PROVIDERS = ['frejun', 'didlogic'] as const;
+let seededTenants = 0;
+
 export async function seedTenant(pg: TestPostgres, org: string, owner: string, support: string): Promise<void> {
   const tag = randomUUID().slice(0, 8);
   for (let i = 0; i < 2; i++) {
@@ -89,6 +92,15 @@ export async function seedTenant(pg: TestPostgres, org: string, owner: string, s
     );
   }
   await seedAuditLog(pg, org, owner);
+  // Carrier webhook secrets (webhooks capability): one row per organisation, the provider alternating
+  // between seeded tenants so that a copy of another tenant's row never collides with
+  // UNIQUE (org_id, provider) and only RLS decides the matrix's insert case.
+  const provider = WEBHOOK_PROVIDERS[seededTenants++ % WEBHOOK_PROVIDERS.length];
+  await one(
+    pg,
+    'INSERT INTO organisation_webhook_secrets (org_id, provider, current_sealed) VALUES ($1, $2, $3) RETURNING id',
+    [org, provider, `sealed-test-${tag}`],
+  );
   // Tenant export requests (tenant keys capability): read-only for the application role.
   for (let i = 0; i < 2; i++) {
     await one(pg, 'INSERT INTO tenant_exports (org_id, requested_by) VALUES ($1, $2) RETURNING id', [org, owner]);
