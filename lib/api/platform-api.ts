@@ -6,7 +6,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { acknowledge } from '../compliance/acknowledge';
-import { LogKey } from '../edge/log-key';
+import { LogKey } from '../observability/keys';
 import { DEFAULT_CONTENT_SECURITY_POLICY, securityHeaders } from '../../lambda/shared/security-headers';
 
 /**

@@ -6,7 +6,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { acknowledge } from '../compliance/acknowledge';
-import { allowLogsToUseKey } from './keys';
+import { allowLogsToUseKey } from '../observability/keys';
 import { DATA_SUBNETS } from './network';
 
 /** Valkey listens here rather than on 6379. */

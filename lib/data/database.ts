@@ -7,7 +7,7 @@ import * as rds from 'aws-cdk-lib/aws-rds';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { acknowledge } from '../compliance/acknowledge';
-import { allowLogsToUseKey } from './keys';
+import { allowLogsToUseKey } from '../observability/keys';
 import { APP_SUBNETS, DATA_SUBNETS } from './network';
 import { ServiceRole } from './roles';
 

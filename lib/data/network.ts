@@ -5,7 +5,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { acknowledge } from '../compliance/acknowledge';
-import { allowLogsToUseKey } from './keys';
+import { allowLogsToUseKey } from '../observability/keys';
 import { ServiceRole } from './roles';
 
 /** Subnet group names; other capabilities select subnets by these. */

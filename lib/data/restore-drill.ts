@@ -12,13 +12,13 @@ import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as rds from 'aws-cdk-lib/aws-rds';
 import type * as sns from 'aws-cdk-lib/aws-sns';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { DRILL_METRICS } from '../../lambda/restore-drill/drill';
 import { acknowledge } from '../compliance/acknowledge';
-import { allowEventsToUseKey, allowLogsToUseKey } from './keys';
+import { deadLetterQueue } from '../observability/dead-letter-queue';
+import { allowEventsToUseKey, allowLogsToUseKey } from '../observability/keys';
 import { APP_SUBNETS } from './network';
 import { ServiceRole } from './roles';
 
@@ -310,16 +310,10 @@ export class RestoreDrill extends Construct {
     });
     // A schedule that cannot start the drill lands here, and alarms.
     allowEventsToUseKey(props.logKey);
-    const undelivered = new sqs.Queue(this, 'ScheduleDeadLetters', {
-      encryptionMasterKey: props.logKey,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-      removalPolicy: RemovalPolicy.RETAIN,
+    const undelivered = deadLetterQueue(this, 'ScheduleDeadLetters', {
+      encryptionKey: props.logKey,
+      deadLetterOf: 'the restore-drill schedule target (an alarm watches it)',
     });
-    const dlqReason =
-      'This queue is the dead-letter queue of the restore-drill schedule target; a dead-letter queue needs no DLQ of its own, and an alarm watches it.';
-    acknowledge(undelivered, 'AwsSolutions-SQS3', dlqReason);
-    acknowledge(undelivered, 'Serverless-SQSRedrivePolicy', dlqReason);
     new events.Rule(this, 'Schedule', {
       description: 'Restore drill',
       schedule: props.schedule ?? events.Schedule.cron({ minute: '0', hour: '4', weekDay: 'SUN' }),

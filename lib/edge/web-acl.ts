@@ -5,7 +5,7 @@ import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
 import { allowOutsideResidency } from '../residency/guard';
-import { LogKey } from './log-key';
+import { LogKey } from '../observability/keys';
 
 /** Where the web ACL is used: in front of CloudFront (us-east-1 only) or a regional resource. */
 export type WebAclScope = 'CLOUDFRONT' | 'REGIONAL';

@@ -1,11 +1,10 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
-import { acknowledge } from '../compliance/acknowledge';
+import { deadLetterQueue } from './dead-letter-queue';
+import { customerKey } from './keys';
 
 export interface AlarmTopicProps {
   /** Address that receives every alarm of the deployment. */
@@ -23,12 +22,7 @@ export class AlarmTopic extends Construct {
   constructor(scope: Construct, id: string, props: AlarmTopicProps) {
     super(scope, id);
 
-    const key = new kms.Key(this, 'Key', {
-      description: 'Encrypts the alarm topic',
-      enableKeyRotation: true,
-      pendingWindow: Duration.days(30),
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
+    const key = customerKey(this, 'Key', 'Encrypts the alarm topic');
     // CloudWatch publishes to the topic, and SNS writes undeliverable alarms to the dead-letter queue.
     key.addToResourcePolicy(
       new iam.PolicyStatement({
@@ -46,18 +40,11 @@ export class AlarmTopic extends Construct {
       enforceSSL: true,
     });
     // An alarm that cannot be delivered is kept for 14 days instead of vanishing.
-    const undelivered = new sqs.Queue(this, 'Undelivered', {
-      encryptionMasterKey: key,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-      removalPolicy: RemovalPolicy.RETAIN,
+    const undelivered = deadLetterQueue(this, 'Undelivered', {
+      encryptionKey: key,
+      deadLetterOf: 'the alarm e-mail subscription (SNS redrive)',
     });
     topic.addSubscription(new subscriptions.EmailSubscription(props.email, { deadLetterQueue: undelivered }));
-    const dlqReason =
-      'This queue is the dead-letter queue of the alarm e-mail subscription (SNS redrive); ' +
-      'cdk-nag only recognises SQS-to-SQS redrive, and a dead-letter queue needs no DLQ of its own.';
-    acknowledge(undelivered, 'AwsSolutions-SQS3', dlqReason);
-    acknowledge(undelivered, 'Serverless-SQSRedrivePolicy', dlqReason);
 
     this.topic = topic;
     this.key = key;

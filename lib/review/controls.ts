@@ -135,7 +135,7 @@ export const CONTROLS: readonly Control[] = [
     id: 'encryption-at-rest',
     promise:
       'Every data store, log group, bucket, secret and backup is encrypted with a customer-managed KMS key with rotation on.',
-    implementedBy: ['lib/data/keys.ts', 'lib/data/database.ts', 'lib/audit/locked-bucket.ts'],
+    implementedBy: ['lib/observability/keys.ts', 'lib/data/database.ts', 'lib/audit/locked-bucket.ts'],
     provenBy: [
       t('test/data/data-stack.test.ts', 'encrypts every log group and bucket with a customer-managed key'),
       t('test/data/data-stack.test.ts', 'the invariant checks flag violations'),

@@ -4,7 +4,7 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
 import type { DeploymentConfig } from '../config';
 import { CopyVault } from '../data/backup';
-import { customerKey } from '../data/keys';
+import { customerKey } from '../observability/keys';
 
 export interface BackupVaultStackProps extends StackProps {
   readonly deployment: DeploymentConfig;

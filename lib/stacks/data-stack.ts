@@ -10,7 +10,7 @@ import type { DeploymentConfig } from '../config';
 import { DatabaseBackup } from '../data/backup';
 import { RedisCache, type CacheEndpoint } from '../data/cache';
 import { PostgresDatabase } from '../data/database';
-import { customerKey } from '../data/keys';
+import { customerKey } from '../observability/keys';
 import { APP_SUBNETS, DataNetwork } from '../data/network';
 import { RestoreDrill } from '../data/restore-drill';
 

@@ -9,7 +9,7 @@ import { PlatformApi } from '../api/platform-api';
 import { acknowledge } from '../compliance/acknowledge';
 import type { DeploymentConfig } from '../config';
 import { EdgeDistribution } from '../edge/distribution';
-import { LogKey } from '../edge/log-key';
+import { LogKey } from '../observability/keys';
 import { EdgeWebAcl } from '../edge/web-acl';
 
 /** Header CloudFront adds to every origin request; the regional web ACL blocks requests without it. */

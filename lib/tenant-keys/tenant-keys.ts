@@ -27,6 +27,8 @@ import {
 } from '../../lambda/tenant-keys/key-policy';
 import { EXPORT_RETENTION_DAYS } from '../../lambda/tenant-keys/export';
 import { acknowledge } from '../compliance/acknowledge';
+import { deadLetterQueue } from '../observability/dead-letter-queue';
+import { allowEventsToUseKey, allowLogsToUseKey, customerKey } from '../observability/keys';
 
 const RUNTIME_REASON =
   'Bulwark standardises on the Node.js 22 LTS runtime for every function (team toolchain decision); it is supported by Lambda until 2027.';
@@ -104,45 +106,12 @@ export class TenantKeys extends Construct {
     };
 
     // --- storage keys -----------------------------------------------------------------------
-    const logKey = new kms.Key(this, 'LogKey', {
-      description: `Bulwark ${props.deployment}: tenant-keys function logs`,
-      enableKeyRotation: true,
-      pendingWindow: Duration.days(30),
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    logKey.addToResourcePolicy(
-      new iam.PolicyStatement({
-        principals: [new iam.ServicePrincipal(`logs.${stack.region}.amazonaws.com`)],
-        actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
-        resources: ['*'],
-        conditions: {
-          ArnLike: {
-            'kms:EncryptionContext:aws:logs:arn': stack.formatArn({
-              service: 'logs',
-              resource: 'log-group',
-              resourceName: '*',
-              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-            }),
-          },
-        },
-      }),
-    );
+    const logKey = customerKey(this, 'LogKey', `Bulwark ${props.deployment}: tenant-keys function logs`);
+    allowLogsToUseKey(logKey);
     // EventBridge and Lambda write failed events to the dead-letter queue encrypted with this key.
-    logKey.addToResourcePolicy(
-      new iam.PolicyStatement({
-        principals: [new iam.ServicePrincipal('events.amazonaws.com')],
-        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
-        resources: ['*'],
-        conditions: { StringEquals: { 'aws:SourceAccount': stack.account } },
-      }),
-    );
+    allowEventsToUseKey(logKey);
 
-    const exportKey = new kms.Key(this, 'ExportKey', {
-      description: `Bulwark ${props.deployment}: tenant exports`,
-      enableKeyRotation: true,
-      pendingWindow: Duration.days(30),
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
+    const exportKey = customerKey(this, 'ExportKey', `Bulwark ${props.deployment}: tenant exports`);
     this.exportKey = exportKey;
 
     // --- export bucket ----------------------------------------------------------------------
@@ -188,17 +157,10 @@ export class TenantKeys extends Construct {
     }
 
     // --- failures ---------------------------------------------------------------------------
-    const deadLetters = new sqs.Queue(this, 'DeadLetters', {
-      encryption: sqs.QueueEncryption.KMS,
-      encryptionMasterKey: logKey,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-      removalPolicy: RemovalPolicy.RETAIN,
+    const deadLetters = deadLetterQueue(this, 'DeadLetters', {
+      encryptionKey: logKey,
+      deadLetterOf: 'the tenant-keys functions and their schedule',
     });
-    const dlqReason =
-      'This queue is itself the dead-letter queue of the tenant-keys functions and their schedule; a dead-letter queue needs no dead-letter queue of its own.';
-    acknowledge(deadLetters, 'AwsSolutions-SQS3', dlqReason);
-    acknowledge(deadLetters, 'Serverless-SQSRedrivePolicy', dlqReason);
 
     // --- functions ---------------------------------------------------------------------------
     const db = props.database;

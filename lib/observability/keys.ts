@@ -1,7 +1,11 @@
+/**
+ * Secure defaults for customer-managed keys, in one place: rotation on, 30-day deletion window,
+ * retained with the stack gone. Service grants are idempotent and scoped to this account and region.
+ */
 import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import type { Construct } from 'constructs';
+import { Construct } from 'constructs';
 
 /** A customer-managed key with rotation on, retained on stack deletion. */
 export function customerKey(scope: Construct, id: string, description: string): kms.Key {
@@ -17,7 +21,8 @@ const LOGS_GRANTED = new WeakSet<kms.IKey>();
 
 /**
  * Lets CloudWatch Logs in this region encrypt log groups of this account with `key` (idempotent).
- * Scoped by encryption context to log groups of the key's own account and region.
+ * Scoped by encryption context to log groups of the key's own account and region, so the key
+ * cannot be borrowed to encrypt anything else.
  */
 export function allowLogsToUseKey(key: kms.IKey): void {
   if (LOGS_GRANTED.has(key)) return;
@@ -56,4 +61,20 @@ export function allowEventsToUseKey(key: kms.IKey): void {
       conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(key).account } },
     }),
   );
+}
+
+export interface LogKeyProps {
+  /** What the key encrypts, for the key's description. */
+  readonly description: string;
+}
+
+/** A customer-managed key that CloudWatch Logs of this account and region may use, and nothing else. */
+export class LogKey extends Construct {
+  public readonly key: kms.Key;
+
+  constructor(scope: Construct, id: string, props: LogKeyProps) {
+    super(scope, id);
+    this.key = customerKey(this, 'Key', props.description);
+    allowLogsToUseKey(this.key);
+  }
 }
