@@ -363,6 +363,10 @@ export const CONTROLS: readonly Control[] = [
       t('test/residency/guard.test.ts', 'names the resource and the region when a log destination leaves the zone'),
       t('test/residency/guard.test.ts', 'treats London as outside the EU'),
       t('test/residency/guard.test.ts', 'fails synth through the validation plugin'),
+      t(
+        'test/residency/guard.test.ts',
+        'fails synth naming the resources and the region when the backup region leaves the zone',
+      ),
       t('test/config/schema.test.ts', 'refuses %s'),
       t('test/residency/report.test.ts', 'lists every stack of prod-eu inside the EU'),
       t(

@@ -3,8 +3,11 @@ import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import { buildStages } from '../../lib/app';
 import { readFindings } from '../../lib/compliance';
+import type { DeploymentConfig } from '../../lib/config';
 import { allowOutsideResidency, applyResidencyGuard, checkResidency, regionsNamedIn } from '../../lib/residency/guard';
+import { deployment, testApp } from '../support/cdk';
 
 function euStage() {
   const app = new App({ context: { '@aws-cdk/core:appMode': 'inmemory' } });
@@ -123,5 +126,33 @@ describe('residency guard', () => {
         description: 'AWS::Logs::SubscriptionFilter names region us-east-1, outside residency zone eu',
       }),
     ]);
+  });
+});
+
+describe('residency guard over a whole deployment', () => {
+  it('fails synth naming the resources and the region when the backup region leaves the zone', () => {
+    // Config validation refuses this before any construct exists; the guard is the second, independent
+    // line, so it is exercised here with a configuration that skipped validation.
+    const valid = deployment('prod-eu');
+    const leaky: DeploymentConfig = { ...valid, backupRegion: 'us-east-1' };
+    const app = testApp({ context: { '@aws-cdk/core:appMode': 'inmemory' } });
+    buildStages(app, [leaky]);
+    expect(() => app.synth()).toThrow();
+    const residency = readFindings(app.outdir).filter((f) => f.pack === 'Bulwark-Residency');
+    // The copy vault stack itself, and the primary region's backup plan that names its ARN.
+    expect(residency).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          constructPath: expect.stringMatching(/^prod-eu\/BackupVault\//),
+          description: expect.stringMatching(/is in us-east-1, outside residency zone eu$/),
+        }),
+        expect.objectContaining({
+          constructPath: expect.stringMatching(/^prod-eu\/Data\/.*Backup/),
+          description: 'AWS::Backup::BackupPlan names region us-east-1, outside residency zone eu',
+        }),
+      ]),
+    );
+    // Nothing else in the deployment breaks residency.
+    expect(residency.every((f) => /us-east-1/.test(f.description))).toBe(true);
   });
 });
