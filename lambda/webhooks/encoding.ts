@@ -5,12 +5,15 @@
  */
 
 /** Standard-alphabet, padded base64; null unless `text` is the canonical encoding of its bytes. */
+// Canonical base64: whole quads, then at most one padded quad whose padding bits are zero ("AA==",
+// never "AB=="). Skipped characters, whitespace, url-safe letters and wrong padding all fail it, so
+// exactly one spelling per byte string passes; it is the same test as decode-and-re-encode, without
+// the second allocation on the hot path.
+const CANONICAL_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=|[A-Za-z0-9+/][AQgw]==)?$/;
+
 export function decodeBase64Strict(text: string): Buffer | null {
-  if (text.length % 4 !== 0) return null;
-  const bytes = Buffer.from(text, 'base64');
-  // Re-encoding is the whole check: skipped characters, whitespace, url-safe letters, missing or
-  // extra padding and non-zero padding bits ("AB==" vs "AA==") all re-encode differently.
-  return bytes.toString('base64') === text ? bytes : null;
+  if (text.length % 4 !== 0 || !CANONICAL_BASE64.test(text)) return null;
+  return Buffer.from(text, 'base64');
 }
 
 /** Upper- or lower-case hex with an even number of digits; null otherwise. */
