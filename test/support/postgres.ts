@@ -144,22 +144,35 @@ export async function startPostgres(options: StartOptions = {}): Promise<TestPos
   await su(database, `CREATE EXTENSION IF NOT EXISTS pgcrypto`);
 
   const pools: Pool[] = [];
+  const clients = new Set<Client>();
+  // The server going away at stop() (57P01) must not surface as an unhandled 'error' event in
+  // whatever test runs next in this worker: errors on idle connections are expected then.
+  const ignoreShutdown = (e: Error & { code?: string }) => {
+    if (e.code !== '57P01' && !/Connection terminated/.test(e.message)) throw e;
+  };
   const pg: TestPostgres = {
     port,
     database,
     pool(role = APP_ROLE, extra = {}) {
       const p = new Pool({ ...base, user: role, database, max: 10, ...extra });
+      p.on('error', ignoreShutdown);
       pools.push(p);
       return p;
     },
     async client(role = APP_ROLE) {
       const c = new Client({ ...base, user: role, database });
+      c.on('error', ignoreShutdown);
       await c.connect();
+      clients.add(c);
+      c.once('end', () => clients.delete(c));
       return c;
     },
     superuser: (sql, params) => su(database, sql, params),
     async stop() {
-      await Promise.all(pools.map((p) => p.end().catch(() => undefined)));
+      await Promise.all([
+        ...pools.map((p) => p.end().catch(() => undefined)),
+        ...[...clients].map((c) => c.end().catch(() => undefined)),
+      ]);
       if (proc.exitCode === null) {
         const exited = new Promise((r) => proc.once('exit', r));
         proc.kill('SIGINT'); // fast shutdown
