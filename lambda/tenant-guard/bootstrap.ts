@@ -9,18 +9,10 @@
  * stores as is. The log then holds a verifier of a 32+ character random password, not the password.
  */
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
+import { DATABASE_ROLES, type RolePurpose } from '../shared/database-roles';
 import type { SqlClient } from '../shared/migrations';
 
-/** The login roles, by purpose (docs/data-tier.md "Database roles"). */
-export const DATABASE_ROLES = {
-  /** Owns the schema and applies migrations; used only by the migration custom resource. */
-  migrator: 'bulwark_migrator',
-  /** Every API function; subject to row-level security (NOINHERIT, no BYPASSRLS). */
-  app: 'bulwark_app',
-  /** The audit archive shipper: EXECUTE on three `app.audit_archive_*` functions, nothing else. */
-  auditShipper: 'bulwark_audit_shipper',
-} as const;
-export type RolePurpose = keyof typeof DATABASE_ROLES;
+export { DATABASE_ROLES, type RolePurpose };
 
 export interface RoleCredentials {
   readonly username: string;

@@ -3,37 +3,15 @@
  * environment is validated, the Telnyx key imported and the database pool created; requests then
  * go straight to the pure handler in handler.ts.
  */
-import { Signer } from '@aws-sdk/rds-signer';
-import { Pool } from 'pg';
-import { z } from 'zod';
+import { createProxyPool, parseDatabaseEnv } from '../shared/db';
 import { buildRuntime, parseWebhookEnv } from './config';
 import { createWebhookHandler, type WebhookEventProcessor } from './handler';
 import { EmfMetrics, JsonLogger } from './telemetry';
 
-const databaseEnv = z.object({
-  DB_HOST: z.string().min(1),
-  DB_PORT: z.coerce.number().int().positive().default(5432),
-  DB_NAME: z.string().min(1),
-  DB_USER: z.string().min(1),
-  AWS_REGION: z.string().min(1),
-});
-
 const logger = new JsonLogger();
 const env = parseWebhookEnv(process.env);
-const db = databaseEnv.parse(process.env);
-
 // IAM authentication through RDS Proxy: short-lived tokens, no password anywhere.
-const signer = new Signer({ hostname: db.DB_HOST, port: db.DB_PORT, username: db.DB_USER, region: db.AWS_REGION });
-const pool = new Pool({
-  host: db.DB_HOST,
-  port: db.DB_PORT,
-  database: db.DB_NAME,
-  user: db.DB_USER,
-  password: () => signer.getAuthToken(),
-  ssl: { rejectUnauthorized: true },
-  max: 2,
-  idleTimeoutMillis: 60_000,
-});
+const pool = createProxyPool(parseDatabaseEnv(process.env));
 
 /**
  * Until the messaging and voice capabilities register their processors, the recorded effect of an
