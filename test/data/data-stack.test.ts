@@ -401,9 +401,7 @@ describe('PostgreSQL', () => {
         SecretId: { Ref: attachmentId },
         RotationRules: { ScheduleExpression: 'rate(30 days)' },
       });
-      const [appId, app] = ofType(t, 'AWS::Serverless::Application').find(([k]) =>
-        k.startsWith(`Database${id}Rotation`),
-      )!;
+      const [, app] = ofType(t, 'AWS::Serverless::Application').find(([k]) => k.startsWith(`Database${id}Rotation`))!;
       const mapName = (app.Properties?.['Location'] as { ApplicationId: { 'Fn::FindInMap': [string] } }).ApplicationId[
         'Fn::FindInMap'
       ][0];
