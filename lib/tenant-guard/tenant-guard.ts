@@ -204,7 +204,25 @@ export class TenantGuard extends Construct {
         },
       },
     );
-    for (const secret of [db.masterSecret, ...Object.values(db.users)]) secret.grantRead(migrator);
+    // Written out rather than `secret.grantRead`, which would also edit the data tier's key policy
+    // from this stack (a cross-stack cycle): identity-based grants suffice in one account.
+    const secrets = [db.masterSecret, ...Object.values(db.users)];
+    migrator.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
+        resources: secrets.map((x) => x.secretArn),
+      }),
+    );
+    const keys = [...new Set(secrets.flatMap((x) => (x.encryptionKey ? [x.encryptionKey.keyArn] : [])))];
+    if (keys.length > 0) {
+      migrator.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['kms:Decrypt'],
+          resources: keys,
+          conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${stack.region}.amazonaws.com` } },
+        }),
+      );
+    }
     this.migrationFunction = migrator;
 
     const schema = new CustomResource(this, 'Schema', {
