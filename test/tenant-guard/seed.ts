@@ -17,6 +17,9 @@ async function one(pg: TestPostgres, sql: string, params: unknown[]): Promise<st
   return rows[0]!.id;
 }
 
+const WEBHOOK_PROVIDERS = ['frejun', 'didlogic'] as const;
+let seeded = 0;
+
 /** Seeds `org` (owned by `owner`); `support` is a platform_support user for grants. */
 export async function seedTenant(pg: TestPostgres, org: string, owner: string, support: string): Promise<void> {
   const tag = randomUUID().slice(0, 8);
@@ -89,6 +92,13 @@ export async function seedTenant(pg: TestPostgres, org: string, owner: string, s
     );
   }
   await seedAuditLog(pg, org, owner);
+  // One secret per (org, provider): alternating the provider between seeded organisations lets the
+  // matrix copy one tenant's row into the other without a unique collision, so only RLS decides.
+  await one(
+    pg,
+    'INSERT INTO organisation_webhook_secrets (org_id, provider, current_sealed) VALUES ($1, $2, $3) RETURNING id',
+    [org, WEBHOOK_PROVIDERS[seeded++ % WEBHOOK_PROVIDERS.length], `sealed-test-${tag}`],
+  );
   // Rows nothing references, so a DELETE is decided by RLS alone (not by a foreign key).
   await one(pg, 'INSERT INTO customers (org_id, name) VALUES ($1, $2) RETURNING id', [org, `Spare ${tag}`]);
   await one(pg, "INSERT INTO vehicles (org_id, vin, make, model, year) VALUES ($1, $2, 'M', 'M', 2021) RETURNING id", [
