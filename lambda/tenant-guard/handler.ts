@@ -1,7 +1,8 @@
 /**
  * Lambda entry for the tenant API (API Gateway proxy integration). Environment is validated at
  * cold start; the database is reached through the RDS Proxy as `bulwark_app` with an IAM token per
- * connection (lambda/shared/db.ts); audit events go to the durable hash-chained `audit_log`; the
+ * connection (lambda/shared/db.ts); audit events go to the durable hash-chained `audit_log` (refusals
+ * the database cannot attribute to the claimed organisation to the log, see RefusalLogSink); the
  * JWKS is fetched from the identity provider and cached by jose.
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
@@ -12,6 +13,7 @@ import { PgAuditSink } from '../audit/pg-sink';
 import { createProxyPool, parseDatabaseEnv } from '../shared/db';
 import { createApi } from './api';
 import { createVerifier } from './jwt';
+import { RefusalLogSink } from './refusal-log-sink';
 
 export const Env = z.object({
   JWT_ISSUER: z.url(),
@@ -28,7 +30,7 @@ export function buildHandler(env: Env, pool: Pool): (event: APIGatewayProxyEvent
       audience: env.JWT_AUDIENCE,
       keys: createRemoteJWKSet(new URL(`${env.JWT_ISSUER}/.well-known/jwks.json`)),
     }),
-    audit: new PgAuditSink({ pool }),
+    audit: new RefusalLogSink(new PgAuditSink({ pool })),
   });
 }
 
