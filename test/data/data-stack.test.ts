@@ -400,6 +400,8 @@ describe('PostgreSQL', () => {
       t.hasResourceProperties('AWS::SecretsManager::RotationSchedule', {
         SecretId: { Ref: attachmentId },
         RotationRules: { ScheduleExpression: 'rate(30 days)' },
+        // Not before the bootstrap has created the role (it runs in the Edge stack, later).
+        RotateImmediatelyOnUpdate: false,
       });
       const [, app] = ofType(t, 'AWS::Serverless::Application').find(([k]) => k.startsWith(`Database${id}Rotation`))!;
       const mapName = (app.Properties?.['Location'] as { ApplicationId: { 'Fn::FindInMap': [string] } }).ApplicationId[
