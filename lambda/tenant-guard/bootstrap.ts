@@ -2,7 +2,7 @@
  * Database bootstrap, run by the migration custom resource before the migrations: as the RDS
  * master user, directly against the instance, it creates (or re-aligns) the login roles every
  * function uses, hands `schema public` to the migrator and enables the extensions the migrations
- * need. Idempotent: every deployment runs it again and converges on the same state.
+ * need. Idempotent: each run converges on the same state (it runs whenever the resource updates).
  *
  * Passwords never appear in SQL text: PostgreSQL logs DDL (`log_statement = ddl`, pgaudit `role`),
  * so each password is sent as a salted SCRAM-SHA-256 verifier computed here, which the server
@@ -13,6 +13,12 @@ import { DATABASE_ROLES, type RolePurpose } from '../shared/database-roles';
 import type { SqlClient } from '../shared/migrations';
 
 export { DATABASE_ROLES, type RolePurpose };
+
+/**
+ * Part of the migration custom resource's properties: raise it whenever what the bootstrap does
+ * changes, so every deployment re-runs it once.
+ */
+export const BOOTSTRAP_VERSION = '1';
 
 export interface RoleCredentials {
   readonly username: string;

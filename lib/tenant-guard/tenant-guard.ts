@@ -13,6 +13,7 @@ import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { DATABASE_ROLES, type RolePurpose } from '../../lambda/shared/database-roles';
+import { BOOTSTRAP_VERSION } from '../../lambda/tenant-guard/bootstrap';
 import { loadMigrations } from '../../lambda/shared/migrations';
 import { acknowledge } from '../compliance/acknowledge';
 
@@ -228,11 +229,14 @@ export class TenantGuard extends Construct {
     const schema = new CustomResource(this, 'Schema', {
       serviceToken: migrator.functionArn,
       resourceType: 'Custom::BulwarkSchema',
-      // A new migration set re-runs the resource (applying is idempotent).
+      // A new migration set, a replaced secret or a new bootstrap re-runs the resource (both steps
+      // are idempotent). Rotations need no re-run: they change the password in the database themselves.
       properties: {
         Migrations: loadMigrations(MIGRATIONS_DIR)
           .map((m) => `${m.version}:${m.checksum}`)
           .join(','),
+        Bootstrap: BOOTSTRAP_VERSION,
+        Secrets: secrets.map((x) => x.secretArn),
       },
     });
     schema.node.addDependency(migrator);

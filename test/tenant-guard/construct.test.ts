@@ -102,7 +102,12 @@ describe('TenantGuard construct', () => {
   });
 
   it('applies migrations at deploy through a custom resource keyed by the migration checksums', () => {
-    t.hasResourceProperties('Custom::BulwarkSchema', { Migrations: Match.stringLikeRegexp('^1:[0-9a-f]{64},2:') });
+    t.hasResourceProperties('Custom::BulwarkSchema', {
+      Migrations: Match.stringLikeRegexp('^1:[0-9a-f]{64},2:'),
+      Bootstrap: '1',
+      // A replaced role secret re-runs the bootstrap.
+      Secrets: ['master', 'migrator', 'app', 'shipper'].map((n) => Match.stringLikeRegexp(`:secret:${n}-`)),
+    });
   });
 
   it('the API connects through the proxy as bulwark_app with an IAM token, after the migrations ran', () => {
