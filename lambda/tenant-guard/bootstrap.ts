@@ -107,17 +107,19 @@ export async function bootstrapRoles(master: SqlClient, database: string, secret
   }
 
   const migrator = DATABASE_ROLES.migrator;
-  // Changing an owner requires membership of the new owner: granted for the one statement only.
-  const member = await master.query(
-    'SELECT pg_has_role(current_user, $1, $2) AS member, usesuper AS superuser FROM pg_user WHERE usename = current_user',
-    [migrator, 'MEMBER'],
+  // Changing an owner requires the right to SET ROLE to the new owner. RDS's master holds only ADMIN
+  // OPTION on roles it created (PostgreSQL 16+), so it grants itself SET for this one statement and
+  // then revokes exactly that grant (the one it is the grantor of), leaving the original grant alone.
+  const can = await master.query(
+    'SELECT pg_has_role(current_user, $1, $2) AS can_set, usesuper AS superuser FROM pg_user WHERE usename = current_user',
+    [migrator, 'SET'],
   );
-  const needsMembership = !member.rows[0]?.['member'] && !member.rows[0]?.['superuser'];
-  if (needsMembership) await master.query(`GRANT ${migrator} TO current_user`);
+  const needsSet = !can.rows[0]?.['can_set'] && !can.rows[0]?.['superuser'];
+  if (needsSet) await master.query(`GRANT ${migrator} TO current_user WITH SET TRUE, INHERIT FALSE`);
   try {
     await master.query(`ALTER SCHEMA public OWNER TO ${migrator}`);
   } finally {
-    if (needsMembership) await master.query(`REVOKE ${migrator} FROM current_user`);
+    if (needsSet) await master.query(`REVOKE ${migrator} FROM current_user GRANTED BY current_user`);
   }
   await master.query(`REVOKE ALL ON SCHEMA public FROM PUBLIC`);
   await master.query(`GRANT USAGE ON SCHEMA public TO ${DATABASE_ROLES.app}`);

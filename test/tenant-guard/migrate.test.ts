@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client } from 'pg';
 import { DEFAULT_MIGRATIONS_DIR } from '../../lambda/shared/migrations';
-import { DATABASE_ROLES, scramVerifier } from '../../lambda/tenant-guard/bootstrap';
+import { bootstrapRoles, DATABASE_ROLES, scramVerifier } from '../../lambda/tenant-guard/bootstrap';
 import { migrate } from '../../lambda/tenant-guard/migrate';
 import { startPostgres, type TestPostgres } from '../support/postgres';
 
@@ -237,5 +237,67 @@ describe('scramVerifier', () => {
     expect(v).toBe(
       'SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=',
     );
+  });
+});
+
+describe('bootstrapRoles as a non-superuser master (the RDS shape)', () => {
+  let pg: TestPostgres;
+  beforeAll(async () => {
+    pg = await startPostgres({ migrate: false });
+  });
+  afterAll(async () => pg?.stop());
+
+  it('converges without superuser rights and keeps no lasting membership of the migrator', async () => {
+    // Like rds_superuser's master: CREATEROLE and CREATEDB, not SUPERUSER; it owns the application
+    // database and holds only ADMIN OPTION on the roles (what PostgreSQL 16+ gives a role's creator).
+    await pg.superuser("CREATE ROLE stand_in_master LOGIN CREATEROLE CREATEDB PASSWORD 'stand-in-master-password'");
+    await pg.superuser('CREATE DATABASE boot_rds OWNER stand_in_master');
+    await pg.superuser(
+      'GRANT bulwark_migrator, bulwark_app TO stand_in_master WITH ADMIN OPTION, INHERIT FALSE, SET FALSE',
+    );
+    const master = new Client({
+      host: '127.0.0.1',
+      port: pg.port,
+      database: 'boot_rds',
+      user: 'stand_in_master',
+      password: 'stand-in-master-password',
+    });
+    await master.connect();
+    const secrets = {
+      migrator: { username: DATABASE_ROLES.migrator, password: 'migrator-password-0123456789abcdef' },
+      app: { username: DATABASE_ROLES.app, password: 'app-password-0123456789abcdefghij' },
+      auditShipper: { username: DATABASE_ROLES.auditShipper, password: 'shipper-password-0123456789abcdef' },
+    };
+    try {
+      await bootstrapRoles(master, 'boot_rds', secrets);
+      await bootstrapRoles(master, 'boot_rds', secrets);
+      const owner = await master.query(
+        "SELECT nspowner::regrole::text AS owner FROM pg_namespace WHERE nspname = 'public'",
+      );
+      expect(owner.rows).toEqual([{ owner: DATABASE_ROLES.migrator }]);
+      // Only the original ADMIN OPTION grant remains: no SET, no INHERIT.
+      const membership = await pg.superuser(
+        `SELECT grantor::regrole::text AS grantor, admin_option, inherit_option, set_option FROM pg_auth_members
+          WHERE member = 'stand_in_master'::regrole AND roleid = 'bulwark_migrator'::regrole`,
+      );
+      expect(membership).toEqual([
+        { grantor: 'postgres', admin_option: true, inherit_option: false, set_option: false },
+      ]);
+      const ext = await master.query("SELECT 1 FROM pg_extension WHERE extname = 'pgcrypto'");
+      expect(ext.rows).toHaveLength(1);
+      const attrs = await master.query(
+        'SELECT rolname, rolsuper, rolbypassrls, rolinherit, rolcreatedb, rolcreaterole FROM pg_roles WHERE rolname = ANY($1) ORDER BY rolname',
+        [Object.values(DATABASE_ROLES)],
+      );
+      expect(attrs.rows).toEqual(
+        [
+          { rolname: 'bulwark_app', rolinherit: false },
+          { rolname: 'bulwark_audit_shipper', rolinherit: false },
+          { rolname: 'bulwark_migrator', rolinherit: true },
+        ].map((r) => ({ ...r, rolsuper: false, rolbypassrls: false, rolcreatedb: false, rolcreaterole: false })),
+      );
+    } finally {
+      await master.end();
+    }
   });
 });
