@@ -9,6 +9,7 @@ import { DataStack } from './stacks/data-stack';
 import { EdgeGlobalStack, EdgeStack } from './stacks/edge-stack';
 import { OperationsStack } from './stacks/operations-stack';
 import { TenantKeysStack } from './stacks/tenant-keys-stack';
+import { TenantGuard } from './tenant-guard';
 import { WebhookIngress } from './webhooks/webhook-ingress';
 
 /** Calendar months to days, rounded up so a retention in days never falls short of the months promised. */
@@ -40,6 +41,11 @@ export class BulwarkStage extends Stage {
   public readonly edgeGlobal?: EdgeGlobalStack;
   /** Carrier webhooks: routes on the platform API, functions in the data tier's VPC. */
   public readonly webhooks: WebhookIngress;
+  /**
+   * Identity (Cognito), the tenant API routes and the migration custom resource that bootstraps the
+   * database roles and applies the schema; in the Edge stack next to the RestApi, functions in the VPC.
+   */
+  public readonly tenantGuard: TenantGuard;
   public readonly audit: AuditStack;
   public readonly tenantKeys: TenantKeysStack;
   /** Names of the compliance packs run over this stage. */
@@ -105,12 +111,37 @@ export class BulwarkStage extends Stage {
       alarmTopic: this.operations.alarmTopic,
     });
 
+    this.tenantGuard = new TenantGuard(this.edge, 'TenantGuard', {
+      api: this.edge.api.restApi,
+      vpc: this.data.vpc,
+      vpcSubnets: this.data.functionSubnets,
+      securityGroup: this.data.apiSecurityGroup,
+      database: {
+        instance: this.data.database,
+        proxy: this.data.proxy,
+        databaseName: this.data.databaseName,
+        masterSecret: this.data.databaseSecret,
+        users: this.data.databaseUsers,
+      },
+    });
+    // The webhook function records into tables the migrations create.
+    this.webhooks.function.node.addDependency(this.tenantGuard.schema);
+
     this.audit = new AuditStack(this, 'Audit', {
       deployment,
       alarmTopic: this.operations.alarmTopic,
+      shipperDatabase: {
+        proxy: this.data.proxy,
+        name: this.data.databaseName,
+        vpc: this.data.vpc,
+        vpcSubnets: this.data.functionSubnets,
+        securityGroups: [this.data.apiSecurityGroup],
+      },
       terminationProtection: protect,
-      description: `Bulwark ${deployment.name}: immutable audit archive and CloudTrail`,
+      description: `Bulwark ${deployment.name}: immutable audit archive, CloudTrail and archive shipper`,
     });
+    // The shipper reads functions the migrations (run by the Edge stack's schema resource) create.
+    this.audit.addStackDependency(this.edge);
 
     this.tenantKeys = new TenantKeysStack(this, 'TenantKeys', {
       deployment,
@@ -127,6 +158,10 @@ export class BulwarkStage extends Stage {
       terminationProtection: protect,
       description: `Bulwark ${deployment.name}: tenant keys, lifecycle and exports`,
     });
+
+    // Per-organisation webhook secrets are sealed under each tenant's own key: the webhook function
+    // may open them only with that tenant's org_id encryption context.
+    this.tenantKeys.tenantKeys.grantTenantKeyUse(this.webhooks.role, this.webhooks.policy);
 
     Tags.of(this).add('bulwark:deployment', deployment.name);
     Tags.of(this).add('bulwark:residency', deployment.residency);

@@ -1,5 +1,6 @@
 /** The shipper function's environment, validated once at cold start. */
 import { z } from 'zod';
+import type { DatabaseConnection } from '../shared/db';
 import { retentionSchema, type ShipperConfig } from './shipper';
 
 const envSchema = z.object({
@@ -23,11 +24,13 @@ const envSchema = z.object({
   PGPORT: z.coerce.number().int().min(1).max(65_535).default(5432),
   PGDATABASE: z.string().min(1),
   PGUSER: z.string().min(1),
+  /** Region the IAM authentication token is signed for (set by Lambda). */
+  AWS_REGION: z.string().min(1),
 });
 
 export interface ShipperEnv {
   readonly shipper: ShipperConfig;
-  readonly database: { readonly host: string; readonly port: number; readonly database: string; readonly user: string };
+  readonly database: DatabaseConnection;
 }
 
 /** Throws one error naming every invalid variable (never echoing values). */
@@ -45,6 +48,6 @@ export function loadShipperEnv(env: Readonly<Record<string, string | undefined>>
       retentionMonths: e.AUDIT_RETENTION_MONTHS,
       batchSize: e.AUDIT_BATCH_SIZE,
     },
-    database: { host: e.PGHOST, port: e.PGPORT, database: e.PGDATABASE, user: e.PGUSER },
+    database: { host: e.PGHOST, port: e.PGPORT, database: e.PGDATABASE, user: e.PGUSER, region: e.AWS_REGION },
   };
 }

@@ -3,7 +3,7 @@
  * logic is `shipAuditLog` (lambda/audit/shipper.ts), the database access `PgShipperSource`.
  */
 import { S3Client } from '@aws-sdk/client-s3';
-import { Pool } from 'pg';
+import { createProxyPool } from '../shared/db';
 import { PgShipperSource } from './pg-shipper-source';
 import { shipAuditLog, type ShipResult } from './shipper';
 import { loadShipperEnv } from './shipper-env';
@@ -11,7 +11,8 @@ import { loadShipperEnv } from './shipper-env';
 // Cold start: a misconfigured function fails here, before touching anything.
 const env = loadShipperEnv(process.env);
 const s3 = new S3Client({});
-const pool = new Pool({ ...env.database, max: 2, ssl: { rejectUnauthorized: true } });
+// Connects through the RDS Proxy as the shipper's own role, with an IAM token per connection.
+const pool = createProxyPool(env.database);
 const source = new PgShipperSource(pool);
 
 export async function handler(): Promise<ShipResult> {

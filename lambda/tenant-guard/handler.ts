@@ -1,45 +1,28 @@
 /**
  * Lambda entry for the tenant API (API Gateway proxy integration). Environment is validated at
- * cold start; the database password comes from Secrets Manager (client injected for tests); the
+ * cold start; the database is reached through the RDS Proxy as `bulwark_app` with an IAM token per
+ * connection (lambda/shared/db.ts); audit events go to the durable hash-chained `audit_log` (refusals
+ * the database cannot attribute to the claimed organisation to the log, see RefusalLogSink); the
  * JWKS is fetched from the identity provider and cached by jose.
  */
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { createRemoteJWKSet } from 'jose';
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
 import { z } from 'zod';
+import { PgAuditSink } from '../audit/pg-sink';
+import { createProxyPool, parseDatabaseEnv } from '../shared/db';
 import { createApi } from './api';
 import { createVerifier } from './jwt';
-import { LogAuditSink } from './log-audit-sink';
+import { RefusalLogSink } from './refusal-log-sink';
 
 export const Env = z.object({
-  DB_HOST: z.string().min(1),
-  DB_PORT: z.coerce.number().int().min(1).max(65535).default(5432),
-  DB_NAME: z.string().min(1),
-  DB_SECRET_ARN: z.string().startsWith('arn:'),
   JWT_ISSUER: z.url(),
   JWT_AUDIENCE: z.string().min(1),
 });
 export type Env = z.infer<typeof Env>;
 
-const DbSecret = z.object({ username: z.string().min(1), password: z.string().min(1) });
-
-export async function buildHandler(
-  env: Env,
-  secrets: Pick<SecretsManagerClient, 'send'>,
-): Promise<(event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>> {
-  const out = await secrets.send(new GetSecretValueCommand({ SecretId: env.DB_SECRET_ARN }));
-  const creds = DbSecret.parse(JSON.parse(out.SecretString ?? '{}'));
-  const pool = new Pool({
-    host: env.DB_HOST,
-    port: env.DB_PORT,
-    database: env.DB_NAME,
-    user: creds.username,
-    password: creds.password,
-    ssl: { rejectUnauthorized: true },
-    max: 2,
-    idleTimeoutMillis: 60_000,
-  });
+/** Wires the API to its pool; the pool is injected so tests run it against a real PostgreSQL. */
+export function buildHandler(env: Env, pool: Pool): (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult> {
   return createApi({
     db: pool,
     verify: createVerifier({
@@ -47,13 +30,13 @@ export async function buildHandler(
       audience: env.JWT_AUDIENCE,
       keys: createRemoteJWKSet(new URL(`${env.JWT_ISSUER}/.well-known/jwks.json`)),
     }),
-    audit: new LogAuditSink(),
+    audit: new RefusalLogSink(new PgAuditSink({ pool })),
   });
 }
 
 let ready: ReturnType<typeof buildHandler> | undefined;
 
 export const handler = async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
-  ready ??= buildHandler(Env.parse(process.env), new SecretsManagerClient({}));
-  return (await ready)(event);
+  ready ??= buildHandler(Env.parse(process.env), createProxyPool(parseDatabaseEnv(process.env)));
+  return ready(event);
 };

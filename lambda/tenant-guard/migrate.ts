@@ -1,20 +1,29 @@
 /**
- * Deploy-time migration custom resource: applies migrations/*.sql (bundled next to this file) as
- * the schema owner with lambda/shared/migrations.ts, then answers CloudFormation. Idempotent and
- * transactional per migration; a failure fails the deployment (and so rolls it back).
+ * Deploy-time migration custom resource. Connects to the database INSTANCE (not the proxy, which
+ * admits IAM tokens only) with TLS and certificate verification:
+ *   1. as the RDS master user: bootstrap the login roles with the passwords from their secrets
+ *      (lambda/tenant-guard/bootstrap.ts);
+ *   2. as the migrator: apply migrations/*.sql (bundled next to this file) with
+ *      lambda/shared/migrations.ts, then the grants that name migrated objects;
+ * then answers CloudFormation. Idempotent and transactional per migration; a failure fails the
+ * deployment (and so rolls it back). Secrets are never logged or put in the response.
  */
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import * as path from 'node:path';
 import { Client } from 'pg';
 import { z } from 'zod';
-import { applyMigrations, loadMigrations, type MigrationResult } from '../shared/migrations';
+import { applyMigrations, loadMigrations, type MigrationResult, type SqlClient } from '../shared/migrations';
+import { bootstrapRoles, grantAfterMigrations, type RoleCredentials, type RoleSecrets } from './bootstrap';
 
 export const Env = z.object({
   DB_HOST: z.string().min(1),
   DB_PORT: z.coerce.number().int().min(1).max(65535).default(5432),
   DB_NAME: z.string().min(1),
+  MASTER_SECRET_ARN: z.string().startsWith('arn:'),
   MIGRATOR_SECRET_ARN: z.string().startsWith('arn:'),
+  APP_SECRET_ARN: z.string().startsWith('arn:'),
+  AUDIT_SHIPPER_SECRET_ARN: z.string().startsWith('arn:'),
 });
 
 const DbSecret = z.object({ username: z.string().min(1), password: z.string().min(1) });
@@ -28,7 +37,7 @@ export interface MigrateDeps {
     user: string;
     password: string;
   }) => Promise<{
-    query: Client['query'];
+    query: SqlClient['query'];
     end: () => Promise<void>;
   }>;
   readonly respond: (url: string, body: string) => Promise<void>;
@@ -46,17 +55,37 @@ export async function migrate(
   try {
     // Deleting the resource never drops data: the schema outlives the stack.
     if (event.RequestType !== 'Delete') {
-      const out = await deps.secrets.send(new GetSecretValueCommand({ SecretId: env.MIGRATOR_SECRET_ARN }));
-      const creds = DbSecret.parse(JSON.parse(out.SecretString ?? '{}'));
-      const client = await deps.connect({
-        host: env.DB_HOST,
-        port: env.DB_PORT,
-        database: env.DB_NAME,
-        user: creds.username,
-        password: creds.password,
-      });
+      const read = async (arn: string, what: string): Promise<RoleCredentials> => {
+        const out = await deps.secrets.send(new GetSecretValueCommand({ SecretId: arn }));
+        const parsed = DbSecret.safeParse(JSON.parse(out.SecretString ?? '{}'));
+        // The zod issues would name the fields only, but say nothing about the value at all.
+        if (!parsed.success) throw new Error(`SECRET_INVALID: the ${what} secret has no username/password`);
+        return parsed.data;
+      };
+      const master = await read(env.MASTER_SECRET_ARN, 'master');
+      const roles: RoleSecrets = {
+        migrator: await read(env.MIGRATOR_SECRET_ARN, 'migrator'),
+        app: await read(env.APP_SECRET_ARN, 'app'),
+        auditShipper: await read(env.AUDIT_SHIPPER_SECRET_ARN, 'audit shipper'),
+      };
+      const as = (creds: RoleCredentials) =>
+        deps.connect({
+          host: env.DB_HOST,
+          port: env.DB_PORT,
+          database: env.DB_NAME,
+          user: creds.username,
+          password: creds.password,
+        });
+      const admin = await as(master);
       try {
-        result = await applyMigrations(client as never, loadMigrations(deps.migrationsDir));
+        await bootstrapRoles(admin, env.DB_NAME, roles);
+      } finally {
+        await admin.end();
+      }
+      const client = await as(roles.migrator);
+      try {
+        result = await applyMigrations(client, loadMigrations(deps.migrationsDir));
+        await grantAfterMigrations(client);
       } finally {
         await client.end();
       }

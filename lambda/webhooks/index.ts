@@ -3,37 +3,20 @@
  * environment is validated, the Telnyx key imported and the database pool created; requests then
  * go straight to the pure handler in handler.ts.
  */
-import { Signer } from '@aws-sdk/rds-signer';
-import { Pool } from 'pg';
-import { z } from 'zod';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { createProxyPool, parseDatabaseEnv } from '../shared/db';
+import { EnvelopeCipher } from '../tenant-keys/envelope-cipher';
+import { PgTenantKeyStore, pgTenantKeyResolver } from '../tenant-keys/pg-stores';
 import { buildRuntime, parseWebhookEnv } from './config';
 import { createWebhookHandler, type WebhookEventProcessor } from './handler';
+import { PgWebhookSecretReader } from './pg-secret-store';
+import { StoredSecretResolver } from './secrets';
 import { EmfMetrics, JsonLogger } from './telemetry';
-
-const databaseEnv = z.object({
-  DB_HOST: z.string().min(1),
-  DB_PORT: z.coerce.number().int().positive().default(5432),
-  DB_NAME: z.string().min(1),
-  DB_USER: z.string().min(1),
-  AWS_REGION: z.string().min(1),
-});
 
 const logger = new JsonLogger();
 const env = parseWebhookEnv(process.env);
-const db = databaseEnv.parse(process.env);
-
 // IAM authentication through RDS Proxy: short-lived tokens, no password anywhere.
-const signer = new Signer({ hostname: db.DB_HOST, port: db.DB_PORT, username: db.DB_USER, region: db.AWS_REGION });
-const pool = new Pool({
-  host: db.DB_HOST,
-  port: db.DB_PORT,
-  database: db.DB_NAME,
-  user: db.DB_USER,
-  password: () => signer.getAuthToken(),
-  ssl: { rejectUnauthorized: true },
-  max: 2,
-  idleTimeoutMillis: 60_000,
-});
+const pool = createProxyPool(parseDatabaseEnv(process.env));
 
 /**
  * Until the messaging and voice capabilities register their processors, the recorded effect of an
@@ -41,11 +24,17 @@ const pool = new Pool({
  */
 const recordOnly: WebhookEventProcessor = { process: async () => undefined };
 
-// Per-organisation secrets need the tenant-keys SecretCipher, which lands with that capability:
-//   new StoredSecretResolver({ store: new PgWebhookSecretReader(pool), cipher })
-// Until it is passed here, FreJun/DIDLogic requests are refused with WEBHOOK_SECRET_MISSING (never accepted).
+// FreJun/DIDLogic secrets are stored sealed under the organisation's own KMS key (tenant keys): the
+// cipher opens them with that tenant's org_id context; an organisation without a key or a secret is
+// refused with WEBHOOK_SECRET_MISSING / WEBHOOK_SECRET_UNREADABLE, never accepted.
+const cipher = new EnvelopeCipher({
+  kms: new KMSClient({}),
+  keyFor: pgTenantKeyResolver(new PgTenantKeyStore(pool)),
+});
+const secrets = new StoredSecretResolver({ store: new PgWebhookSecretReader(pool), cipher });
+
 export const handler = createWebhookHandler({
-  runtime: buildRuntime(env, null, logger),
+  runtime: buildRuntime(env, secrets, logger),
   pool,
   processor: recordOnly,
   metrics: new EmfMetrics(),

@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Arn, ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -11,21 +11,32 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as rds from 'aws-cdk-lib/aws-rds';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { DATABASE_ROLES } from '../../lambda/shared/database-roles';
 import { acknowledge } from '../compliance/acknowledge';
 import type { Plan } from '../config/schema';
+import { deadLetterQueue } from '../observability/dead-letter-queue';
+import { allowEventsToUseKey, allowLogsToUseKey, customerKey } from '../observability/keys';
 
-/** Connection of the shipper's own database role (not the application role). */
+/**
+ * Connection of the shipper's own database role (not the application role): through the RDS Proxy
+ * with an IAM token, from inside the VPC (a function with database access never runs outside it).
+ */
 export interface ShipperDatabase {
-  readonly host: string;
-  /** @default 5432 */
-  readonly port?: number;
+  /** The RDS Proxy (TLS + IAM auth required). */
+  readonly proxy: rds.IDatabaseProxy;
   readonly name: string;
-  /** Login role granted EXECUTE on the `app.audit_archive_*` functions. */
-  readonly user: string;
+  /** Login role granted EXECUTE on the `app.audit_archive_*` functions. @default 'bulwark_audit_shipper' */
+  readonly user?: string;
+  /** VPC the proxy is reachable from. */
+  readonly vpc: ec2.IVpc;
+  /** @default - the VPC's private subnets */
+  readonly vpcSubnets?: ec2.SubnetSelection;
+  /** Groups the proxy admits. */
+  readonly securityGroups: ec2.ISecurityGroup[];
 }
 
 export interface ArchiveShipperProps {
@@ -37,13 +48,6 @@ export interface ArchiveShipperProps {
   readonly alarmTopic: sns.ITopic;
   /** @default Duration.minutes(5) */
   readonly interval?: Duration;
-  /**
-   * Private subnets that reach the database. Wired with the data tier.
-   * @default - not in a VPC (acknowledged; the function then cannot reach a private database)
-   */
-  readonly vpc?: ec2.IVpc;
-  readonly vpcSubnets?: ec2.SubnetSelection;
-  readonly securityGroups?: ec2.ISecurityGroup[];
 }
 
 /**
@@ -56,47 +60,24 @@ export class ArchiveShipper extends Construct {
 
   constructor(scope: Construct, id: string, props: ArchiveShipperProps) {
     super(scope, id);
-    const { region, account, partition } = Stack.of(this);
+    const stack = Stack.of(this);
+    const db = props.database;
+    const user = db.user ?? DATABASE_ROLES.auditShipper;
+    const proxyResourceId = Arn.split(db.proxy.dbProxyArn, ArnFormat.COLON_RESOURCE_NAME).resourceName;
 
-    const logKey = new kms.Key(this, 'LogKey', {
-      description: 'Encrypts the audit shipper log group and its dead-letter queue',
-      enableKeyRotation: true,
-      pendingWindow: Duration.days(30),
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    logKey.addToResourcePolicy(
-      new iam.PolicyStatement({
-        principals: [new iam.ServicePrincipal(`logs.${region}.amazonaws.com`)],
-        actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
-        resources: ['*'],
-        conditions: {
-          ArnLike: { 'kms:EncryptionContext:aws:logs:arn': `arn:${partition}:logs:${region}:${account}:*` },
-        },
-      }),
-    );
-    logKey.addToResourcePolicy(
-      new iam.PolicyStatement({
-        principals: [new iam.ServicePrincipal('events.amazonaws.com')],
-        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
-        resources: ['*'],
-      }),
-    );
+    const logKey = customerKey(this, 'LogKey', 'Encrypts the audit shipper log group and its dead-letter queue');
+    allowLogsToUseKey(logKey);
+    allowEventsToUseKey(logKey);
     const logGroup = new logs.LogGroup(this, 'Logs', {
       encryptionKey: logKey,
       retention: logs.RetentionDays.ONE_YEAR,
       removalPolicy: RemovalPolicy.RETAIN,
     });
 
-    const undelivered = new sqs.Queue(this, 'Undelivered', {
-      encryptionMasterKey: logKey,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-      removalPolicy: RemovalPolicy.RETAIN,
+    const undelivered = deadLetterQueue(this, 'Undelivered', {
+      encryptionKey: logKey,
+      deadLetterOf: 'the shipper schedule and function',
     });
-    const dlqReason =
-      'This queue is the dead-letter queue of the shipper schedule and function; a dead-letter queue needs none of its own.';
-    acknowledge(undelivered, 'AwsSolutions-SQS3', dlqReason);
-    acknowledge(undelivered, 'Serverless-SQSRedrivePolicy', dlqReason);
 
     const role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
@@ -118,17 +99,17 @@ export class ArchiveShipper extends Construct {
       deadLetterQueue: undelivered,
       onFailure: new destinations.SqsDestination(undelivered),
       retryAttempts: 0,
-      vpc: props.vpc,
-      vpcSubnets: props.vpcSubnets,
-      securityGroups: props.securityGroups,
+      vpc: db.vpc,
+      vpcSubnets: db.vpcSubnets,
+      securityGroups: db.securityGroups,
       environment: {
         AUDIT_BUCKET: props.bucket.bucketName,
         AUDIT_KEY_ARN: props.key.keyArn,
         AUDIT_RETENTION_MONTHS: JSON.stringify(props.retentionMonths),
-        PGHOST: props.database.host,
-        PGPORT: String(props.database.port ?? 5432),
-        PGDATABASE: props.database.name,
-        PGUSER: props.database.user,
+        PGHOST: db.proxy.endpoint,
+        PGPORT: '5432',
+        PGDATABASE: db.name,
+        PGUSER: user,
         NODE_OPTIONS: '--enable-source-maps',
       },
       bundling: { minify: true, sourceMap: true, target: 'node22' },
@@ -157,20 +138,29 @@ export class ArchiveShipper extends Construct {
         }),
         new iam.PolicyStatement({ actions: ['sqs:SendMessage'], resources: [undelivered.queueArn] }),
         new iam.PolicyStatement({ actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [logKey.keyArn] }),
-        ...(props.vpc
-          ? [
-              new iam.PolicyStatement({
-                actions: [
-                  'ec2:CreateNetworkInterface',
-                  'ec2:DescribeNetworkInterfaces',
-                  'ec2:DeleteNetworkInterface',
-                  'ec2:AssignPrivateIpAddresses',
-                  'ec2:UnassignPrivateIpAddresses',
-                ],
-                resources: ['*'],
-              }),
-            ]
-          : []),
+        new iam.PolicyStatement({
+          actions: [
+            'ec2:CreateNetworkInterface',
+            'ec2:DescribeNetworkInterfaces',
+            'ec2:DescribeSubnets',
+            'ec2:DeleteNetworkInterface',
+            'ec2:AssignPrivateIpAddresses',
+            'ec2:UnassignPrivateIpAddresses',
+          ],
+          resources: ['*'],
+        }),
+        // Log in through the proxy as the shipper's own role only (IAM token, lambda/shared/db.ts).
+        new iam.PolicyStatement({
+          actions: ['rds-db:connect'],
+          resources: [
+            stack.formatArn({
+              service: 'rds-db',
+              resource: 'dbuser',
+              resourceName: `${proxyResourceId}/${user}`,
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          ],
+        }),
       ],
     });
     acknowledge(
@@ -192,20 +182,6 @@ export class ArchiveShipper extends Construct {
       'The project standard runtime is Node.js 22 (nodejs22.x, an AWS-supported LTS); runtime upgrades are made fleet-wide, not per function.';
     acknowledge(fn, 'AwsSolutions-L1', runtimeReason);
     acknowledge(fn, 'Serverless-LambdaLatestVersion', runtimeReason);
-    if (!props.vpc) {
-      for (const rule of [
-        'HIPAA.Security-LambdaInsideVPC',
-        'NIST.800.53.R5-LambdaInsideVPC',
-        'PCI.DSS.321-LambdaInsideVPC',
-      ]) {
-        acknowledge(
-          fn,
-          rule,
-          'The data tier (VPC and database) is not part of this deployment yet; the shipper moves into its private subnets with it.',
-        );
-      }
-    }
-
     new events.Rule(this, 'Schedule', {
       description: 'Ships new audit records into the Object Lock archive',
       schedule: events.Schedule.rate(props.interval ?? Duration.minutes(5)),

@@ -4,8 +4,9 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as rds from 'aws-cdk-lib/aws-rds';
-import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { DATABASE_ROLES, type RolePurpose } from '../../lambda/shared/database-roles';
 import { acknowledge } from '../compliance/acknowledge';
 import { allowLogsToUseKey } from '../observability/keys';
 import { APP_SUBNETS, DATA_SUBNETS } from './network';
@@ -38,6 +39,16 @@ export const AUDIT_PARAMETERS: Readonly<Record<string, string>> = {
 
 /** The application database every function connects to (migrations create its schema). */
 export const APPLICATION_DATABASE = 'bulwark';
+
+/** Characters left out of generated passwords (they break connection strings and shell quoting). */
+const EXCLUDED_PASSWORD_CHARACTERS = ' %+~`#$&*()|[]{}:;<>?!\'/@"\\';
+
+/**
+ * One secret per database login role (`{username, password, host, port, dbname, engine}`), each
+ * registered with the RDS Proxy so functions log in as that user with an IAM token. The passwords
+ * are set in PostgreSQL by the migration custom resource's bootstrap and rotated in place.
+ */
+export type DatabaseUserSecrets = Readonly<Record<RolePurpose, secretsmanager.ISecret>>;
 
 export interface PostgresDatabaseProps {
   readonly vpc: ec2.IVpc;
@@ -80,7 +91,10 @@ export interface PostgresDatabaseProps {
 export class PostgresDatabase extends Construct {
   public readonly instance: rds.DatabaseInstance;
   public readonly proxy: rds.DatabaseProxy;
+  /** The master user's secret: only the bootstrap (and rotation) use it. */
   public readonly secret: secretsmanager.ISecret;
+  /** Per-role secrets (`bulwark_migrator`, `bulwark_app`, `bulwark_audit_shipper`). */
+  public readonly users: DatabaseUserSecrets;
   public readonly securityGroup: ec2.ISecurityGroup;
   public readonly proxySecurityGroup: ec2.ISecurityGroup;
   public readonly parameterGroup: rds.ParameterGroup;
@@ -157,7 +171,7 @@ export class PostgresDatabase extends Construct {
       databaseName: APPLICATION_DATABASE,
       credentials: rds.Credentials.fromGeneratedSecret('bulwark_admin', {
         encryptionKey: props.key,
-        excludeCharacters: ' %+~`#$&*()|[]{}:;<>?!\'/@"\\',
+        excludeCharacters: EXCLUDED_PASSWORD_CHARACTERS,
       }),
       parameterGroup,
       caCertificate: rds.CaCertificate.RDS_CA_RSA2048_G1,
@@ -178,19 +192,48 @@ export class PostgresDatabase extends Construct {
     if (!secret) throw new Error('generated credentials always produce a secret');
 
     // Rotation runs in the app subnets and reaches Secrets Manager through its endpoint.
+    const rotateEvery = props.rotateEvery ?? Duration.days(30);
     instance.addRotationSingleUser({
-      automaticallyAfter: props.rotateEvery ?? Duration.days(30),
+      automaticallyAfter: rotateEvery,
       vpcSubnets: { subnetGroupName: APP_SUBNETS },
       endpoint: props.secretsManagerEndpoint,
     });
 
+    // Each login role rotates its own password (single-user: it may change only its own), so the
+    // rotation function never holds the master password. The proxy reads the current value.
+    const users = {} as Record<RolePurpose, secretsmanager.ISecret>;
+    for (const purpose of Object.keys(DATABASE_ROLES) as RolePurpose[]) {
+      const id = `${purpose[0]!.toUpperCase()}${purpose.slice(1)}`;
+      const userSecret = new rds.DatabaseSecret(this, `${id}Secret`, {
+        username: DATABASE_ROLES[purpose],
+        dbname: APPLICATION_DATABASE,
+        encryptionKey: props.key,
+        excludeCharacters: EXCLUDED_PASSWORD_CHARACTERS,
+      });
+      userSecret.applyRemovalPolicy(RemovalPolicy.RETAIN);
+      const attached = userSecret.attach(instance);
+      new secretsmanager.SecretRotation(this, `${id}Rotation`, {
+        application: secretsmanager.SecretRotationApplication.POSTGRES_ROTATION_SINGLE_USER,
+        secret: attached,
+        target: instance,
+        vpc: props.vpc,
+        vpcSubnets: { subnetGroupName: APP_SUBNETS },
+        endpoint: props.secretsManagerEndpoint,
+        automaticallyAfter: rotateEvery,
+        // The role exists only once the migration custom resource (a later stack) bootstrapped it;
+        // an immediate first rotation would fail to log in. The first rotation runs after `rotateEvery`.
+        rotateImmediatelyOnUpdate: false,
+      });
+      users[purpose] = attached;
+    }
+
     const proxyRole = new ServiceRole(this, 'ProxyRole', {
       assumedBy: new iam.ServicePrincipal('rds.amazonaws.com'),
-      description: 'RDS Proxy: read the master secret',
+      description: 'RDS Proxy: read the master and login-role secrets',
       statements: [
         new iam.PolicyStatement({
           actions: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
-          resources: [secret.secretArn],
+          resources: [secret.secretArn, ...Object.values(users).map((u) => u.secretArn)],
         }),
         new iam.PolicyStatement({
           actions: ['kms:Decrypt'],
@@ -202,7 +245,8 @@ export class PostgresDatabase extends Construct {
     const proxy = new rds.DatabaseProxy(this, 'Proxy', {
       role: proxyRole.role,
       proxyTarget: rds.ProxyTarget.fromInstance(instance),
-      secrets: [secret],
+      // Every registered user gets IAMAuth REQUIRED: clients log in with a token, never a password.
+      secrets: [secret, ...Object.values(users)],
       vpc: props.vpc,
       vpcSubnets: { subnetGroupName: DATA_SUBNETS },
       securityGroups: [proxySecurityGroup],
@@ -235,6 +279,7 @@ export class PostgresDatabase extends Construct {
     this.instance = instance;
     this.proxy = proxy;
     this.secret = secret;
+    this.users = users;
     this.securityGroup = securityGroup;
     this.proxySecurityGroup = proxySecurityGroup;
     this.parameterGroup = parameterGroup;

@@ -9,7 +9,7 @@ import type { Construct } from 'constructs';
 import type { DeploymentConfig } from '../config';
 import { DatabaseBackup } from '../data/backup';
 import { RedisCache, type CacheEndpoint } from '../data/cache';
-import { PostgresDatabase } from '../data/database';
+import { PostgresDatabase, type DatabaseUserSecrets } from '../data/database';
 import { customerKey } from '../observability/keys';
 import { APP_SUBNETS, DataNetwork } from '../data/network';
 import { RestoreDrill } from '../data/restore-drill';
@@ -36,7 +36,14 @@ export class DataStack extends Stack {
   public readonly proxy: rds.IDatabaseProxy;
   /** Name of the application database behind `proxy`. */
   public readonly databaseName: string;
+  /** The master user's secret; only the database bootstrap (migration custom resource) reads it. */
   public readonly databaseSecret: secretsmanager.ISecret;
+  /**
+   * One secret per login role, registered with `proxy` (IAM auth required): functions connect as
+   * `bulwark_app` / `bulwark_audit_shipper` with `proxy.grantConnect(fn, user)`; the migrator's
+   * password is used only by the migration custom resource, directly against `database`.
+   */
+  public readonly databaseUsers: DatabaseUserSecrets;
   public readonly cache: CacheEndpoint;
   /** Encrypts the database, its secret and the cache. */
   public readonly dataKey: kms.IKey;
@@ -116,6 +123,7 @@ export class DataStack extends Stack {
     this.proxy = database.proxy;
     this.databaseName = database.databaseName;
     this.databaseSecret = database.secret;
+    this.databaseUsers = database.users;
     this.cache = cache.endpoint;
     this.dataKey = dataKey;
     this.logKey = logKey;

@@ -4,27 +4,33 @@ import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as cognito from 'aws-cdk-lib/aws-cognito';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as rds from 'aws-cdk-lib/aws-rds';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { DATABASE_ROLES, type RolePurpose } from '../../lambda/shared/database-roles';
+import { BOOTSTRAP_VERSION } from '../../lambda/tenant-guard/bootstrap';
 import { loadMigrations } from '../../lambda/shared/migrations';
 import { acknowledge } from '../compliance/acknowledge';
+import { deadLetterQueue } from '../observability/dead-letter-queue';
+import { allowLogsToUseKey, customerKey } from '../observability/keys';
 
 export interface TenantGuardDatabase {
-  /** Endpoint the functions connect to (an RDS Proxy endpoint in production). */
-  readonly endpoint: string;
-  /** @default 5432 */
-  readonly port?: number;
+  /**
+   * The database instance. Only the migration custom resource connects here (as the master user to
+   * bootstrap the roles, then as the migrator): the proxy admits IAM tokens only.
+   */
+  readonly instance: rds.IDatabaseInstance;
+  /** The RDS Proxy (TLS + IAM auth) the API function connects through as `bulwark_app`. */
+  readonly proxy: rds.IDatabaseProxy;
   /** Database name. */
   readonly databaseName: string;
-  /** Credentials (`{username, password}`) of the application role, `bulwark_app`. */
-  readonly appSecret: secretsmanager.ISecret;
-  /** Credentials of the schema owner, `bulwark_migrator`, used only by the migration resource. */
-  readonly migratorSecret: secretsmanager.ISecret;
+  /** The master user's secret (`{username, password}`); read only by the migration resource. */
+  readonly masterSecret: secretsmanager.ISecret;
+  /** One secret per login role; the bootstrap sets each role's password from its secret. */
+  readonly users: Readonly<Record<RolePurpose, secretsmanager.ISecret>>;
 }
 
 export interface TenantGuardProps {
@@ -58,11 +64,16 @@ export class TenantGuard extends Construct {
   public readonly userPoolClient: cognito.IUserPoolClient;
   public readonly apiFunction: lambda.IFunction;
   public readonly migrationFunction: lambda.IFunction;
+  /**
+   * The schema custom resource: functions that need the schema depend on it
+   * (`fn.node.addDependency(guard.schema)`), so they are updated only after the migrations ran.
+   */
+  public readonly schema: CustomResource;
 
   constructor(scope: Construct, id: string, props: TenantGuardProps) {
     super(scope, id);
     const stack = Stack.of(this);
-    const port = props.database.port ?? 5432;
+    const db = props.database;
 
     const userPool = new cognito.UserPool(this, 'UserPool', {
       selfSignUpEnabled: false,
@@ -99,12 +110,8 @@ export class TenantGuard extends Construct {
     this.userPool = userPool;
     this.userPoolClient = client;
 
-    const key = new kms.Key(this, 'LogKey', {
-      description: 'Encrypts tenant guard logs and dead-letter queues',
-      enableKeyRotation: true,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    key.grantEncryptDecrypt(new iam.ServicePrincipal(`logs.${stack.region}.amazonaws.com`));
+    const key = customerKey(this, 'LogKey', 'Encrypts tenant guard logs and dead-letter queues');
+    allowLogsToUseKey(key);
 
     const common = (
       name: string,
@@ -117,16 +124,10 @@ export class TenantGuard extends Construct {
         retention: props.logRetention ?? logs.RetentionDays.ONE_YEAR,
         removalPolicy: RemovalPolicy.RETAIN,
       });
-      const dlq = new sqs.Queue(this, `${name}Dlq`, {
-        encryptionMasterKey: key,
-        enforceSSL: true,
-        retentionPeriod: Duration.days(14),
-        removalPolicy: RemovalPolicy.RETAIN,
+      const dlq = deadLetterQueue(this, `${name}Dlq`, {
+        encryptionKey: key,
+        deadLetterOf: `the ${name} function`,
       });
-      const dlqReason =
-        'This queue is itself the Lambda dead-letter queue of the function; a dead-letter queue needs no DLQ of its own.';
-      acknowledge(dlq, 'AwsSolutions-SQS3', dlqReason);
-      acknowledge(dlq, 'Serverless-SQSRedrivePolicy', dlqReason);
       const fn = new nodejs.NodejsFunction(this, name, {
         entry: path.join(LAMBDA_DIR, entry),
         runtime: lambda.Runtime.NODEJS_22_X,
@@ -151,26 +152,33 @@ export class TenantGuard extends Construct {
       'Api',
       'handler.ts',
       {
-        DB_HOST: props.database.endpoint,
-        DB_PORT: String(port),
-        DB_NAME: props.database.databaseName,
-        DB_SECRET_ARN: props.database.appSecret.secretArn,
+        // Through the proxy as bulwark_app with an IAM token (lambda/shared/db.ts): no password.
+        DB_HOST: db.proxy.endpoint,
+        DB_PORT: '5432',
+        DB_NAME: db.databaseName,
+        DB_USER: DATABASE_ROLES.app,
         JWT_ISSUER: `https://cognito-idp.${stack.region}.${stack.urlSuffix}/${userPool.userPoolId}`,
         JWT_AUDIENCE: client.userPoolClientId,
       },
       { reservedConcurrentExecutions: props.apiConcurrency ?? 50 },
     );
-    props.database.appSecret.grantRead(api);
+    db.proxy.grantConnect(api, DATABASE_ROLES.app);
     this.apiFunction = api;
 
     const migrator = common(
       'Migrate',
       'migrate.ts',
       {
-        DB_HOST: props.database.endpoint,
-        DB_PORT: String(port),
-        DB_NAME: props.database.databaseName,
-        MIGRATOR_SECRET_ARN: props.database.migratorSecret.secretArn,
+        // The instance itself, TLS verified against the RDS CA bundle the runtime ships (Node.js
+        // 20+ runtimes load it only when asked). The proxy would refuse passwords.
+        DB_HOST: db.instance.dbInstanceEndpointAddress,
+        DB_PORT: db.instance.dbInstanceEndpointPort,
+        DB_NAME: db.databaseName,
+        MASTER_SECRET_ARN: db.masterSecret.secretArn,
+        MIGRATOR_SECRET_ARN: db.users.migrator.secretArn,
+        APP_SECRET_ARN: db.users.app.secretArn,
+        AUDIT_SHIPPER_SECRET_ARN: db.users.auditShipper.secretArn,
+        NODE_EXTRA_CA_CERTS: '/var/runtime/ca-cert.pem',
       },
       {
         timeout: Duration.minutes(5),
@@ -187,20 +195,44 @@ export class TenantGuard extends Construct {
         },
       },
     );
-    props.database.migratorSecret.grantRead(migrator);
+    // Written out rather than `secret.grantRead`, which would also edit the data tier's key policy
+    // from this stack (a cross-stack cycle): identity-based grants suffice in one account.
+    const secrets = [db.masterSecret, ...Object.values(db.users)];
+    migrator.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
+        resources: secrets.map((x) => x.secretArn),
+      }),
+    );
+    const keys = [...new Set(secrets.flatMap((x) => (x.encryptionKey ? [x.encryptionKey.keyArn] : [])))];
+    if (keys.length > 0) {
+      migrator.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['kms:Decrypt'],
+          resources: keys,
+          conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${stack.region}.amazonaws.com` } },
+        }),
+      );
+    }
     this.migrationFunction = migrator;
 
     const schema = new CustomResource(this, 'Schema', {
       serviceToken: migrator.functionArn,
       resourceType: 'Custom::BulwarkSchema',
-      // A new migration set re-runs the resource (applying is idempotent).
+      // A new migration set, a replaced secret or a new bootstrap re-runs the resource (both steps
+      // are idempotent). Rotations need no re-run: they change the password in the database themselves.
       properties: {
         Migrations: loadMigrations(MIGRATIONS_DIR)
           .map((m) => `${m.version}:${m.checksum}`)
           .join(','),
+        Bootstrap: BOOTSTRAP_VERSION,
+        Secrets: secrets.map((x) => x.secretArn),
       },
     });
     schema.node.addDependency(migrator);
+    // The API serves the schema: its new code goes live only after the migrations ran.
+    api.node.addDependency(schema);
+    this.schema = schema;
 
     const authorizer = new apigateway.CognitoUserPoolsAuthorizer(this, 'Authorizer', {
       cognitoUserPools: [userPool],

@@ -351,12 +351,28 @@ export class TenantKeys extends Construct {
    * which each key's own policy requires alongside `org_id = <that tenant>`.
    */
   public grantTenantKeyUse(role: iam.IRole, policy: iam.ManagedPolicy | iam.Policy): void {
+    // The key policies match the principal tag, so the tag must land on a real AWS::IAM::Role: an
+    // imported role or an immutable view (withoutPolicyUpdates) would silently stay untagged.
+    // Tags.of() walks the construct's own subtree, so the CfnRole must be in it.
+    const cfnRole = role.node.defaultChild;
+    if (!(cfnRole instanceof iam.CfnRole) || cfnRole.node.scope !== role) {
+      throw new Error(
+        `grantTenantKeyUse(${role.node.path}): needs a role defined in this app, not an imported or immutable view`,
+      );
+    }
     Tags.of(role).add(TENANT_KEY_USER_TAG, this.deployment);
+    const tenantKeys = Stack.of(this).formatArn({ service: 'kms', resource: 'key', resourceName: '*' });
+    // Every grantee carries the same wildcard: the keys do not exist until tenants do.
+    acknowledge(
+      policy,
+      `AwsSolutions-IAM5[Resource::${this.findingArn(tenantKeys)}]`,
+      "Tenant keys are created at run time, one per tenant; use is limited by aws:ResourceTag to this deployment's tenant keys and requires an org_id encryption context.",
+    );
     policy.addStatements(
       new iam.PolicyStatement({
         sid: 'UseTenantKeysOnlyWithAnOrgContext',
         actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
-        resources: [Stack.of(this).formatArn({ service: 'kms', resource: 'key', resourceName: '*' })],
+        resources: [tenantKeys],
         conditions: {
           StringEquals: {
             [`aws:ResourceTag/${TAG_DEPLOYMENT}`]: this.deployment,

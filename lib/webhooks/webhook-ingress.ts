@@ -95,6 +95,10 @@ export const WEBHOOK_METRIC_NAMESPACE = 'Bulwark/Webhooks';
  */
 export class WebhookIngress extends Construct {
   public readonly function: nodejs.NodejsFunction;
+  /** The function's one customer-managed policy; capabilities that grant it more add statements here. */
+  public readonly policy: iam.ManagedPolicy;
+  /** The function's role (the function itself holds an immutable view of it). */
+  public readonly role: iam.Role;
   public readonly logGroup: logs.ILogGroup;
   /** Alarms: missing/unreadable key or secret, processing failures, function errors, forged traffic. */
   public readonly alarms: readonly cloudwatch.Alarm[];
@@ -195,6 +199,8 @@ export class WebhookIngress extends Construct {
         'resource-level scoping) and by X-Ray segment upload (xray:PutTraceSegments accepts only *).',
     );
 
+    this.policy = policy;
+    this.role = role;
     this.function = new nodejs.NodejsFunction(this, 'Function', {
       entry: path.join(__dirname, '..', '..', 'lambda', 'webhooks', 'index.ts'),
       handler: 'handler',

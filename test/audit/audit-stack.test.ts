@@ -1,5 +1,7 @@
 import { Stage } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as rds from 'aws-cdk-lib/aws-rds';
 import { AuditArchive } from '../../lib/audit/audit-archive';
 import { retentionDays } from '../../lib/audit/locked-bucket';
 import { BulwarkChecks, applyComplianceGate } from '../../lib/compliance';
@@ -161,10 +163,28 @@ describe('archive shipper', () => {
   const d = deployment('prod-ap-south-1');
   const shipperStage = new Stage(app, 'shipper-test', { env: { account: d.account, region: d.region } });
   const ops = new OperationsStack(shipperStage, 'Operations', { deployment: d });
+  // A stand-in for the data tier (the stage wires the real one; test/foundation proves that).
+  const net = ops;
+  const vpc = ec2.Vpc.fromVpcAttributes(net, 'Vpc', {
+    vpcId: 'vpc-0123456789abcdef0',
+    availabilityZones: ['ap-south-1a', 'ap-south-1b'],
+    privateSubnetIds: ['subnet-0aaaaaaaaaaaaaaa1', 'subnet-0aaaaaaaaaaaaaaa2'],
+    privateSubnetRouteTableIds: ['rtb-0aaaaaaaaaaaaaaa1', 'rtb-0aaaaaaaaaaaaaaa2'],
+  });
   const audit = new AuditStack(shipperStage, 'Audit', {
     deployment: d,
     alarmTopic: ops.alarmTopic,
-    shipperDatabase: { host: 'db.internal.example', name: 'bulwark', user: 'bulwark_audit_shipper' },
+    shipperDatabase: {
+      proxy: rds.DatabaseProxy.fromDatabaseProxyAttributes(net, 'Proxy', {
+        dbProxyName: 'bulwark',
+        dbProxyArn: 'arn:aws:rds:ap-south-1:000000000000:db-proxy:prx-0123456789abcdef0',
+        endpoint: 'bulwark.proxy-abc.ap-south-1.rds.amazonaws.com',
+        securityGroups: [],
+      }),
+      name: 'bulwark',
+      vpc,
+      securityGroups: [ec2.SecurityGroup.fromSecurityGroupId(net, 'Sg', 'sg-0123456789abcdef0')],
+    },
   });
   applyComplianceGate(shipperStage, { extraPacks: [new BulwarkChecks({ minimumAuditRetentionDays: 365 })] });
   const t = Template.fromStack(audit);
@@ -200,6 +220,26 @@ describe('archive shipper', () => {
     ]);
     expect(JSON.stringify(s3[0]!['Resource'])).toContain('/orgs/*');
     expect(JSON.stringify(statements)).not.toMatch(/s3:Delete|s3:PutObjectLegalHold|s3:BypassGovernanceRetention/);
+  });
+
+  it('runs in the VPC and connects through the proxy as its own role only (IAM token, no secret)', () => {
+    const [fn] = Object.values(t.findResources('AWS::Lambda::Function')) as Json[];
+    expect(props(fn!)['VpcConfig']).toEqual({
+      SubnetIds: ['subnet-0aaaaaaaaaaaaaaa1', 'subnet-0aaaaaaaaaaaaaaa2'],
+      SecurityGroupIds: ['sg-0123456789abcdef0'],
+    });
+    expect((props(fn!)['Environment'] as { Variables: Json }).Variables).toMatchObject({
+      PGHOST: 'bulwark.proxy-abc.ap-south-1.rds.amazonaws.com',
+      PGPORT: '5432',
+      PGUSER: 'bulwark_audit_shipper',
+    });
+    const statements = (Object.values(t.findResources('AWS::IAM::ManagedPolicy')) as Json[]).flatMap(
+      (p) => (props(p)['PolicyDocument'] as { Statement: Json[] }).Statement,
+    );
+    const connect = statements.filter((st) => JSON.stringify(st['Action']).includes('rds-db:'));
+    expect(connect).toHaveLength(1);
+    expect(JSON.stringify(connect[0]!['Resource'])).toMatch(/:dbuser:prx-0123456789abcdef0\/bulwark_audit_shipper"/);
+    expect(JSON.stringify(statements)).not.toContain('secretsmanager:');
   });
 
   it('alarms on errors, throttles, undeliverable invocations and a stalled schedule', () => {

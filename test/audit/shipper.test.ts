@@ -170,12 +170,19 @@ describe('shipper environment', () => {
     PGHOST: 'db.internal',
     PGDATABASE: 'bulwark',
     PGUSER: 'bulwark_audit_shipper',
+    AWS_REGION: 'eu-west-1',
   };
 
   it('accepts a complete environment with defaults', () => {
     expect(loadShipperEnv(valid)).toEqual({
       shipper: { bucket: valid.AUDIT_BUCKET, kmsKeyArn: KEY_ARN, retentionMonths: RETENTION, batchSize: 1000 },
-      database: { host: 'db.internal', port: 5432, database: 'bulwark', user: 'bulwark_audit_shipper' },
+      database: {
+        host: 'db.internal',
+        port: 5432,
+        database: 'bulwark',
+        user: 'bulwark_audit_shipper',
+        region: 'eu-west-1',
+      },
     });
   });
 

@@ -243,8 +243,11 @@ describe('security groups', () => {
     const rules = ingressRules(t).filter((rule) =>
       [DEFAULT_DATABASE_PORT, PROXY_PORT, DEFAULT_CACHE_PORT].includes(Number(rule.FromPort)),
     );
-    expect(rules.length).toBe(5);
-    expect(rules.filter((r) => Number(r.FromPort) === DEFAULT_DATABASE_PORT)).toHaveLength(3);
+    // PostgreSQL: API group, proxy, and the four rotation functions (master + three login roles).
+    expect(rules.length).toBe(8);
+    expect(rules.filter((r) => Number(r.FromPort) === DEFAULT_DATABASE_PORT)).toHaveLength(6);
+    // The proxy admits the API functions (and nothing else) on its port.
+    expect(rules.filter((r) => Number(r.FromPort) === PROXY_PORT)).toHaveLength(1);
     for (const rule of rules) {
       expect(rule.CidrIp).toBeUndefined();
       expect(rule.CidrIpv6).toBeUndefined();
@@ -253,7 +256,11 @@ describe('security groups', () => {
       if (Number(rule.FromPort) === DEFAULT_CACHE_PORT || Number(rule.FromPort) === PROXY_PORT) {
         expect(source).toBe(apiId);
       } else {
-        expect(source).toMatch(new RegExp(`^(${apiId}|DatabaseProxySecurityGroup|DatabaseInstanceRotationSingleUser)`));
+        expect(source).toMatch(
+          new RegExp(
+            `^(${apiId}|DatabaseProxySecurityGroup|DatabaseInstanceRotationSingleUser|Database(Migrator|App|AuditShipper)Rotation)`,
+          ),
+        );
       }
     }
   });
@@ -352,13 +359,79 @@ describe('PostgreSQL', () => {
     });
   });
 
-  it.each(each())('%s: RDS Proxy requires TLS and IAM authentication, in the data subnets', (name) => {
+  it.each(each())('%s: RDS Proxy requires TLS and IAM authentication for every user, in the data subnets', (name) => {
     const t = data.get(name)!;
+    const auth = (secret: string) => ({
+      AuthScheme: 'SECRETS',
+      IAMAuth: 'REQUIRED',
+      SecretArn: { Ref: Match.stringLikeRegexp(`^Database${secret}SecretAttachment`) },
+    });
     t.hasResourceProperties('AWS::RDS::DBProxy', {
       EngineFamily: 'POSTGRESQL',
       RequireTLS: true,
-      Auth: [Match.objectLike({ AuthScheme: 'SECRETS', IAMAuth: 'REQUIRED' })],
+      Auth: [auth('Instance'), auth('Migrator'), auth('App'), auth('AuditShipper')],
       VpcSubnetIds: Match.arrayWith([{ Ref: Match.stringLikeRegexp('Vpcdata') }]),
+    });
+  });
+
+  it.each(each())('%s: one retained secret per login role, on the data key, rotated single-user in the VPC', (name) => {
+    const t = data.get(name)!;
+    for (const [id, username] of [
+      ['Migrator', 'bulwark_migrator'],
+      ['App', 'bulwark_app'],
+      ['AuditShipper', 'bulwark_audit_shipper'],
+    ] as const) {
+      const [secretId] = ofType(t, 'AWS::SecretsManager::Secret').find(([k]) => k.startsWith(`Database${id}Secret`))!;
+      t.hasResource('AWS::SecretsManager::Secret', {
+        DeletionPolicy: 'Retain',
+        UpdateReplacePolicy: 'Retain',
+        Properties: {
+          KmsKeyId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^DataKey'), 'Arn'] },
+          GenerateSecretString: Match.objectLike({
+            GenerateStringKey: 'password',
+            PasswordLength: 30,
+            SecretStringTemplate: JSON.stringify({ username, dbname: 'bulwark' }),
+          }),
+        },
+      });
+      const [attachmentId] = ofType(t, 'AWS::SecretsManager::SecretTargetAttachment').find(
+        ([, r]) => JSON.stringify(r.Properties?.['SecretId']) === JSON.stringify({ Ref: secretId }),
+      )!;
+      t.hasResourceProperties('AWS::SecretsManager::RotationSchedule', {
+        SecretId: { Ref: attachmentId },
+        RotationRules: { ScheduleExpression: 'rate(30 days)' },
+        // Not before the bootstrap has created the role (it runs in the Edge stack, later).
+        RotateImmediatelyOnUpdate: false,
+      });
+      const [, app] = ofType(t, 'AWS::Serverless::Application').find(([k]) => k.startsWith(`Database${id}Rotation`))!;
+      const mapName = (app.Properties?.['Location'] as { ApplicationId: { 'Fn::FindInMap': [string] } }).ApplicationId[
+        'Fn::FindInMap'
+      ][0];
+      const mapping = (t.toJSON().Mappings as Record<string, Record<string, { applicationId: string }>>)[mapName];
+      expect(mapping?.['aws']?.applicationId).toMatch(/SecretsManagerRDSPostgreSQLRotationSingleUser$/);
+      t.hasResourceProperties('AWS::Serverless::Application', {
+        Parameters: Match.objectLike({
+          vpcSubnetIds: Match.anyValue(),
+          endpoint: Match.anyValue(),
+          kmsKeyArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^DataKey'), 'Arn'] },
+          functionName: Match.stringLikeRegexp(`${id}Rotation`),
+        }),
+      });
+    }
+    // The proxy's role reads exactly the four registered secrets.
+    t.hasResourceProperties('AWS::IAM::ManagedPolicy', {
+      Description: 'RDS Proxy: read the master and login-role secrets',
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          {
+            Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
+            Effect: 'Allow',
+            Resource: ['App', 'AuditShipper', 'Instance', 'Migrator'].map((s) => ({
+              Ref: Match.stringLikeRegexp(`^Database${s}SecretAttachment`),
+            })),
+          },
+        ]),
+      },
     });
   });
 });
@@ -548,6 +621,8 @@ describe('contract for other capabilities', () => {
     expect(stack.database.instanceEndpoint).toBeDefined();
     expect(stack.proxy.endpoint).toBeDefined();
     expect(stack.databaseSecret.secretArn).toBeDefined();
+    expect(Object.keys(stack.databaseUsers).sort()).toEqual(['app', 'auditShipper', 'migrator']);
+    for (const secret of Object.values(stack.databaseUsers)) expect(secret.secretArn).toBeDefined();
     expect(stack.cache.authSecret.secretArn).toBeDefined();
     expect(stack.dataKey.keyArn).toBeDefined();
   });

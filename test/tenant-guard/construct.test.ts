@@ -7,6 +7,7 @@ import { type App, Stack, Stage } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as rds from 'aws-cdk-lib/aws-rds';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { applyComplianceGate } from '../../lib/compliance';
 import { TenantGuard } from '../../lib/tenant-guard';
@@ -33,10 +34,25 @@ function build(): { app: App; stack: Stack; guard: TenantGuard } {
     securityGroup: sg,
     api,
     database: {
-      endpoint: 'bulwark.proxy-abc.eu-west-1.rds.amazonaws.com',
+      instance: rds.DatabaseInstance.fromDatabaseInstanceAttributes(stack, 'Instance', {
+        instanceIdentifier: 'bulwark-test',
+        instanceEndpointAddress: 'bulwark-test.abc.eu-west-1.rds.amazonaws.com',
+        port: 5439,
+        securityGroups: [],
+      }),
+      proxy: rds.DatabaseProxy.fromDatabaseProxyAttributes(stack, 'Proxy', {
+        dbProxyName: 'bulwark',
+        dbProxyArn: 'arn:aws:rds:eu-west-1:111111111111:db-proxy:prx-0123456789abcdef0',
+        endpoint: 'bulwark.proxy-abc.eu-west-1.rds.amazonaws.com',
+        securityGroups: [],
+      }),
       databaseName: 'bulwark',
-      appSecret: secretsmanager.Secret.fromSecretCompleteArn(stack, 'AppSecret', arn('app')),
-      migratorSecret: secretsmanager.Secret.fromSecretCompleteArn(stack, 'MigratorSecret', arn('migrator')),
+      masterSecret: secretsmanager.Secret.fromSecretCompleteArn(stack, 'MasterSecret', arn('master')),
+      users: {
+        migrator: secretsmanager.Secret.fromSecretCompleteArn(stack, 'MigratorSecret', arn('migrator')),
+        app: secretsmanager.Secret.fromSecretCompleteArn(stack, 'AppSecret', arn('app')),
+        auditShipper: secretsmanager.Secret.fromSecretCompleteArn(stack, 'ShipperSecret', arn('shipper')),
+      },
     },
   });
   applyComplianceGate(stage);
@@ -86,6 +102,61 @@ describe('TenantGuard construct', () => {
   });
 
   it('applies migrations at deploy through a custom resource keyed by the migration checksums', () => {
-    t.hasResourceProperties('Custom::BulwarkSchema', { Migrations: Match.stringLikeRegexp('^1:[0-9a-f]{64},2:') });
+    t.hasResourceProperties('Custom::BulwarkSchema', {
+      Migrations: Match.stringLikeRegexp('^1:[0-9a-f]{64},2:'),
+      Bootstrap: '1',
+      // A replaced role secret re-runs the bootstrap.
+      Secrets: ['master', 'migrator', 'app', 'shipper'].map((n) => Match.stringLikeRegexp(`:secret:${n}-`)),
+    });
+  });
+
+  it('the API connects through the proxy as bulwark_app with an IAM token, after the migrations ran', () => {
+    const [apiId, api] = Object.entries(
+      t.findResources('AWS::Lambda::Function', { Properties: { ReservedConcurrentExecutions: 50 } }),
+    )[0]!;
+    const vars = api['Properties']['Environment']['Variables'] as Record<string, unknown>;
+    expect(vars).toMatchObject({
+      DB_HOST: 'bulwark.proxy-abc.eu-west-1.rds.amazonaws.com',
+      DB_PORT: '5432',
+      DB_NAME: 'bulwark',
+      DB_USER: 'bulwark_app',
+    });
+    expect(Object.keys(vars).filter((k) => /SECRET|PASSWORD/.test(k))).toEqual([]);
+    expect(api['DependsOn']).toEqual(expect.arrayContaining([expect.stringMatching(/^TenantGuardSchema/)]));
+    // rds-db:connect for bulwark_app only, and no secret read.
+    const role = (api['Properties']['Role'] as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0];
+    const policies = Object.values(t.findResources('AWS::IAM::Policy')).filter((p) =>
+      JSON.stringify(p['Properties']['Roles']).includes(role),
+    );
+    const statements = policies.flatMap(
+      (p) => p['Properties']['PolicyDocument']['Statement'] as Record<string, unknown>[],
+    );
+    const connect = statements.filter((st) => JSON.stringify(st['Action']).includes('rds-db:connect'));
+    expect(connect).toHaveLength(1);
+    expect(JSON.stringify(connect[0]!['Resource'])).toContain(':dbuser:prx-0123456789abcdef0/bulwark_app');
+    expect(JSON.stringify(statements)).not.toContain('secretsmanager:GetSecretValue');
+    expect(apiId).toMatch(/^TenantGuardApi/);
+  });
+
+  it('the migration resource reads the master and role secrets and connects to the instance with TLS', () => {
+    const [, fn] = Object.entries(
+      t.findResources('AWS::Lambda::Function', { Properties: { ReservedConcurrentExecutions: 1 } }),
+    )[0]!;
+    expect(fn['Properties']['Environment']['Variables']).toMatchObject({
+      DB_HOST: 'bulwark-test.abc.eu-west-1.rds.amazonaws.com',
+      DB_PORT: '5439',
+      MASTER_SECRET_ARN: expect.stringContaining(':secret:master'),
+      MIGRATOR_SECRET_ARN: expect.stringContaining(':secret:migrator'),
+      APP_SECRET_ARN: expect.stringContaining(':secret:app'),
+      AUDIT_SHIPPER_SECRET_ARN: expect.stringContaining(':secret:shipper'),
+      NODE_EXTRA_CA_CERTS: '/var/runtime/ca-cert.pem',
+    });
+    const role = (fn['Properties']['Role'] as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0];
+    const statements = Object.values(t.findResources('AWS::IAM::Policy'))
+      .filter((p) => JSON.stringify(p['Properties']['Roles']).includes(role))
+      .flatMap((p) => p['Properties']['PolicyDocument']['Statement'] as Record<string, unknown>[]);
+    const read = JSON.stringify(statements.filter((st) => JSON.stringify(st['Action']).includes('GetSecretValue')));
+    for (const n of ['master', 'migrator', 'app', 'shipper']) expect(read).toContain(`:secret:${n}-`);
+    expect(JSON.stringify(statements)).not.toContain('rds-db:connect');
   });
 });

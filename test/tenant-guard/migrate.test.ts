@@ -1,6 +1,8 @@
 /**
- * The deploy-time migration custom resource against a real PostgreSQL: applies the repository's
- * migrations as the schema owner, is idempotent, and reports failures to CloudFormation.
+ * The deploy-time migration custom resource against a real PostgreSQL, with the superuser as the
+ * stand-in RDS master: bootstraps the login roles from their secrets, applies the repository's
+ * migrations as the schema owner, is idempotent, never puts a password in SQL text or responses,
+ * and reports failures to CloudFormation.
  */
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
@@ -10,16 +12,45 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client } from 'pg';
 import { DEFAULT_MIGRATIONS_DIR } from '../../lambda/shared/migrations';
+import { bootstrapRoles, DATABASE_ROLES, scramVerifier } from '../../lambda/tenant-guard/bootstrap';
 import { migrate } from '../../lambda/tenant-guard/migrate';
-import { MIGRATOR_ROLE, startPostgres, type TestPostgres } from '../support/postgres';
+import { startPostgres, type TestPostgres } from '../support/postgres';
+
+const ARN = {
+  master: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:master',
+  migrator: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:migrator',
+  app: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:app',
+  auditShipper: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:shipper',
+};
 
 describe('migration custom resource', () => {
   let pg: TestPostgres;
   const sm = mockClient(SecretsManagerClient);
+  /** Every SQL text the resource sent, to prove no password is ever in one. */
+  const sent: string[] = [];
   beforeAll(async () => {
     pg = await startPostgres({ migrate: false });
   });
   afterAll(async () => pg?.stop());
+
+  const passwords = {
+    migrator: 'migrator-password-0123456789abcdef',
+    app: 'app-password-0123456789abcdefghij',
+    auditShipper: 'shipper-password-0123456789abcdef',
+  };
+  function secrets(over: Partial<Record<keyof typeof ARN, { username: string; password: string }>> = {}): void {
+    sm.reset();
+    const all = {
+      master: { username: 'postgres', password: 'test-only-password' },
+      migrator: { username: DATABASE_ROLES.migrator, password: passwords.migrator },
+      app: { username: DATABASE_ROLES.app, password: passwords.app },
+      auditShipper: { username: DATABASE_ROLES.auditShipper, password: passwords.auditShipper },
+      ...over,
+    };
+    for (const k of Object.keys(ARN) as (keyof typeof ARN)[]) {
+      sm.on(GetSecretValueCommand, { SecretId: ARN[k] }).resolves({ SecretString: JSON.stringify(all[k]) });
+    }
+  }
 
   const event = (type: 'Create' | 'Update' | 'Delete'): CloudFormationCustomResourceEvent =>
     ({
@@ -37,13 +68,27 @@ describe('migration custom resource', () => {
     const responses: Record<string, unknown>[] = [];
     await migrate(
       event(type),
-      { DB_HOST: '127.0.0.1', DB_PORT: pg.port, DB_NAME: pg.database, MIGRATOR_SECRET_ARN: 'arn:aws:secretsmanager:x' },
+      {
+        DB_HOST: '127.0.0.1',
+        DB_PORT: pg.port,
+        DB_NAME: pg.database,
+        MASTER_SECRET_ARN: ARN.master,
+        MIGRATOR_SECRET_ARN: ARN.migrator,
+        APP_SECRET_ARN: ARN.app,
+        AUDIT_SHIPPER_SECRET_ARN: ARN.auditShipper,
+      },
       {
         secrets: new SecretsManagerClient({ region: 'eu-west-1' }),
         connect: async (c) => {
           const client = new Client(c);
           await client.connect();
-          return client;
+          return {
+            query: (sql: string, params?: unknown[]) => {
+              sent.push(sql);
+              return client.query(sql, params);
+            },
+            end: () => client.end(),
+          };
         },
         respond: async (_url, body) => {
           responses.push(JSON.parse(body) as Record<string, unknown>);
@@ -54,31 +99,205 @@ describe('migration custom resource', () => {
     return responses;
   }
 
-  it('applies every migration on create, nothing on a repeat, and reads the migrator secret', async () => {
-    sm.on(GetSecretValueCommand, { SecretId: 'arn:aws:secretsmanager:x' }).resolves({
-      SecretString: JSON.stringify({ username: MIGRATOR_ROLE, password: 'test-only-password' }),
-    });
+  async function roleAttributes() {
+    return pg.superuser(
+      `SELECT rolname, rolsuper, rolbypassrls, rolcreatedb, rolcreaterole, rolinherit, rolreplication, rolcanlogin
+         FROM pg_roles WHERE rolname = ANY($1) ORDER BY rolname`,
+      [Object.values(DATABASE_ROLES)],
+    );
+  }
+
+  async function canLogin(user: string, password: string): Promise<boolean> {
+    const c = new Client({ host: '127.0.0.1', port: pg.port, database: pg.database, user, password });
+    try {
+      await c.connect();
+      return true;
+    } catch {
+      return false;
+    } finally {
+      await c.end().catch(() => undefined);
+    }
+  }
+
+  const expectedAttributes = [
+    { rolname: 'bulwark_app', rolinherit: false },
+    { rolname: 'bulwark_audit_shipper', rolinherit: false },
+    { rolname: 'bulwark_migrator', rolinherit: true },
+  ].map((r) => ({
+    ...r,
+    rolsuper: false,
+    rolbypassrls: false,
+    rolcreatedb: false,
+    rolcreaterole: false,
+    rolreplication: false,
+    rolcanlogin: true,
+  }));
+
+  it('bootstraps the roles, applies every migration on create, nothing on a repeat', async () => {
+    secrets();
     const [first] = await run('Create');
     expect(first).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: 'bulwark-schema', RequestId: 'r1' });
     expect((first!['Data'] as { Applied: string }).Applied).toMatch(/^1,2,3/);
+    expect(await roleAttributes()).toEqual(expectedAttributes);
+    const owner = await pg.superuser(
+      "SELECT nspowner::regrole::text AS owner FROM pg_namespace WHERE nspname = 'public'",
+    );
+    expect(owner).toEqual([{ owner: DATABASE_ROLES.migrator }]);
+    expect(await pg.superuser("SELECT extname FROM pg_extension WHERE extname = 'pgcrypto'")).toHaveLength(1);
+    for (const k of ['migrator', 'app', 'auditShipper'] as const) {
+      expect(await canLogin(DATABASE_ROLES[k], passwords[k])).toBe(true);
+    }
+
     const [again] = await run('Update');
     expect(again).toMatchObject({ Status: 'SUCCESS', Data: { Applied: '' } });
+    expect(await roleAttributes()).toEqual(expectedAttributes);
     const tables = (await pg.superuser("SELECT to_regclass('public.leads') AS t")) as { t: string }[];
     expect(tables[0]!.t).toBe('leads');
   });
 
+  it('never sends a password in SQL text: the server receives SCRAM verifiers', async () => {
+    expect(sent.length).toBeGreaterThan(10);
+    for (const sql of sent) {
+      for (const p of Object.values(passwords)) expect(sql).not.toContain(p);
+    }
+    expect(sent.some((s) => /^CREATE ROLE bulwark_audit_shipper .*PASSWORD 'SCRAM-SHA-256\$4096:/.test(s))).toBe(true);
+    const stored = (await pg.superuser("SELECT rolpassword FROM pg_authid WHERE rolname = 'bulwark_app'")) as {
+      rolpassword: string;
+    }[];
+    expect(stored[0]!.rolpassword).toMatch(/^SCRAM-SHA-256\$4096:/);
+  });
+
+  it('re-aligns drifted roles and a rotated password on the next run', async () => {
+    await pg.superuser('ALTER ROLE bulwark_app INHERIT CREATEDB');
+    const rotated = 'app-password-rotated-0123456789abc';
+    secrets({ app: { username: DATABASE_ROLES.app, password: rotated } });
+    const [r] = await run('Update');
+    expect(r).toMatchObject({ Status: 'SUCCESS' });
+    expect(await roleAttributes()).toEqual(expectedAttributes);
+    expect(await canLogin(DATABASE_ROLES.app, rotated)).toBe(true);
+    expect(await canLogin(DATABASE_ROLES.app, passwords.app)).toBe(false);
+  });
+
+  it('gives the shipper the archive functions and no table', async () => {
+    const c = new Client({
+      host: '127.0.0.1',
+      port: pg.port,
+      database: pg.database,
+      user: DATABASE_ROLES.auditShipper,
+      password: passwords.auditShipper,
+    });
+    await c.connect();
+    try {
+      await expect(c.query('SELECT * FROM app.audit_archive_pending(10)')).resolves.toBeDefined();
+      await expect(c.query('SELECT 1 FROM public.audit_log LIMIT 1')).rejects.toThrow(/permission denied/);
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('refuses a secret naming another user, and a role a superuser made privileged', async () => {
+    secrets({ app: { username: 'postgres', password: passwords.app } });
+    const [mismatch] = await run('Update');
+    expect(mismatch).toMatchObject({ Status: 'FAILED', Reason: expect.stringMatching(/bulwark_app/) });
+
+    await pg.superuser('ALTER ROLE bulwark_audit_shipper BYPASSRLS');
+    secrets();
+    const [privileged] = await run('Update');
+    expect(privileged).toMatchObject({
+      Status: 'FAILED',
+      Reason: expect.stringMatching(/bulwark_audit_shipper is SUPERUSER, BYPASSRLS or REPLICATION/),
+    });
+    for (const p of Object.values(passwords)) expect(JSON.stringify(privileged)).not.toContain(p);
+    await pg.superuser('ALTER ROLE bulwark_audit_shipper NOBYPASSRLS');
+  });
+
   it('reports a failing migration as FAILED, naming it, and never touches the schema on delete', async () => {
+    secrets();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bulwark-mig-'));
     for (const f of fs.readdirSync(DEFAULT_MIGRATIONS_DIR))
       fs.copyFileSync(path.join(DEFAULT_MIGRATIONS_DIR, f), path.join(dir, f));
     fs.writeFileSync(path.join(dir, '0099_broken.sql'), 'SELECT no_such_function();');
     const [failed] = await run('Update', dir);
     expect(failed).toMatchObject({ Status: 'FAILED', Reason: expect.stringMatching(/^migration 99_broken failed/) });
-    expect(String(failed!['Reason'])).not.toContain('test-only-password');
+    for (const p of ['test-only-password', ...Object.values(passwords)]) {
+      expect(String(failed!['Reason'])).not.toContain(p);
+    }
     sm.reset();
     const [deleted] = await run('Delete');
     expect(deleted).toMatchObject({ Status: 'SUCCESS' });
     expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(0);
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('scramVerifier', () => {
+  it('matches the RFC 7677 test vector', () => {
+    // RFC 7677 section 3: user "user", password "pencil", salt W22ZaJ0SNY7soEsUEjb6gQ==, 4096 iterations.
+    const v = scramVerifier('pencil', Buffer.from('W22ZaJ0SNY7soEsUEjb6gQ==', 'base64'), 4096);
+    expect(v).toBe(
+      'SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=',
+    );
+  });
+});
+
+describe('bootstrapRoles as a non-superuser master (the RDS shape)', () => {
+  let pg: TestPostgres;
+  beforeAll(async () => {
+    pg = await startPostgres({ migrate: false });
+  });
+  afterAll(async () => pg?.stop());
+
+  it('converges without superuser rights and keeps no lasting membership of the migrator', async () => {
+    // Like rds_superuser's master: CREATEROLE and CREATEDB, not SUPERUSER; it owns the application
+    // database and holds only ADMIN OPTION on the roles (what PostgreSQL 16+ gives a role's creator).
+    await pg.superuser("CREATE ROLE stand_in_master LOGIN CREATEROLE CREATEDB PASSWORD 'stand-in-master-password'");
+    await pg.superuser('CREATE DATABASE boot_rds OWNER stand_in_master');
+    await pg.superuser(
+      'GRANT bulwark_migrator, bulwark_app TO stand_in_master WITH ADMIN OPTION, INHERIT FALSE, SET FALSE',
+    );
+    const master = new Client({
+      host: '127.0.0.1',
+      port: pg.port,
+      database: 'boot_rds',
+      user: 'stand_in_master',
+      password: 'stand-in-master-password',
+    });
+    await master.connect();
+    const secrets = {
+      migrator: { username: DATABASE_ROLES.migrator, password: 'migrator-password-0123456789abcdef' },
+      app: { username: DATABASE_ROLES.app, password: 'app-password-0123456789abcdefghij' },
+      auditShipper: { username: DATABASE_ROLES.auditShipper, password: 'shipper-password-0123456789abcdef' },
+    };
+    try {
+      await bootstrapRoles(master, 'boot_rds', secrets);
+      await bootstrapRoles(master, 'boot_rds', secrets);
+      const owner = await master.query(
+        "SELECT nspowner::regrole::text AS owner FROM pg_namespace WHERE nspname = 'public'",
+      );
+      expect(owner.rows).toEqual([{ owner: DATABASE_ROLES.migrator }]);
+      // Only the original ADMIN OPTION grant remains: no SET, no INHERIT.
+      const membership = await pg.superuser(
+        `SELECT grantor::regrole::text AS grantor, admin_option, inherit_option, set_option FROM pg_auth_members
+          WHERE member = 'stand_in_master'::regrole AND roleid = 'bulwark_migrator'::regrole`,
+      );
+      expect(membership).toEqual([
+        { grantor: 'postgres', admin_option: true, inherit_option: false, set_option: false },
+      ]);
+      const ext = await master.query("SELECT 1 FROM pg_extension WHERE extname = 'pgcrypto'");
+      expect(ext.rows).toHaveLength(1);
+      const attrs = await master.query(
+        'SELECT rolname, rolsuper, rolbypassrls, rolinherit, rolcreatedb, rolcreaterole FROM pg_roles WHERE rolname = ANY($1) ORDER BY rolname',
+        [Object.values(DATABASE_ROLES)],
+      );
+      expect(attrs.rows).toEqual(
+        [
+          { rolname: 'bulwark_app', rolinherit: false },
+          { rolname: 'bulwark_audit_shipper', rolinherit: false },
+          { rolname: 'bulwark_migrator', rolinherit: true },
+        ].map((r) => ({ ...r, rolsuper: false, rolbypassrls: false, rolcreatedb: false, rolcreaterole: false })),
+      );
+    } finally {
+      await master.end();
+    }
   });
 });

@@ -17,10 +17,10 @@ async function one(pg: TestPostgres, sql: string, params: unknown[]): Promise<st
   return rows[0]!.id;
 }
 
-/** Seeds `org` (owned by `owner`); `support` is a platform_support user for grants. */
 const WEBHOOK_PROVIDERS = ['frejun', 'didlogic'] as const;
-let seededTenants = 0;
+let seeded = 0;
 
+/** Seeds `org` (owned by `owner`); `support` is a platform_support user for grants. */
 export async function seedTenant(pg: TestPostgres, org: string, owner: string, support: string): Promise<void> {
   const tag = randomUUID().slice(0, 8);
   for (let i = 0; i < 2; i++) {
@@ -92,19 +92,13 @@ export async function seedTenant(pg: TestPostgres, org: string, owner: string, s
     );
   }
   await seedAuditLog(pg, org, owner);
-  // Carrier webhook secrets (webhooks capability): one row per organisation, the provider alternating
-  // between seeded tenants so that a copy of another tenant's row never collides with
-  // UNIQUE (org_id, provider) and only RLS decides the matrix's insert case.
-  const provider = WEBHOOK_PROVIDERS[seededTenants++ % WEBHOOK_PROVIDERS.length];
+  // One secret per (org, provider): alternating the provider between seeded organisations lets the
+  // matrix copy one tenant's row into the other without a unique collision, so only RLS decides.
   await one(
     pg,
     'INSERT INTO organisation_webhook_secrets (org_id, provider, current_sealed) VALUES ($1, $2, $3) RETURNING id',
-    [org, provider, `sealed-test-${tag}`],
+    [org, WEBHOOK_PROVIDERS[seeded++ % WEBHOOK_PROVIDERS.length], `sealed-test-${tag}`],
   );
-  // Tenant export requests (tenant keys capability): read-only for the application role.
-  for (let i = 0; i < 2; i++) {
-    await one(pg, 'INSERT INTO tenant_exports (org_id, requested_by) VALUES ($1, $2) RETURNING id', [org, owner]);
-  }
   // Rows nothing references, so a DELETE is decided by RLS alone (not by a foreign key).
   await one(pg, 'INSERT INTO customers (org_id, name) VALUES ($1, $2) RETURNING id', [org, `Spare ${tag}`]);
   await one(pg, "INSERT INTO vehicles (org_id, vin, make, model, year) VALUES ($1, $2, 'M', 'M', 2021) RETURNING id", [

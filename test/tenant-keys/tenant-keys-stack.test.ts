@@ -237,6 +237,16 @@ describe('TenantKeys wired to the data tier', () => {
     expect(JSON.stringify(connect[0]?.['Resource'])).toContain('/bulwark_app');
   });
 
+  it('grantTenantKeyUse refuses a role it cannot tag (an immutable view), instead of leaving it silently untagged', () => {
+    expect(() =>
+      wiredStage((tk, s) => {
+        const role = new iam.Role(s, 'ApiRole', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
+        const policy = new iam.ManagedPolicy(s, 'ApiPolicy', { roles: [role] });
+        tk.grantTenantKeyUse(role.withoutPolicyUpdates(), policy);
+      }),
+    ).toThrow(/needs a role defined in this app/);
+  });
+
   it('grantTenantKeyUse tags the API role and grants data actions only with an org_id context (Bulwark pack passes)', () => {
     const { stack, stage } = wiredStage((tk, s) => {
       const role = new iam.Role(s, 'ApiRole', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });

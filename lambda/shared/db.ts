@@ -1,0 +1,90 @@
+/**
+ * The one way functions connect to PostgreSQL: a `pg.Pool` through the RDS Proxy, TLS with
+ * certificate verification, and a fresh IAM authentication token for every new connection (tokens
+ * live 15 minutes; the proxy refuses passwords). No password exists anywhere in the function.
+ */
+import { Signer } from '@aws-sdk/rds-signer';
+import { Pool, type PoolConfig } from 'pg';
+import { z } from 'zod';
+
+/** Where and as whom a function connects. */
+export interface DatabaseConnection {
+  /** The RDS Proxy endpoint. */
+  readonly host: string;
+  readonly port: number;
+  readonly database: string;
+  /** The function's own database user (`proxy.grantConnect(fn, user)`). */
+  readonly user: string;
+  /** Region the token is signed for. */
+  readonly region: string;
+}
+
+const envSchema = z.object({
+  DB_HOST: z.string().min(1),
+  DB_PORT: z.coerce.number().int().min(1).max(65_535).default(5432),
+  DB_NAME: z.string().min(1),
+  DB_USER: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a PostgreSQL role name'),
+  AWS_REGION: z.string().min(1),
+});
+
+/** Reads `DB_HOST`, `DB_PORT`, `DB_NAME`, `DB_USER` and `AWS_REGION`; one error names every bad variable, never a value. */
+export function parseDatabaseEnv(env: Readonly<Record<string, string | undefined>>): DatabaseConnection {
+  const r = envSchema.safeParse(env);
+  if (!r.success) {
+    throw new Error(`DB_ENV_INVALID: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  return {
+    host: r.data.DB_HOST,
+    port: r.data.DB_PORT,
+    database: r.data.DB_NAME,
+    user: r.data.DB_USER,
+    region: r.data.AWS_REGION,
+  };
+}
+
+/** What the pool needs from `@aws-sdk/rds-signer`'s `Signer`. */
+export interface AuthTokenSigner {
+  getAuthToken(): Promise<string>;
+}
+
+export interface ProxyPoolOptions {
+  /** @default a `Signer` for the connection's host, port, user and region (default credentials) */
+  readonly signer?: AuthTokenSigner;
+  /** @default 2 (a Lambda environment serves one request at a time) */
+  readonly max?: number;
+  /** @default 60 seconds */
+  readonly idleTimeoutMillis?: number;
+  /** @default 10 seconds */
+  readonly connectionTimeoutMillis?: number;
+  /**
+   * TLS options. Proxy certificates chain to Amazon's public CAs, which Node.js trusts.
+   * @default { rejectUnauthorized: true }
+   */
+  readonly ssl?: PoolConfig['ssl'];
+  /** @default `new Pool(config)` */
+  readonly createPool?: (config: PoolConfig) => Pool;
+}
+
+export function createProxyPool(connection: DatabaseConnection, options: ProxyPoolOptions = {}): Pool {
+  const signer =
+    options.signer ??
+    new Signer({
+      hostname: connection.host,
+      port: connection.port,
+      username: connection.user,
+      region: connection.region,
+    });
+  const config: PoolConfig = {
+    host: connection.host,
+    port: connection.port,
+    database: connection.database,
+    user: connection.user,
+    // pg calls this for every new connection, so each one gets a current token.
+    password: () => signer.getAuthToken(),
+    ssl: options.ssl ?? { rejectUnauthorized: true },
+    max: options.max ?? 2,
+    idleTimeoutMillis: options.idleTimeoutMillis ?? 60_000,
+    connectionTimeoutMillis: options.connectionTimeoutMillis ?? 10_000,
+  };
+  return (options.createPool ?? ((c) => new Pool(c)))(config);
+}

@@ -1,0 +1,149 @@
+/**
+ * Database bootstrap, run by the migration custom resource before the migrations: as the RDS
+ * master user, directly against the instance, it creates (or re-aligns) the login roles every
+ * function uses, hands `schema public` to the migrator and enables the extensions the migrations
+ * need. Idempotent: each run converges on the same state (it runs whenever the resource updates).
+ *
+ * Passwords never appear in SQL text: PostgreSQL logs DDL (`log_statement = ddl`, pgaudit `role`),
+ * so each password is sent as a salted SCRAM-SHA-256 verifier computed here, which the server
+ * stores as is. The log then holds a verifier of a 32+ character random password, not the password.
+ */
+import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
+import { DATABASE_ROLES, type RolePurpose } from '../shared/database-roles';
+import type { SqlClient } from '../shared/migrations';
+
+export { DATABASE_ROLES, type RolePurpose };
+
+/**
+ * Part of the migration custom resource's properties: raise it whenever what the bootstrap does
+ * changes, so every deployment re-runs it once.
+ */
+export const BOOTSTRAP_VERSION = '1';
+
+export interface RoleCredentials {
+  readonly username: string;
+  readonly password: string;
+}
+
+export type RoleSecrets = Readonly<Record<RolePurpose, RoleCredentials>>;
+
+/** Bootstrap failures, with stable codes; messages never carry credentials. */
+export class BootstrapError extends Error {
+  constructor(
+    readonly code: 'BOOTSTRAP_ROLE_MISMATCH' | 'BOOTSTRAP_PASSWORD_WEAK' | 'BOOTSTRAP_ROLE_PRIVILEGED',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'BootstrapError';
+  }
+}
+
+const MIN_PASSWORD_LENGTH = 20;
+/** Application roles never inherit privileges from roles granted to them. */
+const NOINHERIT: ReadonlySet<RolePurpose> = new Set(['app', 'auditShipper']);
+
+/**
+ * SCRAM-SHA-256 verifier as PostgreSQL stores it (RFC 5802/7677):
+ * `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`.
+ */
+export function scramVerifier(password: string, salt: Buffer = randomBytes(16), iterations = 4096): string {
+  const salted = pbkdf2Sync(password.normalize('NFKC'), salt, iterations, 32, 'sha256');
+  const clientKey = createHmac('sha256', salted).update('Client Key').digest();
+  const storedKey = createHash('sha256').update(clientKey).digest();
+  const serverKey = createHmac('sha256', salted).update('Server Key').digest();
+  return `SCRAM-SHA-256$${iterations}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
+}
+
+/** The role names are fixed identifiers; a secret naming another user is refused, not quoted. */
+function checkCredentials(secrets: RoleSecrets): void {
+  for (const purpose of Object.keys(DATABASE_ROLES) as RolePurpose[]) {
+    const expected = DATABASE_ROLES[purpose];
+    const creds = secrets[purpose];
+    if (creds.username !== expected) {
+      throw new BootstrapError('BOOTSTRAP_ROLE_MISMATCH', `the ${purpose} secret must name the user ${expected}`);
+    }
+    if (creds.password.length < MIN_PASSWORD_LENGTH) {
+      throw new BootstrapError(
+        'BOOTSTRAP_PASSWORD_WEAK',
+        `the ${purpose} secret's password is shorter than ${MIN_PASSWORD_LENGTH} characters`,
+      );
+    }
+  }
+}
+
+/**
+ * Creates or re-aligns the three login roles, as `master` (the RDS master user, or any role with
+ * CREATEROLE and admin option on them). `database` is the application database `master` is
+ * connected to.
+ *
+ * CREATE sets every attribute. ALTER sets only the attributes a non-superuser may change (RDS's
+ * master is not a superuser); SUPERUSER, BYPASSRLS and REPLICATION can only have been set by a
+ * real superuser, so a role carrying one is refused rather than silently used.
+ */
+export async function bootstrapRoles(master: SqlClient, database: string, secrets: RoleSecrets): Promise<void> {
+  checkCredentials(secrets);
+  for (const purpose of Object.keys(DATABASE_ROLES) as RolePurpose[]) {
+    const name = DATABASE_ROLES[purpose];
+    const inherit = NOINHERIT.has(purpose) ? 'NOINHERIT' : 'INHERIT';
+    const password = `PASSWORD '${scramVerifier(secrets[purpose].password)}'`;
+    const existing = await master.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name]);
+    if (existing.rows.length === 0) {
+      await master.query(
+        `CREATE ROLE ${name} WITH LOGIN NOSUPERUSER NOBYPASSRLS NOREPLICATION NOCREATEDB NOCREATEROLE ${inherit} ${password}`,
+      );
+    } else {
+      await master.query(`ALTER ROLE ${name} WITH LOGIN NOCREATEDB NOCREATEROLE ${inherit} ${password}`);
+    }
+    const attrs = await master.query('SELECT rolsuper, rolbypassrls, rolreplication FROM pg_roles WHERE rolname = $1', [
+      name,
+    ]);
+    const row = attrs.rows[0];
+    if (!row || row['rolsuper'] || row['rolbypassrls'] || row['rolreplication']) {
+      throw new BootstrapError(
+        'BOOTSTRAP_ROLE_PRIVILEGED',
+        `${name} is SUPERUSER, BYPASSRLS or REPLICATION; a superuser must remove that before it can be used`,
+      );
+    }
+  }
+
+  const migrator = DATABASE_ROLES.migrator;
+  // Changing an owner requires the right to SET ROLE to the new owner. RDS's master holds only ADMIN
+  // OPTION on roles it created (PostgreSQL 16+), so it grants itself SET for this one statement and
+  // then revokes exactly that grant (the one it is the grantor of), leaving the original grant alone.
+  const can = await master.query(
+    'SELECT pg_has_role(current_user, $1, $2) AS can_set, usesuper AS superuser FROM pg_user WHERE usename = current_user',
+    [migrator, 'SET'],
+  );
+  const needsSet = !can.rows[0]?.['can_set'] && !can.rows[0]?.['superuser'];
+  if (needsSet) await master.query(`GRANT ${migrator} TO current_user WITH SET TRUE, INHERIT FALSE`);
+  try {
+    await master.query(`ALTER SCHEMA public OWNER TO ${migrator}`);
+  } finally {
+    if (needsSet) await master.query(`REVOKE ${migrator} FROM current_user GRANTED BY current_user`);
+  }
+  await master.query(`REVOKE ALL ON SCHEMA public FROM PUBLIC`);
+  await master.query(`GRANT USAGE ON SCHEMA public TO ${DATABASE_ROLES.app}`);
+  await master.query(`REVOKE CONNECT, TEMPORARY ON DATABASE ${quoteIdent(database)} FROM PUBLIC`);
+  for (const role of Object.values(DATABASE_ROLES)) {
+    await master.query(`GRANT CONNECT ON DATABASE ${quoteIdent(database)} TO ${role}`);
+  }
+  // Extensions need the master user; the migrations use pgcrypto (digest, gen_random_bytes).
+  await master.query('CREATE EXTENSION IF NOT EXISTS pgcrypto');
+}
+
+/**
+ * Grants that name objects the migrations create, so they run after them, as their owner (the
+ * migrator). The shipper reads the audit chain only through these SECURITY DEFINER functions.
+ */
+export async function grantAfterMigrations(migrator: SqlClient): Promise<void> {
+  const shipper = DATABASE_ROLES.auditShipper;
+  await migrator.query(`GRANT USAGE ON SCHEMA app TO ${shipper}`);
+  await migrator.query(
+    'GRANT EXECUTE ON FUNCTION app.audit_archive_pending(integer), app.audit_archive_read(uuid, bigint, integer), ' +
+      `app.audit_archive_mark(uuid, bigint, text) TO ${shipper}`,
+  );
+}
+
+function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
