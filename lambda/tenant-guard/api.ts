@@ -19,6 +19,7 @@ import {
   type TenantContext,
 } from './guard';
 import type { TokenVerifier } from './jwt';
+import { withSecurityHeaders } from '../shared/security-headers';
 import { ALL_PERMISSIONS, narrow, requirePermission, type Action, type Module } from './permissions';
 
 export interface PooledClient extends SqlClient {
@@ -378,11 +379,13 @@ const requestOf = (e: APIGatewayProxyEvent): Omit<Req, 'params'> => {
 const header = (e: APIGatewayProxyEvent, name: string): string | undefined =>
   Object.entries(e.headers ?? {}).find(([k]) => k.toLowerCase() === name)?.[1];
 
-const respond = (status: number, body: Json): APIGatewayProxyResult => ({
-  statusCode: status,
-  headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
-  body: JSON.stringify(body),
-});
+// API Gateway cannot add headers to Lambda proxy responses: every answer sets HSTS and friends itself.
+const respond = (status: number, body: Json): APIGatewayProxyResult =>
+  withSecurityHeaders({
+    statusCode: status,
+    headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
+    body: JSON.stringify(body),
+  });
 
 const refusal = (e: GuardError): APIGatewayProxyResult => respond(e.status, { error: e.code });
 

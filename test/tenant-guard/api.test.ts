@@ -12,6 +12,7 @@ import { createVerifier } from '../../lambda/tenant-guard/jwt';
 import { ACTIONS, MODULES, requirePermission } from '../../lambda/tenant-guard/permissions';
 import { startPostgres, type TestPostgres } from '../support/postgres';
 import { buildWorld, createUser, type World } from './fixtures';
+import { securityHeaders } from '../../lambda/shared/security-headers';
 
 const ISSUER = 'https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_TEST';
 const AUDIENCE = 'bulwark-test-client';
@@ -88,6 +89,8 @@ describe('tenant API handler', () => {
 
   async function call(method: string, path: string, auth?: string, body?: unknown, headers?: Record<string, string>) {
     const r = await api(event(method, path, auth, body, headers));
+    // Every answer, success or refusal, carries the exact security headers (HSTS preload and friends).
+    expect(r.headers).toMatchObject(securityHeaders());
     return { status: r.statusCode, body: JSON.parse(r.body) as Record<string, unknown> };
   }
   const bearer = async (user: string, org: string | null, o?: TokenOpts) => `Bearer ${await token(user, org, o)}`;
