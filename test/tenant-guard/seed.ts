@@ -99,6 +99,10 @@ export async function seedTenant(pg: TestPostgres, org: string, owner: string, s
     'INSERT INTO organisation_webhook_secrets (org_id, provider, current_sealed) VALUES ($1, $2, $3) RETURNING id',
     [org, WEBHOOK_PROVIDERS[seeded++ % WEBHOOK_PROVIDERS.length], `sealed-test-${tag}`],
   );
+  // Tenant export requests (tenant keys capability): read-only for the application role.
+  for (let i = 0; i < 2; i++) {
+    await one(pg, 'INSERT INTO tenant_exports (org_id, requested_by) VALUES ($1, $2) RETURNING id', [org, owner]);
+  }
   // Rows nothing references, so a DELETE is decided by RLS alone (not by a foreign key).
   await one(pg, 'INSERT INTO customers (org_id, name) VALUES ($1, $2) RETURNING id', [org, `Spare ${tag}`]);
   await one(pg, "INSERT INTO vehicles (org_id, vin, make, model, year) VALUES ($1, $2, 'M', 'M', 2021) RETURNING id", [
