@@ -125,7 +125,10 @@ export const CONTROLS: readonly Control[] = [
       ),
       t('test/edge/platform-api.test.ts', 'refuses policies that admit TLS 1.0'),
       t('test/data/data-stack.test.ts', '%s: TLS 1.2+ is forced and connections, DDL and role changes are logged'),
-      t('test/data/data-stack.test.ts', '%s: RDS Proxy requires TLS and IAM authentication, in the data subnets'),
+      t(
+        'test/data/data-stack.test.ts',
+        '%s: RDS Proxy requires TLS and IAM authentication for every user, in the data subnets',
+      ),
       t('test/data/parameters.test.ts', 'requires TLS 1.2 or later and SCRAM passwords'),
       t('test/compliance/bulwark-pack.test.ts', 'flags a default parameter group and one without rds.force_ssl = 1'),
     ],

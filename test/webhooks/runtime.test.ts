@@ -245,7 +245,10 @@ describe('the Lambda entry point (lambda/webhooks/index.ts)', () => {
           headers: [['x-frejun-signature', 'ab'.repeat(32)]],
         }),
       );
-      expect(JSON.parse(frejun.body)).toEqual({ code: 'WEBHOOK_SECRET_MISSING' });
+      // The entry point wires the per-organisation secret store (sealed under the tenant key); with no
+      // database to read it from, the request fails loudly as unreadable, never as a success.
+      expect(frejun.statusCode).toBe(503);
+      expect(JSON.parse(frejun.body)).toEqual({ code: 'WEBHOOK_SECRET_UNREADABLE' });
     } finally {
       spy.mockRestore();
     }
