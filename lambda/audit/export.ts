@@ -7,6 +7,7 @@ import type { Pool } from 'pg';
 import { z } from 'zod';
 import { ACTOR_TYPES } from '../shared/audit';
 import { csvHeader, csvRow } from './formats';
+import type { SqlClient } from '../shared/migrations';
 import { AUDIT_COLUMNS, appendAuditEvent, rowToRecord } from './pg-sink';
 
 export const AUDIT_PERMISSION = 'audit:view';
@@ -50,18 +51,66 @@ export interface AuditExport {
   readonly filtered: boolean;
 }
 
-export async function exportAuditCsv(
-  pool: Pick<Pool, 'connect'>,
-  input: ExportRequest,
-  options: { readonly maxRows?: number; readonly now?: () => Date } = {},
-): Promise<AuditExport> {
+/** Validates an export request; throws EXPORT_INVALID naming the first problem. */
+export function parseExportRequest(input: ExportRequest): ParsedExportRequest {
   const parsed = exportRequestSchema.safeParse(input);
   if (!parsed.success) throw new ExportError('EXPORT_INVALID', 400, parsed.error.issues[0]?.message ?? 'invalid');
   const req = parsed.data;
   if (req.from && req.to && req.from >= req.to)
     throw new ExportError('EXPORT_INVALID', 400, '`from` must precede `to`');
-  const maxRows = options.maxRows ?? DEFAULT_MAX_ROWS;
+  return req;
+}
 
+export type ParsedExportRequest = z.output<typeof exportRequestSchema>;
+
+/**
+ * Opens its own transaction, enters the tenant through the database gate, checks `audit:view`
+ * there, and exports (for callers that hold no transaction, such as jobs and tests).
+ */
+export async function exportAuditCsv(
+  pool: Pick<Pool, 'connect'>,
+  input: ExportRequest,
+  options: ExportOptions = {},
+): Promise<AuditExport> {
+  const req = parseExportRequest(input);
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const ctx = await client.query<{ permissions: string[] }>(
+      'SELECT permissions FROM app.set_tenant_context($1, $2, $3)',
+      [req.userId, req.orgId, req.supportGrantId],
+    );
+    if (!ctx.rows[0]?.permissions.includes(AUDIT_PERMISSION)) {
+      throw new ExportError('PERMISSION_DENIED', 403, `exporting the audit log needs ${AUDIT_PERMISSION}`);
+    }
+    const out = await writeAuditCsv(client, req, options);
+    await client.query('COMMIT');
+    return out;
+  } catch (e) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw e;
+  } finally {
+    client.release();
+  }
+}
+
+export interface ExportOptions {
+  /** @default DEFAULT_MAX_ROWS */
+  readonly maxRows?: number;
+  readonly now?: () => Date;
+}
+
+/**
+ * Writes the export inside `tx`, which must already hold the organisation's tenant context (and the
+ * caller must have checked `audit:view`): row-level security keeps the rows to that organisation,
+ * and the `audit.exported` event commits or rolls back with the export.
+ */
+export async function writeAuditCsv(
+  tx: SqlClient,
+  req: ParsedExportRequest,
+  options: ExportOptions = {},
+): Promise<AuditExport> {
+  const maxRows = options.maxRows ?? DEFAULT_MAX_ROWS;
   const where = ['org_id = $1'];
   const params: unknown[] = [req.orgId];
   const add = (sql: string, value: unknown): void => {
@@ -75,65 +124,48 @@ export async function exportAuditCsv(
   if (req.events) add('event = ANY (?)', req.events);
   const filtered = where.length > 1;
 
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    const ctx = await client.query<{ permissions: string[] }>(
-      'SELECT permissions FROM app.set_tenant_context($1, $2, $3)',
-      [req.userId, req.orgId, req.supportGrantId],
+  const parts = [csvHeader()];
+  let rows = 0;
+  let after = 0;
+  for (;;) {
+    const page = await tx.query(
+      `SELECT ${AUDIT_COLUMNS} FROM audit_log WHERE ${where.join(' AND ')} AND seq > $${params.length + 1}
+       ORDER BY seq LIMIT ${PAGE}`,
+      [...params, after],
     );
-    if (!ctx.rows[0]?.permissions.includes(AUDIT_PERMISSION)) {
-      throw new ExportError('PERMISSION_DENIED', 403, `exporting the audit log needs ${AUDIT_PERMISSION}`);
+    for (const row of page.rows) {
+      const r = rowToRecord(row);
+      parts.push(csvRow(r));
+      after = r.seq;
     }
-    const parts = [csvHeader()];
-    let rows = 0;
-    let after = 0;
-    for (;;) {
-      const page = await client.query(
-        `SELECT ${AUDIT_COLUMNS} FROM audit_log WHERE ${where.join(' AND ')} AND seq > $${params.length + 1}
-         ORDER BY seq LIMIT ${PAGE}`,
-        [...params, after],
-      );
-      for (const row of page.rows) {
-        const r = rowToRecord(row);
-        parts.push(csvRow(r));
-        after = r.seq;
-      }
-      rows += page.rows.length;
-      if (rows > maxRows) {
-        throw new ExportError('EXPORT_TOO_LARGE', 413, `more than ${maxRows} rows: narrow the time range`);
-      }
-      if (page.rows.length < PAGE) break;
+    rows += page.rows.length;
+    if (rows > maxRows) {
+      throw new ExportError('EXPORT_TOO_LARGE', 413, `more than ${maxRows} rows: narrow the time range`);
     }
-    await appendAuditEvent(client, {
-      orgId: req.orgId,
-      actorType: req.supportGrantId ? 'support_grant' : 'user',
-      actorUserId: req.userId,
-      actorEmail: null,
-      event: 'audit.exported',
-      entityType: 'audit_log',
-      entityId: null,
-      ip: req.ip,
-      userAgent: req.userAgent,
-      supportGrantId: req.supportGrantId,
-      metadata: {
-        rows,
-        filters: {
-          from: req.from?.toISOString() ?? null,
-          to: req.to?.toISOString() ?? null,
-          actorUserId: req.actorUserId ?? null,
-          actorType: req.actorType ?? null,
-          events: req.events ?? null,
-        },
-      },
-      occurredAt: (options.now ?? (() => new Date()))(),
-    });
-    await client.query('COMMIT');
-    return { csv: parts.join(''), rows, filtered };
-  } catch (e) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw e;
-  } finally {
-    client.release();
+    if (page.rows.length < PAGE) break;
   }
+  await appendAuditEvent(tx, {
+    orgId: req.orgId,
+    actorType: req.supportGrantId ? 'support_grant' : 'user',
+    actorUserId: req.userId,
+    actorEmail: null,
+    event: 'audit.exported',
+    entityType: 'audit_log',
+    entityId: null,
+    ip: req.ip,
+    userAgent: req.userAgent,
+    supportGrantId: req.supportGrantId,
+    metadata: {
+      rows,
+      filters: {
+        from: req.from?.toISOString() ?? null,
+        to: req.to?.toISOString() ?? null,
+        actorUserId: req.actorUserId ?? null,
+        actorType: req.actorType ?? null,
+        events: req.events ?? null,
+      },
+    },
+    occurredAt: (options.now ?? (() => new Date()))(),
+  });
+  return { csv: parts.join(''), rows, filtered };
 }

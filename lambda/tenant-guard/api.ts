@@ -19,6 +19,13 @@ import {
   type TenantContext,
 } from './guard';
 import type { TokenVerifier } from './jwt';
+import {
+  ExportError,
+  parseExportRequest,
+  writeAuditCsv,
+  type ExportRequest,
+  type ParsedExportRequest,
+} from '../audit/export';
 import { withSecurityHeaders } from '../shared/security-headers';
 import { ALL_PERMISSIONS, narrow, requirePermission, type Action, type Module } from './permissions';
 
@@ -48,6 +55,8 @@ type Json = Record<string, unknown> | unknown[];
 interface Res {
   readonly status: number;
   readonly body: Json;
+  /** A CSV document instead of JSON (the audit export); `body` is then ignored. */
+  readonly csv?: { readonly filename: string; readonly text: string };
 }
 
 interface Ctx {
@@ -332,6 +341,42 @@ const TENANT_ROUTES: readonly RouteDef[] = [
     return { status: 200, body: { revoked: id } };
   }),
 
+  route('GET', '/audit/export', async (ctx) => {
+    // RBAC here; row-level security keeps the rows to this organisation; the export audits itself.
+    need(ctx, 'audit', 'view');
+    const q = ctx.req.query;
+    let req: ParsedExportRequest;
+    try {
+      req = parseExportRequest({
+        orgId: ctx.tenant.orgId,
+        userId: ctx.tenant.userId,
+        supportGrantId: ctx.tenant.supportGrantId,
+        from: q['from'],
+        to: q['to'],
+        actorUserId: q['actor'],
+        actorType: q['actor_type'] as ExportRequest['actorType'],
+        events: q['event'] ? q['event'].split(',') : undefined,
+        ip: ctx.req.ip,
+        userAgent: ctx.req.userAgent,
+      });
+    } catch (e) {
+      if (e instanceof ExportError) throw new GuardError('VALIDATION_FAILED', e.message);
+      throw e;
+    }
+    let out;
+    try {
+      out = await writeAuditCsv(ctx.tx, req);
+    } catch (e) {
+      if (e instanceof ExportError && e.code === 'EXPORT_TOO_LARGE')
+        throw new GuardError('EXPORT_TOO_LARGE', e.message);
+      throw e;
+    }
+    return {
+      status: 200,
+      body: {},
+      csv: { filename: `audit-${ctx.tenant.orgId}${out.filtered ? '-filtered' : ''}.csv`, text: out.csv },
+    };
+  }),
   route('GET', '/support-grants', async (ctx) => {
     if (ctx.tenant.role !== 'owner') throw new GuardError('PERMISSION_DENIED', 'owner only');
     const r = await ctx.tx.query(
@@ -482,6 +527,17 @@ export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promi
         res = await tenantRoute!.def.run(ctx);
       }
       await client.query('COMMIT');
+      if (res.csv) {
+        return withSecurityHeaders({
+          statusCode: res.status,
+          headers: {
+            'content-type': 'text/csv; charset=utf-8',
+            'content-disposition': `attachment; filename="${res.csv.filename}"`,
+            'cache-control': 'no-store',
+          },
+          body: res.csv.text,
+        });
+      }
       return respond(res.status, res.body);
     } catch (e) {
       const err = toGuardError(e);

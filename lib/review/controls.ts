@@ -258,6 +258,10 @@ export const CONTROLS: readonly Control[] = [
         'writes ordered, conditional, KMS-encrypted batches with COMPLIANCE retention from each plan',
       ),
       t(
+        'test/tenant-guard/api.test.ts',
+        'exports the organisation audit log as CSV with filters, only with audit:view, and audits the export',
+      ),
+      t(
         'test/compliance/bulwark-pack.test.ts',
         'flags GOVERNANCE mode, short retention, and an audit bucket without Object Lock',
       ),

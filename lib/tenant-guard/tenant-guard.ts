@@ -51,7 +51,7 @@ export interface TenantGuardProps {
 
 const LAMBDA_DIR = path.join(__dirname, '..', '..', 'lambda', 'tenant-guard');
 const MIGRATIONS_DIR = path.join(__dirname, '..', '..', 'migrations');
-const ROUTES = ['leads', 'memberships', 'roles', 'api-keys', 'support-grants'] as const;
+const ROUTES = ['leads', 'memberships', 'roles', 'api-keys', 'support-grants', 'audit'] as const;
 
 /**
  * The tenant guard: the identity provider (a Cognito user pool with MFA required and a custom

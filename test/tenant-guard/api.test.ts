@@ -442,6 +442,43 @@ describe('tenant API handler', () => {
     });
   });
 
+  describe('audit export', () => {
+    const exportAs = async (auth: string, query: Record<string, string> = {}) =>
+      api({ ...event('GET', '/audit/export', auth), queryStringParameters: query } as APIGatewayProxyEvent);
+
+    it('exports the organisation audit log as CSV with filters, only with audit:view, and audits the export', async () => {
+      const owner = await bearer(w.ownerA, w.storeA);
+      const first = await exportAs(owner);
+      expect(first.statusCode).toBe(200);
+      expect(first.headers).toMatchObject({ 'content-type': 'text/csv; charset=utf-8', ...securityHeaders() });
+      expect(String(first.headers?.['content-disposition'])).toMatch(/^attachment; filename="audit-[0-9a-f-]+\.csv"$/);
+
+      // The export recorded itself: a filtered export by event finds it, with its filters and actor.
+      const second = await exportAs(owner, { event: 'audit.exported' });
+      expect(second.statusCode).toBe(200);
+      const lines = second.body.trim().split('\n');
+      expect(lines.length).toBeGreaterThanOrEqual(2);
+      expect(lines.slice(1).every((l) => l.includes('audit.exported') && l.includes(w.ownerA))).toBe(true);
+      expect(String(second.headers?.['content-disposition'])).toMatch(/-filtered\.csv"$/);
+
+      // Only this organisation's rows, ever.
+      expect(second.body).not.toContain(w.storeB);
+
+      // A Viewer's grid has no audit:view.
+      const v = await createUser(pg);
+      await pg.superuser("INSERT INTO memberships (org_id, user_id, role) VALUES ($1, $2, 'viewer')", [w.storeA, v]);
+      expect(await call('GET', '/audit/export', await bearer(v, w.storeA))).toEqual({
+        status: 403,
+        body: { error: 'PERMISSION_DENIED' },
+      });
+
+      // Bad filters are refused with an explicit code.
+      const bad = await exportAs(owner, { from: '2026-02-01T00:00:00Z', to: '2026-01-01T00:00:00Z' });
+      expect(bad.statusCode).toBe(400);
+      expect(JSON.parse(bad.body)).toEqual({ error: 'VALIDATION_FAILED' });
+    });
+  });
+
   it('every error code has a stable status', () => {
     expect(ERROR_STATUS).toMatchObject({
       TENANT_CONTEXT_MISSING: 401,

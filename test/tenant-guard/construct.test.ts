@@ -97,7 +97,12 @@ describe('TenantGuard construct', () => {
 
   it('puts every tenant route behind the Cognito authorizer', () => {
     const methods = t.findResources('AWS::ApiGateway::Method');
-    expect(Object.keys(methods)).toHaveLength(10);
+    // ANY on /leads, /memberships, /roles, /api-keys, /support-grants, /audit and on each one's {proxy+}.
+    expect(Object.keys(methods)).toHaveLength(12);
+    const paths = Object.values(t.findResources('AWS::ApiGateway::Resource')).map((r) => r['Properties']['PathPart']);
+    expect(paths).toEqual(
+      expect.arrayContaining(['leads', 'memberships', 'roles', 'api-keys', 'support-grants', 'audit']),
+    );
     for (const m of Object.values(methods)) expect(m['Properties']['AuthorizationType']).toBe('COGNITO_USER_POOLS');
   });
 
