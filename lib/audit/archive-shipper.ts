@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { Arn, ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -20,6 +20,7 @@ import { acknowledge } from '../compliance/acknowledge';
 import type { Plan } from '../config/schema';
 import { deadLetterQueue } from '../observability/dead-letter-queue';
 import { allowEventsToUseKey, allowLogsToUseKey, customerKey } from '../observability/keys';
+import { proxyConnectStatement } from '../data/proxy-connect';
 
 /**
  * Connection of the shipper's own database role (not the application role): through the RDS Proxy
@@ -60,10 +61,8 @@ export class ArchiveShipper extends Construct {
 
   constructor(scope: Construct, id: string, props: ArchiveShipperProps) {
     super(scope, id);
-    const stack = Stack.of(this);
     const db = props.database;
     const user = db.user ?? DATABASE_ROLES.auditShipper;
-    const proxyResourceId = Arn.split(db.proxy.dbProxyArn, ArnFormat.COLON_RESOURCE_NAME).resourceName;
 
     const logKey = customerKey(this, 'LogKey', 'Encrypts the audit shipper log group and its dead-letter queue');
     allowLogsToUseKey(logKey);
@@ -150,17 +149,7 @@ export class ArchiveShipper extends Construct {
           resources: ['*'],
         }),
         // Log in through the proxy as the shipper's own role only (IAM token, lambda/shared/db.ts).
-        new iam.PolicyStatement({
-          actions: ['rds-db:connect'],
-          resources: [
-            stack.formatArn({
-              service: 'rds-db',
-              resource: 'dbuser',
-              resourceName: `${proxyResourceId}/${user}`,
-              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-            }),
-          ],
-        }),
+        proxyConnectStatement(this, db.proxy, user),
       ],
     });
     acknowledge(

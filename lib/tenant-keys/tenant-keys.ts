@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { ArnFormat, Duration, Fn, RemovalPolicy, Stack, Tags } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Tags } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -29,6 +29,7 @@ import { EXPORT_RETENTION_DAYS } from '../../lambda/tenant-keys/export';
 import { acknowledge } from '../compliance/acknowledge';
 import { deadLetterQueue } from '../observability/dead-letter-queue';
 import { allowEventsToUseKey, allowLogsToUseKey, customerKey } from '../observability/keys';
+import { proxyConnectStatement } from '../data/proxy-connect';
 
 const RUNTIME_REASON =
   'Bulwark standardises on the Node.js 22 LTS runtime for every function (team toolchain decision); it is supported by Lambda until 2027.';
@@ -470,18 +471,7 @@ export class TenantKeys extends Construct {
                 ],
                 resources: ['*'],
               }),
-              new iam.PolicyStatement({
-                sid: 'ConnectToDatabaseAsAppUser',
-                actions: ['rds-db:connect'],
-                resources: [
-                  stack.formatArn({
-                    service: 'rds-db',
-                    resource: 'dbuser',
-                    resourceName: `${Fn.select(6, Fn.split(':', o.database.proxy.dbProxyArn))}/${o.database.user}`,
-                    arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-                  }),
-                ],
-              }),
+              proxyConnectStatement(this, o.database.proxy, o.database.user, 'ConnectToDatabaseAsAppUser'),
             ]
           : []),
         ...o.statements,

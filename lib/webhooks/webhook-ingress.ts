@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { Arn, ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -14,6 +14,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { acknowledge } from '../compliance/acknowledge';
 import type { DeploymentConfig } from '../config';
+import { proxyConnectStatement } from '../data/proxy-connect';
 
 /** The carriers with a route under `/webhooks/`. */
 export const WEBHOOK_PROVIDERS = ['telnyx', 'frejun', 'didlogic'] as const;
@@ -144,7 +145,6 @@ export class WebhookIngress extends Construct {
 
     // One customer-managed policy with exactly what the function does (no AWS-managed policies, no
     // inline policy): write its logs, attach to the VPC, trace, read its environment, connect as `user`.
-    const proxyResourceId = Arn.split(props.database.proxy.dbProxyArn, ArnFormat.COLON_RESOURCE_NAME).resourceName;
     const policy = new iam.ManagedPolicy(this, 'Policy', {
       description: 'Webhook ingress function: logs, VPC attachment, tracing, database connect',
       statements: [
@@ -169,17 +169,7 @@ export class WebhookIngress extends Construct {
           resources: ['*'],
         }),
         new iam.PolicyStatement({ actions: ['kms:Decrypt'], resources: [key.keyArn] }),
-        new iam.PolicyStatement({
-          actions: ['rds-db:connect'],
-          resources: [
-            stack.formatArn({
-              service: 'rds-db',
-              resource: 'dbuser',
-              resourceName: `${proxyResourceId}/${user}`,
-              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-            }),
-          ],
-        }),
+        proxyConnectStatement(this, props.database.proxy, user),
       ],
     });
     acknowledge(
