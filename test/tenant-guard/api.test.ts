@@ -325,7 +325,10 @@ describe('tenant API handler', () => {
       const stored = (await pg.superuser('SELECT secret_hash FROM api_keys WHERE id = $1', [minted.body['id']])) as {
         secret_hash: Buffer;
       }[];
-      expect(stored[0]!.secret_hash.toString('base64url')).not.toContain(String(minted.body['key']).split('_')[2]);
+      // The secret is everything after `bwk_<id>_`; base64url secrets may themselves contain '_'.
+      const secret = /^bwk_[0-9a-f]{32}_([A-Za-z0-9_-]{43})$/.exec(String(minted.body['key']))?.[1];
+      expect(secret).toHaveLength(43);
+      expect(stored[0]!.secret_hash.toString('base64url')).not.toContain(secret);
       expect((await call('GET', '/leads', key)).status).toBe(200);
       expect(await call('POST', '/leads', key, { name: 'x' })).toEqual({
         status: 403,
