@@ -113,6 +113,7 @@ export class BulwarkStage extends Stage {
 
     this.tenantGuard = new TenantGuard(this.edge, 'TenantGuard', {
       api: this.edge.api.restApi,
+      responseHeaders: this.edge.api.responseHeaders,
       vpc: this.data.vpc,
       vpcSubnets: this.data.functionSubnets,
       securityGroup: this.data.apiSecurityGroup,

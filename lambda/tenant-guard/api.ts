@@ -16,6 +16,7 @@ import {
   parseAuthorization,
   UUID,
   type Caller,
+  type Credential,
   type TenantContext,
 } from './guard';
 import type { TokenVerifier } from './jwt';
@@ -35,7 +36,13 @@ export interface PooledClient extends SqlClient {
 
 export interface ApiDeps {
   readonly db: { connect(): Promise<PooledClient> };
-  readonly verify: TokenVerifier;
+  /**
+   * Verifies a bearer token that reaches the function without the edge authorizer's verdict (the
+   * function behind another gateway, or called directly in tests).
+   * @default - such tokens are refused with TOKEN_INVALID: in a deployment every tenant route is
+   * behind the REQUEST authorizer, which verifies tokens (lambda/tenant-guard/authorizer.ts)
+   */
+  readonly verify?: TokenVerifier;
   readonly audit: AuditSink;
   /** @default () => new Date() */
   readonly now?: () => Date;
@@ -424,6 +431,39 @@ const requestOf = (e: APIGatewayProxyEvent): Omit<Req, 'params'> => {
 const header = (e: APIGatewayProxyEvent, name: string): string | undefined =>
   Object.entries(e.headers ?? {}).find(([k]) => k.toLowerCase() === name)?.[1];
 
+/**
+ * The caller's credential. Behind the edge authorizer, `requestContext.authorizer` (set by API
+ * Gateway, never by the client) carries its verdict: a verified token's identity, which is honoured
+ * only until the token's own expiry (verdicts are cached), or an API key's id, which must match the
+ * key presented (its secret is checked in the database by `authenticate`). Without a verdict the
+ * Authorization header is parsed and verified here.
+ */
+export function credentialOf(event: APIGatewayProxyEvent, now: Date): Credential {
+  const verdict = event.requestContext?.authorizer as Record<string, unknown> | null | undefined;
+  const kind = verdict?.['kind'];
+  if (verdict === null || verdict === undefined || kind === undefined) {
+    return parseAuthorization(header(event, 'authorization'));
+  }
+  if (kind === 'jwt') {
+    const [subject, email, orgId, exp] = ['subject', 'email', 'orgId', 'exp'].map((k) => verdict[k]);
+    const expiresAt = Number(exp);
+    if (typeof subject !== 'string' || !subject || typeof email !== 'string' || typeof orgId !== 'string') {
+      throw new GuardError('TOKEN_INVALID', 'incomplete authorizer verdict');
+    }
+    if (!UUID.test(orgId)) throw new GuardError('TENANT_CONTEXT_MISSING');
+    if (!Number.isFinite(expiresAt) || expiresAt * 1000 <= now.getTime()) throw new GuardError('TOKEN_EXPIRED');
+    return { kind: 'identity', identity: { subject, email, orgId: orgId.toLowerCase(), expiresAt } };
+  }
+  if (kind === 'api_key') {
+    const credential = parseAuthorization(header(event, 'authorization'));
+    if (credential.kind !== 'api_key' || credential.keyId !== verdict['keyId']) {
+      throw new GuardError('TOKEN_INVALID', 'credential differs from the authorizer verdict');
+    }
+    return credential;
+  }
+  throw new GuardError('TOKEN_INVALID', 'unknown authorizer verdict');
+}
+
 // API Gateway cannot add headers to Lambda proxy responses: every answer sets HSTS and friends itself.
 const respond = (status: number, body: Json): APIGatewayProxyResult =>
   withSecurityHeaders({
@@ -470,7 +510,7 @@ export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promi
     let broken = false;
     try {
       await client.query('BEGIN');
-      caller = await authenticate(client, parseAuthorization(header(event, 'authorization')), deps.verify);
+      caller = await authenticate(client, credentialOf(event, now()), deps.verify);
       const who = caller;
       const base = (orgId: string, actorType: AuditEvent['actorType'], grant: string | null) =>
         ({

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { SqlClient } from '../shared/migrations';
 import { GuardError, toGuardError } from './errors';
-import type { TokenVerifier } from './jwt';
+import type { TokenVerifier, VerifiedIdentity } from './jwt';
 import { isPermission, type Grid } from './permissions';
 
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -14,10 +14,12 @@ const API_KEY = /^bwk_([0-9a-f]{32})_([A-Za-z0-9_-]{43})$/;
 
 export type Credential =
   | { readonly kind: 'jwt'; readonly token: string }
+  /** A token the edge authorizer already verified (lambda/tenant-guard/authorizer.ts). */
+  | { readonly kind: 'identity'; readonly identity: VerifiedIdentity }
   | { readonly kind: 'api_key'; readonly keyId: string; readonly secret: string };
 
 /** `Authorization: Bearer <jwt>` or `Authorization: ApiKey bwk_<id>_<secret>`. */
-export function parseAuthorization(header: string | undefined): Credential {
+export function parseAuthorization(header: string | undefined): Exclude<Credential, { kind: 'identity' }> {
   if (!header) throw new GuardError('TOKEN_MISSING');
   const [scheme, value, extra] = header.trim().split(/\s+/);
   if (!value || extra !== undefined) throw new GuardError('TOKEN_INVALID');
@@ -55,10 +57,20 @@ export interface TenantContext extends Grid {
   readonly apiKeyId: string | null;
 }
 
-/** Authenticates inside `tx` (which the caller has BEGun). */
-export async function authenticate(tx: SqlClient, credential: Credential, verify: TokenVerifier): Promise<Caller> {
-  if (credential.kind === 'jwt') {
-    const id = await verify(credential.token);
+/**
+ * Authenticates inside `tx` (which the caller has BEGun). `verify` checks raw bearer tokens; without
+ * it only identities the edge authorizer verified, and API keys, are accepted.
+ */
+export async function authenticate(
+  tx: SqlClient,
+  credential: Credential,
+  verify: TokenVerifier | undefined,
+): Promise<Caller> {
+  if (credential.kind === 'jwt' || credential.kind === 'identity') {
+    let id: VerifiedIdentity;
+    if (credential.kind === 'identity') id = credential.identity;
+    else if (verify) id = await verify(credential.token);
+    else throw new GuardError('TOKEN_INVALID', 'bearer tokens are verified by the authorizer');
     const r = await tx.query('SELECT id, status, platform_role FROM app.resolve_user($1, $2)', [id.subject, id.email]);
     const row = r.rows[0];
     if (!row || row['status'] !== 'active') throw new GuardError('USER_DISABLED');

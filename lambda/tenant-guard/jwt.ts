@@ -18,6 +18,8 @@ export interface VerifiedIdentity {
   readonly subject: string;
   readonly email: string;
   readonly orgId: string;
+  /** The token's `exp` (Unix seconds): whoever relays this identity must stop honouring it then. */
+  readonly expiresAt: number;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -42,6 +44,6 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
     const org = payload['org_id'] ?? payload['custom:org_id'];
     if (typeof org !== 'string' || !UUID.test(org)) throw new GuardError('TENANT_CONTEXT_MISSING');
     const email = typeof payload['email'] === 'string' ? payload['email'] : `${payload.sub}@unknown.invalid`;
-    return { subject: payload.sub!, email, orgId: org.toLowerCase() };
+    return { subject: payload.sub!, email, orgId: org.toLowerCase(), expiresAt: payload.exp! };
   };
 }

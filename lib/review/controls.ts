@@ -26,13 +26,15 @@ export const CONTROLS: readonly Control[] = [
   {
     id: 'tenant-isolation',
     promise:
-      'One tenant can never read or change another tenant’s data: the application guard (verified JWT, membership re-checked per request, strict RBAC) and forced row-level security in PostgreSQL, whose tenant context can only be set through a membership-checking gate.',
+      'One tenant can never read or change another tenant’s data: the application guard (JWT verified at the edge by the REQUEST authorizer, API keys checked by hash, membership re-checked per request, strict RBAC) and forced row-level security in PostgreSQL, whose tenant context can only be set through a membership-checking gate.',
     implementedBy: [
       'migrations/0001_tenancy_core.sql',
       'migrations/0003_tenant_context_scalar.sql',
+      'lambda/tenant-guard/authorizer.ts',
       'lambda/tenant-guard/guard.ts',
       'lambda/tenant-guard/permissions.ts',
       'lambda/tenant-guard/jwt.ts',
+      'lib/tenant-guard/tenant-guard.ts',
     ],
     provenBy: [
       t(
@@ -52,6 +54,19 @@ export const CONTROLS: readonly Control[] = [
       t(
         'test/tenant-guard/api.test.ts',
         'refuses expired, forged, wrong-audience, wrong-issuer and missing-claim tokens',
+      ),
+      t(
+        'test/tenant-guard/gateway.test.ts',
+        'verifies bearer tokens at the edge: valid passes; missing, expired, forged, wrong-audience and claimless are refused with their code',
+      ),
+      t(
+        'test/tenant-guard/gateway.test.ts',
+        'API keys pass the deployed gateway and are checked in the database on every request: wrong secret, revocation',
+      ),
+      t('test/tenant-guard/gateway.test.ts', 'a cached verdict is never honoured past its token’s expiry'),
+      t(
+        'test/tenant-guard/construct.test.ts',
+        'puts every tenant route behind the REQUEST authorizer, keyed on the Authorization header',
       ),
       t(
         'test/tenant-guard/api.test.ts',

@@ -11,6 +11,7 @@ import type * as rds from 'aws-cdk-lib/aws-rds';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { DATABASE_ROLES, type RolePurpose } from '../../lambda/shared/database-roles';
+import { securityHeaders } from '../../lambda/shared/security-headers';
 import { BOOTSTRAP_VERSION } from '../../lambda/tenant-guard/bootstrap';
 import { loadMigrations } from '../../lambda/shared/migrations';
 import { acknowledge } from '../compliance/acknowledge';
@@ -47,6 +48,20 @@ export interface TenantGuardProps {
   readonly logRetention?: logs.RetentionDays;
   /** Maximum concurrent API executions (protects the database). @default 50 */
   readonly apiConcurrency?: number;
+  /** Maximum concurrent authorizer executions. @default 100 */
+  readonly authorizerConcurrency?: number;
+  /**
+   * How long API Gateway keeps an authorizer verdict per Authorization header. A cached verdict for
+   * a token is never honoured past the token's own expiry (the API function checks it), and API keys
+   * are checked in the database on every request whatever the cache holds.
+   * @default Duration.minutes(5)
+   */
+  readonly authorizerCacheTtl?: Duration;
+  /**
+   * Headers on the authorizer's refusals (401 gateway responses), as on every other response.
+   * @default securityHeaders() (HSTS preload, nosniff, DENY framing, no-referrer, CSP, no-store)
+   */
+  readonly responseHeaders?: Readonly<Record<string, string>>;
 }
 
 const LAMBDA_DIR = path.join(__dirname, '..', '..', 'lambda', 'tenant-guard');
@@ -55,14 +70,18 @@ const ROUTES = ['leads', 'memberships', 'roles', 'api-keys', 'support-grants', '
 
 /**
  * The tenant guard: the identity provider (a Cognito user pool with MFA required and a custom
- * `org_id` attribute), the tenant API (one function in the VPC behind a Cognito authorizer, which
- * verifies the JWT again with jose and enters the tenant through the database gate), and the
- * deploy-time migration custom resource that applies `migrations/*.sql`.
+ * `org_id` attribute); a REQUEST authorizer in front of every tenant route, which verifies bearer
+ * tokens with jose against the pool's JWKS and lets well-formed API keys through to be checked in
+ * the database; the tenant API (one function in the VPC that re-checks membership, or the API key's
+ * hash, on every request and enters the tenant through the database gate); and the deploy-time
+ * migration custom resource that applies `migrations/*.sql`.
  */
 export class TenantGuard extends Construct {
   public readonly userPool: cognito.IUserPool;
   public readonly userPoolClient: cognito.IUserPoolClient;
   public readonly apiFunction: lambda.IFunction;
+  /** The REQUEST authorizer in front of every tenant route (outside the VPC; no data access). */
+  public readonly authorizerFunction: lambda.IFunction;
   public readonly migrationFunction: lambda.IFunction;
   /**
    * The schema custom resource: functions that need the schema depend on it
@@ -118,6 +137,7 @@ export class TenantGuard extends Construct {
       entry: string,
       environment: Record<string, string>,
       extra: Partial<nodejs.NodejsFunctionProps> = {},
+      inVpc = true,
     ) => {
       const logGroup = new logs.LogGroup(this, `${name}Logs`, {
         encryptionKey: key,
@@ -134,9 +154,7 @@ export class TenantGuard extends Construct {
         architecture: lambda.Architecture.ARM_64,
         memorySize: 512,
         timeout: Duration.seconds(15),
-        vpc: props.vpc,
-        vpcSubnets: props.vpcSubnets,
-        securityGroups: [props.securityGroup],
+        ...(inVpc ? { vpc: props.vpc, vpcSubnets: props.vpcSubnets, securityGroups: [props.securityGroup] } : {}),
         tracing: lambda.Tracing.ACTIVE,
         logGroup,
         deadLetterQueue: dlq,
@@ -144,7 +162,7 @@ export class TenantGuard extends Construct {
         bundling: { minify: true, sourceMap: true, target: 'node22' },
         ...extra,
       });
-      acknowledgeFunctionFindings(fn);
+      acknowledgeFunctionFindings(fn, inVpc);
       return fn;
     };
 
@@ -157,8 +175,6 @@ export class TenantGuard extends Construct {
         DB_PORT: '5432',
         DB_NAME: db.databaseName,
         DB_USER: DATABASE_ROLES.app,
-        JWT_ISSUER: `https://cognito-idp.${stack.region}.${stack.urlSuffix}/${userPool.userPoolId}`,
-        JWT_AUDIENCE: client.userPoolClientId,
       },
       { reservedConcurrentExecutions: props.apiConcurrency ?? 50 },
     );
@@ -234,18 +250,78 @@ export class TenantGuard extends Construct {
     api.node.addDependency(schema);
     this.schema = schema;
 
-    const authorizer = new apigateway.CognitoUserPoolsAuthorizer(this, 'Authorizer', {
-      cognitoUserPools: [userPool],
+    // Outside the VPC on purpose: it has no data access, and it must reach the pool's public JWKS,
+    // which the data VPC (no internet path) cannot.
+    const authorizerFn = common(
+      'Authorizer',
+      'authorizer-handler.ts',
+      {
+        JWT_ISSUER: `https://cognito-idp.${stack.region}.${stack.urlSuffix}/${userPool.userPoolId}`,
+        JWT_AUDIENCE: client.userPoolClientId,
+      },
+      {
+        memorySize: 256,
+        timeout: Duration.seconds(10),
+        reservedConcurrentExecutions: props.authorizerConcurrency ?? 100,
+      },
+      false,
+    );
+    const outside = authorizerFn.node.defaultChild as lambda.CfnFunction;
+    for (const id of [
+      'HIPAA.Security-LambdaInsideVPC',
+      'NIST.800.53.R5-LambdaInsideVPC',
+      'PCI.DSS.321-LambdaInsideVPC',
+    ]) {
+      acknowledge(
+        outside,
+        id,
+        'The token authorizer holds no data access (no database, secrets or keys) and must fetch the identity provider public JWKS, which the isolated data VPC cannot reach.',
+      );
+    }
+    this.authorizerFunction = authorizerFn;
+
+    const authorizer = new apigateway.RequestAuthorizer(this, 'TokenAuthorizer', {
+      handler: authorizerFn,
+      identitySources: [apigateway.IdentitySource.header('Authorization')],
+      resultsCacheTtl: props.authorizerCacheTtl ?? Duration.minutes(5),
+    });
+    // The authorizer's refusals, with the same security headers as every other response: a missing
+    // Authorization header never reaches it (401 TOKEN_MISSING); its Deny carries the reason.
+    const headers = Object.fromEntries(
+      // API Gateway static values are wrapped in single quotes; it strips only the outer pair.
+      Object.entries(props.responseHeaders ?? securityHeaders()).map(([name, value]) => [name, `'${value}'`]),
+    );
+    new apigateway.GatewayResponse(this, 'TokenMissing', {
+      restApi: props.api,
+      type: apigateway.ResponseType.UNAUTHORIZED,
+      statusCode: '401',
+      responseHeaders: headers,
+      templates: { 'application/json': '{"error":"TOKEN_MISSING"}' },
+    });
+    new apigateway.GatewayResponse(this, 'TokenRefused', {
+      restApi: props.api,
+      type: apigateway.ResponseType.ACCESS_DENIED,
+      statusCode: '401',
+      responseHeaders: headers,
+      templates: { 'application/json': '{"error":"$context.authorizer.error"}' },
     });
     const integration = new apigateway.LambdaIntegration(api);
     const options: apigateway.MethodOptions = {
       authorizer,
-      authorizationType: apigateway.AuthorizationType.COGNITO,
+      authorizationType: apigateway.AuthorizationType.CUSTOM,
     };
     for (const r of ROUTES) {
       const resource = props.api.root.addResource(r);
-      resource.addMethod('ANY', integration, options);
-      resource.addProxy({ anyMethod: false }).addMethod('ANY', integration, options);
+      for (const method of [
+        resource.addMethod('ANY', integration, options),
+        resource.addProxy({ anyMethod: false }).addMethod('ANY', integration, options),
+      ]) {
+        acknowledge(
+          method,
+          'AwsSolutions-COG4',
+          'Authorized by the REQUEST authorizer, which verifies the Cognito user pool’s tokens with jose (signature, issuer, audience, expiry, org_id); a Cognito authorizer could not admit the API keys the tenant API accepts.',
+        );
+      }
     }
   }
 }
@@ -254,7 +330,7 @@ export class TenantGuard extends Construct {
  * Findings every VPC Lambda function of this construct carries by construction, each accepted on
  * the one resource it concerns with the reason it does not apply.
  */
-function acknowledgeFunctionFindings(fn: nodejs.NodejsFunction): void {
+function acknowledgeFunctionFindings(fn: nodejs.NodejsFunction, inVpc: boolean): void {
   const role = fn.role!.node.defaultChild as iam.CfnRole;
   const policy = fn.role!.node.findChild('DefaultPolicy');
   acknowledge(
@@ -262,11 +338,13 @@ function acknowledgeFunctionFindings(fn: nodejs.NodejsFunction): void {
     'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
     'Lets the function write only to its own KMS-encrypted log group; the AWS-maintained policy tracks Lambda logging changes.',
   );
-  acknowledge(
-    role,
-    'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]',
-    'Required for a function in a VPC to manage its network interfaces; the AWS-maintained policy is the documented minimum.',
-  );
+  if (inVpc) {
+    acknowledge(
+      role,
+      'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]',
+      'Required for a function in a VPC to manage its network interfaces; the AWS-maintained policy is the documented minimum.',
+    );
+  }
   acknowledge(
     policy,
     'AwsSolutions-IAM5[Resource::*]',

@@ -34,13 +34,19 @@ describe('shipped deployments (regional entry)', () => {
     expect(edgeAcks.filter((a) => MUST_BE_SATISFIED.test(a.finding))).toEqual([]);
     // The only authorization exemptions are the public health check and the carrier webhooks, whose
     // handler authenticates every request by its signature before reading it (docs/webhooks.md).
+    const unauthorized = new Set([
+      'Edge/PlatformApi/Api/Default/health/GET/Resource',
+      ...['didlogic', 'frejun', 'telnyx'].map((p) => `Edge/PlatformApi/Api/Default/webhooks/${p}/POST/Resource`),
+    ]);
     const authAcks = edgeAcks.filter((a) => /APIG4|COG4/.test(a.finding));
-    expect(new Set(authAcks.map((a) => a.path))).toEqual(
-      new Set([
-        'Edge/PlatformApi/Api/Default/health/GET/Resource',
-        ...['didlogic', 'frejun', 'telnyx'].map((p) => `Edge/PlatformApi/Api/Default/webhooks/${p}/POST/Resource`),
-      ]),
-    );
+    expect(new Set(authAcks.filter((a) => /APIG4/.test(a.finding)).map((a) => a.path))).toEqual(unauthorized);
+    // Every other COG4 ("not a Cognito authorizer") is a tenant route behind the REQUEST authorizer.
+    const custom = authAcks.filter((a) => !unauthorized.has(a.path));
+    expect(custom.length).toBeGreaterThanOrEqual(12);
+    for (const a of custom) {
+      expect(a.finding).toBe('AwsSolutions-COG4');
+      expect(a.reason).toMatch(/REQUEST authorizer/);
+    }
   });
 
   it('keep every stack, and so every log holding client IPs, in the deployment region inside its zone', () => {

@@ -12,6 +12,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { applyComplianceGate } from '../../lib/compliance';
 import { TenantGuard } from '../../lib/tenant-guard';
 import { testApp } from '../support/cdk';
+import { HSTS_VALUE } from '../../lambda/shared/security-headers';
 
 function build(): { app: App; stack: Stack; guard: TenantGuard } {
   const app = testApp();
@@ -84,8 +85,10 @@ describe('TenantGuard construct', () => {
 
   it('runs the API and migration functions on Node.js 22 in the VPC, with bounded concurrency', () => {
     const fns = t.findResources('AWS::Lambda::Function', { Properties: { Runtime: 'nodejs22.x' } });
-    expect(Object.keys(fns)).toHaveLength(2);
-    for (const f of Object.values(fns)) {
+    expect(Object.keys(fns)).toHaveLength(3);
+    const inVpc = Object.entries(fns).filter(([id]) => !id.startsWith('TenantGuardAuthorizer'));
+    expect(inVpc).toHaveLength(2);
+    for (const [, f] of inVpc) {
       expect(f['Properties']['VpcConfig']['SecurityGroupIds']).toEqual(['sg-0123456789abcdef0']);
       expect(f['Properties']['ReservedConcurrentExecutions']).toBeGreaterThan(0);
     }
@@ -95,7 +98,7 @@ describe('TenantGuard construct', () => {
     });
   });
 
-  it('puts every tenant route behind the Cognito authorizer', () => {
+  it('puts every tenant route behind the REQUEST authorizer, keyed on the Authorization header', () => {
     const methods = t.findResources('AWS::ApiGateway::Method');
     // ANY on /leads, /memberships, /roles, /api-keys, /support-grants, /audit and on each one's {proxy+}.
     expect(Object.keys(methods)).toHaveLength(12);
@@ -103,7 +106,62 @@ describe('TenantGuard construct', () => {
     expect(paths).toEqual(
       expect.arrayContaining(['leads', 'memberships', 'roles', 'api-keys', 'support-grants', 'audit']),
     );
-    for (const m of Object.values(methods)) expect(m['Properties']['AuthorizationType']).toBe('COGNITO_USER_POOLS');
+    const authorizers = t.findResources('AWS::ApiGateway::Authorizer');
+    expect(Object.keys(authorizers)).toHaveLength(1);
+    const [authorizerId, authorizer] = Object.entries(authorizers)[0]!;
+    expect(authorizer['Properties']).toMatchObject({
+      Type: 'REQUEST',
+      IdentitySource: 'method.request.header.Authorization',
+      AuthorizerResultTtlInSeconds: 300,
+    });
+    for (const m of Object.values(methods)) {
+      expect(m['Properties']['AuthorizationType']).toBe('CUSTOM');
+      expect(m['Properties']['AuthorizerId']).toEqual({ Ref: authorizerId });
+    }
+    t.resourceCountIs('AWS::Cognito::UserPoolAuthorizer', 0);
+  });
+
+  it('runs the authorizer outside the VPC with no data access, and only it knows the token issuer', () => {
+    const fns = t.findResources('AWS::Lambda::Function', { Properties: { Runtime: 'nodejs22.x' } });
+    const [id, fn] = Object.entries(fns).find(([k]) => k.startsWith('TenantGuardAuthorizer'))!;
+    expect(fn['Properties']['VpcConfig']).toBeUndefined();
+    expect(fn['Properties']['ReservedConcurrentExecutions']).toBe(100);
+    const vars = fn['Properties']['Environment']['Variables'] as Record<string, unknown>;
+    expect(Object.keys(vars)).toEqual(expect.arrayContaining(['JWT_AUDIENCE', 'JWT_ISSUER']));
+    expect(JSON.stringify(vars['JWT_ISSUER'])).toContain('cognito-idp.eu-west-1.');
+    expect(Object.keys(vars).some((k) => k.startsWith('DB_'))).toBe(false);
+    const role = (fn['Properties']['Role'] as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0];
+    const statements = Object.values(t.findResources('AWS::IAM::Policy'))
+      .filter((p) => JSON.stringify(p['Properties']['Roles']).includes(role))
+      .flatMap((p) => p['Properties']['PolicyDocument']['Statement'] as Record<string, unknown>[]);
+    const actions = statements.flatMap((st) => [st['Action']].flat() as string[]);
+    expect(actions.filter((a) => !/^(xray:|sqs:SendMessage|kms:(Encrypt|GenerateDataKey|Decrypt))/.test(a))).toEqual(
+      [],
+    );
+    expect(JSON.stringify(statements)).not.toMatch(/rds-db|secretsmanager|ec2:/);
+    // The API function no longer needs the issuer: it honours the authorizer's verdicts.
+    const api = Object.entries(fns).find(([k]) => k.startsWith('TenantGuardApi'))![1];
+    expect(Object.keys(api['Properties']['Environment']['Variables'])).not.toContain('JWT_ISSUER');
+    expect(id).toMatch(/^TenantGuardAuthorizer/);
+  });
+
+  it('answers the authorizer refusals with 401, the reason code and the security headers', () => {
+    const hsts = `'${HSTS_VALUE}'`;
+    t.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
+      ResponseType: 'UNAUTHORIZED',
+      StatusCode: '401',
+      ResponseTemplates: { 'application/json': '{"error":"TOKEN_MISSING"}' },
+      ResponseParameters: Match.objectLike({ 'gatewayresponse.header.Strict-Transport-Security': hsts }),
+    });
+    t.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
+      ResponseType: 'ACCESS_DENIED',
+      StatusCode: '401',
+      ResponseTemplates: { 'application/json': '{"error":"$context.authorizer.error"}' },
+      ResponseParameters: Match.objectLike({
+        'gatewayresponse.header.Strict-Transport-Security': hsts,
+        'gatewayresponse.header.Cache-Control': "'no-store'",
+      }),
+    });
   });
 
   it('applies migrations at deploy through a custom resource keyed by the migration checksums', () => {

@@ -1,0 +1,93 @@
+/**
+ * The API Gateway REQUEST authorizer in front of every tenant route. It is the one place a bearer
+ * token is verified (jose, against the identity provider's JWKS): the API function runs in a VPC
+ * with no path to the internet, so it cannot fetch the JWKS itself and instead reads the verified
+ * identity that API Gateway hands it in `requestContext.authorizer` (clients cannot set that).
+ *
+ * API keys (`ApiKey bwk_<id>_<secret>`) are checked here for shape only and passed on: their hash,
+ * expiry, revocation and the minter's live membership are checked by the API function in the
+ * database on every request (lambda/tenant-guard/guard.ts), so a revoked key stops at once.
+ *
+ * Refusals are Deny policies carrying the error code in the context; the API's ACCESS_DENIED
+ * gateway response turns them into `401 {"error": "<code>"}` with the security headers.
+ */
+import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
+import { GuardError } from './errors';
+import { parseAuthorization } from './guard';
+import type { TokenVerifier } from './jwt';
+
+/** What the authorizer hands the API function (API Gateway stringifies every value). */
+export type AuthorizerContext =
+  | {
+      readonly kind: 'jwt';
+      readonly subject: string;
+      readonly email: string;
+      readonly orgId: string;
+      readonly exp: number;
+    }
+  | { readonly kind: 'api_key'; readonly keyId: string };
+
+export interface AuthorizerDeps {
+  readonly verify: TokenVerifier;
+}
+
+/**
+ * `arn:aws:execute-api:region:account:api/stage/VERB/path` -> `.../api/stage/*`: one verdict covers
+ * every route of the stage, so a cached Allow is never wrong for another route of the same caller.
+ */
+export function stageWildcard(methodArn: string): string {
+  const [prefix, path] = [methodArn.split(':').slice(0, 5).join(':'), methodArn.split(':')[5] ?? ''];
+  const [apiId, stage] = path.split('/');
+  if (!prefix.startsWith('arn:') || !apiId || !stage) throw new GuardError('INTERNAL', 'unexpected methodArn');
+  return `${prefix}:${apiId}/${stage}/*`;
+}
+
+function headerOf(event: APIGatewayRequestAuthorizerEvent, name: string): string | undefined {
+  // REST APIs keep the caller's header case; a repeated Authorization header is ambiguous and refused.
+  const values = Object.entries(event.multiValueHeaders ?? {})
+    .filter(([k]) => k.toLowerCase() === name)
+    .flatMap(([, v]) => v ?? []);
+  if (values.length > 1) throw new GuardError('TOKEN_INVALID', `${name} sent more than once`);
+  return values[0] ?? Object.entries(event.headers ?? {}).find(([k]) => k.toLowerCase() === name)?.[1];
+}
+
+const policy = (
+  principalId: string,
+  effect: 'Allow' | 'Deny',
+  resource: string,
+  context: Record<string, string | number>,
+): APIGatewayAuthorizerResult => ({
+  principalId,
+  policyDocument: {
+    Version: '2012-10-17',
+    Statement: [{ Action: 'execute-api:Invoke', Effect: effect, Resource: resource }],
+  },
+  context,
+});
+
+export function createAuthorizer(deps: AuthorizerDeps) {
+  return async (event: APIGatewayRequestAuthorizerEvent): Promise<APIGatewayAuthorizerResult> => {
+    const resource = stageWildcard(event.methodArn);
+    try {
+      const credential = parseAuthorization(headerOf(event, 'authorization'));
+      if (credential.kind === 'api_key') {
+        const context: AuthorizerContext = { kind: 'api_key', keyId: credential.keyId };
+        return policy(`api_key:${credential.keyId}`, 'Allow', resource, context);
+      }
+      const id = await deps.verify(credential.token);
+      const context: AuthorizerContext = {
+        kind: 'jwt',
+        subject: id.subject,
+        email: id.email,
+        orgId: id.orgId,
+        exp: id.expiresAt,
+      };
+      return policy(`user:${id.subject}`, 'Allow', resource, context);
+    } catch (e) {
+      // Only token problems are answered here; anything else is a fault of ours, not the caller's.
+      const code = e instanceof GuardError && e.status === 401 ? e.code : 'INTERNAL';
+      if (code === 'INTERNAL') throw e;
+      return policy('anonymous', 'Deny', resource, { error: code });
+    }
+  };
+}

@@ -1,0 +1,279 @@
+/**
+ * The tenant API as deployed: API Gateway's REQUEST authorizer (lambda/tenant-guard/authorizer.ts)
+ * in front of the API function built exactly as its Lambda entry builds it (`buildHandler`: no token
+ * verifier of its own), against a real PostgreSQL as the application role. `gateway()` plays API
+ * Gateway: a missing Authorization header never reaches the authorizer (401 TOKEN_MISSING); a Deny
+ * becomes the ACCESS_DENIED gateway response (401 with the authorizer's code); an Allow must cover
+ * the method ARN, and its context reaches the function as `requestContext.authorizer`, every value
+ * stringified. Verdicts can be cached, as API Gateway caches them per Authorization header.
+ */
+import type { APIGatewayAuthorizerResult, APIGatewayProxyEvent, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
+import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
+import type { Pool } from 'pg';
+import { createAuthorizer, stageWildcard } from '../../lambda/tenant-guard/authorizer';
+import { buildHandler } from '../../lambda/tenant-guard/handler';
+import { createVerifier } from '../../lambda/tenant-guard/jwt';
+import { securityHeaders } from '../../lambda/shared/security-headers';
+import { startPostgres, type TestPostgres } from '../support/postgres';
+import { buildWorld, createUser, type World } from './fixtures';
+
+const ISSUER = 'https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_TEST';
+const AUDIENCE = 'bulwark-test-client';
+const STAGE_ARN = 'arn:aws:execute-api:eu-west-1:111111111111:abcdef1234/prod';
+
+type Headers = Record<string, string>;
+interface Answer {
+  readonly status: number;
+  readonly body: Record<string, unknown>;
+}
+
+describe('tenant API behind the REQUEST authorizer', () => {
+  let pg: TestPostgres;
+  let w: World;
+  let pool: Pool;
+  let api: ReturnType<typeof buildHandler>;
+  let authorize: ReturnType<typeof createAuthorizer>;
+  let signingKey: CryptoKey;
+  let foreignKey: CryptoKey;
+
+  beforeAll(async () => {
+    pg = await startPostgres();
+    w = await buildWorld(pg);
+    pool = pg.pool();
+    pool.on('error', () => undefined);
+    const pair = await generateKeyPair('RS256');
+    signingKey = pair.privateKey;
+    foreignKey = (await generateKeyPair('RS256')).privateKey;
+    const jwk: JWK = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
+    authorize = createAuthorizer({
+      verify: createVerifier({ issuer: ISSUER, audience: AUDIENCE, keys: createLocalJWKSet({ keys: [jwk] }) }),
+    });
+    api = buildHandler(pool);
+  });
+  afterAll(async () => pg?.stop());
+
+  async function token(
+    userId: string,
+    org: string | null,
+    o: { key?: CryptoKey; aud?: string; exp?: number | string } = {},
+  ): Promise<string> {
+    const subject = (
+      (await pg.superuser('SELECT subject FROM users WHERE id = $1', [userId])) as { subject: string }[]
+    )[0]!.subject;
+    return new SignJWT({ email: 'person@example.test', ...(org ? { 'custom:org_id': org } : {}) })
+      .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
+      .setSubject(subject)
+      .setIssuer(ISSUER)
+      .setAudience(o.aud ?? AUDIENCE)
+      .setIssuedAt()
+      .setExpirationTime(o.exp ?? '10m')
+      .sign(o.key ?? signingKey);
+  }
+
+  const methodArn = (method: string, path: string) => `${STAGE_ARN}/${method}${path}`;
+
+  function proxyEvent(
+    method: string,
+    path: string,
+    headers: Headers,
+    body: unknown,
+    verdict?: Record<string, unknown>,
+  ) {
+    return {
+      httpMethod: method,
+      path,
+      headers: { 'User-Agent': 'jest/30', ...headers },
+      body: body === undefined ? null : JSON.stringify(body),
+      isBase64Encoded: false,
+      queryStringParameters: null,
+      requestContext: { identity: { sourceIp: '203.0.113.7' }, ...(verdict ? { authorizer: verdict } : {}) },
+    } as unknown as APIGatewayProxyEvent;
+  }
+
+  /** API Gateway's verdict cache, keyed like the authorizer's identity source. */
+  const cache = new Map<string, APIGatewayAuthorizerResult>();
+
+  async function gateway(
+    method: string,
+    path: string,
+    headers: Headers = {},
+    body?: unknown,
+    o: { cached?: boolean } = {},
+  ): Promise<Answer> {
+    const authorization = Object.entries(headers).find(([k]) => k.toLowerCase() === 'authorization')?.[1];
+    if (!authorization) return { status: 401, body: { error: 'TOKEN_MISSING' } };
+    let verdict = o.cached ? cache.get(authorization) : undefined;
+    if (!verdict) {
+      const event = {
+        type: 'REQUEST',
+        methodArn: methodArn(method, path),
+        resource: path,
+        path,
+        httpMethod: method,
+        headers,
+        multiValueHeaders: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, [v]])),
+        pathParameters: null,
+        queryStringParameters: null,
+        multiValueQueryStringParameters: null,
+        stageVariables: null,
+        requestContext: {},
+      } as unknown as APIGatewayRequestAuthorizerEvent;
+      verdict = await authorize(event);
+      cache.set(authorization, verdict);
+    }
+    const statement = verdict.policyDocument.Statement[0] as { Effect: string; Resource: string };
+    const context = Object.fromEntries(Object.entries(verdict.context ?? {}).map(([k, v]) => [k, String(v)]));
+    if (statement.Effect !== 'Allow') return { status: 401, body: { error: context['error'] } };
+    // The Allow must cover this route (a cached verdict is reused for every route of the caller).
+    expect(statement.Resource).toBe(`${STAGE_ARN}/*`);
+    const r = await api(proxyEvent(method, path, headers, body, { ...context, principalId: verdict.principalId }));
+    expect(r.headers).toMatchObject(securityHeaders());
+    return { status: r.statusCode, body: JSON.parse(r.body) as Record<string, unknown> };
+  }
+
+  const bearer = async (user: string, org: string | null, o?: Parameters<typeof token>[2]) => ({
+    Authorization: `Bearer ${await token(user, org, o)}`,
+  });
+
+  it('verifies bearer tokens at the edge: valid passes; missing, expired, forged, wrong-audience and claimless are refused with their code', async () => {
+    expect(await gateway('GET', '/leads', await bearer(w.ownerA, w.storeA))).toMatchObject({ status: 200 });
+    expect(await gateway('GET', '/leads')).toEqual({ status: 401, body: { error: 'TOKEN_MISSING' } });
+    const past = Math.floor(Date.now() / 1000) - 3600;
+    expect(await gateway('GET', '/leads', await bearer(w.ownerA, w.storeA, { exp: past }))).toEqual({
+      status: 401,
+      body: { error: 'TOKEN_EXPIRED' },
+    });
+    expect(await gateway('GET', '/leads', await bearer(w.ownerA, w.storeA, { key: foreignKey }))).toEqual({
+      status: 401,
+      body: { error: 'TOKEN_INVALID' },
+    });
+    expect(await gateway('GET', '/leads', await bearer(w.ownerA, w.storeA, { aud: 'another-client' }))).toEqual({
+      status: 401,
+      body: { error: 'TOKEN_INVALID' },
+    });
+    expect(await gateway('GET', '/leads', await bearer(w.ownerA, null))).toEqual({
+      status: 401,
+      body: { error: 'TENANT_CONTEXT_MISSING' },
+    });
+    expect(await gateway('GET', '/leads', { Authorization: 'Basic YWxpY2U6c2VjcmV0' })).toEqual({
+      status: 401,
+      body: { error: 'TOKEN_INVALID' },
+    });
+  });
+
+  it('a verified token still gets no further than its membership allows', async () => {
+    // Owner of store A naming store B in the token: the edge verified the token, the database refuses the tenant.
+    expect(await gateway('GET', '/leads', await bearer(w.ownerA, w.storeB))).toEqual({
+      status: 403,
+      body: { error: 'MEMBERSHIP_REVOKED' },
+    });
+  });
+
+  it('a cached verdict is never honoured past its token’s expiry', async () => {
+    const headers = await bearer(w.ownerA, w.storeA, { exp: Math.floor(Date.now() / 1000) + 2 });
+    expect((await gateway('GET', '/leads', headers)).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 2100));
+    // API Gateway would answer from its cache without asking the authorizer again.
+    expect(await gateway('GET', '/leads', headers, undefined, { cached: true })).toEqual({
+      status: 401,
+      body: { error: 'TOKEN_EXPIRED' },
+    });
+  });
+
+  it('API keys pass the deployed gateway and are checked in the database on every request: wrong secret, revocation', async () => {
+    const minter = await createUser(pg);
+    await pg.superuser("INSERT INTO memberships (org_id, user_id, role) VALUES ($1, $2, 'admin')", [w.storeA, minter]);
+    const minted = await gateway('POST', '/api-keys', await bearer(minter, w.storeA), {
+      name: 'dms sync',
+      permissions: ['leads:view', 'leads:create'],
+    });
+    expect(minted.status).toBe(201);
+    const key = String(minted.body['key']);
+    const auth = { Authorization: `ApiKey ${key}` };
+
+    expect(await gateway('POST', '/leads', auth, { name: 'from the DMS' })).toMatchObject({ status: 201 });
+    expect((await gateway('GET', '/leads', auth)).status).toBe(200);
+    expect(await gateway('DELETE', '/leads/00000000-0000-4000-8000-000000000000', auth)).toEqual({
+      status: 403,
+      body: { error: 'PERMISSION_DENIED' },
+    });
+    // Same shape, wrong secret: the authorizer lets it through, the database refuses it.
+    const forged = `ApiKey ${key.slice(0, -4)}${key.endsWith('AAAA') ? 'BBBB' : 'AAAA'}`;
+    expect(await gateway('GET', '/leads', { Authorization: forged })).toEqual({
+      status: 401,
+      body: { error: 'TOKEN_INVALID' },
+    });
+    expect(await gateway('GET', '/leads', { Authorization: 'ApiKey bwk_nothex_short' })).toEqual({
+      status: 401,
+      body: { error: 'TOKEN_INVALID' },
+    });
+
+    // Revoked: refused on the next request, even though API Gateway still holds an Allow for the header.
+    const revoked = await gateway('DELETE', `/api-keys/${String(minted.body['id'])}`, await bearer(minter, w.storeA));
+    expect(revoked.status).toBe(200);
+    expect(await gateway('GET', '/leads', auth, undefined, { cached: true })).toEqual({
+      status: 401,
+      body: { error: 'TOKEN_INVALID' },
+    });
+  });
+
+  it('the deployed function honours only verdicts: a bare bearer token, or a key other than the verdict’s, is refused', async () => {
+    const direct = await api(proxyEvent('GET', '/leads', await bearer(w.ownerA, w.storeA), undefined));
+    expect(direct.statusCode).toBe(401);
+    expect(JSON.parse(direct.body)).toEqual({ error: 'TOKEN_INVALID' });
+
+    // A real, live key presented under a verdict issued for another key id is refused; under its own, served.
+    const minted = await gateway('POST', '/api-keys', await bearer(w.ownerA, w.storeA), {
+      name: 'verdict check',
+      permissions: ['leads:view'],
+    });
+    const keyHeader = { Authorization: `ApiKey ${String(minted.body['key'])}` };
+    const withVerdict = (keyId: string) =>
+      api(
+        proxyEvent('GET', '/leads', keyHeader, undefined, { kind: 'api_key', keyId, principalId: `api_key:${keyId}` }),
+      );
+    const mismatched = await withVerdict('11111111-1111-4111-8111-111111111111');
+    expect(mismatched.statusCode).toBe(401);
+    expect(JSON.parse(mismatched.body)).toEqual({ error: 'TOKEN_INVALID' });
+    expect((await withVerdict(String(minted.body['id']))).statusCode).toBe(200);
+
+    const unknownKind = await api(proxyEvent('GET', '/leads', {}, undefined, { kind: 'iam', principalId: 'x' }));
+    expect(JSON.parse(unknownKind.body)).toEqual({ error: 'TOKEN_INVALID' });
+  });
+});
+
+describe('REQUEST authorizer', () => {
+  const refuseAll = createAuthorizer({
+    verify: () => Promise.reject(new Error('the verifier must not be reached')),
+  });
+  const event = (headers: Record<string, string[]>) =>
+    ({
+      type: 'REQUEST',
+      methodArn: `${STAGE_ARN}/GET/leads`,
+      headers: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, v[v.length - 1]])),
+      multiValueHeaders: headers,
+    }) as unknown as APIGatewayRequestAuthorizerEvent;
+
+  it('covers the whole stage with one verdict and refuses malformed method ARNs', () => {
+    expect(stageWildcard(`${STAGE_ARN}/POST/leads/bulk-delete`)).toBe(`${STAGE_ARN}/*`);
+    expect(() => stageWildcard('not-an-arn')).toThrow();
+  });
+
+  it('refuses a repeated Authorization header instead of picking one', async () => {
+    const key = `ApiKey bwk_${'a'.repeat(32)}_${'b'.repeat(43)}`;
+    const r = await refuseAll(event({ Authorization: [key, key] }));
+    expect(r.policyDocument.Statement[0]).toMatchObject({ Effect: 'Deny' });
+    expect(r.context).toEqual({ error: 'TOKEN_INVALID' });
+  });
+
+  it('passes a well-formed API key on by id only, never its secret', async () => {
+    const r = await refuseAll(event({ authorization: [`ApiKey bwk_${'c'.repeat(32)}_${'d'.repeat(43)}`] }));
+    expect(r.policyDocument.Statement[0]).toMatchObject({ Effect: 'Allow', Resource: `${STAGE_ARN}/*` });
+    expect(r.context).toEqual({ kind: 'api_key', keyId: 'cccccccc-cccc-cccc-cccc-cccccccccccc' });
+    expect(JSON.stringify(r)).not.toContain('d'.repeat(43));
+  });
+
+  it('fails (500), rather than denying, when verification itself breaks', async () => {
+    await expect(refuseAll(event({ Authorization: ['Bearer a.b.c'] }))).rejects.toThrow('must not be reached');
+  });
+});
