@@ -163,6 +163,8 @@ export class BulwarkStage extends Stage {
     // Per-organisation webhook secrets are sealed under each tenant's own key: the webhook function
     // may open them only with that tenant's org_id encryption context.
     this.tenantKeys.tenantKeys.grantTenantKeyUse(this.webhooks.role, this.webhooks.policy);
+    // The tenant API seals organisations' webhook secrets under the same per-tenant keys.
+    this.tenantKeys.tenantKeys.grantTenantKeyUse(this.tenantGuard.apiRole, this.tenantGuard.apiPolicy);
 
     Tags.of(this).add('bulwark:deployment', deployment.name);
     Tags.of(this).add('bulwark:residency', deployment.residency);

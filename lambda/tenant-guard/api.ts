@@ -27,7 +27,12 @@ import {
   type ExportRequest,
   type ParsedExportRequest,
 } from '../audit/export';
+import type { SecretCipher } from '../shared/secret-cipher';
 import { withSecurityHeaders } from '../shared/security-headers';
+import { ProvisionError } from '../tenant-keys/provisioner';
+import { PgWebhookSecretStore } from '../webhooks/pg-secret-store';
+import { HMAC_PROVIDERS, type HmacProvider } from '../webhooks/providers';
+import { MAX_SECRET_BYTES, MIN_SECRET_BYTES, WebhookSecretService } from '../webhooks/secrets';
 import { ALL_PERMISSIONS, narrow, requirePermission, type Action, type Module } from './permissions';
 
 export interface PooledClient extends SqlClient {
@@ -44,6 +49,11 @@ export interface ApiDeps {
    */
   readonly verify?: TokenVerifier;
   readonly audit: AuditSink;
+  /**
+   * Seals per-organisation secrets under the tenant's own key (tenant keys' EnvelopeCipher).
+   * @default - the webhook secret routes answer 503 KEY_UNAVAILABLE
+   */
+  readonly cipher?: SecretCipher;
   /** @default () => new Date() */
   readonly now?: () => Date;
 }
@@ -70,6 +80,8 @@ interface Ctx {
   readonly tx: SqlClient;
   readonly tenant: TenantContext;
   readonly req: Req;
+  readonly cipher: SecretCipher | undefined;
+  readonly now: () => Date;
   readonly emit: (event: string, entityType: string | null, entityId: string | null, metadata?: Json) => Promise<void>;
 }
 
@@ -119,6 +131,41 @@ async function assertAssignable(ctx: Ctx, a: z.infer<typeof roleAssignment>): Pr
   if (a.role === 'owner' && ctx.tenant.role !== 'owner') throw new GuardError('PERMISSION_DENIED');
   const grid = await gridOf(ctx, a);
   if (!grid.every((p) => ctx.tenant.permissions.includes(p))) throw new GuardError('PERMISSION_DENIED');
+}
+
+function hmacProvider(value: string | undefined): HmacProvider {
+  const found = HMAC_PROVIDERS.find((p) => p === value);
+  if (!found) throw new GuardError('NOT_FOUND', 'provider');
+  return found;
+}
+
+/** The secret service on this request's transaction; its audit events go through `ctx.emit`. */
+function webhookSecrets(ctx: Ctx): WebhookSecretService {
+  const cipher = ctx.cipher;
+  return new WebhookSecretService({
+    store: new PgWebhookSecretStore(ctx.tx),
+    cipher: cipher ?? {
+      seal: () => Promise.reject(new GuardError('KEY_UNAVAILABLE', 'no cipher configured')),
+      open: () => Promise.reject(new GuardError('KEY_UNAVAILABLE', 'no cipher configured')),
+    },
+    // Actor, IP, user agent and support grant come from the request, as for every other event.
+    audit: { record: (e) => ctx.emit(e.event, e.entityType, e.entityId, e.metadata as Json) },
+    clock: () => ctx.now().getTime(),
+  });
+}
+
+/** Sealing needs the tenant's key: a tenant without one yet, or KMS failing, gets an explicit code. */
+async function sealing<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (e) {
+    if (e instanceof GuardError) throw e;
+    if (e instanceof ProvisionError) throw new GuardError('TENANT_KEY_MISSING', e.code);
+    // PostgreSQL errors (a five-character SQLSTATE) are mapped by toGuardError like everywhere else.
+    const code = typeof e === 'object' && e !== null && 'code' in e ? (e as { code: unknown }).code : undefined;
+    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) throw e;
+    throw new GuardError('KEY_UNAVAILABLE');
+  }
 }
 
 type Route = (ctx: Ctx) => Promise<Res>;
@@ -384,6 +431,43 @@ const TENANT_ROUTES: readonly RouteDef[] = [
       csv: { filename: `audit-${ctx.tenant.orgId}${out.filtered ? '-filtered' : ''}.csv`, text: out.csv },
     };
   }),
+  // Per-organisation carrier webhook secrets (docs/webhooks.md): write-only. Answers carry
+  // `secret_set` and never the secret; the secret is sealed under the tenant's own key before it
+  // reaches the database, and every change is audited in this transaction.
+  route('GET', '/webhook-secrets', async (ctx) => {
+    need(ctx, 'settings', 'view');
+    const service = webhookSecrets(ctx);
+    return {
+      status: 200,
+      body: { secrets: await Promise.all(HMAC_PROVIDERS.map((p) => service.status(ctx.tenant.orgId, p))) },
+    };
+  }),
+  route('PUT', '/webhook-secrets/{provider}', async (ctx) => {
+    need(ctx, 'settings', 'edit');
+    const provider = hmacProvider(ctx.req.params['provider']);
+    const { secret } = parse(z.strictObject({ secret: z.string() }), ctx.req.body);
+    const bytes = Buffer.from(secret, 'utf8');
+    if (bytes.length < MIN_SECRET_BYTES || bytes.length > MAX_SECRET_BYTES) {
+      throw new GuardError('VALIDATION_FAILED', `secret: ${MIN_SECRET_BYTES}-${MAX_SECRET_BYTES} bytes`);
+    }
+    const status = await sealing(() =>
+      webhookSecrets(ctx).setSecret(ctx.tenant.orgId, provider, bytes, {
+        userId: ctx.tenant.userId,
+        email: ctx.tenant.email,
+      }),
+    );
+    return { status: 200, body: { secret: status } };
+  }),
+  route('DELETE', '/webhook-secrets/{provider}/previous', async (ctx) => {
+    need(ctx, 'settings', 'edit');
+    const provider = hmacProvider(ctx.req.params['provider']);
+    const status = await webhookSecrets(ctx).endRotation(ctx.tenant.orgId, provider, {
+      userId: ctx.tenant.userId,
+      email: ctx.tenant.email,
+    });
+    return { status: 200, body: { secret: status } };
+  }),
+
   route('GET', '/support-grants', async (ctx) => {
     if (ctx.tenant.role !== 'owner') throw new GuardError('PERMISSION_DENIED', 'owner only');
     const r = await ctx.tx.query(
@@ -552,6 +636,8 @@ export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promi
           tx: client,
           tenant,
           req: { ...req, params: tenantRoute!.params },
+          cipher: deps.cipher,
+          now,
           emit: (name, entityType, entityId, metadata = {}) =>
             deps.audit.record(
               {

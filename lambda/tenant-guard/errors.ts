@@ -20,7 +20,11 @@ export const ERROR_STATUS = {
   EXPORT_TOO_LARGE: 413,
   NOT_FOUND: 404,
   CONFLICT: 409,
+  /** The organisation has no tenant key yet (provisioning pending), so nothing can be sealed for it. */
+  TENANT_KEY_MISSING: 409,
   INTERNAL: 500,
+  /** KMS (or no cipher) could not seal: retry later; nothing was stored. */
+  KEY_UNAVAILABLE: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

@@ -66,7 +66,7 @@ export interface TenantGuardProps {
 
 const LAMBDA_DIR = path.join(__dirname, '..', '..', 'lambda', 'tenant-guard');
 const MIGRATIONS_DIR = path.join(__dirname, '..', '..', 'migrations');
-const ROUTES = ['leads', 'memberships', 'roles', 'api-keys', 'support-grants', 'audit'] as const;
+const ROUTES = ['leads', 'memberships', 'roles', 'api-keys', 'support-grants', 'audit', 'webhook-secrets'] as const;
 
 /**
  * The tenant guard: the identity provider (a Cognito user pool with MFA required and a custom
@@ -80,6 +80,8 @@ export class TenantGuard extends Construct {
   public readonly userPool: cognito.IUserPool;
   public readonly userPoolClient: cognito.IUserPoolClient;
   public readonly apiFunction: lambda.IFunction;
+  /** The API function's role (tagged and granted by capabilities such as tenant keys). */
+  public readonly apiRole: iam.Role;
   /** The REQUEST authorizer in front of every tenant route (outside the VPC; no data access). */
   public readonly authorizerFunction: lambda.IFunction;
   public readonly migrationFunction: lambda.IFunction;
@@ -88,6 +90,31 @@ export class TenantGuard extends Construct {
    * (`fn.node.addDependency(guard.schema)`), so they are updated only after the migrations ran.
    */
   public readonly schema: CustomResource;
+
+  private grants?: iam.Policy;
+
+  /**
+   * A policy of the API function's role where other capabilities add their grants (tenant keys'
+   * `grantTenantKeyUse`, for sealing per-organisation secrets). Created on first use, so a guard
+   * nobody grants anything renders no empty policy.
+   */
+  public get apiPolicy(): iam.Policy {
+    if (!this.grants) {
+      this.grants = new iam.Policy(this, 'ApiGrants', { roles: [this.apiRole] });
+      for (const id of [
+        'HIPAA.Security-IAMNoInlinePolicy',
+        'NIST.800.53.R5-IAMNoInlinePolicy',
+        'PCI.DSS.321-IAMNoInlinePolicy',
+      ]) {
+        acknowledge(
+          this.grants,
+          id,
+          'Holds only the grants other capabilities give the tenant API function (tenant keys); attached to that one role, never shared.',
+        );
+      }
+    }
+    return this.grants;
+  }
 
   constructor(scope: Construct, id: string, props: TenantGuardProps) {
     super(scope, id);
@@ -180,6 +207,8 @@ export class TenantGuard extends Construct {
     );
     db.proxy.grantConnect(api, DATABASE_ROLES.app);
     this.apiFunction = api;
+    if (!(api.role instanceof iam.Role)) throw new Error(`${this.node.path}: the API function needs its own role`);
+    this.apiRole = api.role;
 
     const migrator = common(
       'Migrate',

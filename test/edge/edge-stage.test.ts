@@ -49,6 +49,38 @@ describe('shipped deployments (regional entry)', () => {
     }
   });
 
+  it('make exactly the tenant API and webhook roles tenant-key users, each granted with an org_id context only', () => {
+    for (const stage of stages) {
+      const t = Template.fromStack(stage.edge);
+      const users = t.findResources('AWS::IAM::Role', {
+        Properties: { Tags: Match.arrayWith([{ Key: 'bulwark:tenant-key-user', Value: stage.deployment.name }]) },
+      });
+      const ids = Object.keys(users).sort();
+      expect(ids).toHaveLength(2);
+      expect(ids.some((id) => id.startsWith('TenantGuardApiServiceRole'))).toBe(true);
+      expect(ids.some((id) => id.startsWith('WebhooksRole'))).toBe(true);
+      const inline = Object.values(t.findResources('AWS::IAM::Policy'));
+      const managed = t.findResources('AWS::IAM::ManagedPolicy');
+      for (const id of ids) {
+        const arns = JSON.stringify(users[id]!['Properties']['ManagedPolicyArns'] ?? []);
+        const attached = [
+          ...inline.filter((p) => JSON.stringify(p['Properties']['Roles'] ?? []).includes(`"${id}"`)),
+          ...Object.entries(managed)
+            .filter(
+              ([mid, p]) =>
+                arns.includes(`"${mid}"`) || JSON.stringify(p['Properties']['Roles'] ?? []).includes(`"${id}"`),
+            )
+            .map(([, p]) => p),
+        ];
+        const use = attached
+          .flatMap((p) => p['Properties']['PolicyDocument']['Statement'] as Record<string, unknown>[])
+          .filter((st) => JSON.stringify(st['Action']).includes('kms:GenerateDataKey'));
+        expect(use).toHaveLength(1);
+        expect(use[0]!['Condition']).toMatchObject({ Null: { 'kms:EncryptionContext:org_id': 'false' } });
+      }
+    }
+  });
+
   it('keep every stack, and so every log holding client IPs, in the deployment region inside its zone', () => {
     for (const stage of stages) {
       const { region, residency } = stage.deployment;

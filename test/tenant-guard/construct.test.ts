@@ -100,12 +100,11 @@ describe('TenantGuard construct', () => {
 
   it('puts every tenant route behind the REQUEST authorizer, keyed on the Authorization header', () => {
     const methods = t.findResources('AWS::ApiGateway::Method');
-    // ANY on /leads, /memberships, /roles, /api-keys, /support-grants, /audit and on each one's {proxy+}.
-    expect(Object.keys(methods)).toHaveLength(12);
+    // ANY on each tenant resource and on each one's {proxy+}.
+    const tenantResources = ['leads', 'memberships', 'roles', 'api-keys', 'support-grants', 'audit', 'webhook-secrets'];
+    expect(Object.keys(methods)).toHaveLength(2 * tenantResources.length);
     const paths = Object.values(t.findResources('AWS::ApiGateway::Resource')).map((r) => r['Properties']['PathPart']);
-    expect(paths).toEqual(
-      expect.arrayContaining(['leads', 'memberships', 'roles', 'api-keys', 'support-grants', 'audit']),
-    );
+    expect(paths).toEqual(expect.arrayContaining(tenantResources));
     const authorizers = t.findResources('AWS::ApiGateway::Authorizer');
     expect(Object.keys(authorizers)).toHaveLength(1);
     const [authorizerId, authorizer] = Object.entries(authorizers)[0]!;

@@ -13,7 +13,13 @@ import type { Pool } from 'pg';
 import { createAuthorizer, stageWildcard } from '../../lambda/tenant-guard/authorizer';
 import { buildHandler } from '../../lambda/tenant-guard/handler';
 import { createVerifier } from '../../lambda/tenant-guard/jwt';
+import { createHmac } from 'node:crypto';
 import { securityHeaders } from '../../lambda/shared/security-headers';
+import { EnvelopeCipher } from '../../lambda/tenant-keys/envelope-cipher';
+import { PgTenantKeyStore, pgTenantKeyResolver } from '../../lambda/tenant-keys/pg-stores';
+import { PgWebhookSecretReader } from '../../lambda/webhooks/pg-secret-store';
+import { StoredSecretResolver } from '../../lambda/webhooks/secrets';
+import { FakeKms, KEY_A } from '../tenant-keys/fake-kms';
 import { startPostgres, type TestPostgres } from '../support/postgres';
 import { buildWorld, createUser, type World } from './fixtures';
 
@@ -35,6 +41,8 @@ describe('tenant API behind the REQUEST authorizer', () => {
   let authorize: ReturnType<typeof createAuthorizer>;
   let signingKey: CryptoKey;
   let foreignKey: CryptoKey;
+  let kms: FakeKms;
+  let cipher: EnvelopeCipher;
 
   beforeAll(async () => {
     pg = await startPostgres();
@@ -48,7 +56,9 @@ describe('tenant API behind the REQUEST authorizer', () => {
     authorize = createAuthorizer({
       verify: createVerifier({ issuer: ISSUER, audience: AUDIENCE, keys: createLocalJWKSet({ keys: [jwk] }) }),
     });
-    api = buildHandler(pool);
+    kms = new FakeKms();
+    cipher = new EnvelopeCipher({ kms: kms.client, keyFor: pgTenantKeyResolver(new PgTenantKeyStore(pool)) });
+    api = buildHandler(pool, cipher);
   });
   afterAll(async () => pg?.stop());
 
@@ -239,6 +249,110 @@ describe('tenant API behind the REQUEST authorizer', () => {
 
     const unknownKind = await api(proxyEvent('GET', '/leads', {}, undefined, { kind: 'iam', principalId: 'x' }));
     expect(JSON.parse(unknownKind.body)).toEqual({ error: 'TOKEN_INVALID' });
+  });
+
+  describe('per-organisation webhook secrets', () => {
+    const SECRET = 'frejun-portal-secret-0123456789';
+    const signWith = async (org: string) => {
+      const keys = await new StoredSecretResolver({ store: new PgWebhookSecretReader(pool), cipher }).secretsFor(
+        org,
+        'frejun',
+      );
+      return keys.map((k) => createHmac('sha256', k).update('{"event_id":"e1"}').digest('hex'));
+    };
+
+    it('are write-only: sealed under the tenant key, reported as secret_set, audited, usable by verification', async () => {
+      kms.createKey(KEY_A);
+      await pg.superuser("SELECT * FROM app.record_tenant_key($1, $2, 'managed')", [w.storeA, KEY_A]);
+      const owner = await bearer(w.ownerA, w.storeA);
+      expect(await gateway('GET', '/webhook-secrets', owner)).toEqual({
+        status: 200,
+        body: {
+          secrets: [
+            { provider: 'frejun', secret_set: false, previous_secret_active: false },
+            { provider: 'didlogic', secret_set: false, previous_secret_active: false },
+          ],
+        },
+      });
+      const set = await gateway('PUT', '/webhook-secrets/frejun', owner, { secret: SECRET });
+      expect(set).toEqual({
+        status: 200,
+        body: { secret: { provider: 'frejun', secret_set: true, previous_secret_active: false } },
+      });
+      const stored = JSON.stringify(
+        await pg.superuser('SELECT * FROM organisation_webhook_secrets WHERE org_id = $1', [w.storeA]),
+      );
+      expect(stored).not.toContain(SECRET);
+      expect(stored).not.toContain(Buffer.from(SECRET).toString('base64'));
+      expect(kms.generateCalls).toBeGreaterThan(0);
+      // The verification side opens it and signs exactly as the carrier would.
+      expect(await signWith(w.storeA)).toEqual([
+        createHmac('sha256', SECRET).update('{"event_id":"e1"}').digest('hex'),
+      ]);
+      const events = (await pg.superuser(
+        "SELECT actor_user_id, ip, entity_id, metadata FROM audit_log WHERE org_id = $1 AND event = 'webhook_secret.rotated'",
+        [w.storeA],
+      )) as { actor_user_id: string; ip: string; entity_id: string; metadata: object }[];
+      expect(events).toEqual([
+        { actor_user_id: w.ownerA, ip: '203.0.113.7', entity_id: 'frejun', metadata: expect.any(Object) },
+      ]);
+      expect(JSON.stringify(events)).not.toContain(SECRET);
+
+      // Rotation: the previous secret keeps verifying until the window ends or the owner ends it.
+      await gateway('PUT', '/webhook-secrets/frejun', owner, { secret: `${SECRET}-next` });
+      expect(await signWith(w.storeA)).toHaveLength(2);
+      expect(await gateway('DELETE', '/webhook-secrets/frejun/previous', owner)).toEqual({
+        status: 200,
+        body: { secret: { provider: 'frejun', secret_set: true, previous_secret_active: false } },
+      });
+      expect(await signWith(w.storeA)).toHaveLength(1);
+    });
+
+    it('refusals: missing permission, unknown provider, bad secret, no tenant key yet, KMS down', async () => {
+      const viewer = await createUser(pg);
+      await pg.superuser("INSERT INTO memberships (org_id, user_id, role) VALUES ($1, $2, 'viewer')", [
+        w.storeA,
+        viewer,
+      ]);
+      expect(
+        await gateway('PUT', '/webhook-secrets/frejun', await bearer(viewer, w.storeA), { secret: SECRET }),
+      ).toEqual({
+        status: 403,
+        body: { error: 'PERMISSION_DENIED' },
+      });
+      const owner = await bearer(w.ownerA, w.storeA);
+      expect(await gateway('PUT', '/webhook-secrets/telnyx', owner, { secret: SECRET })).toEqual({
+        status: 404,
+        body: { error: 'NOT_FOUND' },
+      });
+      expect(await gateway('PUT', '/webhook-secrets/didlogic', owner, { secret: 'short' })).toEqual({
+        status: 400,
+        body: { error: 'VALIDATION_FAILED' },
+      });
+      expect(await gateway('PUT', '/webhook-secrets/didlogic', owner, { secret: SECRET, extra: 1 })).toEqual({
+        status: 400,
+        body: { error: 'VALIDATION_FAILED' },
+      });
+      // Store B has no tenant key yet: nothing can be sealed, so nothing is stored.
+      expect(
+        await gateway('PUT', '/webhook-secrets/frejun', await bearer(w.ownerB, w.storeB), { secret: SECRET }),
+      ).toEqual({ status: 409, body: { error: 'TENANT_KEY_MISSING' } });
+      expect(await pg.superuser('SELECT 1 FROM organisation_webhook_secrets WHERE org_id = $1', [w.storeB])).toEqual(
+        [],
+      );
+      // KMS refusing (here: store C's recorded key is unknown to KMS) is a retryable 503; nothing is stored.
+      // (Store A's key would not do: the cipher's bounded data-key cache rightly seals without KMS.)
+      await pg.superuser("SELECT * FROM app.record_tenant_key($1, $2, 'managed')", [
+        w.storeC,
+        'arn:aws:kms:eu-west-1:111122223333:key/33333333-3333-4333-8333-333333333333',
+      ]);
+      expect(
+        await gateway('PUT', '/webhook-secrets/didlogic', await bearer(w.ownerC, w.storeC), { secret: SECRET }),
+      ).toEqual({ status: 503, body: { error: 'KEY_UNAVAILABLE' } });
+      expect(await pg.superuser('SELECT 1 FROM organisation_webhook_secrets WHERE org_id = $1', [w.storeC])).toEqual(
+        [],
+      );
+    });
   });
 });
 
