@@ -10,6 +10,7 @@ import { PassThrough } from 'node:stream';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { AuditEvent, AuditSink } from '../shared/audit';
+import type { AndThen } from './and-then';
 import { assertOrgId } from './key-policy';
 
 export const EXPORT_SECTIONS = ['leads', 'customers', 'vehicles', 'deals', 'audit_log'] as const;
@@ -39,8 +40,12 @@ export interface ExportStore {
   get(orgId: string, id: string, userId: string): Promise<ExportRequest | null>;
   /** Pending requests, oldest first. */
   pending(limit: number): Promise<ExportRequest[]>;
-  complete(id: string, objectKey: string, rows: number, at: Date): Promise<void>;
-  fail(id: string, at: Date): Promise<void>;
+  /**
+   * Completes a pending request (ready, or failed). `andThen` runs in the same transaction with
+   * whether this call completed it (false: it was no longer pending), to record the audit event.
+   */
+  complete(id: string, objectKey: string, rows: number, at: Date, andThen: AndThen<boolean>): Promise<void>;
+  fail(id: string, at: Date, andThen: AndThen<boolean>): Promise<void>;
 }
 
 export interface SectionReader {
@@ -169,12 +174,16 @@ export class ExportService {
           BucketKeyEnabled: true,
         }),
       );
-      await this.deps.store.complete(req.id, key, rows, this.deps.clock());
-      await this.deps.audit.record(this.event(req.orgId, null, 'tenant.export_completed', req.id, { rows }));
+      await this.deps.store.complete(req.id, key, rows, this.deps.clock(), async (done, tx) => {
+        if (done)
+          await this.deps.audit.record(this.event(req.orgId, null, 'tenant.export_completed', req.id, { rows }), tx);
+      });
       return { key, rows };
     } catch (e) {
-      await this.deps.store.fail(req.id, this.deps.clock());
-      await this.deps.audit.record(this.event(req.orgId, null, 'tenant.export_failed', req.id));
+      // Marked failed with its event, or (if even that fails) left pending for the next run.
+      await this.deps.store.fail(req.id, this.deps.clock(), async (done, tx) => {
+        if (done) await this.deps.audit.record(this.event(req.orgId, null, 'tenant.export_failed', req.id), tx);
+      });
       throw e;
     }
   }

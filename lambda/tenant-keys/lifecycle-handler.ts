@@ -6,10 +6,10 @@
 import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
+import { PgSystemAuditSink } from '../audit/pg-system-sink';
 import type { AuditSink } from '../shared/audit';
 import { ExportService } from './export';
 import { LifecycleProcessor } from './lifecycle-processor';
-import { LogAuditSink } from './log-audit-sink';
 import { PgExportSource, PgExportStore, PgLifecycleStore, PgTenantDataEraser } from './pg-stores';
 import { S3TenantObjectEraser } from './s3-eraser';
 import { baseEnvSchema, databasePool, parseEnv } from './runtime';
@@ -55,7 +55,9 @@ export function makeLifecycleHandler(processor: LifecycleProcessor, exports: Exp
 export function lifecycleFromEnv(env: NodeJS.ProcessEnv, overrides: { audit?: AuditSink } = {}) {
   const cfg = parseEnv(envSchema, env);
   const pool = databasePool(cfg);
-  const audit = overrides.audit ?? new LogAuditSink();
+  // Durable, hash-chained system events (migration 0301), on the stores' pool so that a step and
+  // its event can share a transaction.
+  const audit = overrides.audit ?? new PgSystemAuditSink({ pool });
   const s3 = new S3Client({ region: cfg.AWS_REGION });
   const clock = () => new Date();
   const processor = new LifecycleProcessor({

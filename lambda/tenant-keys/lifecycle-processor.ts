@@ -7,6 +7,7 @@
  */
 import { ScheduleKeyDeletionCommand, type KMSClient } from '@aws-sdk/client-kms';
 import type { AuditEvent, AuditSink } from '../shared/audit';
+import type { AndThen } from './and-then';
 import { errorName, withBackoff, type BackoffOptions } from './backoff';
 import { advance, SYSTEM_ACTOR, type LifecycleEffect, type TenantLifecycle, type Transition } from './lifecycle';
 import type { TenantKeyRecord } from './provisioner';
@@ -23,8 +24,11 @@ export interface LifecycleStore {
 }
 
 export interface TenantDataEraser {
-  /** Deletes every row the tenant owns; returns how many. Idempotent. */
-  deleteRows(orgId: string): Promise<number>;
+  /**
+   * Deletes every row the tenant owns; returns how many. Idempotent. `andThen` runs with the count
+   * in the same transaction (the audit event: rows and event commit together or not at all).
+   */
+  deleteRows(orgId: string, andThen: AndThen<number>): Promise<number>;
 }
 
 export interface TenantObjectEraser {
@@ -103,8 +107,9 @@ export class LifecycleProcessor {
     const { orgId } = effect;
     switch (effect.kind) {
       case 'delete_rows': {
-        const rows = await this.deps.rows.deleteRows(orgId);
-        await this.deps.audit.record(this.audit(orgId, 'tenant.rows_deleted', { rows }));
+        await this.deps.rows.deleteRows(orgId, (rows, tx) =>
+          this.deps.audit.record(this.audit(orgId, 'tenant.rows_deleted', { rows }), tx),
+        );
         return;
       }
       case 'delete_objects': {

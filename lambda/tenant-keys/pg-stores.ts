@@ -5,6 +5,7 @@
  */
 import type { Pool, PoolClient } from 'pg';
 import type { AuditSink } from '../shared/audit';
+import type { AndThen } from './and-then';
 import type { ExportRequest, ExportSection, ExportSource, ExportStore, SectionReader } from './export';
 import {
   cancel,
@@ -60,15 +61,19 @@ export class PgTenantKeyStore implements TenantKeyStore {
     return { keyArn: String(r['key_arn']), source: r['key_source'] as KeySource };
   }
 
-  async record(orgId: string, key: TenantKeyRecord): Promise<TenantKeyRecord> {
-    const r = (
-      await this.pool.query('SELECT key_arn, key_source FROM app.record_tenant_key($1, $2, $3)', [
-        orgId,
-        key.keyArn,
-        key.source,
-      ])
-    ).rows[0] as Row;
-    return { keyArn: String(r['key_arn']), source: r['key_source'] as KeySource };
+  async record(orgId: string, key: TenantKeyRecord, andThen?: AndThen<TenantKeyRecord>): Promise<TenantKeyRecord> {
+    return inTransaction(this.pool, async (c) => {
+      const r = (
+        await c.query('SELECT key_arn, key_source FROM app.record_tenant_key($1, $2, $3)', [
+          orgId,
+          key.keyArn,
+          key.source,
+        ])
+      ).rows[0] as Row;
+      const stored: TenantKeyRecord = { keyArn: String(r['key_arn']), source: r['key_source'] as KeySource };
+      await andThen?.(stored, c);
+      return stored;
+    });
   }
 }
 
@@ -162,9 +167,12 @@ export class PgLifecycleCommands {
 export class PgTenantDataEraser implements TenantDataEraser {
   constructor(private readonly pool: Pool) {}
 
-  async deleteRows(orgId: string): Promise<number> {
-    const r = await this.pool.query('SELECT app.erase_tenant_rows($1) AS n', [orgId]);
-    return Number((r.rows[0] as Row)['n']);
+  deleteRows(orgId: string, andThen?: AndThen<number>): Promise<number> {
+    return inTransaction(this.pool, async (c) => {
+      const n = Number(((await c.query('SELECT app.erase_tenant_rows($1) AS n', [orgId])).rows[0] as Row)['n']);
+      await andThen?.(n, c);
+      return n;
+    });
   }
 }
 
@@ -203,12 +211,19 @@ export class PgExportStore implements ExportStore {
     return (await this.pool.query('SELECT * FROM app.pending_tenant_exports($1)', [limit])).rows.map(exportOf);
   }
 
-  async complete(id: string, objectKey: string, rows: number): Promise<void> {
-    await this.pool.query('SELECT app.finish_tenant_export($1, $2, $3)', [id, objectKey, rows]);
+  complete(id: string, objectKey: string, rows: number, _at?: Date, andThen?: AndThen<boolean>): Promise<void> {
+    return this.finish(id, objectKey, rows, andThen);
   }
 
-  async fail(id: string): Promise<void> {
-    await this.pool.query('SELECT app.finish_tenant_export($1, NULL, NULL)', [id]);
+  fail(id: string, _at?: Date, andThen?: AndThen<boolean>): Promise<void> {
+    return this.finish(id, null, null, andThen);
+  }
+
+  private finish(id: string, objectKey: string | null, rows: number | null, andThen?: AndThen<boolean>) {
+    return inTransaction(this.pool, async (c) => {
+      const r = await c.query('SELECT app.finish_tenant_export($1, $2, $3) AS done', [id, objectKey, rows]);
+      await andThen?.((r.rows[0] as Row)['done'] === true, c);
+    });
   }
 }
 

@@ -6,8 +6,8 @@
  */
 import { KMSClient } from '@aws-sdk/client-kms';
 import { z } from 'zod';
+import { PgSystemAuditSink } from '../audit/pg-system-sink';
 import type { AuditSink } from '../shared/audit';
-import { LogAuditSink } from './log-audit-sink';
 import { PgTenantKeyStore } from './pg-stores';
 import { ProvisionError, TenantKeyProvisioner, type ProvisionErrorCode, type TenantKeyStore } from './provisioner';
 import { baseEnvSchema, databasePool, parseEnv } from './runtime';
@@ -61,11 +61,13 @@ export function provisionerFromEnv(
   overrides: { kms?: KMSClient; store?: TenantKeyStore; audit?: AuditSink } = {},
 ): TenantKeyProvisioner {
   const cfg = parseEnv(baseEnvSchema, env);
+  // One pool: the key is recorded and its system audit event appended in the same transaction.
+  const pool = databasePool(cfg);
   return new TenantKeyProvisioner(
     {
       kms: overrides.kms ?? new KMSClient({ region: cfg.AWS_REGION }),
-      store: overrides.store ?? new PgTenantKeyStore(databasePool(cfg)),
-      audit: overrides.audit ?? new LogAuditSink(),
+      store: overrides.store ?? new PgTenantKeyStore(pool),
+      audit: overrides.audit ?? new PgSystemAuditSink({ pool }),
       clock: () => new Date(),
     },
     { deployment: cfg.DEPLOYMENT, account: cfg.ACCOUNT_ID, region: cfg.AWS_REGION },

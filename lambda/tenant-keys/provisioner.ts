@@ -21,6 +21,7 @@ import {
   type KMSClient,
 } from '@aws-sdk/client-kms';
 import type { AuditEvent, AuditSink } from '../shared/audit';
+import type { AndThen } from './and-then';
 import { errorName, withBackoff, type BackoffOptions } from './backoff';
 import {
   aliasName,
@@ -42,8 +43,11 @@ export interface TenantKeyRecord {
 /** Where the key ARN lives: the tenant row. */
 export interface TenantKeyStore {
   get(orgId: string): Promise<TenantKeyRecord | null>;
-  /** Records the key; must not overwrite a different key already recorded (returns the recorded one). */
-  record(orgId: string, key: TenantKeyRecord): Promise<TenantKeyRecord>;
+  /**
+   * Records the key; must not overwrite a different key already recorded (returns the recorded one).
+   * `andThen` runs with the recorded key in the same transaction (its audit event; a throw undoes it).
+   */
+  record(orgId: string, key: TenantKeyRecord, andThen: AndThen<TenantKeyRecord>): Promise<TenantKeyRecord>;
 }
 
 export interface ProvisionerDeps {
@@ -200,13 +204,16 @@ export class TenantKeyProvisioner {
     }
     // Idempotent: enabling rotation on a key that rotates already is a no-op.
     await this.retry((kms) => kms.send(new EnableKeyRotationCommand({ KeyId: meta.KeyId })));
-    const stored = await this.deps.store.record(orgId, { keyArn: meta.Arn, source: 'managed' });
-    if (stored.keyArn !== meta.Arn) {
-      throw new ProvisionError('KEY_CONFLICT', `tenant ${orgId} already records a different key`);
-    }
-    await this.deps.audit.record(
-      this.event(orgId, created ? 'tenant_key.created' : 'tenant_key.adopted', meta.Arn, { source: 'managed' }),
-    );
+    const arn = meta.Arn;
+    // Recorded and audited in one transaction: a retry after a failed event finds no recorded key
+    // and records (and audits) it again, so the event is never lost.
+    await this.deps.store.record(orgId, { keyArn: arn, source: 'managed' }, async (stored, tx) => {
+      if (stored.keyArn !== arn) {
+        throw new ProvisionError('KEY_CONFLICT', `tenant ${orgId} already records a different key`);
+      }
+      const name = created ? 'tenant_key.created' : 'tenant_key.adopted';
+      await this.deps.audit.record(this.event(orgId, name, arn, { source: 'managed' }), tx);
+    });
     return { keyArn: meta.Arn, source: 'managed', created };
   }
 
@@ -266,11 +273,15 @@ export class TenantKeyProvisioner {
       const r = await this.retry((kms) => kms.send(new GetKeyRotationStatusCommand({ KeyId: keyArn })));
       rotation = r.KeyRotationEnabled === true;
     }
-    const stored = await this.deps.store.record(orgId, { keyArn, source: 'byok' });
-    if (stored.keyArn !== keyArn) {
-      throw new ProvisionError('KEY_CONFLICT', `tenant ${orgId} already records a different key`);
-    }
-    await this.deps.audit.record(this.event(orgId, 'tenant_key.byok_adopted', keyArn, { source: 'byok', rotation }));
+    await this.deps.store.record(orgId, { keyArn, source: 'byok' }, async (stored, tx) => {
+      if (stored.keyArn !== keyArn) {
+        throw new ProvisionError('KEY_CONFLICT', `tenant ${orgId} already records a different key`);
+      }
+      await this.deps.audit.record(
+        this.event(orgId, 'tenant_key.byok_adopted', keyArn, { source: 'byok', rotation }),
+        tx,
+      );
+    });
     return { keyArn, source: 'byok', created: false, rotation };
   }
 }

@@ -7,10 +7,10 @@ import {
 } from '@aws-sdk/client-kms';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { AuditEvent } from '../../lambda/shared/audit';
+import type { AndThen } from '../../lambda/tenant-keys/and-then';
 import { ExportService } from '../../lambda/tenant-keys/export';
 import { makeLifecycleHandler, LifecycleRunFailed } from '../../lambda/tenant-keys/lifecycle-handler';
 import type { LifecycleProcessor } from '../../lambda/tenant-keys/lifecycle-processor';
-import { LogAuditSink } from '../../lambda/tenant-keys/log-audit-sink';
 import { makeProvisionerHandler, provisionerFromEnv } from '../../lambda/tenant-keys/provisioner-handler';
 import type { TenantKeyRecord, TenantKeyStore } from '../../lambda/tenant-keys/provisioner';
 import { ConfigurationError } from '../../lambda/tenant-keys/runtime';
@@ -34,9 +34,11 @@ class MemoryStore implements TenantKeyStore {
   async get(o: string) {
     return this.rows.get(o) ?? null;
   }
-  async record(o: string, k: TenantKeyRecord) {
-    if (!this.rows.has(o)) this.rows.set(o, k);
-    return this.rows.get(o)!;
+  async record(o: string, k: TenantKeyRecord, andThen: AndThen<TenantKeyRecord>) {
+    const stored = this.rows.get(o) ?? k;
+    await andThen(stored, undefined);
+    this.rows.set(o, stored);
+    return stored;
   }
 }
 
@@ -44,17 +46,17 @@ describe('provisioner handler', () => {
   function setup() {
     const kms = new KMSClient({ region: 'eu-west-1' });
     const mock = mockClient(kms);
-    const lines: string[] = [];
+    const events: AuditEvent[] = [];
     const provisioner = provisionerFromEnv(ENV, {
       kms,
       store: new MemoryStore(),
-      audit: new LogAuditSink((l) => lines.push(l)),
+      audit: { record: async (e) => void events.push(e) },
     });
-    return { mock, lines, handler: makeProvisionerHandler(provisioner) };
+    return { mock, events, handler: makeProvisionerHandler(provisioner) };
   }
 
-  it('provisions and returns the key; the audit line carries no secret', async () => {
-    const { mock, lines, handler } = setup();
+  it('provisions and returns the key, with a system audit event', async () => {
+    const { mock, events, handler } = setup();
     mock.on(DescribeKeyCommand).rejects(named('NotFoundException'));
     mock.on(CreateKeyCommand).resolves({ KeyMetadata: { KeyId: 'k', Arn: KEY_A, KeyState: 'Enabled' } });
     mock.on(CreateAliasCommand).resolves({});
@@ -65,8 +67,13 @@ describe('provisioner handler', () => {
       source: 'managed',
       created: true,
     });
-    const audit = JSON.parse(lines[0] ?? '{}') as AuditEvent & { type: string };
-    expect(audit).toMatchObject({ type: 'audit', event: 'tenant_key.created', orgId: ORG_A, actorType: 'system' });
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({
+      event: 'tenant_key.created',
+      orgId: ORG_A,
+      actorType: 'system',
+      actorUserId: null,
+    });
   });
 
   it('maps refusals to stable codes and statuses; unexpected errors fail the invocation', async () => {

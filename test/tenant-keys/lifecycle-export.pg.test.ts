@@ -14,6 +14,11 @@ import {
 import { DeleteObjectsCommand, ListObjectVersionsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { Pool } from 'pg';
+import type { AuditRecord } from '../../lambda/audit/chain';
+import { encodeCsv } from '../../lambda/audit/formats';
+import { AUDIT_COLUMNS, rowToRecord } from '../../lambda/audit/pg-sink';
+import { PgSystemAuditSink } from '../../lambda/audit/pg-system-sink';
+import { verifyFiles } from '../../lambda/audit/verify';
 import type { AuditEvent, AuditSink } from '../../lambda/shared/audit';
 import type { SqlClient } from '../../lambda/shared/migrations';
 import { ExportService, readExport } from '../../lambda/tenant-keys/export';
@@ -29,7 +34,7 @@ import {
 } from '../../lambda/tenant-keys/pg-stores';
 import { TenantKeyProvisioner } from '../../lambda/tenant-keys/provisioner';
 import { S3TenantObjectEraser } from '../../lambda/tenant-keys/s3-eraser';
-import { startPostgres, type TestPostgres } from '../support/postgres';
+import { MIGRATOR_ROLE, startPostgres, type TestPostgres } from '../support/postgres';
 import { buildWorld, createUser, type World } from '../tenant-guard/fixtures';
 
 const ACCOUNT = '111122223333';
@@ -37,10 +42,17 @@ const keyArn = (n: number) => `arn:aws:kms:eu-west-1:${ACCOUNT}:key/${String(n).
 const EXPORT_BUCKET = 'bulwark-exports-test';
 const EXPORT_KEY = `arn:aws:kms:eu-west-1:${ACCOUNT}:key/99999999-9999-4999-8999-999999999999`;
 
+/**
+ * Records every event for assertions and forwards system events to the durable sink the functions
+ * use (PgSystemAuditSink, in the step's transaction when there is one). Users' events (cancel,
+ * restore, export request) are the API's to record and stay in memory here.
+ */
 class RecordingAudit implements AuditSink {
   readonly events: { event: AuditEvent; inTx: boolean }[] = [];
+  durable: AuditSink | undefined;
   async record(event: AuditEvent, tx?: SqlClient) {
     this.events.push({ event, inTx: tx !== undefined });
+    if (event.actorType === 'system') await this.durable?.record(event, tx);
   }
   names(orgId: string): string[] {
     return this.events.filter((e) => e.event.orgId === orgId).map((e) => e.event.event);
@@ -112,6 +124,23 @@ beforeAll(async () => {
 });
 afterAll(async () => pg?.stop());
 
+/**
+ * An organisation's durable audit chain, read as the owner role (what the archive shipper reads:
+ * a tenant in grace or shredded has no context to read through), and whether it verifies.
+ */
+async function durableChain(org: string): Promise<{ records: AuditRecord[]; problems: unknown[] }> {
+  const c = await pg.client(MIGRATOR_ROLE);
+  try {
+    const records = (
+      await c.query(`SELECT ${AUDIT_COLUMNS} FROM audit_log WHERE org_id = $1 ORDER BY seq`, [org])
+    ).rows.map(rowToRecord);
+    const report = verifyFiles([{ name: `${org}.csv`, bytes: Buffer.from(encodeCsv(records)) }]);
+    return { records, problems: [...report.problems] };
+  } finally {
+    await c.end();
+  }
+}
+
 describe('tenant key on the tenant row', () => {
   it('the provisioner records the ARN once; a retry or a different key never replaces it', async () => {
     const client = new KMSClient({ region: 'eu-west-1' });
@@ -122,6 +151,7 @@ describe('tenant key on the tenant row', () => {
     kms.on(EnableKeyRotationCommand).resolves({});
     const store = new PgTenantKeyStore(pool);
     const audit = new RecordingAudit();
+    audit.durable = new PgSystemAuditSink({ pool });
     const provisioner = new TenantKeyProvisioner(
       { kms: client, store, audit, clock: () => new Date() },
       { deployment: 'prod-eu', account: ACCOUNT, region: 'eu-west-1' },
@@ -138,6 +168,12 @@ describe('tenant key on the tenant row', () => {
       source: 'managed',
     });
     await store.record(w.storeB, { keyArn: keyArn(3), source: 'managed' });
+    // The key's creation is in the tenant's durable, hash-chained audit log.
+    const durable = await durableChain(w.storeA);
+    expect(durable.records.map((r) => [r.seq, r.actorType, r.event, r.entityId])).toEqual([
+      [1, 'system', 'tenant_key.created', keyArn(1)],
+    ]);
+    expect(durable.problems).toEqual([]);
   });
 
   it('the application role cannot write the tenant row directly', async () => {
@@ -159,6 +195,7 @@ describe('lifecycle against PostgreSQL', () => {
   let processor: LifecycleProcessor;
 
   beforeAll(() => {
+    audit.durable = new PgSystemAuditSink({ pool });
     commands = new PgLifecycleCommands(pool, audit, now);
     store = new PgLifecycleStore(pool, audit);
     processor = new LifecycleProcessor({
@@ -260,6 +297,22 @@ describe('lifecycle against PostgreSQL', () => {
     ]);
     const rowsDeleted = audit.events.find((e) => e.event.event === 'tenant.rows_deleted');
     expect(rowsDeleted?.event.metadata['rows']).toBeGreaterThanOrEqual(6);
+    // Every system step is in the tenant's durable chain, which survives the shred and verifies.
+    const durable = await durableChain(w.storeA);
+    expect(durable.records.map((r) => r.event)).toEqual([
+      'tenant_key.created',
+      'tenant.grace_started',
+      'tenant.grace_started',
+      'tenant.rows_deleted',
+      'tenant.objects_deleted',
+      'tenant_key.deletion_scheduled',
+      'tenant.shredded',
+    ]);
+    expect(durable.records.every((r) => r.actorType === 'system' && r.actorUserId === null)).toBe(true);
+    expect(durable.records.find((r) => r.event === 'tenant.rows_deleted')?.metadata).toEqual(
+      rowsDeleted?.event.metadata,
+    );
+    expect(durable.problems).toEqual([]);
 
     // The neighbour keeps everything.
     expect({
@@ -334,6 +387,7 @@ describe('export against PostgreSQL', () => {
   let service: ExportService;
 
   beforeAll(() => {
+    audit.durable = new PgSystemAuditSink({ pool });
     s3.on(PutObjectCommand).resolves({});
     service = new ExportService({
       s3: s3Client,
@@ -398,6 +452,12 @@ describe('export against PostgreSQL', () => {
       'tenant.export_completed',
       'tenant.export_downloaded',
     ]);
+    // The worker's completion is durable, in the same transaction that marked the export ready.
+    const durable = await durableChain(w.storeB);
+    expect(durable.records.filter((r) => r.entityId === req.id).map((r) => [r.actorType, r.event, r.metadata])).toEqual(
+      [['system', 'tenant.export_completed', { rows: expect.any(Number) }]],
+    );
+    expect(durable.problems).toEqual([]);
   });
 
   it('another tenant’s Owner can never reach the export', async () => {

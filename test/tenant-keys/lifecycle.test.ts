@@ -164,7 +164,13 @@ function processorSetup() {
     kms: client,
     audit,
     clock: () => now,
-    rows: { deleteRows: async (org) => (erased.push(`rows:${org}`), 42) },
+    rows: {
+      deleteRows: async (org, andThen) => {
+        erased.push(`rows:${org}`);
+        await andThen(42, undefined);
+        return 42;
+      },
+    },
     objects: {
       deleteObjects: async (org) => {
         if (failObjects) throw Object.assign(new Error('boom'), { name: 'S3ServiceException' });

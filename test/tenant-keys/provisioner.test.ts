@@ -12,6 +12,7 @@ import {
 } from '@aws-sdk/client-kms';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { AuditEvent, AuditSink } from '../../lambda/shared/audit';
+import type { AndThen } from '../../lambda/tenant-keys/and-then';
 import { backoffDelay, withBackoff } from '../../lambda/tenant-keys/backoff';
 import {
   actionMatches,
@@ -43,11 +44,12 @@ class MemoryKeyStore implements TenantKeyStore {
   async get(orgId: string) {
     return this.rows.get(orgId) ?? null;
   }
-  async record(orgId: string, key: TenantKeyRecord) {
-    const cur = this.rows.get(orgId);
-    if (cur) return cur;
-    this.rows.set(orgId, key);
-    return key;
+  async record(orgId: string, key: TenantKeyRecord, andThen: AndThen<TenantKeyRecord>) {
+    // Like a transaction: a throw from andThen (KEY_CONFLICT, a failed audit) leaves nothing recorded.
+    const stored = this.rows.get(orgId) ?? key;
+    await andThen(stored, undefined);
+    this.rows.set(orgId, stored);
+    return stored;
   }
 }
 
@@ -201,6 +203,19 @@ describe('TenantKeyProvisioner', () => {
     expect(kms.commandCalls(CreateKeyCommand)).toHaveLength(0);
     expect(kms.commandCalls(EnableKeyRotationCommand)).toHaveLength(1);
     expect(store.rows.get(ORG_A)?.keyArn).toBe(KEY_A);
+  });
+
+  it('never records a key without its audit event: a failed event leaves it unrecorded, the retry audits it', async () => {
+    const { kms, store, audit, provisioner } = setup();
+    kms.on(DescribeKeyCommand).resolves(meta(KEY_A));
+    kms.on(EnableKeyRotationCommand).resolves({});
+    const record = jest.spyOn(audit, 'record').mockRejectedValueOnce(new Error('audit down'));
+    await expect(provisioner.provision(ORG_A)).rejects.toThrow('audit down');
+    expect(store.rows.has(ORG_A)).toBe(false);
+    record.mockRestore();
+    await expect(provisioner.provision(ORG_A)).resolves.toMatchObject({ keyArn: KEY_A });
+    expect(store.rows.get(ORG_A)?.keyArn).toBe(KEY_A);
+    expect(audit.events.map((e) => [e.event, e.orgId])).toEqual([['tenant_key.adopted', ORG_A]]);
   });
 
   it('loses an alias race gracefully: schedules its unused key for deletion and adopts the winner', async () => {
