@@ -342,6 +342,8 @@ export const CONTROLS: readonly Control[] = [
       'lambda/tenant-keys/lifecycle.ts',
       'lambda/tenant-keys/lifecycle-processor.ts',
       'migrations/0300_tenant_keys_lifecycle.sql',
+      'migrations/0301_system_audit_events.sql',
+      'lambda/audit/pg-system-sink.ts',
     ],
     provenBy: [
       t(
@@ -367,6 +369,18 @@ export const CONTROLS: readonly Control[] = [
       t(
         'test/tenant-keys/envelope-cipher.test.ts',
         'after the tenant key is destroyed nothing opens (crypto-shredding)',
+      ),
+      t(
+        'test/tenant-keys/system-audit.pg.test.ts',
+        'the lifecycle function writes each step’s event into the durable audit log',
+      ),
+      t(
+        'test/tenant-keys/system-audit.pg.test.ts',
+        'erasure: a failed event rolls the deletion back; the next run erases and audits the true count',
+      ),
+      t(
+        'test/audit/system-audit.test.ts',
+        'the database refuses, whoever calls: a non-system actor, a person, a name outside the namespace, a back-dated event',
       ),
     ],
     guardedBy: [],
