@@ -360,6 +360,64 @@ const TENANT_ROUTES: readonly RouteDef[] = [
     return { status: 201, body: { role: r.rows[0] } };
   }),
 
+  route('PATCH', '/roles/{id}', async (ctx) => {
+    need(ctx, 'settings', 'edit');
+    const id = parse(uuid, ctx.req.params['id']);
+    const b = parse(
+      z.strictObject({
+        name: z.string().min(1).max(100).optional(),
+        permissions: permissionList.optional(),
+        oversight: z.boolean().optional(),
+      }),
+      ctx.req.body,
+    );
+    if (b.name === undefined && b.permissions === undefined && b.oversight === undefined) {
+      throw new GuardError('VALIDATION_FAILED', 'empty update');
+    }
+    const current = await ctx.tx.query(
+      'SELECT permissions FROM custom_roles WHERE id = $1 AND org_id = $2 FOR UPDATE',
+      [id, ctx.tenant.orgId],
+    );
+    const held = current.rows[0]?.['permissions'] as string[] | undefined;
+    if (!held) throw new GuardError('NOT_FOUND');
+    // Nobody edits a role that holds more than they do, nor gives it more than they hold: members of
+    // the role gain at most what the editor already has.
+    if (!held.every((p) => ctx.tenant.permissions.includes(p))) throw new GuardError('PERMISSION_DENIED');
+    const grid =
+      b.permissions === undefined ? undefined : narrow(b.permissions, ctx.tenant.permissions, 'PERMISSION_DENIED');
+    const r = await ctx.tx.query(
+      `UPDATE custom_roles SET name = coalesce($3, name), permissions = coalesce($4, permissions),
+              oversight = coalesce($5, oversight)
+        WHERE id = $1 AND org_id = $2 RETURNING id, name, permissions, oversight`,
+      [id, ctx.tenant.orgId, b.name ?? null, grid ?? null, b.oversight ?? null],
+    );
+    await ctx.emit('role.updated', 'custom_role', id, {
+      fields: Object.keys(b),
+      ...(grid ? { permissions: grid, previous: held } : {}),
+    });
+    return { status: 200, body: { role: r.rows[0] } };
+  }),
+  route('DELETE', '/roles/{id}', async (ctx) => {
+    need(ctx, 'settings', 'delete');
+    const id = parse(uuid, ctx.req.params['id']);
+    const current = await ctx.tx.query(
+      'SELECT permissions FROM custom_roles WHERE id = $1 AND org_id = $2 FOR UPDATE',
+      [id, ctx.tenant.orgId],
+    );
+    const held = current.rows[0]?.['permissions'] as string[] | undefined;
+    if (!held) throw new GuardError('NOT_FOUND');
+    if (!held.every((p) => ctx.tenant.permissions.includes(p))) throw new GuardError('PERMISSION_DENIED');
+    // A role still assigned (to a live or revoked membership) stays: reassign first, so no history points nowhere.
+    const used = await ctx.tx.query(
+      'SELECT count(*)::int AS n FROM memberships WHERE org_id = $1 AND custom_role_id = $2',
+      [ctx.tenant.orgId, id],
+    );
+    if (Number(used.rows[0]?.['n'] ?? 0) > 0) throw new GuardError('CONFLICT', 'role is assigned');
+    await ctx.tx.query('DELETE FROM custom_roles WHERE id = $1 AND org_id = $2', [id, ctx.tenant.orgId]);
+    await ctx.emit('role.deleted', 'custom_role', id, { permissions: held });
+    return { status: 200, body: { deleted: id } };
+  }),
+
   route('POST', '/api-keys', async (ctx) => {
     need(ctx, 'settings', 'create');
     if (ctx.tenant.actorType !== 'user') throw new GuardError('PERMISSION_DENIED', 'only people mint keys');

@@ -213,6 +213,75 @@ describe('tenant API handler', () => {
     });
   });
 
+  describe('custom roles', () => {
+    it('are edited and deleted only within the editor’s own grid, take effect at once, and are audited', async () => {
+      const owner = await bearer(w.ownerA, w.storeA);
+      const created = await call('POST', '/roles', owner, {
+        name: 'sales desk',
+        permissions: ['leads:view', 'leads:create'],
+      });
+      expect(created.status).toBe(201);
+      const roleId = String((created.body['role'] as { id: string }).id);
+      const rep = await createUser(pg);
+      await pg.superuser(
+        "INSERT INTO memberships (org_id, user_id, role, custom_role_id) VALUES ($1, $2, 'custom', $3)",
+        [w.storeA, rep, roleId],
+      );
+      expect((await call('POST', '/leads', await bearer(rep, w.storeA), { name: 'walk-in' })).status).toBe(201);
+
+      const admin = await createUser(pg);
+      await pg.superuser("INSERT INTO memberships (org_id, user_id, role) VALUES ($1, $2, 'admin')", [w.storeA, admin]);
+      const adminAuth = await bearer(admin, w.storeA);
+      // An Admin cannot widen a role beyond what they hold...
+      expect(
+        await call('PATCH', `/roles/${roleId}`, adminAuth, { permissions: ['leads:view', 'billing:edit'] }),
+      ).toEqual({
+        status: 403,
+        body: { error: 'PERMISSION_DENIED' },
+      });
+      // ...nor touch a role that already holds more than they do.
+      const billing = await call('POST', '/roles', owner, { name: 'billing', permissions: ['billing:edit'] });
+      const billingId = String((billing.body['role'] as { id: string }).id);
+      expect(await call('PATCH', `/roles/${billingId}`, adminAuth, { name: 'renamed' })).toEqual({
+        status: 403,
+        body: { error: 'PERMISSION_DENIED' },
+      });
+      expect(await call('DELETE', `/roles/${billingId}`, adminAuth)).toEqual({
+        status: 403,
+        body: { error: 'PERMISSION_DENIED' },
+      });
+
+      // Narrowing applies to the role's members on their next request.
+      const narrowed = await call('PATCH', `/roles/${roleId}`, adminAuth, { permissions: ['leads:view'] });
+      expect(narrowed).toMatchObject({ status: 200, body: { role: { permissions: ['leads:view'] } } });
+      expect(await call('POST', '/leads', await bearer(rep, w.storeA), { name: 'x' })).toEqual({
+        status: 403,
+        body: { error: 'PERMISSION_DENIED' },
+      });
+      expect(await call('PATCH', `/roles/${roleId}`, adminAuth, {})).toEqual({
+        status: 400,
+        body: { error: 'VALIDATION_FAILED' },
+      });
+      expect(await call('PATCH', '/roles/00000000-0000-4000-8000-000000000000', adminAuth, { name: 'x' })).toEqual({
+        status: 404,
+        body: { error: 'NOT_FOUND' },
+      });
+
+      // An assigned role is not deleted; once nobody holds it, it is.
+      expect(await call('DELETE', `/roles/${roleId}`, adminAuth)).toEqual({ status: 409, body: { error: 'CONFLICT' } });
+      await pg.superuser("UPDATE memberships SET role = 'viewer', custom_role_id = NULL WHERE user_id = $1", [rep]);
+      expect(await call('DELETE', `/roles/${roleId}`, adminAuth)).toEqual({ status: 200, body: { deleted: roleId } });
+      expect(await pg.superuser('SELECT 1 FROM custom_roles WHERE id = $1', [roleId])).toEqual([]);
+
+      const events = audit.events.filter((e) => e.entityId === roleId).map((e) => [e.event, e.actorUserId]);
+      expect(events).toEqual([
+        ['role.created', w.ownerA],
+        ['role.updated', admin],
+        ['role.deleted', admin],
+      ]);
+    });
+  });
+
   describe('leads', () => {
     it('CRUD in the caller’s organisation, each change audited with actor, org, target, IP and user agent', async () => {
       const auth = await bearer(w.ownerA, w.storeA);
