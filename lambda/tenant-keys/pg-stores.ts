@@ -16,6 +16,7 @@ import {
   type Transition,
 } from './lifecycle';
 import type { LifecycleStore, TenantDataEraser } from './lifecycle-processor';
+import type { KeylessTenantSource } from './reconcile';
 import { ProvisionError, type KeySource, type TenantKeyRecord, type TenantKeyStore } from './provisioner';
 
 type Row = Record<string, unknown>;
@@ -48,8 +49,16 @@ function lifecycleOf(r: Row): TenantLifecycle {
   };
 }
 
-export class PgTenantKeyStore implements TenantKeyStore {
+export class PgTenantKeyStore implements TenantKeyStore, KeylessTenantSource {
   constructor(private readonly pool: Pool) {}
+
+  async keyless(limit: number, minAgeSeconds: number): Promise<string[]> {
+    const r = await this.pool.query('SELECT org_id FROM app.keyless_tenants($1, make_interval(secs => $2))', [
+      limit,
+      minAgeSeconds,
+    ]);
+    return r.rows.map((row: Row) => String(row['org_id']));
+  }
 
   async get(orgId: string): Promise<TenantKeyRecord | null> {
     const r = (await this.pool.query('SELECT key_arn, key_source, lifecycle_state FROM app.tenant_status($1)', [orgId]))
