@@ -97,11 +97,21 @@ describe('TenantGuard construct', () => {
 
   it('puts every tenant route behind the Cognito authorizer', () => {
     const methods = t.findResources('AWS::ApiGateway::Method');
-    // ANY on /leads, /memberships, /roles, /api-keys, /support-grants, /audit and on each one's {proxy+}.
-    expect(Object.keys(methods)).toHaveLength(12);
+    // ANY on /leads, /memberships, /roles, /api-keys, /support-grants, /audit, /tenant, /organisations
+    // and on each one's {proxy+}.
+    expect(Object.keys(methods)).toHaveLength(16);
     const paths = Object.values(t.findResources('AWS::ApiGateway::Resource')).map((r) => r['Properties']['PathPart']);
     expect(paths).toEqual(
-      expect.arrayContaining(['leads', 'memberships', 'roles', 'api-keys', 'support-grants', 'audit']),
+      expect.arrayContaining([
+        'leads',
+        'memberships',
+        'roles',
+        'api-keys',
+        'support-grants',
+        'audit',
+        'tenant',
+        'organisations',
+      ]),
     );
     for (const m of Object.values(methods)) expect(m['Properties']['AuthorizationType']).toBe('COGNITO_USER_POOLS');
   });
