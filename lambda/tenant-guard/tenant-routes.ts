@@ -80,7 +80,11 @@ export interface CallerRouteContext {
   /** Whether the request named a support grant (X-Bulwark-Support-Grant). */
   readonly supportGrant: boolean;
   readonly req: RouteRequest;
-  /** Audits as the caller (a person) in `orgId`'s trail, in the request's transaction. */
+  /**
+   * Audits as the caller (a person) in `orgId`'s trail, in the request's transaction. The audit log
+   * takes rows only for the organisation of the transaction's tenant context, so a route enters
+   * one (`enterForAudit`) before it emits.
+   */
   readonly emit: (
     orgId: string,
     event: string,
@@ -114,6 +118,15 @@ function requireOwner(t: TenantContext, write: boolean): void {
 /** People only, never under a support grant (these routes enter no tenant, so the header is refused). */
 function requirePerson(ctx: CallerRouteContext): void {
   if (ctx.caller.apiKey || ctx.supportGrant) throw new GuardError('PERMISSION_DENIED', 'people only');
+}
+
+/**
+ * Enters `orgId` as `userId` for the rest of the transaction, once the route's action is done, so
+ * that its audit row can be appended (audit_log admits rows for the context's organisation only).
+ * The database re-checks the membership as on every request.
+ */
+async function enterForAudit(tx: SqlClient, userId: string, orgId: string): Promise<void> {
+  await tx.query('SELECT 1 FROM app.set_tenant_context($1, $2, NULL)', [userId, orgId]);
 }
 
 function need(deps: TenantKeysApiDeps | undefined): TenantKeysApiDeps {
@@ -344,6 +357,8 @@ export function callerRoutes(deps: TenantKeysApiDeps | undefined): RouteSpec<Cal
           ctx.orgId,
         ]);
         const from = String(r.rows[0]!['previous_state']);
+        // Active again, so the Owner can enter it (a platform owner, not a member, cannot: Owners only).
+        await enterForAudit(ctx.tx, ctx.caller.userId, ctx.orgId);
         await ctx.emit(ctx.orgId, 'tenant.restored', 'organisation', ctx.orgId, { from });
         return { status: 200, body: { tenant: { orgId: ctx.orgId, lifecycleState: 'active', restoredFrom: from } } };
       },
@@ -382,6 +397,9 @@ export function callerRoutes(deps: TenantKeysApiDeps | undefined): RouteSpec<Cal
         if (keySource === 'byok') {
           await ctx.tx.query('SELECT app.expect_tenant_byok($1, $2)', [ctx.caller.userId, orgId]);
         }
+        // The platform owner is no member of the new tenant: its first audit row is appended in the
+        // tenant's context entered as its new Owner (the row names the platform owner as the actor).
+        await enterForAudit(ctx.tx, ownerId, orgId);
         await ctx.emit(orgId, 'organisation.created', 'organisation', orgId, {
           kind: b.kind,
           plan: b.plan,

@@ -25,6 +25,8 @@ import type { SqlClient } from '../../lambda/shared/migrations';
 import { securityHeaders } from '../../lambda/shared/security-headers';
 import { createApi, type ApiDeps } from '../../lambda/tenant-guard/api';
 import { createVerifier } from '../../lambda/tenant-guard/jwt';
+import { RefusalLogSink } from '../../lambda/tenant-guard/refusal-log-sink';
+import { PgAuditSink } from '../../lambda/audit/pg-sink';
 import { tenantKeyPolicy } from '../../lambda/tenant-keys/key-policy';
 import { PgTenantKeyStore } from '../../lambda/tenant-keys/pg-stores';
 import { PROVISION_ERROR_STATUS } from '../../lambda/tenant-keys/provision-status';
@@ -42,10 +44,13 @@ const BUCKET = 'bulwark-prod-eu-exports-test';
 const IP = '203.0.113.9';
 const keyArn = (n: number) => `arn:aws:kms:eu-west-1:${ACCOUNT}:key/${String(n).repeat(8)}-2222-4222-8222-222222222222`;
 
+/** Records what was emitted, and writes it for real: audit_log through the production sink. */
 class RecordingAudit implements AuditSink {
   readonly events: { event: AuditEvent; inTx: boolean }[] = [];
+  constructor(private readonly durable?: AuditSink) {}
   async record(event: AuditEvent, tx?: SqlClient) {
     this.events.push({ event, inTx: tx !== undefined });
+    await this.durable?.record(event, tx);
   }
   last(name: string) {
     return [...this.events].reverse().find((e) => e.event.event === name);
@@ -79,7 +84,7 @@ beforeAll(async () => {
   w = await buildWorld(pg);
   pool = pg.pool();
   pool.on('error', () => undefined);
-  audit = new RecordingAudit();
+  audit = new RecordingAudit(new RefusalLogSink(new PgAuditSink({ pool }), () => undefined));
   const pair = await generateKeyPair('RS256');
   signingKey = pair.privateKey;
   const jwk: JWK = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
@@ -170,17 +175,16 @@ async function intoGrace(org: string): Promise<void> {
   await pool.query("SELECT app.advance_tenant_lifecycle($1, 'cancelled', 'grace')", [org]);
 }
 
-/** A read-write support grant on `org`, and the support engineer's headers to use it. */
+/**
+ * A read-write support grant on `org`, and the support engineer's headers to use it. Opened through
+ * the database function directly: POST /support-grants itself is not under test here.
+ */
 async function supportGrant(org: string): Promise<{ auth: string; headers: Record<string, string> }> {
-  const opened = await call('POST', '/support-grants', await bearer(w.support, org), {
-    orgId: org,
-    reason: 'ticket 42: tenant settings',
-    durationMinutes: 30,
-    scope: 'read_write',
-  });
-  expect(opened.status).toBe(201);
-  const id = (opened.body['grant'] as { id: string }).id;
-  return { auth: await bearer(w.support, org), headers: { 'X-Bulwark-Support-Grant': id } };
+  const r = await pool.query<{ id: string }>(
+    "SELECT (app.open_support_grant($1, $2, 'ticket 42: tenant settings', interval '30 minutes', 'read_write')).id AS id",
+    [w.support, org],
+  );
+  return { auth: await bearer(w.support, org), headers: { 'X-Bulwark-Support-Grant': r.rows[0]!.id } };
 }
 
 async function apiKeyOf(owner: string, org: string): Promise<string> {
@@ -337,6 +341,10 @@ describe('POST /tenant/cancel and POST /tenant/restore', () => {
       body: { tenant: { restoredFrom: 'grace' } },
     });
     expect((await call('GET', '/leads', owner)).status).toBe(200);
+    const chain = (await pg.superuser('SELECT event FROM audit_log WHERE org_id = $1 ORDER BY seq', [t.org])) as {
+      event: string;
+    }[];
+    expect(chain.map((r) => r.event)).toEqual(['tenant.cancelled', 'tenant.restored', 'tenant.restored']);
 
     await intoGrace(t.org);
     await pg.superuser("UPDATE organisations SET grace_ends_at = now() - interval '1 minute' WHERE id = $1", [t.org]);
@@ -351,15 +359,8 @@ describe('POST /tenant/cancel and POST /tenant/restore', () => {
     await call('POST', '/tenant/cancel', await bearer(t.owner, t.org), { accessUntil: inDays(3) });
     const key = await apiKeyOf(t.owner, t.org);
     expect(await call('POST', '/tenant/restore', key)).toEqual(denied);
-    const grantRows = (await pg.superuser(
-      "SELECT (app.open_support_grant($1, $2, 'ticket 43: restore please', interval '30 minutes', 'read_write')).id AS id",
-      [w.support, t.org],
-    )) as { id: string }[];
-    expect(
-      await call('POST', '/tenant/restore', await bearer(w.support, t.org), undefined, {
-        'X-Bulwark-Support-Grant': grantRows[0]!.id,
-      }),
-    ).toEqual(denied);
+    const grant = await supportGrant(t.org);
+    expect(await call('POST', '/tenant/restore', grant.auth, undefined, grant.headers)).toEqual(denied);
     expect(await call('POST', '/tenant/restore', await bearer(w.ownerB, t.org))).toEqual(denied);
     expect(await call('POST', '/tenant/restore', await bearer(t.owner, t.org), { force: true })).toEqual({
       status: 400,
@@ -662,6 +663,10 @@ describe('POST /organisations and the keyless sweep', () => {
       inTx: true,
       event: { orgId, actorType: 'user', actorUserId: w.platformOwner, metadata: { keySource: 'managed' } },
     });
+    // Durable: the first row of the new tenant's hash chain, naming the platform owner.
+    expect(
+      await pg.superuser('SELECT seq, event, actor_user_id FROM audit_log WHERE org_id = $1 ORDER BY seq', [orgId]),
+    ).toEqual([{ seq: '1', event: 'organisation.created', actor_user_id: w.platformOwner }]);
     // The named Owner is the Owner.
     const owner = `Bearer ${await tokenFor(body.owner.subject, orgId)}`;
     expect((await call('GET', '/tenant', owner)).body['tenant']).toMatchObject({ role: 'owner', plan: 'business' });
