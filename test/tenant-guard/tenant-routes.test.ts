@@ -24,6 +24,7 @@ import type { AuditEvent, AuditSink } from '../../lambda/shared/audit';
 import type { SqlClient } from '../../lambda/shared/migrations';
 import { securityHeaders } from '../../lambda/shared/security-headers';
 import { createApi, type ApiDeps } from '../../lambda/tenant-guard/api';
+import { ERROR_STATUS, toGuardError } from '../../lambda/tenant-guard/errors';
 import { createVerifier } from '../../lambda/tenant-guard/jwt';
 import { RefusalLogSink } from '../../lambda/tenant-guard/refusal-log-sink';
 import { PgAuditSink } from '../../lambda/audit/pg-sink';
@@ -104,7 +105,11 @@ beforeAll(async () => {
     { deployment: 'prod-eu', account: ACCOUNT, region: 'eu-west-1' },
   );
 });
-afterAll(async () => pg?.stop());
+afterAll(async () => {
+  lambda.restore();
+  kms.restore();
+  await pg?.stop();
+});
 beforeEach(() => {
   lambda.reset();
   kms.reset();
@@ -738,7 +743,8 @@ describe('POST /organisations and the keyless sweep', () => {
       "UPDATE organisations SET created_at = now() WHERE kms_key_arn IS NULL AND id <> $1 AND created_at > now() - interval '1 day'",
       [orgId],
     );
-    const summary = await makeSweepHandler(provisioner, store)();
+    // The scheduled event the KeylessSweep rule sends, through the function's event router.
+    const summary = await makeHandler(provisioner, store)({ sweep: true });
     expect(summary).toEqual({ type: 'keyless_sweep', found: 1, provisioned: 1, failed: [] });
     expect(kms.commandCalls(CreateAliasCommand)[0]!.args[0].input.AliasName).toBe(
       `alias/bulwark/prod-eu/tenant/${orgId}`,
@@ -760,5 +766,34 @@ describe('POST /organisations and the keyless sweep', () => {
       summary: { failed: expect.arrayContaining([{ orgId, error: 'AccessDeniedException' }]) },
     });
     expect(await store.get(orgId)).toBeNull();
+  });
+});
+
+describe('refusal codes', () => {
+  it('every code of these routes has a stable status', () => {
+    expect(ERROR_STATUS).toMatchObject({
+      INVALID_TRANSITION: 409,
+      INVALID_BILLING_PERIOD: 400,
+      TENANT_NOT_FOUND: 404,
+      TENANT_SHREDDED: 410,
+      KEY_ALREADY_SET: 409,
+      BYOK_NOT_ENTITLED: 403,
+      EXPORT_NOT_FOUND: 404,
+      EXPORT_NOT_READY: 409,
+      EXPORT_FAILED: 409,
+      EXPORT_EXPIRED: 410,
+      PROVISIONER_FAILED: 502,
+      PROVISIONER_UNAVAILABLE: 503,
+      TENANT_KEYS_UNAVAILABLE: 503,
+    });
+    // The database's refusals reach the API as these codes.
+    expect(['BW301', 'BW302', 'BW303', 'BW304', 'BW305', 'BW308'].map((code) => toGuardError({ code }).code)).toEqual([
+      'TENANT_SHREDDED',
+      'KEY_ALREADY_SET',
+      'TENANT_NOT_FOUND',
+      'INVALID_TRANSITION',
+      'INVALID_BILLING_PERIOD',
+      'BYOK_NOT_ENTITLED',
+    ]);
   });
 });
