@@ -163,8 +163,10 @@ export class BulwarkStage extends Stage {
     // Per-organisation webhook secrets are sealed under each tenant's own key: the webhook function
     // may open them only with that tenant's org_id encryption context.
     this.tenantKeys.tenantKeys.grantTenantKeyUse(this.webhooks.role, this.webhooks.policy);
-    // The tenant API seals organisations' webhook secrets under the same per-tenant keys.
+    // The tenant API seals organisations' webhook secrets under the same per-tenant keys, invokes the
+    // provisioner (BYOK, new tenants) and signs export download links.
     this.tenantKeys.tenantKeys.grantTenantKeyUse(this.tenantGuard.apiRole, this.tenantGuard.apiPolicy);
+    this.tenantGuard.useTenantKeys(this.tenantKeys.tenantKeys);
 
     Tags.of(this).add('bulwark:deployment', deployment.name);
     Tags.of(this).add('bulwark:residency', deployment.residency);

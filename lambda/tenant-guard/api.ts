@@ -1,6 +1,6 @@
 /**
  * The tenant API: leads (CRUD, bulk delete), memberships and roles, API key minting, support
- * grants. One transaction per request: authenticate, enter the tenant (the database re-checks the
+ * grants, and the tenant's lifecycle, exports and key (tenant-routes.ts). One transaction per request: authenticate, enter the tenant (the database re-checks the
  * membership or grant), `requirePermission`, act, audit in the same transaction, commit.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -34,6 +34,7 @@ import { PgWebhookSecretStore } from '../webhooks/pg-secret-store';
 import { HMAC_PROVIDERS, type HmacProvider } from '../webhooks/providers';
 import { MAX_SECRET_BYTES, MIN_SECRET_BYTES, WebhookSecretService } from '../webhooks/secrets';
 import { ALL_PERMISSIONS, narrow, requirePermission, type Action, type Module } from './permissions';
+import { callerRoutes, tenantKeyRoutes, type CallerRouteContext, type TenantKeysApiDeps } from './tenant-routes';
 
 export interface PooledClient extends SqlClient {
   release(err?: Error | boolean): void;
@@ -56,6 +57,13 @@ export interface ApiDeps {
   readonly cipher?: SecretCipher;
   /** @default () => new Date() */
   readonly now?: () => Date;
+  /**
+   * The tenant-keys provisioner and export bucket, for BYOK, export downloads and key provisioning
+   * at tenant creation. Without them those routes answer 503 TENANT_KEYS_UNAVAILABLE and new
+   * tenants get their key from the provisioner's scheduled sweep.
+   * @default - not wired
+   */
+  readonly tenantKeys?: TenantKeysApiDeps;
 }
 
 interface Req {
@@ -74,6 +82,8 @@ interface Res {
   readonly body: Json;
   /** A CSV document instead of JSON (the audit export); `body` is then ignored. */
   readonly csv?: { readonly filename: string; readonly text: string };
+  /** Work after COMMIT (never throws); its result is merged into the JSON body. */
+  readonly afterCommit?: () => Promise<Record<string, unknown>>;
 }
 
 interface Ctx {
@@ -168,15 +178,15 @@ async function sealing<T>(run: () => Promise<T>): Promise<T> {
   }
 }
 
-type Route = (ctx: Ctx) => Promise<Res>;
-interface RouteDef {
+type Route<C = Ctx> = (ctx: C) => Promise<Res>;
+interface RouteDef<C = Ctx> {
   readonly method: string;
   readonly pattern: RegExp;
   readonly keys: readonly string[];
-  readonly run: Route;
+  readonly run: Route<C>;
 }
 
-function route(method: string, path: string, run: Route): RouteDef {
+function route<C = Ctx>(method: string, path: string, run: Route<C>): RouteDef<C> {
   const keys: string[] = [];
   const pattern = new RegExp(
     `^${path.replace(/\{(\w+)\}/g, (_m, k: string) => {
@@ -619,6 +629,12 @@ const refusal = (e: GuardError): APIGatewayProxyResult => respond(e.status, { er
 /** Builds the API Gateway proxy handler over injected dependencies. */
 export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult> {
   const now = deps.now ?? (() => new Date());
+  const tenantRoutes: readonly RouteDef[] = [
+    ...TENANT_ROUTES,
+    ...tenantKeyRoutes(deps.tenantKeys, now).map((r) => route(r.method, r.path, r.run)),
+  ];
+  // Routes on the authenticated caller that enter no tenant (tenant-routes.ts).
+  const outsideRoutes = callerRoutes(deps.tenantKeys).map((r) => route<CallerRouteContext>(r.method, r.path, r.run));
 
   return async (event) => {
     let req: Omit<Req, 'params'>;
@@ -627,7 +643,7 @@ export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promi
     } catch (e) {
       return refusal(toGuardError(e));
     }
-    const match = (defs: readonly RouteDef[]): { def: RouteDef; params: Record<string, string> } | null => {
+    const match = <C>(defs: readonly RouteDef<C>[]): { def: RouteDef<C>; params: Record<string, string> } | null => {
       for (const def of defs) {
         const m = def.pattern.exec(req.path);
         if (m && def.method === req.method) {
@@ -639,8 +655,9 @@ export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promi
     // Opening a support grant is the one platform route: no tenant is entered (the caller is
     // platform staff, not a member); the database function checks the caller's platform role.
     const platform = req.method === 'POST' && req.path === '/support-grants';
-    const tenantRoute = platform ? null : match(TENANT_ROUTES);
-    if (!platform && !tenantRoute) return respond(404, { error: 'NOT_FOUND' });
+    const outside = platform ? null : match(outsideRoutes);
+    const tenantRoute = platform || outside ? null : match(tenantRoutes);
+    if (!platform && !outside && !tenantRoute) return respond(404, { error: 'NOT_FOUND' });
 
     let client: PooledClient;
     try {
@@ -680,6 +697,21 @@ export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promi
             client,
           ),
         );
+      } else if (outside) {
+        const target = header(event, 'x-bulwark-org');
+        if (target !== undefined && (!UUID.test(target) || who.apiKey)) throw new GuardError('PERMISSION_DENIED');
+        res = await outside.def.run({
+          tx: client,
+          caller: who,
+          orgId: target ? target.toLowerCase() : who.orgId,
+          supportGrant: header(event, 'x-bulwark-support-grant') !== undefined,
+          req: { ...req, params: outside.params },
+          emit: (orgId, name, entityType, entityId, metadata = {}) =>
+            deps.audit.record(
+              { ...base(orgId, 'user', null), event: name, entityType, entityId, metadata: { ...metadata } },
+              client,
+            ),
+        });
       } else {
         // A person may address another organisation they belong to, or a member store they
         // oversee (read-only), with X-Bulwark-Org; the database decides whether that is allowed.
@@ -711,6 +743,11 @@ export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promi
         res = await tenantRoute!.def.run(ctx);
       }
       await client.query('COMMIT');
+      const after = res.afterCommit;
+      if (after) {
+        const extra = await after().catch(() => ({}));
+        return respond(res.status, { ...(res.body as Record<string, unknown>), ...extra });
+      }
       if (res.csv) {
         return withSecurityHeaders({
           statusCode: res.status,
@@ -780,6 +817,9 @@ async function openSupportGrant(
     [caller.userId, b.orgId, b.reason, b.durationMinutes, b.scope ?? 'read'],
   );
   const grant = r.rows[0]!;
+  // audit_log admits rows only for the verified context's organisation: enter it under the new grant
+  // (the gate checks the grant is live), so the opening is recorded in the organisation's own chain.
+  await tx.query('SELECT 1 FROM app.set_tenant_context($1, $2, $3)', [caller.userId, b.orgId, grant['id']]);
   await audit(b.orgId, String(grant['id']));
   return { status: 201, body: { grant } };
 }

@@ -25,6 +25,20 @@ export const ERROR_STATUS = {
   INTERNAL: 500,
   /** KMS (or no cipher) could not seal: retry later; nothing was stored. */
   KEY_UNAVAILABLE: 503,
+  // Tenant lifecycle, exports and keys (lambda/tenant-guard/tenant-routes.ts, docs/tenant-keys.md).
+  INVALID_TRANSITION: 409,
+  INVALID_BILLING_PERIOD: 400,
+  TENANT_NOT_FOUND: 404,
+  TENANT_SHREDDED: 410,
+  KEY_ALREADY_SET: 409,
+  BYOK_NOT_ENTITLED: 403,
+  EXPORT_NOT_FOUND: 404,
+  EXPORT_NOT_READY: 409,
+  EXPORT_FAILED: 409,
+  EXPORT_EXPIRED: 410,
+  PROVISIONER_FAILED: 502,
+  PROVISIONER_UNAVAILABLE: 503,
+  TENANT_KEYS_UNAVAILABLE: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
@@ -53,6 +67,12 @@ const SQLSTATE: Readonly<Record<string, ErrorCode>> = {
   BW008: 'PERMISSION_DENIED',
   BW009: 'SUPPORT_GRANT_TOO_LONG',
   BW010: 'API_KEY_EXCEEDS_ROLE',
+  BW301: 'TENANT_SHREDDED',
+  BW302: 'KEY_ALREADY_SET',
+  BW303: 'TENANT_NOT_FOUND',
+  BW304: 'INVALID_TRANSITION',
+  BW305: 'INVALID_BILLING_PERIOD',
+  BW308: 'BYOK_NOT_ENTITLED',
   '42501': 'PERMISSION_DENIED',
   '23505': 'CONFLICT',
   '23503': 'VALIDATION_FAILED',

@@ -4,10 +4,15 @@
  * connection (lambda/shared/db.ts); audit events go to the durable hash-chained `audit_log` (refusals
  * the database cannot attribute to the claimed organisation to the log, see RefusalLogSink). Bearer
  * tokens are verified by the REQUEST authorizer in front of every route (authorizer-handler.ts).
+ * The tenant-keys provisioner and export bucket are named by PROVISIONER_FUNCTION and EXPORT_BUCKET
+ * (both, or neither).
  */
 import { KMSClient } from '@aws-sdk/client-kms';
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { S3Client } from '@aws-sdk/client-s3';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { Pool } from 'pg';
+import { z } from 'zod';
 import { PgAuditSink } from '../audit/pg-sink';
 import { createProxyPool, parseDatabaseEnv } from '../shared/db';
 import type { SecretCipher } from '../shared/secret-cipher';
@@ -15,28 +20,69 @@ import { EnvelopeCipher } from '../tenant-keys/envelope-cipher';
 import { PgTenantKeyStore, pgTenantKeyResolver } from '../tenant-keys/pg-stores';
 import { createApi } from './api';
 import { RefusalLogSink } from './refusal-log-sink';
+import type { TenantKeysApiDeps } from './tenant-routes';
+
+export const Env = z
+  .object({
+    /** Name of the tenant-keys provisioner function. @default - tenant-keys routes unavailable */
+    PROVISIONER_FUNCTION: z.string().min(1).max(140).optional(),
+    /** Name of the tenant-keys export bucket. @default - tenant-keys routes unavailable */
+    EXPORT_BUCKET: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/)
+      .optional(),
+  })
+  .refine((e) => (e.PROVISIONER_FUNCTION === undefined) === (e.EXPORT_BUCKET === undefined), {
+    message: 'PROVISIONER_FUNCTION and EXPORT_BUCKET are set together',
+    path: ['PROVISIONER_FUNCTION'],
+  });
+export type Env = z.infer<typeof Env>;
+
+export interface HandlerOptions {
+  /** Seals per-organisation secrets (webhook secrets). @default - those routes answer 503 */
+  readonly cipher?: SecretCipher;
+  /** Provisioner and export bucket. @default - the tenant-keys routes answer 503 */
+  readonly tenantKeys?: TenantKeysApiDeps;
+}
 
 /** Wires the API to its pool; the pool is injected so tests run it against a real PostgreSQL. */
 export function buildHandler(
   pool: Pool,
-  cipher?: SecretCipher,
+  options: HandlerOptions = {},
 ): (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult> {
   // No token verifier: the function has no route to the identity provider's JWKS (the VPC has no
   // internet path), so it honours only the edge authorizer's verdicts and checks API keys itself.
-  return createApi({ db: pool, audit: new RefusalLogSink(new PgAuditSink({ pool })), cipher });
+  return createApi({
+    db: pool,
+    audit: new RefusalLogSink(new PgAuditSink({ pool })),
+    ...(options.cipher ? { cipher: options.cipher } : {}),
+    ...(options.tenantKeys ? { tenantKeys: options.tenantKeys } : {}),
+  });
 }
 
 let ready: ReturnType<typeof buildHandler> | undefined;
 
 export const handler = async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
   if (!ready) {
+    const env = Env.parse(process.env);
     const pool = createProxyPool(parseDatabaseEnv(process.env));
-    // Per-organisation secrets are sealed under the tenant's own KMS key (org_id context).
-    const cipher = new EnvelopeCipher({
-      kms: new KMSClient({}),
-      keyFor: pgTenantKeyResolver(new PgTenantKeyStore(pool)),
+    ready = buildHandler(pool, {
+      // Per-organisation secrets are sealed under the tenant's own KMS key (org_id context).
+      cipher: new EnvelopeCipher({
+        kms: new KMSClient({}),
+        keyFor: pgTenantKeyResolver(new PgTenantKeyStore(pool)),
+      }),
+      ...(env.PROVISIONER_FUNCTION && env.EXPORT_BUCKET
+        ? {
+            tenantKeys: {
+              lambda: new LambdaClient({}),
+              provisionerFunction: env.PROVISIONER_FUNCTION,
+              s3: new S3Client({}),
+              exportBucket: env.EXPORT_BUCKET,
+            },
+          }
+        : {}),
     });
-    ready = buildHandler(pool, cipher);
   }
   return ready(event);
 };

@@ -17,6 +17,7 @@ import {
   type Transition,
 } from './lifecycle';
 import type { LifecycleStore, TenantDataEraser } from './lifecycle-processor';
+import type { KeylessTenantSource } from './reconcile';
 import { ProvisionError, type KeySource, type TenantKeyRecord, type TenantKeyStore } from './provisioner';
 
 type Row = Record<string, unknown>;
@@ -49,8 +50,16 @@ function lifecycleOf(r: Row): TenantLifecycle {
   };
 }
 
-export class PgTenantKeyStore implements TenantKeyStore {
+export class PgTenantKeyStore implements TenantKeyStore, KeylessTenantSource {
   constructor(private readonly pool: Pool) {}
+
+  async keyless(limit: number, minAgeSeconds: number): Promise<string[]> {
+    const r = await this.pool.query('SELECT org_id FROM app.keyless_tenants($1, make_interval(secs => $2))', [
+      limit,
+      minAgeSeconds,
+    ]);
+    return r.rows.map((row: Row) => String(row['org_id']));
+  }
 
   async get(orgId: string): Promise<TenantKeyRecord | null> {
     const r = (await this.pool.query('SELECT key_arn, key_source, lifecycle_state FROM app.tenant_status($1)', [orgId]))
@@ -150,7 +159,8 @@ export class PgLifecycleCommands {
 
   /**
    * Restores a cancelled tenant or one in grace. In grace the organisation is suspended, so no tenant
-   * context can be entered; the database checks the actor's ownership directly.
+   * context can be entered before; the database checks the actor's ownership directly, and the event
+   * is recorded once the tenant is active again (the same order as `POST /tenant/restore`).
    */
   async restore(orgId: string, actor: Actor & { userId: string }): Promise<TenantLifecycle> {
     return inTransaction(this.pool, async (c) => {
@@ -158,6 +168,8 @@ export class PgLifecycleCommands {
       if (!cur) throw new LifecycleError('INVALID_TRANSITION', 'no such tenant');
       const t = restore(lifecycleOf(cur), this.clock(), actor);
       await c.query('SELECT * FROM app.restore_tenant($1, $2)', [actor.userId, orgId]);
+      // Active again: enter it as the restoring Owner, since audit_log admits only the context's organisation.
+      await c.query('SELECT 1 FROM app.set_tenant_context($1, $2, NULL)', [actor.userId, orgId]);
       for (const e of t.events) await this.audit.record(e, c);
       return t.next;
     });

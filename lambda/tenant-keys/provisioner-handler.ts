@@ -3,6 +3,9 @@
  * enterprise tenant's own key. Event: `{ "orgId": "<uuid>", "externalKeyArn"?: "arn:aws:kms:..." }`.
  * Known refusals are returned with a stable code and status; anything else fails the invocation
  * (retried, then dead-lettered and alarmed).
+ *
+ * On a schedule it is invoked with `{ "sweep": true }` and provisions live tenants left keyless
+ * (reconcile.ts); a sweep that leaves any tenant keyless fails the invocation, which alarms.
  */
 import { KMSClient } from '@aws-sdk/client-kms';
 import { z } from 'zod';
@@ -10,18 +13,11 @@ import { PgSystemAuditSink } from '../audit/pg-system-sink';
 import type { AuditSink } from '../shared/audit';
 import { PgTenantKeyStore } from './pg-stores';
 import { ProvisionError, TenantKeyProvisioner, type ProvisionErrorCode, type TenantKeyStore } from './provisioner';
+import { PROVISION_ERROR_STATUS } from './provision-status';
+import { SweepFailed, sweepKeyless, type KeylessTenantSource, type SweepSummary } from './reconcile';
 import { baseEnvSchema, databasePool, parseEnv } from './runtime';
 
-export const PROVISION_ERROR_STATUS: Readonly<Record<ProvisionErrorCode, number>> = {
-  INVALID_REQUEST: 400,
-  TENANT_SHREDDED: 410,
-  KEY_PENDING_DELETION: 409,
-  KEY_CONFLICT: 409,
-  KEY_NOT_USABLE: 422,
-  BYOK_WRONG_REGION_OR_ACCOUNT: 422,
-  BYOK_POLICY_UNREADABLE: 422,
-  BYOK_POLICY_REJECTED: 422,
-};
+export { PROVISION_ERROR_STATUS };
 
 const eventSchema = z.strictObject({
   orgId: z.uuid(),
@@ -74,10 +70,34 @@ export function provisionerFromEnv(
   );
 }
 
-let cached: ((event: unknown) => Promise<ProvisionResponse>) | undefined;
+const sweepSchema = z.strictObject({ sweep: z.literal(true) });
 
-export const handler = async (event: unknown): Promise<ProvisionResponse> => {
+/** The scheduled sweep: provisions keyless tenants; fails (and so alarms) if any stays keyless. */
+export function makeSweepHandler(provisioner: TenantKeyProvisioner, source: KeylessTenantSource) {
+  return async (): Promise<SweepSummary> => {
+    const summary = await sweepKeyless(provisioner, source);
+    // Counts, ids and codes only.
+    console.log(JSON.stringify(summary));
+    if (summary.failed.length > 0) throw new SweepFailed(summary);
+    return summary;
+  };
+}
+
+/** Routes an event to the sweep (`{ "sweep": true }`) or to one tenant's provisioning. */
+export function makeHandler(provisioner: TenantKeyProvisioner, source: KeylessTenantSource) {
+  const one = makeProvisionerHandler(provisioner);
+  const sweep = makeSweepHandler(provisioner, source);
+  return (event: unknown): Promise<ProvisionResponse | SweepSummary> =>
+    sweepSchema.safeParse(event).success ? sweep() : one(event);
+}
+
+let cached: ((event: unknown) => Promise<ProvisionResponse | SweepSummary>) | undefined;
+
+export const handler = async (event: unknown): Promise<ProvisionResponse | SweepSummary> => {
   // Environment validated once per cold start; a misconfiguration fails loudly (and alarms).
-  cached ??= makeProvisionerHandler(provisionerFromEnv(process.env));
+  if (!cached) {
+    const store = new PgTenantKeyStore(databasePool(parseEnv(baseEnvSchema, process.env)));
+    cached = makeHandler(provisionerFromEnv(process.env, { store }), store);
+  }
   return cached(event);
 };

@@ -8,6 +8,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as rds from 'aws-cdk-lib/aws-rds';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { DATABASE_ROLES, type RolePurpose } from '../../lambda/shared/database-roles';
@@ -66,7 +67,30 @@ export interface TenantGuardProps {
 
 const LAMBDA_DIR = path.join(__dirname, '..', '..', 'lambda', 'tenant-guard');
 const MIGRATIONS_DIR = path.join(__dirname, '..', '..', 'migrations');
-const ROUTES = ['leads', 'memberships', 'roles', 'api-keys', 'support-grants', 'audit', 'webhook-secrets'] as const;
+const ROUTES = [
+  'leads',
+  'memberships',
+  'roles',
+  'api-keys',
+  'support-grants',
+  'audit',
+  'webhook-secrets',
+  // Lifecycle, exports and key of the caller's tenant; tenant creation (platform owners).
+  'tenant',
+  'organisations',
+] as const;
+
+/**
+ * What the tenant API needs from the tenant keys (the `TenantKeys` construct provides it): the
+ * provisioner it invokes, the export bucket it signs download links for, and the managed policy
+ * that grants exactly that.
+ */
+export interface TenantGuardTenantKeys {
+  readonly provisioner: lambda.IFunction;
+  readonly exportBucket: s3.IBucket;
+  /** lambda:InvokeFunction on the provisioner, s3:GetObject on exports/*, kms:Decrypt through S3. */
+  readonly apiAccessPolicy: iam.IManagedPolicy;
+}
 
 /**
  * The tenant guard: the identity provider (a Cognito user pool with MFA required and a custom
@@ -90,6 +114,8 @@ export class TenantGuard extends Construct {
    * (`fn.node.addDependency(guard.schema)`), so they are updated only after the migrations ran.
    */
   public readonly schema: CustomResource;
+  private readonly api: nodejs.NodejsFunction;
+  private tenantKeysWired = false;
 
   private grants?: iam.Policy;
 
@@ -209,6 +235,7 @@ export class TenantGuard extends Construct {
     this.apiFunction = api;
     if (!(api.role instanceof iam.Role)) throw new Error(`${this.node.path}: the API function needs its own role`);
     this.apiRole = api.role;
+    this.api = api;
 
     const migrator = common(
       'Migrate',
@@ -352,6 +379,19 @@ export class TenantGuard extends Construct {
         );
       }
     }
+  }
+
+  /**
+   * Wires the tenant API to the tenant keys: PROVISIONER_FUNCTION and EXPORT_BUCKET in its
+   * environment (validated at cold start) and the tenant keys' API access policy on its role.
+   * References point from this stack to the tenant-keys stack only, never back.
+   */
+  public useTenantKeys(keys: TenantGuardTenantKeys): void {
+    if (this.tenantKeysWired) throw new Error(`${this.node.path}: tenant keys are already wired`);
+    this.api.role!.addManagedPolicy(keys.apiAccessPolicy);
+    this.api.addEnvironment('PROVISIONER_FUNCTION', keys.provisioner.functionName);
+    this.api.addEnvironment('EXPORT_BUCKET', keys.exportBucket.bucketName);
+    this.tenantKeysWired = true;
   }
 }
 

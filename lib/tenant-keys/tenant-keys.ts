@@ -62,6 +62,11 @@ export interface TenantKeysProps {
   readonly database?: TenantKeysDatabaseProps;
   /** How often due tenants and pending exports are processed. @default rate(5 minutes) */
   readonly schedule?: events.Schedule;
+  /**
+   * How often the provisioner sweeps for live tenants left without a key (a lost invocation at
+   * tenant creation). @default rate(15 minutes)
+   */
+  readonly keylessSweepSchedule?: events.Schedule;
   /** KMS pending window before a shredded tenant's key is destroyed (7-30 days). @default 7 days */
   readonly keyPendingWindow?: Duration;
 }
@@ -73,6 +78,7 @@ export interface TenantKeysProps {
  *   `alias/bulwark/<deployment>/tenant/`), or validates an enterprise tenant's own key;
  * - lifecycle function on a schedule: cancelled -> grace -> shredded (rows, objects, key deletion),
  *   and tenant exports;
+ * - a scheduled sweep of the provisioner that gives a key to any live tenant left without one;
  * - export bucket: SSE-KMS under its own key, TLS only, versioned, exports expire after 7 days;
  * - alarms on function errors, throttles and dead letters, to the deployment's alarm topic.
  *
@@ -83,6 +89,13 @@ export class TenantKeys extends Construct {
   public readonly lifecycle: lambda.IFunction;
   public readonly exportBucket: s3.IBucket;
   public readonly exportKey: kms.IKey;
+  /**
+   * Everything the tenant API needs here, for its role to attach: lambda:InvokeFunction on the
+   * provisioner (BYOK synchronously, new tenants asynchronously), s3:GetObject on exports/* and
+   * kms:Decrypt through S3 on the export key (signed download links). A managed policy in this
+   * stack, so its resources resolve locally and this stack never references the API's.
+   */
+  public readonly apiAccessPolicy: iam.ManagedPolicy;
   public readonly alarms: cloudwatch.Alarm[] = [];
   private readonly deployment: string;
 
@@ -322,6 +335,33 @@ export class TenantKeys extends Construct {
       }),
     );
 
+    this.apiAccessPolicy = new iam.ManagedPolicy(this, 'ApiAccessPolicy', {
+      description: 'Tenant API: invoke the tenant key provisioner, sign tenant export download links',
+    });
+    this.grantProvisionerInvoke(this.apiAccessPolicy);
+    this.grantExportDownload(this.apiAccessPolicy);
+    acknowledge(
+      this.apiAccessPolicy,
+      `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(bucket.node.defaultChild as s3.CfnBucket)}.Arn>/exports/*]`,
+      'Export objects are named per tenant and request at run time; reads are confined to the exports/ prefix and are only ever handed out as signed links of at most 15 minutes after an Owner check.',
+    );
+
+    // A tenant is given its key by an asynchronous invocation after it is created; this sweep
+    // provisions any live tenant whose invocation was lost (app.keyless_tenants, migrations/0302).
+    const sweep = new events.Rule(this, 'KeylessSweep', {
+      description: 'Provisions a key for every live tenant left without one',
+      schedule: props.keylessSweepSchedule ?? events.Schedule.rate(Duration.minutes(15)),
+      enabled: db !== undefined,
+    });
+    sweep.addTarget(
+      new targets.LambdaFunction(provisioner.fn, {
+        event: events.RuleTargetInput.fromObject({ sweep: true }),
+        deadLetterQueue: deadLetters,
+        retryAttempts: 0,
+        maxEventAge: Duration.minutes(15),
+      }),
+    );
+
     // --- alarms -----------------------------------------------------------------------------------
     const alarm = (id: string, metric: cloudwatch.IMetric, description: string) => {
       const a = new cloudwatch.Alarm(this, id, {
@@ -381,6 +421,20 @@ export class TenantKeys extends Construct {
           },
           Null: { 'kms:EncryptionContext:org_id': 'false' },
         },
+      }),
+    );
+  }
+
+  /**
+   * Lets `policy`'s role invoke the provisioner (the tenant API: bring-your-own-key synchronously,
+   * key provisioning at tenant creation asynchronously). The function itself, no alias or version.
+   */
+  public grantProvisionerInvoke(policy: iam.ManagedPolicy | iam.Policy): void {
+    policy.addStatements(
+      new iam.PolicyStatement({
+        sid: 'InvokeTenantKeyProvisioner',
+        actions: ['lambda:InvokeFunction'],
+        resources: [this.provisioner.functionArn],
       }),
     );
   }

@@ -101,7 +101,17 @@ describe('TenantGuard construct', () => {
   it('puts every tenant route behind the REQUEST authorizer, keyed on the Authorization header', () => {
     const methods = t.findResources('AWS::ApiGateway::Method');
     // ANY on each tenant resource and on each one's {proxy+}.
-    const tenantResources = ['leads', 'memberships', 'roles', 'api-keys', 'support-grants', 'audit', 'webhook-secrets'];
+    const tenantResources = [
+      'leads',
+      'memberships',
+      'roles',
+      'api-keys',
+      'support-grants',
+      'audit',
+      'webhook-secrets',
+      'tenant',
+      'organisations',
+    ];
     expect(Object.keys(methods)).toHaveLength(2 * tenantResources.length);
     const paths = Object.values(t.findResources('AWS::ApiGateway::Resource')).map((r) => r['Properties']['PathPart']);
     expect(paths).toEqual(expect.arrayContaining(tenantResources));

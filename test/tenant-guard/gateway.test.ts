@@ -58,7 +58,7 @@ describe('tenant API behind the REQUEST authorizer', () => {
     });
     kms = new FakeKms();
     cipher = new EnvelopeCipher({ kms: kms.client, keyFor: pgTenantKeyResolver(new PgTenantKeyStore(pool)) });
-    api = buildHandler(pool, cipher);
+    api = buildHandler(pool, { cipher });
   });
   afterAll(async () => pg?.stop());
 
@@ -249,6 +249,22 @@ describe('tenant API behind the REQUEST authorizer', () => {
 
     const unknownKind = await api(proxyEvent('GET', '/leads', {}, undefined, { kind: 'iam', principalId: 'x' }));
     expect(JSON.parse(unknownKind.body)).toEqual({ error: 'TOKEN_INVALID' });
+  });
+
+  it('opening a support grant is recorded in the organisation’s own durable audit chain', async () => {
+    const opened = await gateway('POST', '/support-grants', await bearer(w.support, w.storeA), {
+      orgId: w.storeB,
+      reason: 'customer ticket 4711: import stuck',
+      durationMinutes: 30,
+    });
+    expect(opened.status).toBe(201);
+    const grantId = String((opened.body['grant'] as { id: string }).id);
+    expect(
+      await pg.superuser(
+        "SELECT actor_user_id, support_grant_id, entity_id FROM audit_log WHERE org_id = $1 AND event = 'support_grant.opened'",
+        [w.storeB],
+      ),
+    ).toEqual([{ actor_user_id: w.support, support_grant_id: grantId, entity_id: grantId }]);
   });
 
   describe('per-organisation webhook secrets', () => {
