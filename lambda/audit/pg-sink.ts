@@ -15,7 +15,7 @@ import type { AuditEvent, AuditSink } from '../shared/audit';
 import type { SqlClient } from '../shared/migrations';
 import { EMPTY_HEAD, link, type AuditRecord, type ChainHead } from './chain';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** Audit failures, each with a stable code (the API maps them to 500/400 as documented). */
 export class AuditError extends Error {
@@ -32,6 +32,27 @@ export class AuditError extends Error {
 export const AUDIT_COLUMNS =
   'seq, org_id, occurred_at, actor_type, actor_user_id, actor_email, event, entity_type, entity_id, ip, ' +
   'user_agent, support_grant_id, metadata, prev_hash, hash';
+
+/** A record's values in {@link AUDIT_COLUMNS} order ($1 .. $15). */
+export function recordValues(record: AuditRecord): unknown[] {
+  return [
+    record.seq,
+    record.orgId,
+    record.occurredAt,
+    record.actorType,
+    record.actorUserId,
+    record.actorEmail,
+    record.event,
+    record.entityType,
+    record.entityId,
+    record.ip,
+    record.userAgent,
+    record.supportGrantId,
+    JSON.stringify(record.metadata),
+    record.prevHash,
+    record.hash,
+  ];
+}
 
 /** Maps a row selected with {@link AUDIT_COLUMNS} back to the record that was hashed. */
 export function rowToRecord(row: Record<string, unknown>): AuditRecord {
@@ -72,23 +93,7 @@ export async function appendAuditEvent(tx: SqlClient, event: AuditEvent): Promis
   }
   await tx.query(
     `INSERT INTO audit_log (${AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
-    [
-      record.seq,
-      record.orgId,
-      record.occurredAt,
-      record.actorType,
-      record.actorUserId,
-      record.actorEmail,
-      record.event,
-      record.entityType,
-      record.entityId,
-      record.ip,
-      record.userAgent,
-      record.supportGrantId,
-      JSON.stringify(record.metadata),
-      record.prevHash,
-      record.hash,
-    ],
+    recordValues(record),
   );
   return record;
 }

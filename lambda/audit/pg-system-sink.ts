@@ -16,9 +16,7 @@ import type { Pool } from 'pg';
 import type { AuditEvent, AuditSink } from '../shared/audit';
 import type { SqlClient } from '../shared/migrations';
 import { link, type AuditRecord } from './chain';
-import { AuditError } from './pg-sink';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+import { AuditError, recordValues, UUID } from './pg-sink';
 
 /** SQLSTATEs of migration 0301 (and the chain's) and what they mean to a caller. */
 const REFUSALS: Readonly<Record<string, { code: AuditError['code']; message: string }>> = {
@@ -71,25 +69,10 @@ export async function appendSystemAuditEvent(tx: SqlClient, event: AuditEvent): 
     throw asAuditError(e);
   }
   try {
+    // The function takes the organisation first: the same values, $2 and $1 swapped.
     await tx.query(
-      'SELECT app.append_system_audit_event($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)',
-      [
-        record.orgId,
-        record.seq,
-        record.occurredAt,
-        record.actorType,
-        record.actorUserId,
-        record.actorEmail,
-        record.event,
-        record.entityType,
-        record.entityId,
-        record.ip,
-        record.userAgent,
-        record.supportGrantId,
-        JSON.stringify(record.metadata),
-        record.prevHash,
-        record.hash,
-      ],
+      'SELECT app.append_system_audit_event($2, $1, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)',
+      recordValues(record),
     );
   } catch (e) {
     throw asAuditError(e);
