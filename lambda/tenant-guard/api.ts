@@ -136,6 +136,18 @@ async function gridOf(ctx: Ctx, a: z.infer<typeof roleAssignment>): Promise<stri
   return grid;
 }
 
+/** A custom role's grid, locked for change; nobody edits or deletes a role holding more than they do. */
+async function roleWithinReach(ctx: Ctx, id: string): Promise<string[]> {
+  const r = await ctx.tx.query('SELECT permissions FROM custom_roles WHERE id = $1 AND org_id = $2 FOR UPDATE', [
+    id,
+    ctx.tenant.orgId,
+  ]);
+  const held = r.rows[0]?.['permissions'] as string[] | undefined;
+  if (!held) throw new GuardError('NOT_FOUND');
+  if (!held.every((p) => ctx.tenant.permissions.includes(p))) throw new GuardError('PERMISSION_DENIED');
+  return held;
+}
+
 /** Nobody hands out more than they hold; only an Owner makes Owners. */
 async function assertAssignable(ctx: Ctx, a: z.infer<typeof roleAssignment>): Promise<void> {
   if (a.role === 'owner' && ctx.tenant.role !== 'owner') throw new GuardError('PERMISSION_DENIED');
@@ -384,15 +396,8 @@ const TENANT_ROUTES: readonly RouteDef[] = [
     if (b.name === undefined && b.permissions === undefined && b.oversight === undefined) {
       throw new GuardError('VALIDATION_FAILED', 'empty update');
     }
-    const current = await ctx.tx.query(
-      'SELECT permissions FROM custom_roles WHERE id = $1 AND org_id = $2 FOR UPDATE',
-      [id, ctx.tenant.orgId],
-    );
-    const held = current.rows[0]?.['permissions'] as string[] | undefined;
-    if (!held) throw new GuardError('NOT_FOUND');
-    // Nobody edits a role that holds more than they do, nor gives it more than they hold: members of
-    // the role gain at most what the editor already has.
-    if (!held.every((p) => ctx.tenant.permissions.includes(p))) throw new GuardError('PERMISSION_DENIED');
+    // Nor gives it more than they hold: members of the role gain at most what the editor has.
+    const held = await roleWithinReach(ctx, id);
     const grid =
       b.permissions === undefined ? undefined : narrow(b.permissions, ctx.tenant.permissions, 'PERMISSION_DENIED');
     const r = await ctx.tx.query(
@@ -410,13 +415,7 @@ const TENANT_ROUTES: readonly RouteDef[] = [
   route('DELETE', '/roles/{id}', async (ctx) => {
     need(ctx, 'settings', 'delete');
     const id = parse(uuid, ctx.req.params['id']);
-    const current = await ctx.tx.query(
-      'SELECT permissions FROM custom_roles WHERE id = $1 AND org_id = $2 FOR UPDATE',
-      [id, ctx.tenant.orgId],
-    );
-    const held = current.rows[0]?.['permissions'] as string[] | undefined;
-    if (!held) throw new GuardError('NOT_FOUND');
-    if (!held.every((p) => ctx.tenant.permissions.includes(p))) throw new GuardError('PERMISSION_DENIED');
+    const held = await roleWithinReach(ctx, id);
     // A role still assigned (to a live or revoked membership) stays: reassign first, so no history points nowhere.
     const used = await ctx.tx.query(
       'SELECT count(*)::int AS n FROM memberships WHERE org_id = $1 AND custom_role_id = $2',

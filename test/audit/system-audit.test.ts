@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { Client, Pool } from 'pg';
 import { buildChain, link, type AuditRecord } from '../../lambda/audit/chain';
 import { encodeCsv } from '../../lambda/audit/formats';
-import { AUDIT_COLUMNS, AuditError, PgAuditSink, rowToRecord } from '../../lambda/audit/pg-sink';
+import { AUDIT_COLUMNS, AuditError, PgAuditSink, recordValues, rowToRecord } from '../../lambda/audit/pg-sink';
 import { PgSystemAuditSink, appendSystemAuditEvent } from '../../lambda/audit/pg-system-sink';
 import { verifyFiles } from '../../lambda/audit/verify';
 import type { AuditEvent } from '../../lambda/shared/audit';
@@ -89,24 +89,8 @@ async function failure(p: Promise<unknown>): Promise<{ code?: string; message?: 
 /** Calls the append function directly (as a compromised application would), bypassing the sink. */
 async function appendDirect(c: Client, r: AuditRecord): Promise<unknown> {
   return c.query(
-    'SELECT app.append_system_audit_event($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)',
-    [
-      r.orgId,
-      r.seq,
-      r.occurredAt,
-      r.actorType,
-      r.actorUserId,
-      r.actorEmail,
-      r.event,
-      r.entityType,
-      r.entityId,
-      r.ip,
-      r.userAgent,
-      r.supportGrantId,
-      JSON.stringify(r.metadata),
-      r.prevHash,
-      r.hash,
-    ],
+    'SELECT app.append_system_audit_event($2, $1, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)',
+    recordValues(r),
   );
 }
 
@@ -337,23 +321,7 @@ describe('system audit events in PostgreSQL', () => {
         const e = await failure(
           owner.query(
             `INSERT INTO audit_log (${AUDIT_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`,
-            [
-              r.seq,
-              r.orgId,
-              r.occurredAt,
-              r.actorType,
-              r.actorUserId,
-              r.actorEmail,
-              r.event,
-              r.entityType,
-              r.entityId,
-              r.ip,
-              r.userAgent,
-              r.supportGrantId,
-              JSON.stringify(r.metadata),
-              r.prevHash,
-              r.hash,
-            ],
+            recordValues(r),
           ),
         );
         expect({ event: r.event, code: e.code }).toEqual({ event: r.event, code: '42501' });
