@@ -2,20 +2,15 @@
  * The tenant API through its handler entry point: API Gateway proxy events, real JWTs signed with
  * locally generated keys against a local JWKS, and a real PostgreSQL as the application role.
  */
-import type { APIGatewayProxyEvent } from 'aws-lambda';
-import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import type { Pool } from 'pg';
 import type { AuditEvent, AuditSink } from '../../lambda/shared/audit';
 import { createApi } from '../../lambda/tenant-guard/api';
 import { ERROR_STATUS, GuardError } from '../../lambda/tenant-guard/errors';
-import { createVerifier } from '../../lambda/tenant-guard/jwt';
 import { ACTIONS, MODULES, requirePermission } from '../../lambda/tenant-guard/permissions';
 import { startPostgres, type TestPostgres } from '../support/postgres';
 import { buildWorld, createUser, type World } from './fixtures';
 import { securityHeaders } from '../../lambda/shared/security-headers';
-
-const ISSUER = 'https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_TEST';
-const AUDIENCE = 'bulwark-test-client';
+import { proxyEvent, SOURCE_IP, testIdentity, type TestIdentity } from './http';
 
 class MemoryAuditSink implements AuditSink {
   public readonly events: AuditEvent[] = [];
@@ -30,8 +25,7 @@ describe('tenant API handler', () => {
   let pool: Pool;
   let audit: MemoryAuditSink;
   let api: ReturnType<typeof createApi>;
-  let signingKey: CryptoKey;
-  let foreignKey: CryptoKey;
+  let id: TestIdentity;
 
   beforeAll(async () => {
     pg = await startPostgres();
@@ -39,53 +33,15 @@ describe('tenant API handler', () => {
     pool = pg.pool();
     pool.on('error', () => undefined); // idle clients are terminated when the server stops
     audit = new MemoryAuditSink();
-    const pair = await generateKeyPair('RS256');
-    const other = await generateKeyPair('RS256');
-    signingKey = pair.privateKey;
-    foreignKey = other.privateKey;
-    const jwk: JWK = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
-    api = createApi({
-      db: pool,
-      verify: createVerifier({ issuer: ISSUER, audience: AUDIENCE, keys: createLocalJWKSet({ keys: [jwk] }) }),
-      audit,
-    });
+    id = await testIdentity(pg);
+    api = createApi({ db: pool, verify: id.verify, audit });
   });
   afterAll(async () => pg?.stop());
 
-  const subjectOf = async (userId: string): Promise<string> =>
-    ((await pg.superuser('SELECT subject FROM users WHERE id = $1', [userId])) as { subject: string }[])[0]!.subject;
-
-  interface TokenOpts {
-    readonly key?: CryptoKey;
-    readonly aud?: string;
-    readonly iss?: string;
-    readonly exp?: number | string;
-    readonly claims?: Record<string, unknown>;
-  }
-  async function token(userId: string, org: string | null, o: TokenOpts = {}): Promise<string> {
-    const claims: Record<string, unknown> = { email: 'person@example.test', ...o.claims };
-    if (org) claims['custom:org_id'] = org;
-    return new SignJWT(claims)
-      .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
-      .setSubject(await subjectOf(userId))
-      .setIssuer(o.iss ?? ISSUER)
-      .setAudience(o.aud ?? AUDIENCE)
-      .setIssuedAt()
-      .setExpirationTime(o.exp ?? '10m')
-      .sign(o.key ?? signingKey);
-  }
-
-  function event(method: string, path: string, auth?: string, body?: unknown, headers: Record<string, string> = {}) {
-    return {
-      httpMethod: method,
-      path,
-      headers: { ...(auth ? { Authorization: auth } : {}), 'User-Agent': 'jest/30', ...headers },
-      body: body === undefined ? null : JSON.stringify(body),
-      isBase64Encoded: false,
-      queryStringParameters: null,
-      requestContext: { identity: { sourceIp: '203.0.113.9' } },
-    } as unknown as APIGatewayProxyEvent;
-  }
+  const token = (userId: string, org: string | null, o?: Parameters<TestIdentity['token']>[2]) =>
+    id.token(userId, org, o);
+  const event = (method: string, path: string, auth?: string, body?: unknown, headers?: Record<string, string>) =>
+    proxyEvent(method, path, { auth, body, headers });
 
   async function call(method: string, path: string, auth?: string, body?: unknown, headers?: Record<string, string>) {
     const r = await api(event(method, path, auth, body, headers));
@@ -93,7 +49,8 @@ describe('tenant API handler', () => {
     expect(r.headers).toMatchObject(securityHeaders());
     return { status: r.statusCode, body: JSON.parse(r.body) as Record<string, unknown> };
   }
-  const bearer = async (user: string, org: string | null, o?: TokenOpts) => `Bearer ${await token(user, org, o)}`;
+  const bearer = (user: string, org: string | null, o?: Parameters<TestIdentity['token']>[2]) =>
+    id.bearer(user, org, o);
 
   describe('JWT verification', () => {
     it('accepts a valid token and refuses a missing one', async () => {
@@ -108,7 +65,7 @@ describe('tenant API handler', () => {
         status: 401,
         body: { error: 'TOKEN_EXPIRED' },
       });
-      expect(await call('GET', '/leads', await bearer(w.ownerA, w.storeA, { key: foreignKey }))).toEqual({
+      expect(await call('GET', '/leads', await bearer(w.ownerA, w.storeA, { key: id.foreignKey }))).toEqual({
         status: 401,
         body: { error: 'TOKEN_INVALID' },
       });
@@ -146,7 +103,7 @@ describe('tenant API handler', () => {
           event: 'access.refused',
           orgId: w.storeB,
           actorUserId: w.ownerA,
-          ip: '203.0.113.9',
+          ip: SOURCE_IP,
           userAgent: 'jest/30',
           metadata: expect.objectContaining({ code: 'MEMBERSHIP_REVOKED' }),
         }),
@@ -308,7 +265,7 @@ describe('tenant API handler', () => {
           actorType: 'user',
           actorUserId: w.ownerA,
           entityType: 'lead',
-          ip: '203.0.113.9',
+          ip: SOURCE_IP,
           userAgent: 'jest/30',
           supportGrantId: null,
         });
@@ -516,7 +473,7 @@ describe('tenant API handler', () => {
 
   describe('audit export', () => {
     const exportAs = async (auth: string, query: Record<string, string> = {}) =>
-      api({ ...event('GET', '/audit/export', auth), queryStringParameters: query } as APIGatewayProxyEvent);
+      api({ ...event('GET', '/audit/export', auth), queryStringParameters: query });
 
     it('exports the organisation audit log as CSV with filters, only with audit:view, and audits the export', async () => {
       const owner = await bearer(w.ownerA, w.storeA);

@@ -7,12 +7,10 @@
  * the method ARN, and its context reaches the function as `requestContext.authorizer`, every value
  * stringified. Verdicts can be cached, as API Gateway caches them per Authorization header.
  */
-import type { APIGatewayAuthorizerResult, APIGatewayProxyEvent, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
-import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
+import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import type { Pool } from 'pg';
 import { createAuthorizer, stageWildcard } from '../../lambda/tenant-guard/authorizer';
 import { buildHandler } from '../../lambda/tenant-guard/handler';
-import { createVerifier } from '../../lambda/tenant-guard/jwt';
 import { createHmac } from 'node:crypto';
 import { securityHeaders } from '../../lambda/shared/security-headers';
 import { EnvelopeCipher } from '../../lambda/tenant-keys/envelope-cipher';
@@ -22,9 +20,8 @@ import { StoredSecretResolver } from '../../lambda/webhooks/secrets';
 import { FakeKms, KEY_A } from '../tenant-keys/fake-kms';
 import { startPostgres, type TestPostgres } from '../support/postgres';
 import { buildWorld, createUser, type World } from './fixtures';
+import { proxyEvent, SOURCE_IP, testIdentity, type TestIdentity, type TokenOptions } from './http';
 
-const ISSUER = 'https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_TEST';
-const AUDIENCE = 'bulwark-test-client';
 const STAGE_ARN = 'arn:aws:execute-api:eu-west-1:111111111111:abcdef1234/prod';
 
 type Headers = Record<string, string>;
@@ -39,8 +36,7 @@ describe('tenant API behind the REQUEST authorizer', () => {
   let pool: Pool;
   let api: ReturnType<typeof buildHandler>;
   let authorize: ReturnType<typeof createAuthorizer>;
-  let signingKey: CryptoKey;
-  let foreignKey: CryptoKey;
+  let id: TestIdentity;
   let kms: FakeKms;
   let cipher: EnvelopeCipher;
 
@@ -49,56 +45,15 @@ describe('tenant API behind the REQUEST authorizer', () => {
     w = await buildWorld(pg);
     pool = pg.pool();
     pool.on('error', () => undefined);
-    const pair = await generateKeyPair('RS256');
-    signingKey = pair.privateKey;
-    foreignKey = (await generateKeyPair('RS256')).privateKey;
-    const jwk: JWK = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
-    authorize = createAuthorizer({
-      verify: createVerifier({ issuer: ISSUER, audience: AUDIENCE, keys: createLocalJWKSet({ keys: [jwk] }) }),
-    });
+    id = await testIdentity(pg);
+    authorize = createAuthorizer({ verify: id.verify });
     kms = new FakeKms();
     cipher = new EnvelopeCipher({ kms: kms.client, keyFor: pgTenantKeyResolver(new PgTenantKeyStore(pool)) });
     api = buildHandler(pool, { cipher });
   });
   afterAll(async () => pg?.stop());
 
-  async function token(
-    userId: string,
-    org: string | null,
-    o: { key?: CryptoKey; aud?: string; exp?: number | string } = {},
-  ): Promise<string> {
-    const subject = (
-      (await pg.superuser('SELECT subject FROM users WHERE id = $1', [userId])) as { subject: string }[]
-    )[0]!.subject;
-    return new SignJWT({ email: 'person@example.test', ...(org ? { 'custom:org_id': org } : {}) })
-      .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
-      .setSubject(subject)
-      .setIssuer(ISSUER)
-      .setAudience(o.aud ?? AUDIENCE)
-      .setIssuedAt()
-      .setExpirationTime(o.exp ?? '10m')
-      .sign(o.key ?? signingKey);
-  }
-
   const methodArn = (method: string, path: string) => `${STAGE_ARN}/${method}${path}`;
-
-  function proxyEvent(
-    method: string,
-    path: string,
-    headers: Headers,
-    body: unknown,
-    verdict?: Record<string, unknown>,
-  ) {
-    return {
-      httpMethod: method,
-      path,
-      headers: { 'User-Agent': 'jest/30', ...headers },
-      body: body === undefined ? null : JSON.stringify(body),
-      isBase64Encoded: false,
-      queryStringParameters: null,
-      requestContext: { identity: { sourceIp: '203.0.113.7' }, ...(verdict ? { authorizer: verdict } : {}) },
-    } as unknown as APIGatewayProxyEvent;
-  }
 
   /** API Gateway's verdict cache, keyed like the authorizer's identity source. */
   const cache = new Map<string, APIGatewayAuthorizerResult>();
@@ -136,13 +91,15 @@ describe('tenant API behind the REQUEST authorizer', () => {
     if (statement.Effect !== 'Allow') return { status: 401, body: { error: context['error'] } };
     // The Allow must cover this route (a cached verdict is reused for every route of the caller).
     expect(statement.Resource).toBe(`${STAGE_ARN}/*`);
-    const r = await api(proxyEvent(method, path, headers, body, { ...context, principalId: verdict.principalId }));
+    const r = await api(
+      proxyEvent(method, path, { headers, body, authorizer: { ...context, principalId: verdict.principalId } }),
+    );
     expect(r.headers).toMatchObject(securityHeaders());
     return { status: r.statusCode, body: JSON.parse(r.body) as Record<string, unknown> };
   }
 
-  const bearer = async (user: string, org: string | null, o?: Parameters<typeof token>[2]) => ({
-    Authorization: `Bearer ${await token(user, org, o)}`,
+  const bearer = async (user: string, org: string | null, o?: TokenOptions) => ({
+    Authorization: await id.bearer(user, org, o),
   });
 
   it('verifies bearer tokens at the edge: valid passes; missing, expired, forged, wrong-audience and claimless are refused with their code', async () => {
@@ -153,7 +110,7 @@ describe('tenant API behind the REQUEST authorizer', () => {
       status: 401,
       body: { error: 'TOKEN_EXPIRED' },
     });
-    expect(await gateway('GET', '/leads', await bearer(w.ownerA, w.storeA, { key: foreignKey }))).toEqual({
+    expect(await gateway('GET', '/leads', await bearer(w.ownerA, w.storeA, { key: id.foreignKey }))).toEqual({
       status: 401,
       body: { error: 'TOKEN_INVALID' },
     });
@@ -228,7 +185,7 @@ describe('tenant API behind the REQUEST authorizer', () => {
   });
 
   it('the deployed function honours only verdicts: a bare bearer token, or a key other than the verdict’s, is refused', async () => {
-    const direct = await api(proxyEvent('GET', '/leads', await bearer(w.ownerA, w.storeA), undefined));
+    const direct = await api(proxyEvent('GET', '/leads', { headers: await bearer(w.ownerA, w.storeA) }));
     expect(direct.statusCode).toBe(401);
     expect(JSON.parse(direct.body)).toEqual({ error: 'TOKEN_INVALID' });
 
@@ -240,14 +197,17 @@ describe('tenant API behind the REQUEST authorizer', () => {
     const keyHeader = { Authorization: `ApiKey ${String(minted.body['key'])}` };
     const withVerdict = (keyId: string) =>
       api(
-        proxyEvent('GET', '/leads', keyHeader, undefined, { kind: 'api_key', keyId, principalId: `api_key:${keyId}` }),
+        proxyEvent('GET', '/leads', {
+          headers: keyHeader,
+          authorizer: { kind: 'api_key', keyId, principalId: `api_key:${keyId}` },
+        }),
       );
     const mismatched = await withVerdict('11111111-1111-4111-8111-111111111111');
     expect(mismatched.statusCode).toBe(401);
     expect(JSON.parse(mismatched.body)).toEqual({ error: 'TOKEN_INVALID' });
     expect((await withVerdict(String(minted.body['id']))).statusCode).toBe(200);
 
-    const unknownKind = await api(proxyEvent('GET', '/leads', {}, undefined, { kind: 'iam', principalId: 'x' }));
+    const unknownKind = await api(proxyEvent('GET', '/leads', { authorizer: { kind: 'iam', principalId: 'x' } }));
     expect(JSON.parse(unknownKind.body)).toEqual({ error: 'TOKEN_INVALID' });
   });
 
@@ -310,7 +270,7 @@ describe('tenant API behind the REQUEST authorizer', () => {
         [w.storeA],
       )) as { actor_user_id: string; ip: string; entity_id: string; metadata: object }[];
       expect(events).toEqual([
-        { actor_user_id: w.ownerA, ip: '203.0.113.7', entity_id: 'frejun', metadata: expect.any(Object) },
+        { actor_user_id: w.ownerA, ip: SOURCE_IP, entity_id: 'frejun', metadata: expect.any(Object) },
       ]);
       expect(JSON.stringify(events)).not.toContain(SECRET);
 

@@ -16,16 +16,13 @@ import {
 } from '@aws-sdk/client-kms';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
-import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import type { Pool } from 'pg';
 import type { AuditEvent, AuditSink } from '../../lambda/shared/audit';
 import type { SqlClient } from '../../lambda/shared/migrations';
 import { securityHeaders } from '../../lambda/shared/security-headers';
 import { createApi, type ApiDeps } from '../../lambda/tenant-guard/api';
 import { ERROR_STATUS, toGuardError } from '../../lambda/tenant-guard/errors';
-import { createVerifier } from '../../lambda/tenant-guard/jwt';
 import { RefusalLogSink } from '../../lambda/tenant-guard/refusal-log-sink';
 import { PgAuditSink } from '../../lambda/audit/pg-sink';
 import { tenantKeyPolicy } from '../../lambda/tenant-keys/key-policy';
@@ -36,13 +33,11 @@ import { TenantKeyProvisioner } from '../../lambda/tenant-keys/provisioner';
 import { SweepFailed } from '../../lambda/tenant-keys/reconcile';
 import { startPostgres, type TestPostgres } from '../support/postgres';
 import { buildWorld, createOrg, createUser, type World } from './fixtures';
+import { proxyEvent, SOURCE_IP as IP, testIdentity, type TestIdentity } from './http';
 
-const ISSUER = 'https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_TEST';
-const AUDIENCE = 'bulwark-test-client';
 const ACCOUNT = '111122223333';
 const PROVISIONER = 'bulwark-prod-eu-provisioner';
 const BUCKET = 'bulwark-prod-eu-exports-test';
-const IP = '203.0.113.9';
 const keyArn = (n: number) => `arn:aws:kms:eu-west-1:${ACCOUNT}:key/${String(n).repeat(8)}-2222-4222-8222-222222222222`;
 
 /** Records what was emitted, and writes it for real: audit_log through the production sink. */
@@ -67,7 +62,7 @@ let pool: Pool;
 let audit: RecordingAudit;
 let api: ReturnType<typeof createApi>;
 let bare: ReturnType<typeof createApi>;
-let signingKey: CryptoKey;
+let id: TestIdentity;
 let deps: Omit<ApiDeps, 'tenantKeys'>;
 const lambdaClient = new LambdaClient({ region: 'eu-west-1', credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
 const lambda = mockClient(lambdaClient);
@@ -86,12 +81,10 @@ beforeAll(async () => {
   pool = pg.pool();
   pool.on('error', () => undefined);
   audit = new RecordingAudit(new RefusalLogSink(new PgAuditSink({ pool }), () => undefined));
-  const pair = await generateKeyPair('RS256');
-  signingKey = pair.privateKey;
-  const jwk: JWK = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
+  id = await testIdentity(pg);
   deps = {
     db: pool,
-    verify: createVerifier({ issuer: ISSUER, audience: AUDIENCE, keys: createLocalJWKSet({ keys: [jwk] }) }),
+    verify: id.verify,
     audit,
   };
   api = createApi({
@@ -115,31 +108,9 @@ beforeEach(() => {
   kms.reset();
 });
 
-async function tokenFor(subject: string, org: string | null): Promise<string> {
-  return new SignJWT({ email: 'person@example.test', ...(org ? { 'custom:org_id': org } : {}) })
-    .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
-    .setSubject(subject)
-    .setIssuer(ISSUER)
-    .setAudience(AUDIENCE)
-    .setIssuedAt()
-    .setExpirationTime('10m')
-    .sign(signingKey);
-}
-const subjectOf = async (userId: string): Promise<string> =>
-  ((await pg.superuser('SELECT subject FROM users WHERE id = $1', [userId])) as { subject: string }[])[0]!.subject;
-const bearer = async (user: string, org: string | null) => `Bearer ${await tokenFor(await subjectOf(user), org)}`;
-
-function event(method: string, path: string, auth?: string, body?: unknown, headers: Record<string, string> = {}) {
-  return {
-    httpMethod: method,
-    path,
-    headers: { ...(auth ? { Authorization: auth } : {}), 'User-Agent': 'jest/30', ...headers },
-    body: body === undefined ? null : JSON.stringify(body),
-    isBase64Encoded: false,
-    queryStringParameters: null,
-    requestContext: { identity: { sourceIp: IP } },
-  } as unknown as APIGatewayProxyEvent;
-}
+const bearer = (user: string, org: string | null) => id.bearer(user, org);
+const event = (method: string, path: string, auth?: string, body?: unknown, headers?: Record<string, string>) =>
+  proxyEvent(method, path, { auth, body, headers });
 
 async function call(
   method: string,
@@ -673,7 +644,7 @@ describe('POST /organisations and the keyless sweep', () => {
       await pg.superuser('SELECT seq, event, actor_user_id FROM audit_log WHERE org_id = $1 ORDER BY seq', [orgId]),
     ).toEqual([{ seq: '1', event: 'organisation.created', actor_user_id: w.platformOwner }]);
     // The named Owner is the Owner.
-    const owner = `Bearer ${await tokenFor(body.owner.subject, orgId)}`;
+    const owner = `Bearer ${await id.tokenForSubject(body.owner.subject, orgId)}`;
     expect((await call('GET', '/tenant', owner)).body['tenant']).toMatchObject({ role: 'owner', plan: 'business' });
   });
 
