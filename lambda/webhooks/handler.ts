@@ -12,7 +12,7 @@ import { decodeHmacSignature, verifyHmacSha256 } from './hmac';
 import { HMAC_SCHEMES, isHmacProvider, isProvider, parseEnvelope, type Provider } from './providers';
 import { HeaderBag, rawBody, singleQueryParameter, type ProxyEventLike } from './request';
 import type { Logger, WebhookMetrics } from './telemetry';
-import { verifyTelnyx } from './telnyx';
+import { TELNYX_SIGNATURE_HEADER, TELNYX_TIMESTAMP_HEADER, verifyTelnyx } from './telnyx';
 import { checkTimestamp } from './timestamp';
 import { withSecurityHeaders } from '../shared/security-headers';
 
@@ -171,9 +171,37 @@ export function createWebhookHandler(deps: WebhookHandlerDeps): WebhookHandler {
         detail: error.detail,
         requestId,
       });
-      return respond(error.status, { code: error.code });
+      return respond(error.status, { code: error.code, ...culprit(provider, error) });
     }
   };
+}
+
+/**
+ * The header, query parameter or body field a refusal is about, so the sender can tell what to fix.
+ * Names only, never a value: they are the documented names of each carrier's scheme.
+ */
+export function culprit(provider: Provider, error: WebhookError): Readonly<Record<string, string>> {
+  switch (error.code) {
+    case 'HEADER_MISSING':
+    case 'HEADER_DUPLICATED':
+      return error.detail ? { header: error.detail } : {};
+    case 'SIGNATURE_MALFORMED':
+    case 'SIGNATURE_INVALID':
+      return { header: isHmacProvider(provider) ? HMAC_SCHEMES[provider].signatureHeader : TELNYX_SIGNATURE_HEADER };
+    case 'TIMESTAMP_INVALID':
+    case 'TIMESTAMP_OUT_OF_RANGE':
+      // Telnyx signs a timestamp header; the HMAC carriers carry it in the (verified) event.
+      return isHmacProvider(provider) ? { field: 'timestamp' } : { header: TELNYX_TIMESTAMP_HEADER };
+    case 'BODY_EMPTY':
+    case 'BODY_TOO_LARGE':
+    case 'BODY_MALFORMED':
+    case 'PAYLOAD_INVALID':
+      return { field: 'body' };
+    case 'ORGANISATION_INVALID':
+      return { query: 'org' };
+    default:
+      return {};
+  }
 }
 
 /** An error's class and driver code only: messages can quote data (a body, a key value). */

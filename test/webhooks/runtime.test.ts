@@ -236,7 +236,7 @@ describe('the Lambda entry point (lambda/webhooks/index.ts)', () => {
       const handler = await load();
       const r = await handler(telnyxRequest(telnyxKeyPair().privateKey));
       expect(r.statusCode).toBe(401);
-      expect(JSON.parse(r.body)).toEqual({ code: 'SIGNATURE_INVALID' });
+      expect(JSON.parse(r.body)).toEqual({ code: 'SIGNATURE_INVALID', header: 'telnyx-signature-ed25519' });
       const frejun = await handler(
         proxyEvent({
           path: '/webhooks/frejun',
