@@ -34,10 +34,12 @@ export const exportRequestSchema = z.strictObject({
 export type ExportRequest = z.input<typeof exportRequestSchema>;
 
 export class ExportError extends Error {
+  /** @param field the query parameter at fault, when one is */
   constructor(
     readonly code: 'EXPORT_INVALID' | 'PERMISSION_DENIED' | 'EXPORT_TOO_LARGE',
     readonly status: 400 | 403 | 413,
     message: string,
+    readonly field?: string,
   ) {
     super(message);
     this.name = 'ExportError';
@@ -51,13 +53,24 @@ export interface AuditExport {
   readonly filtered: boolean;
 }
 
-/** Validates an export request; throws EXPORT_INVALID naming the first problem. */
+/** The query parameter each request field comes from (`GET /audit/export`). */
+const QUERY_NAMES: Readonly<Record<string, string>> = {
+  actorUserId: 'actor',
+  actorType: 'actor_type',
+  events: 'event',
+};
+
+/** Validates an export request; throws EXPORT_INVALID naming the first problem and its parameter. */
 export function parseExportRequest(input: ExportRequest): ParsedExportRequest {
   const parsed = exportRequestSchema.safeParse(input);
-  if (!parsed.success) throw new ExportError('EXPORT_INVALID', 400, parsed.error.issues[0]?.message ?? 'invalid');
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const key = String(issue?.path[0] ?? '');
+    throw new ExportError('EXPORT_INVALID', 400, issue?.message ?? 'invalid', QUERY_NAMES[key] ?? key);
+  }
   const req = parsed.data;
   if (req.from && req.to && req.from >= req.to)
-    throw new ExportError('EXPORT_INVALID', 400, '`from` must precede `to`');
+    throw new ExportError('EXPORT_INVALID', 400, '`from` must precede `to`', 'from');
   return req;
 }
 

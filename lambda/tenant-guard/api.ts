@@ -8,7 +8,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { z } from 'zod';
 import type { AuditEvent, AuditSink } from '../shared/audit';
 import type { SqlClient } from '../shared/migrations';
-import { GuardError, toGuardError } from './errors';
+import { fieldsOf, GuardError, toGuardError } from './errors';
 import {
   authenticate,
   enterTenant,
@@ -112,9 +112,13 @@ const roleAssignment = z.union([
 ]);
 const permissionList = z.array(z.string()).max(ALL_PERMISSIONS.length);
 
-function parse<T>(schema: z.ZodType<T>, value: unknown): T {
+/** Validates `value` (the body, or the path parameter `name`); a refusal names the fields at fault. */
+function parse<T>(schema: z.ZodType<T>, value: unknown, name = 'body'): T {
   const r = schema.safeParse(value);
-  if (!r.success) throw new GuardError('VALIDATION_FAILED', r.error.issues.map((i) => i.path.join('.')).join(','));
+  if (!r.success) {
+    const field = fieldsOf(r.error, name);
+    throw new GuardError('VALIDATION_FAILED', field, field);
+  }
   return r.data;
 }
 
@@ -234,7 +238,7 @@ const TENANT_ROUTES: readonly RouteDef[] = [
   }),
   route('GET', '/leads/{id}', async (ctx) => {
     need(ctx, 'leads', 'view');
-    const id = parse(uuid, ctx.req.params['id']);
+    const id = parse(uuid, ctx.req.params['id'], 'id');
     // Oversight contexts may read member stores' leads by id (RLS decides what is readable).
     const r = await ctx.tx.query(`SELECT ${LEAD_COLUMNS} FROM leads WHERE id = $1`, [id]);
     if (!r.rows[0]) throw new GuardError('NOT_FOUND');
@@ -242,10 +246,10 @@ const TENANT_ROUTES: readonly RouteDef[] = [
   }),
   route('PATCH', '/leads/{id}', async (ctx) => {
     need(ctx, 'leads', 'edit');
-    const id = parse(uuid, ctx.req.params['id']);
+    const id = parse(uuid, ctx.req.params['id'], 'id');
     const b = parse(leadBody.partial(), ctx.req.body);
     const fields = Object.entries(b).filter(([, v]) => v !== undefined);
-    if (fields.length === 0) throw new GuardError('VALIDATION_FAILED', 'empty update');
+    if (fields.length === 0) throw new GuardError('VALIDATION_FAILED', 'empty update', 'body');
     const sets = fields.map(([k], i) => `${k} = $${i + 3}`).join(', ');
     const r = await ctx.tx.query(`UPDATE leads SET ${sets} WHERE id = $1 AND org_id = $2 RETURNING ${LEAD_COLUMNS}`, [
       id,
@@ -258,7 +262,7 @@ const TENANT_ROUTES: readonly RouteDef[] = [
   }),
   route('DELETE', '/leads/{id}', async (ctx) => {
     need(ctx, 'leads', 'delete');
-    const id = parse(uuid, ctx.req.params['id']);
+    const id = parse(uuid, ctx.req.params['id'], 'id');
     const r = await ctx.tx.query('DELETE FROM leads WHERE id = $1 AND org_id = $2 RETURNING id', [
       id,
       ctx.tenant.orgId,
@@ -322,7 +326,7 @@ const TENANT_ROUTES: readonly RouteDef[] = [
   }),
   route('PATCH', '/memberships/{id}', async (ctx) => {
     need(ctx, 'users', 'edit');
-    const id = parse(uuid, ctx.req.params['id']);
+    const id = parse(uuid, ctx.req.params['id'], 'id');
     const a = parse(roleAssignment, ctx.req.body);
     await assertAssignable(ctx, a);
     const current = await ctx.tx.query('SELECT role FROM memberships WHERE id = $1 AND org_id = $2', [
@@ -340,7 +344,7 @@ const TENANT_ROUTES: readonly RouteDef[] = [
   }),
   route('DELETE', '/memberships/{id}', async (ctx) => {
     need(ctx, 'users', 'delete');
-    const id = parse(uuid, ctx.req.params['id']);
+    const id = parse(uuid, ctx.req.params['id'], 'id');
     const current = await ctx.tx.query('SELECT role FROM memberships WHERE id = $1 AND org_id = $2', [
       id,
       ctx.tenant.orgId,
@@ -384,7 +388,7 @@ const TENANT_ROUTES: readonly RouteDef[] = [
 
   route('PATCH', '/roles/{id}', async (ctx) => {
     need(ctx, 'settings', 'edit');
-    const id = parse(uuid, ctx.req.params['id']);
+    const id = parse(uuid, ctx.req.params['id'], 'id');
     const b = parse(
       z.strictObject({
         name: z.string().min(1).max(100).optional(),
@@ -394,7 +398,7 @@ const TENANT_ROUTES: readonly RouteDef[] = [
       ctx.req.body,
     );
     if (b.name === undefined && b.permissions === undefined && b.oversight === undefined) {
-      throw new GuardError('VALIDATION_FAILED', 'empty update');
+      throw new GuardError('VALIDATION_FAILED', 'empty update', 'body');
     }
     // Nor gives it more than they hold: members of the role gain at most what the editor has.
     const held = await roleWithinReach(ctx, id);
@@ -414,7 +418,7 @@ const TENANT_ROUTES: readonly RouteDef[] = [
   }),
   route('DELETE', '/roles/{id}', async (ctx) => {
     need(ctx, 'settings', 'delete');
-    const id = parse(uuid, ctx.req.params['id']);
+    const id = parse(uuid, ctx.req.params['id'], 'id');
     const held = await roleWithinReach(ctx, id);
     // A role still assigned (to a live or revoked membership) stays: reassign first, so no history points nowhere.
     const used = await ctx.tx.query(
@@ -452,7 +456,7 @@ const TENANT_ROUTES: readonly RouteDef[] = [
   }),
   route('DELETE', '/api-keys/{id}', async (ctx) => {
     need(ctx, 'settings', 'delete');
-    const id = parse(uuid, ctx.req.params['id']);
+    const id = parse(uuid, ctx.req.params['id'], 'id');
     const r = await ctx.tx.query(
       'UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND org_id = $2 AND revoked_at IS NULL RETURNING id',
       [id, ctx.tenant.orgId],
@@ -481,7 +485,7 @@ const TENANT_ROUTES: readonly RouteDef[] = [
         userAgent: ctx.req.userAgent,
       });
     } catch (e) {
-      if (e instanceof ExportError) throw new GuardError('VALIDATION_FAILED', e.message);
+      if (e instanceof ExportError) throw new GuardError('VALIDATION_FAILED', e.message, e.field);
       throw e;
     }
     let out;
@@ -515,7 +519,7 @@ const TENANT_ROUTES: readonly RouteDef[] = [
     const { secret } = parse(z.strictObject({ secret: z.string() }), ctx.req.body);
     const bytes = Buffer.from(secret, 'utf8');
     if (bytes.length < MIN_SECRET_BYTES || bytes.length > MAX_SECRET_BYTES) {
-      throw new GuardError('VALIDATION_FAILED', `secret: ${MIN_SECRET_BYTES}-${MAX_SECRET_BYTES} bytes`);
+      throw new GuardError('VALIDATION_FAILED', `secret: ${MIN_SECRET_BYTES}-${MAX_SECRET_BYTES} bytes`, 'secret');
     }
     const status = await sealing(() =>
       webhookSecrets(ctx).setSecret(ctx.tenant.orgId, provider, bytes, {
@@ -547,7 +551,7 @@ const TENANT_ROUTES: readonly RouteDef[] = [
   }),
   route('DELETE', '/support-grants/{id}', async (ctx) => {
     if (ctx.tenant.role !== 'owner') throw new GuardError('PERMISSION_DENIED', 'owner only');
-    const id = parse(uuid, ctx.req.params['id']);
+    const id = parse(uuid, ctx.req.params['id'], 'id');
     const r = await ctx.tx.query(
       `UPDATE support_grants SET revoked_at = now(), revoked_by = $3
         WHERE id = $1 AND org_id = $2 AND revoked_at IS NULL RETURNING id`,
@@ -565,7 +569,7 @@ const requestOf = (e: APIGatewayProxyEvent): Omit<Req, 'params'> => {
     try {
       body = JSON.parse(e.isBase64Encoded ? Buffer.from(e.body, 'base64').toString('utf8') : e.body);
     } catch {
-      throw new GuardError('VALIDATION_FAILED', 'body is not JSON');
+      throw new GuardError('VALIDATION_FAILED', 'body is not JSON', 'body');
     }
   }
   const headers = Object.fromEntries(Object.entries(e.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
@@ -623,7 +627,18 @@ const respond = (status: number, body: Json): APIGatewayProxyResult =>
     body: JSON.stringify(body),
   });
 
-const refusal = (e: GuardError): APIGatewayProxyResult => respond(e.status, { error: e.code });
+/** Refusals about a request header name it (lower case, as HTTP/2 sends it). */
+const HEADER_AT_FAULT: Partial<Record<GuardError['code'], string>> = {
+  TOKEN_MISSING: 'authorization',
+  TOKEN_INVALID: 'authorization',
+  TOKEN_EXPIRED: 'authorization',
+  SUPPORT_GRANT_INVALID: 'x-bulwark-support-grant',
+};
+
+const refusal = (e: GuardError): APIGatewayProxyResult => {
+  const header = HEADER_AT_FAULT[e.code];
+  return respond(e.status, { error: e.code, ...(e.field ? { field: e.field } : {}), ...(header ? { header } : {}) });
+};
 
 /** Builds the API Gateway proxy handler over injected dependencies. */
 export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult> {

@@ -45,9 +45,14 @@ export type ErrorCode = keyof typeof ERROR_STATUS;
 
 export class GuardError extends Error {
   public readonly status: number;
+  /**
+   * @param field what the caller must fix: the body field(s), path parameter or header at fault,
+   * returned with the code (a name, never a value)
+   */
   constructor(
     public readonly code: ErrorCode,
     message: string = code,
+    public readonly field?: string,
   ) {
     super(message);
     this.name = 'GuardError';
@@ -79,6 +84,19 @@ const SQLSTATE: Readonly<Record<string, ErrorCode>> = {
   '23514': 'VALIDATION_FAILED',
   '22P02': 'VALIDATION_FAILED',
 };
+
+/** The fields a zod failure is about: `a.b` paths, unknown keys by name, `fallback` for the value itself. */
+export function fieldsOf(
+  error: { issues: readonly { path: readonly PropertyKey[]; code: string; keys?: readonly string[] }[] },
+  fallback: string,
+): string {
+  const names = error.issues.flatMap((i) =>
+    i.code === 'unrecognized_keys' && i.keys
+      ? i.keys.map((k) => [...i.path.map(String), k].join('.'))
+      : [i.path.map(String).join('.') || fallback],
+  );
+  return [...new Set(names)].join(',');
+}
 
 /** Narrows anything caught to a GuardError. */
 export function toGuardError(e: unknown): GuardError {

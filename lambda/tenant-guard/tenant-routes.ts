@@ -18,7 +18,7 @@ import type { SqlClient } from '../shared/migrations';
 import { EXPORT_RETENTION_DAYS, MAX_URL_TTL_SECONDS } from '../tenant-keys/export';
 import { GRACE_PERIOD_DAYS } from '../tenant-keys/lifecycle';
 import { PROVISION_ERROR_STATUS } from '../tenant-keys/provision-status';
-import { GuardError } from './errors';
+import { fieldsOf, GuardError } from './errors';
 import { UUID, type Caller, type TenantContext } from './guard';
 
 const DAY_MS = 86_400_000;
@@ -100,9 +100,13 @@ export interface RouteSpec<C> {
   readonly run: (ctx: C) => Promise<RouteResult>;
 }
 
-function parse<T>(schema: z.ZodType<T>, value: unknown): T {
+/** Validates `value` (the body, or the path parameter `name`); a refusal names the fields at fault. */
+function parse<T>(schema: z.ZodType<T>, value: unknown, name = 'body'): T {
   const r = schema.safeParse(value);
-  if (!r.success) throw new GuardError('VALIDATION_FAILED', r.error.issues.map((i) => i.path.join('.')).join(','));
+  if (!r.success) {
+    const field = fieldsOf(r.error, name);
+    throw new GuardError('VALIDATION_FAILED', field, field);
+  }
   return r.data;
 }
 
@@ -207,7 +211,7 @@ export function tenantKeyRoutes(deps: TenantKeysApiDeps | undefined, now: () => 
       path: '/tenant/exports/{id}',
       run: async (ctx) => {
         requireOwner(ctx.tenant, false);
-        const id = parse(z.string().regex(UUID), ctx.req.params['id']).toLowerCase();
+        const id = parse(z.string().regex(UUID), ctx.req.params['id'], 'id').toLowerCase();
         const d = need(deps);
         const r = await ctx.tx.query(
           `SELECT id, status, object_key, row_count, requested_at, completed_at
@@ -385,14 +389,22 @@ export function callerRoutes(deps: TenantKeysApiDeps | undefined): RouteSpec<Cal
         if (keySource === 'byok' && b.plan !== 'enterprise') throw new GuardError('BYOK_NOT_ENTITLED');
         const owner = await ctx.tx.query('SELECT id FROM app.resolve_user($1, $2)', [b.owner.subject, b.owner.email]);
         const ownerId = String(owner.rows[0]!['id']);
-        const created = await ctx.tx.query('SELECT app.create_organisation($1, $2, $3, $4, $5, $6) AS id', [
-          ctx.caller.userId,
-          b.kind,
-          b.name,
-          b.plan,
-          b.parentId ?? null,
-          ownerId,
-        ]);
+        const created = await ctx.tx
+          .query('SELECT app.create_organisation($1, $2, $3, $4, $5, $6) AS id', [
+            ctx.caller.userId,
+            b.kind,
+            b.name,
+            b.plan,
+            b.parentId ?? null,
+            ownerId,
+          ])
+          .catch((e: unknown) => {
+            // The hierarchy check (23514) and the parent's existence (23503) are about parentId.
+            const code = (e as { code?: unknown } | null)?.code;
+            if (code === '23514' || code === '23503')
+              throw new GuardError('VALIDATION_FAILED', 'hierarchy', 'parentId');
+            throw e;
+          });
         const orgId = String(created.rows[0]!['id']);
         if (keySource === 'byok') {
           await ctx.tx.query('SELECT app.expect_tenant_byok($1, $2)', [ctx.caller.userId, orgId]);

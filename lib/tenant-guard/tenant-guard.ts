@@ -352,14 +352,14 @@ export class TenantGuard extends Construct {
       type: apigateway.ResponseType.UNAUTHORIZED,
       statusCode: '401',
       responseHeaders: headers,
-      templates: { 'application/json': '{"error":"TOKEN_MISSING"}' },
+      templates: { 'application/json': '{"error":"TOKEN_MISSING","header":"authorization"}' },
     });
     new apigateway.GatewayResponse(this, 'TokenRefused', {
       restApi: props.api,
       type: apigateway.ResponseType.ACCESS_DENIED,
       statusCode: '401',
       responseHeaders: headers,
-      templates: { 'application/json': '{"error":"$context.authorizer.error"}' },
+      templates: { 'application/json': '{"error":"$context.authorizer.error","header":"authorization"}' },
     });
     const integration = new apigateway.LambdaIntegration(api);
     const options: apigateway.MethodOptions = {

@@ -55,27 +55,33 @@ describe('tenant API handler', () => {
   describe('JWT verification', () => {
     it('accepts a valid token and refuses a missing one', async () => {
       expect(await call('GET', '/leads', await bearer(w.ownerA, w.storeA))).toMatchObject({ status: 200 });
-      expect(await call('GET', '/leads')).toEqual({ status: 401, body: { error: 'TOKEN_MISSING' } });
-      expect(await call('GET', '/leads', 'Basic abc')).toEqual({ status: 401, body: { error: 'TOKEN_INVALID' } });
+      expect(await call('GET', '/leads')).toEqual({
+        status: 401,
+        body: { error: 'TOKEN_MISSING', header: 'authorization' },
+      });
+      expect(await call('GET', '/leads', 'Basic abc')).toEqual({
+        status: 401,
+        body: { error: 'TOKEN_INVALID', header: 'authorization' },
+      });
     });
 
     it('refuses expired, forged, wrong-audience, wrong-issuer and missing-claim tokens', async () => {
       const past = Math.floor(Date.now() / 1000) - 3600;
       expect(await call('GET', '/leads', await bearer(w.ownerA, w.storeA, { exp: past }))).toEqual({
         status: 401,
-        body: { error: 'TOKEN_EXPIRED' },
+        body: { error: 'TOKEN_EXPIRED', header: 'authorization' },
       });
       expect(await call('GET', '/leads', await bearer(w.ownerA, w.storeA, { key: id.foreignKey }))).toEqual({
         status: 401,
-        body: { error: 'TOKEN_INVALID' },
+        body: { error: 'TOKEN_INVALID', header: 'authorization' },
       });
       expect(await call('GET', '/leads', await bearer(w.ownerA, w.storeA, { aud: 'someone-else' }))).toEqual({
         status: 401,
-        body: { error: 'TOKEN_INVALID' },
+        body: { error: 'TOKEN_INVALID', header: 'authorization' },
       });
       expect(await call('GET', '/leads', await bearer(w.ownerA, w.storeA, { iss: 'https://evil.example' }))).toEqual({
         status: 401,
-        body: { error: 'TOKEN_INVALID' },
+        body: { error: 'TOKEN_INVALID', header: 'authorization' },
       });
       expect(await call('GET', '/leads', await bearer(w.ownerA, null))).toEqual({
         status: 401,
@@ -87,7 +93,10 @@ describe('tenant API handler', () => {
       // An unsigned token ("alg": "none") with valid claims.
       const [, payload] = (await token(w.ownerA, w.storeA)).split('.');
       const none = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${payload}.`;
-      expect(await call('GET', '/leads', `Bearer ${none}`)).toEqual({ status: 401, body: { error: 'TOKEN_INVALID' } });
+      expect(await call('GET', '/leads', `Bearer ${none}`)).toEqual({
+        status: 401,
+        body: { error: 'TOKEN_INVALID', header: 'authorization' },
+      });
     });
   });
 
@@ -217,7 +226,7 @@ describe('tenant API handler', () => {
       });
       expect(await call('PATCH', `/roles/${roleId}`, adminAuth, {})).toEqual({
         status: 400,
-        body: { error: 'VALIDATION_FAILED' },
+        body: { error: 'VALIDATION_FAILED', field: 'body' },
       });
       expect(await call('PATCH', '/roles/00000000-0000-4000-8000-000000000000', adminAuth, { name: 'x' })).toEqual({
         status: 404,
@@ -277,11 +286,11 @@ describe('tenant API handler', () => {
       const auth = await bearer(w.ownerA, w.storeA);
       expect(await call('POST', '/leads', auth, { name: '' })).toEqual({
         status: 400,
-        body: { error: 'VALIDATION_FAILED' },
+        body: { error: 'VALIDATION_FAILED', field: 'name' },
       });
       expect(await call('GET', '/leads/not-a-uuid', auth)).toEqual({
         status: 400,
-        body: { error: 'VALIDATION_FAILED' },
+        body: { error: 'VALIDATION_FAILED', field: 'id' },
       });
       expect(await call('GET', '/nowhere', auth)).toEqual({ status: 404, body: { error: 'NOT_FOUND' } });
     });
@@ -378,7 +387,7 @@ describe('tenant API handler', () => {
       });
       expect(await open({ orgId: w.storeA, durationMinutes: 60 })).toEqual({
         status: 400,
-        body: { error: 'VALIDATION_FAILED' },
+        body: { error: 'VALIDATION_FAILED', field: 'reason' },
       });
       expect(
         await call('POST', '/support-grants', await bearer(w.ownerA, w.storeA), {
@@ -413,7 +422,7 @@ describe('tenant API handler', () => {
       // Only for the organisation it names.
       expect(await call('GET', '/leads', await bearer(w.support, w.storeB), undefined, h)).toEqual({
         status: 403,
-        body: { error: 'SUPPORT_GRANT_INVALID' },
+        body: { error: 'SUPPORT_GRANT_INVALID', header: 'x-bulwark-support-grant' },
       });
 
       const rw = await open({
@@ -504,7 +513,7 @@ describe('tenant API handler', () => {
       // Bad filters are refused with an explicit code.
       const bad = await exportAs(owner, { from: '2026-02-01T00:00:00Z', to: '2026-01-01T00:00:00Z' });
       expect(bad.statusCode).toBe(400);
-      expect(JSON.parse(bad.body)).toEqual({ error: 'VALIDATION_FAILED' });
+      expect(JSON.parse(bad.body)).toEqual({ error: 'VALIDATION_FAILED', field: 'from' });
     });
   });
 

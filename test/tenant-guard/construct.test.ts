@@ -159,13 +159,13 @@ describe('TenantGuard construct', () => {
     t.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
       ResponseType: 'UNAUTHORIZED',
       StatusCode: '401',
-      ResponseTemplates: { 'application/json': '{"error":"TOKEN_MISSING"}' },
+      ResponseTemplates: { 'application/json': '{"error":"TOKEN_MISSING","header":"authorization"}' },
       ResponseParameters: Match.objectLike({ 'gatewayresponse.header.Strict-Transport-Security': hsts }),
     });
     t.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
       ResponseType: 'ACCESS_DENIED',
       StatusCode: '401',
-      ResponseTemplates: { 'application/json': '{"error":"$context.authorizer.error"}' },
+      ResponseTemplates: { 'application/json': '{"error":"$context.authorizer.error","header":"authorization"}' },
       ResponseParameters: Match.objectLike({
         'gatewayresponse.header.Strict-Transport-Security': hsts,
         'gatewayresponse.header.Cache-Control': "'no-store'",

@@ -66,7 +66,8 @@ describe('tenant API behind the REQUEST authorizer', () => {
     o: { cached?: boolean } = {},
   ): Promise<Answer> {
     const authorization = Object.entries(headers).find(([k]) => k.toLowerCase() === 'authorization')?.[1];
-    if (!authorization) return { status: 401, body: { error: 'TOKEN_MISSING' } };
+    // The UNAUTHORIZED and ACCESS_DENIED gateway responses (lib/tenant-guard/tenant-guard.ts).
+    if (!authorization) return { status: 401, body: { error: 'TOKEN_MISSING', header: 'authorization' } };
     let verdict = o.cached ? cache.get(authorization) : undefined;
     if (!verdict) {
       const event = {
@@ -88,7 +89,8 @@ describe('tenant API behind the REQUEST authorizer', () => {
     }
     const statement = verdict.policyDocument.Statement[0] as { Effect: string; Resource: string };
     const context = Object.fromEntries(Object.entries(verdict.context ?? {}).map(([k, v]) => [k, String(v)]));
-    if (statement.Effect !== 'Allow') return { status: 401, body: { error: context['error'] } };
+    if (statement.Effect !== 'Allow')
+      return { status: 401, body: { error: context['error'], header: 'authorization' } };
     // The Allow must cover this route (a cached verdict is reused for every route of the caller).
     expect(statement.Resource).toBe(`${STAGE_ARN}/*`);
     const r = await api(
@@ -104,27 +106,30 @@ describe('tenant API behind the REQUEST authorizer', () => {
 
   it('verifies bearer tokens at the edge: valid passes; missing, expired, forged, wrong-audience and claimless are refused with their code', async () => {
     expect(await gateway('GET', '/leads', await bearer(w.ownerA, w.storeA))).toMatchObject({ status: 200 });
-    expect(await gateway('GET', '/leads')).toEqual({ status: 401, body: { error: 'TOKEN_MISSING' } });
+    expect(await gateway('GET', '/leads')).toEqual({
+      status: 401,
+      body: { error: 'TOKEN_MISSING', header: 'authorization' },
+    });
     const past = Math.floor(Date.now() / 1000) - 3600;
     expect(await gateway('GET', '/leads', await bearer(w.ownerA, w.storeA, { exp: past }))).toEqual({
       status: 401,
-      body: { error: 'TOKEN_EXPIRED' },
+      body: { error: 'TOKEN_EXPIRED', header: 'authorization' },
     });
     expect(await gateway('GET', '/leads', await bearer(w.ownerA, w.storeA, { key: id.foreignKey }))).toEqual({
       status: 401,
-      body: { error: 'TOKEN_INVALID' },
+      body: { error: 'TOKEN_INVALID', header: 'authorization' },
     });
     expect(await gateway('GET', '/leads', await bearer(w.ownerA, w.storeA, { aud: 'another-client' }))).toEqual({
       status: 401,
-      body: { error: 'TOKEN_INVALID' },
+      body: { error: 'TOKEN_INVALID', header: 'authorization' },
     });
     expect(await gateway('GET', '/leads', await bearer(w.ownerA, null))).toEqual({
       status: 401,
-      body: { error: 'TENANT_CONTEXT_MISSING' },
+      body: { error: 'TENANT_CONTEXT_MISSING', header: 'authorization' },
     });
     expect(await gateway('GET', '/leads', { Authorization: 'Basic YWxpY2U6c2VjcmV0' })).toEqual({
       status: 401,
-      body: { error: 'TOKEN_INVALID' },
+      body: { error: 'TOKEN_INVALID', header: 'authorization' },
     });
   });
 
@@ -143,7 +148,7 @@ describe('tenant API behind the REQUEST authorizer', () => {
     // API Gateway would answer from its cache without asking the authorizer again.
     expect(await gateway('GET', '/leads', headers, undefined, { cached: true })).toEqual({
       status: 401,
-      body: { error: 'TOKEN_EXPIRED' },
+      body: { error: 'TOKEN_EXPIRED', header: 'authorization' },
     });
   });
 
@@ -168,11 +173,11 @@ describe('tenant API behind the REQUEST authorizer', () => {
     const forged = `ApiKey ${key.slice(0, -4)}${key.endsWith('AAAA') ? 'BBBB' : 'AAAA'}`;
     expect(await gateway('GET', '/leads', { Authorization: forged })).toEqual({
       status: 401,
-      body: { error: 'TOKEN_INVALID' },
+      body: { error: 'TOKEN_INVALID', header: 'authorization' },
     });
     expect(await gateway('GET', '/leads', { Authorization: 'ApiKey bwk_nothex_short' })).toEqual({
       status: 401,
-      body: { error: 'TOKEN_INVALID' },
+      body: { error: 'TOKEN_INVALID', header: 'authorization' },
     });
 
     // Revoked: refused on the next request, even though API Gateway still holds an Allow for the header.
@@ -180,14 +185,14 @@ describe('tenant API behind the REQUEST authorizer', () => {
     expect(revoked.status).toBe(200);
     expect(await gateway('GET', '/leads', auth, undefined, { cached: true })).toEqual({
       status: 401,
-      body: { error: 'TOKEN_INVALID' },
+      body: { error: 'TOKEN_INVALID', header: 'authorization' },
     });
   });
 
   it('the deployed function honours only verdicts: a bare bearer token, or a key other than the verdict’s, is refused', async () => {
     const direct = await api(proxyEvent('GET', '/leads', { headers: await bearer(w.ownerA, w.storeA) }));
     expect(direct.statusCode).toBe(401);
-    expect(JSON.parse(direct.body)).toEqual({ error: 'TOKEN_INVALID' });
+    expect(JSON.parse(direct.body)).toEqual({ error: 'TOKEN_INVALID', header: 'authorization' });
 
     // A real, live key presented under a verdict issued for another key id is refused; under its own, served.
     const minted = await gateway('POST', '/api-keys', await bearer(w.ownerA, w.storeA), {
@@ -204,11 +209,11 @@ describe('tenant API behind the REQUEST authorizer', () => {
       );
     const mismatched = await withVerdict('11111111-1111-4111-8111-111111111111');
     expect(mismatched.statusCode).toBe(401);
-    expect(JSON.parse(mismatched.body)).toEqual({ error: 'TOKEN_INVALID' });
+    expect(JSON.parse(mismatched.body)).toEqual({ error: 'TOKEN_INVALID', header: 'authorization' });
     expect((await withVerdict(String(minted.body['id']))).statusCode).toBe(200);
 
     const unknownKind = await api(proxyEvent('GET', '/leads', { authorizer: { kind: 'iam', principalId: 'x' } }));
-    expect(JSON.parse(unknownKind.body)).toEqual({ error: 'TOKEN_INVALID' });
+    expect(JSON.parse(unknownKind.body)).toEqual({ error: 'TOKEN_INVALID', header: 'authorization' });
   });
 
   it('opening a support grant is recorded in the organisation’s own durable audit chain', async () => {
@@ -303,11 +308,11 @@ describe('tenant API behind the REQUEST authorizer', () => {
       });
       expect(await gateway('PUT', '/webhook-secrets/didlogic', owner, { secret: 'short' })).toEqual({
         status: 400,
-        body: { error: 'VALIDATION_FAILED' },
+        body: { error: 'VALIDATION_FAILED', field: 'secret' },
       });
       expect(await gateway('PUT', '/webhook-secrets/didlogic', owner, { secret: SECRET, extra: 1 })).toEqual({
         status: 400,
-        body: { error: 'VALIDATION_FAILED' },
+        body: { error: 'VALIDATION_FAILED', field: 'extra' },
       });
       // Store B has no tenant key yet: nothing can be sealed, so nothing is stored.
       expect(

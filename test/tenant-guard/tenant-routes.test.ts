@@ -281,11 +281,11 @@ describe('POST /tenant/cancel and POST /tenant/restore', () => {
     }
     expect(await call('POST', '/tenant/cancel', owner, { accessUntil: 'next month' })).toEqual({
       status: 400,
-      body: { error: 'VALIDATION_FAILED' },
+      body: { error: 'VALIDATION_FAILED', field: 'accessUntil' },
     });
     expect(await call('POST', '/tenant/cancel', owner, {})).toEqual({
       status: 400,
-      body: { error: 'VALIDATION_FAILED' },
+      body: { error: 'VALIDATION_FAILED', field: 'accessUntil' },
     });
     const [row] = (await pg.superuser('SELECT lifecycle_state FROM organisations WHERE id = $1', [t.org])) as {
       lifecycle_state: string;
@@ -340,7 +340,7 @@ describe('POST /tenant/cancel and POST /tenant/restore', () => {
     expect(await call('POST', '/tenant/restore', await bearer(w.ownerB, t.org))).toEqual(denied);
     expect(await call('POST', '/tenant/restore', await bearer(t.owner, t.org), { force: true })).toEqual({
       status: 400,
-      body: { error: 'VALIDATION_FAILED' },
+      body: { error: 'VALIDATION_FAILED', field: 'force' },
     });
   });
 });
@@ -415,7 +415,7 @@ describe('tenant exports', () => {
     });
     expect(await call('GET', '/tenant/exports/not-a-uuid', owner)).toEqual({
       status: 400,
-      body: { error: 'VALIDATION_FAILED' },
+      body: { error: 'VALIDATION_FAILED', field: 'id' },
     });
 
     await pg.superuser("UPDATE tenant_exports SET completed_at = now() - interval '8 days' WHERE id = $1", [id]);
@@ -597,7 +597,7 @@ describe('PUT /tenant/key (bring your own key)', () => {
     for (const bad of ['alias/mine', `${keyArn(9)}x`, 'arn:aws:kms:eu-west-1:111122223333:alias/x']) {
       expect(await call('PUT', '/tenant/key', await bearer(t.owner, t.org), { keyArn: bad })).toEqual({
         status: 400,
-        body: { error: 'VALIDATION_FAILED' },
+        body: { error: 'VALIDATION_FAILED', field: 'keyArn' },
       });
     }
     expect(lambda.commandCalls(InvokeCommand)).toHaveLength(0);
@@ -654,11 +654,11 @@ describe('POST /organisations and the keyless sweep', () => {
     const po = await bearer(w.platformOwner, w.storeA);
     expect(await call('POST', '/organisations', po, newOrg({ kind: 'network', parentId: w.group }))).toEqual({
       status: 400,
-      body: { error: 'VALIDATION_FAILED' },
+      body: { error: 'VALIDATION_FAILED', field: 'parentId' },
     });
     expect(await call('POST', '/organisations', po, newOrg({ plan: 'platinum' }))).toEqual({
       status: 400,
-      body: { error: 'VALIDATION_FAILED' },
+      body: { error: 'VALIDATION_FAILED', field: 'plan' },
     });
     expect(await call('POST', '/organisations', po, newOrg({ keySource: 'byok' }))).toEqual({
       status: 403,
