@@ -8,7 +8,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { z } from 'zod';
 import type { AuditEvent, AuditSink } from '../shared/audit';
 import type { SqlClient } from '../shared/migrations';
-import { fieldsOf, GuardError, toGuardError } from './errors';
+import { GuardError, parseInput, toGuardError } from './errors';
 import {
   authenticate,
   enterTenant,
@@ -111,16 +111,6 @@ const roleAssignment = z.union([
   z.strictObject({ role: z.literal('custom'), customRoleId: uuid }),
 ]);
 const permissionList = z.array(z.string()).max(ALL_PERMISSIONS.length);
-
-/** Validates `value` (the body, or the path parameter `name`); a refusal names the fields at fault. */
-function parse<T>(schema: z.ZodType<T>, value: unknown, name = 'body'): T {
-  const r = schema.safeParse(value);
-  if (!r.success) {
-    const field = fieldsOf(r.error, name);
-    throw new GuardError('VALIDATION_FAILED', field, field);
-  }
-  return r.data;
-}
 
 function need(ctx: Ctx, module: Module, action: Action): void {
   requirePermission(ctx.tenant, module, action);
@@ -226,7 +216,7 @@ const TENANT_ROUTES: readonly RouteDef[] = [
   }),
   route('POST', '/leads', async (ctx) => {
     need(ctx, 'leads', 'create');
-    const b = parse(leadBody, ctx.req.body);
+    const b = parseInput(leadBody, ctx.req.body);
     const r = await ctx.tx.query(
       `INSERT INTO leads (org_id, name, email, phone, source, status, notes)
        VALUES ($1, $2, $3, $4, coalesce($5, 'manual'), coalesce($6, 'new'), $7) RETURNING ${LEAD_COLUMNS}`,
@@ -238,7 +228,7 @@ const TENANT_ROUTES: readonly RouteDef[] = [
   }),
   route('GET', '/leads/{id}', async (ctx) => {
     need(ctx, 'leads', 'view');
-    const id = parse(uuid, ctx.req.params['id'], 'id');
+    const id = parseInput(uuid, ctx.req.params['id'], 'id');
     // Oversight contexts may read member stores' leads by id (RLS decides what is readable).
     const r = await ctx.tx.query(`SELECT ${LEAD_COLUMNS} FROM leads WHERE id = $1`, [id]);
     if (!r.rows[0]) throw new GuardError('NOT_FOUND');
@@ -246,8 +236,8 @@ const TENANT_ROUTES: readonly RouteDef[] = [
   }),
   route('PATCH', '/leads/{id}', async (ctx) => {
     need(ctx, 'leads', 'edit');
-    const id = parse(uuid, ctx.req.params['id'], 'id');
-    const b = parse(leadBody.partial(), ctx.req.body);
+    const id = parseInput(uuid, ctx.req.params['id'], 'id');
+    const b = parseInput(leadBody.partial(), ctx.req.body);
     const fields = Object.entries(b).filter(([, v]) => v !== undefined);
     if (fields.length === 0) throw new GuardError('VALIDATION_FAILED', 'empty update', 'body');
     const sets = fields.map(([k], i) => `${k} = $${i + 3}`).join(', ');
@@ -262,7 +252,7 @@ const TENANT_ROUTES: readonly RouteDef[] = [
   }),
   route('DELETE', '/leads/{id}', async (ctx) => {
     need(ctx, 'leads', 'delete');
-    const id = parse(uuid, ctx.req.params['id'], 'id');
+    const id = parseInput(uuid, ctx.req.params['id'], 'id');
     const r = await ctx.tx.query('DELETE FROM leads WHERE id = $1 AND org_id = $2 RETURNING id', [
       id,
       ctx.tenant.orgId,
@@ -273,7 +263,7 @@ const TENANT_ROUTES: readonly RouteDef[] = [
   }),
   route('POST', '/leads/bulk-delete', async (ctx) => {
     need(ctx, 'leads', 'delete');
-    const { ids } = parse(z.strictObject({ ids: z.array(uuid).min(1).max(MAX_BULK) }), ctx.req.body);
+    const { ids } = parseInput(z.strictObject({ ids: z.array(uuid).min(1).max(MAX_BULK) }), ctx.req.body);
     const unique = [...new Set(ids.map((i) => i.toLowerCase()))];
     // Scope first: only ids of the caller's own organisation are ever acted on.
     const scoped = await ctx.tx.query('SELECT id FROM leads WHERE org_id = $1 AND id = ANY ($2::uuid[])', [
@@ -301,7 +291,7 @@ const TENANT_ROUTES: readonly RouteDef[] = [
   }),
   route('POST', '/memberships', async (ctx) => {
     need(ctx, 'users', 'create');
-    const b = parse(
+    const b = parseInput(
       z.intersection(
         z.object({ subject: z.string().min(1).max(255), email: z.email().max(320) }),
         z.union([
@@ -326,8 +316,8 @@ const TENANT_ROUTES: readonly RouteDef[] = [
   }),
   route('PATCH', '/memberships/{id}', async (ctx) => {
     need(ctx, 'users', 'edit');
-    const id = parse(uuid, ctx.req.params['id'], 'id');
-    const a = parse(roleAssignment, ctx.req.body);
+    const id = parseInput(uuid, ctx.req.params['id'], 'id');
+    const a = parseInput(roleAssignment, ctx.req.body);
     await assertAssignable(ctx, a);
     const current = await ctx.tx.query('SELECT role FROM memberships WHERE id = $1 AND org_id = $2', [
       id,
@@ -344,7 +334,7 @@ const TENANT_ROUTES: readonly RouteDef[] = [
   }),
   route('DELETE', '/memberships/{id}', async (ctx) => {
     need(ctx, 'users', 'delete');
-    const id = parse(uuid, ctx.req.params['id'], 'id');
+    const id = parseInput(uuid, ctx.req.params['id'], 'id');
     const current = await ctx.tx.query('SELECT role FROM memberships WHERE id = $1 AND org_id = $2', [
       id,
       ctx.tenant.orgId,
@@ -368,7 +358,7 @@ const TENANT_ROUTES: readonly RouteDef[] = [
   }),
   route('POST', '/roles', async (ctx) => {
     need(ctx, 'settings', 'create');
-    const b = parse(
+    const b = parseInput(
       z.strictObject({
         name: z.string().min(1).max(100),
         permissions: permissionList,
@@ -388,8 +378,8 @@ const TENANT_ROUTES: readonly RouteDef[] = [
 
   route('PATCH', '/roles/{id}', async (ctx) => {
     need(ctx, 'settings', 'edit');
-    const id = parse(uuid, ctx.req.params['id'], 'id');
-    const b = parse(
+    const id = parseInput(uuid, ctx.req.params['id'], 'id');
+    const b = parseInput(
       z.strictObject({
         name: z.string().min(1).max(100).optional(),
         permissions: permissionList.optional(),
@@ -418,7 +408,7 @@ const TENANT_ROUTES: readonly RouteDef[] = [
   }),
   route('DELETE', '/roles/{id}', async (ctx) => {
     need(ctx, 'settings', 'delete');
-    const id = parse(uuid, ctx.req.params['id'], 'id');
+    const id = parseInput(uuid, ctx.req.params['id'], 'id');
     const held = await roleWithinReach(ctx, id);
     // A role still assigned (to a live or revoked membership) stays: reassign first, so no history points nowhere.
     const used = await ctx.tx.query(
@@ -434,7 +424,7 @@ const TENANT_ROUTES: readonly RouteDef[] = [
   route('POST', '/api-keys', async (ctx) => {
     need(ctx, 'settings', 'create');
     if (ctx.tenant.actorType !== 'user') throw new GuardError('PERMISSION_DENIED', 'only people mint keys');
-    const b = parse(
+    const b = parseInput(
       z.strictObject({
         name: z.string().min(1).max(100),
         permissions: permissionList.min(1),
@@ -456,7 +446,7 @@ const TENANT_ROUTES: readonly RouteDef[] = [
   }),
   route('DELETE', '/api-keys/{id}', async (ctx) => {
     need(ctx, 'settings', 'delete');
-    const id = parse(uuid, ctx.req.params['id'], 'id');
+    const id = parseInput(uuid, ctx.req.params['id'], 'id');
     const r = await ctx.tx.query(
       'UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND org_id = $2 AND revoked_at IS NULL RETURNING id',
       [id, ctx.tenant.orgId],
@@ -516,7 +506,7 @@ const TENANT_ROUTES: readonly RouteDef[] = [
   route('PUT', '/webhook-secrets/{provider}', async (ctx) => {
     need(ctx, 'settings', 'edit');
     const provider = hmacProvider(ctx.req.params['provider']);
-    const { secret } = parse(z.strictObject({ secret: z.string() }), ctx.req.body);
+    const { secret } = parseInput(z.strictObject({ secret: z.string() }), ctx.req.body);
     const bytes = Buffer.from(secret, 'utf8');
     if (bytes.length < MIN_SECRET_BYTES || bytes.length > MAX_SECRET_BYTES) {
       throw new GuardError('VALIDATION_FAILED', `secret: ${MIN_SECRET_BYTES}-${MAX_SECRET_BYTES} bytes`, 'secret');
@@ -551,7 +541,7 @@ const TENANT_ROUTES: readonly RouteDef[] = [
   }),
   route('DELETE', '/support-grants/{id}', async (ctx) => {
     if (ctx.tenant.role !== 'owner') throw new GuardError('PERMISSION_DENIED', 'owner only');
-    const id = parse(uuid, ctx.req.params['id'], 'id');
+    const id = parseInput(uuid, ctx.req.params['id'], 'id');
     const r = await ctx.tx.query(
       `UPDATE support_grants SET revoked_at = now(), revoked_by = $3
         WHERE id = $1 AND org_id = $2 AND revoked_at IS NULL RETURNING id`,
@@ -815,7 +805,7 @@ async function openSupportGrant(
   audit: (orgId: string, grantId: string) => Promise<void>,
 ): Promise<Res> {
   if (caller.platformRole !== 'platform_support' || caller.apiKey) throw new GuardError('PERMISSION_DENIED');
-  const b = parse(
+  const b = parseInput(
     z.strictObject({
       orgId: uuid,
       reason: z.string().trim().min(10).max(1000),

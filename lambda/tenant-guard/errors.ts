@@ -2,6 +2,8 @@
  * Every refusal the tenant guard can produce: an explicit code with a stable HTTP status. Handlers
  * never leak driver errors; unknown failures map to INTERNAL.
  */
+import type { z } from 'zod';
+
 export const ERROR_STATUS = {
   TOKEN_MISSING: 401,
   TOKEN_INVALID: 401,
@@ -86,7 +88,7 @@ const SQLSTATE: Readonly<Record<string, ErrorCode>> = {
 };
 
 /** The fields a zod failure is about: `a.b` paths, unknown keys by name, `fallback` for the value itself. */
-export function fieldsOf(
+function fieldsOf(
   error: { issues: readonly { path: readonly PropertyKey[]; code: string; keys?: readonly string[] }[] },
   fallback: string,
 ): string {
@@ -96,6 +98,19 @@ export function fieldsOf(
       : [i.path.map(String).join('.') || fallback],
   );
   return [...new Set(names)].join(',');
+}
+
+/**
+ * Validates request input (the body, or the path parameter `name`) against `schema`; a refusal is
+ * VALIDATION_FAILED naming the fields at fault.
+ */
+export function parseInput<T>(schema: z.ZodType<T>, value: unknown, name = 'body'): T {
+  const r = schema.safeParse(value);
+  if (!r.success) {
+    const field = fieldsOf(r.error, name);
+    throw new GuardError('VALIDATION_FAILED', field, field);
+  }
+  return r.data;
 }
 
 /** Narrows anything caught to a GuardError. */

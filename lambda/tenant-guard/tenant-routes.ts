@@ -18,7 +18,7 @@ import type { SqlClient } from '../shared/migrations';
 import { EXPORT_RETENTION_DAYS, MAX_URL_TTL_SECONDS } from '../tenant-keys/export';
 import { GRACE_PERIOD_DAYS } from '../tenant-keys/lifecycle';
 import { PROVISION_ERROR_STATUS } from '../tenant-keys/provision-status';
-import { fieldsOf, GuardError } from './errors';
+import { GuardError, parseInput } from './errors';
 import { UUID, type Caller, type TenantContext } from './guard';
 
 const DAY_MS = 86_400_000;
@@ -100,16 +100,6 @@ export interface RouteSpec<C> {
   readonly run: (ctx: C) => Promise<RouteResult>;
 }
 
-/** Validates `value` (the body, or the path parameter `name`); a refusal names the fields at fault. */
-function parse<T>(schema: z.ZodType<T>, value: unknown, name = 'body'): T {
-  const r = schema.safeParse(value);
-  if (!r.success) {
-    const field = fieldsOf(r.error, name);
-    throw new GuardError('VALIDATION_FAILED', field, field);
-  }
-  return r.data;
-}
-
 const iso = (v: unknown): string | null => (v === null || v === undefined ? null : new Date(v as string).toISOString());
 
 /** The Owner, acting as themself (not an API key, not support staff), in a writable context. */
@@ -162,7 +152,7 @@ export function tenantKeyRoutes(deps: TenantKeysApiDeps | undefined, now: () => 
       path: '/tenant/cancel',
       run: async (ctx) => {
         requireOwner(ctx.tenant, true);
-        const b = parse(z.strictObject({ accessUntil: z.iso.datetime({ offset: true }) }), ctx.req.body);
+        const b = parseInput(z.strictObject({ accessUntil: z.iso.datetime({ offset: true }) }), ctx.req.body);
         const until = new Date(b.accessUntil);
         const at = now();
         // The end of the paid billing period: not past, and not beyond the longest period sold.
@@ -196,7 +186,7 @@ export function tenantKeyRoutes(deps: TenantKeysApiDeps | undefined, now: () => 
       path: '/tenant/exports',
       run: async (ctx) => {
         requireOwner(ctx.tenant, true);
-        if (ctx.req.body !== undefined) parse(z.strictObject({}), ctx.req.body);
+        if (ctx.req.body !== undefined) parseInput(z.strictObject({}), ctx.req.body);
         const r = await ctx.tx.query('SELECT id, status, requested_at FROM app.request_tenant_export()');
         const row = r.rows[0]!;
         await ctx.emit('tenant.export_requested', 'tenant_export', String(row['id']));
@@ -211,7 +201,7 @@ export function tenantKeyRoutes(deps: TenantKeysApiDeps | undefined, now: () => 
       path: '/tenant/exports/{id}',
       run: async (ctx) => {
         requireOwner(ctx.tenant, false);
-        const id = parse(z.string().regex(UUID), ctx.req.params['id'], 'id').toLowerCase();
+        const id = parseInput(z.string().regex(UUID), ctx.req.params['id'], 'id').toLowerCase();
         const d = need(deps);
         const r = await ctx.tx.query(
           `SELECT id, status, object_key, row_count, requested_at, completed_at
@@ -258,7 +248,7 @@ export function tenantKeyRoutes(deps: TenantKeysApiDeps | undefined, now: () => 
       path: '/tenant/key',
       run: async (ctx) => {
         requireOwner(ctx.tenant, true);
-        const { keyArn } = parse(z.strictObject({ keyArn: KEY_ARN }), ctx.req.body);
+        const { keyArn } = parseInput(z.strictObject({ keyArn: KEY_ARN }), ctx.req.body);
         const org = (
           await ctx.tx.query('SELECT plan, kms_key_arn, kms_key_source FROM organisations WHERE id = $1', [
             ctx.tenant.orgId,
@@ -354,7 +344,7 @@ export function callerRoutes(deps: TenantKeysApiDeps | undefined): RouteSpec<Cal
       path: '/tenant/restore',
       run: async (ctx) => {
         requirePerson(ctx);
-        if (ctx.req.body !== undefined) parse(z.strictObject({}), ctx.req.body);
+        if (ctx.req.body !== undefined) parseInput(z.strictObject({}), ctx.req.body);
         // The database checks the live Owner (or a platform owner) and the state and deadline.
         const r = await ctx.tx.query('SELECT org_id, previous_state FROM app.restore_tenant($1, $2)', [
           ctx.caller.userId,
@@ -374,7 +364,7 @@ export function callerRoutes(deps: TenantKeysApiDeps | undefined): RouteSpec<Cal
         if (ctx.caller.platformRole !== 'platform_owner' || ctx.caller.apiKey || ctx.supportGrant) {
           throw new GuardError('PERMISSION_DENIED');
         }
-        const b = parse(
+        const b = parseInput(
           z.strictObject({
             kind: z.enum(ORG_KINDS),
             name: z.string().trim().min(1).max(200),
