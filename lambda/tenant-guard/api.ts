@@ -34,7 +34,13 @@ import { PgWebhookSecretStore } from '../webhooks/pg-secret-store';
 import { HMAC_PROVIDERS, type HmacProvider } from '../webhooks/providers';
 import { MAX_SECRET_BYTES, MIN_SECRET_BYTES, WebhookSecretService } from '../webhooks/secrets';
 import { ALL_PERMISSIONS, narrow, requirePermission, type Action, type Module } from './permissions';
-import { callerRoutes, tenantKeyRoutes, type CallerRouteContext, type TenantKeysApiDeps } from './tenant-routes';
+import {
+  callerRoutes,
+  requireOwner,
+  tenantKeyRoutes,
+  type CallerRouteContext,
+  type TenantKeysApiDeps,
+} from './tenant-routes';
 
 export interface PooledClient extends SqlClient {
   release(err?: Error | boolean): void;
@@ -530,7 +536,8 @@ const TENANT_ROUTES: readonly RouteDef[] = [
   }),
 
   route('GET', '/support-grants', async (ctx) => {
-    if (ctx.tenant.role !== 'owner') throw new GuardError('PERMISSION_DENIED', 'owner only');
+    // The Owner in person: never an API key (its role is its minter's), never under a grant.
+    requireOwner(ctx.tenant, false);
     const r = await ctx.tx.query(
       `SELECT g.id, g.granted_to, u.email AS granted_to_email, g.reason, g.scope, g.opened_at, g.expires_at,
               g.revoked_at FROM support_grants g LEFT JOIN users u ON u.id = g.granted_to
@@ -540,7 +547,7 @@ const TENANT_ROUTES: readonly RouteDef[] = [
     return { status: 200, body: { grants: r.rows } };
   }),
   route('DELETE', '/support-grants/{id}', async (ctx) => {
-    if (ctx.tenant.role !== 'owner') throw new GuardError('PERMISSION_DENIED', 'owner only');
+    requireOwner(ctx.tenant, true);
     const id = parseInput(uuid, ctx.req.params['id'], 'id');
     const r = await ctx.tx.query(
       `UPDATE support_grants SET revoked_at = now(), revoked_by = $3

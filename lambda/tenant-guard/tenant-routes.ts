@@ -103,7 +103,7 @@ export interface RouteSpec<C> {
 const iso = (v: unknown): string | null => (v === null || v === undefined ? null : new Date(v as string).toISOString());
 
 /** The Owner, acting as themself (not an API key, not support staff), in a writable context. */
-function requireOwner(t: TenantContext, write: boolean): void {
+export function requireOwner(t: TenantContext, write: boolean): void {
   if (t.actorType !== 'user' || t.supportGrantId !== null || t.role !== 'owner' || (write && !t.writable)) {
     throw new GuardError('PERMISSION_DENIED', 'owner only');
   }

@@ -459,6 +459,20 @@ describe('tenant API handler', () => {
         status: 403,
         body: { error: 'PERMISSION_DENIED' },
       });
+      // An API key minted by the Owner is not the Owner: it neither lists nor revokes grants.
+      const minted = await call('POST', '/api-keys', await bearer(w.ownerA, w.storeA), {
+        name: 'crm sync',
+        permissions: ['leads:view'],
+      });
+      const ownerKey = `ApiKey ${String(minted.body['key'])}`;
+      expect(await call('GET', '/support-grants', ownerKey)).toEqual({
+        status: 403,
+        body: { error: 'PERMISSION_DENIED' },
+      });
+      expect(await call('DELETE', `/support-grants/${rwId}`, ownerKey)).toEqual({
+        status: 403,
+        body: { error: 'PERMISSION_DENIED' },
+      });
       // Owner B never sees A's grants.
       const listedB = await call('GET', '/support-grants', await bearer(w.ownerB, w.storeB));
       expect((listedB.body['grants'] as { id: string }[]).map((g) => g.id)).not.toContain(grant);
