@@ -12,7 +12,10 @@ import { ServiceRole } from './roles';
 export const DATA_SUBNETS = 'data';
 export const APP_SUBNETS = 'app';
 
-/** Interface endpoints every deployment gets: what the API, rotation and restore-drill functions call. */
+/**
+ * Interface endpoints every deployment gets: what the VPC functions call (the tenant API invokes the
+ * tenant-keys provisioner through Lambda; rotation, restore drill and tenant keys use the rest).
+ */
 export const INTERFACE_ENDPOINTS = {
   Kms: ec2.InterfaceVpcEndpointAwsService.KMS,
   SecretsManager: ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
@@ -20,6 +23,7 @@ export const INTERFACE_ENDPOINTS = {
   Logs: ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
   Monitoring: ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_MONITORING,
   Rds: ec2.InterfaceVpcEndpointAwsService.RDS,
+  Lambda: ec2.InterfaceVpcEndpointAwsService.LAMBDA,
 } as const;
 
 export interface DataNetworkProps {

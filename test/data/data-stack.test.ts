@@ -217,17 +217,17 @@ describe('network', () => {
     expect(group.Properties?.KmsKeyId).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^LogKey/), 'Arn'] });
   });
 
-  it.each(each())('%s: S3 gateway and KMS, Secrets Manager, STS, Logs, RDS interface endpoints', (name) => {
+  it.each(each())('%s: S3 gateway and KMS, Secrets Manager, STS, Logs, RDS, Lambda interface endpoints', (name) => {
     const t = data.get(name)!;
     t.hasResourceProperties('AWS::EC2::VPCEndpoint', {
       VpcEndpointType: 'Gateway',
       ServiceName: { 'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp('\\.s3$')])] },
     });
     const names = propertiesOf(t, 'AWS::EC2::VPCEndpoint').map((p) => JSON.stringify(p.ServiceName));
-    for (const svc of ['kms', 'secretsmanager', 'sts', 'logs', 'rds', 's3']) {
+    for (const svc of ['kms', 'secretsmanager', 'sts', 'logs', 'rds', 'lambda', 's3']) {
       expect(names.filter((n) => n.endsWith(`.${svc}"`) || n.endsWith(`.${svc}"]]}`))).toHaveLength(1);
     }
-    t.resourcePropertiesCountIs('AWS::EC2::VPCEndpoint', { VpcEndpointType: 'Interface', PrivateDnsEnabled: true }, 6);
+    t.resourcePropertiesCountIs('AWS::EC2::VPCEndpoint', { VpcEndpointType: 'Interface', PrivateDnsEnabled: true }, 7);
   });
 
   it.each(each())('%s: the default security group is stripped of its rules', (name) => {
