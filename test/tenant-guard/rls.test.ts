@@ -55,6 +55,25 @@ describe('row-level security', () => {
     expect(await catalogProblems(app)).toEqual([]);
   });
 
+  it('no function of the app schema is executable by PUBLIC; roles call only what they were granted by name', async () => {
+    const rows = (await pg.superuser(
+      `SELECT p.oid::regprocedure::text AS fn FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+        WHERE n.nspname = 'app' AND EXISTS (
+                SELECT 1 FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+                 WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE')
+        ORDER BY 1`,
+    )) as { fn: string }[];
+    expect(rows.map((r) => r.fn)).toEqual([]);
+    // A role that was granted nothing but USAGE on the schema (as the shipper's role is) calls nothing.
+    await pg.superuser('CREATE ROLE probe_nobody NOLOGIN');
+    await pg.superuser('GRANT USAGE ON SCHEMA app TO probe_nobody');
+    const callable = (await pg.superuser(
+      `SELECT p.oid::regprocedure::text AS fn FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+        WHERE n.nspname = 'app' AND has_function_privilege('probe_nobody', p.oid, 'EXECUTE') ORDER BY 1`,
+    )) as { fn: string }[];
+    expect(callable.map((r) => r.fn)).toEqual([]);
+  });
+
   it('cross-tenant matrix: every tenant table x SELECT/INSERT/UPDATE/DELETE x every context', async () => {
     const { cases, failures } = await runMatrix(pg, app, me(), them());
     const tables = await tenantTables(app);
