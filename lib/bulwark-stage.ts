@@ -1,7 +1,8 @@
 import { Stage, Tags, type StageProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { BulwarkChecks, applyComplianceGate } from './compliance';
-import type { DeploymentConfig } from './config';
+import { retentionDays } from './audit/locked-bucket';
+import { shortestAuditRetentionMonths, type DeploymentConfig } from './config';
 import { applyResidencyGuard } from './residency/guard';
 import { AuditStack } from './stacks/audit-stack';
 import { BackupVaultStack } from './stacks/backup-vault-stack';
@@ -11,11 +12,6 @@ import { OperationsStack } from './stacks/operations-stack';
 import { TenantKeysStack } from './stacks/tenant-keys-stack';
 import { TenantGuard } from './tenant-guard';
 import { WebhookIngress } from './webhooks/webhook-ingress';
-
-/** Calendar months to days, rounded up so a retention in days never falls short of the months promised. */
-export function monthsToDays(months: number): number {
-  return Math.ceil((months * 365) / 12);
-}
 
 export interface BulwarkStageProps extends StageProps {
   /** The validated deployment this stage deploys. */
@@ -176,7 +172,9 @@ export class BulwarkStage extends Stage {
       ...applyComplianceGate(this, {
         // The shortest plan retention is the floor for every Object Locked bucket's default retention.
         extraPacks: [
-          new BulwarkChecks({ minimumAuditRetentionDays: monthsToDays(deployment.auditRetentionMonths.pro) }),
+          new BulwarkChecks({
+            minimumAuditRetentionDays: retentionDays(shortestAuditRetentionMonths(deployment.auditRetentionMonths)),
+          }),
         ],
       }),
       applyResidencyGuard(this, deployment.residency),

@@ -9,6 +9,11 @@ export const PLAN_RETENTION_MINIMUM_MONTHS = { pro: 12, business: 24, enterprise
 export type Plan = keyof typeof PLAN_RETENTION_MINIMUM_MONTHS;
 export const PLANS = Object.keys(PLAN_RETENTION_MINIMUM_MONTHS) as Plan[];
 
+/** The shortest audit retention any plan promises: the floor every audit bucket's default must meet. */
+export function shortestAuditRetentionMonths(retention: Readonly<Record<Plan, number>>): number {
+  return Math.min(...PLANS.map((p) => retention[p]));
+}
+
 const DEPLOYMENT_NAME = /^[a-z][a-z0-9-]{1,30}[a-z0-9]$/;
 const FQDN = /^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
 const ACM_ARN = /^arn:aws:acm:([a-z0-9-]+):(\d{12}):certificate\/[0-9a-f-]{36}$/;

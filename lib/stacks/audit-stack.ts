@@ -6,7 +6,7 @@ import type { Construct } from 'constructs';
 import { ArchiveShipper, type ShipperDatabase } from '../audit/archive-shipper';
 import { AuditArchive } from '../audit/audit-archive';
 import { AuditTrail } from '../audit/audit-trail';
-import type { DeploymentConfig } from '../config';
+import { shortestAuditRetentionMonths, type DeploymentConfig } from '../config';
 
 export interface AuditStackProps extends StackProps {
   readonly deployment: DeploymentConfig;
@@ -27,9 +27,8 @@ export class AuditStack extends Stack {
 
   constructor(scope: Construct, id: string, props: AuditStackProps) {
     super(scope, id, props);
-    const retention = props.deployment.auditRetentionMonths;
     // The bucket default is the shortest plan promise; longer plans get per-object retention.
-    const defaultRetentionMonths = Math.min(retention.pro, retention.business, retention.enterprise);
+    const defaultRetentionMonths = shortestAuditRetentionMonths(props.deployment.auditRetentionMonths);
     const archive = new AuditArchive(this, 'Archive', { defaultRetentionMonths });
     new AuditTrail(this, 'CloudTrail', {
       dataEventBuckets: [archive.bucket],
@@ -40,7 +39,7 @@ export class AuditStack extends Stack {
       new ArchiveShipper(this, 'Shipper', {
         bucket: archive.bucket,
         key: archive.key,
-        retentionMonths: retention,
+        retentionMonths: props.deployment.auditRetentionMonths,
         database: props.shipperDatabase,
         alarmTopic: props.alarmTopic,
       });

@@ -8,6 +8,7 @@ import { BulwarkChecks, applyComplianceGate } from '../../lib/compliance';
 import { OperationsStack } from '../../lib/stacks/operations-stack';
 import { AuditStack } from '../../lib/stacks/audit-stack';
 import { buildTestStages, deployment, templateOf, testApp } from '../support/cdk';
+import { appWithOutdir, gateFindings, stageFor } from '../edge/helpers';
 
 type Json = Record<string, unknown>;
 
@@ -248,5 +249,14 @@ describe('archive shipper', () => {
       ['ApproximateNumberOfMessagesVisible', 'Errors', 'Invocations', 'Throttles'].sort(),
     );
     for (const a of alarms) expect(props(a)['AlarmActions']).toHaveLength(1);
+  });
+});
+
+describe('audit retention floor', () => {
+  it('is the shortest plan promise, whichever plan that is: a pro plan promising more than business still passes', () => {
+    const app = appWithOutdir();
+    const d = deployment('prod-eu');
+    stageFor(app, { ...d, auditRetentionMonths: { pro: 30, business: 24, enterprise: 84 } });
+    expect(gateFindings(app)).toEqual([]);
   });
 });
