@@ -39,6 +39,7 @@ import {
   requireOwner,
   tenantKeyRoutes,
   type CallerRouteContext,
+  type RouteSpec,
   type TenantKeysApiDeps,
 } from './tenant-routes';
 
@@ -560,6 +561,43 @@ const TENANT_ROUTES: readonly RouteDef[] = [
   }),
 ];
 
+/**
+ * Opening a support grant: platform_support staff on the caller, no tenant entered (they are no
+ * member); the database function checks the platform role and the 4-hour limit again.
+ */
+const SUPPORT_GRANT_ROUTES: readonly RouteSpec<CallerRouteContext>[] = [
+  {
+    method: 'POST',
+    path: '/support-grants',
+    run: async (ctx) => {
+      if (ctx.caller.platformRole !== 'platform_support' || ctx.caller.apiKey)
+        throw new GuardError('PERMISSION_DENIED');
+      const b = parseInput(
+        z.strictObject({
+          orgId: uuid,
+          reason: z.string().trim().min(10).max(1000),
+          durationMinutes: z.number().int().min(1),
+          scope: z.enum(['read', 'read_write']).optional(),
+        }),
+        ctx.req.body,
+      );
+      if (b.durationMinutes > 240) throw new GuardError('SUPPORT_GRANT_TOO_LONG');
+      const r = await ctx.tx.query(
+        `SELECT (g).id, (g).org_id, (g).expires_at, (g).scope
+           FROM (SELECT app.open_support_grant($1, $2, $3, make_interval(mins => $4), $5) AS g) s`,
+        [ctx.caller.userId, b.orgId, b.reason, b.durationMinutes, b.scope ?? 'read'],
+      );
+      const grant = r.rows[0]!;
+      const grantId = String(grant['id']);
+      // audit_log admits rows only for the verified context's organisation: enter it under the new
+      // grant (the gate checks the grant is live), so the opening is recorded in its own chain.
+      await ctx.tx.query('SELECT 1 FROM app.set_tenant_context($1, $2, $3)', [ctx.caller.userId, b.orgId, grantId]);
+      await ctx.emit(b.orgId, 'support_grant.opened', 'support_grant', grantId, {}, grantId);
+      return { status: 201, body: { grant } };
+    },
+  },
+];
+
 const requestOf = (e: APIGatewayProxyEvent): Omit<Req, 'params'> => {
   let body: unknown = undefined;
   if (e.body) {
@@ -645,7 +683,9 @@ export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promi
     ...tenantKeyRoutes(deps.tenantKeys, now).map((r) => route(r.method, r.path, r.run)),
   ];
   // Routes on the authenticated caller that enter no tenant (tenant-routes.ts).
-  const outsideRoutes = callerRoutes(deps.tenantKeys).map((r) => route<CallerRouteContext>(r.method, r.path, r.run));
+  const outsideRoutes = [...SUPPORT_GRANT_ROUTES, ...callerRoutes(deps.tenantKeys)].map((r) =>
+    route<CallerRouteContext>(r.method, r.path, r.run),
+  );
 
   return async (event) => {
     let req: Omit<Req, 'params'>;
@@ -663,12 +703,11 @@ export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promi
       }
       return null;
     };
-    // Opening a support grant is the one platform route: no tenant is entered (the caller is
-    // platform staff, not a member); the database function checks the caller's platform role.
-    const platform = req.method === 'POST' && req.path === '/support-grants';
-    const outside = platform ? null : match(outsideRoutes);
-    const tenantRoute = platform || outside ? null : match(tenantRoutes);
-    if (!platform && !outside && !tenantRoute) return respond(404, { error: 'NOT_FOUND' });
+    // Routes on the caller (no tenant entered) first: opening a support grant, tenant status and
+    // restore, tenant creation; then the routes inside the caller's tenant.
+    const outside = match(outsideRoutes);
+    const tenantRoute = outside ? null : match(tenantRoutes);
+    if (!outside && !tenantRoute) return respond(404, { error: 'NOT_FOUND' });
 
     let client: PooledClient;
     try {
@@ -678,6 +717,7 @@ export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promi
     }
     let caller: Caller | null = null;
     let broken = false;
+    let released = false;
     try {
       await client.query('BEGIN');
       caller = await authenticate(client, credentialOf(event, now()), deps.verify);
@@ -694,40 +734,32 @@ export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promi
           occurredAt: now(),
         }) as const;
 
+      // A person may address another organisation they belong to, or a member store they oversee
+      // (read-only), with X-Bulwark-Org; the database decides whether that is allowed.
+      const target = header(event, 'x-bulwark-org');
+      if (target !== undefined && (!UUID.test(target) || who.apiKey)) throw new GuardError('PERMISSION_DENIED');
+
       let res: Res;
-      if (platform) {
-        res = await openSupportGrant(client, who, req.body, (orgId, grantId) =>
-          deps.audit.record(
-            {
-              ...base(orgId, 'support_grant', grantId),
-              event: 'support_grant.opened',
-              entityType: 'support_grant',
-              entityId: grantId,
-              metadata: {},
-            },
-            client,
-          ),
-        );
-      } else if (outside) {
-        const target = header(event, 'x-bulwark-org');
-        if (target !== undefined && (!UUID.test(target) || who.apiKey)) throw new GuardError('PERMISSION_DENIED');
+      if (outside) {
         res = await outside.def.run({
           tx: client,
           caller: who,
           orgId: target ? target.toLowerCase() : who.orgId,
           supportGrant: header(event, 'x-bulwark-support-grant') !== undefined,
           req: { ...req, params: outside.params },
-          emit: (orgId, name, entityType, entityId, metadata = {}) =>
+          emit: (orgId, name, entityType, entityId, metadata = {}, grant) =>
             deps.audit.record(
-              { ...base(orgId, 'user', null), event: name, entityType, entityId, metadata: { ...metadata } },
+              {
+                ...base(orgId, grant ? 'support_grant' : 'user', grant ?? null),
+                event: name,
+                entityType,
+                entityId,
+                metadata: { ...metadata },
+              },
               client,
             ),
         });
       } else {
-        // A person may address another organisation they belong to, or a member store they
-        // oversee (read-only), with X-Bulwark-Org; the database decides whether that is allowed.
-        const target = header(event, 'x-bulwark-org');
-        if (target !== undefined && (!UUID.test(target) || who.apiKey)) throw new GuardError('PERMISSION_DENIED');
         const tenant = await enterTenant(
           client,
           target ? { ...who, orgId: target.toLowerCase() } : who,
@@ -778,6 +810,10 @@ export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promi
       } catch {
         broken = true;
       }
+      // Give the connection back before recording a refusal, which opens a transaction of its own:
+      // it then reuses this connection instead of holding a second one.
+      client.release(broken);
+      released = true;
       if (caller && err.status === 403) {
         // Refusals of an authenticated caller are security events; recorded outside the
         // rolled-back transaction.
@@ -800,37 +836,7 @@ export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promi
       }
       return refusal(err);
     } finally {
-      client.release(broken);
+      if (!released) client.release(broken);
     }
   };
-}
-
-async function openSupportGrant(
-  tx: SqlClient,
-  caller: Caller,
-  body: unknown,
-  audit: (orgId: string, grantId: string) => Promise<void>,
-): Promise<Res> {
-  if (caller.platformRole !== 'platform_support' || caller.apiKey) throw new GuardError('PERMISSION_DENIED');
-  const b = parseInput(
-    z.strictObject({
-      orgId: uuid,
-      reason: z.string().trim().min(10).max(1000),
-      durationMinutes: z.number().int().min(1),
-      scope: z.enum(['read', 'read_write']).optional(),
-    }),
-    body,
-  );
-  if (b.durationMinutes > 240) throw new GuardError('SUPPORT_GRANT_TOO_LONG');
-  const r = await tx.query(
-    `SELECT (g).id, (g).org_id, (g).expires_at, (g).scope
-       FROM (SELECT app.open_support_grant($1, $2, $3, make_interval(mins => $4), $5) AS g) s`,
-    [caller.userId, b.orgId, b.reason, b.durationMinutes, b.scope ?? 'read'],
-  );
-  const grant = r.rows[0]!;
-  // audit_log admits rows only for the verified context's organisation: enter it under the new grant
-  // (the gate checks the grant is live), so the opening is recorded in the organisation's own chain.
-  await tx.query('SELECT 1 FROM app.set_tenant_context($1, $2, $3)', [caller.userId, b.orgId, grant['id']]);
-  await audit(b.orgId, String(grant['id']));
-  return { status: 201, body: { grant } };
 }

@@ -81,9 +81,9 @@ export interface CallerRouteContext {
   readonly supportGrant: boolean;
   readonly req: RouteRequest;
   /**
-   * Audits as the caller (a person) in `orgId`'s trail, in the request's transaction. The audit log
-   * takes rows only for the organisation of the transaction's tenant context, so a route enters
-   * one (`enterForAudit`) before it emits.
+   * Audits as the caller (a person, or support staff acting under `supportGrantId`) in `orgId`'s
+   * trail, in the request's transaction. The audit log takes rows only for the organisation of the
+   * transaction's tenant context, so a route enters one (`enterForAudit`) before it emits.
    */
   readonly emit: (
     orgId: string,
@@ -91,6 +91,7 @@ export interface CallerRouteContext {
     entityType: string | null,
     entityId: string | null,
     metadata?: Metadata,
+    supportGrantId?: string,
   ) => Promise<void>;
 }
 
