@@ -8,6 +8,7 @@
  * (reconcile.ts); a sweep that leaves any tenant keyless fails the invocation, which alarms.
  */
 import { KMSClient } from '@aws-sdk/client-kms';
+import type { Pool } from 'pg';
 import { z } from 'zod';
 import { PgSystemAuditSink } from '../audit/pg-system-sink';
 import type { AuditSink } from '../shared/audit';
@@ -15,9 +16,7 @@ import { PgTenantKeyStore } from './pg-stores';
 import { ProvisionError, TenantKeyProvisioner, type ProvisionErrorCode, type TenantKeyStore } from './provisioner';
 import { PROVISION_ERROR_STATUS } from './provision-status';
 import { SweepFailed, sweepKeyless, type KeylessTenantSource, type SweepSummary } from './reconcile';
-import { baseEnvSchema, databasePool, parseEnv } from './runtime';
-
-export { PROVISION_ERROR_STATUS };
+import { baseEnvSchema, databasePool, parseEnv, type BaseEnv } from './runtime';
 
 const eventSchema = z.strictObject({
   orgId: z.uuid(),
@@ -52,13 +51,21 @@ export function makeProvisionerHandler(provisioner: TenantKeyProvisioner) {
   };
 }
 
-export function provisionerFromEnv(
-  env: NodeJS.ProcessEnv,
-  overrides: { kms?: KMSClient; store?: TenantKeyStore; audit?: AuditSink } = {},
-): TenantKeyProvisioner {
-  const cfg = parseEnv(baseEnvSchema, env);
+export interface ProvisionerOverrides {
+  readonly kms?: KMSClient;
+  readonly store?: TenantKeyStore;
+  readonly audit?: AuditSink;
+  /** @default a pool of its own, built from the environment */
+  readonly pool?: Pool;
+}
+
+export function provisionerFromEnv(env: NodeJS.ProcessEnv, overrides: ProvisionerOverrides = {}): TenantKeyProvisioner {
+  return provisionerFrom(parseEnv(baseEnvSchema, env), overrides);
+}
+
+function provisionerFrom(cfg: BaseEnv, overrides: ProvisionerOverrides): TenantKeyProvisioner {
   // One pool: the key is recorded and its system audit event appended in the same transaction.
-  const pool = databasePool(cfg);
+  const pool = overrides.pool ?? databasePool(cfg);
   return new TenantKeyProvisioner(
     {
       kms: overrides.kms ?? new KMSClient({ region: cfg.AWS_REGION }),
@@ -96,8 +103,10 @@ let cached: ((event: unknown) => Promise<ProvisionResponse | SweepSummary>) | un
 export const handler = async (event: unknown): Promise<ProvisionResponse | SweepSummary> => {
   // Environment validated once per cold start; a misconfiguration fails loudly (and alarms).
   if (!cached) {
-    const store = new PgTenantKeyStore(databasePool(parseEnv(baseEnvSchema, process.env)));
-    cached = makeHandler(provisionerFromEnv(process.env, { store }), store);
+    const cfg = parseEnv(baseEnvSchema, process.env);
+    // One pool for the provisioner's store, its audit sink and the sweep's keyless-tenant query.
+    const pool = databasePool(cfg);
+    cached = makeHandler(provisionerFrom(cfg, { pool }), new PgTenantKeyStore(pool));
   }
   return cached(event);
 };

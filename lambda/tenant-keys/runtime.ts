@@ -2,8 +2,8 @@
  * Cold-start wiring shared by the tenant-keys functions: validated environment, AWS clients and the
  * database pool (IAM authentication through the RDS Proxy, TLS). Handlers stay thin adapters.
  */
-import { Signer } from '@aws-sdk/rds-signer';
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
+import { createProxyPool } from '../shared/db';
 import { z } from 'zod';
 
 const DEPLOYMENT = /^[a-z][a-z0-9-]{1,30}[a-z0-9]$/;
@@ -33,21 +33,13 @@ export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv)
   return r.data;
 }
 
+/** The proxy pool every function uses (IAM token per connection, TLS, bounded waits). */
 export function databasePool(env: BaseEnv): Pool {
-  const signer = new Signer({
-    hostname: env.DB_HOST,
-    port: env.DB_PORT,
-    username: env.DB_USER,
-    region: env.AWS_REGION,
-  });
-  return new Pool({
+  return createProxyPool({
     host: env.DB_HOST,
     port: env.DB_PORT,
     database: env.DB_NAME,
     user: env.DB_USER,
-    password: () => signer.getAuthToken(),
-    ssl: { rejectUnauthorized: true },
-    max: 2,
-    idleTimeoutMillis: 60_000,
+    region: env.AWS_REGION,
   });
 }
