@@ -33,6 +33,13 @@ export interface ProxyResultHeaders {
   readonly headers?: { readonly [name: string]: string | number | boolean };
 }
 
+function headerSet(contentSecurityPolicy: string) {
+  const secure = securityHeaders(contentSecurityPolicy);
+  return { secure, overridden: new Set(Object.keys(secure).map((h) => h.toLowerCase())) };
+}
+// Every response of every handler adds these: built once per cold start, not per response.
+const DEFAULT_SET = headerSet(DEFAULT_CONTENT_SECURITY_POLICY);
+
 /**
  * Returns `response` with the security headers added, for Lambda proxy handlers behind the API.
  * The security headers win over same-named headers the handler set (compared case-insensitively),
@@ -42,8 +49,8 @@ export function withSecurityHeaders<T extends ProxyResultHeaders>(
   response: T,
   contentSecurityPolicy: string = DEFAULT_CONTENT_SECURITY_POLICY,
 ): T & { readonly headers: { readonly [name: string]: string | number | boolean } } {
-  const secure = securityHeaders(contentSecurityPolicy);
-  const overridden = new Set(Object.keys(secure).map((h) => h.toLowerCase()));
+  const { secure, overridden } =
+    contentSecurityPolicy === DEFAULT_CONTENT_SECURITY_POLICY ? DEFAULT_SET : headerSet(contentSecurityPolicy);
   const kept = Object.entries(response.headers ?? {}).filter(([name]) => !overridden.has(name.toLowerCase()));
   return { ...response, headers: { ...Object.fromEntries(kept), ...secure } };
 }

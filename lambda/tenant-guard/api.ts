@@ -658,7 +658,7 @@ export function credentialOf(event: APIGatewayProxyEvent, now: Date): Credential
 const respond = (status: number, body: Json): APIGatewayProxyResult =>
   withSecurityHeaders({
     statusCode: status,
-    headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
+    headers: { 'content-type': 'application/json' },
     body: JSON.stringify(body),
   });
 
@@ -797,7 +797,6 @@ export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promi
           headers: {
             'content-type': 'text/csv; charset=utf-8',
             'content-disposition': `attachment; filename="${res.csv.filename}"`,
-            'cache-control': 'no-store',
           },
           body: res.csv.text,
         });

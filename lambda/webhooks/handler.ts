@@ -54,7 +54,7 @@ function respond(statusCode: number, body: Record<string, string>): APIGatewayPr
   // API Gateway cannot add headers to Lambda proxy responses, so the handler sets HSTS and friends itself.
   return withSecurityHeaders({
     statusCode,
-    headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
+    headers: { 'content-type': 'application/json' },
     body: JSON.stringify(body),
   });
 }
@@ -85,12 +85,16 @@ export function createWebhookHandler(deps: WebhookHandlerDeps): WebhookHandler {
         const scheme = HMAC_SCHEMES[provider];
         const signature = decodeHmacSignature(headers.single(scheme.signatureHeader), scheme.encoding);
         if (!runtime.secrets) throw new WebhookError('WEBHOOK_SECRET_MISSING', 'no secret store is wired');
+        const cached = await runtime.secrets.secretsFor(org, provider);
         try {
-          verifyHmacSha256(body, signature, await runtime.secrets.secretsFor(org, provider));
+          verifyHmacSha256(body, signature, cached);
         } catch (e) {
           if (!isWebhookError(e) || e.code !== 'SIGNATURE_INVALID') throw e;
-          // The cached secrets may predate a rotation made seconds ago: check once more against the store.
-          verifyHmacSha256(body, signature, await runtime.secrets.secretsFor(org, provider, true));
+          // The cached secrets may predate a rotation made seconds ago: check once more against the
+          // store, unless the resolver (rate-limiting re-reads) handed back the very same secrets.
+          const fresh = await runtime.secrets.secretsFor(org, provider, true);
+          if (fresh === cached) throw e;
+          verifyHmacSha256(body, signature, fresh);
         }
       }
     }
