@@ -1,5 +1,6 @@
 /**
- * Verifications per second per provider: the ingress verification path (header lookup, strict
+ * Verifications per second per provider: the ingress verification path (header bag from an event
+ * with API Gateway's usual twenty-odd headers, header lookup, strict
  * decoding, timestamp check, signature check) next to the bare node:crypto primitive on the same
  * bytes: `crypto.verify` for Ed25519 over the already-joined `ts|body` with the already-decoded
  * signature; for HMAC (node:crypto has no HMAC-verify call), `createHmac` digest plus
@@ -56,8 +57,35 @@ function compare(a: () => void, b: () => void): [number, number] {
   return [(batch * 1e9) / median(ta), (batch * 1e9) / median(tb)];
 }
 
+/** What API Gateway adds to a carrier's request: about twenty headers, in both header maps. */
+const GATEWAY_HEADERS: Record<string, string> = {
+  Accept: '*/*',
+  'Accept-Encoding': 'gzip',
+  'CloudFront-Forwarded-Proto': 'https',
+  'CloudFront-Is-Desktop-Viewer': 'true',
+  'CloudFront-Viewer-Country': 'US',
+  'Content-Type': 'application/json',
+  Host: 'api.example.com',
+  'User-Agent': 'carrier-webhooks/2.0',
+  Via: '1.1 abcdef.cloudfront.net (CloudFront)',
+  'X-Amz-Cf-Id': 'Zq2uY3c1G6n8VJqk0x2Zs3r7bQe1A9cWm4PZ5lT6o7uQ8vR9wS0x1A==',
+  'X-Amzn-Trace-Id': 'Root=1-67891233-abcdef012345678912345678',
+  'X-Forwarded-For': '198.51.100.7, 203.0.113.9',
+  'X-Forwarded-Port': '443',
+  'X-Forwarded-Proto': 'https',
+  traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+  'Content-Length': '1024',
+};
+
+/** A proxy event as API Gateway builds it; the ingress builds its HeaderBag from it per request. */
 function event(body: Buffer, headers: Record<string, string>) {
-  return { body: body.toString('utf8'), isBase64Encoded: false, headers, multiValueHeaders: {} };
+  const all = { ...GATEWAY_HEADERS, ...headers };
+  return {
+    body: body.toString('utf8'),
+    isBase64Encoded: false,
+    headers: all,
+    multiValueHeaders: Object.fromEntries(Object.entries(all).map(([k, v]) => [k, [v]])),
+  };
 }
 
 interface Row {
@@ -80,11 +108,9 @@ for (const size of [1024, 16 * 1024]) {
   const ts = String(now);
   const signed = Buffer.concat([Buffer.from(`${ts}|`), body]);
   const sig = sign(null, signed, privateKey);
-  const tHeaders = HeaderBag.fromEvent(
-    event(body, { 'telnyx-signature-ed25519': sig.toString('base64'), 'telnyx-timestamp': ts }),
-  );
+  const tEvent = event(body, { 'Telnyx-Signature-Ed25519': sig.toString('base64'), 'Telnyx-Timestamp': ts });
   const [tPath, tPrimitive] = compare(
-    () => verifyTelnyx({ body, headers: tHeaders }, [key], now),
+    () => verifyTelnyx({ body, headers: HeaderBag.fromEvent(tEvent) }, [key], now),
     () => {
       if (!verify(null, signed, publicKey, sig)) throw new Error('primitive failed');
     },
@@ -97,8 +123,9 @@ for (const size of [1024, 16 * 1024]) {
     const secret = createSecretKey(randomBytes(32));
     const keys = [secret];
     const text = createHmac('sha256', secret).update(body).digest(scheme.encoding);
-    const headers = HeaderBag.fromEvent(event(body, { [scheme.signatureHeader]: text }));
+    const hEvent = event(body, { [scheme.signatureHeader]: text });
     const path = () => {
+      const headers = HeaderBag.fromEvent(hEvent);
       const signature = decodeHmacSignature(headers.single(scheme.signatureHeader), scheme.encoding);
       verifyHmacSha256(body, signature, keys);
     };

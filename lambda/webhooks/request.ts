@@ -25,31 +25,39 @@ export type ProxyEventLike = Pick<
   Partial<Pick<APIGatewayProxyEvent, 'resource' | 'path' | 'httpMethod' | 'requestContext'>>;
 
 export class HeaderBag {
-  private constructor(private readonly values: ReadonlyMap<string, readonly string[]>) {}
+  private constructor(
+    private readonly multi: Readonly<Record<string, readonly string[] | undefined>>,
+    private readonly lastValues: Readonly<Record<string, string | undefined>>,
+  ) {}
 
+  /** Keeps references only: names are matched when read, for the one or two headers a route reads. */
   static fromEvent(event: Pick<ProxyEventLike, 'headers' | 'multiValueHeaders'>): HeaderBag {
-    const map = new Map<string, string[]>();
-    const add = (name: string, value: string | undefined): void => {
-      if (value === undefined) return;
-      const key = name.toLowerCase();
-      const list = map.get(key);
-      if (list) list.push(value);
-      else map.set(key, [value]);
-    };
-    for (const [name, list] of Object.entries(event.multiValueHeaders ?? {})) {
-      for (const v of list ?? []) add(name, v);
-    }
-    // `headers` repeats (the last of) what `multiValueHeaders` holds; only names it lacks are new.
-    const fromMulti = new Set(map.keys());
-    for (const [name, value] of Object.entries(event.headers ?? {})) {
-      if (!fromMulti.has(name.toLowerCase())) add(name, value);
-    }
-    return new HeaderBag(map);
+    return new HeaderBag(event.multiValueHeaders ?? {}, event.headers ?? {});
   }
 
-  /** Every value sent under `name`, any case. */
+  /**
+   * Every value sent under `name`, any case. `multiValueHeaders` holds every value of every header;
+   * `headers` repeats (the last of) those, so it is consulted only for a name the former lacks.
+   */
   all(name: string): readonly string[] {
-    return this.values.get(name.toLowerCase()) ?? [];
+    const lower = name.toLowerCase();
+    const values: string[] = [];
+    // Object.keys and an indexed loop: several times faster than for...in on the hot path.
+    const multi = Object.keys(this.multi);
+    for (let i = 0; i < multi.length; i++) {
+      const key = multi[i]!;
+      if (key.length === lower.length && key.toLowerCase() === lower) {
+        for (const v of this.multi[key] ?? []) if (v !== undefined) values.push(v);
+      }
+    }
+    if (values.length > 0) return values;
+    const last = Object.keys(this.lastValues);
+    for (let i = 0; i < last.length; i++) {
+      const key = last[i]!;
+      const v = this.lastValues[key];
+      if (v !== undefined && key.length === lower.length && key.toLowerCase() === lower) values.push(v);
+    }
+    return values;
   }
 
   /** The one value of a header that must appear exactly once and be non-empty. */
