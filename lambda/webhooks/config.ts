@@ -10,6 +10,19 @@ import { importTelnyxPublicKey } from './telnyx';
 import type { Logger } from './telemetry';
 
 export const DEFAULT_MAX_BODY_BYTES = 256 * 1024;
+/** Body limits the function accepts (the construct and the deployment schema check them at synth). */
+export const MIN_BODY_BYTES = 1024;
+export const MAX_BODY_BYTES = 6 * 1024 * 1024;
+
+/** Whether the function would accept `base64Key` as a Telnyx public key (for checks at synth). */
+export function canImportTelnyxKey(base64Key: string): boolean {
+  try {
+    importTelnyxPublicKey(base64Key);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export const webhookEnvSchema = z
   .object({
@@ -23,8 +36,8 @@ export const webhookEnvSchema = z
     WEBHOOK_MAX_BODY_BYTES: z.coerce
       .number()
       .int()
-      .min(1024)
-      .max(6 * 1024 * 1024)
+      .min(MIN_BODY_BYTES)
+      .max(MAX_BODY_BYTES)
       .default(DEFAULT_MAX_BODY_BYTES),
   })
   .superRefine((env, ctx) => {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { canImportTelnyxKey, MIN_BODY_BYTES } from '../../lambda/webhooks/config';
 import { REGIONS, RESIDENCY_ZONES, isKnownRegion, regionInZone } from './regions';
 
 /**
@@ -24,7 +25,9 @@ const region = z.string().refine(isKnownRegion, {
 
 const telnyxKey = z
   .string()
-  .regex(/^[A-Za-z0-9+/]{43}=$/, 'must be the raw 32-byte Ed25519 public key in base64 (44 characters)');
+  .regex(/^[A-Za-z0-9+/]{43}=$/, 'must be the raw 32-byte Ed25519 public key in base64 (44 characters)')
+  // The webhook function's own import: canonical base64 (zero padding bits) of a valid key.
+  .refine(canImportTelnyxKey, 'is not a canonical base64 Ed25519 public key');
 
 const months = z.int('must be a whole number of months').positive('must be positive');
 
@@ -131,7 +134,8 @@ export const deploymentSchema = z
        */
       maxRequestBodyBytes: z
         .int()
-        .min(1, 'must be at least 1 byte')
+        // Webhook events are larger than a KiB; the webhook function refuses a smaller limit.
+        .min(MIN_BODY_BYTES, `must be at least ${MIN_BODY_BYTES} bytes`)
         .max(MAX_INSPECTABLE_BODY_BYTES, `WAF inspects at most ${MAX_INSPECTABLE_BODY_BYTES} bytes of a body`)
         .default(16_384),
       /**

@@ -15,14 +15,20 @@ import { Construct } from 'constructs';
 import { acknowledge } from '../compliance/acknowledge';
 import type { DeploymentConfig } from '../config';
 import { proxyConnectStatement } from '../data/proxy-connect';
+import {
+  canImportTelnyxKey,
+  DEFAULT_MAX_BODY_BYTES,
+  MAX_BODY_BYTES,
+  MIN_BODY_BYTES,
+} from '../../lambda/webhooks/config';
+import { PROVIDERS } from '../../lambda/webhooks/providers';
+import { METRIC_NAMESPACE } from '../../lambda/webhooks/telemetry';
 
-/** The carriers with a route under `/webhooks/`. */
-export const WEBHOOK_PROVIDERS = ['telnyx', 'frejun', 'didlogic'] as const;
+/** The carriers with a route under `/webhooks/` (the function's own list). */
+export const WEBHOOK_PROVIDERS = PROVIDERS;
 
-/** Maximum body accepted by default (carrier events are a few KiB). */
-export const DEFAULT_WEBHOOK_MAX_BODY_BYTES = 256 * 1024;
-
-const ED25519_RAW_KEY = /^[A-Za-z0-9+/]{43}=$/;
+/** Maximum body accepted by default (carrier events are a few KiB); the function's own default. */
+export const DEFAULT_WEBHOOK_MAX_BODY_BYTES = DEFAULT_MAX_BODY_BYTES;
 
 export interface WebhookDatabaseProps {
   /** RDS Proxy the function connects through, with IAM authentication and TLS. */
@@ -88,7 +94,7 @@ export interface WebhookIngressProps {
 }
 
 /** Metric namespace the function writes (lambda/webhooks/telemetry.ts). */
-export const WEBHOOK_METRIC_NAMESPACE = 'Bulwark/Webhooks';
+export const WEBHOOK_METRIC_NAMESPACE = METRIC_NAMESPACE;
 
 /**
  * Public carrier webhook endpoints: one function in the VPC behind `POST /webhooks/<provider>`,
@@ -116,14 +122,18 @@ export class WebhookIngress extends Construct {
       ['telnyxPublicKey', props.telnyxPublicKey],
       ['telnyxPreviousPublicKey', props.telnyxPreviousPublicKey],
     ] as const) {
-      if (value !== undefined && !ED25519_RAW_KEY.test(value)) {
-        throw new Error(`${this.node.path}: ${name} must be a raw 32-byte Ed25519 key in base64`);
+      // The function's own import, at synth: a key it would refuse at every cold start fails here.
+      if (value !== undefined && !canImportTelnyxKey(value)) {
+        throw new Error(`${this.node.path}: ${name} must be a raw 32-byte Ed25519 key in canonical base64`);
       }
     }
     if (props.telnyxPreviousPublicKey && !props.telnyxPublicKey) {
       throw new Error(`${this.node.path}: telnyxPreviousPublicKey needs a current telnyxPublicKey`);
     }
     const maxBodyBytes = props.maxBodyBytes ?? DEFAULT_WEBHOOK_MAX_BODY_BYTES;
+    if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < MIN_BODY_BYTES || maxBodyBytes > MAX_BODY_BYTES) {
+      throw new Error(`${this.node.path}: maxBodyBytes must be an integer from ${MIN_BODY_BYTES} to ${MAX_BODY_BYTES}`);
+    }
     const user = props.database.user ?? 'bulwark_app';
 
     const key =

@@ -104,6 +104,12 @@ describe('deployment catalogue', () => {
     ],
     ['fractional retention', 'auditRetentionMonths.pro', 12.5, /^prod-eu\.auditRetentionMonths\.pro: /],
     [
+      'Telnyx key with non-zero padding bits',
+      'webhooks',
+      { telnyxPublicKey: `${'A'.repeat(42)}B=` },
+      /^prod-eu\.webhooks\.telnyxPublicKey: is not a canonical base64 Ed25519 public key$/,
+    ],
+    [
       'certificate in another region',
       'edge.certificateArn',
       'arn:aws:acm:us-east-1:000000000000:certificate/00000000-0000-4000-8000-000000000000',

@@ -73,7 +73,8 @@ describe('edge configuration', () => {
   });
 
   it.each([
-    [0, /at least 1 byte/],
+    [0, /at least 1024 bytes/],
+    [1023, /at least 1024 bytes/],
     [65_537, /inspects at most 65536 bytes/],
     [1.5, /./],
   ])('rejects a body limit of %p', (maxRequestBodyBytes, message) => {

@@ -176,6 +176,13 @@ describe('WebhookIngress', () => {
   it('refuses a Telnyx key that is not a raw 32-byte Ed25519 key, and a previous key without a current one', () => {
     expect(() => build({ telnyxPublicKey: 'MCowBQYDK2VwAyEA' })).toThrow(/telnyxPublicKey must be a raw 32-byte/);
     expect(() => build({ telnyxPreviousPublicKey: 'x' })).toThrow(/telnyxPreviousPublicKey must be a raw 32-byte/);
+    // Right length and alphabet, but non-zero padding bits: the function would refuse it at every cold start.
+    const b64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+    const last = b64.indexOf(TELNYX_KEY.at(-2)!); // carries the two padding bits, zero in canonical form
+    const sloppy = `${TELNYX_KEY.slice(0, -2)}${b64[last | 1]}=`;
+    expect(sloppy).not.toBe(TELNYX_KEY);
+    expect(() => build({ telnyxPublicKey: sloppy })).toThrow(/telnyxPublicKey must be a raw 32-byte/);
+    expect(() => build({ maxBodyBytes: 512 })).toThrow(/maxBodyBytes must be an integer from 1024/);
     expect(() => build({ telnyxPublicKey: undefined, telnyxPreviousPublicKey: TELNYX_KEY })).toThrow(
       /needs a current telnyxPublicKey/,
     );
