@@ -15,6 +15,7 @@ import { Construct } from 'constructs';
 import { acknowledge } from '../compliance/acknowledge';
 import type { DeploymentConfig } from '../config';
 import { proxyConnectStatement } from '../data/proxy-connect';
+import { allowLogsToUseKey, customerKey } from '../observability/keys';
 import {
   canImportTelnyxKey,
   DEFAULT_MAX_BODY_BYTES,
@@ -137,15 +138,10 @@ export class WebhookIngress extends Construct {
     const user = props.database.user ?? 'bulwark_app';
 
     const key =
-      props.encryptionKey ??
-      new kms.Key(this, 'Key', {
-        description: 'Encrypts the webhook ingress logs and function environment',
-        enableKeyRotation: true,
-        pendingWindow: Duration.days(30),
-        removalPolicy: RemovalPolicy.RETAIN,
-      });
+      props.encryptionKey ?? customerKey(this, 'Key', 'Encrypts the webhook ingress logs and function environment');
+    // Logs may use it only for this account's log groups in this region (encryption context).
+    allowLogsToUseKey(key);
     const stack = Stack.of(this);
-    key.grantEncryptDecrypt(new iam.ServicePrincipal(`logs.${stack.region}.amazonaws.com`));
 
     const logGroup = new logs.LogGroup(this, 'Logs', {
       encryptionKey: key,

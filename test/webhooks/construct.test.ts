@@ -138,6 +138,13 @@ describe('WebhookIngress', () => {
         DeletionPolicy: 'Retain',
       });
       template.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+      // CloudWatch Logs may use the key only for this account's log groups in this region.
+      const [key] = Object.values(template.findResources('AWS::KMS::Key'));
+      const logs = (key!['Properties']['KeyPolicy']['Statement'] as Record<string, unknown>[]).filter((st) =>
+        JSON.stringify(st['Principal']).includes('logs.'),
+      );
+      expect(logs).toHaveLength(1);
+      expect(JSON.stringify(logs[0]!['Condition'])).toContain('kms:EncryptionContext:aws:logs:arn');
     });
   });
 
