@@ -607,14 +607,13 @@ const requestOf = (e: APIGatewayProxyEvent): Omit<Req, 'params'> => {
       throw new GuardError('VALIDATION_FAILED', 'body is not JSON', 'body');
     }
   }
-  const headers = Object.fromEntries(Object.entries(e.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
   return {
     method: e.httpMethod.toUpperCase(),
     path: e.path.replace(/\/+$/, '') || '/',
     body,
     query: e.queryStringParameters ?? {},
     ip: e.requestContext?.identity?.sourceIp ?? null,
-    userAgent: headers['user-agent'] ?? null,
+    userAgent: header(e, 'user-agent') ?? null,
   };
 };
 
@@ -628,7 +627,7 @@ const header = (e: APIGatewayProxyEvent, name: string): string | undefined =>
  * key presented (its secret is checked in the database by `authenticate`). Without a verdict the
  * Authorization header is parsed and verified here.
  */
-export function credentialOf(event: APIGatewayProxyEvent, now: Date): Credential {
+function credentialOf(event: APIGatewayProxyEvent, now: Date): Credential {
   const verdict = event.requestContext?.authorizer as Record<string, unknown> | null | undefined;
   const kind = verdict?.['kind'];
   if (verdict === null || verdict === undefined || kind === undefined) {

@@ -12,8 +12,6 @@ import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import { DATABASE_ROLES, type RolePurpose } from '../shared/database-roles';
 import type { SqlClient } from '../shared/migrations';
 
-export { DATABASE_ROLES, type RolePurpose };
-
 /**
  * Part of the migration custom resource's properties: raise it whenever what the bootstrap does
  * changes, so every deployment re-runs it once.

@@ -4,6 +4,7 @@
  */
 import { errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { GuardError } from './errors';
+import { UUID } from './guard';
 
 export interface VerifierOptions {
   readonly issuer: string;
@@ -21,8 +22,6 @@ export interface VerifiedIdentity {
   /** The token's `exp` (Unix seconds): whoever relays this identity must stop honouring it then. */
   readonly expiresAt: number;
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export type TokenVerifier = (token: string) => Promise<VerifiedIdentity>;
 

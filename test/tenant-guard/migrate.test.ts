@@ -12,7 +12,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client } from 'pg';
 import { DEFAULT_MIGRATIONS_DIR } from '../../lambda/shared/migrations';
-import { bootstrapRoles, DATABASE_ROLES, scramVerifier } from '../../lambda/tenant-guard/bootstrap';
+import { DATABASE_ROLES } from '../../lambda/shared/database-roles';
+import { bootstrapRoles, scramVerifier } from '../../lambda/tenant-guard/bootstrap';
 import { migrate } from '../../lambda/tenant-guard/migrate';
 import { startPostgres, type TestPostgres } from '../support/postgres';
 

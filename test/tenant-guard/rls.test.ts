@@ -207,7 +207,9 @@ describe('row-level security', () => {
     }[];
     const c1 = await pool.connect();
     let seen: unknown;
+    let backend: unknown;
     try {
+      backend = (await c1.query('SELECT pg_backend_pid() AS p')).rows[0];
       await c1.query('BEGIN');
       await c1.query('SELECT app.set_tenant_context($1, $2)', [w.ownerA, w.storeA]);
       seen = (await c1.query('SELECT count(*)::int AS n FROM leads')).rows[0];
@@ -219,8 +221,8 @@ describe('row-level security', () => {
     expect(mine[0]!.n).toBeGreaterThan(0);
     const c2 = await pool.connect();
     try {
-      const pid1 = (await c2.query('SELECT pg_backend_pid() AS p')).rows[0];
-      expect(pid1).toBeDefined();
+      // The same server session (one pooled connection), now serving the next request.
+      expect((await c2.query('SELECT pg_backend_pid() AS p')).rows[0]).toEqual(backend);
       expect((await c2.query('SELECT count(*)::int AS n FROM leads')).rows[0]).toEqual({ n: 0 });
       await c2.query('BEGIN');
       expect((await c2.query('SELECT count(*)::int AS n FROM leads')).rows[0]).toEqual({ n: 0 });
