@@ -51,7 +51,6 @@ export interface TenantContext extends Grid {
   readonly userId: string;
   readonly email: string | null;
   readonly supportGrantId: string | null;
-  readonly readableOrgIds: readonly string[];
   readonly writable: boolean;
   readonly actorType: 'user' | 'api_key' | 'support_grant';
   readonly apiKeyId: string | null;
@@ -112,10 +111,11 @@ export async function enterTenant(
   let row: Record<string, unknown> | undefined;
   try {
     row = (
-      await tx.query(
-        'SELECT role, permissions, support_grant_id, readable_org_ids, writable FROM app.set_tenant_context($1, $2, $3)',
-        [caller.userId, caller.orgId, supportGrantId],
-      )
+      await tx.query('SELECT role, permissions, support_grant_id, writable FROM app.set_tenant_context($1, $2, $3)', [
+        caller.userId,
+        caller.orgId,
+        supportGrantId,
+      ])
     ).rows[0];
   } catch (e) {
     throw toGuardError(e);
@@ -133,7 +133,6 @@ export async function enterTenant(
     role: String(row['role']),
     permissions,
     supportGrantId: (row['support_grant_id'] as string | null) ?? null,
-    readableOrgIds: (row['readable_org_ids'] as string[]) ?? [],
     writable: row['writable'] === true,
     actorType: supportGrantId ? 'support_grant' : caller.apiKey ? 'api_key' : 'user',
     apiKeyId: caller.apiKey?.id ?? null,
