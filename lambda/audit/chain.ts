@@ -17,20 +17,12 @@ export const CHAIN_FORMAT = 'bulwark-audit/1';
 export const GENESIS_HASH = '0'.repeat(64);
 const HASH = /^[0-9a-f]{64}$/;
 
-/** An audit event as stored: the event plus its place in its organisation's chain. */
-export interface AuditRecord {
+/**
+ * An audit event as stored: the event (its metadata narrowed to JSON, as hashed) plus its place in
+ * its organisation's chain.
+ */
+export interface AuditRecord extends Omit<AuditEvent, 'metadata'> {
   readonly seq: number;
-  readonly orgId: string;
-  readonly occurredAt: Date;
-  readonly actorType: ActorType;
-  readonly actorUserId: string | null;
-  readonly actorEmail: string | null;
-  readonly event: string;
-  readonly entityType: string | null;
-  readonly entityId: string | null;
-  readonly ip: string | null;
-  readonly userAgent: string | null;
-  readonly supportGrantId: string | null;
   readonly metadata: Readonly<Record<string, JsonValue>>;
   readonly prevHash: string;
   readonly hash: string;

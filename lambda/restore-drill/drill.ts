@@ -6,6 +6,7 @@
  * run. Each step is pure apart from the injected RDS client, clock and output sinks, and carries
  * its state explicitly. `abort` is the catch-all: whatever failed, the temporary instance is deleted.
  */
+import { DRILL_METRICS } from './metrics';
 import {
   DBInstanceNotFoundFault,
   DeleteDBInstanceCommand,
@@ -340,13 +341,7 @@ export const DRILL_ERROR_CODES: readonly DrillErrorCode[] = [
   'INVALID_STATE',
 ];
 
-/** Metric namespace and names the alarms watch. */
-export const DRILL_METRICS = {
-  namespace: 'Bulwark/DataTier',
-  restoreSeconds: 'RestoreDrillSeconds',
-  failed: 'RestoreDrillFailed',
-  dimension: 'Deployment',
-} as const;
+export { DRILL_METRICS };
 
 /**
  * Reporter that writes CloudWatch Embedded Metric Format: one JSON line on stdout becomes the

@@ -11,15 +11,13 @@ import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/clie
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { AuditEvent, AuditSink } from '../shared/audit';
 import type { AndThen } from './and-then';
+import { EXPORT_RETENTION_DAYS, MAX_URL_TTL_SECONDS } from './export-limits';
 import { assertOrgId } from './key-policy';
 
 export const EXPORT_SECTIONS = ['leads', 'customers', 'vehicles', 'deals', 'audit_log'] as const;
 export type ExportSection = (typeof EXPORT_SECTIONS)[number];
 
-/** The longest a download link may live. */
-export const MAX_URL_TTL_SECONDS = 900;
-/** Exports older than this are gone (the bucket lifecycle expires them too). */
-export const EXPORT_RETENTION_DAYS = 7;
+export { EXPORT_RETENTION_DAYS, MAX_URL_TTL_SECONDS };
 
 export type ExportStatus = 'pending' | 'ready' | 'failed';
 

@@ -25,7 +25,7 @@ import {
   TENANT_KEY_USER_TAG,
   aliasPrefix,
 } from '../../lambda/tenant-keys/key-policy';
-import { EXPORT_RETENTION_DAYS } from '../../lambda/tenant-keys/export';
+import { EXPORT_RETENTION_DAYS } from '../../lambda/tenant-keys/export-limits';
 import { acknowledge } from '../compliance/acknowledge';
 import { deadLetterQueue } from '../observability/dead-letter-queue';
 import { allowEventsToUseKey, allowLogsToUseKey, customerKey } from '../observability/keys';
