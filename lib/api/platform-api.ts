@@ -160,10 +160,7 @@ export class PlatformApi extends Construct {
       validateRequestParameters: true,
     });
 
-    const staticHeaders = Object.fromEntries(
-      // API Gateway static values are wrapped in single quotes; it strips only the outer pair.
-      Object.entries(this.responseHeaders).map(([name, value]) => [name, `'${value}'`]),
-    );
+    const staticHeaders = staticHeaderValues(this.responseHeaders);
     for (const [gid, type] of [
       ['Default4xx', apigateway.ResponseType.DEFAULT_4XX],
       ['Default5xx', apigateway.ResponseType.DEFAULT_5XX],
@@ -278,4 +275,9 @@ export class PlatformApi extends Construct {
     acknowledge(method, 'AwsSolutions-APIG4', publicHealth);
     acknowledge(method, 'AwsSolutions-COG4', publicHealth);
   }
+}
+
+/** Headers as API Gateway static values (gateway responses): wrapped in single quotes, which it strips. */
+export function staticHeaderValues(headers: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, `'${value}'`]));
 }

@@ -15,6 +15,7 @@ import { DATABASE_ROLES, type RolePurpose } from '../../lambda/shared/database-r
 import { securityHeaders } from '../../lambda/shared/security-headers';
 import { BOOTSTRAP_VERSION } from '../../lambda/tenant-guard/bootstrap';
 import { loadMigrations } from '../../lambda/shared/migrations';
+import { staticHeaderValues } from '../api/platform-api';
 import { acknowledge } from '../compliance/acknowledge';
 import { deadLetterQueue } from '../observability/dead-letter-queue';
 import { allowLogsToUseKey, customerKey } from '../observability/keys';
@@ -343,24 +344,19 @@ export class TenantGuard extends Construct {
     });
     // The authorizer's refusals, with the same security headers as every other response: a missing
     // Authorization header never reaches it (401 TOKEN_MISSING); its Deny carries the reason.
-    const headers = Object.fromEntries(
-      // API Gateway static values are wrapped in single quotes; it strips only the outer pair.
-      Object.entries(props.responseHeaders ?? securityHeaders()).map(([name, value]) => [name, `'${value}'`]),
-    );
-    new apigateway.GatewayResponse(this, 'TokenMissing', {
-      restApi: props.api,
-      type: apigateway.ResponseType.UNAUTHORIZED,
-      statusCode: '401',
-      responseHeaders: headers,
-      templates: { 'application/json': '{"error":"TOKEN_MISSING","header":"authorization"}' },
-    });
-    new apigateway.GatewayResponse(this, 'TokenRefused', {
-      restApi: props.api,
-      type: apigateway.ResponseType.ACCESS_DENIED,
-      statusCode: '401',
-      responseHeaders: headers,
-      templates: { 'application/json': '{"error":"$context.authorizer.error","header":"authorization"}' },
-    });
+    const headers = staticHeaderValues(props.responseHeaders ?? securityHeaders());
+    for (const [id, type, error] of [
+      ['TokenMissing', apigateway.ResponseType.UNAUTHORIZED, 'TOKEN_MISSING'],
+      ['TokenRefused', apigateway.ResponseType.ACCESS_DENIED, '$context.authorizer.error'],
+    ] as const) {
+      new apigateway.GatewayResponse(this, id, {
+        restApi: props.api,
+        type,
+        statusCode: '401',
+        responseHeaders: headers,
+        templates: { 'application/json': `{"error":"${error}","header":"authorization"}` },
+      });
+    }
     const integration = new apigateway.LambdaIntegration(api);
     const options: apigateway.MethodOptions = {
       authorizer,
