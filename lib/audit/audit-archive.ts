@@ -5,6 +5,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { acknowledge } from '../compliance/acknowledge';
 import { LockedBucket, REPLICATION_RULES } from './locked-bucket';
+import { customerKey } from '../observability/keys';
 
 export interface AuditArchiveProps {
   /**
@@ -89,12 +90,7 @@ export class AuditArchive extends Construct {
       );
     }
 
-    const key = new kms.Key(this, 'Key', {
-      description: 'Encrypts the audit archive (dedicated key)',
-      enableKeyRotation: true,
-      pendingWindow: Duration.days(30),
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
+    const key = customerKey(this, 'Key', 'Encrypts the audit archive (dedicated key)');
     const archive = new LockedBucket(this, 'Archive', {
       encryptionKey: key,
       retentionMonths: props.defaultRetentionMonths,

@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as cloudtrail from 'aws-cdk-lib/aws-cloudtrail';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -7,6 +7,7 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { acknowledge } from '../compliance/acknowledge';
 import { LockedBucket } from './locked-bucket';
+import { customerKey } from '../observability/keys';
 
 export interface AuditTrailProps {
   /** Buckets whose object-level (data) events are recorded. */
@@ -33,12 +34,7 @@ export class AuditTrail extends Construct {
     super(scope, id);
     const { region, account } = Stack.of(this);
 
-    const key = new kms.Key(this, 'Key', {
-      description: 'Encrypts CloudTrail log files and the trail log group',
-      enableKeyRotation: true,
-      pendingWindow: Duration.days(30),
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
+    const key = customerKey(this, 'Key', 'Encrypts CloudTrail log files and the trail log group');
     key.addToResourcePolicy(
       new iam.PolicyStatement({
         principals: [new iam.ServicePrincipal(`logs.${region}.amazonaws.com`)],

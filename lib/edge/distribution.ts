@@ -3,13 +3,13 @@ import type * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { acknowledge } from '../compliance/acknowledge';
 import { allowOutsideResidency } from '../residency/guard';
 import { HSTS_MAX_AGE_SECONDS, securityHeaders } from '../../lambda/shared/security-headers';
+import { customerKey } from '../observability/keys';
 
 export interface EdgeDistributionProps {
   /** Public domain name (CNAME) of the distribution. */
@@ -45,12 +45,7 @@ export class EdgeDistribution extends Construct {
     super(scope, id);
     const headers = securityHeaders(props.contentSecurityPolicy);
 
-    const logKey = new kms.Key(this, 'LogKey', {
-      description: 'Encrypts CloudFront access logs',
-      enableKeyRotation: true,
-      pendingWindow: Duration.days(30),
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
+    const logKey = customerKey(this, 'LogKey', 'Encrypts CloudFront access logs');
     // CloudFront standard logs are written by the log delivery service, which needs a data key.
     logKey.addToResourcePolicy(
       new iam.PolicyStatement({

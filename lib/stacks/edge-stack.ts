@@ -1,7 +1,6 @@
-import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
-import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import type { Construct } from 'constructs';
@@ -9,7 +8,7 @@ import { PlatformApi } from '../api/platform-api';
 import { acknowledge } from '../compliance/acknowledge';
 import type { DeploymentConfig } from '../config';
 import { EdgeDistribution } from '../edge/distribution';
-import { LogKey } from '../observability/keys';
+import { LogKey, customerKey } from '../observability/keys';
 import { EdgeWebAcl } from '../edge/web-acl';
 
 /** Header CloudFront adds to every origin request; the regional web ACL blocks requests without it. */
@@ -86,12 +85,7 @@ export class EdgeStack extends Stack {
     });
 
     if (cloudFront && props.globalWebAcl) {
-      const secretKey = new kms.Key(this, 'OriginSecretKey', {
-        description: 'Encrypts the CloudFront origin-lock secret',
-        enableKeyRotation: true,
-        pendingWindow: Duration.days(30),
-        removalPolicy: RemovalPolicy.RETAIN,
-      });
+      const secretKey = customerKey(this, 'OriginSecretKey', 'Encrypts the CloudFront origin-lock secret');
       this.originSecret = new secretsmanager.Secret(this, 'OriginSecret', {
         description: 'Value CloudFront sends in the origin-lock header; the regional web ACL requires it',
         encryptionKey: secretKey,
