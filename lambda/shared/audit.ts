@@ -29,6 +29,30 @@ export interface AuditEvent {
   readonly occurredAt: Date;
 }
 
+/** An event a system actor records (a scheduled or triggered function): no person is attached. */
+export function systemEvent(
+  orgId: string,
+  event: string,
+  entity: { readonly type: string; readonly id: string },
+  metadata: Readonly<Record<string, unknown>>,
+  occurredAt: Date,
+): AuditEvent {
+  return {
+    orgId,
+    actorType: 'system',
+    actorUserId: null,
+    actorEmail: null,
+    event,
+    entityType: entity.type,
+    entityId: entity.id,
+    ip: null,
+    userAgent: null,
+    supportGrantId: null,
+    metadata,
+    occurredAt,
+  };
+}
+
 export interface AuditSink {
   /**
    * Records one event. When `tx` is given the event is written in that transaction, so it commits

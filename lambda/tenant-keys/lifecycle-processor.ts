@@ -6,10 +6,10 @@
  * work, so a partial shred always completes. The state is committed only after every effect.
  */
 import { ScheduleKeyDeletionCommand, type KMSClient } from '@aws-sdk/client-kms';
-import type { AuditEvent, AuditSink } from '../shared/audit';
+import { systemEvent, type AuditEvent, type AuditSink } from '../shared/audit';
 import type { AndThen } from './and-then';
 import { errorName, withBackoff, type BackoffOptions } from './backoff';
-import { advance, SYSTEM_ACTOR, type LifecycleEffect, type TenantLifecycle, type Transition } from './lifecycle';
+import { advance, type LifecycleEffect, type TenantLifecycle, type Transition } from './lifecycle';
 import type { TenantKeyRecord } from './provisioner';
 
 export interface LifecycleStore {
@@ -62,20 +62,7 @@ export class LifecycleProcessor {
   }
 
   private audit(orgId: string, name: string, metadata: Record<string, unknown>): AuditEvent {
-    return {
-      orgId,
-      actorType: SYSTEM_ACTOR.type,
-      actorUserId: null,
-      actorEmail: null,
-      event: name,
-      entityType: 'organisation',
-      entityId: orgId,
-      ip: null,
-      userAgent: null,
-      supportGrantId: null,
-      metadata,
-      occurredAt: this.deps.clock(),
-    };
+    return systemEvent(orgId, name, { type: 'organisation', id: orgId }, metadata, this.deps.clock());
   }
 
   async run(): Promise<ProcessResult> {

@@ -20,7 +20,7 @@ import {
   type KeyMetadata,
   type KMSClient,
 } from '@aws-sdk/client-kms';
-import type { AuditEvent, AuditSink } from '../shared/audit';
+import { systemEvent, type AuditEvent, type AuditSink } from '../shared/audit';
 import type { AndThen } from './and-then';
 import { errorName, withBackoff, type BackoffOptions } from './backoff';
 import {
@@ -110,20 +110,7 @@ export class TenantKeyProvisioner {
   }
 
   private event(orgId: string, event: string, keyArn: string, metadata: Record<string, unknown>): AuditEvent {
-    return {
-      orgId,
-      actorType: 'system',
-      actorUserId: null,
-      actorEmail: null,
-      event,
-      entityType: 'tenant_key',
-      entityId: keyArn,
-      ip: null,
-      userAgent: null,
-      supportGrantId: null,
-      metadata,
-      occurredAt: this.deps.clock(),
-    };
+    return systemEvent(orgId, event, { type: 'tenant_key', id: keyArn }, metadata, this.deps.clock());
   }
 
   /** Ensures the tenant has a managed key; safe to call any number of times. */
