@@ -202,7 +202,11 @@ export class EnvelopeCipher implements SecretCipher {
     }
   }
 
-  /** Forgets every cached data key of one organisation (called when its key is shredded). */
+  /**
+   * Forgets every cached data key of one organisation. No deployed function calls it: the shredding
+   * runs in the lifecycle function; other functions' caches
+   * expire on their own TTL (docs/tenant-keys.md).
+   */
   forget(orgId: string): void {
     this.cache.deleteWhere((k) => k.split('\0')[1] === orgId);
   }
