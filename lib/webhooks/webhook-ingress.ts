@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -141,7 +141,6 @@ export class WebhookIngress extends Construct {
       props.encryptionKey ?? customerKey(this, 'Key', 'Encrypts the webhook ingress logs and function environment');
     // Logs may use it only for this account's log groups in this region (encryption context).
     allowLogsToUseKey(key);
-    const stack = Stack.of(this);
 
     const logGroup = new logs.LogGroup(this, 'Logs', {
       encryptionKey: key,
@@ -156,7 +155,8 @@ export class WebhookIngress extends Construct {
       statements: [
         new iam.PolicyStatement({
           actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-          resources: [logGroup.logGroupArn, `${logGroup.logGroupArn}:*`],
+          // The log group's Arn attribute already ends in `:*`, covering its streams.
+          resources: [logGroup.logGroupArn],
         }),
         new iam.PolicyStatement({
           // Lambda's VPC attachment; these EC2 actions support no resource-level scoping.
@@ -178,11 +178,6 @@ export class WebhookIngress extends Construct {
         proxyConnectStatement(this, props.database.proxy, user),
       ],
     });
-    acknowledge(
-      policy,
-      `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(logGroup.node.defaultChild as logs.CfnLogGroup)}.Arn>:*]`,
-      "Log streams are named by Lambda at run time; the wildcard covers only the streams of this function's own log group.",
-    );
     const role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
       description: 'Webhook ingress function',
