@@ -9,6 +9,7 @@ import { ACTOR_TYPES } from '../shared/audit';
 import { csvHeader, csvRow } from './formats';
 import type { SqlClient } from '../shared/migrations';
 import { AUDIT_COLUMNS, appendAuditEvent, rowToRecord } from './pg-sink';
+import { withTransaction } from '../shared/db';
 
 export const AUDIT_PERMISSION = 'audit:view';
 /** Above this, narrow the filters: an export is built in memory. */
@@ -86,9 +87,7 @@ export async function exportAuditCsv(
   options: ExportOptions = {},
 ): Promise<AuditExport> {
   const req = parseExportRequest(input);
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  return withTransaction(pool, async (client) => {
     const ctx = await client.query<{ permissions: string[] }>(
       'SELECT permissions FROM app.set_tenant_context($1, $2, $3)',
       [req.userId, req.orgId, req.supportGrantId],
@@ -96,15 +95,8 @@ export async function exportAuditCsv(
     if (!ctx.rows[0]?.permissions.includes(AUDIT_PERMISSION)) {
       throw new ExportError('PERMISSION_DENIED', 403, `exporting the audit log needs ${AUDIT_PERMISSION}`);
     }
-    const out = await writeAuditCsv(client, req, options);
-    await client.query('COMMIT');
-    return out;
-  } catch (e) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw e;
-  } finally {
-    client.release();
-  }
+    return writeAuditCsv(client, req, options);
+  });
 }
 
 export interface ExportOptions {

@@ -12,6 +12,7 @@
  */
 import type { Pool } from 'pg';
 import type { AuditEvent, AuditSink } from '../shared/audit';
+import { withTransaction } from '../shared/db';
 import type { SqlClient } from '../shared/migrations';
 import { EMPTY_HEAD, link, type AuditRecord, type ChainHead } from './chain';
 
@@ -123,22 +124,18 @@ export class PgAuditSink implements AuditSink {
         'an event without an acting user must be recorded inside a transaction that holds a tenant context',
       );
     }
-    const client = await this.props.pool.connect();
     try {
-      await client.query('BEGIN');
-      await client.query('SELECT 1 FROM app.set_tenant_context($1, $2, $3)', [
-        event.actorUserId,
-        event.orgId,
-        event.supportGrantId,
-      ]);
-      await appendAuditEvent(client, event);
-      await client.query('COMMIT');
+      await withTransaction(this.props.pool, async (client) => {
+        await client.query('SELECT 1 FROM app.set_tenant_context($1, $2, $3)', [
+          event.actorUserId,
+          event.orgId,
+          event.supportGrantId,
+        ]);
+        await appendAuditEvent(client, event);
+      });
     } catch (e) {
-      await client.query('ROLLBACK').catch(() => undefined);
       if (e instanceof AuditError) throw e;
       throw new AuditError('AUDIT_WRITE_FAILED', 'the audit event could not be recorded', { cause: e });
-    } finally {
-      client.release();
     }
   }
 }

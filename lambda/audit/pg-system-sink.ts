@@ -14,6 +14,7 @@
  */
 import type { Pool } from 'pg';
 import type { AuditEvent, AuditSink } from '../shared/audit';
+import { withTransaction } from '../shared/db';
 import type { SqlClient } from '../shared/migrations';
 import { link, type AuditRecord } from './chain';
 import { AuditError, recordValues, UUID } from './pg-sink';
@@ -98,16 +99,10 @@ export class PgSystemAuditSink implements AuditSink {
       return;
     }
     validateSystemEvent(event); // refuse before taking a connection
-    const client = await this.props.pool.connect();
     try {
-      await client.query('BEGIN');
-      await appendSystemAuditEvent(client, event);
-      await client.query('COMMIT');
+      await withTransaction(this.props.pool, (client) => appendSystemAuditEvent(client, event));
     } catch (e) {
-      await client.query('ROLLBACK').catch(() => undefined);
       throw asAuditError(e);
-    } finally {
-      client.release();
     }
   }
 }

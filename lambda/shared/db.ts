@@ -4,7 +4,7 @@
  * live 15 minutes; the proxy refuses passwords). No password exists anywhere in the function.
  */
 import { Signer } from '@aws-sdk/rds-signer';
-import { Pool, type PoolConfig } from 'pg';
+import { Pool, type PoolClient, type PoolConfig } from 'pg';
 import { z } from 'zod';
 
 /** Where and as whom a function connects. */
@@ -87,4 +87,27 @@ export function createProxyPool(connection: DatabaseConnection, options: ProxyPo
     connectionTimeoutMillis: options.connectionTimeoutMillis ?? 10_000,
   };
   return (options.createPool ?? ((c) => new Pool(c)))(config);
+}
+
+/**
+ * Runs `fn` in one transaction on a pooled connection: COMMIT when it resolves; ROLLBACK (best
+ * effort) and rethrow when anything fails; the connection always goes back to the pool.
+ */
+export async function withTransaction<T>(
+  pool: Pick<Pool, 'connect'>,
+  fn: (client: PoolClient) => Promise<T>,
+  isolation?: 'REPEATABLE READ' | 'SERIALIZABLE',
+): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query(isolation ? `BEGIN ISOLATION LEVEL ${isolation}` : 'BEGIN');
+    const out = await fn(client);
+    await client.query('COMMIT');
+    return out;
+  } catch (e) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw e;
+  } finally {
+    client.release();
+  }
 }

@@ -3,7 +3,7 @@
  * `migrations/0300_tenant_keys_lifecycle.sql`. They connect as the application role; the database
  * re-checks every rule (Owner only, deadlines passed, nothing left before "shredded").
  */
-import type { Pool, PoolClient } from 'pg';
+import type { Pool } from 'pg';
 import type { AuditSink } from '../shared/audit';
 import type { AndThen } from './and-then';
 import type { ExportRequest, ExportSection, ExportSource, ExportStore, SectionReader } from './export';
@@ -19,23 +19,9 @@ import {
 import type { LifecycleStore, TenantDataEraser } from './lifecycle-processor';
 import type { KeylessTenantSource } from './reconcile';
 import { ProvisionError, type KeySource, type TenantKeyRecord, type TenantKeyStore } from './provisioner';
+import { withTransaction } from '../shared/db';
 
 type Row = Record<string, unknown>;
-
-async function inTransaction<T>(pool: Pool, fn: (c: PoolClient) => Promise<T>, isolation = ''): Promise<T> {
-  const c = await pool.connect();
-  try {
-    await c.query(`BEGIN${isolation ? ` ISOLATION LEVEL ${isolation}` : ''}`);
-    const out = await fn(c);
-    await c.query('COMMIT');
-    return out;
-  } catch (e) {
-    await c.query('ROLLBACK').catch(() => undefined);
-    throw e;
-  } finally {
-    c.release();
-  }
-}
 
 const date = (v: unknown): Date | null => (v === null || v === undefined ? null : new Date(v as string | Date));
 
@@ -71,7 +57,7 @@ export class PgTenantKeyStore implements TenantKeyStore, KeylessTenantSource {
   }
 
   async record(orgId: string, key: TenantKeyRecord, andThen?: AndThen<TenantKeyRecord>): Promise<TenantKeyRecord> {
-    return inTransaction(this.pool, async (c) => {
+    return withTransaction(this.pool, async (c) => {
       const r = (
         await c.query('SELECT key_arn, key_source FROM app.record_tenant_key($1, $2, $3)', [
           orgId,
@@ -111,7 +97,7 @@ export class PgLifecycleStore implements LifecycleStore {
   }
 
   async commit(from: TenantLifecycle, transition: Transition): Promise<boolean> {
-    return inTransaction(this.pool, async (c) => {
+    return withTransaction(this.pool, async (c) => {
       const r = await c.query('SELECT app.advance_tenant_lifecycle($1, $2, $3) AS ok', [
         from.orgId,
         from.state,
@@ -144,7 +130,7 @@ export class PgLifecycleCommands {
 
   /** Cancels `orgId` as `actor` (its Owner); access continues until `billingPeriodEnd`. */
   async cancel(orgId: string, actor: Actor & { userId: string }, billingPeriodEnd: Date): Promise<TenantLifecycle> {
-    return inTransaction(this.pool, async (c) => {
+    return withTransaction(this.pool, async (c) => {
       await c.query('SELECT * FROM app.set_tenant_context($1, $2)', [actor.userId, orgId]);
       const cur = await c.query(
         'SELECT id AS org_id, lifecycle_state, cancelled_at, access_until, grace_ends_at, shredded_at FROM organisations WHERE id = $1',
@@ -163,7 +149,7 @@ export class PgLifecycleCommands {
    * is recorded once the tenant is active again (the same order as `POST /tenant/restore`).
    */
   async restore(orgId: string, actor: Actor & { userId: string }): Promise<TenantLifecycle> {
-    return inTransaction(this.pool, async (c) => {
+    return withTransaction(this.pool, async (c) => {
       const cur = (await c.query('SELECT * FROM app.tenant_status($1)', [orgId])).rows[0] as Row | undefined;
       if (!cur) throw new LifecycleError('INVALID_TRANSITION', 'no such tenant');
       const t = restore(lifecycleOf(cur), this.clock(), actor);
@@ -180,7 +166,7 @@ export class PgTenantDataEraser implements TenantDataEraser {
   constructor(private readonly pool: Pool) {}
 
   deleteRows(orgId: string, andThen?: AndThen<number>): Promise<number> {
-    return inTransaction(this.pool, async (c) => {
+    return withTransaction(this.pool, async (c) => {
       const n = Number(((await c.query('SELECT app.erase_tenant_rows($1) AS n', [orgId])).rows[0] as Row)['n']);
       await andThen?.(n, c);
       return n;
@@ -204,7 +190,7 @@ export class PgExportStore implements ExportStore {
   constructor(private readonly pool: Pool) {}
 
   create(orgId: string, requestedBy: string): Promise<ExportRequest> {
-    return inTransaction(this.pool, async (c) => {
+    return withTransaction(this.pool, async (c) => {
       await c.query('SELECT * FROM app.set_tenant_context($1, $2)', [requestedBy, orgId]);
       const r = await c.query('SELECT * FROM app.request_tenant_export()');
       return exportOf(r.rows[0] as Row);
@@ -212,7 +198,7 @@ export class PgExportStore implements ExportStore {
   }
 
   get(orgId: string, id: string, userId: string): Promise<ExportRequest | null> {
-    return inTransaction(this.pool, async (c) => {
+    return withTransaction(this.pool, async (c) => {
       await c.query('SELECT * FROM app.set_tenant_context($1, $2)', [userId, orgId]);
       const r = await c.query('SELECT * FROM tenant_exports WHERE org_id = $1 AND id = $2', [orgId, id]);
       return r.rows[0] ? exportOf(r.rows[0] as Row) : null;
@@ -232,7 +218,7 @@ export class PgExportStore implements ExportStore {
   }
 
   private finish(id: string, objectKey: string | null, rows: number | null, andThen?: AndThen<boolean>) {
-    return inTransaction(this.pool, async (c) => {
+    return withTransaction(this.pool, async (c) => {
       const r = await c.query('SELECT app.finish_tenant_export($1, $2, $3) AS done', [id, objectKey, rows]);
       await andThen?.((r.rows[0] as Row)['done'] === true, c);
     });
@@ -260,7 +246,7 @@ export class PgExportSource implements ExportSource {
   ) {}
 
   read<T>(req: ExportRequest, fn: (reader: SectionReader) => Promise<T>): Promise<T> {
-    return inTransaction(
+    return withTransaction(
       this.pool,
       async (c) => {
         await c.query('SELECT * FROM app.set_tenant_context($1, $2)', [req.requestedBy, req.orgId]);
