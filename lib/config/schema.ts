@@ -25,7 +25,10 @@ const region = z.string().refine(isKnownRegion, {
 
 const telnyxKey = z
   .string()
-  .regex(/^[A-Za-z0-9+/]{43}=$/, 'must be the raw 32-byte Ed25519 public key in base64 (44 characters)')
+  .regex(/^[A-Za-z0-9+/]{43}=$/, {
+    message: 'must be the raw 32-byte Ed25519 public key in base64 (44 characters)',
+    abort: true,
+  })
   // The webhook function's own import: canonical base64 (zero padding bits) of a valid key.
   .refine(canImportTelnyxKey, 'is not a canonical base64 Ed25519 public key');
 
