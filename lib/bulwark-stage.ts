@@ -12,6 +12,7 @@ import { OperationsStack } from './stacks/operations-stack';
 import { TenantKeysStack } from './stacks/tenant-keys-stack';
 import { TenantGuard } from './tenant-guard';
 import { WebhookIngress } from './webhooks/webhook-ingress';
+import { DATABASE_ROLES } from '../lambda/shared/database-roles';
 
 export interface BulwarkStageProps extends StageProps {
   /** The validated deployment this stage deploys. */
@@ -150,7 +151,7 @@ export class BulwarkStage extends Stage {
         proxy: this.data.proxy,
         databaseName: this.data.databaseName,
         // The application role of migrations/ (IAM authentication through the proxy).
-        user: 'bulwark_app',
+        user: DATABASE_ROLES.app,
       },
       terminationProtection: protect,
       description: `Bulwark ${deployment.name}: tenant keys, lifecycle and exports`,

@@ -85,9 +85,12 @@ export function rawBody(event: Pick<ProxyEventLike, 'body' | 'isBase64Encoded'>,
     if (bytes.length === 0) throw new WebhookError('BODY_EMPTY');
     return bytes;
   }
-  // A UTF-8 string is at least as many bytes as UTF-16 code units / 3; the exact count decides.
-  if (body.length > maxBytes || Buffer.byteLength(body, 'utf8') > maxBytes) throw new WebhookError('BODY_TOO_LARGE');
-  return Buffer.from(body, 'utf8');
+  // UTF-8 takes at least one byte per UTF-16 code unit, so a longer string is too large without
+  // encoding it; otherwise the encoded bytes (at most 3 per unit) are counted once, exactly.
+  if (body.length > maxBytes) throw new WebhookError('BODY_TOO_LARGE');
+  const bytes = Buffer.from(body, 'utf8');
+  if (bytes.length > maxBytes) throw new WebhookError('BODY_TOO_LARGE');
+  return bytes;
 }
 
 /** One query parameter that must appear exactly once. */

@@ -21,6 +21,7 @@ import type { Plan } from '../config/schema';
 import { deadLetterQueue } from '../observability/dead-letter-queue';
 import { allowEventsToUseKey, allowLogsToUseKey, customerKey } from '../observability/keys';
 import { proxyConnectStatement } from '../data/proxy-connect';
+import { PROXY_PORT } from '../data/database';
 
 /**
  * Connection of the shipper's own database role (not the application role): through the RDS Proxy
@@ -106,7 +107,7 @@ export class ArchiveShipper extends Construct {
         AUDIT_KEY_ARN: props.key.keyArn,
         AUDIT_RETENTION_MONTHS: JSON.stringify(props.retentionMonths),
         PGHOST: db.proxy.endpoint,
-        PGPORT: '5432',
+        PGPORT: String(PROXY_PORT),
         PGDATABASE: db.name,
         PGUSER: user,
         NODE_OPTIONS: '--enable-source-maps',

@@ -19,6 +19,7 @@ import { staticHeaderValues } from '../api/platform-api';
 import { acknowledge } from '../compliance/acknowledge';
 import { deadLetterQueue } from '../observability/dead-letter-queue';
 import { allowLogsToUseKey, customerKey } from '../observability/keys';
+import { PROXY_PORT } from '../data/database';
 
 export interface TenantGuardDatabase {
   /**
@@ -226,7 +227,7 @@ export class TenantGuard extends Construct {
       {
         // Through the proxy as bulwark_app with an IAM token (lambda/shared/db.ts): no password.
         DB_HOST: db.proxy.endpoint,
-        DB_PORT: '5432',
+        DB_PORT: String(PROXY_PORT),
         DB_NAME: db.databaseName,
         DB_USER: DATABASE_ROLES.app,
       },

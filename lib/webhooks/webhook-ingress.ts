@@ -24,6 +24,8 @@ import {
 } from '../../lambda/webhooks/config';
 import { PROVIDERS } from '../../lambda/webhooks/providers';
 import { METRIC_NAMESPACE } from '../../lambda/webhooks/telemetry';
+import { DATABASE_ROLES } from '../../lambda/shared/database-roles';
+import { PROXY_PORT } from '../data/database';
 
 /** The carriers with a route under `/webhooks/` (the function's own list). */
 export const WEBHOOK_PROVIDERS = PROVIDERS;
@@ -135,7 +137,7 @@ export class WebhookIngress extends Construct {
     if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < MIN_BODY_BYTES || maxBodyBytes > MAX_BODY_BYTES) {
       throw new Error(`${this.node.path}: maxBodyBytes must be an integer from ${MIN_BODY_BYTES} to ${MAX_BODY_BYTES}`);
     }
-    const user = props.database.user ?? 'bulwark_app';
+    const user = props.database.user ?? DATABASE_ROLES.app;
 
     const key =
       props.encryptionKey ?? customerKey(this, 'Key', 'Encrypts the webhook ingress logs and function environment');
@@ -217,7 +219,7 @@ export class WebhookIngress extends Construct {
         ...(props.telnyxPublicKey ? { TELNYX_PUBLIC_KEY: props.telnyxPublicKey } : {}),
         ...(props.telnyxPreviousPublicKey ? { TELNYX_PREVIOUS_PUBLIC_KEY: props.telnyxPreviousPublicKey } : {}),
         DB_HOST: props.database.proxy.endpoint,
-        DB_PORT: '5432',
+        DB_PORT: String(PROXY_PORT),
         DB_NAME: props.database.databaseName,
         DB_USER: user,
         // The Lambda runtime's CA bundle includes the RDS CAs; pg verifies the proxy's certificate.
