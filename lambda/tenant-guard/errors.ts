@@ -27,7 +27,7 @@ export const ERROR_STATUS = {
   INTERNAL: 500,
   /** KMS (or no cipher) could not seal: retry later; nothing was stored. */
   KEY_UNAVAILABLE: 503,
-  // Tenant lifecycle, exports and keys (lambda/tenant-guard/tenant-routes.ts, docs/tenant-keys.md).
+  // Tenant lifecycle, exports and keys (lambda/tenant-guard/routes/tenant*.ts, docs/tenant-keys.md).
   INVALID_TRANSITION: 409,
   INVALID_BILLING_PERIOD: 400,
   TENANT_NOT_FOUND: 404,
