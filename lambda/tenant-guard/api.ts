@@ -166,7 +166,13 @@ export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promi
       }
       try {
         await client.query('ROLLBACK');
-      } catch {
+      } catch (rollback) {
+        // The pool discards the connection instead of handing a half-open transaction to the next request.
+        logger.warn('tenant API: rollback failed, connection discarded', {
+          ...where,
+          orgId,
+          error: describeError(rollback),
+        });
         broken = true;
       }
       // Give the connection back before recording a refusal, which opens a transaction of its own:
