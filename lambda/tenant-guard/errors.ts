@@ -22,6 +22,8 @@ export const ERROR_STATUS = {
   EXPORT_TOO_LARGE: 413,
   NOT_FOUND: 404,
   CONFLICT: 409,
+  /** POST /memberships for an active member: a role changes through PATCH /memberships/{id}. */
+  MEMBERSHIP_EXISTS: 409,
   /** The organisation has no tenant key yet (provisioning pending), so nothing can be sealed for it. */
   TENANT_KEY_MISSING: 409,
   INTERNAL: 500,

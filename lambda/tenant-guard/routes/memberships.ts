@@ -1,6 +1,8 @@
 /**
  * Memberships (`users:*`). Nobody assigns a role wider than their own, and only an Owner makes,
- * changes or revokes an Owner.
+ * changes or revokes an Owner. A role changes only through PATCH: POST grants a membership to a
+ * person who has none (or reinstates a revoked one, under PATCH's rules) and refuses an active
+ * member with MEMBERSHIP_EXISTS.
  */
 import { z } from 'zod';
 import { GuardError, parseInput } from '../errors';
@@ -74,13 +76,31 @@ export const MEMBERSHIP_ROUTES: readonly Route[] = [
     await assertAssignable(ctx, assignment);
     const user = await ctx.tx.query('SELECT id FROM app.resolve_user($1, $2)', [b.subject, b.email]);
     const userId = user.rows[0]!['id'];
-    const r = await ctx.tx.query(
-      `INSERT INTO memberships (org_id, user_id, role, custom_role_id) VALUES ($1, $2, $3, $4)
-       ON CONFLICT (org_id, user_id) DO UPDATE SET role = EXCLUDED.role, custom_role_id = EXCLUDED.custom_role_id,
-         status = 'active', revoked_at = NULL
-       RETURNING id, user_id, role, custom_role_id, status`,
-      [ctx.tenant.orgId, userId, b.role, b.role === 'custom' ? b.customRoleId : null],
-    );
+    const customRoleId = b.role === 'custom' ? b.customRoleId : null;
+    const existing = (
+      await ctx.tx.query('SELECT role, status FROM memberships WHERE org_id = $1 AND user_id = $2 FOR UPDATE', [
+        ctx.tenant.orgId,
+        userId,
+      ])
+    ).rows[0];
+    let r;
+    if (existing) {
+      // An active member's role changes through PATCH (and its audit event), never by a second grant.
+      if (existing['status'] === 'active') throw new GuardError('MEMBERSHIP_EXISTS');
+      assertReachable(ctx, existing['role']);
+      r = await ctx.tx.query(
+        `UPDATE memberships SET role = $3, custom_role_id = $4, status = 'active', revoked_at = NULL
+          WHERE org_id = $1 AND user_id = $2 RETURNING id, user_id, role, custom_role_id, status`,
+        [ctx.tenant.orgId, userId, b.role, customRoleId],
+      );
+    } else {
+      // A concurrent grant for the same person fails the unique key: CONFLICT, nothing changed.
+      r = await ctx.tx.query(
+        `INSERT INTO memberships (org_id, user_id, role, custom_role_id) VALUES ($1, $2, $3, $4)
+         RETURNING id, user_id, role, custom_role_id, status`,
+        [ctx.tenant.orgId, userId, b.role, customRoleId],
+      );
+    }
     await ctx.emit('membership.granted', 'membership', String(r.rows[0]!['id']), { role: b.role });
     return { status: 201, body: { membership: r.rows[0] } };
   }),
