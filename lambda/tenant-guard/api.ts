@@ -15,7 +15,7 @@ import { UUID } from './ids';
 import type { TokenVerifier } from './jwt';
 import { describeError, jsonLineLogger, type ApiLogger } from './logger';
 import { answer, credentialOf, header, refusal, requestOf, respond } from './proxy-event';
-import type { RouteContext, RouteResult, RouteServices, TenantKeysApiDeps } from './route';
+import type { RouteContext, RouteRequest, RouteResult, RouteServices, TenantKeysApiDeps } from './route';
 import { createRouter, type Match } from './router';
 import { ROUTES } from './routes';
 import { exportUrlTtl } from './routes/tenant-exports';
@@ -75,13 +75,16 @@ export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promi
 
   return async (event) => {
     const requestId = event.requestContext?.requestId ?? null;
-    let req: Omit<RouteContext['req'], 'params'>;
+    let req: Omit<RouteRequest, 'params'>;
     let found: Match | null;
     try {
       req = requestOf(event);
       found = match(req.method, req.path);
     } catch (e) {
-      return refusal(toGuardError(e));
+      const err = toGuardError(e);
+      if (err.code === 'INTERNAL')
+        logger.error('tenant API: unreadable request', { requestId, error: describeError(e) });
+      return refusal(err);
     }
     if (!found) return respond(404, { error: 'NOT_FOUND' });
     const { route, params } = found;

@@ -776,6 +776,23 @@ describe('tenant API handler', () => {
       expect(written.join('')).not.toContain('Powertools Lead');
     });
 
+    it('an event the API cannot read is INTERNAL with the security headers, and logged', async () => {
+      const logger = new RecordingLogger();
+      const strict = createApi({ db: pool, verify: id.verify, audit, logger });
+      const ev = proxyEvent('GET', '/leads', { auth: await bearer(w.ownerA, w.storeA) });
+      const r = await strict({ ...ev, httpMethod: undefined } as unknown as APIGatewayProxyEvent);
+      expect(r.statusCode).toBe(500);
+      expect(JSON.parse(r.body)).toEqual({ error: 'INTERNAL' });
+      expect(r.headers).toMatchObject(securityHeaders());
+      expect(logger.entries).toEqual([
+        {
+          level: 'error',
+          message: 'tenant API: unreadable request',
+          attributes: [{ requestId: null, error: expect.objectContaining({ name: 'TypeError' }) }],
+        },
+      ]);
+    });
+
     it('refusals with an explicit code are not logged as errors', async () => {
       const logger = new RecordingLogger();
       const quiet = createApi({ db: pool, verify: id.verify, audit, logger });
