@@ -61,6 +61,51 @@ export interface ApiDeps {
   readonly logger?: ApiLogger;
 }
 
+/**
+ * A request's audit events: written in its transaction, into the trail of the tenant the
+ * transaction is in (entered by the API for tenant routes, by `enter` for caller routes), with the
+ * caller as the actor and the request's IP and user agent.
+ */
+function auditTrail(
+  sink: AuditSink,
+  tx: SqlClient,
+  who: Caller,
+  req: Omit<RouteRequest, 'params'>,
+  now: () => Date,
+): Pick<RouteContext, 'enter' | 'emit'> & { into(target: AuditTarget): void } {
+  let target: AuditTarget | null = null;
+  return {
+    into: (t) => {
+      target = t;
+    },
+    enter: async (userId, orgId, grant = null) => {
+      await tx.query('SELECT 1 FROM app.set_tenant_context($1, $2, $3)', [userId, orgId, grant]);
+      target = { orgId, actorType: grant ? 'support_grant' : 'user', supportGrantId: grant, apiKeyId: null };
+    },
+    emit: (event, entityType, entityId, metadata = {}) => {
+      if (!target) return Promise.reject(new Error('audit event outside a tenant context'));
+      const { orgId, actorType, supportGrantId, apiKeyId } = target;
+      return sink.record(
+        {
+          orgId,
+          actorType,
+          actorUserId: who.userId,
+          actorEmail: who.email,
+          ip: req.ip,
+          userAgent: req.userAgent,
+          supportGrantId,
+          occurredAt: now(),
+          event,
+          entityType,
+          entityId,
+          metadata: { ...(metadata as object), ...(apiKeyId ? { apiKeyId } : {}) },
+        },
+        tx,
+      );
+    },
+  };
+}
+
 /** Builds the API Gateway proxy handler over injected dependencies. */
 export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult> {
   const now = deps.now ?? (() => new Date());
@@ -116,8 +161,7 @@ export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promi
       orgId = addressed;
       const grantHeader = header(event, 'x-bulwark-support-grant');
 
-      // The tenant the transaction is in, and so the trail audit events go to.
-      let audited: AuditTarget | null = null;
+      const trail = auditTrail(deps.audit, client, who, req, now);
       const base: Omit<RouteContext, 'tenant'> = {
         ...services,
         tx: client,
@@ -125,36 +169,13 @@ export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promi
         orgId: addressed,
         supportGrant: grantHeader !== undefined,
         req: { ...req, params },
-        enter: async (userId, org, grant = null) => {
-          await client.query('SELECT 1 FROM app.set_tenant_context($1, $2, $3)', [userId, org, grant]);
-          audited = { orgId: org, actorType: grant ? 'support_grant' : 'user', supportGrantId: grant, apiKeyId: null };
-        },
-        emit: (name, entityType, entityId, metadata = {}) => {
-          if (!audited) return Promise.reject(new Error('audit event outside a tenant context'));
-          const { orgId: org, actorType, supportGrantId, apiKeyId } = audited;
-          return deps.audit.record(
-            {
-              orgId: org,
-              actorType,
-              actorUserId: who.userId,
-              actorEmail: who.email,
-              ip: req.ip,
-              userAgent: req.userAgent,
-              supportGrantId,
-              occurredAt: now(),
-              event: name,
-              entityType,
-              entityId,
-              metadata: { ...(metadata as object), ...(apiKeyId ? { apiKeyId } : {}) },
-            },
-            client,
-          );
-        },
+        enter: trail.enter,
+        emit: trail.emit,
       };
       let res: RouteResult;
       if (route.scope === 'tenant') {
         const tenant = await enterTenant(client, { ...who, orgId: addressed }, grantHeader ?? null);
-        audited = tenant;
+        trail.into(tenant);
         res = await route.run({ ...base, tenant });
       } else {
         res = await route.run({ ...base, tenant: undefined });
