@@ -22,12 +22,14 @@ export const ERROR_STATUS = {
   EXPORT_TOO_LARGE: 413,
   NOT_FOUND: 404,
   CONFLICT: 409,
+  /** POST /memberships for an active member: a role changes through PATCH /memberships/{id}. */
+  MEMBERSHIP_EXISTS: 409,
   /** The organisation has no tenant key yet (provisioning pending), so nothing can be sealed for it. */
   TENANT_KEY_MISSING: 409,
   INTERNAL: 500,
   /** KMS (or no cipher) could not seal: retry later; nothing was stored. */
   KEY_UNAVAILABLE: 503,
-  // Tenant lifecycle, exports and keys (lambda/tenant-guard/tenant-routes.ts, docs/tenant-keys.md).
+  // Tenant lifecycle, exports and keys (lambda/tenant-guard/routes/tenant*.ts, docs/tenant-keys.md).
   INVALID_TRANSITION: 409,
   INVALID_BILLING_PERIOD: 400,
   TENANT_NOT_FOUND: 404,

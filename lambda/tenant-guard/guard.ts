@@ -6,10 +6,10 @@
 import { createHash } from 'node:crypto';
 import type { SqlClient } from '../shared/migrations';
 import { GuardError, toGuardError } from './errors';
+import { UUID } from './ids';
 import type { TokenVerifier, VerifiedIdentity } from './jwt';
 import { isPermission, type Grid } from './permissions';
 
-export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const API_KEY = /^bwk_([0-9a-f]{32})_([A-Za-z0-9_-]{43})$/;
 
 export type Credential =

@@ -20,7 +20,7 @@ import { EnvelopeCipher } from '../tenant-keys/envelope-cipher';
 import { PgTenantKeyStore, pgTenantKeyResolver } from '../tenant-keys/pg-stores';
 import { createApi } from './api';
 import { RefusalLogSink } from './refusal-log-sink';
-import type { TenantKeysApiDeps } from './tenant-routes';
+import type { TenantKeysApiDeps } from './api';
 
 export const Env = z
   .object({

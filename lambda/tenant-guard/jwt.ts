@@ -4,7 +4,7 @@
  */
 import { errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { GuardError } from './errors';
-import { UUID } from './guard';
+import { UUID } from './ids';
 
 export interface VerifierOptions {
   readonly issuer: string;

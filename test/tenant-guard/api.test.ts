@@ -2,15 +2,29 @@
  * The tenant API through its handler entry point: API Gateway proxy events, real JWTs signed with
  * locally generated keys against a local JWKS, and a real PostgreSQL as the application role.
  */
+import { Logger } from '@aws-lambda-powertools/logger';
+import type { APIGatewayProxyEvent } from 'aws-lambda';
 import type { Pool } from 'pg';
 import type { AuditEvent, AuditSink } from '../../lambda/shared/audit';
-import { createApi } from '../../lambda/tenant-guard/api';
+import { createApi, type ApiLogger } from '../../lambda/tenant-guard/api';
+import { ROUTES } from '../../lambda/tenant-guard/routes';
 import { ERROR_STATUS, GuardError } from '../../lambda/tenant-guard/errors';
 import { ACTIONS, MODULES, requirePermission } from '../../lambda/tenant-guard/permissions';
 import { startPostgres, type TestPostgres } from '../support/postgres';
-import { buildWorld, createUser, type World } from './fixtures';
+import { buildWorld, createOrg, createUser, type World } from './fixtures';
 import { securityHeaders } from '../../lambda/shared/security-headers';
 import { proxyEvent, SOURCE_IP, testIdentity, type TestIdentity } from './http';
+
+/** Log entries as the API wrote them. */
+class RecordingLogger implements ApiLogger {
+  public readonly entries: { level: 'error' | 'warn'; message: string; attributes: Record<string, unknown>[] }[] = [];
+  error(message: string, ...attributes: Record<string, unknown>[]): void {
+    this.entries.push({ level: 'error', message, attributes });
+  }
+  warn(message: string, ...attributes: Record<string, unknown>[]): void {
+    this.entries.push({ level: 'warn', message, attributes });
+  }
+}
 
 class MemoryAuditSink implements AuditSink {
   public readonly events: AuditEvent[] = [];
@@ -528,6 +542,264 @@ describe('tenant API handler', () => {
       const bad = await exportAs(owner, { from: '2026-02-01T00:00:00Z', to: '2026-01-01T00:00:00Z' });
       expect(bad.statusCode).toBe(400);
       expect(JSON.parse(bad.body)).toEqual({ error: 'VALIDATION_FAILED', field: 'from' });
+    });
+  });
+
+  describe('POST /memberships never changes an existing membership the way PATCH would refuse', () => {
+    /** A fresh store with its Owner and an Admin. */
+    async function store() {
+      const owner = await createUser(pg);
+      const admin = await createUser(pg);
+      const c = await pg.client();
+      let org: string;
+      try {
+        org = await createOrg(c, w.platformOwner, 'store', owner, w.group);
+      } finally {
+        await c.end();
+      }
+      await pg.superuser("INSERT INTO memberships (org_id, user_id, role) VALUES ($1, $2, 'admin')", [org, admin]);
+      return { org, owner, admin };
+    }
+    const person = async (userId: string) =>
+      (
+        (await pg.superuser('SELECT subject, email FROM users WHERE id = $1', [userId])) as {
+          subject: string;
+          email: string;
+        }[]
+      )[0]!;
+    const roles = async (auth: string) =>
+      Object.fromEntries(
+        (
+          (await call('GET', '/memberships', auth)).body['memberships'] as {
+            user_id: string;
+            role: string;
+            status: string;
+          }[]
+        ).map((m) => [m.user_id, `${m.role}/${m.status}`]),
+      );
+
+    it('an Admin cannot demote the Owner by granting them a membership again; nobody re-grants an active member', async () => {
+      const t = await store();
+      const admin = await bearer(t.admin, t.org);
+      const owner = await bearer(t.owner, t.org);
+      const before = audit.events.length;
+      // PATCH refuses the Admin this change ...
+      const ownerMembership = (
+        (await call('GET', '/memberships', admin)).body['memberships'] as { id: string; user_id: string }[]
+      ).find((m) => m.user_id === t.owner)!.id;
+      expect(await call('PATCH', `/memberships/${ownerMembership}`, admin, { role: 'member' })).toEqual({
+        status: 403,
+        body: { error: 'PERMISSION_DENIED' },
+      });
+      // ... and POST may not make it either.
+      expect(await call('POST', '/memberships', admin, { ...(await person(t.owner)), role: 'member' })).toEqual({
+        status: 409,
+        body: { error: 'MEMBERSHIP_EXISTS' },
+      });
+      // A role changes through PATCH only, for the Owner too (one path, one audit event).
+      expect(await call('POST', '/memberships', owner, { ...(await person(t.admin)), role: 'viewer' })).toEqual({
+        status: 409,
+        body: { error: 'MEMBERSHIP_EXISTS' },
+      });
+      expect(await roles(owner)).toEqual({ [t.owner]: 'owner/active', [t.admin]: 'admin/active' });
+      expect(audit.events.slice(before).filter((e) => e.event.startsWith('membership.'))).toEqual([]);
+    });
+
+    it('reinstates a revoked membership under PATCH’s rules: only an Owner reinstates an Owner', async () => {
+      const t = await store();
+      const second = await createUser(pg);
+      await pg.superuser("INSERT INTO memberships (org_id, user_id, role) VALUES ($1, $2, 'owner')", [t.org, second]);
+      const member = await createUser(pg);
+      await pg.superuser("INSERT INTO memberships (org_id, user_id, role) VALUES ($1, $2, 'member')", [t.org, member]);
+      const admin = await bearer(t.admin, t.org);
+      const owner = await bearer(t.owner, t.org);
+      const ids = Object.fromEntries(
+        ((await call('GET', '/memberships', owner)).body['memberships'] as { id: string; user_id: string }[]).map(
+          (m) => [m.user_id, m.id],
+        ),
+      );
+      expect((await call('DELETE', `/memberships/${ids[second]}`, owner)).status).toBe(200);
+      expect((await call('DELETE', `/memberships/${ids[member]}`, admin)).status).toBe(200);
+
+      expect(await call('POST', '/memberships', admin, { ...(await person(second)), role: 'viewer' })).toEqual({
+        status: 403,
+        body: { error: 'PERMISSION_DENIED' },
+      });
+      const back = await call('POST', '/memberships', admin, { ...(await person(member)), role: 'viewer' });
+      expect(back).toMatchObject({ status: 201, body: { membership: { id: ids[member], role: 'viewer' } } });
+      expect(audit.events.at(-1)).toMatchObject({
+        event: 'membership.granted',
+        orgId: t.org,
+        actorUserId: t.admin,
+        entityId: ids[member],
+        metadata: { role: 'viewer' },
+      });
+      expect((await call('POST', '/memberships', owner, { ...(await person(second)), role: 'member' })).status).toBe(
+        201,
+      );
+      expect(await roles(owner)).toEqual({
+        [t.owner]: 'owner/active',
+        [t.admin]: 'admin/active',
+        [second]: 'member/active',
+        [member]: 'viewer/active',
+      });
+    });
+  });
+
+  describe('routing', () => {
+    it('a malformed percent-escape in a path parameter is a 400 naming the parameter, with the security headers', async () => {
+      const auth = await bearer(w.ownerA, w.storeA);
+      for (const [method, path, field] of [
+        ['GET', '/leads/%E0%A4%A', 'id'],
+        ['DELETE', '/leads/%', 'id'],
+        ['PUT', '/webhook-secrets/%ZZ', 'provider'],
+        ['GET', '/tenant/exports/%E0%A4%A', 'id'],
+      ] as const) {
+        // call() checks the security headers on every answer.
+        expect(await call(method, path, auth, method === 'PUT' ? { secret: 'x'.repeat(32) } : undefined)).toEqual({
+          status: 400,
+          body: { error: 'VALIDATION_FAILED', field },
+        });
+      }
+      // Well-formed escapes are decoded before the route sees them.
+      expect(await call('GET', '/leads/%6E%6F%74-a-uuid', auth)).toEqual({
+        status: 400,
+        body: { error: 'VALIDATION_FAILED', field: 'id' },
+      });
+      expect(await call('PUT', '/webhook-secrets/%6Eone', auth, { secret: 'x'.repeat(32) })).toEqual({
+        status: 404,
+        body: { error: 'NOT_FOUND' },
+      });
+    });
+
+    it('no two routes share a method and path', () => {
+      const keys = ROUTES.map((r) => `${r.method} ${r.path.replace(/\{\w+\}/g, '{}')}`);
+      expect(keys.length).toBeGreaterThan(20);
+      expect(new Set(keys).size).toBe(keys.length);
+    });
+  });
+
+  describe('unexpected errors', () => {
+    it('are INTERNAL, rolled back, and logged with the request and organisation but no body, header or secret', async () => {
+      const logger = new RecordingLogger();
+      // The audit store failing mid-request: nothing the route can map to a code.
+      const failing: AuditSink = {
+        record: async (e) => {
+          if (e.event === 'lead.created') throw new TypeError('audit store exploded');
+          return audit.record(e);
+        },
+      };
+      const logged = createApi({ db: pool, verify: id.verify, audit: failing, logger });
+      const auth = await bearer(w.ownerA, w.storeA);
+      const secretNote = 'body-secret-7f3a9c';
+      const ev = proxyEvent('POST', '/leads', {
+        auth,
+        body: { name: 'Logged Lead', email: 'logged.lead@example.test', notes: secretNote },
+        headers: { 'X-Api-Secret': 'header-secret-b41d' },
+      });
+      const withId = { ...ev, requestContext: { ...ev.requestContext, requestId: 'req-7d1e' } } as APIGatewayProxyEvent;
+      const r = await logged(withId);
+      expect(r.statusCode).toBe(500);
+      expect(JSON.parse(r.body)).toEqual({ error: 'INTERNAL' });
+      expect(r.headers).toMatchObject(securityHeaders());
+      // Rolled back: the lead is not there.
+      const leads = (await call('GET', '/leads', auth)).body['leads'] as { name: string }[];
+      expect(leads.map((l) => l.name)).not.toContain('Logged Lead');
+
+      expect(logger.entries).toEqual([
+        {
+          level: 'error',
+          message: 'tenant API: unexpected error',
+          attributes: [
+            {
+              requestId: 'req-7d1e',
+              method: 'POST',
+              route: '/leads',
+              orgId: w.storeA,
+              error: {
+                name: 'TypeError',
+                message: 'audit store exploded',
+                stack: expect.stringContaining('audit store exploded'),
+              },
+            },
+          ],
+        },
+      ]);
+      const line = JSON.stringify(logger.entries);
+      for (const leak of [secretNote, 'logged.lead@example.test', 'Logged Lead', 'header-secret-b41d', auth.slice(7)]) {
+        expect(line).not.toContain(leak);
+      }
+    });
+
+    it('go through the handler’s Powertools Logger as one JSON line', async () => {
+      const failing: AuditSink = {
+        record: async (e) => {
+          if (e.event === 'lead.created') throw new Error('audit store down');
+          return audit.record(e);
+        },
+      };
+      const logger = new Logger({ serviceName: 'tenant-api', logLevel: 'WARN' });
+      const logged = createApi({ db: pool, verify: id.verify, audit: failing, logger });
+      const written: string[] = [];
+      const spy = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+        written.push(String(chunk));
+        return true;
+      });
+      let status: number;
+      try {
+        const ev = proxyEvent('POST', '/leads', {
+          auth: await bearer(w.ownerA, w.storeA),
+          body: { name: 'Powertools Lead', notes: 'body-secret-91c2' },
+        });
+        status = (await logged({ ...ev, requestContext: { ...ev.requestContext, requestId: 'req-pt' } })).statusCode;
+      } finally {
+        spy.mockRestore();
+      }
+      expect(status).toBe(500);
+      const lines = written
+        .join('')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(lines).toEqual([
+        expect.objectContaining({
+          level: 'ERROR',
+          message: 'tenant API: unexpected error',
+          service: 'tenant-api',
+          requestId: 'req-pt',
+          orgId: w.storeA,
+          route: '/leads',
+          error: expect.objectContaining({ name: 'Error', message: 'audit store down' }),
+        }),
+      ]);
+      expect(written.join('')).not.toContain('body-secret-91c2');
+      expect(written.join('')).not.toContain('Powertools Lead');
+    });
+
+    it('an event the API cannot read is INTERNAL with the security headers, and logged', async () => {
+      const logger = new RecordingLogger();
+      const strict = createApi({ db: pool, verify: id.verify, audit, logger });
+      const ev = proxyEvent('GET', '/leads', { auth: await bearer(w.ownerA, w.storeA) });
+      const r = await strict({ ...ev, httpMethod: undefined } as unknown as APIGatewayProxyEvent);
+      expect(r.statusCode).toBe(500);
+      expect(JSON.parse(r.body)).toEqual({ error: 'INTERNAL' });
+      expect(r.headers).toMatchObject(securityHeaders());
+      expect(logger.entries).toEqual([
+        {
+          level: 'error',
+          message: 'tenant API: unreadable request',
+          attributes: [{ requestId: null, error: expect.objectContaining({ name: 'TypeError' }) }],
+        },
+      ]);
+    });
+
+    it('refusals with an explicit code are not logged as errors', async () => {
+      const logger = new RecordingLogger();
+      const quiet = createApi({ db: pool, verify: id.verify, audit, logger });
+      const r = await quiet(proxyEvent('GET', '/leads/%E0%A4%A', { auth: await bearer(w.ownerA, w.storeA) }));
+      expect(r.statusCode).toBe(400);
+      expect((await quiet(proxyEvent('GET', '/leads', { auth: 'Basic abc' }))).statusCode).toBe(401);
+      expect(logger.entries).toEqual([]);
     });
   });
 

@@ -1,0 +1,31 @@
+/**
+ * Every route of the tenant API, in matching order: routes on the caller (no tenant entered) and
+ * routes inside the caller's tenant never share a method and path, so the order only decides among
+ * patterns of one module.
+ */
+import type { Route } from '../route';
+import { API_KEY_ROUTES } from './api-keys';
+import { AUDIT_ROUTES } from './audit';
+import { LEAD_ROUTES } from './leads';
+import { MEMBERSHIP_ROUTES } from './memberships';
+import { ORGANISATION_ROUTES } from './organisations';
+import { ROLE_ROUTES } from './roles';
+import { SUPPORT_GRANT_ROUTES } from './support-grants';
+import { TENANT_ROUTES } from './tenant';
+import { TENANT_EXPORT_ROUTES } from './tenant-exports';
+import { TENANT_KEY_ROUTES } from './tenant-key';
+import { WEBHOOK_SECRET_ROUTES } from './webhook-secrets';
+
+export const ROUTES: readonly Route[] = [
+  ...LEAD_ROUTES,
+  ...MEMBERSHIP_ROUTES,
+  ...ROLE_ROUTES,
+  ...API_KEY_ROUTES,
+  ...AUDIT_ROUTES,
+  ...WEBHOOK_SECRET_ROUTES,
+  ...SUPPORT_GRANT_ROUTES,
+  ...TENANT_ROUTES,
+  ...TENANT_EXPORT_ROUTES,
+  ...TENANT_KEY_ROUTES,
+  ...ORGANISATION_ROUTES,
+];

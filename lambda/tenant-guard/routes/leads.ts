@@ -1,0 +1,92 @@
+/** Leads: CRUD and bulk delete in the caller's organisation (`leads:*`). */
+import { z } from 'zod';
+import { GuardError, parseInput } from '../errors';
+import { tenantRoute, type Route } from '../route';
+import { need, uuid } from './common';
+
+const MAX_BULK = 500;
+const LEAD_COLUMNS = 'id, org_id, name, email, phone, source, status, notes, created_at, updated_at';
+const leadBody = z.strictObject({
+  name: z.string().min(1).max(200),
+  email: z.email().max(320).optional(),
+  phone: z.string().max(32).optional(),
+  source: z.enum(['manual', 'web', 'phone', 'email', 'walk_in', 'partner']).optional(),
+  status: z.enum(['new', 'contacted', 'qualified', 'won', 'lost']).optional(),
+  notes: z.string().max(10000).optional(),
+});
+
+export const LEAD_ROUTES: readonly Route[] = [
+  tenantRoute('GET', '/leads', async (ctx) => {
+    need(ctx, 'leads', 'view');
+    const r = await ctx.tx.query(
+      `SELECT ${LEAD_COLUMNS} FROM leads WHERE org_id = $1 ORDER BY created_at DESC, id LIMIT 100`,
+      [ctx.tenant.orgId],
+    );
+    return { status: 200, body: { leads: r.rows } };
+  }),
+  tenantRoute('POST', '/leads', async (ctx) => {
+    need(ctx, 'leads', 'create');
+    const b = parseInput(leadBody, ctx.req.body);
+    const r = await ctx.tx.query(
+      `INSERT INTO leads (org_id, name, email, phone, source, status, notes)
+       VALUES ($1, $2, $3, $4, coalesce($5, 'manual'), coalesce($6, 'new'), $7) RETURNING ${LEAD_COLUMNS}`,
+      [ctx.tenant.orgId, b.name, b.email ?? null, b.phone ?? null, b.source ?? null, b.status ?? null, b.notes ?? null],
+    );
+    const lead = r.rows[0]!;
+    await ctx.emit('lead.created', 'lead', String(lead['id']));
+    return { status: 201, body: { lead } };
+  }),
+  tenantRoute('GET', '/leads/{id}', async (ctx) => {
+    need(ctx, 'leads', 'view');
+    const id = parseInput(uuid, ctx.req.params['id'], 'id');
+    // Oversight contexts may read member stores' leads by id (RLS decides what is readable).
+    const r = await ctx.tx.query(`SELECT ${LEAD_COLUMNS} FROM leads WHERE id = $1`, [id]);
+    if (!r.rows[0]) throw new GuardError('NOT_FOUND');
+    return { status: 200, body: { lead: r.rows[0] } };
+  }),
+  tenantRoute('PATCH', '/leads/{id}', async (ctx) => {
+    need(ctx, 'leads', 'edit');
+    const id = parseInput(uuid, ctx.req.params['id'], 'id');
+    const b = parseInput(leadBody.partial(), ctx.req.body);
+    const fields = Object.entries(b).filter(([, v]) => v !== undefined);
+    if (fields.length === 0) throw new GuardError('VALIDATION_FAILED', 'empty update', 'body');
+    const sets = fields.map(([k], i) => `${k} = $${i + 3}`).join(', ');
+    const r = await ctx.tx.query(`UPDATE leads SET ${sets} WHERE id = $1 AND org_id = $2 RETURNING ${LEAD_COLUMNS}`, [
+      id,
+      ctx.tenant.orgId,
+      ...fields.map(([, v]) => v),
+    ]);
+    if (!r.rows[0]) throw new GuardError('NOT_FOUND');
+    await ctx.emit('lead.updated', 'lead', id, { fields: fields.map(([k]) => k) });
+    return { status: 200, body: { lead: r.rows[0] } };
+  }),
+  tenantRoute('DELETE', '/leads/{id}', async (ctx) => {
+    need(ctx, 'leads', 'delete');
+    const id = parseInput(uuid, ctx.req.params['id'], 'id');
+    const r = await ctx.tx.query('DELETE FROM leads WHERE id = $1 AND org_id = $2 RETURNING id', [
+      id,
+      ctx.tenant.orgId,
+    ]);
+    if (!r.rows[0]) throw new GuardError('NOT_FOUND');
+    await ctx.emit('lead.deleted', 'lead', id);
+    return { status: 200, body: { deleted: id } };
+  }),
+  tenantRoute('POST', '/leads/bulk-delete', async (ctx) => {
+    need(ctx, 'leads', 'delete');
+    const { ids } = parseInput(z.strictObject({ ids: z.array(uuid).min(1).max(MAX_BULK) }), ctx.req.body);
+    const unique = [...new Set(ids.map((i) => i.toLowerCase()))];
+    // Scope first: only ids of the caller's own organisation are ever acted on.
+    const scoped = await ctx.tx.query('SELECT id FROM leads WHERE org_id = $1 AND id = ANY ($2::uuid[])', [
+      ctx.tenant.orgId,
+      unique,
+    ]);
+    const inScope = scoped.rows.map((r) => String(r['id']));
+    const del = await ctx.tx.query('DELETE FROM leads WHERE org_id = $1 AND id = ANY ($2::uuid[]) RETURNING id', [
+      ctx.tenant.orgId,
+      inScope,
+    ]);
+    const dropped = unique.length - inScope.length;
+    await ctx.emit('lead.bulk_deleted', 'lead', null, { requested: unique.length, deleted: del.rows.length, dropped });
+    return { status: 200, body: { deleted: del.rows.map((r) => r['id']), dropped } };
+  }),
+];

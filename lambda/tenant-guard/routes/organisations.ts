@@ -1,0 +1,90 @@
+/**
+ * Creating a tenant (`POST /organisations`): a platform action on the caller, entering no tenant.
+ * The tenant's key is provisioned after COMMIT, or by the provisioner's scheduled sweep.
+ */
+import { InvokeCommand } from '@aws-sdk/client-lambda';
+import { z } from 'zod';
+import { GuardError, parseInput } from '../errors';
+import { callerRoute, type Route } from '../route';
+import { uuid } from './common';
+
+const ORG_KINDS = ['store', 'dealer_group', 'network'] as const;
+const PLANS = ['pro', 'business', 'enterprise'] as const;
+
+export const ORGANISATION_ROUTES: readonly Route[] = [
+  callerRoute('POST', '/organisations', async (ctx) => {
+    if (ctx.caller.platformRole !== 'platform_owner' || ctx.caller.apiKey || ctx.supportGrant) {
+      throw new GuardError('PERMISSION_DENIED');
+    }
+    const b = parseInput(
+      z.strictObject({
+        kind: z.enum(ORG_KINDS),
+        name: z.string().trim().min(1).max(200),
+        plan: z.enum(PLANS),
+        parentId: uuid.nullable().optional(),
+        owner: z.strictObject({ subject: z.string().min(1).max(255), email: z.email().max(320) }),
+        keySource: z.enum(['managed', 'byok']).optional(),
+      }),
+      ctx.req.body,
+    );
+    const keySource = b.keySource ?? 'managed';
+    if (keySource === 'byok' && b.plan !== 'enterprise') throw new GuardError('BYOK_NOT_ENTITLED');
+    const owner = await ctx.tx.query('SELECT id FROM app.resolve_user($1, $2)', [b.owner.subject, b.owner.email]);
+    const ownerId = String(owner.rows[0]!['id']);
+    const created = await ctx.tx
+      .query('SELECT app.create_organisation($1, $2, $3, $4, $5, $6) AS id', [
+        ctx.caller.userId,
+        b.kind,
+        b.name,
+        b.plan,
+        b.parentId ?? null,
+        ownerId,
+      ])
+      .catch((e: unknown) => {
+        // The hierarchy check (23514) and the parent's existence (23503) are about parentId.
+        const code = (e as { code?: unknown } | null)?.code;
+        if (code === '23514' || code === '23503') throw new GuardError('VALIDATION_FAILED', 'hierarchy', 'parentId');
+        throw e;
+      });
+    const orgId = String(created.rows[0]!['id']);
+    if (keySource === 'byok') {
+      await ctx.tx.query('SELECT app.expect_tenant_byok($1, $2)', [ctx.caller.userId, orgId]);
+    }
+    // The platform owner is no member of the new tenant: its first audit row is appended in the
+    // tenant's context entered as its new Owner (the row names the platform owner as the actor).
+    await ctx.enter(ownerId, orgId);
+    await ctx.emit('organisation.created', 'organisation', orgId, {
+      kind: b.kind,
+      plan: b.plan,
+      parentId: b.parentId ?? null,
+      ownerUserId: ownerId,
+      keySource,
+    });
+    const body = {
+      organisation: { id: orgId, kind: b.kind, name: b.name, plan: b.plan, parentId: b.parentId ?? null, keySource },
+    };
+    if (keySource === 'byok') return { status: 201, body: { ...body, keyProvisioning: 'awaiting_byok' } };
+    const deps = ctx.tenantKeys;
+    return {
+      status: 201,
+      body,
+      // After COMMIT, fire and forget: the provisioner reads the committed row. A lost or refused
+      // invocation is picked up by the provisioner's scheduled sweep (app.keyless_tenants).
+      afterCommit: async () => {
+        if (!deps) return { keyProvisioning: 'deferred' };
+        try {
+          await deps.lambda.send(
+            new InvokeCommand({
+              FunctionName: deps.provisionerFunction,
+              InvocationType: 'Event',
+              Payload: Buffer.from(JSON.stringify({ orgId })),
+            }),
+          );
+          return { keyProvisioning: 'requested' };
+        } catch {
+          return { keyProvisioning: 'deferred' };
+        }
+      },
+    };
+  }),
+];
