@@ -42,6 +42,7 @@ import {
   type RouteSpec,
   type TenantKeysApiDeps,
 } from './tenant-routes';
+import { firstRow } from '../shared/rows';
 
 export interface PooledClient extends SqlClient {
   release(err?: Error | boolean): void;
@@ -229,7 +230,7 @@ const TENANT_ROUTES: readonly RouteDef[] = [
        VALUES ($1, $2, $3, $4, coalesce($5, 'manual'), coalesce($6, 'new'), $7) RETURNING ${LEAD_COLUMNS}`,
       [ctx.tenant.orgId, b.name, b.email ?? null, b.phone ?? null, b.source ?? null, b.status ?? null, b.notes ?? null],
     );
-    const lead = r.rows[0]!;
+    const lead = firstRow(r.rows);
     await ctx.emit('lead.created', 'lead', String(lead['id']));
     return { status: 201, body: { lead } };
   }),
@@ -316,9 +317,9 @@ const TENANT_ROUTES: readonly RouteDef[] = [
        ON CONFLICT (org_id, user_id) DO UPDATE SET role = EXCLUDED.role, custom_role_id = EXCLUDED.custom_role_id,
          status = 'active', revoked_at = NULL
        RETURNING id, user_id, role, custom_role_id, status`,
-      [ctx.tenant.orgId, user.rows[0]!['id'], b.role, b.role === 'custom' ? b.customRoleId : null],
+      [ctx.tenant.orgId, firstRow(user.rows)['id'], b.role, b.role === 'custom' ? b.customRoleId : null],
     );
-    await ctx.emit('membership.granted', 'membership', String(r.rows[0]!['id']), { role: b.role });
+    await ctx.emit('membership.granted', 'membership', String(firstRow(r.rows)['id']), { role: b.role });
     return { status: 201, body: { membership: r.rows[0] } };
   }),
   route('PATCH', '/memberships/{id}', async (ctx) => {
@@ -379,7 +380,7 @@ const TENANT_ROUTES: readonly RouteDef[] = [
       'INSERT INTO custom_roles (org_id, name, permissions, oversight) VALUES ($1, $2, $3, $4) RETURNING id, name, permissions, oversight',
       [ctx.tenant.orgId, b.name, grid, b.oversight ?? false],
     );
-    await ctx.emit('role.created', 'custom_role', String(r.rows[0]!['id']), { permissions: grid });
+    await ctx.emit('role.created', 'custom_role', String(firstRow(r.rows)['id']), { permissions: grid });
     return { status: 201, body: { role: r.rows[0] } };
   }),
 
@@ -587,7 +588,7 @@ const SUPPORT_GRANT_ROUTES: readonly RouteSpec<CallerRouteContext>[] = [
            FROM (SELECT app.open_support_grant($1, $2, $3, make_interval(mins => $4), $5) AS g) s`,
         [ctx.caller.userId, b.orgId, b.reason, b.durationMinutes, b.scope ?? 'read'],
       );
-      const grant = r.rows[0]!;
+      const grant = firstRow(r.rows);
       const grantId = String(grant['id']);
       // audit_log admits rows only for the verified context's organisation: enter it under the new
       // grant (the gate checks the grant is live), so the opening is recorded in its own chain.
@@ -759,6 +760,8 @@ export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promi
             ),
         });
       } else {
+        // Unreachable: a request matching neither table was answered 404 above.
+        if (!tenantRoute) throw new Error('ROUTE_MISSING: the request matched no route');
         const tenant = await enterTenant(
           client,
           target ? { ...who, orgId: target.toLowerCase() } : who,
@@ -767,7 +770,7 @@ export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promi
         const ctx: Ctx = {
           tx: client,
           tenant,
-          req: { ...req, params: tenantRoute!.params },
+          req: { ...req, params: tenantRoute.params },
           cipher: deps.cipher,
           now,
           emit: (name, entityType, entityId, metadata = {}) =>
@@ -782,7 +785,7 @@ export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promi
               client,
             ),
         };
-        res = await tenantRoute!.def.run(ctx);
+        res = await tenantRoute.def.run(ctx);
       }
       await client.query('COMMIT');
       const after = res.afterCommit;

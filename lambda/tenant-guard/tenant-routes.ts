@@ -20,6 +20,7 @@ import { GRACE_PERIOD_DAYS } from '../tenant-keys/lifecycle';
 import { PROVISION_ERROR_STATUS } from '../tenant-keys/provision-status';
 import { GuardError, parseInput } from './errors';
 import { UUID, type Caller, type TenantContext } from './guard';
+import { firstRow } from '../shared/rows';
 
 const DAY_MS = 86_400_000;
 /** The longest billing period a cancellation may name (an annual plan, with slack). */
@@ -164,7 +165,7 @@ export function tenantKeyRoutes(deps: TenantKeysApiDeps | undefined, now: () => 
           'SELECT org_id, lifecycle_state, cancelled_at, access_until FROM app.cancel_tenant($1)',
           [until],
         );
-        const row = r.rows[0]!;
+        const row = firstRow(r.rows);
         await ctx.emit('tenant.cancelled', 'organisation', ctx.tenant.orgId, { accessUntil: iso(row['access_until']) });
         const accessUntil = new Date(row['access_until'] as string);
         return {
@@ -189,7 +190,7 @@ export function tenantKeyRoutes(deps: TenantKeysApiDeps | undefined, now: () => 
         requireOwner(ctx.tenant, true);
         if (ctx.req.body !== undefined) parseInput(z.strictObject({}), ctx.req.body);
         const r = await ctx.tx.query('SELECT id, status, requested_at FROM app.request_tenant_export()');
-        const row = r.rows[0]!;
+        const row = firstRow(r.rows);
         await ctx.emit('tenant.export_requested', 'tenant_export', String(row['id']));
         return {
           status: 202,
@@ -351,7 +352,7 @@ export function callerRoutes(deps: TenantKeysApiDeps | undefined): RouteSpec<Cal
           ctx.caller.userId,
           ctx.orgId,
         ]);
-        const from = String(r.rows[0]!['previous_state']);
+        const from = String(firstRow(r.rows)['previous_state']);
         // Active again, so the Owner can enter it (a platform owner, not a member, cannot: Owners only).
         await enterForAudit(ctx.tx, ctx.caller.userId, ctx.orgId);
         await ctx.emit(ctx.orgId, 'tenant.restored', 'organisation', ctx.orgId, { from });
@@ -379,7 +380,7 @@ export function callerRoutes(deps: TenantKeysApiDeps | undefined): RouteSpec<Cal
         const keySource = b.keySource ?? 'managed';
         if (keySource === 'byok' && b.plan !== 'enterprise') throw new GuardError('BYOK_NOT_ENTITLED');
         const owner = await ctx.tx.query('SELECT id FROM app.resolve_user($1, $2)', [b.owner.subject, b.owner.email]);
-        const ownerId = String(owner.rows[0]!['id']);
+        const ownerId = String(firstRow(owner.rows)['id']);
         const created = await ctx.tx
           .query('SELECT app.create_organisation($1, $2, $3, $4, $5, $6) AS id', [
             ctx.caller.userId,
@@ -396,7 +397,7 @@ export function callerRoutes(deps: TenantKeysApiDeps | undefined): RouteSpec<Cal
               throw new GuardError('VALIDATION_FAILED', 'hierarchy', 'parentId');
             throw e;
           });
-        const orgId = String(created.rows[0]!['id']);
+        const orgId = String(firstRow(created.rows)['id']);
         if (keySource === 'byok') {
           await ctx.tx.query('SELECT app.expect_tenant_byok($1, $2)', [ctx.caller.userId, orgId]);
         }
