@@ -37,6 +37,9 @@ const BASE_ROLES: Readonly<Record<string, string>> = {
   [APP_ROLE]: `LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION PASSWORD '${PASSWORD}'`,
 };
 
+/** Scratch space: TMPDIR as this module sees it (jest gives each test file its own process.env), else the OS default. */
+const tmpRoot = (): string => process.env.TMPDIR || os.tmpdir();
+
 const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 /** Who the server runs as: `nobody` under root, else the current user. */
 const identity = asRoot ? { uid: UNPRIVILEGED_UID, gid: UNPRIVILEGED_GID } : undefined;
@@ -103,7 +106,7 @@ function installation(): { root: string; bin: string; key: string } {
 export function serverBinDir(): string {
   const inst = installation();
   if (!identity || !unreachable(path.join(inst.bin, 'postgres'), identity)) return inst.bin;
-  const cacheRoot = path.join(os.tmpdir(), `bulwark-pg-bin-${process.getuid?.() ?? 'user'}`);
+  const cacheRoot = path.join(tmpRoot(), `bulwark-pg-bin-${process.getuid?.() ?? 'user'}`);
   const dest = path.join(cacheRoot, inst.key);
   if (!fs.existsSync(path.join(dest, 'bin', 'postgres'))) {
     fs.mkdirSync(cacheRoot, { recursive: true, mode: 0o755 });
@@ -374,7 +377,7 @@ export async function startPostgres(options: StartOptions = {}): Promise<TestPos
       await resetRoles(port);
     };
   } else {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bulwark-pg-'));
+    const dir = fs.mkdtempSync(path.join(tmpRoot(), 'bulwark-pg-'));
     fs.chmodSync(dir, 0o755);
     let server: Server;
     try {
