@@ -11,6 +11,9 @@ module.exports = {
   },
   transformIgnorePatterns: ['/node_modules/(?!jose/)'],
   setupFiles: ['<rootDir>/test/support/jest-setup.ts'],
+  // One PostgreSQL per worker (test/support/postgres.ts), stopped when the run ends.
+  globalSetup: '<rootDir>/test/support/global-setup.ts',
+  globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   testTimeout: 120000,
   // Synth-heavy suites are CPU bound; two workers match the CI machine.
   maxWorkers: 2,

@@ -13,6 +13,7 @@ import { Client } from 'pg';
 import { createApi } from '../lambda/tenant-guard/api';
 import { createVerifier } from '../lambda/tenant-guard/jwt';
 import { startPostgres } from '../test/support/postgres';
+import { defined } from '../test/support/defined';
 
 const ROWS = Number(process.argv[2] ?? 1_000_000);
 const TENANTS = Number(process.argv[3] ?? 1_000);
@@ -20,7 +21,7 @@ const ITERATIONS = 400;
 
 function stats(samples: number[]): { median: number; p95: number; mean: number } {
   const s = [...samples].sort((a, b) => a - b);
-  const at = (q: number): number => s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+  const at = (q: number): number => defined(s[Math.min(s.length - 1, Math.floor(q * s.length))]);
   return { median: at(0.5), p95: at(0.95), mean: s.reduce((a, b) => a + b, 0) / s.length };
 }
 
@@ -64,7 +65,7 @@ async function main(): Promise<void> {
       `SELECT m.org_id, m.user_id, u.subject FROM memberships m JOIN users u ON u.id = m.user_id`,
     )) as { org_id: string; user_id: string; subject: string }[];
     const total = (await pg.superuser('SELECT count(*)::int AS n FROM leads')) as { n: number }[];
-    console.log(`rows: ${total[0]!.n}, tenants: ${pairs.length}`);
+    console.log(`rows: ${defined(total[0]).n}, tenants: ${pairs.length}`);
 
     const app = await pg.client();
     const bypass = new Client({
@@ -75,7 +76,7 @@ async function main(): Promise<void> {
       database: pg.database,
     });
     await bypass.connect();
-    const pick = (i: number) => pairs[(i * 7919) % pairs.length]!;
+    const pick = (i: number) => defined(pairs[(i * 7919) % pairs.length]);
 
     const queries = {
       'latest 50 leads': {
@@ -160,7 +161,7 @@ async function main(): Promise<void> {
       ),
     );
     const jwt: number[] = [];
-    for (let i = 0; i < ITERATIONS; i++) jwt.push(await time(() => verify(tokens[i % tokens.length]!)));
+    for (let i = 0; i < ITERATIONS; i++) jwt.push(await time(() => verify(defined(tokens[i % tokens.length]))));
     console.log(`JWT verification (RS256, cached JWKS) median ${fmt(stats(jwt).median)}`);
 
     const pool = pg.pool(undefined, { max: 1 });

@@ -43,6 +43,13 @@ export interface HandlerOptions {
   readonly cipher?: SecretCipher;
   /** Provisioner and export bucket. @default - the tenant-keys routes answer 503 */
   readonly tenantKeys?: TenantKeysApiDeps;
+  /**
+   * Where refused requests' audit events that the database cannot take are written.
+   * @default standard output (the function's encrypted, retained log)
+   */
+  readonly refusalLog?: (line: string) => void;
+  /** The clock that token expiry is judged by. @default the system clock */
+  readonly now?: () => Date;
 }
 
 /** Wires the API to its pool; the pool is injected so tests run it against a real PostgreSQL. */
@@ -54,9 +61,10 @@ export function buildHandler(
   // internet path), so it honours only the edge authorizer's verdicts and checks API keys itself.
   return createApi({
     db: pool,
-    audit: new RefusalLogSink(new PgAuditSink({ pool })),
+    audit: new RefusalLogSink(new PgAuditSink({ pool }), options.refusalLog),
     ...(options.cipher ? { cipher: options.cipher } : {}),
     ...(options.tenantKeys ? { tenantKeys: options.tenantKeys } : {}),
+    ...(options.now ? { now: options.now } : {}),
   });
 }
 

@@ -40,9 +40,12 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
       if (e instanceof errors.JWTExpired) throw new GuardError('TOKEN_EXPIRED');
       throw new GuardError('TOKEN_INVALID');
     }
+    // requiredClaims made jose check presence; the types are checked here.
+    const { sub, exp } = payload;
+    if (typeof sub !== 'string' || typeof exp !== 'number') throw new GuardError('TOKEN_INVALID');
     const org = payload['org_id'] ?? payload['custom:org_id'];
     if (typeof org !== 'string' || !UUID.test(org)) throw new GuardError('TENANT_CONTEXT_MISSING');
-    const email = typeof payload['email'] === 'string' ? payload['email'] : `${payload.sub}@unknown.invalid`;
-    return { subject: payload.sub!, email, orgId: org.toLowerCase(), expiresAt: payload.exp! };
+    const email = typeof payload['email'] === 'string' ? payload['email'] : `${sub}@unknown.invalid`;
+    return { subject: sub, email, orgId: org.toLowerCase(), expiresAt: exp };
   };
 }

@@ -23,11 +23,11 @@ export function isCanonicalBase64(text: string): boolean {
   const end = n - pad;
   for (let i = 0; i < end; i++) {
     const c = text.charCodeAt(i);
-    if (c > 127 || VALUE[c]! < 0) return false;
+    if (c > 127 || (VALUE[c] ?? -1) < 0) return false;
   }
   if (pad === 0) return true;
   // The last data character carries 2 (one '=') or 4 (two '=') bits that must be zero.
-  const last = VALUE[text.charCodeAt(end - 1)]!;
+  const last = VALUE[text.charCodeAt(end - 1)] ?? -1; // valid: checked in the loop above
   return (last & (pad === 1 ? 0b11 : 0b1111)) === 0;
 }
 

@@ -25,8 +25,8 @@ export function decodeHmacSignature(text: string, encoding: SignatureEncoding): 
 export function verifyHmacSha256(body: Buffer, signature: Buffer, secrets: readonly KeyObject[]): number {
   if (secrets.length === 0) throw new WebhookError('WEBHOOK_SECRET_MISSING');
   if (signature.length !== SHA256_BYTES) throw new WebhookError('SIGNATURE_MALFORMED');
-  for (let i = 0; i < secrets.length; i++) {
-    const expected = createHmac('sha256', secrets[i]!).update(body).digest();
+  for (const [i, secret] of secrets.entries()) {
+    const expected = createHmac('sha256', secret).update(body).digest();
     if (timingSafeEqual(expected, signature)) return i;
   }
   throw new WebhookError('SIGNATURE_INVALID');

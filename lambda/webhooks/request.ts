@@ -45,17 +45,18 @@ export class HeaderBag {
     // Object.keys and an indexed loop: several times faster than for...in on the hot path.
     const multi = Object.keys(this.multi);
     for (let i = 0; i < multi.length; i++) {
-      const key = multi[i]!;
-      if (key.length === lower.length && key.toLowerCase() === lower) {
+      const key = multi[i];
+      if (key !== undefined && key.length === lower.length && key.toLowerCase() === lower) {
         for (const v of this.multi[key] ?? []) if (v !== undefined) values.push(v);
       }
     }
     if (values.length > 0) return values;
     const last = Object.keys(this.lastValues);
     for (let i = 0; i < last.length; i++) {
-      const key = last[i]!;
-      const v = this.lastValues[key];
-      if (v !== undefined && key.length === lower.length && key.toLowerCase() === lower) values.push(v);
+      const key = last[i];
+      const v = key === undefined ? undefined : this.lastValues[key];
+      if (v !== undefined && key !== undefined && key.length === lower.length && key.toLowerCase() === lower)
+        values.push(v);
     }
     return values;
   }

@@ -195,7 +195,8 @@ export class StoredSecretResolver implements WebhookSecretResolver {
       this.cache.delete(key);
       throw new WebhookError('WEBHOOK_SECRET_MISSING', `no ${provider} secret for the organisation`);
     }
-    const sealed = previousActive(stored, now) ? [stored.current, stored.previous!] : [stored.current];
+    const sealed =
+      previousActive(stored, now) && stored.previous ? [stored.current, stored.previous] : [stored.current];
     const keys: KeyObject[] = [];
     for (const s of sealed) {
       try {

@@ -203,7 +203,7 @@ export class PostgresDatabase extends Construct {
     // rotation function never holds the master password. The proxy reads the current value.
     const users = {} as Record<RolePurpose, secretsmanager.ISecret>;
     for (const purpose of Object.keys(DATABASE_ROLES) as RolePurpose[]) {
-      const id = `${purpose[0]!.toUpperCase()}${purpose.slice(1)}`;
+      const id = `${purpose.charAt(0).toUpperCase()}${purpose.slice(1)}`;
       const userSecret = new rds.DatabaseSecret(this, `${id}Secret`, {
         username: DATABASE_ROLES[purpose],
         dbname: APPLICATION_DATABASE,

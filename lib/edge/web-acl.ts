@@ -223,7 +223,9 @@ export class EdgeWebAcl extends Construct {
                   {
                     notStatement: {
                       statement:
-                        onExemptPath.length === 1 ? onExemptPath[0]! : { orStatement: { statements: onExemptPath } },
+                        onExemptPath.length === 1 && onExemptPath[0]
+                          ? onExemptPath[0]
+                          : { orStatement: { statements: onExemptPath } },
                     },
                   },
                 ],

@@ -385,7 +385,9 @@ export class TenantGuard extends Construct {
    */
   public useTenantKeys(keys: TenantGuardTenantKeys): void {
     if (this.tenantKeysWired) throw new Error(`${this.node.path}: tenant keys are already wired`);
-    this.api.role!.addManagedPolicy(keys.apiAccessPolicy);
+    const role = this.api.role;
+    if (!role) throw new Error(`${this.node.path}: the API function has no role to grant the tenant keys policy to`);
+    role.addManagedPolicy(keys.apiAccessPolicy);
     this.api.addEnvironment('PROVISIONER_FUNCTION', keys.provisioner.functionName);
     this.api.addEnvironment('EXPORT_BUCKET', keys.exportBucket.bucketName);
     this.tenantKeysWired = true;
@@ -397,8 +399,9 @@ export class TenantGuard extends Construct {
  * the one resource it concerns with the reason it does not apply.
  */
 function acknowledgeFunctionFindings(fn: nodejs.NodejsFunction, inVpc: boolean): void {
-  const role = fn.role!.node.defaultChild as iam.CfnRole;
-  const policy = fn.role!.node.findChild('DefaultPolicy');
+  if (!fn.role) throw new Error(`${fn.node.path}: a function of this construct always has its own role`);
+  const role = fn.role.node.defaultChild as iam.CfnRole;
+  const policy = fn.role.node.findChild('DefaultPolicy');
   acknowledge(
     role,
     'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',

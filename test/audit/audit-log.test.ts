@@ -12,6 +12,7 @@ import type { AuditEvent } from '../../lambda/shared/audit';
 import { MIGRATOR_ROLE, startPostgres, type TestPostgres } from '../support/postgres';
 import { asTenant, buildWorld, createUser, type World } from '../tenant-guard/fixtures';
 import { sampleEvents } from './fixtures';
+import { defined } from '../support/defined';
 
 let pg: TestPostgres;
 let w: World;
@@ -37,7 +38,13 @@ function appPool(): Pool {
 }
 
 function event(org: string, user: string, overrides: Partial<AuditEvent> = {}): AuditEvent {
-  return { ...sampleEvents(org, 1)[0]!, actorType: 'user', actorUserId: user, supportGrantId: null, ...overrides };
+  return {
+    ...defined(sampleEvents(org, 1)[0]),
+    actorType: 'user',
+    actorUserId: user,
+    supportGrantId: null,
+    ...overrides,
+  };
 }
 
 async function readChain(org: string, user: string) {
@@ -171,7 +178,7 @@ describe('audit_log in PostgreSQL', () => {
         asTenant(c, w.ownerB, w.storeB, () =>
           c.query(
             `INSERT INTO audit_log (${AUDIT_COLUMNS}) VALUES (1,$1,now(),'user',null,null,'lead.forged',null,null,null,null,null,'{}',$2,$3)`,
-            [w.storeB, first!.prevHash, first!.hash],
+            [w.storeB, defined(first).prevHash, defined(first).hash],
           ),
         ),
         '23505',
@@ -180,7 +187,7 @@ describe('audit_log in PostgreSQL', () => {
         asTenant(c, w.ownerB, w.storeB, () =>
           c.query(
             `INSERT INTO audit_log (${AUDIT_COLUMNS}) VALUES (999,$1,now(),'user',null,null,'lead.forged',null,null,null,null,null,'{}',$2,$2)`,
-            [w.storeB, first!.hash],
+            [w.storeB, defined(first).hash],
           ),
         ),
         'BW101',
@@ -188,12 +195,14 @@ describe('audit_log in PostgreSQL', () => {
 
       // A read-only support grant cannot write tenant data, but its actions are still audited,
       // and only with the grant stamped on them.
-      const grant = (
-        await c.query(
-          "SELECT id FROM app.open_support_grant($1, $2, 'customer ticket 42', interval '1 hour', 'read')",
-          [w.support, w.storeB],
-        )
-      ).rows[0]!['id'] as string;
+      const grant = defined(
+        (
+          await c.query(
+            "SELECT id FROM app.open_support_grant($1, $2, 'customer ticket 42', interval '1 hour', 'read')",
+            [w.support, w.storeB],
+          )
+        ).rows[0],
+      )['id'] as string;
       const viewed = event(w.storeB, w.support, { actorType: 'support_grant', event: 'lead.viewed' });
       await expectError(
         asTenant(c, w.support, w.storeB, () => appendAuditEvent(c, viewed), grant),
@@ -244,7 +253,7 @@ describe('CSV export', () => {
     expect(verifyFiles([{ name: 'f.csv', bytes }], { allowGaps: true }).problems).toEqual([]);
 
     const chain = await readChain(w.storeC, w.ownerC);
-    const last = chain[chain.length - 1]!;
+    const last = defined(chain[chain.length - 1]);
     expect(last).toMatchObject({ event: 'audit.exported', actorUserId: w.ownerC, entityType: 'audit_log' });
     expect(last.metadata).toMatchObject({ rows: 3, filters: { events: ['booking.state_changed'] } });
     expect(chain[chain.length - 2]).toMatchObject({ event: 'audit.exported', metadata: { rows: full.rows } });
@@ -305,7 +314,7 @@ describe('shipper database role', () => {
       expect(result.failed).toEqual([]);
       const files = s3
         .commandCalls(PutObjectCommand)
-        .map((c) => ({ name: c.args[0].input.Key!, bytes: Buffer.from(c.args[0].input.Body as string) }));
+        .map((c) => ({ name: defined(c.args[0].input.Key), bytes: Buffer.from(c.args[0].input.Body as string) }));
       const report = verifyFiles(files);
       expect(report.problems).toEqual([]);
       for (const [org, user] of [
@@ -320,7 +329,7 @@ describe('shipper database role', () => {
       const retention = Object.fromEntries(
         s3
           .commandCalls(PutObjectCommand)
-          .map((c) => [c.args[0].input.Metadata!['org-id'], c.args[0].input.Metadata!['plan']]),
+          .map((c) => [defined(c.args[0].input.Metadata)['org-id'], defined(c.args[0].input.Metadata)['plan']]),
       );
       expect(retention).toMatchObject({ [w.storeC]: 'pro', [w.storeA]: 'business' });
       expect(await source.pending()).toEqual([]);

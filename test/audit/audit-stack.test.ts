@@ -9,11 +9,12 @@ import { OperationsStack } from '../../lib/stacks/operations-stack';
 import { AuditStack } from '../../lib/stacks/audit-stack';
 import { buildTestStages, deployment, templateOf, testApp } from '../support/cdk';
 import { appWithOutdir, gateFindings, stageFor } from '../edge/helpers';
+import { defined } from '../support/defined';
 
 type Json = Record<string, unknown>;
 
 const { app: stageApp, stages } = buildTestStages(['prod-eu']);
-const stage = stages[0]!;
+const stage = defined(stages[0]);
 const template = templateOf(stage.audit);
 
 function resources(type: string): [string, Json][] {
@@ -118,14 +119,14 @@ describe('audit stack (prod-eu, compliance gate passing)', () => {
     );
     expect(targets.size).toBe(1);
     const [logBucketRef] = [...targets];
-    const logBucketId = (JSON.parse(logBucketRef!) as { Ref: string }).Ref;
+    const logBucketId = (JSON.parse(defined(logBucketRef)) as { Ref: string }).Ref;
     expect(props(template.toJSON().Resources[logBucketId])['ObjectLockEnabled']).toBeUndefined();
   });
 
   it('runs CloudTrail with validation, KMS encryption and data events for the archive, into a locked bucket', () => {
     const trails = resources('AWS::CloudTrail::Trail');
     expect(trails).toHaveLength(1);
-    const trail = props(trails[0]![1]);
+    const trail = props(defined(trails[0])[1]);
     expect(trail).toMatchObject({
       EnableLogFileValidation: true,
       IsLogging: true,
@@ -219,17 +220,17 @@ describe('archive shipper', () => {
     expect(s3).toEqual([
       expect.objectContaining({ Action: ['s3:GetObject', 's3:PutObject', 's3:PutObjectRetention'], Effect: 'Allow' }),
     ]);
-    expect(JSON.stringify(s3[0]!['Resource'])).toContain('/orgs/*');
+    expect(JSON.stringify(defined(s3[0])['Resource'])).toContain('/orgs/*');
     expect(JSON.stringify(statements)).not.toMatch(/s3:Delete|s3:PutObjectLegalHold|s3:BypassGovernanceRetention/);
   });
 
   it('runs in the VPC and connects through the proxy as its own role only (IAM token, no secret)', () => {
     const [fn] = Object.values(t.findResources('AWS::Lambda::Function')) as Json[];
-    expect(props(fn!)['VpcConfig']).toEqual({
+    expect(props(defined(fn))['VpcConfig']).toEqual({
       SubnetIds: ['subnet-0aaaaaaaaaaaaaaa1', 'subnet-0aaaaaaaaaaaaaaa2'],
       SecurityGroupIds: ['sg-0123456789abcdef0'],
     });
-    expect((props(fn!)['Environment'] as { Variables: Json }).Variables).toMatchObject({
+    expect((props(defined(fn))['Environment'] as { Variables: Json }).Variables).toMatchObject({
       PGHOST: 'bulwark.proxy-abc.ap-south-1.rds.amazonaws.com',
       PGPORT: '5432',
       PGUSER: 'bulwark_audit_shipper',
@@ -239,7 +240,9 @@ describe('archive shipper', () => {
     );
     const connect = statements.filter((st) => JSON.stringify(st['Action']).includes('rds-db:'));
     expect(connect).toHaveLength(1);
-    expect(JSON.stringify(connect[0]!['Resource'])).toMatch(/:dbuser:prx-0123456789abcdef0\/bulwark_audit_shipper"/);
+    expect(JSON.stringify(defined(connect[0])['Resource'])).toMatch(
+      /:dbuser:prx-0123456789abcdef0\/bulwark_audit_shipper"/,
+    );
     expect(JSON.stringify(statements)).not.toContain('secretsmanager:');
   });
 

@@ -6,6 +6,7 @@ import { loadShipperEnv } from '../../lambda/audit/shipper-env';
 import { verifyFiles } from '../../lambda/audit/verify';
 import type { Plan } from '../../lib/config/schema';
 import { sampleEvents } from './fixtures';
+import { defined } from '../support/defined';
 
 const s3 = mockClient(S3Client);
 const NOW = new Date('2026-11-22T17:00:00.000Z');
@@ -88,8 +89,8 @@ describe('audit shipper', () => {
     expect(puts()[3]?.ObjectLockRetainUntilDate).toEqual(new Date('2028-11-22T17:00:00.000Z'));
     expect(puts()[6]?.ObjectLockRetainUntilDate).toEqual(new Date('2033-11-22T17:00:00.000Z'));
 
-    const second = calls[1]!;
-    const first = calls[0]!;
+    const second = defined(calls[1]);
+    const first = defined(calls[0]);
     expect(second.Metadata).toEqual({
       'org-id': ORGS.pro,
       plan: 'pro',
@@ -97,11 +98,11 @@ describe('audit shipper', () => {
       'last-seq': '20',
       count: '10',
       'prev-hash': first.Metadata?.['last-hash'],
-      'last-hash': source.chains.get(ORGS.pro)!.records[19]!.hash,
+      'last-hash': defined(defined(source.chains.get(ORGS.pro)).records[19]).hash,
     });
 
     // The archive verifies on its own.
-    const files = calls.map((c) => ({ name: c.Key!, bytes: Buffer.from(c.Body as string) }));
+    const files = calls.map((c) => ({ name: defined(c.Key), bytes: Buffer.from(c.Body as string) }));
     const report = verifyFiles(files);
     expect(report.problems).toEqual([]);
     expect(report.chains).toHaveLength(3);
@@ -119,8 +120,8 @@ describe('audit shipper', () => {
 
   it('never archives a broken chain, and reports the organisation', async () => {
     const source = world();
-    const records = source.chains.get(ORGS.business)!.records;
-    records[14] = { ...records[14]!, actorEmail: 'rewritten@example.com' };
+    const records = defined(source.chains.get(ORGS.business)).records;
+    records[14] = { ...defined(records[14]), actorEmail: 'rewritten@example.com' };
     const result = await shipAuditLog(new S3Client({}), source, config, () => NOW);
     expect(result.failed).toEqual([{ orgId: ORGS.business, code: 'CHAIN_BROKEN' }]);
     expect(
@@ -133,17 +134,17 @@ describe('audit shipper', () => {
 
   it('resumes after a crash between the write and the progress record, and refuses a conflicting object', async () => {
     const source = world(10);
-    const records = source.chains.get(ORGS.pro)!.records;
+    const records = defined(source.chains.get(ORGS.pro)).records;
     const exists = new S3ServiceException({
       name: 'PreconditionFailed',
       $fault: 'client',
       $metadata: { httpStatusCode: 412 },
     });
     s3.on(PutObjectCommand, { Key: `orgs/${ORGS.pro}/0000000000000001.jsonl` }).rejects(exists);
-    s3.on(HeadObjectCommand).resolves({ Metadata: { 'last-seq': '10', 'last-hash': records[9]!.hash } });
+    s3.on(HeadObjectCommand).resolves({ Metadata: { 'last-seq': '10', 'last-hash': defined(records[9]).hash } });
     let result = await shipAuditLog(new S3Client({}), source, config, () => NOW);
     expect(result.failed).toEqual([]);
-    expect(source.shipped.get(ORGS.pro)).toEqual({ seq: 10, hash: records[9]!.hash });
+    expect(source.shipped.get(ORGS.pro)).toEqual({ seq: 10, hash: defined(records[9]).hash });
 
     source.shipped.clear();
     s3.on(HeadObjectCommand).resolves({ Metadata: { 'last-seq': '10', 'last-hash': 'f'.repeat(64) } });

@@ -13,6 +13,7 @@ import { verifyFiles } from '../../lambda/audit/verify';
 import type { AuditEvent } from '../../lambda/shared/audit';
 import { MIGRATOR_ROLE, startPostgres, type TestPostgres } from '../support/postgres';
 import { asTenant, buildWorld, type World } from '../tenant-guard/fixtures';
+import { defined } from '../support/defined';
 
 let pg: TestPostgres;
 let w: World;
@@ -96,7 +97,7 @@ async function appendDirect(c: Client, r: AuditRecord): Promise<unknown> {
 
 /** A correctly linked record for `org`'s current head, with `overrides` hashed in. */
 async function nextRecord(c: Client, org: string, overrides: Partial<AuditEvent> = {}): Promise<AuditRecord> {
-  const head = (await c.query('SELECT seq, hash FROM app.system_audit_head($1)', [org])).rows[0]!;
+  const head = defined((await c.query('SELECT seq, hash FROM app.system_audit_head($1)', [org])).rows[0]);
   return link({ seq: Number(head['seq']), hash: String(head['hash']) }, systemEvent(org, overrides));
 }
 
@@ -118,7 +119,7 @@ describe('system audit events in PostgreSQL', () => {
       [4, 'system', 'tenant.rows_deleted'],
       [5, 'system', 'tenant_key.deletion_scheduled'],
     ]);
-    chain.forEach((r, i) => expect(r.prevHash).toBe(i === 0 ? '0'.repeat(64) : chain[i - 1]!.hash));
+    chain.forEach((r, i) => expect(r.prevHash).toBe(i === 0 ? '0'.repeat(64) : defined(chain[i - 1]).hash));
     const report = verify(chain);
     expect(report.problems).toEqual([]);
     expect(report.chains.map((c) => c.records)).toEqual([5]);
@@ -208,13 +209,13 @@ describe('system audit events in PostgreSQL', () => {
     await sink.record(systemEvent(w.storeB));
     await sink.record(systemEvent(w.storeB, { event: 'tenant.objects_deleted' }));
     const before = await readChain(w.storeB, w.ownerB);
-    const head = before[before.length - 1]!;
+    const head = defined(before[before.length - 1]);
     const c = await pg.client();
     try {
       const attempts: AuditRecord[] = [
         link({ seq: head.seq, hash: 'f'.repeat(64) }, systemEvent(w.storeB)), // right seq, wrong predecessor
         link({ seq: head.seq + 1, hash: head.hash }, systemEvent(w.storeB)), // skips a position
-        link(before[before.length - 2]!, systemEvent(w.storeB)), // forks at the head's position
+        link(defined(before[before.length - 2]), systemEvent(w.storeB)), // forks at the head's position
         link({ seq: 0, hash: '0'.repeat(64) }, systemEvent(w.storeB)), // re-starts the chain
       ];
       for (const r of attempts) {
@@ -317,7 +318,7 @@ describe('system audit events in PostgreSQL', () => {
     try {
       const [user] = buildChain([userEvent(w.group, w.groupOwner)]);
       const [other] = buildChain([systemEvent(w.group, { event: 'lead.deleted' })]);
-      for (const r of [user!, other!]) {
+      for (const r of [defined(user), defined(other)]) {
         const e = await failure(
           owner.query(
             `INSERT INTO audit_log (${AUDIT_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`,

@@ -8,10 +8,14 @@ import { buildChain, canonicalRecord, CHAIN_FORMAT, GENESIS_HASH, type AuditReco
 import { batchKey, csvHeader, csvRow, decodeCsv, encodeBatch, encodeCsv } from '../../lambda/audit/formats';
 import { verifyFiles, type InputFile, type VerifyReport } from '../../lambda/audit/verify';
 import { sampleEvents } from './fixtures';
+import { defined } from '../support/defined';
 
 const ORG = '3f1c2b9a-0000-4000-8000-00000000000a';
-const EVENTS = 10_000;
-const BATCH = 500;
+// A few hundred records over several batch files exercise every code path (batch boundaries,
+// cross-file swaps, a missing middle batch); tampering costs one verification of the whole chain,
+// so a small chain buys many more sampled mutations per second than a large one.
+const EVENTS = 400;
+const BATCH = 50;
 const chain = buildChain(sampleEvents(ORG, EVENTS));
 const last = chain[chain.length - 1] as AuditRecord;
 const head = new Map([[ORG, { seq: last.seq, hash: last.hash }]]);
@@ -20,7 +24,7 @@ function archiveOf(records: readonly AuditRecord[]): InputFile[] {
   const files: InputFile[] = [];
   for (let i = 0; i < records.length; i += BATCH) {
     const part = records.slice(i, i + BATCH);
-    const h = { orgId: ORG, firstSeq: part[0]!.seq };
+    const h = { orgId: ORG, firstSeq: defined(part[0]).seq };
     files.push({ name: batchKey('', h), bytes: Buffer.from(encodeBatch(part)) });
   }
   return files;
@@ -49,26 +53,26 @@ function failed(report: VerifyReport): boolean {
 
 describe('audit chain', () => {
   it('hashes a canonical serialisation that covers every field, the sequence and the previous hash', () => {
-    const [r] = buildChain(sampleEvents(ORG, 1));
-    expect(r!.seq).toBe(1);
-    expect(r!.prevHash).toBe(GENESIS_HASH);
-    expect(canonicalRecord(r!)).toBe(
+    const r = defined(buildChain(sampleEvents(ORG, 1))[0]);
+    expect(r.seq).toBe(1);
+    expect(r.prevHash).toBe(GENESIS_HASH);
+    expect(canonicalRecord(r)).toBe(
       canonicalJson([
         CHAIN_FORMAT,
-        r!.orgId,
-        r!.seq,
-        r!.prevHash,
-        r!.occurredAt.toISOString(),
-        r!.actorType,
-        r!.actorUserId,
-        r!.actorEmail,
-        r!.event,
-        r!.entityType,
-        r!.entityId,
-        r!.ip,
-        r!.userAgent,
-        r!.supportGrantId,
-        r!.metadata,
+        r.orgId,
+        r.seq,
+        r.prevHash,
+        r.occurredAt.toISOString(),
+        r.actorType,
+        r.actorUserId,
+        r.actorEmail,
+        r.event,
+        r.entityType,
+        r.entityId,
+        r.ip,
+        r.userAgent,
+        r.supportGrantId,
+        r.metadata,
       ]),
     );
   });
@@ -81,8 +85,10 @@ describe('audit chain', () => {
   });
 
   it('escapes spreadsheet formulas in CSV reversibly', () => {
-    const [r] = buildChain([{ ...sampleEvents(ORG, 1)[0]!, userAgent: '=HYPERLINK("http://x")', actorEmail: "'a" }]);
-    const text = encodeCsv([r!]);
+    const r = defined(
+      buildChain([{ ...defined(sampleEvents(ORG, 1)[0]), userAgent: '=HYPERLINK("http://x")', actorEmail: "'a" }])[0],
+    );
+    const text = encodeCsv([r]);
     expect(text).toContain(`"'=HYPERLINK(""http://x"")"`);
     expect(text).toContain(`,''a,`);
     expect(decodeCsv(text)[0]).toEqual(r);
@@ -110,13 +116,13 @@ describe(`verifier over a generated chain of ${EVENTS} events`, () => {
             return f;
           }
           const bytes = Buffer.from(f.bytes);
-          bytes[offset] = (bytes[offset]! + delta) % 256;
+          bytes[offset] = (defined(bytes[offset]) + delta) % 256;
           offset = -1;
           return { name: f.name, bytes };
         });
         return failed(verifyFiles(files));
       }),
-      { numRuns: 40 },
+      { numRuns: 200 },
     );
   });
 
@@ -124,10 +130,10 @@ describe(`verifier over a generated chain of ${EVENTS} events`, () => {
     fc.assert(
       fc.property(fc.nat(csv.bytes.length - 1), fc.integer({ min: 1, max: 255 }), (pos, delta) => {
         const bytes = Buffer.from(csv.bytes);
-        bytes[pos] = (bytes[pos]! + delta) % 256;
+        bytes[pos] = (defined(bytes[pos]) + delta) % 256;
         return failed(verifyFiles([{ name: csv.name, bytes }]));
       }),
-      { numRuns: 40 },
+      { numRuns: 200 },
     );
   });
 
@@ -135,7 +141,7 @@ describe(`verifier over a generated chain of ${EVENTS} events`, () => {
     fc.assert(
       fc.property(fc.nat(EVENTS - 1), (i) => {
         const fileIndex = Math.floor(i / BATCH);
-        const lines = splitLines(archive[fileIndex]!.bytes, '\n');
+        const lines = splitLines(defined(archive[fileIndex]).bytes, '\n');
         lines.splice((i % BATCH) + 1, 1); // +1: the header line
         const files = archive.map((f, k) =>
           k === fileIndex ? { name: f.name, bytes: Buffer.from(`${lines.join('\n')}\n`) } : f,
@@ -144,7 +150,7 @@ describe(`verifier over a generated chain of ${EVENTS} events`, () => {
         const c = verifyFiles([csvOfRows(rows.filter((_, k) => k !== i))], { expectedHeads: head });
         return failed(a) && failed(c);
       }),
-      { numRuns: 25 },
+      { numRuns: 100 },
     );
   });
 
@@ -153,25 +159,28 @@ describe(`verifier over a generated chain of ${EVENTS} events`, () => {
       fc.property(fc.nat(EVENTS - 1), fc.nat(EVENTS - 1), (i, j) => {
         fc.pre(i !== j);
         const swapped = [...rows];
-        [swapped[i], swapped[j]] = [swapped[j]!, swapped[i]!];
+        [swapped[i], swapped[j]] = [defined(swapped[j]), defined(swapped[i])];
         // Archive: the swap is of whole lines between (or within) batch files, headers untouched.
         const lines = archive.map((f) => splitLines(f.bytes, '\n'));
         const at = (k: number): [number, number] => [Math.floor(k / BATCH), (k % BATCH) + 1];
         const [fi, li] = at(i);
         const [fj, lj] = at(j);
-        const tmp = lines[fi]![li]!;
-        lines[fi]![li] = lines[fj]![lj]!;
-        lines[fj]![lj] = tmp;
-        const files = archive.map((f, k) => ({ name: f.name, bytes: Buffer.from(`${lines[k]!.join('\n')}\n`) }));
+        const tmp = defined(defined(lines[fi])[li]);
+        defined(lines[fi])[li] = defined(defined(lines[fj])[lj]);
+        defined(lines[fj])[lj] = tmp;
+        const files = archive.map((f, k) => ({
+          name: f.name,
+          bytes: Buffer.from(`${defined(lines[k]).join('\n')}\n`),
+        }));
         return failed(verifyFiles(files)) && failed(verifyFiles([csvOfRows(swapped)]));
       }),
-      { numRuns: 25 },
+      { numRuns: 100 },
     );
   });
 
   it('names the first broken link, missing batch and reordering precisely', () => {
     const swapped = [...chain];
-    [swapped[41], swapped[42]] = [swapped[42]!, swapped[41]!];
+    [swapped[41], swapped[42]] = [defined(swapped[42]), defined(swapped[41])];
     expect(verifyFiles([csvWith(swapped)]).problems[0]).toMatchObject({
       kind: 'reordered',
       location: 'export.csv:43',
@@ -183,12 +192,12 @@ describe(`verifier over a generated chain of ${EVENTS} events`, () => {
       expect.objectContaining({
         kind: 'missing-batch',
         seq: 4 * BATCH + 1,
-        message: expect.stringContaining('1501-2000'),
+        message: expect.stringContaining(`${3 * BATCH + 1}-${4 * BATCH}`),
       }),
     ]);
 
     const forged = [...chain];
-    forged[100] = { ...forged[100]!, prevHash: forged[98]!.hash };
+    forged[100] = { ...defined(forged[100]), prevHash: defined(forged[98]).hash };
     const report = verifyFiles([csvWith(forged)]);
     expect(report.problems[0]).toMatchObject({ kind: 'hash-mismatch', seq: 101 });
   });
@@ -222,7 +231,7 @@ describe('npm run audit:verify', () => {
     const small = buildChain(sampleEvents(ORG, 30));
     for (let i = 0; i < small.length; i += 10) {
       const part = small.slice(i, i + 10);
-      const f = path.join(dir, ORG, batchKey('', { orgId: ORG, firstSeq: part[0]!.seq }).slice(ORG.length + 1));
+      const f = path.join(dir, ORG, batchKey('', { orgId: ORG, firstSeq: defined(part[0]).seq }).slice(ORG.length + 1));
       fs.mkdirSync(path.dirname(f), { recursive: true });
       fs.writeFileSync(f, encodeBatch(part));
     }

@@ -1,6 +1,7 @@
 import { CATALOGUE, parseDeployment } from '../../lib/config';
+import { defined } from '../support/defined';
 
-const base = CATALOGUE['prod-eu']!;
+const base = defined(CATALOGUE['prod-eu']);
 
 describe('data tier configuration', () => {
   it('defaults sizing when a deployment says nothing', () => {

@@ -1,12 +1,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Duration } from 'aws-cdk-lib';
+import { CfnElement, Duration } from 'aws-cdk-lib';
 import { Capture, Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type { IConstruct } from 'constructs';
 import { regionInZone } from '../../lib/config/regions';
 import { AUDIT_PARAMETERS, DEFAULT_DATABASE_PORT, PROXY_PORT } from '../../lib/data/database';
 import { DEFAULT_CACHE_PORT } from '../../lib/data/cache';
 import { buildTestStages, stacksOf, templateOf } from '../support/cdk';
+import { defined } from '../support/defined';
 
 type Resources = Record<string, { Type: string; Properties?: Record<string, unknown> }>;
 
@@ -160,7 +162,7 @@ describe('fleet-wide invariants (every stack of every shipped deployment)', () =
       app: bad,
       stages: [stage],
     } = buildTestStages(['prod-eu']);
-    const sg = stage!.data.apiSecurityGroup as ec2.SecurityGroup;
+    const sg = defined(stage).data.apiSecurityGroup as ec2.SecurityGroup;
     sg.addIngressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(DEFAULT_DATABASE_PORT), 'violation under test');
     let report = '';
     try {
@@ -190,8 +192,8 @@ describe('network', () => {
     ['prod-eu', 3],
     ['prod-ap-south-1', 3],
   ])('%s: isolated subnets in every listed AZ, no internet or NAT gateway, no route out', (name, azs) => {
-    const t = data.get(name)!;
-    const stage = stages.find((s) => s.deployment.name === name)!;
+    const t = defined(data.get(name));
+    const stage = defined(stages.find((s) => s.deployment.name === name));
     t.resourceCountIs('AWS::EC2::InternetGateway', 0);
     t.resourceCountIs('AWS::EC2::NatGateway', 0);
     t.resourceCountIs('AWS::EC2::EgressOnlyInternetGateway', 0);
@@ -206,19 +208,19 @@ describe('network', () => {
   });
 
   it.each(each())('%s: VPC flow logs (all traffic) go to a KMS-encrypted log group', (name) => {
-    const t = data.get(name)!;
+    const t = defined(data.get(name));
     t.hasResourceProperties('AWS::EC2::FlowLog', {
       ResourceType: 'VPC',
       TrafficType: 'ALL',
       LogDestinationType: 'cloud-watch-logs',
       LogGroupName: { Ref: Match.stringLikeRegexp('NetworkFlowLogs') },
     });
-    const [, group] = ofType(t, 'AWS::Logs::LogGroup').find(([id]) => id.startsWith('NetworkFlowLogs'))!;
+    const [, group] = defined(ofType(t, 'AWS::Logs::LogGroup').find(([id]) => id.startsWith('NetworkFlowLogs')));
     expect(group.Properties?.KmsKeyId).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^LogKey/), 'Arn'] });
   });
 
   it.each(each())('%s: S3 gateway and KMS, Secrets Manager, STS, Logs, RDS, Lambda interface endpoints', (name) => {
-    const t = data.get(name)!;
+    const t = defined(data.get(name));
     t.hasResourceProperties('AWS::EC2::VPCEndpoint', {
       VpcEndpointType: 'Gateway',
       ServiceName: { 'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp('\\.s3$')])] },
@@ -231,13 +233,13 @@ describe('network', () => {
   });
 
   it.each(each())('%s: the default security group is stripped of its rules', (name) => {
-    data.get(name)!.resourceCountIs('Custom::VpcRestrictDefaultSG', 1);
+    defined(data.get(name)).resourceCountIs('Custom::VpcRestrictDefaultSG', 1);
   });
 });
 
 describe('security groups', () => {
   it.each(each())('%s: PostgreSQL, proxy and cache admit only the API group (and proxy/rotation)', (name, stage) => {
-    const t = data.get(name)!;
+    const t = defined(data.get(name));
     const apiSg = stage.data.resolve(stage.data.apiSecurityGroup.securityGroupId) as { 'Fn::GetAtt': string[] };
     const apiId = apiSg['Fn::GetAtt'][0];
     const rules = ingressRules(t).filter((rule) =>
@@ -252,7 +254,7 @@ describe('security groups', () => {
       expect(rule.CidrIp).toBeUndefined();
       expect(rule.CidrIpv6).toBeUndefined();
       expect(rule.FromPort).toBe(rule.ToPort);
-      const source = (rule.SourceSecurityGroupId as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0]!;
+      const source = defined((rule.SourceSecurityGroupId as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0]);
       if (Number(rule.FromPort) === DEFAULT_CACHE_PORT || Number(rule.FromPort) === PROXY_PORT) {
         expect(source).toBe(apiId);
       } else {
@@ -266,9 +268,9 @@ describe('security groups', () => {
   });
 
   it.each(each())('%s: the data groups have no egress beyond what they need', (name) => {
-    const t = data.get(name)!;
+    const t = defined(data.get(name));
     for (const id of ['DatabaseSecurityGroup', 'CacheSecurityGroup']) {
-      const [, sg] = ofType(t, 'AWS::EC2::SecurityGroup').find(([k]) => k.startsWith(id))!;
+      const [, sg] = defined(ofType(t, 'AWS::EC2::SecurityGroup').find(([k]) => k.startsWith(id)));
       // CDK renders "no egress" as a single rule to an unroutable address.
       expect(sg.Properties?.SecurityGroupEgress).toEqual([
         expect.objectContaining({ CidrIp: '255.255.255.255/32', IpProtocol: 'icmp' }),
@@ -279,7 +281,7 @@ describe('security groups', () => {
 
 describe('PostgreSQL', () => {
   it.each(each())('%s: PostgreSQL 17, Multi-AZ, private, non-default port, encrypted, IAM auth, protected', (name) => {
-    const t = data.get(name)!;
+    const t = defined(data.get(name));
     t.resourceCountIs('AWS::RDS::DBInstance', 1);
     t.hasResource('AWS::RDS::DBInstance', {
       DeletionPolicy: 'Snapshot',
@@ -308,14 +310,14 @@ describe('PostgreSQL', () => {
   });
 
   it.each(each())('%s: the subnet group uses the isolated data subnets only', (name) => {
-    const t = data.get(name)!;
+    const t = defined(data.get(name));
     const subnets = new Capture();
     t.hasResourceProperties('AWS::RDS::DBSubnetGroup', { SubnetIds: subnets });
     for (const ref of subnets.asArray() as { Ref: string }[]) expect(ref.Ref).toMatch(/Vpcdata/i);
   });
 
   it.each(each())('%s: TLS 1.2+ is forced and connections, DDL and role changes are logged', (name) => {
-    const t = data.get(name)!;
+    const t = defined(data.get(name));
     t.hasResourceProperties('AWS::RDS::DBParameterGroup', {
       Family: 'postgres17',
       Parameters: Match.objectEquals({ ...AUDIT_PARAMETERS }),
@@ -330,7 +332,7 @@ describe('PostgreSQL', () => {
   });
 
   it.each(each())('%s: exported logs land in pre-created, KMS-encrypted log groups', (name) => {
-    const t = data.get(name)!;
+    const t = defined(data.get(name));
     for (const type of ['postgresql', 'upgrade']) {
       t.hasResourceProperties('AWS::Logs::LogGroup', {
         LogGroupName: `/aws/rds/instance/bulwark-${name}/${type}`,
@@ -343,7 +345,7 @@ describe('PostgreSQL', () => {
   });
 
   it.each(each())('%s: master secret on a customer key, rotated every 30 days in the VPC', (name) => {
-    const t = data.get(name)!;
+    const t = defined(data.get(name));
     t.hasResourceProperties('AWS::SecretsManager::Secret', {
       KmsKeyId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^DataKey'), 'Arn'] },
       GenerateSecretString: Match.objectLike({ GenerateStringKey: 'password' }),
@@ -360,7 +362,7 @@ describe('PostgreSQL', () => {
   });
 
   it.each(each())('%s: RDS Proxy requires TLS and IAM authentication for every user, in the data subnets', (name) => {
-    const t = data.get(name)!;
+    const t = defined(data.get(name));
     const auth = (secret: string) => ({
       AuthScheme: 'SECRETS',
       IAMAuth: 'REQUIRED',
@@ -375,13 +377,15 @@ describe('PostgreSQL', () => {
   });
 
   it.each(each())('%s: one retained secret per login role, on the data key, rotated single-user in the VPC', (name) => {
-    const t = data.get(name)!;
+    const t = defined(data.get(name));
     for (const [id, username] of [
       ['Migrator', 'bulwark_migrator'],
       ['App', 'bulwark_app'],
       ['AuditShipper', 'bulwark_audit_shipper'],
     ] as const) {
-      const [secretId] = ofType(t, 'AWS::SecretsManager::Secret').find(([k]) => k.startsWith(`Database${id}Secret`))!;
+      const [secretId] = defined(
+        ofType(t, 'AWS::SecretsManager::Secret').find(([k]) => k.startsWith(`Database${id}Secret`)),
+      );
       t.hasResource('AWS::SecretsManager::Secret', {
         DeletionPolicy: 'Retain',
         UpdateReplacePolicy: 'Retain',
@@ -394,16 +398,20 @@ describe('PostgreSQL', () => {
           }),
         },
       });
-      const [attachmentId] = ofType(t, 'AWS::SecretsManager::SecretTargetAttachment').find(
-        ([, r]) => JSON.stringify(r.Properties?.['SecretId']) === JSON.stringify({ Ref: secretId }),
-      )!;
+      const [attachmentId] = defined(
+        ofType(t, 'AWS::SecretsManager::SecretTargetAttachment').find(
+          ([, r]) => JSON.stringify(r.Properties?.['SecretId']) === JSON.stringify({ Ref: secretId }),
+        ),
+      );
       t.hasResourceProperties('AWS::SecretsManager::RotationSchedule', {
         SecretId: { Ref: attachmentId },
         RotationRules: { ScheduleExpression: 'rate(30 days)' },
         // Not before the bootstrap has created the role (it runs in the Edge stack, later).
         RotateImmediatelyOnUpdate: false,
       });
-      const [, app] = ofType(t, 'AWS::Serverless::Application').find(([k]) => k.startsWith(`Database${id}Rotation`))!;
+      const [, app] = defined(
+        ofType(t, 'AWS::Serverless::Application').find(([k]) => k.startsWith(`Database${id}Rotation`)),
+      );
       const mapName = (app.Properties?.['Location'] as { ApplicationId: { 'Fn::FindInMap': [string] } }).ApplicationId[
         'Fn::FindInMap'
       ][0];
@@ -440,7 +448,7 @@ describe('Valkey', () => {
   it.each(each())(
     '%s: Multi-AZ with failover, encrypted at rest (CMK) and in transit, AUTH, isolated',
     (name, stage) => {
-      const t = data.get(name)!;
+      const t = defined(data.get(name));
       t.hasResource('AWS::ElastiCache::ReplicationGroup', {
         DeletionPolicy: 'Snapshot',
         Properties: Match.objectLike({
@@ -466,7 +474,7 @@ describe('Valkey', () => {
 
 describe('backups', () => {
   it.each(each())('%s: daily 02:00 UTC, 30 days, continuous (PITR), copied to the backup region', (name, stage) => {
-    const t = data.get(name)!;
+    const t = defined(data.get(name));
     const { backupRegion, account, residency, region } = stage.deployment;
     t.hasResourceProperties('AWS::Backup::BackupPlan', {
       BackupPlan: {
@@ -497,7 +505,7 @@ describe('backups', () => {
 
   it.each(each())('%s: the copy vault lives in the backup region, on its own key, locked', (name, stage) => {
     expect(stage.backupVault.region).toBe(stage.deployment.backupRegion);
-    const t = vault.get(name)!;
+    const t = defined(vault.get(name));
     t.hasResource('AWS::Backup::BackupVault', {
       DeletionPolicy: 'Retain',
       Properties: Match.objectLike({
@@ -513,13 +521,13 @@ describe('backups', () => {
     });
     t.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
     // The primary stack never references the backup region's key: a copy is re-encrypted there.
-    expect(JSON.stringify(data.get(name)!.toJSON())).not.toContain(`kms:${stage.deployment.backupRegion}`);
+    expect(JSON.stringify(defined(data.get(name)).toJSON())).not.toContain(`kms:${stage.deployment.backupRegion}`);
   });
 });
 
 describe('restore drill', () => {
   it.each(each())('%s: a scheduled state machine drives the drill function in the VPC', (name) => {
-    const t = data.get(name)!;
+    const t = defined(data.get(name));
     t.hasResourceProperties('AWS::Events::Rule', {
       ScheduleExpression: 'cron(0 4 ? * SUN *)',
       Targets: [
@@ -547,7 +555,7 @@ describe('restore drill', () => {
   });
 
   it.each(each())('%s: the drill can delete only its own temporary instances', (name) => {
-    const t = data.get(name)!;
+    const t = defined(data.get(name));
     const statements = new Capture();
     t.hasResourceProperties('AWS::IAM::ManagedPolicy', {
       Description: Match.stringLikeRegexp('^Restore drill function'),
@@ -556,8 +564,8 @@ describe('restore drill', () => {
     const all = statements.asArray() as { Action: string | string[]; Resource: unknown; Sid?: string }[];
     const deleting = all.filter((s) => [s.Action].flat().includes('rds:DeleteDBInstance'));
     expect(deleting).toHaveLength(1);
-    const { account, region } = stages.find((s) => s.deployment.name === name)!.deployment;
-    expect(deleting[0]!.Resource).toBe(`arn:aws:rds:${region}:${account}:db:bulwark-${name}-drill-*`);
+    const { account, region } = defined(stages.find((s) => s.deployment.name === name)).deployment;
+    expect(defined(deleting[0]).Resource).toBe(`arn:aws:rds:${region}:${account}:db:bulwark-${name}-drill-*`);
     // Nothing else in the stack may delete a database instance either.
     const everyPolicy = JSON.stringify(
       propertiesOf(t, 'AWS::IAM::ManagedPolicy').concat(propertiesOf(t, 'AWS::IAM::Policy')),
@@ -566,10 +574,12 @@ describe('restore drill', () => {
   });
 
   it.each(each())('%s: the drill role allows every RDS call the drill code makes', (name) => {
-    const t = data.get(name)!;
-    const policy = propertiesOf(t, 'AWS::IAM::ManagedPolicy').find((p) =>
-      String(p.Description).startsWith('Restore drill function'),
-    )!;
+    const t = defined(data.get(name));
+    const policy = defined(
+      propertiesOf(t, 'AWS::IAM::ManagedPolicy').find((p) =>
+        String(p.Description).startsWith('Restore drill function'),
+      ),
+    );
     const granted = new Set(
       (policy.PolicyDocument as { Statement: { Action: string | string[] }[] }).Statement.flatMap((s) =>
         [s.Action].flat(),
@@ -584,7 +594,7 @@ describe('restore drill', () => {
   });
 
   it.each(each())('%s: alarms on failure, RTO exceeded, failed execution and an undeliverable schedule', (name) => {
-    const t = data.get(name)!;
+    const t = defined(data.get(name));
     const alarms = propertiesOf(t, 'AWS::CloudWatch::Alarm');
     for (const a of alarms) {
       expect(a.AlarmActions).toHaveLength(1);
@@ -612,18 +622,26 @@ describe('restore drill', () => {
 
 describe('contract for other capabilities', () => {
   it('exposes interfaces, not ARNs', () => {
-    const stack = stages[0]!.data;
-    expect(stack.vpc.vpcId).toBeDefined();
+    const [stage] = stages;
+    if (!stage) throw new Error('no deployment');
+    const stack = stage.data;
+    /** `value` resolves to a reference to `target`'s own resource in this stack. */
+    const refersTo = (value: unknown, target: IConstruct): void => {
+      const child = target.node.defaultChild;
+      if (!CfnElement.isCfnElement(child)) throw new Error(`${target.node.path} has no CloudFormation resource`);
+      expect(JSON.stringify(stack.resolve(value))).toContain(`"${stack.getLogicalId(child)}"`);
+    };
+    refersTo(stack.vpc.vpcId, stack.vpc);
     expect(stack.vpc.selectSubnets(stack.functionSubnets).subnetIds).toHaveLength(
-      stages[0]!.deployment.availabilityZones.length,
+      stage.deployment.availabilityZones.length,
     );
-    expect(stack.apiSecurityGroup.securityGroupId).toBeDefined();
-    expect(stack.database.instanceEndpoint).toBeDefined();
-    expect(stack.proxy.endpoint).toBeDefined();
-    expect(stack.databaseSecret.secretArn).toBeDefined();
+    refersTo(stack.apiSecurityGroup.securityGroupId, stack.apiSecurityGroup);
+    refersTo(stack.database.instanceEndpoint.hostname, stack.database);
+    refersTo(stack.proxy.endpoint, stack.proxy);
+    refersTo(stack.databaseSecret.secretArn, stack.databaseSecret);
     expect(Object.keys(stack.databaseUsers).sort()).toEqual(['app', 'auditShipper', 'migrator']);
-    for (const secret of Object.values(stack.databaseUsers)) expect(secret.secretArn).toBeDefined();
-    expect(stack.cache.authSecret.secretArn).toBeDefined();
-    expect(stack.dataKey.keyArn).toBeDefined();
+    for (const secret of Object.values(stack.databaseUsers)) refersTo(secret.secretArn, secret);
+    refersTo(stack.cache.authSecret.secretArn, stack.cache.authSecret);
+    refersTo(stack.dataKey.keyArn, stack.dataKey);
   });
 });

@@ -1,5 +1,6 @@
 import { AUDIT_PARAMETERS } from '../../lib/data/database';
 import { startPostgres, type TestPostgres } from '../support/postgres';
+import { defined } from '../support/defined';
 
 /**
  * The parameter group is only applied by RDS at deploy time; checking every core PostgreSQL
@@ -30,9 +31,9 @@ describe('PostgreSQL parameter group against a real PostgreSQL 17', () => {
         enumvals: string[] | null;
       }[];
       expect(row).toBeDefined();
-      if (row!.vartype === 'enum') expect(row!.enumvals).toContain(value);
-      else if (row!.vartype === 'bool') expect(['0', '1', 'on', 'off']).toContain(value);
-      else throw new Error(`unexpected type ${row!.vartype} for ${name}`);
+      if (defined(row).vartype === 'enum') expect(defined(row).enumvals).toContain(value);
+      else if (defined(row).vartype === 'bool') expect(['0', '1', 'on', 'off']).toContain(value);
+      else throw new Error(`unexpected type ${defined(row).vartype} for ${name}`);
     },
   );
 

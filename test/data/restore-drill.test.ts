@@ -22,6 +22,7 @@ import {
   type DrillState,
 } from '../../lambda/restore-drill/drill';
 import { configFromEnv, createHandler } from '../../lambda/restore-drill/handler';
+import { defined } from '../support/defined';
 
 const config: DrillConfig = {
   deployment: 'prod-eu',
@@ -107,7 +108,7 @@ describe('restore drill: start', () => {
     });
     const calls = h.rds.commandCalls(RestoreDBInstanceToPointInTimeCommand);
     expect(calls).toHaveLength(1);
-    expect(calls[0]!.args[0].input).toEqual({
+    expect(defined(calls[0]).args[0].input).toEqual({
       SourceDBInstanceIdentifier: 'bulwark-prod-eu',
       TargetDBInstanceIdentifier: 'bulwark-prod-eu-drill-20261122040000',
       UseLatestRestorableTime: true,
@@ -249,7 +250,7 @@ describe('restore drill: finish', () => {
       errorCode: null,
       cleanedUp: true,
     });
-    expect(h.rds.commandCalls(DeleteDBInstanceCommand)[0]!.args[0].input).toEqual({
+    expect(defined(h.rds.commandCalls(DeleteDBInstanceCommand)[0]).args[0].input).toEqual({
       DBInstanceIdentifier: state.targetInstanceId,
       SkipFinalSnapshot: true,
       DeleteAutomatedBackups: true,
@@ -287,7 +288,7 @@ describe('restore drill: abort', () => {
     const state = stateAt(T0);
     const outcome = await abortDrill(h.deps, state, { code: 'TIMEOUT' });
     expect(outcome).toMatchObject({ succeeded: false, errorCode: 'TIMEOUT', cleanedUp: true });
-    expect(h.rds.commandCalls(DeleteDBInstanceCommand)[0]!.args[0].input.DBInstanceIdentifier).toBe(
+    expect(defined(h.rds.commandCalls(DeleteDBInstanceCommand)[0]).args[0].input.DBInstanceIdentifier).toBe(
       state.targetInstanceId,
     );
   });
@@ -430,7 +431,7 @@ describe('restore drill: whole run through the handler', () => {
             (scenario.terminalStatus === null
               ? scenario.minutesToAvailable <= config.timeoutSeconds / 60 + 1
               : scenario.minutesToAvailable <= 1);
-          expect(last!.succeeded).toBe(reachedAvailable && inTime && scenario.deleteFailures === 0);
+          expect(defined(last).succeeded).toBe(reachedAvailable && inTime && scenario.deleteFailures === 0);
           expect(result.failed).toBe(!reachedAvailable || scenario.deleteFailures > 0);
         },
       ),
@@ -473,7 +474,7 @@ describe('restore drill: outputs and configuration', () => {
     };
     reporter.metric(outcome, config, T0);
     reporter.audit('restore_drill.succeeded', { restoreSeconds: 1234 });
-    const emf = JSON.parse(lines[0]!) as Record<string, unknown> & { _aws: Record<string, unknown> };
+    const emf = JSON.parse(defined(lines[0])) as Record<string, unknown> & { _aws: Record<string, unknown> };
     expect(emf).toEqual({
       _aws: {
         Timestamp: T0.getTime(),
@@ -492,7 +493,7 @@ describe('restore drill: outputs and configuration', () => {
       RestoreDrillFailed: 0,
       RestoreDrillSeconds: 1234,
     });
-    expect(JSON.parse(lines[1]!)).toEqual({
+    expect(JSON.parse(defined(lines[1]))).toEqual({
       level: 'INFO',
       audit: true,
       event: 'restore_drill.succeeded',
@@ -514,7 +515,7 @@ describe('restore drill: outputs and configuration', () => {
       config,
       T0,
     );
-    const emf = JSON.parse(lines[0]!) as Record<string, unknown>;
+    const emf = JSON.parse(defined(lines[0])) as Record<string, unknown>;
     expect(emf.RestoreDrillFailed).toBe(1);
     expect(emf).not.toHaveProperty('RestoreDrillSeconds');
   });

@@ -1,6 +1,7 @@
 import { ConfigError, parseDeployment, CATALOGUE, loadDeployments } from '../../lib/config';
 import { DEFAULT_CONTENT_SECURITY_POLICY } from '../../lambda/shared/security-headers';
 import { cloudFrontDeploymentInput } from './helpers';
+import { defined } from '../support/defined';
 
 function problems(name: string, input: unknown): string[] {
   try {
@@ -12,8 +13,8 @@ function problems(name: string, input: unknown): string[] {
   }
 }
 
-const eu = CATALOGUE['prod-eu']!;
-const india = CATALOGUE['prod-ap-south-1']!;
+const eu = defined(CATALOGUE['prod-eu']);
+const india = defined(CATALOGUE['prod-ap-south-1']);
 const US_EAST_1_CERT = 'arn:aws:acm:us-east-1:000000000000:certificate/00000000-0000-4000-8000-000000000000';
 
 describe('edge configuration', () => {

@@ -8,6 +8,7 @@ import { HSTS_MAX_AGE_SECONDS } from '../../lambda/shared/security-headers';
 import { MANAGED_RULE_GROUPS } from '../../lib/edge/web-acl';
 import { buildTestStages, deployment, stacksOf } from '../support/cdk';
 import { appWithOutdir, cloudFrontDeployment, gateFindings, stageFor } from './helpers';
+import { defined } from '../support/defined';
 
 // Edge findings that must be satisfied by configuration, never acknowledged away.
 const MUST_BE_SATISFIED =
@@ -62,7 +63,7 @@ describe('shipped deployments (regional entry)', () => {
       const inline = Object.values(t.findResources('AWS::IAM::Policy'));
       const managed = t.findResources('AWS::IAM::ManagedPolicy');
       for (const id of ids) {
-        const arns = JSON.stringify(users[id]!['Properties']['ManagedPolicyArns'] ?? []);
+        const arns = JSON.stringify(defined(users[id])['Properties']['ManagedPolicyArns'] ?? []);
         const attached = [
           ...inline.filter((p) => JSON.stringify(p['Properties']['Roles'] ?? []).includes(`"${id}"`)),
           ...Object.entries(managed)
@@ -76,7 +77,7 @@ describe('shipped deployments (regional entry)', () => {
           .flatMap((p) => p['Properties']['PolicyDocument']['Statement'] as Record<string, unknown>[])
           .filter((st) => JSON.stringify(st['Action']).includes('kms:GenerateDataKey'));
         expect(use).toHaveLength(1);
-        expect(use[0]!['Condition']).toMatchObject({ Null: { 'kms:EncryptionContext:org_id': 'false' } });
+        expect(defined(use[0])['Condition']).toMatchObject({ Null: { 'kms:EncryptionContext:org_id': 'false' } });
       }
     }
   });
@@ -189,8 +190,8 @@ describe('a CloudFront entry (residency zone containing us-east-1)', () => {
   it('keeps the CLOUDFRONT web ACL and its logs in a us-east-1 stack with full protection', () => {
     const global = stage.edgeGlobal;
     expect(global).toBeDefined();
-    expect(Stack.of(global!).region).toBe('us-east-1');
-    const t = Template.fromStack(global!);
+    expect(Stack.of(defined(global)).region).toBe('us-east-1');
+    const t = Template.fromStack(defined(global));
     t.hasResourceProperties('AWS::WAFv2::WebACL', {
       Scope: 'CLOUDFRONT',
       Rules: Match.arrayWith([
@@ -215,7 +216,10 @@ describe('a CloudFront entry (residency zone containing us-east-1)', () => {
           SslSupportMethod: 'sni-only',
         },
         WebACLId: {
-          'Fn::GetStackOutput': Match.objectLike({ StackName: stage.edgeGlobal!.stackName, Region: 'us-east-1' }),
+          'Fn::GetStackOutput': Match.objectLike({
+            StackName: defined(stage.edgeGlobal).stackName,
+            Region: 'us-east-1',
+          }),
         },
         Logging: Match.objectLike({
           Bucket: { 'Fn::GetAtt': [Match.stringLikeRegexp('^CdnAccessLogs'), 'RegionalDomainName'] },
@@ -334,7 +338,7 @@ describe('a CloudFront entry (residency zone containing us-east-1)', () => {
 describe('DNS target output', () => {
   it('tells users where to point the domain: the regional domain, or CloudFront when it is the entry', () => {
     const { stages } = buildTestStages(['prod-eu']);
-    Template.fromStack(stages[0]!.edge).hasOutput('DnsTarget', {
+    Template.fromStack(defined(stages[0]).edge).hasOutput('DnsTarget', {
       Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('^PlatformApiDomain'), 'RegionalDomainName'] },
     });
     const cf = stageFor(appWithOutdir(), cloudFrontDeployment());

@@ -164,7 +164,7 @@ describe('PlatformApi', () => {
   });
 
   it('exposes the RestApi and the body limit for other capabilities', () => {
-    expect(api.restApi.root).toBeDefined();
+    expect(api.restApi.root.path).toBe('/');
     expect(api.maxRequestBodyBytes).toBe(16_384);
     expect(api.url).toBe('https://api.eu.example.com/');
   });

@@ -14,6 +14,7 @@ import { startPostgres, type TestPostgres } from '../support/postgres';
 import { buildWorld, createOrg, createUser, type World } from './fixtures';
 import { securityHeaders } from '../../lambda/shared/security-headers';
 import { proxyEvent, SOURCE_IP, testIdentity, type TestIdentity } from './http';
+import { defined } from '../support/defined';
 
 /** Log entries as the API wrote them. */
 class RecordingLogger implements ApiLogger {
@@ -377,7 +378,7 @@ describe('tenant API handler', () => {
       // The secret is everything after `bwk_<id>_`; base64url secrets may themselves contain '_'.
       const secret = /^bwk_[0-9a-f]{32}_([A-Za-z0-9_-]{43})$/.exec(String(minted.body['key']))?.[1];
       expect(secret).toHaveLength(43);
-      expect(stored[0]!.secret_hash.toString('base64url')).not.toContain(secret);
+      expect(defined(stored[0]).secret_hash.toString('base64url')).not.toContain(secret);
       expect((await call('GET', '/leads', key)).status).toBe(200);
       expect(await call('POST', '/leads', key, { name: 'x' })).toEqual({
         status: 403,

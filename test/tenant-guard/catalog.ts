@@ -3,6 +3,7 @@
  * added by any migration is discovered, checked and attacked without editing the tests.
  */
 import type { ClientBase } from 'pg';
+import { defined } from '../support/defined';
 
 export const APP = 'bulwark_app';
 
@@ -67,15 +68,17 @@ export async function catalogProblems(c: ClientBase): Promise<string[]> {
   const tables = await tenantTables(c);
   if (tables.length === 0) problems.push('no tenant tables found');
   for (const t of tables) {
-    const rel = (
-      await c.query<{ rls: boolean; force: boolean; owner: string; notnull: boolean; typ: string }>(
-        `SELECT c.relrowsecurity AS rls, c.relforcerowsecurity AS force, pg_get_userbyid(c.relowner) AS owner,
+    const rel = defined(
+      (
+        await c.query<{ rls: boolean; force: boolean; owner: string; notnull: boolean; typ: string }>(
+          `SELECT c.relrowsecurity AS rls, c.relforcerowsecurity AS force, pg_get_userbyid(c.relowner) AS owner,
                 a.attnotnull AS notnull, format_type(a.atttypid, a.atttypmod) AS typ
            FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'org_id'
           WHERE c.oid = ('public.' || quote_ident($1))::regclass`,
-        [t],
-      )
-    ).rows[0]!;
+          [t],
+        )
+      ).rows[0],
+    );
     if (!rel.rls) problems.push(`${t}: row level security not enabled`);
     if (!rel.force) problems.push(`${t}: row level security not forced`);
     if (rel.owner === APP) problems.push(`${t}: owned by the application role`);
@@ -115,12 +118,14 @@ export async function catalogProblems(c: ClientBase): Promise<string[]> {
       ['UPDATE', 'UPDATE'],
       ['DELETE', 'DELETE'],
     ] as const) {
-      const granted = (
-        await c.query<{ g: boolean }>(
-          `SELECT has_table_privilege($1, ('public.' || quote_ident($2))::regclass, $3) AS g`,
-          [APP, t, priv],
-        )
-      ).rows[0]!.g;
+      const granted = defined(
+        (
+          await c.query<{ g: boolean }>(
+            `SELECT has_table_privilege($1, ('public.' || quote_ident($2))::regclass, $3) AS g`,
+            [APP, t, priv],
+          )
+        ).rows[0],
+      ).g;
       const covered = policies.rows.some(
         (p) => (p.cmd === cmd || p.cmd === 'ALL') && (p.roles.includes('public') || p.roles.includes(APP)),
       );

@@ -13,6 +13,7 @@ import { applyComplianceGate } from '../../lib/compliance';
 import { TenantGuard } from '../../lib/tenant-guard';
 import { testApp } from '../support/cdk';
 import { HSTS_VALUE } from '../../lambda/shared/security-headers';
+import { defined } from '../support/defined';
 
 function build(): { app: App; stack: Stack; guard: TenantGuard } {
   const app = testApp();
@@ -117,7 +118,7 @@ describe('TenantGuard construct', () => {
     expect(paths).toEqual(expect.arrayContaining(tenantResources));
     const authorizers = t.findResources('AWS::ApiGateway::Authorizer');
     expect(Object.keys(authorizers)).toHaveLength(1);
-    const [authorizerId, authorizer] = Object.entries(authorizers)[0]!;
+    const [authorizerId, authorizer] = defined(Object.entries(authorizers)[0]);
     expect(authorizer['Properties']).toMatchObject({
       Type: 'REQUEST',
       IdentitySource: 'method.request.header.Authorization',
@@ -132,7 +133,7 @@ describe('TenantGuard construct', () => {
 
   it('runs the authorizer outside the VPC with no data access, and only it knows the token issuer', () => {
     const fns = t.findResources('AWS::Lambda::Function', { Properties: { Runtime: 'nodejs22.x' } });
-    const [id, fn] = Object.entries(fns).find(([k]) => k.startsWith('TenantGuardAuthorizer'))!;
+    const [id, fn] = defined(Object.entries(fns).find(([k]) => k.startsWith('TenantGuardAuthorizer')));
     expect(fn['Properties']['VpcConfig']).toBeUndefined();
     expect(fn['Properties']['ReservedConcurrentExecutions']).toBe(100);
     const vars = fn['Properties']['Environment']['Variables'] as Record<string, unknown>;
@@ -149,7 +150,7 @@ describe('TenantGuard construct', () => {
     );
     expect(JSON.stringify(statements)).not.toMatch(/rds-db|secretsmanager|ec2:/);
     // The API function no longer needs the issuer: it honours the authorizer's verdicts.
-    const api = Object.entries(fns).find(([k]) => k.startsWith('TenantGuardApi'))![1];
+    const api = defined(Object.entries(fns).find(([k]) => k.startsWith('TenantGuardApi')))[1];
     expect(Object.keys(api['Properties']['Environment']['Variables'])).not.toContain('JWT_ISSUER');
     expect(id).toMatch(/^TenantGuardAuthorizer/);
   });
@@ -183,9 +184,9 @@ describe('TenantGuard construct', () => {
   });
 
   it('the API connects through the proxy as bulwark_app with an IAM token, after the migrations ran', () => {
-    const [apiId, api] = Object.entries(
-      t.findResources('AWS::Lambda::Function', { Properties: { ReservedConcurrentExecutions: 50 } }),
-    )[0]!;
+    const [apiId, api] = defined(
+      Object.entries(t.findResources('AWS::Lambda::Function', { Properties: { ReservedConcurrentExecutions: 50 } }))[0],
+    );
     const vars = api['Properties']['Environment']['Variables'] as Record<string, unknown>;
     expect(vars).toMatchObject({
       DB_HOST: 'bulwark.proxy-abc.eu-west-1.rds.amazonaws.com',
@@ -205,15 +206,15 @@ describe('TenantGuard construct', () => {
     );
     const connect = statements.filter((st) => JSON.stringify(st['Action']).includes('rds-db:connect'));
     expect(connect).toHaveLength(1);
-    expect(JSON.stringify(connect[0]!['Resource'])).toContain(':dbuser:prx-0123456789abcdef0/bulwark_app');
+    expect(JSON.stringify(defined(connect[0])['Resource'])).toContain(':dbuser:prx-0123456789abcdef0/bulwark_app');
     expect(JSON.stringify(statements)).not.toContain('secretsmanager:GetSecretValue');
     expect(apiId).toMatch(/^TenantGuardApi/);
   });
 
   it('the migration resource reads the master and role secrets and connects to the instance with TLS', () => {
-    const [, fn] = Object.entries(
-      t.findResources('AWS::Lambda::Function', { Properties: { ReservedConcurrentExecutions: 1 } }),
-    )[0]!;
+    const [, fn] = defined(
+      Object.entries(t.findResources('AWS::Lambda::Function', { Properties: { ReservedConcurrentExecutions: 1 } }))[0],
+    );
     expect(fn['Properties']['Environment']['Variables']).toMatchObject({
       DB_HOST: 'bulwark-test.abc.eu-west-1.rds.amazonaws.com',
       DB_PORT: '5439',

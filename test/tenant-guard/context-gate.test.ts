@@ -6,6 +6,7 @@
 import type { Client } from 'pg';
 import { startPostgres, type TestPostgres } from '../support/postgres';
 import { asTenant, buildWorld, createUser, type World } from './fixtures';
+import { defined } from '../support/defined';
 
 const pgErr = (e: unknown): { code?: string; message: string } => e as { code?: string; message: string };
 
@@ -158,12 +159,14 @@ describe('tenant-context gate', () => {
       w.groupOwner,
       w.storeA,
       async () =>
-        (
-          await c.query<{ permissions: string[] }>('SELECT permissions FROM app.set_tenant_context($1, $2)', [
-            w.groupOwner,
-            w.storeA,
-          ])
-        ).rows[0]!.permissions,
+        defined(
+          (
+            await c.query<{ permissions: string[] }>('SELECT permissions FROM app.set_tenant_context($1, $2)', [
+              w.groupOwner,
+              w.storeA,
+            ])
+          ).rows[0],
+        ).permissions,
     );
     expect(grid.length).toBeGreaterThan(0);
     expect(grid.every((p) => p.endsWith(':view'))).toBe(true);
@@ -189,12 +192,14 @@ describe('tenant-context gate', () => {
     });
 
     it('a live grant enters exactly one organisation, read-only; expired and revoked grants are refused', async () => {
-      const g = (
-        await c.query<{ id: string }>(
-          "SELECT (app.open_support_grant($1, $2, 'ticket 42: lead import', interval '1 hour')).id AS id",
-          [w.support, w.storeA],
-        )
-      ).rows[0]!.id;
+      const g = defined(
+        (
+          await c.query<{ id: string }>(
+            "SELECT (app.open_support_grant($1, $2, 'ticket 42: lead import', interval '1 hour')).id AS id",
+            [w.support, w.storeA],
+          )
+        ).rows[0],
+      ).id;
       expect(await asTenant(c, w.support, w.storeA, visibleOrgs, g)).toEqual([w.storeA]);
       expect(
         await asTenant(
@@ -228,12 +233,14 @@ describe('tenant-context gate', () => {
       ).rejects.toMatchObject({ code: 'BW003', message: 'SUPPORT_GRANT_EXPIRED' });
       await c.query('ROLLBACK');
 
-      const g2 = (
-        await c.query<{ id: string }>(
-          "SELECT (app.open_support_grant($1, $2, 'ticket 43: call routing', interval '30 minutes')).id AS id",
-          [w.support, w.storeA],
-        )
-      ).rows[0]!.id;
+      const g2 = defined(
+        (
+          await c.query<{ id: string }>(
+            "SELECT (app.open_support_grant($1, $2, 'ticket 43: call routing', interval '30 minutes')).id AS id",
+            [w.support, w.storeA],
+          )
+        ).rows[0],
+      ).id;
       expect((await c.query('SELECT app.close_support_grant($1, $2) AS ok', [w.support, g2])).rows[0]).toEqual({
         ok: true,
       });

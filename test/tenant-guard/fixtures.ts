@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ClientBase } from 'pg';
 import type { TestPostgres } from '../support/postgres';
+import { defined } from '../support/defined';
 
 export interface World {
   readonly platformOwner: string;
@@ -30,7 +31,7 @@ export async function createUser(pg: TestPostgres, platformRole: string | null =
     'INSERT INTO users (subject, email, platform_role) VALUES ($1, $2, $3) RETURNING id',
     [sub, `${sub.slice(0, 8)}@example.test`, platformRole],
   )) as { id: string }[];
-  return rows[0]!.id;
+  return defined(rows[0]).id;
 }
 
 export async function createOrg(
@@ -49,7 +50,7 @@ export async function createOrg(
     parent,
     owner,
   ]);
-  return r.rows[0]!.id;
+  return defined(r.rows[0]).id;
 }
 
 export async function buildWorld(pg: TestPostgres): Promise<World> {

@@ -39,6 +39,10 @@ describe('tenant API behind the REQUEST authorizer', () => {
   let id: TestIdentity;
   let kms: FakeKms;
   let cipher: EnvelopeCipher;
+  /** The function's clock when set; the authorizer (jose) keeps the real one. */
+  let frozenAt: Date | undefined;
+  /** The function's log of refusals the audit chain could not take. */
+  const refusalLog: string[] = [];
 
   beforeAll(async () => {
     pg = await startPostgres();
@@ -49,7 +53,7 @@ describe('tenant API behind the REQUEST authorizer', () => {
     authorize = createAuthorizer({ verify: id.verify });
     kms = new FakeKms();
     cipher = new EnvelopeCipher({ kms: kms.client, keyFor: pgTenantKeyResolver(new PgTenantKeyStore(pool)) });
-    api = buildHandler(pool, { cipher });
+    api = buildHandler(pool, { cipher, now: () => frozenAt ?? new Date(), refusalLog: (l) => void refusalLog.push(l) });
   });
   afterAll(async () => pg?.stop());
 
@@ -145,17 +149,35 @@ describe('tenant API behind the REQUEST authorizer', () => {
       status: 403,
       body: { error: 'MEMBERSHIP_REVOKED' },
     });
+    // The refusal cannot enter store B's audit chain (not a member), so it is kept in the log.
+    expect(refusalLog.splice(0).map((l) => JSON.parse(l) as unknown)).toEqual([
+      expect.objectContaining({
+        level: 'warn',
+        event: 'access.refused',
+        orgId: w.storeB,
+        metadata: expect.objectContaining({ code: 'MEMBERSHIP_REVOKED' }),
+      }),
+    ]);
   });
 
   it('a cached verdict is never honoured past its token’s expiry', async () => {
-    const headers = await bearer(w.ownerA, w.storeA, { exp: Math.floor(Date.now() / 1000) + 2 });
+    const exp = Math.floor(Date.now() / 1000) + 600;
+    const headers = await bearer(w.ownerA, w.storeA, { exp });
     expect((await gateway('GET', '/leads', headers)).status).toBe(200);
-    await new Promise((r) => setTimeout(r, 2100));
-    // API Gateway would answer from its cache without asking the authorizer again.
-    expect(await gateway('GET', '/leads', headers, undefined, { cached: true })).toEqual({
-      status: 401,
-      body: { error: 'TOKEN_EXPIRED', header: 'authorization' },
-    });
+    // The function's clock moves to one second past the token's expiry; API Gateway would answer
+    // from its cache without asking the authorizer again.
+    frozenAt = new Date(exp * 1000 + 1000);
+    try {
+      expect(await gateway('GET', '/leads', headers, undefined, { cached: true })).toEqual({
+        status: 401,
+        body: { error: 'TOKEN_EXPIRED', header: 'authorization' },
+      });
+      // One second before expiry the same cached verdict is still honoured.
+      frozenAt = new Date(exp * 1000 - 1000);
+      expect((await gateway('GET', '/leads', headers, undefined, { cached: true })).status).toBe(200);
+    } finally {
+      frozenAt = undefined;
+    }
   });
 
   it('API keys pass the deployed gateway and are checked in the database on every request: wrong secret, revocation', async () => {

@@ -7,6 +7,7 @@ import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { createVerifier, type TokenVerifier } from '../../lambda/tenant-guard/jwt';
 import type { TestPostgres } from '../support/postgres';
+import { defined } from '../support/defined';
 
 export const ISSUER = 'https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_TEST';
 export const AUDIENCE = 'bulwark-test-client';
@@ -53,7 +54,7 @@ export async function testIdentity(pg: TestPostgres): Promise<TestIdentity> {
   };
   const token = async (userId: string, org: string | null, o?: TokenOptions) => {
     const rows = (await pg.superuser('SELECT subject FROM users WHERE id = $1', [userId])) as { subject: string }[];
-    return tokenForSubject(rows[0]!.subject, org, o);
+    return tokenForSubject(defined(rows[0]).subject, org, o);
   };
   return {
     verify,

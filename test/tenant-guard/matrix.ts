@@ -7,6 +7,7 @@ import type { Client } from 'pg';
 import { randomUUID } from 'node:crypto';
 import type { TestPostgres } from '../support/postgres';
 import { APP, foreignKeys, tenantTables, type ForeignKey } from './catalog';
+import { defined } from '../support/defined';
 
 export const OPERATIONS = ['select', 'insert', 'update', 'rehome', 'delete'] as const;
 export const CONTEXTS = ['own', 'other', 'unset', 'empty', 'forged', 'previous'] as const;
@@ -17,6 +18,8 @@ export interface MatrixCase {
   readonly table: string;
   readonly op: Operation;
   readonly ctx: Context;
+  /** What the database did: rows affected, or the error code it refused with. */
+  readonly outcome: Outcome;
 }
 
 export interface Tenant {
@@ -55,9 +58,11 @@ async function plan(pg: TestPostgres, app: Client, tenants: readonly Tenant[]): 
     const q = `"${table.replace(/"/g, '""')}"`;
     const privileges = { SELECT: false, INSERT: false, UPDATE: false, DELETE: false };
     for (const p of Object.keys(privileges) as (keyof typeof privileges)[]) {
-      privileges[p] = (
-        await su<{ g: boolean }>(pg, `SELECT has_table_privilege($1, $2::regclass, $3) AS g`, [APP, `public.${q}`, p])
-      )[0]!.g;
+      privileges[p] = defined(
+        (
+          await su<{ g: boolean }>(pg, `SELECT has_table_privilege($1, $2::regclass, $3) AS g`, [APP, `public.${q}`, p])
+        )[0],
+      ).g;
     }
     // Rows of `table` nothing points at, from every foreign key that references it.
     const referencing = allFks.filter((f) => f.refTable === table);
@@ -101,20 +106,20 @@ async function plan(pg: TestPostgres, app: Client, tenants: readonly Tenant[]): 
  * tenant's seed, which the target tenant does not hold, so only RLS can refuse the row.
  */
 function newRow(p: TablePlan, plans: readonly TablePlan[], source: string, target: string): Row {
-  const row: Row = { ...p.anchor[source]!, id: randomUUID(), org_id: target };
+  const row: Row = { ...defined(p.anchor[source]), id: randomUUID(), org_id: target };
   for (const fk of p.fks) {
     if (!fk.columns.includes('org_id')) continue;
     const ref = plans.find((x) => x.table === fk.refTable)?.anchor[target];
     fk.columns.forEach((col, k) => {
       if (col === 'org_id' || row[col] === null || row[col] === undefined) return;
       if (!ref) throw new Error(`${p.table}.${col}: no ${fk.refTable} row for the target org`);
-      row[col] = ref[fk.refColumns[k]!];
+      row[col] = ref[defined(fk.refColumns[k])];
     });
   }
   return row;
 }
 
-interface Outcome {
+export interface Outcome {
   readonly rows?: number;
   readonly code?: string;
 }
@@ -144,7 +149,6 @@ export async function runMatrix(pg: TestPostgres, app: Client, me: Tenant, them:
     const q = `public."${p.table.replace(/"/g, '""')}"`;
     for (const op of OPERATIONS) {
       for (const ctx of CONTEXTS) {
-        cases.push({ table: p.table, op, ctx });
         // The row the operation targets: the other tenant's for `other`, otherwise our own
         // (which only a verified context for `me` may touch).
         const victim = ctx === 'other' ? them.org : me.org;
@@ -170,7 +174,7 @@ export async function runMatrix(pg: TestPostgres, app: Client, me: Tenant, them:
           switch (op) {
             case 'select':
               priv = p.privileges.SELECT;
-              outcome = await attempt(app, `SELECT 1 FROM ${q} WHERE id = $1`, [p.anchor[victim]!['id']]);
+              outcome = await attempt(app, `SELECT 1 FROM ${q} WHERE id = $1`, [defined(p.anchor[victim])['id']]);
               expectRows = 1;
               break;
             case 'insert': {
@@ -185,24 +189,28 @@ export async function runMatrix(pg: TestPostgres, app: Client, me: Tenant, them:
             }
             case 'update':
               priv = p.privileges.UPDATE;
-              outcome = await attempt(app, `UPDATE ${q} SET org_id = org_id WHERE id = $1`, [p.anchor[victim]!['id']]);
+              outcome = await attempt(app, `UPDATE ${q} SET org_id = org_id WHERE id = $1`, [
+                defined(p.anchor[victim])['id'],
+              ]);
               expectRows = 1;
               break;
             case 'rehome':
               // Moving a row into another tenant is never allowed, not even from a verified context.
               priv = p.privileges.UPDATE;
               outcome = await attempt(app, `UPDATE ${q} SET org_id = $2 WHERE id = $1`, [
-                p.anchor[victim]!['id'],
+                defined(p.anchor[victim])['id'],
                 victim === me.org ? them.org : me.org,
               ]);
               expectRows = 0;
               break;
             case 'delete':
               priv = p.privileges.DELETE;
-              outcome = await attempt(app, `DELETE FROM ${q} WHERE id = $1`, [p.spare[victim]!['id']]);
+              outcome = await attempt(app, `DELETE FROM ${q} WHERE id = $1`, [defined(p.spare[victim])['id']]);
               expectRows = 1;
               break;
           }
+          // Recorded only once the operation really ran, so a case that never executes is missing.
+          cases.push({ table: p.table, op, ctx, outcome });
           const label = `${p.table} ${op} ${ctx}`;
           if (!priv) {
             if (!outcome.code || !REFUSED.test(outcome.code)) {

@@ -16,6 +16,7 @@ import { DATABASE_ROLES } from '../../lambda/shared/database-roles';
 import { bootstrapRoles, scramVerifier } from '../../lambda/tenant-guard/bootstrap';
 import { migrate } from '../../lambda/tenant-guard/migrate';
 import { startPostgres, type TestPostgres } from '../support/postgres';
+import { defined } from '../support/defined';
 
 const ARN = {
   master: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:master',
@@ -30,7 +31,7 @@ describe('migration custom resource', () => {
   /** Every SQL text the resource sent, to prove no password is ever in one. */
   const sent: string[] = [];
   beforeAll(async () => {
-    pg = await startPostgres({ migrate: false });
+    pg = await startPostgres({ migrate: false, ownServer: true });
   });
   afterAll(async () => pg?.stop());
 
@@ -138,7 +139,7 @@ describe('migration custom resource', () => {
     secrets();
     const [first] = await run('Create');
     expect(first).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: 'bulwark-schema', RequestId: 'r1' });
-    expect((first!['Data'] as { Applied: string }).Applied).toMatch(/^1,2,3/);
+    expect((defined(first)['Data'] as { Applied: string }).Applied).toMatch(/^1,2,3/);
     expect(await roleAttributes()).toEqual(expectedAttributes);
     const owner = await pg.superuser(
       "SELECT nspowner::regrole::text AS owner FROM pg_namespace WHERE nspname = 'public'",
@@ -153,7 +154,7 @@ describe('migration custom resource', () => {
     expect(again).toMatchObject({ Status: 'SUCCESS', Data: { Applied: '' } });
     expect(await roleAttributes()).toEqual(expectedAttributes);
     const tables = (await pg.superuser("SELECT to_regclass('public.leads') AS t")) as { t: string }[];
-    expect(tables[0]!.t).toBe('leads');
+    expect(defined(tables[0]).t).toBe('leads');
   });
 
   it('never sends a password in SQL text: the server receives SCRAM verifiers', async () => {
@@ -165,7 +166,7 @@ describe('migration custom resource', () => {
     const stored = (await pg.superuser("SELECT rolpassword FROM pg_authid WHERE rolname = 'bulwark_app'")) as {
       rolpassword: string;
     }[];
-    expect(stored[0]!.rolpassword).toMatch(/^SCRAM-SHA-256\$4096:/);
+    expect(defined(stored[0]).rolpassword).toMatch(/^SCRAM-SHA-256\$4096:/);
   });
 
   it('re-aligns drifted roles and a rotated password on the next run', async () => {
@@ -221,7 +222,7 @@ describe('migration custom resource', () => {
     const [failed] = await run('Update', dir);
     expect(failed).toMatchObject({ Status: 'FAILED', Reason: expect.stringMatching(/^migration 99_broken failed/) });
     for (const p of ['test-only-password', ...Object.values(passwords)]) {
-      expect(String(failed!['Reason'])).not.toContain(p);
+      expect(String(defined(failed)['Reason'])).not.toContain(p);
     }
     sm.reset();
     const [deleted] = await run('Delete');
@@ -244,7 +245,7 @@ describe('scramVerifier', () => {
 describe('bootstrapRoles as a non-superuser master (the RDS shape)', () => {
   let pg: TestPostgres;
   beforeAll(async () => {
-    pg = await startPostgres({ migrate: false });
+    pg = await startPostgres({ migrate: false, ownServer: true });
   });
   afterAll(async () => pg?.stop());
 

@@ -9,6 +9,7 @@ import type { AuditEvent, AuditSink } from '../../lambda/shared/audit';
 import type { SqlClient } from '../../lambda/shared/migrations';
 import { RefusalLogSink } from '../../lambda/tenant-guard/refusal-log-sink';
 import { startPostgres, type TestPostgres } from '../support/postgres';
+import { defined } from '../support/defined';
 
 const refusal = (): AuditEvent => ({
   orgId: randomUUID(),
@@ -38,7 +39,7 @@ describe('RefusalLogSink', () => {
     const event = refusal();
     await expect(sink.record(event)).rejects.toMatchObject({ code: 'AUDIT_WRITE_FAILED' });
     expect(lines).toHaveLength(1);
-    expect(JSON.parse(lines[0]!)).toEqual({
+    expect(JSON.parse(defined(lines[0]))).toEqual({
       level: 'warn',
       message: 'audit event not recorded in audit_log',
       code: 'AUDIT_WRITE_FAILED',

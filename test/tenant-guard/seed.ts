@@ -8,13 +8,14 @@ import { buildChain, type AuditRecord } from '../../lambda/audit/chain';
 import { AUDIT_COLUMNS, rowToRecord } from '../../lambda/audit/pg-sink';
 import type { TestPostgres } from '../support/postgres';
 import { createUser } from './fixtures';
+import { defined } from '../support/defined';
 
 const VIN_CHARS = 'ABCDEFGHJKLMNPRSTUVWXYZ0123456789';
 export const vin = (): string => Array.from(randomBytes(17), (b) => VIN_CHARS[b % VIN_CHARS.length]).join('');
 
 async function one(pg: TestPostgres, sql: string, params: unknown[]): Promise<string> {
   const rows = (await pg.superuser(sql, params)) as { id: string }[];
-  return rows[0]!.id;
+  return defined(rows[0]).id;
 }
 
 const WEBHOOK_PROVIDERS = ['frejun', 'didlogic'] as const;
@@ -170,7 +171,7 @@ async function seedAuditLog(pg: TestPostgres, org: string, owner: string): Promi
       pg,
       AUDIT_INSERT,
       auditParams('00000000-0000-4000-8000-000000000000'.slice(0, 24) + randomBytes(6).toString('hex'), {
-        ...next!,
+        ...defined(next),
         orgId: org,
       }),
     );

@@ -13,12 +13,13 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { readFindings } from '../../lib/compliance';
 import { Env } from '../../lambda/tenant-guard/handler';
 import { buildTestStages, templateOf } from '../support/cdk';
+import { defined } from '../support/defined';
 
 type Json = Record<string, unknown>;
 
 describe('tenant API wired to the tenant keys (prod-eu)', () => {
   const { stages } = buildTestStages(['prod-eu']);
-  const stage = stages[0]!;
+  const stage = defined(stages[0]);
   const keysStack = stage.tenantKeys;
   const keys = stage.tenantKeys.tenantKeys;
   const edge = stage.edge;
@@ -26,7 +27,7 @@ describe('tenant API wired to the tenant keys (prod-eu)', () => {
   const te = templateOf(edge);
   const apiFn = stage.tenantGuard.apiFunction;
   const apiId = edge.getLogicalId(apiFn.node.defaultChild as lambda.CfnFunction);
-  const roleId = edge.getLogicalId(apiFn.role!.node.defaultChild as iam.CfnRole);
+  const roleId = edge.getLogicalId(defined(apiFn.role).node.defaultChild as iam.CfnRole);
   const policyId = keysStack.getLogicalId(keys.apiAccessPolicy.node.defaultChild as iam.CfnManagedPolicy);
   const bucketId = keysStack.getLogicalId(keys.exportBucket.node.defaultChild as s3.CfnBucket);
   const keyId = keysStack.getLogicalId(keys.exportKey.node.defaultChild as kms.CfnKey);
@@ -74,7 +75,7 @@ describe('tenant API wired to the tenant keys (prod-eu)', () => {
     // Its only other KMS use is the tenant keys themselves (sealing webhook secrets), with an org_id context.
     const kms = inline.filter((st) => JSON.stringify(st['Action']).includes('kms:'));
     expect(kms.map((st) => st['Sid'])).toEqual(['UseTenantKeysOnlyWithAnOrgContext']);
-    expect(kms[0]!['Condition']).toMatchObject({ Null: { 'kms:EncryptionContext:org_id': 'false' } });
+    expect(defined(kms[0])['Condition']).toMatchObject({ Null: { 'kms:EncryptionContext:org_id': 'false' } });
     const all = JSON.stringify(inline.filter((st) => !kms.includes(st)));
     for (const action of ['lambda:InvokeFunction', 's3:GetObject', 'kms:Decrypt', 'lambda:*', 's3:*', 'kms:*']) {
       expect(all).not.toContain(`"${action}"`);
@@ -118,7 +119,7 @@ describe('tenant API wired to the tenant keys (prod-eu)', () => {
   it('the tenant routes are behind the REQUEST authorizer', () => {
     const resources = te.findResources('AWS::ApiGateway::Resource');
     for (const part of ['tenant', 'organisations']) {
-      const [id] = Object.entries(resources).find(([, r]) => r['Properties']['PathPart'] === part)!;
+      const [id] = defined(Object.entries(resources).find(([, r]) => r['Properties']['PathPart'] === part));
       te.hasResourceProperties('AWS::ApiGateway::Method', {
         ResourceId: { Ref: id },
         HttpMethod: 'ANY',

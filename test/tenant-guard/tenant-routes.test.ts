@@ -34,6 +34,7 @@ import { SweepFailed } from '../../lambda/tenant-keys/reconcile';
 import { startPostgres, type TestPostgres } from '../support/postgres';
 import { buildWorld, createOrg, createUser, type World } from './fixtures';
 import { proxyEvent, SOURCE_IP as IP, testIdentity, type TestIdentity } from './http';
+import { defined } from '../support/defined';
 
 const ACCOUNT = '111122223333';
 const PROVISIONER = 'bulwark-prod-eu-provisioner';
@@ -160,7 +161,7 @@ async function supportGrant(org: string): Promise<{ auth: string; headers: Recor
     "SELECT (app.open_support_grant($1, $2, 'ticket 42: tenant settings', interval '30 minutes', 'read_write')).id AS id",
     [w.support, org],
   );
-  return { auth: await bearer(w.support, org), headers: { 'X-Bulwark-Support-Grant': r.rows[0]!.id } };
+  return { auth: await bearer(w.support, org), headers: { 'X-Bulwark-Support-Grant': defined(r.rows[0]).id } };
 }
 
 async function apiKeyOf(owner: string, org: string): Promise<string> {
@@ -390,7 +391,7 @@ describe('tenant exports', () => {
         metadata: { ttlSeconds: expires },
       },
     });
-    expect(downloaded!.event.occurredAt.getTime()).toBeGreaterThanOrEqual(before - 1000);
+    expect(defined(downloaded).event.occurredAt.getTime()).toBeGreaterThanOrEqual(before - 1000);
   });
 
   it('refuses non-owners, support grants, other organisations, failed and expired exports', async () => {
@@ -499,7 +500,7 @@ describe('PUT /tenant/key (bring your own key)', () => {
     });
     const calls = lambda.commandCalls(InvokeCommand);
     expect(calls).toHaveLength(1);
-    const input = calls[0]!.args[0].input;
+    const input = defined(calls[0]).args[0].input;
     expect(input).toMatchObject({ FunctionName: PROVISIONER, InvocationType: 'RequestResponse' });
     expect(JSON.parse(Buffer.from(input.Payload as Uint8Array).toString('utf8'))).toEqual({
       orgId: t.org,
@@ -605,6 +606,13 @@ describe('PUT /tenant/key (bring your own key)', () => {
 });
 
 describe('POST /organisations and the keyless sweep', () => {
+  // The sweep logs its summary line to the function's log (stdout): recorded here, not printed.
+  let logged: string[] = [];
+  beforeEach(() => {
+    logged = [];
+    jest.spyOn(console, 'log').mockImplementation((line: unknown) => void logged.push(String(line)));
+  });
+  afterEach(() => jest.restoreAllMocks());
   const newOrg = (extra: Record<string, unknown> = {}) => ({
     kind: 'store',
     name: 'Harbour Motors',
@@ -633,8 +641,10 @@ describe('POST /organisations and the keyless sweep', () => {
     expect(committed).toHaveLength(1);
     const calls = lambda.commandCalls(InvokeCommand);
     expect(calls).toHaveLength(1);
-    expect(calls[0]!.args[0].input).toMatchObject({ FunctionName: PROVISIONER, InvocationType: 'Event' });
-    expect(JSON.parse(Buffer.from(calls[0]!.args[0].input.Payload as Uint8Array).toString('utf8'))).toEqual({ orgId });
+    expect(defined(calls[0]).args[0].input).toMatchObject({ FunctionName: PROVISIONER, InvocationType: 'Event' });
+    expect(JSON.parse(Buffer.from(defined(calls[0]).args[0].input.Payload as Uint8Array).toString('utf8'))).toEqual({
+      orgId,
+    });
     expect(audit.last('organisation.created')).toMatchObject({
       inTx: true,
       event: { orgId, actorType: 'user', actorUserId: w.platformOwner, metadata: { keySource: 'managed' } },
@@ -717,7 +727,8 @@ describe('POST /organisations and the keyless sweep', () => {
     // The scheduled event the KeylessSweep rule sends, through the function's event router.
     const summary = await makeHandler(provisioner, store)({ sweep: true });
     expect(summary).toEqual({ type: 'keyless_sweep', found: 1, provisioned: 1, failed: [] });
-    expect(kms.commandCalls(CreateAliasCommand)[0]!.args[0].input.AliasName).toBe(
+    expect(logged).toEqual([JSON.stringify(summary)]);
+    expect(defined(kms.commandCalls(CreateAliasCommand)[0]).args[0].input.AliasName).toBe(
       `alias/bulwark/prod-eu/tenant/${orgId}`,
     );
     expect(await store.get(orgId)).toEqual({ keyArn: created, source: 'managed' });

@@ -11,6 +11,7 @@ import {
   encodeSealed,
 } from '../../lambda/tenant-keys/envelope-cipher';
 import { FakeKms, KEY_A, KEY_B, ORG_A, ORG_B } from './fake-kms';
+import { defined } from '../support/defined';
 
 const text = (b: Uint8Array): string => Buffer.from(b).toString('utf8');
 const bytes = (s: string): Uint8Array => Buffer.from(s, 'utf8');
@@ -179,18 +180,18 @@ describe('EnvelopeCipher', () => {
         wrapped: Buffer.alloc(4),
         keyArn: KEY_A,
       }));
-      cache.set('a', keys[0]!);
-      cache.set('b', keys[1]!);
-      cache.set('c', keys[2]!);
+      cache.set('a', defined(keys[0]));
+      cache.set('b', defined(keys[1]));
+      cache.set('c', defined(keys[2]));
       expect(cache.get('a')).toBeDefined(); // a is now most recent; b is the LRU
-      cache.set('d', keys[3]!);
+      cache.set('d', defined(keys[3]));
       expect(cache.size).toBe(3);
       expect(cache.get('b')).toBeUndefined();
-      expect(keys[1]!.plaintext.equals(Buffer.alloc(32, 0))).toBe(true);
+      expect(defined(keys[1]).plaintext.equals(Buffer.alloc(32, 0))).toBe(true);
       expect(cache.get('a')?.plaintext.equals(Buffer.alloc(32, 1))).toBe(true);
       cache.clear();
       expect(cache.size).toBe(0);
-      expect(keys[0]!.plaintext.equals(Buffer.alloc(32, 0))).toBe(true);
+      expect(defined(keys[0]).plaintext.equals(Buffer.alloc(32, 0))).toBe(true);
     });
 
     it('stays within maxEntries under any sequence of operations (property)', () => {

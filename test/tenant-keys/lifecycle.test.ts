@@ -17,6 +17,7 @@ import {
 import { LifecycleProcessor, type LifecycleStore } from '../../lambda/tenant-keys/lifecycle-processor';
 import type { TenantKeyRecord } from '../../lambda/tenant-keys/provisioner';
 import { KEY_A, ORG_A, ORG_B } from './fake-kms';
+import { defined } from '../support/defined';
 
 const DAY = 86_400_000;
 const T0 = new Date('2026-11-01T00:00:00Z');
@@ -37,20 +38,20 @@ describe('lifecycle state machine (fake clock)', () => {
     expect(g?.next).toMatchObject({ state: 'grace', graceEndsAt: at(10 + GRACE_PERIOD_DAYS) });
     expect(g?.events.map((e) => e.event)).toEqual(['tenant.grace_started']);
     expect(g?.effects).toEqual([]);
-    expect(hasAccess(g!.next, at(10))).toBe(false);
+    expect(hasAccess(defined(g).next, at(10))).toBe(false);
 
-    expect(advance(g!.next, at(39.99))).toBeNull();
-    const s = advance(g!.next, at(40));
+    expect(advance(defined(g).next, at(39.99))).toBeNull();
+    const s = advance(defined(g).next, at(40));
     expect(s?.next).toMatchObject({ state: 'shredded', shreddedAt: at(40) });
     expect(s?.events.map((e) => [e.event, e.actorType])).toEqual([['tenant.shredded', 'system']]);
     expect(s?.effects.map((e) => e.kind)).toEqual(['delete_rows', 'delete_objects', 'schedule_key_deletion']);
-    expect(advance(s!.next, at(1000))).toBeNull();
+    expect(advance(defined(s).next, at(1000))).toBeNull();
   });
 
   it('restores from cancelled and from grace; restoring cancels the shred', () => {
     const c = cancel(activeTenant(ORG_A), at(0), at(10), OWNER).next;
     expect(restore(c, at(5), OWNER).next).toEqual(activeTenant(ORG_A));
-    const g = advance(c, at(12))!.next;
+    const g = defined(advance(c, at(12))).next;
     const r = restore(g, at(39), OWNER);
     expect(r.next.state).toBe('active');
     expect(r.events.map((e) => [e.event, e.metadata])).toEqual([['tenant.restored', { from: 'grace' }]]);
@@ -61,14 +62,16 @@ describe('lifecycle state machine (fake clock)', () => {
     const c = cancel(activeTenant(ORG_A), at(0), at(10), OWNER).next;
     const first = advance(c, at(100));
     expect(first?.next).toMatchObject({ state: 'grace', graceEndsAt: at(40) });
-    const second = advance(first!.next, at(100));
+    const second = advance(defined(first).next, at(100));
     expect(second?.next.state).toBe('shredded');
-    expect([...first!.events, ...second!.events].map((e) => e.event)).toEqual([
+    expect([...defined(first).events, ...defined(second).events].map((e) => e.event)).toEqual([
       'tenant.grace_started',
       'tenant.shredded',
     ]);
-    expect(() => restore(first!.next, at(40), OWNER)).toThrow(/grace period has ended/);
-    expect(() => restore(second!.next, at(100), OWNER)).toThrow(expect.objectContaining({ code: 'ALREADY_SHREDDED' }));
+    expect(() => restore(defined(first).next, at(40), OWNER)).toThrow(/grace period has ended/);
+    expect(() => restore(defined(second).next, at(100), OWNER)).toThrow(
+      expect.objectContaining({ code: 'ALREADY_SHREDDED' }),
+    );
   });
 
   it('refuses invalid transitions', () => {
@@ -108,10 +111,10 @@ describe('lifecycle state machine (fake clock)', () => {
           }
           if (!tr) continue;
           expect(before).not.toBe('shredded');
-          if (tr.next.state === 'cancelled') lastAccessEnd = tr.next.accessUntil!.getTime();
+          if (tr.next.state === 'cancelled') lastAccessEnd = defined(tr.next.accessUntil).getTime();
           if (tr.next.state === 'shredded') {
             expect(lastAccessEnd).not.toBeNull();
-            expect(at(now).getTime()).toBeGreaterThanOrEqual(lastAccessEnd! + GRACE_PERIOD_DAYS * DAY);
+            expect(at(now).getTime()).toBeGreaterThanOrEqual(defined(lastAccessEnd) + GRACE_PERIOD_DAYS * DAY);
             expect(tr.effects).toHaveLength(3);
           } else {
             expect(tr.effects).toHaveLength(0);
@@ -224,7 +227,7 @@ describe('LifecycleProcessor', () => {
 
   it('a failed step leaves the tenant in grace; the next run completes the shred idempotently', async () => {
     const p = processorSetup();
-    p.store.tenants.set(ORG_A, advance(cancel(activeTenant(ORG_A), at(0), at(0), OWNER).next, at(0))!.next);
+    p.store.tenants.set(ORG_A, defined(advance(cancel(activeTenant(ORG_A), at(0), at(0), OWNER).next, at(0))).next);
     p.store.keys.set(ORG_A, { keyArn: KEY_A, source: 'managed' });
     p.setNow(at(31));
     p.failObjects(true);
@@ -260,7 +263,7 @@ describe('LifecycleProcessor', () => {
 
   it('does not destroy a bring-your-own key; it records its release instead', async () => {
     const p = processorSetup();
-    p.store.tenants.set(ORG_A, advance(cancel(activeTenant(ORG_A), at(0), at(0), OWNER).next, at(0))!.next);
+    p.store.tenants.set(ORG_A, defined(advance(cancel(activeTenant(ORG_A), at(0), at(0), OWNER).next, at(0))).next);
     p.store.keys.set(ORG_A, { keyArn: KEY_A, source: 'byok' });
     p.setNow(at(30));
     await p.processor.run();

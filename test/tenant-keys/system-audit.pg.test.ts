@@ -30,6 +30,7 @@ import { provisionerFromEnv, makeProvisionerHandler } from '../../lambda/tenant-
 import { TenantKeyProvisioner } from '../../lambda/tenant-keys/provisioner';
 import { MIGRATOR_ROLE, startPostgres, type TestPostgres } from '../support/postgres';
 import { buildWorld, type World } from '../tenant-guard/fixtures';
+import { defined } from '../support/defined';
 
 let mockPool: Pool | undefined;
 jest.mock('../../lambda/tenant-keys/runtime', () => ({
@@ -165,7 +166,7 @@ describe('a step commits only with its audit event', () => {
        access_until = now() - interval '31 days', grace_ends_at = now() - interval '1 minute'`,
     );
     const remaining = async () =>
-      Number((await pool.query('SELECT app.tenant_rows_remaining($1) AS n', [w.storeA])).rows[0]!['n']);
+      Number(defined((await pool.query('SELECT app.tenant_rows_remaining($1) AS n', [w.storeA])).rows[0])['n']);
     const rows = await remaining();
     expect(rows).toBeGreaterThan(0);
 

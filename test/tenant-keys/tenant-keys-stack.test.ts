@@ -7,6 +7,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import { BulwarkChecks, applyComplianceGate, readFindings } from '../../lib/compliance';
 import { TenantKeys } from '../../lib/tenant-keys/tenant-keys';
 import { buildTestStages, templateOf, testApp } from '../support/cdk';
+import { defined } from '../support/defined';
 
 type Json = Record<string, unknown>;
 
@@ -27,7 +28,7 @@ describe('TenantKeys stack in a shipped stage (prod-eu)', () => {
   // Template.fromStack synthesizes the stage, so the compliance gate (five packs, the Bulwark pack and
   // the residency guard) runs over it: building the template at all proves the gate passes.
   const { stages } = buildTestStages(['prod-eu']);
-  const stage = stages[0]!;
+  const stage = defined(stages[0]);
   const t = templateOf(stage.tenantKeys.tenantKeys.node.scope as Stack);
   const statements = statementsOf(t);
   const bySid = (sid: string) => statements.filter((s) => s['Sid'] === sid);

@@ -2,6 +2,7 @@ import { SECRET_PURPOSES, type SecretPurpose } from '../../lambda/shared/secret-
 import { EnvelopeCipher } from '../../lambda/tenant-keys/envelope-cipher';
 import { sealUpdate, writeOnlyView } from '../../lambda/tenant-keys/write-only';
 import { FakeKms, KEY_A, ORG_A } from './fake-kms';
+import { defined } from '../support/defined';
 
 function cipher() {
   const kms = new FakeKms();
@@ -31,7 +32,7 @@ describe('write-only secrets', () => {
     };
     const out = await sealUpdate(c, ORG_A, { password: 'hunter2', host: 'x' }, fields);
     expect(Object.keys(out)).toEqual(['password']);
-    expect(Buffer.from(await c.open(ORG_A, 'mailbox_password', out.password!)).toString()).toBe('hunter2');
+    expect(Buffer.from(await c.open(ORG_A, 'mailbox_password', defined(out.password))).toString()).toBe('hunter2');
     expect(await sealUpdate(c, ORG_A, { webhook_secret: null }, fields)).toEqual({ webhook_secret: null });
     await expect(sealUpdate(c, ORG_A, { password: 42 }, fields)).rejects.toThrow(/non-empty string/);
   });

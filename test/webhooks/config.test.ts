@@ -1,8 +1,9 @@
 /** The deployment configuration of the webhook ingress. */
 import { CATALOGUE, ConfigError, parseDeployment } from '../../lib/config';
 import { telnyxKeyPair } from './support';
+import { defined } from '../support/defined';
 
-const base = CATALOGUE['prod-eu']!;
+const base = defined(CATALOGUE['prod-eu']);
 
 function problems(input: unknown): string[] {
   try {

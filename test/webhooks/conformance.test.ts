@@ -22,6 +22,7 @@ import {
   TestCipher,
   type EventOptions,
 } from './support';
+import { defined } from '../support/defined';
 
 const NOW_MS = 1_795_000_000_000;
 const NOW = Math.floor(NOW_MS / 1000);
@@ -149,7 +150,7 @@ async function effects(provider: Provider, eventId: string): Promise<number> {
       provider,
       eventId,
     ]);
-    return r.rows[0]!.n as number;
+    return defined(r.rows[0]).n as number;
   } finally {
     await c.end();
   }
@@ -189,7 +190,7 @@ describe.each(CARRIERS)('$provider conformance', (carrier) => {
     const body = carrier.body(id());
     const { headers } = signed(body);
     const tampered = Buffer.from(body);
-    tampered[10] = tampered[10]! ^ 0x01;
+    tampered[10] = defined(tampered[10]) ^ 0x01;
     expect(await send(carrier, { body: tampered, headers })).toEqual(refused('SIGNATURE_INVALID', 401));
   });
 
@@ -199,7 +200,7 @@ describe.each(CARRIERS)('$provider conformance', (carrier) => {
       if (n.toLowerCase() !== carrier.signatureHeader) return [n, v];
       const encoding = /^[0-9a-f]+$/.test(v) ? 'hex' : 'base64';
       const bytes = Buffer.from(v, encoding);
-      bytes[3] = bytes[3]! ^ 0x80;
+      bytes[3] = defined(bytes[3]) ^ 0x80;
       return [n, bytes.toString(encoding)];
     });
     expect(await send(carrier, { body, headers })).toEqual(refused('SIGNATURE_INVALID', 401));
@@ -241,7 +242,7 @@ describe.each(CARRIERS)('$provider conformance', (carrier) => {
   it('refuses a duplicated signature header, in the same or another case', async () => {
     const body = carrier.body(id());
     const headers = carrier.headers(body);
-    const sig = headers.find(([n]) => n.toLowerCase() === carrier.signatureHeader)!;
+    const sig = defined(headers.find(([n]) => n.toLowerCase() === carrier.signatureHeader));
     // Both copies carry the valid signature: a duplicate is refused, not "the last one wins".
     expect(await send(carrier, { body, headers: [...headers, sig] })).toEqual(refused('HEADER_DUPLICATED', 400));
     expect(await send(carrier, { body, headers: [...headers, [sig[0].toLowerCase(), sig[1]]] })).toEqual(

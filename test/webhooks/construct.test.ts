@@ -12,6 +12,7 @@ import { acknowledge, applyComplianceGate, readFindings } from '../../lib/compli
 import { WebhookIngress, type WebhookIngressProps } from '../../lib/webhooks';
 import { deployment, testApp } from '../support/cdk';
 import { telnyxKeyPair } from './support';
+import { defined } from '../support/defined';
 
 const TELNYX_KEY = telnyxKeyPair().publicKeyBase64;
 
@@ -109,9 +110,9 @@ describe('WebhookIngress', () => {
       });
       expect(sg.asString()).toMatch(/^FunctionSg/);
       // No subnets given: the VPC's private (here isolated) subnets, one per AZ, never public ones.
-      const fn = Object.values(
-        template.findResources('AWS::Lambda::Function', { Properties: { Runtime: 'nodejs22.x' } }),
-      )[0]!;
+      const fn = defined(
+        Object.values(template.findResources('AWS::Lambda::Function', { Properties: { Runtime: 'nodejs22.x' } }))[0],
+      );
       const subnets = fn.Properties.VpcConfig.SubnetIds as Array<{ Ref: string }>;
       expect(subnets).toHaveLength(3);
       for (const s of subnets) expect(s.Ref).toMatch(/^VpcappSubnet\d/);
@@ -123,8 +124,10 @@ describe('WebhookIngress', () => {
         template.findResources('AWS::IAM::Role', { Properties: { Description: 'Webhook ingress function' } }),
       );
       expect(roles).toHaveLength(1);
-      expect(roles[0]!.Properties.ManagedPolicyArns).toEqual([{ Ref: expect.stringMatching(/^IngressPolicy/) }]);
-      expect(roles[0]!.Properties.Policies).toBeUndefined();
+      expect(defined(roles[0]).Properties.ManagedPolicyArns).toEqual([
+        { Ref: expect.stringMatching(/^IngressPolicy/) },
+      ]);
+      expect(defined(roles[0]).Properties.Policies).toBeUndefined();
       expect(template.findResources('AWS::IAM::Policy')).toEqual({});
       const policy = JSON.stringify(template.findResources('AWS::IAM::ManagedPolicy'));
       expect(policy).toContain('rds-db:connect');
@@ -140,11 +143,11 @@ describe('WebhookIngress', () => {
       template.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
       // CloudWatch Logs may use the key only for this account's log groups in this region.
       const [key] = Object.values(template.findResources('AWS::KMS::Key'));
-      const logs = (key!['Properties']['KeyPolicy']['Statement'] as Record<string, unknown>[]).filter((st) =>
+      const logs = (defined(key)['Properties']['KeyPolicy']['Statement'] as Record<string, unknown>[]).filter((st) =>
         JSON.stringify(st['Principal']).includes('logs.'),
       );
       expect(logs).toHaveLength(1);
-      expect(JSON.stringify(logs[0]!['Condition'])).toContain('kms:EncryptionContext:aws:logs:arn');
+      expect(JSON.stringify(defined(logs[0])['Condition'])).toContain('kms:EncryptionContext:aws:logs:arn');
     });
   });
 
@@ -157,7 +160,7 @@ describe('WebhookIngress', () => {
     }
     const secret = Object.values(alarms).find((a) => /WEBHOOK_SECRET_MISSING/.test(a.Properties.AlarmDescription));
     expect(JSON.stringify(secret)).toContain('"Value":"WEBHOOK_SECRET_UNREADABLE"');
-    expect(secret!.Properties.Threshold).toBe(1);
+    expect(defined(secret).Properties.Threshold).toBe(1);
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'Bulwark/Webhooks',
       Dimensions: [{ Name: 'Outcome', Value: 'SIGNATURE_INVALID' }],
@@ -185,7 +188,7 @@ describe('WebhookIngress', () => {
     expect(() => build({ telnyxPreviousPublicKey: 'x' })).toThrow(/telnyxPreviousPublicKey must be a raw 32-byte/);
     // Right length and alphabet, but non-zero padding bits: the function would refuse it at every cold start.
     const b64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
-    const last = b64.indexOf(TELNYX_KEY.at(-2)!); // carries the two padding bits, zero in canonical form
+    const last = b64.indexOf(defined(TELNYX_KEY.at(-2))); // carries the two padding bits, zero in canonical form
     const sloppy = `${TELNYX_KEY.slice(0, -2)}${b64[last | 1]}=`;
     expect(sloppy).not.toBe(TELNYX_KEY);
     expect(() => build({ telnyxPublicKey: sloppy })).toThrow(/telnyxPublicKey must be a raw 32-byte/);

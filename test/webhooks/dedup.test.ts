@@ -4,7 +4,7 @@ import { processOnce, purgeExpired, type DedupKey } from '../../lambda/webhooks/
 import { buildRuntime, parseWebhookEnv } from '../../lambda/webhooks/config';
 import { createWebhookHandler } from '../../lambda/webhooks/handler';
 import { EmfMetrics, JsonLogger } from '../../lambda/webhooks/telemetry';
-import { APP_ROLE, startPostgres, type TestPostgres } from '../support/postgres';
+import { APP_ROLE, gate, startPostgres, waitForLockWaiters, type TestPostgres } from '../support/postgres';
 import { appPool, Lines, proxyEvent, telnyxKeyPair, telnyxSign } from './support';
 
 let pg: TestPostgres;
@@ -47,17 +47,25 @@ describe('processOnce', () => {
 
   it('of two concurrent deliveries of the same event, exactly one processes', async () => {
     const pool = appPool(pg, { max: 20 });
-    for (let round = 0; round < 5; round++) {
+    for (let round = 0; round < 3; round++) {
       const k = key();
       let inside = 0;
+      const entered = gate();
+      const release = gate();
       const effect = async (tx: { query: (s: string, p?: unknown[]) => Promise<unknown> }) => {
         inside++;
-        // Hold the transaction open so the second delivery really overlaps it.
-        await tx.query('SELECT pg_sleep(0.2)');
+        entered.open();
+        // Hold the transaction open until the second delivery is blocked on its dedup row.
+        await release.opened;
         await tx.query('INSERT INTO effects VALUES ($1)', [k.eventId]);
       };
-      const outcomes = await Promise.all([processOnce(pool, k, effect), processOnce(pool, k, effect)]);
-      expect(outcomes.sort()).toEqual(['duplicate', 'processed']);
+      const first = processOnce(pool, k, effect);
+      await entered.opened;
+      const second = processOnce(pool, k, effect);
+      await waitForLockWaiters(pg, 1);
+      release.open();
+      expect(await first).toBe('processed');
+      expect(await second).toBe('duplicate');
       expect(inside).toBe(1);
       expect(await count('SELECT count(*) AS n FROM effects WHERE event_id = $1', [k.eventId])).toBe(1);
     }
@@ -94,14 +102,20 @@ describe('processOnce', () => {
   it('when the first of two concurrent deliveries fails, the second processes', async () => {
     const pool = appPool(pg, { max: 20 });
     const k = key();
-    const failing = processOnce(pool, k, async (tx) => {
-      await tx.query('SELECT pg_sleep(0.2)');
+    const entered = gate();
+    const release = gate();
+    const failing = processOnce(pool, k, async () => {
+      entered.open();
+      await release.opened;
       throw new Error('first attempt failed');
     });
-    await new Promise((r) => setTimeout(r, 50));
+    // The first holds the dedup row; the second blocks on it until the first rolls back.
+    await entered.opened;
     const second = processOnce(pool, k, async (tx) => {
       await tx.query('INSERT INTO effects VALUES ($1)', [k.eventId]);
     });
+    await waitForLockWaiters(pg, 1);
+    release.open();
     await expect(failing).rejects.toThrow('first attempt failed');
     expect(await second).toBe('processed');
     expect(await count('SELECT count(*) AS n FROM effects WHERE event_id = $1', [k.eventId])).toBe(1);
@@ -181,6 +195,8 @@ describe('handler under concurrent delivery', () => {
     const logs = new Lines();
     const logger = new JsonLogger(logs.write);
     let processedCount = 0;
+    const entered = gate();
+    const release = gate();
     const handle = createWebhookHandler({
       runtime: buildRuntime(
         parseWebhookEnv({ BULWARK_ENVIRONMENT: 'production', TELNYX_PUBLIC_KEY: publicKeyBase64 }),
@@ -189,9 +205,10 @@ describe('handler under concurrent delivery', () => {
       ),
       pool: appPool(pg, { max: 10 }),
       processor: {
-        async process(_e, tx) {
+        async process() {
           processedCount++;
-          await tx.query('SELECT pg_sleep(0.2)');
+          entered.open();
+          await release.opened;
         },
       },
       metrics: new EmfMetrics(logs.write),
@@ -208,7 +225,12 @@ describe('handler under concurrent delivery', () => {
         ['telnyx-timestamp', ts],
       ],
     });
-    const results = await Promise.all([handle(event), handle(event)]);
+    const both = Promise.all([handle(event), handle(event)]);
+    // Whichever delivery inserted the dedup row first holds it; the other waits on it.
+    await entered.opened;
+    await waitForLockWaiters(pg, 1);
+    release.open();
+    const results = await both;
     expect(results.map((r) => r.statusCode)).toEqual([200, 200]);
     expect(results.map((r) => JSON.parse(r.body).status).sort()).toEqual(['accepted', 'duplicate']);
     expect(processedCount).toBe(1);

@@ -13,6 +13,7 @@ import { EmfMetrics, JsonLogger } from '../../lambda/webhooks/telemetry';
 import { buildWorld, type World } from '../tenant-guard/fixtures';
 import { APP_ROLE, startPostgres, type TestPostgres } from '../support/postgres';
 import { appPool, hmacSign, Lines, MemoryAudit, proxyEvent, TestCipher } from './support';
+import { defined } from '../support/defined';
 
 let pg: TestPostgres;
 let w: World;
@@ -66,7 +67,7 @@ describe('organisation_webhook_secrets', () => {
     const dump = JSON.stringify(rows);
     expect(dump).not.toContain(secretA.toString('hex'));
     expect(dump).not.toContain(secretA.toString('base64'));
-    expect(String(rows[0]!['current_sealed'])).toMatch(/^v1\./);
+    expect(String(defined(rows[0])['current_sealed'])).toMatch(/^v1\./);
   });
 
   it('is invisible and unwritable from another tenant and without a context', async () => {

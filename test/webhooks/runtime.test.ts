@@ -19,6 +19,7 @@ import {
   telnyxSign,
   TestCipher,
 } from './support';
+import { defined } from '../support/defined';
 
 /** A pool that must never be reached: these cases are all refused before the database. */
 const unreachablePool: ConnectionPool = {
@@ -210,7 +211,7 @@ describe('the Lambda entry point (lambda/webhooks/index.ts)', () => {
     await jest.isolateModulesAsync(async () => {
       handler = (await import('../../lambda/webhooks/index')).handler;
     });
-    return handler!;
+    return defined(handler);
   }
 
   it('refuses to cold-start in production with verification disabled', async () => {

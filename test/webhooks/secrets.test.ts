@@ -2,6 +2,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { StoredSecretResolver, WebhookSecretService } from '../../lambda/webhooks/secrets';
 import { MemoryAudit, MemorySecretStore, TestCipher } from './support';
+import { defined } from '../support/defined';
 
 const actor = { userId: randomUUID(), email: 'admin@dealer.example' };
 
@@ -89,7 +90,7 @@ describe('WebhookSecretService', () => {
     const [org, other] = [randomUUID(), randomUUID()];
     await service.setSecret(org, 'frejun', randomBytes(32), actor);
     // Copy org's ciphertext under another organisation: the cipher's binding refuses it.
-    store.rows.set(`${other}/frejun`, store.rows.get(`${org}/frejun`)!);
+    store.rows.set(`${other}/frejun`, defined(store.rows.get(`${org}/frejun`)));
     const resolver = new StoredSecretResolver({ store, cipher });
     await expect(resolver.secretsFor(other, 'frejun')).rejects.toMatchObject({ code: 'WEBHOOK_SECRET_UNREADABLE' });
   });

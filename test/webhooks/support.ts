@@ -15,12 +15,13 @@ import type { HmacProvider } from '../../lambda/webhooks/providers';
 import type { ProxyEventLike } from '../../lambda/webhooks/request';
 import type { StoredWebhookSecret, WebhookSecretStore } from '../../lambda/webhooks/secrets';
 import { APP_ROLE, type TestPostgres } from '../support/postgres';
+import { defined } from '../support/defined';
 
 /** An Ed25519 key pair as Telnyx holds it, plus the raw public key as the portal shows it. */
 export function telnyxKeyPair(): { privateKey: KeyObject; publicKeyBase64: string } {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   const jwk = publicKey.export({ format: 'jwk' });
-  return { privateKey, publicKeyBase64: Buffer.from(jwk.x!, 'base64url').toString('base64') };
+  return { privateKey, publicKeyBase64: Buffer.from(defined(jwk.x), 'base64url').toString('base64') };
 }
 
 export function telnyxSign(privateKey: KeyObject, timestamp: string, body: Buffer): string {

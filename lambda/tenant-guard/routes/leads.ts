@@ -1,4 +1,5 @@
 /** Leads: CRUD and bulk delete in the caller's organisation (`leads:*`). */
+import { firstRow } from '../../shared/rows';
 import { z } from 'zod';
 import { GuardError, parseInput } from '../errors';
 import { tenantRoute, type Route } from '../route';
@@ -32,7 +33,7 @@ export const LEAD_ROUTES: readonly Route[] = [
        VALUES ($1, $2, $3, $4, coalesce($5, 'manual'), coalesce($6, 'new'), $7) RETURNING ${LEAD_COLUMNS}`,
       [ctx.tenant.orgId, b.name, b.email ?? null, b.phone ?? null, b.source ?? null, b.status ?? null, b.notes ?? null],
     );
-    const lead = r.rows[0]!;
+    const lead = firstRow(r.rows);
     await ctx.emit('lead.created', 'lead', String(lead['id']));
     return { status: 201, body: { lead } };
   }),

@@ -4,6 +4,7 @@
  * person who has none (or reinstates a revoked one, under PATCH's rules) and refuses an active
  * member with MEMBERSHIP_EXISTS.
  */
+import { firstRow } from '../../shared/rows';
 import { z } from 'zod';
 import { GuardError, parseInput } from '../errors';
 import { tenantRoute, type Route, type RouteContext } from '../route';
@@ -75,7 +76,7 @@ export const MEMBERSHIP_ROUTES: readonly Route[] = [
       b.role === 'custom' ? { role: b.role, customRoleId: b.customRoleId } : { role: b.role };
     await assertAssignable(ctx, assignment);
     const user = await ctx.tx.query('SELECT id FROM app.resolve_user($1, $2)', [b.subject, b.email]);
-    const userId = user.rows[0]!['id'];
+    const userId = firstRow(user.rows)['id'];
     const customRoleId = b.role === 'custom' ? b.customRoleId : null;
     const existing = (
       await ctx.tx.query('SELECT role, status FROM memberships WHERE org_id = $1 AND user_id = $2 FOR UPDATE', [
@@ -101,7 +102,7 @@ export const MEMBERSHIP_ROUTES: readonly Route[] = [
         [ctx.tenant.orgId, userId, b.role, customRoleId],
       );
     }
-    await ctx.emit('membership.granted', 'membership', String(r.rows[0]!['id']), { role: b.role });
+    await ctx.emit('membership.granted', 'membership', String(firstRow(r.rows)['id']), { role: b.role });
     return { status: 201, body: { membership: r.rows[0] } };
   }),
   tenantRoute('PATCH', '/memberships/{id}', async (ctx) => {

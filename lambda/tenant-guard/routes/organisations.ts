@@ -2,6 +2,7 @@
  * Creating a tenant (`POST /organisations`): a platform action on the caller, entering no tenant.
  * The tenant's key is provisioned after COMMIT, or by the provisioner's scheduled sweep.
  */
+import { firstRow } from '../../shared/rows';
 import { InvokeCommand } from '@aws-sdk/client-lambda';
 import { z } from 'zod';
 import { GuardError, parseInput } from '../errors';
@@ -30,7 +31,7 @@ export const ORGANISATION_ROUTES: readonly Route[] = [
     const keySource = b.keySource ?? 'managed';
     if (keySource === 'byok' && b.plan !== 'enterprise') throw new GuardError('BYOK_NOT_ENTITLED');
     const owner = await ctx.tx.query('SELECT id FROM app.resolve_user($1, $2)', [b.owner.subject, b.owner.email]);
-    const ownerId = String(owner.rows[0]!['id']);
+    const ownerId = String(firstRow(owner.rows)['id']);
     const created = await ctx.tx
       .query('SELECT app.create_organisation($1, $2, $3, $4, $5, $6) AS id', [
         ctx.caller.userId,
@@ -46,7 +47,7 @@ export const ORGANISATION_ROUTES: readonly Route[] = [
         if (code === '23514' || code === '23503') throw new GuardError('VALIDATION_FAILED', 'hierarchy', 'parentId');
         throw e;
       });
-    const orgId = String(created.rows[0]!['id']);
+    const orgId = String(firstRow(created.rows)['id']);
     if (keySource === 'byok') {
       await ctx.tx.query('SELECT app.expect_tenant_byok($1, $2)', [ctx.caller.userId, orgId]);
     }

@@ -2,6 +2,7 @@
  * Custom roles (`settings:*`). A role's grid is a subset of its creator's or editor's; nobody edits
  * or deletes a role holding more than they do; an assigned role is not deleted (CONFLICT).
  */
+import { firstRow } from '../../shared/rows';
 import { z } from 'zod';
 import { GuardError, parseInput } from '../errors';
 import { narrow } from '../permissions';
@@ -45,7 +46,7 @@ export const ROLE_ROUTES: readonly Route[] = [
       'INSERT INTO custom_roles (org_id, name, permissions, oversight) VALUES ($1, $2, $3, $4) RETURNING id, name, permissions, oversight',
       [ctx.tenant.orgId, b.name, grid, b.oversight ?? false],
     );
-    await ctx.emit('role.created', 'custom_role', String(r.rows[0]!['id']), { permissions: grid });
+    await ctx.emit('role.created', 'custom_role', String(firstRow(r.rows)['id']), { permissions: grid });
     return { status: 201, body: { role: r.rows[0] } };
   }),
   tenantRoute('PATCH', '/roles/{id}', async (ctx) => {

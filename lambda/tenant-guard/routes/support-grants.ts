@@ -3,6 +3,7 @@
  * member; the database function checks the platform role and the 4-hour limit again); the
  * organisation's Owner in person lists and revokes them.
  */
+import { firstRow } from '../../shared/rows';
 import { z } from 'zod';
 import { GuardError, parseInput } from '../errors';
 import { callerRoute, tenantRoute, type Route } from '../route';
@@ -26,7 +27,7 @@ export const SUPPORT_GRANT_ROUTES: readonly Route[] = [
          FROM (SELECT app.open_support_grant($1, $2, $3, make_interval(mins => $4), $5) AS g) s`,
       [ctx.caller.userId, b.orgId, b.reason, b.durationMinutes, b.scope ?? 'read'],
     );
-    const grant = r.rows[0]!;
+    const grant = firstRow(r.rows);
     const grantId = String(grant['id']);
     // Entered under the new grant (the gate checks it is live), so the opening is recorded in its own chain.
     await ctx.enter(ctx.caller.userId, b.orgId, grantId);

@@ -2,6 +2,7 @@
  * The Owner's full data exports (docs/tenant-keys.md): requested here, written by the lifecycle
  * processor; a ready export gives a pre-signed link of at most 15 minutes, each issuance audited.
  */
+import { firstRow } from '../../shared/rows';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { z } from 'zod';
@@ -24,7 +25,7 @@ export const TENANT_EXPORT_ROUTES: readonly Route[] = [
     requireOwner(ctx.tenant, true);
     if (ctx.req.body !== undefined) parseInput(z.strictObject({}), ctx.req.body);
     const r = await ctx.tx.query('SELECT id, status, requested_at FROM app.request_tenant_export()');
-    const row = r.rows[0]!;
+    const row = firstRow(r.rows);
     await ctx.emit('tenant.export_requested', 'tenant_export', String(row['id']));
     return {
       status: 202,

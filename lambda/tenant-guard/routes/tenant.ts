@@ -4,6 +4,7 @@
  * tenant context can be entered. The database functions of migrations/0300 re-check every rule
  * (Owner only, never under a support grant, state transitions).
  */
+import { firstRow } from '../../shared/rows';
 import { z } from 'zod';
 import { GRACE_PERIOD_DAYS } from '../../tenant-keys/lifecycle';
 import { GuardError, parseInput } from '../errors';
@@ -51,7 +52,7 @@ export const TENANT_ROUTES: readonly Route[] = [
       ctx.caller.userId,
       ctx.orgId,
     ]);
-    const from = String(r.rows[0]!['previous_state']);
+    const from = String(firstRow(r.rows)['previous_state']);
     // Active again, so the Owner can enter it (a platform owner, not a member, cannot: Owners only).
     await ctx.enter(ctx.caller.userId, ctx.orgId);
     await ctx.emit('tenant.restored', 'organisation', ctx.orgId, { from });
@@ -70,7 +71,7 @@ export const TENANT_ROUTES: readonly Route[] = [
       'SELECT org_id, lifecycle_state, cancelled_at, access_until FROM app.cancel_tenant($1)',
       [until],
     );
-    const row = r.rows[0]!;
+    const row = firstRow(r.rows);
     await ctx.emit('tenant.cancelled', 'organisation', ctx.tenant.orgId, { accessUntil: iso(row['access_until']) });
     const accessUntil = new Date(row['access_until'] as string);
     return {
