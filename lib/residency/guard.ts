@@ -17,7 +17,7 @@ import {
 } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 import { REGIONS, regionInZone, type ResidencyZone } from '../config/regions';
-import { rendered } from '../compliance/bulwark-rules';
+import { rendered } from '../compliance/rule-helpers';
 
 export const RESIDENCY_ALLOWANCE_METADATA = 'bulwark:residency-allowance';
 const MIN_REASON = 20;

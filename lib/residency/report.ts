@@ -1,5 +1,5 @@
 import { CfnResource, Stack, Stage } from 'aws-cdk-lib';
-import { rendered } from '../compliance/bulwark-rules';
+import { rendered } from '../compliance/rule-helpers';
 import type { DeploymentConfig } from '../config';
 import { regionInZone } from '../config/regions';
 import { regionsNamedIn, residencyAllowanceOf } from './guard';
