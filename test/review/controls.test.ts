@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CONTROLS } from '../../lib/review/controls';
-import { renderControls } from '../../lib/review/render-controls';
+import { CONTROLS } from '../../tools/controls/controls';
+import { renderControls } from '../../tools/controls/render';
 import { CONTROLS_FILE } from '../../scripts/controls';
 
 const ROOT = path.join(__dirname, '..', '..');

@@ -402,13 +402,21 @@ export const CONTROLS: readonly Control[] = [
       'A deployment keeps its data, keys, logs and backups inside its residency zone (EU excludes London and Zurich); global resources only by reasoned allowance.',
     implementedBy: [
       'lib/residency/guard.ts',
-      'lib/residency/report.ts',
+      'tools/residency/report.ts',
       'lib/config/regions.ts',
       'lib/config/schema.ts',
     ],
     provenBy: [
       t('test/residency/guard.test.ts', 'names the resource and the region when a log destination leaves the zone'),
       t('test/residency/guard.test.ts', 'treats London as outside the EU'),
+      t(
+        'test/residency/guard.test.ts',
+        'flags a resource that reads an out-of-zone region from Mappings, naming the region its partition selects',
+      ),
+      t(
+        'test/residency/guard.test.ts',
+        'flags unread Mappings, Outputs and Parameter defaults that name a region outside the zone',
+      ),
       t('test/residency/guard.test.ts', 'fails synth through the validation plugin'),
       t(
         'test/residency/guard.test.ts',
@@ -416,6 +424,10 @@ export const CONTROLS: readonly Control[] = [
       ),
       t('test/config/schema.test.ts', 'refuses %s'),
       t('test/residency/report.test.ts', 'lists every stack of prod-eu inside the EU'),
+      t(
+        'test/residency/report.test.ts',
+        'lists each secret rotation application as allowed, with its us-east-1 code origin and the reason',
+      ),
       t(
         'test/edge/edge-stage.test.ts',
         'keep every stack, and so every log holding client IPs, in the deployment region inside its zone',
@@ -426,12 +438,17 @@ export const CONTROLS: readonly Control[] = [
   {
     id: 'compliance-gate',
     promise:
-      'Every deployment passes five cdk-nag packs and Bulwark’s own pack with zero unacknowledged findings; each accepted finding is scoped to one resource with a specific reason.',
+      'Every deployment passes five cdk-nag packs and Bulwark’s own pack with zero unacknowledged findings; each accepted finding is scoped to one resource with a specific reason, and an acknowledgement that matches no finding fails synth.',
     implementedBy: ['lib/compliance/gate.ts', 'lib/compliance/acknowledge.ts', 'lib/compliance/bulwark-pack.ts'],
     provenBy: [
       t('test/compliance/gate.test.ts', 'fails synth on a non-compliant construct'),
       t('test/compliance/gate.test.ts', 'an acknowledgement removes exactly that finding on exactly that construct'),
       t('test/compliance/acknowledge.test.ts', 'refuses %s as scope'),
+      t(
+        'test/compliance/gate.test.ts',
+        'fail synth, naming the resource and the acknowledged id; a matching one passes',
+      ),
+      t('test/compliance/gate.test.ts', 'of the CDK template validator are checked against its report'),
       t('test/foundation/deployments.test.ts', 'passes the compliance gate with zero unacknowledged findings'),
     ],
     guardedBy: [],

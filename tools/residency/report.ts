@@ -1,8 +1,8 @@
 import { CfnResource, Stack, Stage } from 'aws-cdk-lib';
-import { rendered } from '../compliance/rule-helpers';
-import type { DeploymentConfig } from '../config';
-import { regionInZone } from '../config/regions';
-import { isGlobal, regionsNamedIn, regionsOutsideZone, residencyAllowanceOf } from './guard';
+import { rendered } from '../../lib/compliance/rule-helpers';
+import type { DeploymentConfig } from '../../lib/config';
+import { regionInZone } from '../../lib/config/regions';
+import { isGlobal, regionsNamedIn, regionsOutsideZone, residencyAllowanceOf } from '../../lib/residency/guard';
 
 /** Resource types that store customer data, keys or backups. */
 const DATA_STORES: Readonly<Record<string, string>> = {
