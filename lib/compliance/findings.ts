@@ -41,6 +41,9 @@ const TEMPLATE_VALIDATOR_PLUGIN = 'CloudFormation Validate';
  */
 function staleTemplateValidatorAcknowledgements(assemblyDir: string, report: ValidationReport): Finding[] {
   if (!fs.existsSync(path.join(assemblyDir, 'manifest.json'))) return [];
+  // No entry from the validator means it was turned off (`cdk synth --no-validation`) or reported nothing at all;
+  // the report cannot tell which, so its acknowledgements are judged only when it reported.
+  if (!(report.pluginReports ?? []).some((p) => p.pluginName === TEMPLATE_VALIDATOR_PLUGIN)) return [];
   const matched = new Set<string>();
   for (const plugin of report.pluginReports ?? []) {
     if (plugin.pluginName !== TEMPLATE_VALIDATOR_PLUGIN) continue;
