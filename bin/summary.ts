@@ -2,7 +2,7 @@
 // Reads only cdk.out, so it can never disagree with what would be deployed.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { summarise, renderSummary } from '../lib/compliance/summary';
+import { summarise, renderSummary } from '../tools/compliance/summary';
 
 const outdir = process.argv[2] ?? 'cdk.out';
 if (!fs.existsSync(path.join(outdir, 'manifest.json'))) {

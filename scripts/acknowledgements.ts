@@ -3,7 +3,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { buildStages, cdkJsonContext } from '../lib/app';
-import { collectAcknowledgements, renderAcknowledgements } from '../lib/compliance';
+import { collectAcknowledgements } from '../lib/compliance';
+import { renderAcknowledgements } from '../tools/compliance/acknowledgements';
 import { loadDeployments } from '../lib/config';
 
 export const ACKNOWLEDGEMENTS_FILE = path.join(__dirname, '..', 'docs', 'compliance', 'acknowledgements.md');

@@ -1,8 +1,8 @@
-// Regenerates docs/controls.md from lib/review/controls.ts.
+// Regenerates docs/controls.md from tools/controls/controls.ts.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CONTROLS } from '../lib/review/controls';
-import { renderControls } from '../lib/review/render-controls';
+import { CONTROLS } from '../tools/controls/controls';
+import { renderControls } from '../tools/controls/render';
 
 export const CONTROLS_FILE = path.join(__dirname, '..', 'docs', 'controls.md');
 

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { buildStages, cdkJsonContext } from '../lib/app';
 import { loadDeployments } from '../lib/config';
-import { renderResidencyReport, residencyReport } from '../lib/residency/report';
+import { renderResidencyReport, residencyReport } from '../tools/residency/report';
 
 export const RESIDENCY_DIR = path.join(__dirname, '..', 'docs', 'residency');
 

@@ -6,16 +6,22 @@ import { App } from 'aws-cdk-lib';
 import { buildStages, cdkJsonContext } from '../lib/app';
 import { collectAcknowledgements, readFindings } from '../lib/compliance';
 import { loadDeployments } from '../lib/config';
-import { residencyReport } from '../lib/residency/report';
-import { CONTROLS } from '../lib/review/controls';
-import { renderReview, type ReviewInput } from '../lib/review/html';
-import { iamSummary } from '../lib/review/iam-summary';
+import { residencyReport } from '../tools/residency/report';
+import { CONTROLS } from '../tools/controls/controls';
+import { renderReview, type ReviewInput } from '../tools/review/html';
+import { iamSummary } from '../tools/review/iam-summary';
 
 export function buildReview(now: Date = new Date()): ReviewInput {
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'bulwark-review-'));
   const app = new App({
     outdir,
-    context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [], '@aws-cdk/core:appMode': 'inmemory' },
+    context: {
+      ...cdkJsonContext(),
+      'aws:cdk:bundling-stacks': [],
+      '@aws-cdk/core:appMode': 'inmemory',
+      // Templates name each resource's construct path, which heads its IAM summary.
+      'aws:cdk:enable-path-metadata': true,
+    },
   });
   const stages = buildStages(app, loadDeployments());
   try {

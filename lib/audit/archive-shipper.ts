@@ -77,6 +77,7 @@ export class ArchiveShipper extends Construct {
     const undelivered = deadLetterQueue(this, 'Undelivered', {
       encryptionKey: logKey,
       deadLetterOf: 'the shipper schedule and function',
+      servesFunction: true,
     });
 
     const role = new iam.Role(this, 'Role', {

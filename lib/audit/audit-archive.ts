@@ -57,22 +57,6 @@ export class AuditArchive extends Construct {
         resources: [logs.bucketArn, logs.arnForObjects('*')],
       }),
     );
-    acknowledge(
-      logs,
-      'AwsSolutions-S1',
-      'This bucket is the server access log destination of the audit buckets; logging it into itself would loop.',
-    );
-    for (const rule of [
-      'HIPAA.Security-S3BucketLoggingEnabled',
-      'NIST.800.53.R5-S3BucketLoggingEnabled',
-      'PCI.DSS.321-S3BucketLoggingEnabled',
-    ]) {
-      acknowledge(
-        logs,
-        rule,
-        'This bucket is the server access log destination of the audit buckets; logging it into itself would loop.',
-      );
-    }
     for (const rule of [
       'HIPAA.Security-S3DefaultEncryptionKMS',
       'NIST.800.53.R5-S3DefaultEncryptionKMS',

@@ -4,7 +4,7 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { acknowledge } from '../compliance/acknowledge';
-import { AUDIT_BUCKET_TAG, AUDIT_BUCKET_TAG_VALUE } from '../compliance/bulwark-rules';
+import { AUDIT_BUCKET_TAG, AUDIT_BUCKET_TAG_VALUE } from '../compliance/rules/ObjectLockCompliance';
 
 /** Calendar months as days, assuming every year is a leap year, so the days never fall short. */
 export function retentionDays(months: number): number {

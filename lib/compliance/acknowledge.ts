@@ -19,6 +19,12 @@ const FINDING_ID = new RegExp(
 
 export const MIN_REASON_LENGTH = 20;
 
+/** Findings of CDK's own template validator, which runs at app level after every stage's packs. */
+export const TEMPLATE_VALIDATOR_PREFIX = 'CloudFormation-Validate::';
+
+/** The gate's own finding for an acknowledgement that matches nothing; never itself acknowledgeable. */
+export const STALE_ACKNOWLEDGEMENT_RULE = 'Bulwark-StaleAcknowledgement';
+
 /** Metadata key marking an acknowledgement made through this helper, for the generated list. */
 export const BULWARK_ACK_METADATA = 'bulwark:acknowledgement';
 
@@ -44,7 +50,7 @@ export function acknowledge(construct: IConstruct, id: string, reason: string): 
   if (!target || !CfnResource.isCfnResource(target)) {
     throw new Error(`acknowledge(${where}): needs a construct that is, or wraps, exactly one CloudFormation resource`);
   }
-  if (!FINDING_ID.test(id)) {
+  if (!FINDING_ID.test(id) || id.startsWith(STALE_ACKNOWLEDGEMENT_RULE)) {
     throw new Error(
       `acknowledge(${where}): "${id}" is not a finding id of the form <Pack>-<Rule> or <Pack>-<Rule>[<finding>] ` +
         `for packs ${ACKNOWLEDGEABLE_PACKS.join(', ')}, or CloudFormation-Validate::<rule>`,

@@ -1,5 +1,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { CloudAssembly } from 'aws-cdk-lib/cx-api';
+import {
+  BULWARK_ACK_METADATA,
+  STALE_ACKNOWLEDGEMENT_RULE,
+  TEMPLATE_VALIDATOR_PREFIX,
+  type AcknowledgementRecord,
+} from './acknowledge';
 
 export interface Finding {
   readonly pack: string;
@@ -9,20 +16,66 @@ export interface Finding {
   readonly description: string;
 }
 
+interface ReportedViolation {
+  readonly ruleName: string;
+  readonly description: string;
+  readonly severity?: string;
+  readonly violatingConstructs?: ReadonlyArray<{ readonly constructPath?: string }>;
+}
+
 interface ValidationReport {
   readonly pluginReports?: ReadonlyArray<{
     readonly pluginName: string;
     readonly conclusion: string;
-    readonly violations?: ReadonlyArray<{
-      readonly ruleName: string;
-      readonly description: string;
-      readonly severity?: string;
-      readonly violatingConstructs?: ReadonlyArray<{ readonly constructPath?: string }>;
-    }>;
+    readonly violations?: readonly ReportedViolation[];
+    /** Findings an acknowledgement matched (CDK core records these for plugins it suppresses centrally). */
+    readonly suppressedViolations?: readonly ReportedViolation[];
   }>;
 }
 
-/** Unacknowledged findings recorded in a cloud assembly's validation report. */
+const TEMPLATE_VALIDATOR_PLUGIN = 'CloudFormation Validate';
+
+/**
+ * Acknowledgements of CDK's template validator that match none of its findings. That validator runs
+ * at app level after the stages' gates, so this is read from the report and the assembly's metadata.
+ */
+function staleTemplateValidatorAcknowledgements(assemblyDir: string, report: ValidationReport): Finding[] {
+  if (!fs.existsSync(path.join(assemblyDir, 'manifest.json'))) return [];
+  // No entry from the validator means it was turned off (`cdk synth --no-validation`) or reported nothing at all;
+  // the report cannot tell which, so its acknowledgements are judged only when it reported.
+  if (!(report.pluginReports ?? []).some((p) => p.pluginName === TEMPLATE_VALIDATOR_PLUGIN)) return [];
+  const matched = new Set<string>();
+  for (const plugin of report.pluginReports ?? []) {
+    if (plugin.pluginName !== TEMPLATE_VALIDATOR_PLUGIN) continue;
+    for (const v of [...(plugin.violations ?? []), ...(plugin.suppressedViolations ?? [])]) {
+      for (const c of v.violatingConstructs ?? [])
+        matched.add(`${c.constructPath}\n${TEMPLATE_VALIDATOR_PREFIX}${v.ruleName}`);
+    }
+  }
+  const assembly = new CloudAssembly(assemblyDir);
+  const stacks = [assembly, ...assembly.nestedAssemblies.map((n) => n.nestedAssembly)].flatMap((a) => a.stacks);
+  const stale: Finding[] = [];
+  for (const stack of stacks) {
+    for (const entry of stack.findMetadataByType(BULWARK_ACK_METADATA)) {
+      const ack = entry.data as unknown as AcknowledgementRecord;
+      const constructPath = entry.path.replace(/^\//, '');
+      if (!ack.id.startsWith(TEMPLATE_VALIDATOR_PREFIX) || matched.has(`${constructPath}\n${ack.id}`)) continue;
+      stale.push({
+        pack: STALE_ACKNOWLEDGEMENT_RULE,
+        rule: `${STALE_ACKNOWLEDGEMENT_RULE}[${ack.id}]`,
+        severity: 'error',
+        constructPath,
+        description: `acknowledges ${ack.id}, but the template validator reports no such finding here: remove the acknowledgement`,
+      });
+    }
+  }
+  return stale;
+}
+
+/**
+ * Unacknowledged findings recorded in a cloud assembly's validation report, and acknowledgements
+ * that match no finding.
+ */
 export function readFindings(assemblyDir: string): Finding[] {
   const file = path.join(assemblyDir, 'validation-report.json');
   if (!fs.existsSync(file)) return [];
@@ -41,7 +94,7 @@ export function readFindings(assemblyDir: string): Finding[] {
       }
     }
   }
-  return findings;
+  return [...findings, ...staleTemplateValidatorAcknowledgements(assemblyDir, report)];
 }
 
 export class ComplianceError extends Error {

@@ -3,4 +3,5 @@ export * from './gate';
 export * from './report';
 export * from './findings';
 export * from './bulwark-pack';
-export * from './bulwark-rules';
+export * from './rules';
+export { HSTS_MAX_AGE_SECONDS, HSTS_VALUE } from '../../lambda/shared/security-headers';

@@ -95,13 +95,13 @@ export class DatabaseBackup extends Construct {
     });
     const role = selection.node.tryFindChild('Role');
     if (role) {
-      for (const policy of ['AWSBackupServiceRolePolicyForBackup', 'AWSBackupServiceRolePolicyForRestores']) {
-        acknowledge(
-          role,
-          `AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/${policy}]`,
-          `AWS Backup assumes this role for the database selection only; ${policy} is the AWS-maintained policy for that job type and tracks new RDS APIs.`,
-        );
-      }
+      // The selection role carries only the backup policy; restores use their own role.
+      const policy = 'AWSBackupServiceRolePolicyForBackup';
+      acknowledge(
+        role,
+        `AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/${policy}]`,
+        `AWS Backup assumes this role for the database selection only; ${policy} is the AWS-maintained policy for that job type and tracks new RDS APIs.`,
+      );
     }
 
     this.vault = vault;

@@ -9,6 +9,7 @@ import { Construct } from 'constructs';
 import { DATABASE_ROLES, type RolePurpose } from '../../lambda/shared/database-roles';
 import { acknowledge } from '../compliance/acknowledge';
 import { allowLogsToUseKey } from '../observability/keys';
+import { allowSecretRotationApplication } from '../residency/guard';
 import { APP_SUBNETS, DATA_SUBNETS } from './network';
 import { ServiceRole } from './roles';
 
@@ -193,11 +194,12 @@ export class PostgresDatabase extends Construct {
 
     // Rotation runs in the app subnets and reaches Secrets Manager through its endpoint.
     const rotateEvery = props.rotateEvery ?? Duration.days(30);
-    instance.addRotationSingleUser({
+    const masterRotation = instance.addRotationSingleUser({
       automaticallyAfter: rotateEvery,
       vpcSubnets: { subnetGroupName: APP_SUBNETS },
       endpoint: props.secretsManagerEndpoint,
     });
+    allowSecretRotationApplication(masterRotation);
 
     // Each login role rotates its own password (single-user: it may change only its own), so the
     // rotation function never holds the master password. The proxy reads the current value.
@@ -212,7 +214,7 @@ export class PostgresDatabase extends Construct {
       });
       userSecret.applyRemovalPolicy(RemovalPolicy.RETAIN);
       const attached = userSecret.attach(instance);
-      new secretsmanager.SecretRotation(this, `${id}Rotation`, {
+      const rotation = new secretsmanager.SecretRotation(this, `${id}Rotation`, {
         application: secretsmanager.SecretRotationApplication.POSTGRES_ROTATION_SINGLE_USER,
         secret: attached,
         target: instance,
@@ -224,6 +226,7 @@ export class PostgresDatabase extends Construct {
         // an immediate first rotation would fail to log in. The first rotation runs after `rotateEvery`.
         rotateImmediatelyOnUpdate: false,
       });
+      allowSecretRotationApplication(rotation);
       users[purpose] = attached;
     }
 

@@ -11,11 +11,19 @@ export interface DeadLetterQueueProps {
   readonly deadLetterOf: string;
   /** How long undelivered messages are kept. @default Duration.days(14) */
   readonly retention?: Duration;
+  /**
+   * A Lambda function of the same stack names this queue as its dead-letter target. cdk-nag's
+   * AwsSolutions-SQS3 then recognises the queue as a DLQ by itself, so no acknowledgement is made
+   * for it (the gate fails on an acknowledgement that matches no finding).
+   * @default false
+   */
+  readonly servesFunction?: boolean;
 }
 
 /**
- * A KMS-encrypted, TLS-only dead-letter queue, retained with the stack gone. cdk-nag only recognises a
- * queue as a DLQ when another SQS queue redrives into it, so the two "has no DLQ" findings are accepted
+ * A KMS-encrypted, TLS-only dead-letter queue, retained with the stack gone. cdk-nag recognises a
+ * queue as a DLQ only when another SQS queue or a Lambda function of its stack dead-letters into it
+ * (Serverless-SQSRedrivePolicy never does), so the "has no DLQ" findings it does report are accepted
  * here, on this queue only, with the reason naming what it serves.
  */
 export function deadLetterQueue(scope: Construct, id: string, props: DeadLetterQueueProps): sqs.Queue {
@@ -27,7 +35,7 @@ export function deadLetterQueue(scope: Construct, id: string, props: DeadLetterQ
     removalPolicy: RemovalPolicy.RETAIN,
   });
   const reason = `This queue is the dead-letter queue of ${props.deadLetterOf}; a dead-letter queue needs no dead-letter queue of its own.`;
-  acknowledge(queue, 'AwsSolutions-SQS3', reason);
+  if (!props.servesFunction) acknowledge(queue, 'AwsSolutions-SQS3', reason);
   acknowledge(queue, 'Serverless-SQSRedrivePolicy', reason);
   return queue;
 }

@@ -202,6 +202,7 @@ export class TenantGuard extends Construct {
       const dlq = deadLetterQueue(this, `${name}Dlq`, {
         encryptionKey: key,
         deadLetterOf: `the ${name} function`,
+        servesFunction: true,
       });
       const fn = new nodejs.NodejsFunction(this, name, {
         entry: path.join(LAMBDA_DIR, entry),

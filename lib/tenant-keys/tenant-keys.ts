@@ -157,10 +157,10 @@ export class TenantKeys extends Construct {
     ]) {
       acknowledge(bucket, rule, ephemeral);
     }
-    // S3 delivers server access logs only to SSE-S3 buckets, and every bucket of a deployment is
-    // encrypted with a customer-managed key (fleet invariant); the evidence comes from elsewhere.
+    // S3 delivers server access logs only to an SSE-S3 target bucket, and this stack has none: the
+    // record of who fetched an export is the API's audit event at issuance, not an S3 log at read.
     const accessRecorded =
-      'Exports are read only through pre-signed URLs of at most 15 minutes that the API issues after an Owner check, each issuance audited (tenant.export_downloaded: user, IP, time); S3 access logs could only go to an SSE-S3 bucket.';
+      'S3 server access logging is not enabled on this bucket. Exports are read only through pre-signed URLs of at most 15 minutes that the API issues after an Owner check, and each issuance is audited (tenant.export_downloaded: user, IP, time).';
     for (const rule of [
       'AwsSolutions-S1',
       'HIPAA.Security-S3BucketLoggingEnabled',
@@ -174,6 +174,7 @@ export class TenantKeys extends Construct {
     const deadLetters = deadLetterQueue(this, 'DeadLetters', {
       encryptionKey: logKey,
       deadLetterOf: 'the tenant-keys functions and their schedule',
+      servesFunction: true,
     });
 
     // --- functions ---------------------------------------------------------------------------

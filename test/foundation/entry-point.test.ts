@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { renderSummary, summarise } from '../../lib/compliance/summary';
+import { renderSummary, summarise } from '../../tools/compliance/summary';
 
 const ROOT = path.join(__dirname, '..', '..');
 

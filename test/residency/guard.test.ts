@@ -1,7 +1,8 @@
-import { App, Stack, Stage } from 'aws-cdk-lib';
+import { App, CfnMapping, CfnOutput, CfnParameter, Fn, Stack, Stage } from 'aws-cdk-lib';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sam from 'aws-cdk-lib/aws-sam';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { buildStages } from '../../lib/app';
 import { readFindings } from '../../lib/compliance';
@@ -98,6 +99,61 @@ describe('residency guard', () => {
     expect(() => allowOutsideResidency(stack, 'A whole stack can never be allowed.')).toThrow(/exactly one/);
     allowOutsideResidency(headers, 'Header configuration only; holds no customer data or logs.');
     expect(checkResidency(stage, 'eu').map((f) => f.constructPath)).toEqual([other.node.path + '/Resource']);
+  });
+
+  describe('scans the whole template, not only resource properties', () => {
+    function withMapping() {
+      const f = euStage();
+      // The shape of a SAR-backed resource (secret rotation): the code origin sits in a mapping.
+      const sar = new CfnMapping(f.stack, 'SarMapping', {
+        mapping: {
+          aws: { applicationId: 'arn:aws:serverlessrepo:us-east-1:297356227824:applications/Rotation' },
+          'aws-cn': { applicationId: 'arn:aws-cn:serverlessrepo:cn-north-1:193023089310:applications/Rotation' },
+        },
+      });
+      const app = new sam.CfnApplication(f.stack, 'Rotation', {
+        location: { applicationId: sar.findInMap(Fn.ref('AWS::Partition'), 'applicationId'), semanticVersion: '1.1.0' },
+      });
+      return { ...f, app };
+    }
+
+    it('flags a resource that reads an out-of-zone region from Mappings, naming the region its partition selects', () => {
+      const { stage, app } = withMapping();
+      expect(checkResidency(stage, 'eu')).toEqual([
+        {
+          constructPath: `${app.node.path}`,
+          message: 'AWS::Serverless::Application names region us-east-1, outside residency zone eu',
+        },
+      ]);
+    });
+
+    it('accepts it only with an allowance on that resource', () => {
+      const { stage, app } = withMapping();
+      allowOutsideResidency(app, 'Rotation code origin only; the function runs in this region.');
+      expect(checkResidency(stage, 'eu')).toEqual([]);
+    });
+
+    it('flags unread Mappings, Outputs and Parameter defaults that name a region outside the zone', () => {
+      const { stage, stack } = euStage();
+      new CfnMapping(stack, 'Unread', { mapping: { k: { v: 'us-west-2' } } });
+      new CfnOutput(stack, 'Topic', { value: 'arn:aws:sns:ap-south-1:123456789012:t' });
+      new CfnParameter(stack, 'Where', { default: 'sa-east-1' });
+      new CfnParameter(stack, 'Fine', { default: 'eu-central-1' });
+      expect(checkResidency(stage, 'eu').sort((a, b) => a.message.localeCompare(b.message))).toEqual([
+        {
+          constructPath: 'eu-dep/Data/Unread',
+          message: 'Mappings entry Unread names region us-west-2, outside residency zone eu',
+        },
+        {
+          constructPath: 'eu-dep/Data/Topic',
+          message: 'Outputs entry Topic names region ap-south-1, outside residency zone eu',
+        },
+        {
+          constructPath: 'eu-dep/Data/Where',
+          message: 'Parameters entry Where names region sa-east-1, outside residency zone eu',
+        },
+      ]);
+    });
   });
 
   it('imposes nothing on a global deployment', () => {

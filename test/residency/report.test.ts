@@ -18,4 +18,15 @@ describe('generated residency reports', () => {
     expect(stackRows.length).toBeGreaterThan(0);
     for (const row of stackRows) expect(row).toMatch(/\| (eu-west-1|eu-central-1) \| yes \|$/);
   });
+
+  it('lists each secret rotation application as allowed, with its us-east-1 code origin and the reason', () => {
+    for (const [, text] of current) {
+      const allowed = text.slice(text.indexOf('## Allowed outside the zone'));
+      const rows = allowed.split('\n').filter((l) => l.includes('AWS::Serverless::Application'));
+      // The master user's rotation and one per login role.
+      expect(rows.length).toBeGreaterThanOrEqual(2);
+      for (const row of rows)
+        expect(row).toMatch(/\| us-east-1 \| Rotation code origin: .*No secret, data or log leaves the region\. \|$/);
+    }
+  });
 });

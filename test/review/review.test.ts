@@ -1,7 +1,9 @@
-import { CONTROLS } from '../../lib/review/controls';
-import { esc, renderReview } from '../../lib/review/html';
-import { iamSummary, show } from '../../lib/review/iam-summary';
+import { CONTROLS } from '../../tools/controls/controls';
+import { esc, renderReview } from '../../tools/review/html';
+import { iamSummary, show } from '../../tools/review/iam-summary';
+import { CfnResource } from 'aws-cdk-lib';
 import { buildReview } from '../../scripts/review';
+import { buildTestStages } from '../support/cdk';
 
 describe('IAM summary', () => {
   const template = {
@@ -74,6 +76,12 @@ describe('IAM summary', () => {
     ]);
   });
 
+  it('heads a function without path metadata with its stack and logical id', () => {
+    const { Fn, FnRole } = template.Resources;
+    const bare = { Resources: { Fn: { ...Fn, Metadata: {} }, FnRole } };
+    expect(iamSummary('dep-Api', bare).map((f) => f.path)).toEqual(['dep-Api/Fn']);
+  });
+
   it('shows intrinsics compactly', () => {
     expect(show({ Ref: 'Key' })).toBe('Key');
     expect(show({ 'Fn::Sub': 'arn:${AWS::Partition}:x' })).toBe('arn:${AWS::Partition}:x');
@@ -99,6 +107,19 @@ describe('npm run review', () => {
     for (const a of review.acknowledgements) expect(html).toContain(esc(a.reason));
     for (const f of review.functions) expect(html).toContain(esc(f.path));
     for (const r of review.residency) expect(html).toContain(`${esc(r.deployment)} (zone <code>${r.zone}</code>)`);
+  });
+
+  it('heads each function’s IAM summary with its construct path, one per function of the construct tree', () => {
+    const { stages } = buildTestStages();
+    const functions = stages.flatMap((stage) =>
+      stage.node
+        .findAll()
+        .filter((c) => CfnResource.isCfnResource(c) && c.cfnResourceType === 'AWS::Lambda::Function')
+        .map((c) => c.node.path),
+    );
+    expect(functions.length).toBeGreaterThan(0);
+    expect(review.functions.map((f) => f.path).sort()).toEqual(functions.sort());
+    for (const f of review.functions) expect(html).toContain(`<h3><code>${esc(f.path)}</code></h3>`);
   });
 
   it('escapes text taken from the code', () => {

@@ -105,7 +105,7 @@ export const CONTROLS: readonly Control[] = [
     id: 'database-isolation',
     promise:
       'The database has no public path: isolated subnets without internet or NAT, no data port open to the world, and no function outside the VPC that can reach it.',
-    implementedBy: ['lib/data/network.ts', 'lib/data/database.ts', 'lib/compliance/bulwark-rules.ts'],
+    implementedBy: ['lib/data/network.ts', 'lib/data/database.ts', 'lib/compliance/rules/LambdaDatabaseInVpc.ts'],
     provenBy: [
       t(
         'test/data/data-stack.test.ts',
@@ -117,8 +117,12 @@ export const CONTROLS: readonly Control[] = [
       ),
       t('test/data/data-stack.test.ts', 'the compliance gate refuses a data port opened to the world'),
       t(
-        'test/compliance/bulwark-pack.test.ts',
+        'test/compliance/rules/LambdaDatabaseInVpc.test.ts',
         'flags out-of-VPC functions given the endpoint, rds-db:connect, or the database secret',
+      ),
+      t(
+        'test/compliance/rules/LambdaDatabaseInVpc.test.ts',
+        'flags an out-of-VPC function in another stack given the proxy endpoint or the database secret',
       ),
     ],
     guardedBy: ['Bulwark-LambdaDatabaseInVpc', 'NIST.800.53.R5-RDSInstancePublicAccess', 'AwsSolutions-EC23'],
@@ -131,7 +135,7 @@ export const CONTROLS: readonly Control[] = [
       'lib/api/platform-api.ts',
       'lib/data/database.ts',
       'lib/data/cache.ts',
-      'lib/compliance/bulwark-rules.ts',
+      'lib/compliance/rules/RdsForceSsl.ts',
     ],
     provenBy: [
       t(
@@ -145,7 +149,10 @@ export const CONTROLS: readonly Control[] = [
         '%s: RDS Proxy requires TLS and IAM authentication for every user, in the data subnets',
       ),
       t('test/data/parameters.test.ts', 'requires TLS 1.2 or later and SCRAM passwords'),
-      t('test/compliance/bulwark-pack.test.ts', 'flags a default parameter group and one without rds.force_ssl = 1'),
+      t(
+        'test/compliance/rules/RdsForceSsl.test.ts',
+        'flags a default parameter group and one without rds.force_ssl = 1',
+      ),
     ],
     guardedBy: ['Bulwark-RdsForceSsl', 'AwsSolutions-S10', 'NIST.800.53.R5-S3BucketSSLRequestsOnly'],
   },
@@ -172,7 +179,11 @@ export const CONTROLS: readonly Control[] = [
     id: 'hsts',
     promise:
       'HTTPS only, with HSTS exactly `max-age=63072000; includeSubDomains; preload` (and nosniff, DENY framing, no-referrer, a deny-all CSP) on every response.',
-    implementedBy: ['lambda/shared/security-headers.ts', 'lib/api/platform-api.ts', 'lib/compliance/bulwark-rules.ts'],
+    implementedBy: [
+      'lambda/shared/security-headers.ts',
+      'lib/api/platform-api.ts',
+      'lib/compliance/rules/HstsPreload.ts',
+    ],
     provenBy: [
       t(
         'test/edge/platform-api.test.ts',
@@ -180,11 +191,11 @@ export const CONTROLS: readonly Control[] = [
       ),
       t('test/edge/edge-stage.test.ts', 'sends the exact security headers, overriding anything the origin says'),
       t(
-        'test/compliance/bulwark-pack.test.ts',
+        'test/compliance/rules/HstsPreload.test.ts',
         'flags a response headers policy with a short max-age, without preload, or without HSTS',
       ),
       t(
-        'test/compliance/bulwark-pack.test.ts',
+        'test/compliance/rules/HstsPreload.test.ts',
         'flags an API Gateway response that sets another HSTS value, accepts the exact one',
       ),
     ],
@@ -207,7 +218,7 @@ export const CONTROLS: readonly Control[] = [
       ),
       t('test/edge/edge-stage.test.ts', 'reports APIG3 (and the WAF association rules of the other packs)'),
       t('test/edge/platform-api.test.ts', 'is regional and reachable only through its custom domain'),
-      t('test/compliance/bulwark-pack.test.ts', 'flags a web ACL without a rate-based rule'),
+      t('test/compliance/rules/WafRateBasedRule.test.ts', 'flags a web ACL without a rate-based rule'),
     ],
     guardedBy: ['Bulwark-WafRateBasedRule', 'AwsSolutions-APIG3', 'AwsSolutions-CFR4'],
   },
@@ -247,7 +258,7 @@ export const CONTROLS: readonly Control[] = [
       'lambda/audit/chain.ts',
       'lambda/audit/verify.ts',
       'lib/audit/locked-bucket.ts',
-      'lib/compliance/bulwark-rules.ts',
+      'lib/compliance/rules/ObjectLockCompliance.ts',
     ],
     provenBy: [
       t(
@@ -277,7 +288,7 @@ export const CONTROLS: readonly Control[] = [
         'exports the organisation audit log as CSV with filters, only with audit:view, and audits the export',
       ),
       t(
-        'test/compliance/bulwark-pack.test.ts',
+        'test/compliance/rules/ObjectLockCompliance.test.ts',
         'flags GOVERNANCE mode, short retention, and an audit bucket without Object Lock',
       ),
     ],
@@ -313,7 +324,7 @@ export const CONTROLS: readonly Control[] = [
       'lambda/tenant-keys/key-policy.ts',
       'lambda/tenant-keys/envelope-cipher.ts',
       'lib/tenant-keys/tenant-keys.ts',
-      'lib/compliance/bulwark-rules.ts',
+      'lib/compliance/rules/TenantKeyEncryptionContext.ts',
     ],
     provenBy: [
       t(
@@ -328,7 +339,7 @@ export const CONTROLS: readonly Control[] = [
       ),
       t('test/tenant-keys/write-only.test.ts', 'reports *_set and never the value or the ciphertext'),
       t(
-        'test/compliance/bulwark-pack.test.ts',
+        'test/compliance/rules/TenantKeyEncryptionContext.test.ts',
         'flags a role that may use any key without the org_id encryption context',
       ),
     ],
@@ -391,13 +402,21 @@ export const CONTROLS: readonly Control[] = [
       'A deployment keeps its data, keys, logs and backups inside its residency zone (EU excludes London and Zurich); global resources only by reasoned allowance.',
     implementedBy: [
       'lib/residency/guard.ts',
-      'lib/residency/report.ts',
+      'tools/residency/report.ts',
       'lib/config/regions.ts',
       'lib/config/schema.ts',
     ],
     provenBy: [
       t('test/residency/guard.test.ts', 'names the resource and the region when a log destination leaves the zone'),
       t('test/residency/guard.test.ts', 'treats London as outside the EU'),
+      t(
+        'test/residency/guard.test.ts',
+        'flags a resource that reads an out-of-zone region from Mappings, naming the region its partition selects',
+      ),
+      t(
+        'test/residency/guard.test.ts',
+        'flags unread Mappings, Outputs and Parameter defaults that name a region outside the zone',
+      ),
       t('test/residency/guard.test.ts', 'fails synth through the validation plugin'),
       t(
         'test/residency/guard.test.ts',
@@ -405,6 +424,10 @@ export const CONTROLS: readonly Control[] = [
       ),
       t('test/config/schema.test.ts', 'refuses %s'),
       t('test/residency/report.test.ts', 'lists every stack of prod-eu inside the EU'),
+      t(
+        'test/residency/report.test.ts',
+        'lists each secret rotation application as allowed, with its us-east-1 code origin and the reason',
+      ),
       t(
         'test/edge/edge-stage.test.ts',
         'keep every stack, and so every log holding client IPs, in the deployment region inside its zone',
@@ -415,12 +438,17 @@ export const CONTROLS: readonly Control[] = [
   {
     id: 'compliance-gate',
     promise:
-      'Every deployment passes five cdk-nag packs and Bulwark’s own pack with zero unacknowledged findings; each accepted finding is scoped to one resource with a specific reason.',
+      'Every deployment passes five cdk-nag packs and Bulwark’s own pack with zero unacknowledged findings; each accepted finding is scoped to one resource with a specific reason, and an acknowledgement that matches no finding fails synth.',
     implementedBy: ['lib/compliance/gate.ts', 'lib/compliance/acknowledge.ts', 'lib/compliance/bulwark-pack.ts'],
     provenBy: [
       t('test/compliance/gate.test.ts', 'fails synth on a non-compliant construct'),
       t('test/compliance/gate.test.ts', 'an acknowledgement removes exactly that finding on exactly that construct'),
       t('test/compliance/acknowledge.test.ts', 'refuses %s as scope'),
+      t(
+        'test/compliance/gate.test.ts',
+        'fail synth, naming the resource and the acknowledged id; a matching one passes',
+      ),
+      t('test/compliance/gate.test.ts', 'of the CDK template validator are checked against its report'),
       t('test/foundation/deployments.test.ts', 'passes the compliance gate with zero unacknowledged findings'),
     ],
     guardedBy: [],

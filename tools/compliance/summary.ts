@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CloudAssembly, type CloudFormationStackArtifact } from 'aws-cdk-lib/cx-api';
-import { readFindings } from './findings';
+import { readFindings } from '../../lib/compliance/findings';
 
 export interface StackSummary {
   readonly name: string;

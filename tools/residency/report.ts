@@ -1,8 +1,8 @@
 import { CfnResource, Stack, Stage } from 'aws-cdk-lib';
-import { rendered } from '../compliance/bulwark-rules';
-import type { DeploymentConfig } from '../config';
-import { regionInZone } from '../config/regions';
-import { regionsNamedIn, residencyAllowanceOf } from './guard';
+import { rendered } from '../../lib/compliance/rule-helpers';
+import type { DeploymentConfig } from '../../lib/config';
+import { regionInZone } from '../../lib/config/regions';
+import { isGlobal, regionsNamedIn, regionsOutsideZone, residencyAllowanceOf } from '../../lib/residency/guard';
 
 /** Resource types that store customer data, keys or backups. */
 const DATA_STORES: Readonly<Record<string, string>> = {
@@ -73,7 +73,14 @@ export function residencyReport(stage: Stage, deployment: DeploymentConfig): Res
       if (data) dataStores.push({ ...row, kind: data });
       if (log) logDestinations.push({ ...row, kind: log });
       const allowance = residencyAllowanceOf(res);
-      if (allowance) allowances.push({ path: row.path, type: r.type, region: stack.region, reason: allowance.reason });
+      if (allowance) {
+        // What the allowance covers: the out-of-zone regions it names (a code origin, a replica), or the
+        // resource itself when it is global or its stack lies outside the zone.
+        const far = regionsOutsideZone(res, deployment.residency);
+        const region =
+          far.length > 0 ? far.join(', ') : isGlobal(r) ? `global (stack in ${stack.region})` : stack.region;
+        allowances.push({ path: row.path, type: r.type, region, reason: allowance.reason });
+      }
     }
   }
   return {

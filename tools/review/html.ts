@@ -1,6 +1,6 @@
-import type { AcknowledgementRow, Finding } from '../compliance';
+import type { AcknowledgementRow, Finding } from '../../lib/compliance';
 import type { ResidencyReport } from '../residency/report';
-import type { Control } from './controls';
+import type { Control } from '../controls/controls';
 import type { FunctionIamSummary } from './iam-summary';
 
 export interface ReviewInput {

@@ -9,7 +9,7 @@ export function renderControls(controls: readonly Control[]): string {
   const out = [
     '# Controls matrix',
     '',
-    '<!-- Generated from lib/review/controls.ts by `npm run docs:controls`; a test fails when it is stale. -->',
+    '<!-- Generated from tools/controls/controls.ts by `npm run docs:controls`; a test fails when it is stale. -->',
     '',
     'Each promise Bulwark makes, the code that implements it, the tests that prove it, and the compliance rules that',
     'fail synth when it breaks.',

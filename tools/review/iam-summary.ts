@@ -52,13 +52,19 @@ function statements(doc: unknown): StatementSummary[] {
   }));
 }
 
+/**
+ * One entry per Lambda function of a synthesized template, headed by its construct path: the
+ * template's `aws:cdk:path` metadata (synthesize with `aws:cdk:enable-path-metadata`), or
+ * `<stack>/<logical id>` when the template carries none.
+ */
 export function iamSummary(stackName: string, template: { Resources?: Record<string, Json> }): FunctionIamSummary[] {
   const resources = template.Resources ?? {};
   const out: FunctionIamSummary[] = [];
-  for (const [, fn] of Object.entries(resources)) {
+  for (const [logicalId, fn] of Object.entries(resources)) {
     if (fn['Type'] !== 'AWS::Lambda::Function') continue;
     const props = (fn['Properties'] ?? {}) as Json;
-    const path = String(((fn['Metadata'] ?? {}) as Json)['aws:cdk:path'] ?? '?');
+    const cdkPath = ((fn['Metadata'] ?? {}) as Json)['aws:cdk:path'];
+    const path = typeof cdkPath === 'string' ? cdkPath : `${stackName}/${logicalId}`;
     const roleId = Object.keys(resources).find((id) => isRefTo(props['Role'], id));
     const role = roleId ? ((resources[roleId]?.['Properties'] ?? {}) as Json) : {};
     const attached = Object.values(resources).filter(
