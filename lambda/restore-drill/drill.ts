@@ -6,7 +6,7 @@
  * run. Each step is pure apart from the injected RDS client, clock and output sinks, and carries
  * its state explicitly. `abort` is the catch-all: whatever failed, the temporary instance is deleted.
  */
-import { DRILL_METRICS } from './metrics';
+import { DRILL_METRICS } from '../../contracts/restore-drill';
 import {
   DBInstanceNotFoundFault,
   DeleteDBInstanceCommand,

@@ -6,6 +6,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { z } from 'zod';
+import { UUID } from '../../contracts/ids';
+import { isTenantRoutePrefix } from '../../contracts/tenant-api';
+import { HMAC_PROVIDERS, type HmacProvider } from '../../contracts/webhooks';
 import type { AuditEvent, AuditSink } from '../shared/audit';
 import type { SqlClient } from '../shared/migrations';
 import { GuardError, parseInput, toGuardError } from './errors';
@@ -14,7 +17,6 @@ import {
   enterTenant,
   hashSecret,
   parseAuthorization,
-  UUID,
   type Caller,
   type Credential,
   type TenantContext,
@@ -28,10 +30,9 @@ import {
   type ParsedExportRequest,
 } from '../audit/export';
 import type { SecretCipher } from '../shared/secret-cipher';
-import { withSecurityHeaders } from '../shared/security-headers';
+import { withSecurityHeaders } from '../../contracts/security-headers';
 import { ProvisionError } from '../tenant-keys/provisioner';
 import { PgWebhookSecretStore } from '../webhooks/pg-secret-store';
-import { HMAC_PROVIDERS, type HmacProvider } from '../webhooks/providers';
 import { MAX_SECRET_BYTES, MIN_SECRET_BYTES, WebhookSecretService } from '../webhooks/secrets';
 import { ALL_PERMISSIONS, narrow, requirePermission, type Action, type Module } from './permissions';
 import {
@@ -200,6 +201,9 @@ interface RouteDef<C = Ctx> {
 }
 
 function route<C = Ctx>(method: string, path: string, run: Route<C>): RouteDef<C> {
+  // API Gateway forwards only the contract's prefixes: a route outside them could never be reached.
+  const prefix = path.split('/')[1] ?? '';
+  if (!isTenantRoutePrefix(prefix)) throw new Error(`${method} ${path}: /${prefix} is not a tenant route prefix`);
   const keys: string[] = [];
   const pattern = new RegExp(
     `^${path.replace(/\{(\w+)\}/g, (_m, k: string) => {

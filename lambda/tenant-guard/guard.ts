@@ -4,12 +4,12 @@
  * through app.set_tenant_context. Pure over its injected dependencies.
  */
 import { createHash } from 'node:crypto';
+import { UUID } from '../../contracts/ids';
 import type { SqlClient } from '../shared/migrations';
 import { GuardError, toGuardError } from './errors';
 import type { TokenVerifier, VerifiedIdentity } from './jwt';
 import { isPermission, type Grid } from './permissions';
 
-export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const API_KEY = /^bwk_([0-9a-f]{32})_([A-Za-z0-9_-]{43})$/;
 
 export type Credential =

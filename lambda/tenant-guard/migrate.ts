@@ -13,7 +13,8 @@ import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import * as path from 'node:path';
 import { Client } from 'pg';
 import { z } from 'zod';
-import { applyMigrations, loadMigrations, type MigrationResult, type SqlClient } from '../shared/migrations';
+import { loadMigrations } from '../../contracts/migrations';
+import { applyMigrations, type MigrationResult, type SqlClient } from '../shared/migrations';
 import { bootstrapRoles, grantAfterMigrations, type RoleCredentials, type RoleSecrets } from './bootstrap';
 
 export const Env = z.object({

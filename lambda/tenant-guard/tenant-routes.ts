@@ -15,11 +15,12 @@ import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { z } from 'zod';
 import type { SqlClient } from '../shared/migrations';
-import { EXPORT_RETENTION_DAYS, MAX_URL_TTL_SECONDS } from '../tenant-keys/export';
+import { EXPORT_RETENTION_DAYS, MAX_URL_TTL_SECONDS } from '../../contracts/tenant-keys';
 import { GRACE_PERIOD_DAYS } from '../tenant-keys/lifecycle';
 import { PROVISION_ERROR_STATUS } from '../tenant-keys/provision-status';
 import { GuardError, parseInput } from './errors';
-import { UUID, type Caller, type TenantContext } from './guard';
+import { UUID } from '../../contracts/ids';
+import type { Caller, TenantContext } from './guard';
 
 const DAY_MS = 86_400_000;
 /** The longest billing period a cancellation may name (an annual plan, with slack). */

@@ -4,25 +4,11 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
+import { DEFAULT_MAX_BODY_BYTES, MAX_BODY_BYTES, MIN_BODY_BYTES } from '../../contracts/webhooks';
 import { WebhookError, isWebhookError } from './errors';
 import type { WebhookSecretResolver } from './secrets';
 import { importTelnyxPublicKey } from './telnyx';
 import type { Logger } from './telemetry';
-
-export const DEFAULT_MAX_BODY_BYTES = 256 * 1024;
-/** Body limits the function accepts (the construct and the deployment schema check them at synth). */
-export const MIN_BODY_BYTES = 1024;
-export const MAX_BODY_BYTES = 6 * 1024 * 1024;
-
-/** Whether the function would accept `base64Key` as a Telnyx public key (for checks at synth). */
-export function canImportTelnyxKey(base64Key: string): boolean {
-  try {
-    importTelnyxPublicKey(base64Key);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export const webhookEnvSchema = z
   .object({

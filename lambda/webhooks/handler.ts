@@ -4,17 +4,18 @@
  * one WebhookErrorCode with a stable status, a metric and a log line without body or secrets.
  */
 import type { APIGatewayProxyResult } from 'aws-lambda';
+import { isHmacProvider, isProvider, type Provider } from '../../contracts/webhooks';
 import type { SqlClient } from '../shared/migrations';
 import { processOnce, purgeExpired, type ConnectionPool } from './dedup';
 import { WebhookError, isWebhookError } from './errors';
 import type { WebhookRuntime } from './config';
 import { decodeHmacSignature, verifyHmacSha256 } from './hmac';
-import { HMAC_SCHEMES, isHmacProvider, isProvider, parseEnvelope, type Provider } from './providers';
+import { HMAC_SCHEMES, parseEnvelope } from './providers';
 import { HeaderBag, rawBody, singleQueryParameter, type ProxyEventLike } from './request';
 import type { Logger, WebhookMetrics } from './telemetry';
 import { TELNYX_SIGNATURE_HEADER, TELNYX_TIMESTAMP_HEADER, verifyTelnyx } from './telnyx';
 import { checkTimestamp } from './timestamp';
-import { withSecurityHeaders } from '../shared/security-headers';
+import { withSecurityHeaders } from '../../contracts/security-headers';
 
 /** A verified (or, only outside production with verification disabled, unverified) carrier event. */
 export interface WebhookEvent {

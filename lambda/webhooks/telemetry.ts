@@ -3,9 +3,7 @@
  * structured JSON logs. Neither ever carries a body, signature, key or secret: log fields are
  * chosen by the handler from a fixed set, never copied from the request.
  */
-import type { Provider } from './providers';
-
-export const METRIC_NAMESPACE = 'Bulwark/Webhooks';
+import { WEBHOOK_METRICS, type Provider } from '../../contracts/webhooks';
 
 /** `accepted`, `duplicate`, `unverified_accepted` or a WebhookErrorCode. */
 export type WebhookOutcome = string;
@@ -33,7 +31,7 @@ export class EmfMetrics implements WebhookMetrics {
           Timestamp: this.clock(),
           CloudWatchMetrics: [
             {
-              Namespace: METRIC_NAMESPACE,
+              Namespace: WEBHOOK_METRICS.namespace,
               // [Outcome] lets one alarm watch a refusal code across providers.
               Dimensions: [['Provider', 'Outcome'], ['Provider'], ['Outcome']],
               Metrics: [

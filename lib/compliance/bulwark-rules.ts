@@ -6,7 +6,7 @@
 import { CfnResource, Stack } from 'aws-cdk-lib';
 import { NagRuleCompliance, type NagRuleResult } from 'cdk-nag';
 
-import { HSTS_MAX_AGE_SECONDS, HSTS_VALUE } from '../../lambda/shared/security-headers';
+import { HSTS_MAX_AGE_SECONDS, HSTS_VALUE } from '../../contracts/security-headers';
 
 export { HSTS_MAX_AGE_SECONDS, HSTS_VALUE };
 

@@ -9,7 +9,7 @@ import { ERROR_STATUS, GuardError } from '../../lambda/tenant-guard/errors';
 import { ACTIONS, MODULES, requirePermission } from '../../lambda/tenant-guard/permissions';
 import { startPostgres, type TestPostgres } from '../support/postgres';
 import { buildWorld, createUser, type World } from './fixtures';
-import { securityHeaders } from '../../lambda/shared/security-headers';
+import { securityHeaders } from '../../contracts/security-headers';
 import { proxyEvent, SOURCE_IP, testIdentity, type TestIdentity } from './http';
 
 class MemoryAuditSink implements AuditSink {

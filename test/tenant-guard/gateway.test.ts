@@ -12,7 +12,7 @@ import type { Pool } from 'pg';
 import { createAuthorizer, stageWildcard } from '../../lambda/tenant-guard/authorizer';
 import { buildHandler } from '../../lambda/tenant-guard/handler';
 import { createHmac } from 'node:crypto';
-import { securityHeaders } from '../../lambda/shared/security-headers';
+import { securityHeaders } from '../../contracts/security-headers';
 import { EnvelopeCipher } from '../../lambda/tenant-keys/envelope-cipher';
 import { PgTenantKeyStore, pgTenantKeyResolver } from '../../lambda/tenant-keys/pg-stores';
 import { PgWebhookSecretReader } from '../../lambda/webhooks/pg-secret-store';

@@ -20,7 +20,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import type { Pool } from 'pg';
 import type { AuditEvent, AuditSink } from '../../lambda/shared/audit';
 import type { SqlClient } from '../../lambda/shared/migrations';
-import { securityHeaders } from '../../lambda/shared/security-headers';
+import { securityHeaders } from '../../contracts/security-headers';
 import { createApi, type ApiDeps } from '../../lambda/tenant-guard/api';
 import { ERROR_STATUS, toGuardError } from '../../lambda/tenant-guard/errors';
 import { RefusalLogSink } from '../../lambda/tenant-guard/refusal-log-sink';

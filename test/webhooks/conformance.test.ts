@@ -5,10 +5,11 @@
 import { randomBytes, randomUUID, type KeyObject } from 'node:crypto';
 import { buildRuntime, parseWebhookEnv } from '../../lambda/webhooks/config';
 import { createWebhookHandler, type WebhookEvent, type WebhookHandler } from '../../lambda/webhooks/handler';
-import { HMAC_SCHEMES, type HmacProvider, type Provider } from '../../lambda/webhooks/providers';
+import type { HmacProvider, Provider } from '../../contracts/webhooks';
+import { HMAC_SCHEMES } from '../../lambda/webhooks/providers';
 import { StoredSecretResolver, WebhookSecretService } from '../../lambda/webhooks/secrets';
 import { EmfMetrics, JsonLogger } from '../../lambda/webhooks/telemetry';
-import { securityHeaders } from '../../lambda/shared/security-headers';
+import { securityHeaders } from '../../contracts/security-headers';
 import { APP_ROLE, startPostgres, type TestPostgres } from '../support/postgres';
 import {
   appPool,
