@@ -8,7 +8,7 @@ import { DEFAULT_MAX_BODY_BYTES, MAX_BODY_BYTES, MIN_BODY_BYTES } from '../../co
 import { WebhookError, isWebhookError } from './errors';
 import type { WebhookSecretResolver } from './secrets';
 import { importTelnyxPublicKey } from './telnyx';
-import type { Logger } from './telemetry';
+import type { Log } from '../shared/observability';
 
 export const webhookEnvSchema = z
   .object({
@@ -61,7 +61,7 @@ export interface WebhookRuntime {
 }
 
 /** Builds the runtime once per cold start: imports the Telnyx key and says loudly what is missing. */
-export function buildRuntime(env: WebhookEnv, secrets: WebhookSecretResolver | null, logger: Logger): WebhookRuntime {
+export function buildRuntime(env: WebhookEnv, secrets: WebhookSecretResolver | null, logger: Log): WebhookRuntime {
   if (env.BULWARK_ENVIRONMENT === 'production' && env.WEBHOOK_VERIFICATION !== 'required') {
     throw new Error('webhook verification cannot be disabled in production');
   }
@@ -80,15 +80,15 @@ export function buildRuntime(env: WebhookEnv, secrets: WebhookSecretResolver | n
     }
   }
   if (env.WEBHOOK_VERIFICATION === 'disabled') {
-    logger.log('warn', 'WEBHOOK VERIFICATION IS DISABLED: unsigned requests are accepted (non-production only)', {
+    logger.warn('WEBHOOK VERIFICATION IS DISABLED: unsigned requests are accepted (non-production only)', {
       environment: env.BULWARK_ENVIRONMENT,
     });
   } else {
     if ('problem' in telnyxKey) {
-      logger.log('error', 'Telnyx webhooks will be refused', { code: telnyxKey.problem.code });
+      logger.error('Telnyx webhooks will be refused', { code: telnyxKey.problem.code });
     }
     if (!secrets) {
-      logger.log('error', 'No per-organisation secret store: FreJun and DIDLogic webhooks will be refused', {
+      logger.error('No per-organisation secret store: FreJun and DIDLogic webhooks will be refused', {
         code: 'WEBHOOK_SECRET_MISSING',
       });
     }

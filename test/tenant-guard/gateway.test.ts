@@ -11,6 +11,7 @@ import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } fro
 import type { Pool } from 'pg';
 import { createAuthorizer, stageWildcard } from '../../lambda/tenant-guard/authorizer';
 import { buildHandler } from '../../lambda/tenant-guard/handler';
+import { RecordingLog } from '../support/observability';
 import { createHmac } from 'node:crypto';
 import { securityHeaders } from '../../contracts/security-headers';
 import { EnvelopeCipher } from '../../lambda/tenant-keys/envelope-cipher';
@@ -49,7 +50,7 @@ describe('tenant API behind the REQUEST authorizer', () => {
     authorize = createAuthorizer({ verify: id.verify });
     kms = new FakeKms();
     cipher = new EnvelopeCipher({ kms: kms.client, keyFor: pgTenantKeyResolver(new PgTenantKeyStore(pool)) });
-    api = buildHandler(pool, { cipher });
+    api = buildHandler(pool, new RecordingLog(), { cipher });
   });
   afterAll(async () => pg?.stop());
 

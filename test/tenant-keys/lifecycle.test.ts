@@ -178,7 +178,6 @@ function processorSetup() {
         return 3;
       },
     },
-    backoff: { sleep: async () => undefined },
   });
   return {
     audit,
