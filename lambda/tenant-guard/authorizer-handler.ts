@@ -23,6 +23,7 @@ export const handler = observed(
           audience: env.JWT_AUDIENCE,
           keys: createRemoteJWKSet(new URL(`${env.JWT_ISSUER}/.well-known/jwks.json`)),
         }),
+        log: logger,
       });
     }
     return ready(event);

@@ -37,6 +37,7 @@ describe('tenant API behind the REQUEST authorizer', () => {
   let pool: Pool;
   let api: ReturnType<typeof buildHandler>;
   let authorize: ReturnType<typeof createAuthorizer>;
+  const authorizerLog = new RecordingLog();
   let id: TestIdentity;
   let kms: FakeKms;
   let cipher: EnvelopeCipher;
@@ -47,7 +48,7 @@ describe('tenant API behind the REQUEST authorizer', () => {
     pool = pg.pool();
     pool.on('error', () => undefined);
     id = await testIdentity(pg);
-    authorize = createAuthorizer({ verify: id.verify });
+    authorize = createAuthorizer({ verify: id.verify, log: authorizerLog });
     kms = new FakeKms();
     cipher = new EnvelopeCipher({ kms: kms.client, keyFor: pgTenantKeyResolver(new PgTenantKeyStore(pool)) });
     api = buildHandler(pool, new RecordingLog(), { cipher });
@@ -138,6 +139,15 @@ describe('tenant API behind the REQUEST authorizer', () => {
       status: 401,
       body: { error: 'TOKEN_INVALID', header: 'authorization' },
     });
+    // Each refusal is logged with its code, and nothing of the credential.
+    expect(authorizerLog.entries.map((e) => [e.level, e.message, e.fields])).toEqual(
+      expect.arrayContaining([
+        ['warn', 'token refused', { code: 'TOKEN_MISSING' }],
+        ['warn', 'token refused', { code: 'TOKEN_EXPIRED' }],
+        ['warn', 'token refused', { code: 'TENANT_CONTEXT_MISSING' }],
+      ]),
+    );
+    expect(JSON.stringify(authorizerLog.entries)).not.toMatch(/eyJ|YWxpY2U6c2VjcmV0/);
   });
 
   it('a verified token still gets no further than its membership allows', async () => {
@@ -345,8 +355,10 @@ describe('tenant API behind the REQUEST authorizer', () => {
 });
 
 describe('REQUEST authorizer', () => {
+  const refusals = new RecordingLog();
   const refuseAll = createAuthorizer({
     verify: () => Promise.reject(new Error('the verifier must not be reached')),
+    log: refusals,
   });
   const event = (headers: Record<string, string[]>) =>
     ({
@@ -366,6 +378,12 @@ describe('REQUEST authorizer', () => {
     const r = await refuseAll(event({ Authorization: [key, key] }));
     expect(r.policyDocument.Statement[0]).toMatchObject({ Effect: 'Deny' });
     expect(r.context).toEqual({ error: 'TOKEN_INVALID' });
+    expect(refusals.entries.at(-1)).toEqual({
+      level: 'warn',
+      message: 'token refused',
+      fields: { code: 'TOKEN_INVALID' },
+    });
+    expect(JSON.stringify(refusals.entries)).not.toContain('b'.repeat(43));
   });
 
   it('passes a well-formed API key on by id only, never its secret', async () => {
