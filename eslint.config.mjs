@@ -2,9 +2,10 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import prettier from 'eslint-config-prettier';
+import importBoundaries from './eslint.imports.cjs';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'cdk.out/', 'coverage/', '**/*.js', '**/*.mjs', 'docs/'] },
+  { ignores: ['node_modules/', 'cdk.out/', 'coverage/', '**/*.js', '**/*.mjs', '**/*.cjs', 'docs/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   prettier,
@@ -65,4 +66,6 @@ export default tseslint.config(
       ],
     },
   },
+  // Imports run one way: lambda/ -> contracts/ <- lib/, bin/ (eslint.imports.cjs).
+  ...importBoundaries,
 );

@@ -12,7 +12,7 @@ import { OperationsStack } from './stacks/operations-stack';
 import { TenantKeysStack } from './stacks/tenant-keys-stack';
 import { TenantGuard } from './tenant-guard';
 import { WebhookIngress } from './webhooks/webhook-ingress';
-import { DATABASE_ROLES } from '../lambda/shared/database-roles';
+import { DATABASE_ROLES } from '../contracts/database';
 
 export interface BulwarkStageProps extends StageProps {
   /** The validated deployment this stage deploys. */

@@ -3,7 +3,7 @@
  * 0100, executed as the shipper's own login role (granted at provisioning, never `bulwark_app`).
  */
 import type { Pool } from 'pg';
-import { PLANS, type Plan } from '../../lib/config/schema';
+import { PLANS, type Plan } from '../../contracts/plans';
 import type { ChainHead } from './chain';
 import { AUDIT_COLUMNS, rowToRecord } from './pg-sink';
 import type { PendingChain, ShipperSource } from './shipper';

@@ -3,24 +3,35 @@
  * logic is `shipAuditLog` (lambda/audit/shipper.ts), the database access `PgShipperSource`.
  */
 import { S3Client } from '@aws-sdk/client-s3';
+import type { Context } from 'aws-lambda';
 import { createProxyPool } from '../shared/db';
+import { createObservability, observed } from '../shared/observability';
+import { sdkRetries } from '../shared/sdk';
+import { createTracer } from '../shared/tracing';
 import { PgShipperSource } from './pg-shipper-source';
 import { shipAuditLog, type ShipResult } from './shipper';
 import { loadShipperEnv } from './shipper-env';
 
+const { logger } = createObservability({ service: 'audit-shipper' });
+const tracer = createTracer('audit-shipper');
 // Cold start: a misconfigured function fails here, before touching anything.
 const env = loadShipperEnv(process.env);
-const s3 = new S3Client({});
+const s3 = tracer.captureAWSv3Client(new S3Client(sdkRetries()));
 // Connects through the RDS Proxy as the shipper's own role, with an IAM token per connection.
 const pool = createProxyPool(env.database);
 const source = new PgShipperSource(pool);
 
-export async function handler(): Promise<ShipResult> {
+export const handler = observed(logger, async (_event: unknown, _context: Context): Promise<ShipResult> => {
   const result = await shipAuditLog(s3, source, env.shipper);
-  console.log(JSON.stringify({ message: 'audit shipment', batches: result.batches, records: result.records }));
+  // Counts, organisation ids and codes only (the ids are not secret).
+  logger[result.failed.length > 0 ? 'error' : 'info']('audit shipment', {
+    batches: result.batches,
+    records: result.records,
+    failed: result.failed.map((f) => `${f.orgId}=${f.code}`).join(','),
+  });
   if (result.failed.length > 0) {
-    // Fail the invocation so the Errors alarm fires; the organisation ids are not secret.
+    // Fail the invocation so the Errors alarm fires.
     throw new Error(`SHIPPER_CHAIN_FAILURE: ${result.failed.map((f) => `${f.orgId}=${f.code}`).join(', ')}`);
   }
   return result;
-}
+});

@@ -11,7 +11,7 @@
 import { HeadObjectCommand, PutObjectCommand, S3ServiceException, type S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { PLAN_RETENTION_MINIMUM_MONTHS, type Plan } from '../../lib/config/schema';
+import { PLAN_RETENTION_MINIMUM_MONTHS, type Plan } from '../../contracts/plans';
 import { hashRecord, type AuditRecord, type ChainHead } from './chain';
 import { batchKey, encodeBatch, batchHeader } from './formats';
 

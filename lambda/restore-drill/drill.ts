@@ -6,7 +6,8 @@
  * run. Each step is pure apart from the injected RDS client, clock and output sinks, and carries
  * its state explicitly. `abort` is the catch-all: whatever failed, the temporary instance is deleted.
  */
-import { DRILL_METRICS } from './metrics';
+import { DRILL_METRICS } from '../../contracts/restore-drill';
+import { MetricUnit, type Log, type LogFields, type MetricsRecorder } from '../shared/observability';
 import {
   DBInstanceNotFoundFault,
   DeleteDBInstanceCommand,
@@ -78,7 +79,7 @@ export interface DrillOutcome {
 /** Where results go: a metric and an audit-worthy log line. */
 export interface DrillReporter {
   metric(outcome: DrillOutcome, config: DrillConfig, at: Date): void;
-  audit(event: string, detail: Readonly<Record<string, unknown>>): void;
+  audit(event: string, detail: LogFields): void;
 }
 
 export interface DrillDeps {
@@ -341,36 +342,23 @@ export const DRILL_ERROR_CODES: readonly DrillErrorCode[] = [
   'INVALID_STATE',
 ];
 
-export { DRILL_METRICS };
-
 /**
- * Reporter that writes CloudWatch Embedded Metric Format: one JSON line on stdout becomes the
- * metrics, with no CloudWatch API call (and so no endpoint) needed. Audit lines are JSON too.
+ * The reporter the function uses: the metrics through Powertools Metrics (Embedded Metric Format:
+ * one JSON line, no CloudWatch API call and so no endpoint needed), the audit lines through its logger.
  */
-export function emfReporter(write: (line: string) => void): DrillReporter {
+export function powertoolsReporter(metrics: MetricsRecorder, log: Log): DrillReporter {
   return {
     metric(outcome, config, at) {
-      const metrics: { Name: string; Unit: string }[] = [{ Name: DRILL_METRICS.failed, Unit: 'Count' }];
-      const values: Record<string, number> = { [DRILL_METRICS.failed]: outcome.succeeded ? 0 : 1 };
+      metrics.addDimension(DRILL_METRICS.dimension, config.deployment);
+      metrics.addMetric(DRILL_METRICS.failed, MetricUnit.Count, outcome.succeeded ? 0 : 1);
       if (outcome.restoreSeconds !== null) {
-        metrics.push({ Name: DRILL_METRICS.restoreSeconds, Unit: 'Seconds' });
-        values[DRILL_METRICS.restoreSeconds] = outcome.restoreSeconds;
+        metrics.addMetric(DRILL_METRICS.restoreSeconds, MetricUnit.Seconds, outcome.restoreSeconds);
       }
-      write(
-        JSON.stringify({
-          _aws: {
-            Timestamp: at.getTime(),
-            CloudWatchMetrics: [
-              { Namespace: DRILL_METRICS.namespace, Dimensions: [[DRILL_METRICS.dimension]], Metrics: metrics },
-            ],
-          },
-          [DRILL_METRICS.dimension]: config.deployment,
-          ...values,
-        }),
-      );
+      metrics.setTimestamp(at);
+      metrics.publishStoredMetrics();
     },
     audit(event, detail) {
-      write(JSON.stringify({ level: 'INFO', audit: true, event, ...detail }));
+      log.info(event, { audit: true, ...detail });
     },
   };
 }

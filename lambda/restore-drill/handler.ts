@@ -3,12 +3,17 @@
  * with `{ step, state, error }`; all logic lives in ./drill.ts.
  */
 import { RDSClient } from '@aws-sdk/client-rds';
+import type { Context } from 'aws-lambda';
+import { DRILL_METRICS } from '../../contracts/restore-drill';
+import { createObservability, observed } from '../shared/observability';
+import { sdkRetries } from '../shared/sdk';
+import { createTracer } from '../shared/tracing';
 import { z } from 'zod';
 import {
   abortDrill,
   checkDrill,
   DrillError,
-  emfReporter,
+  powertoolsReporter,
   finishDrill,
   startDrill,
   type DrillConfig,
@@ -105,14 +110,21 @@ export function createHandler(deps: DrillDeps) {
   };
 }
 
+const { logger, metrics } = createObservability({ service: 'restore-drill', namespace: DRILL_METRICS.namespace });
+const tracer = createTracer('restore-drill');
 let cached: ((raw: unknown) => Promise<unknown>) | undefined;
 
-export const handler = async (raw: unknown): Promise<unknown> => {
-  cached ??= createHandler({
-    rds: new RDSClient({}),
-    clock: { now: () => new Date() },
-    reporter: emfReporter((line) => process.stdout.write(`${line}\n`)),
-    config: configFromEnv(process.env),
-  });
-  return cached(raw);
-};
+export const handler = observed(
+  logger,
+  async (raw: unknown, _context: Context): Promise<unknown> => {
+    cached ??= createHandler({
+      rds: tracer.captureAWSv3Client(new RDSClient(sdkRetries())),
+      clock: { now: () => new Date() },
+      reporter: powertoolsReporter(metrics, logger),
+      config: configFromEnv(process.env),
+    });
+    return cached(raw);
+  },
+  // The step only: the state carries instance ids, which the audit lines name where they matter.
+  (raw) => ({ step: typeof raw === 'object' && raw !== null ? String((raw as { step?: unknown }).step) : undefined }),
+);

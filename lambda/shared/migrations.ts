@@ -1,50 +1,15 @@
 /**
- * Versioned SQL migrations: `migrations/NNNN_name.sql`, applied in order, each in its own
+ * Applies versioned SQL migrations (`migrations/NNNN_name.sql`, read by contracts/migrations.ts) in order, each in its own
  * transaction, recorded with a checksum in `schema_migrations`. Applying is idempotent; a migration
  * whose file changed after it was applied is refused rather than silently skipped.
  *
  * Used by the deploy-time migration function and by the tests, so both apply the same SQL the same way.
  */
-import { createHash } from 'node:crypto';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-
-export interface Migration {
-  readonly version: number;
-  readonly name: string;
-  readonly sql: string;
-  readonly checksum: string;
-}
+import type { Migration } from '../../contracts/migrations';
 
 /** What the runner needs from a connection: `pg.Client` and `pg.PoolClient` both fit. */
 export interface SqlClient {
   query(sql: string, params?: unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
-}
-
-const FILE = /^(\d{4})_([a-z0-9_]+)\.sql$/;
-
-export const DEFAULT_MIGRATIONS_DIR = path.join(__dirname, '..', '..', 'migrations');
-
-export function loadMigrations(dir: string = DEFAULT_MIGRATIONS_DIR): Migration[] {
-  const out: Migration[] = [];
-  for (const file of fs.readdirSync(dir).sort()) {
-    if (!file.endsWith('.sql')) continue;
-    const m = FILE.exec(file);
-    if (!m || !m[1] || !m[2]) throw new Error(`migrations/${file}: name must be NNNN_lower_snake.sql`);
-    const sql = fs.readFileSync(path.join(dir, file), 'utf8');
-    out.push({
-      version: Number(m[1]),
-      name: m[2],
-      sql,
-      checksum: createHash('sha256').update(sql).digest('hex'),
-    });
-  }
-  const versions = new Set<number>();
-  for (const m of out) {
-    if (versions.has(m.version)) throw new Error(`migrations: version ${m.version} is used twice`);
-    versions.add(m.version);
-  }
-  return out;
 }
 
 export interface MigrationResult {

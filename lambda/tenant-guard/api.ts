@@ -11,7 +11,7 @@ import type { SqlClient } from '../shared/migrations';
 import type { SecretCipher } from '../shared/secret-cipher';
 import { GuardError, toGuardError } from './errors';
 import { authenticate, enterTenant, type Caller, type TenantContext } from './guard';
-import { UUID } from './ids';
+import { UUID } from '../../contracts/ids';
 import type { TokenVerifier } from './jwt';
 import { describeError, jsonLineLogger, type ApiLogger } from './logger';
 import { answer, credentialOf, header, refusal, requestOf, respond } from './proxy-event';

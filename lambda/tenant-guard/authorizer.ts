@@ -12,6 +12,7 @@
  * gateway response turns them into `401 {"error": "<code>"}` with the security headers.
  */
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
+import type { Log } from '../shared/observability';
 import { GuardError } from './errors';
 import { parseAuthorization } from './guard';
 import type { TokenVerifier } from './jwt';
@@ -29,6 +30,8 @@ export type AuthorizerContext =
 
 export interface AuthorizerDeps {
   readonly verify: TokenVerifier;
+  /** Refusals are logged with their code only: never the token or the key. */
+  readonly log: Log;
 }
 
 /**
@@ -87,6 +90,7 @@ export function createAuthorizer(deps: AuthorizerDeps) {
       // Only token problems are answered here; anything else is a fault of ours, not the caller's.
       const code = e instanceof GuardError && e.status === 401 ? e.code : 'INTERNAL';
       if (code === 'INTERNAL') throw e;
+      deps.log.warn('token refused', { code });
       return policy('anonymous', 'Deny', resource, { error: code });
     }
   };

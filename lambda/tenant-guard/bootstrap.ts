@@ -9,14 +9,8 @@
  * stores as is. The log then holds a verifier of a 32+ character random password, not the password.
  */
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
-import { DATABASE_ROLES, type RolePurpose } from '../shared/database-roles';
+import { DATABASE_ROLES, type RolePurpose } from '../../contracts/database';
 import type { SqlClient } from '../shared/migrations';
-
-/**
- * Part of the migration custom resource's properties: raise it whenever what the bootstrap does
- * changes, so every deployment re-runs it once.
- */
-export const BOOTSTRAP_VERSION = '1';
 
 export interface RoleCredentials {
   readonly username: string;

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { SqlClient } from '../shared/migrations';
 import { GuardError, toGuardError } from './errors';
-import { UUID } from './ids';
+import { UUID } from '../../contracts/ids';
 import type { TokenVerifier, VerifiedIdentity } from './jwt';
 import { isPermission, type Grid } from './permissions';
 

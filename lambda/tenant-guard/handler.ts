@@ -10,11 +10,14 @@
 import { KMSClient } from '@aws-sdk/client-kms';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
-import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import type { Pool } from 'pg';
 import { z } from 'zod';
 import { PgAuditSink } from '../audit/pg-sink';
 import { createProxyPool, parseDatabaseEnv } from '../shared/db';
+import { createObservability, observed, type Log } from '../shared/observability';
+import { sdkRetries } from '../shared/sdk';
+import { createTracer } from '../shared/tracing';
 import type { SecretCipher } from '../shared/secret-cipher';
 import { EnvelopeCipher } from '../tenant-keys/envelope-cipher';
 import { PgTenantKeyStore, pgTenantKeyResolver } from '../tenant-keys/pg-stores';
@@ -43,54 +46,66 @@ export interface HandlerOptions {
   readonly cipher?: SecretCipher;
   /** Provisioner and export bucket. @default - the tenant-keys routes answer 503 */
   readonly tenantKeys?: TenantKeysApiDeps;
-  /**
-   * Where refused requests' audit events that the database cannot take are written.
-   * @default standard output (the function's encrypted, retained log)
-   */
-  readonly refusalLog?: (line: string) => void;
   /** The clock that token expiry is judged by. @default the system clock */
   readonly now?: () => Date;
 }
 
-/** Wires the API to its pool; the pool is injected so tests run it against a real PostgreSQL. */
+/**
+ * Wires the API to its pool and log; the pool is injected so tests run it against a real
+ * PostgreSQL, the log so they read what it wrote.
+ */
 export function buildHandler(
   pool: Pool,
+  log: Log,
   options: HandlerOptions = {},
 ): (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult> {
   // No token verifier: the function has no route to the identity provider's JWKS (the VPC has no
   // internet path), so it honours only the edge authorizer's verdicts and checks API keys itself.
   return createApi({
     db: pool,
-    audit: new RefusalLogSink(new PgAuditSink({ pool }), options.refusalLog),
+    audit: new RefusalLogSink(new PgAuditSink({ pool }), log),
+    logger: log,
     ...(options.cipher ? { cipher: options.cipher } : {}),
     ...(options.tenantKeys ? { tenantKeys: options.tenantKeys } : {}),
     ...(options.now ? { now: options.now } : {}),
   });
 }
 
+const { logger } = createObservability({ service: 'tenant-api' });
+const tracer = createTracer('tenant-api');
 let ready: ReturnType<typeof buildHandler> | undefined;
 
-export const handler = async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
-  if (!ready) {
-    const env = Env.parse(process.env);
-    const pool = createProxyPool(parseDatabaseEnv(process.env));
-    ready = buildHandler(pool, {
-      // Per-organisation secrets are sealed under the tenant's own KMS key (org_id context).
-      cipher: new EnvelopeCipher({
-        kms: new KMSClient({}),
-        keyFor: pgTenantKeyResolver(new PgTenantKeyStore(pool)),
-      }),
-      ...(env.PROVISIONER_FUNCTION && env.EXPORT_BUCKET
-        ? {
-            tenantKeys: {
-              lambda: new LambdaClient({}),
-              provisionerFunction: env.PROVISIONER_FUNCTION,
-              s3: new S3Client({}),
-              exportBucket: env.EXPORT_BUCKET,
-            },
-          }
-        : {}),
-    });
-  }
-  return ready(event);
-};
+/** Correlation ids: API Gateway's request id and the organisation the authorizer verified. */
+function correlate(event: APIGatewayProxyEvent) {
+  const orgId = (event.requestContext?.authorizer as Record<string, unknown> | null | undefined)?.['orgId'];
+  return { requestId: event.requestContext?.requestId, orgId: typeof orgId === 'string' ? orgId : undefined };
+}
+
+export const handler = observed(
+  logger,
+  async (event: APIGatewayProxyEvent, _context: Context): Promise<APIGatewayProxyResult> => {
+    if (!ready) {
+      const env = Env.parse(process.env);
+      const pool = createProxyPool(parseDatabaseEnv(process.env));
+      ready = buildHandler(pool, logger, {
+        // Per-organisation secrets are sealed under the tenant's own KMS key (org_id context).
+        cipher: new EnvelopeCipher({
+          kms: tracer.captureAWSv3Client(new KMSClient(sdkRetries())),
+          keyFor: pgTenantKeyResolver(new PgTenantKeyStore(pool)),
+        }),
+        ...(env.PROVISIONER_FUNCTION && env.EXPORT_BUCKET
+          ? {
+              tenantKeys: {
+                lambda: tracer.captureAWSv3Client(new LambdaClient(sdkRetries())),
+                provisionerFunction: env.PROVISIONER_FUNCTION,
+                s3: tracer.captureAWSv3Client(new S3Client(sdkRetries())),
+                exportBucket: env.EXPORT_BUCKET,
+              },
+            }
+          : {}),
+      });
+    }
+    return ready(event);
+  },
+  correlate,
+);

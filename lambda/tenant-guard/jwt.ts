@@ -3,8 +3,8 @@
  * audience, expiry, and the organisation claim (`org_id`, or Cognito's `custom:org_id`).
  */
 import { errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { UUID } from '../../contracts/ids';
 import { GuardError } from './errors';
-import { UUID } from './ids';
 
 export interface VerifierOptions {
   readonly issuer: string;

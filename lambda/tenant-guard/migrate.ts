@@ -9,11 +9,15 @@
  * deployment (and so rolls it back). Secrets are never logged or put in the response.
  */
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
+import type { CloudFormationCustomResourceEvent, Context } from 'aws-lambda';
 import * as path from 'node:path';
 import { Client } from 'pg';
 import { z } from 'zod';
-import { applyMigrations, loadMigrations, type MigrationResult, type SqlClient } from '../shared/migrations';
+import { loadMigrations } from '../../contracts/migrations';
+import { applyMigrations, type MigrationResult, type SqlClient } from '../shared/migrations';
+import { createObservability, observed, type Log } from '../shared/observability';
+import { sdkRetries } from '../shared/sdk';
+import { createTracer } from '../shared/tracing';
 import { bootstrapRoles, grantAfterMigrations, type RoleCredentials, type RoleSecrets } from './bootstrap';
 
 export const Env = z.object({
@@ -42,6 +46,8 @@ export interface MigrateDeps {
   }>;
   readonly respond: (url: string, body: string) => Promise<void>;
   readonly migrationsDir: string;
+  /** Outcome only: versions, counts and the failure reason (which never names a credential). */
+  readonly log: Log;
 }
 
 export async function migrate(
@@ -95,6 +101,10 @@ export async function migrate(
     // Migration errors name the migration, never credentials.
     reason = e instanceof Error ? e.message.slice(0, 500) : 'migration failed';
   }
+  const applied = (result?.applied ?? []).join(',');
+  const skipped = result?.skipped.length ?? 0;
+  if (status === 'SUCCESS') deps.log.info('schema migrated', { requestType: event.RequestType, applied, skipped });
+  else deps.log.error('schema migration failed', { requestType: event.RequestType, reason });
   await deps.respond(
     event.ResponseURL,
     JSON.stringify({
@@ -104,23 +114,32 @@ export async function migrate(
       StackId: event.StackId,
       RequestId: event.RequestId,
       LogicalResourceId: event.LogicalResourceId,
-      Data: { Applied: (result?.applied ?? []).join(','), Skipped: String(result?.skipped.length ?? 0) },
+      Data: { Applied: applied, Skipped: String(skipped) },
     }),
   );
 }
 
-export const handler = async (event: CloudFormationCustomResourceEvent): Promise<void> => {
-  await migrate(event, Env.parse(process.env), {
-    secrets: new SecretsManagerClient({}),
-    connect: async (c) => {
-      const client = new Client({ ...c, ssl: { rejectUnauthorized: true }, connectionTimeoutMillis: 10_000 });
-      await client.connect();
-      return client;
-    },
-    respond: async (url, body) => {
-      const r = await fetch(url, { method: 'PUT', body, headers: { 'content-type': '' } });
-      if (!r.ok) throw new Error(`CloudFormation response failed: ${r.status}`);
-    },
-    migrationsDir: path.join(__dirname, 'migrations'),
-  });
-};
+const { logger } = createObservability({ service: 'schema-migration' });
+const tracer = createTracer('schema-migration');
+
+export const handler = observed(
+  logger,
+  async (event: CloudFormationCustomResourceEvent, _context: Context): Promise<void> => {
+    await migrate(event, Env.parse(process.env), {
+      secrets: tracer.captureAWSv3Client(new SecretsManagerClient(sdkRetries())),
+      connect: async (c) => {
+        const client = new Client({ ...c, ssl: { rejectUnauthorized: true }, connectionTimeoutMillis: 10_000 });
+        await client.connect();
+        return client;
+      },
+      respond: async (url, body) => {
+        const r = await fetch(url, { method: 'PUT', body, headers: { 'content-type': '' } });
+        if (!r.ok) throw new Error(`CloudFormation response failed: ${r.status}`);
+      },
+      migrationsDir: path.join(__dirname, 'migrations'),
+      log: logger,
+    });
+  },
+  // CloudFormation's request id; the event's ResponseURL is a presigned URL and is never logged.
+  (event) => ({ requestId: event.RequestId, requestType: event.RequestType }),
+);

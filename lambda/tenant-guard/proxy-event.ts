@@ -3,10 +3,10 @@
  * event (body, credential) and the responses it writes, every one with the security headers.
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import { withSecurityHeaders } from '../shared/security-headers';
+import { withSecurityHeaders } from '../../contracts/security-headers';
 import { GuardError } from './errors';
 import { parseAuthorization, type Credential } from './guard';
-import { UUID } from './ids';
+import { UUID } from '../../contracts/ids';
 import type { Json, RouteRequest, RouteResult } from './route';
 
 export const header = (e: APIGatewayProxyEvent, name: string): string | undefined =>

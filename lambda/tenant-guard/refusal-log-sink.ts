@@ -9,11 +9,12 @@
 import { AuditError } from '../audit/pg-sink';
 import type { AuditEvent, AuditSink } from '../shared/audit';
 import type { SqlClient } from '../shared/migrations';
+import type { Log } from '../shared/observability';
 
 export class RefusalLogSink implements AuditSink {
   constructor(
     private readonly durable: AuditSink,
-    private readonly write: (line: string) => void = (l) => process.stdout.write(`${l}\n`),
+    private readonly log: Log,
   ) {}
 
   async record(event: AuditEvent, tx?: SqlClient): Promise<void> {
@@ -22,21 +23,17 @@ export class RefusalLogSink implements AuditSink {
       await this.durable.record(event);
     } catch (e) {
       // Identifiers and the event's own metadata only: no email, user agent or request body.
-      this.write(
-        JSON.stringify({
-          level: 'warn',
-          message: 'audit event not recorded in audit_log',
-          code: e instanceof AuditError ? e.code : 'AUDIT_WRITE_FAILED',
-          event: event.event,
-          orgId: event.orgId,
-          actorType: event.actorType,
-          actorUserId: event.actorUserId,
-          supportGrantId: event.supportGrantId,
-          ip: event.ip,
-          metadata: event.metadata,
-          occurredAt: event.occurredAt.toISOString(),
-        }),
-      );
+      this.log.warn('audit event not recorded in audit_log', {
+        code: e instanceof AuditError ? e.code : 'AUDIT_WRITE_FAILED',
+        event: event.event,
+        orgId: event.orgId,
+        actorType: event.actorType,
+        actorUserId: event.actorUserId,
+        supportGrantId: event.supportGrantId,
+        ip: event.ip,
+        metadata: JSON.stringify(event.metadata),
+        occurredAt: event.occurredAt.toISOString(),
+      });
       throw e;
     }
   }

@@ -3,6 +3,7 @@
  * not valid percent-encoding (`/leads/%E0%A4%A`) is a VALIDATION_FAILED refusal naming the
  * parameter, like any other malformed input, never an exception out of the handler.
  */
+import { isTenantRoutePrefix } from '../../contracts/tenant-api';
 import { GuardError } from './errors';
 import type { Route } from './route';
 
@@ -20,6 +21,10 @@ interface Compiled {
 }
 
 function compile(route: Route): Compiled {
+  // API Gateway forwards only the contract's prefixes: a route outside them could never be reached.
+  const prefix = route.path.split('/')[1] ?? '';
+  if (!isTenantRoutePrefix(prefix))
+    throw new Error(`${route.method} ${route.path}: /${prefix} is not a tenant route prefix`);
   const keys: string[] = [];
   const pattern = new RegExp(
     `^${route.path.replace(/\{(\w+)\}/g, (_m, k: string) => {

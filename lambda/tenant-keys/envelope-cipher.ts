@@ -13,7 +13,6 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { DecryptCommand, GenerateDataKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { SECRET_PURPOSES, type SealedSecret, type SecretCipher, type SecretPurpose } from '../shared/secret-cipher';
-import { withBackoff, type BackoffOptions } from './backoff';
 import { DataKeyCache } from './data-key-cache';
 import { CONTEXT_ORG, CONTEXT_PURPOSE, assertOrgId } from './key-policy';
 
@@ -30,7 +29,6 @@ export interface EnvelopeCipherProps {
   readonly keyFor: TenantKeyResolver;
   /** @default a DataKeyCache with its defaults */
   readonly cache?: DataKeyCache;
-  readonly backoff?: Omit<BackoffOptions, 'isRetryable'>;
 }
 
 export class SecretFormatError extends Error {
@@ -125,16 +123,12 @@ export class EnvelopeCipher implements SecretCipher {
     const cacheKey = `seal\0${orgId}\0${purpose}\0${keyArn}`;
     let dk = this.cache.get(cacheKey);
     if (!dk) {
-      const r = await withBackoff(
-        () =>
-          this.props.kms.send(
-            new GenerateDataKeyCommand({
-              KeyId: keyArn,
-              KeySpec: 'AES_256',
-              EncryptionContext: { [CONTEXT_ORG]: orgId, [CONTEXT_PURPOSE]: purpose },
-            }),
-          ),
-        this.props.backoff,
+      const r = await this.props.kms.send(
+        new GenerateDataKeyCommand({
+          KeyId: keyArn,
+          KeySpec: 'AES_256',
+          EncryptionContext: { [CONTEXT_ORG]: orgId, [CONTEXT_PURPOSE]: purpose },
+        }),
       );
       if (!r.Plaintext || !r.CiphertextBlob || r.Plaintext.length !== 32) {
         throw new Error('GenerateDataKey returned no 256-bit data key');
@@ -161,16 +155,12 @@ export class EnvelopeCipher implements SecretCipher {
     if (!key) {
       let r;
       try {
-        r = await withBackoff(
-          () =>
-            this.props.kms.send(
-              new DecryptCommand({
-                KeyId: p.keyArn,
-                CiphertextBlob: p.wrapped,
-                EncryptionContext: { [CONTEXT_ORG]: orgId, [CONTEXT_PURPOSE]: purpose },
-              }),
-            ),
-          this.props.backoff,
+        r = await this.props.kms.send(
+          new DecryptCommand({
+            KeyId: p.keyArn,
+            CiphertextBlob: p.wrapped,
+            EncryptionContext: { [CONTEXT_ORG]: orgId, [CONTEXT_PURPOSE]: purpose },
+          }),
         );
       } catch (e) {
         const name = (e as { name?: string }).name;

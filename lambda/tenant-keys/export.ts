@@ -11,13 +11,11 @@ import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/clie
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { AuditEvent, AuditSink } from '../shared/audit';
 import type { AndThen } from './and-then';
-import { EXPORT_RETENTION_DAYS, MAX_URL_TTL_SECONDS } from './export-limits';
+import { EXPORT_RETENTION_DAYS, MAX_URL_TTL_SECONDS } from '../../contracts/tenant-keys';
 import { assertOrgId } from './key-policy';
 
 export const EXPORT_SECTIONS = ['leads', 'customers', 'vehicles', 'deals', 'audit_log'] as const;
 export type ExportSection = (typeof EXPORT_SECTIONS)[number];
-
-export { EXPORT_RETENTION_DAYS, MAX_URL_TTL_SECONDS };
 
 export type ExportStatus = 'pending' | 'ready' | 'failed';
 

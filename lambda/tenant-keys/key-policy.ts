@@ -5,11 +5,14 @@
  * with the encryption context `org_id = <that tenant>`, nobody may use it with any other `org_id`,
  * and no grant can be created except by an AWS service acting for a resource.
  */
-
-/** Every tenant alias lives under this prefix; IAM scopes alias operations to it. */
-export function aliasPrefix(deployment: string): string {
-  return `alias/bulwark/${deployment}/tenant/`;
-}
+import {
+  TAG_DEPLOYMENT,
+  TAG_KEY_CLASS,
+  TAG_ORG,
+  TENANT_KEY_CLASS,
+  TENANT_KEY_USER_TAG,
+  aliasPrefix,
+} from '../../contracts/tenant-keys';
 
 export function aliasName(deployment: string, orgId: string): string {
   return `${aliasPrefix(deployment)}${orgId}`;
@@ -26,21 +29,6 @@ export function assertOrgId(orgId: string): void {
 export function assertDeployment(deployment: string): void {
   if (!DEPLOYMENT.test(deployment)) throw new TypeError(`invalid deployment name ${JSON.stringify(deployment)}`);
 }
-
-/** Tag keys a tenant key carries. The provisioner's IAM policy requires exactly these on CreateKey. */
-export const TAG_DEPLOYMENT = 'bulwark:deployment';
-export const TAG_ORG = 'bulwark:org-id';
-/** Same tag and value the Bulwark rule pack uses to recognise tenant keys (`TenantKeyEncryptionContext`). */
-export const TAG_KEY_CLASS = 'bulwark:key-class';
-export const TENANT_KEY_CLASS = 'tenant';
-export const TENANT_KEY_TAG_KEYS = [TAG_DEPLOYMENT, TAG_ORG, TAG_KEY_CLASS] as const;
-
-/**
- * Principal tag that marks the roles allowed to use tenant keys (the API's), with the deployment
- * name as value. Key policies name this tag rather than role ARNs: a replaced role keeps working,
- * and no key policy of thousands of tenants ever has to be rewritten.
- */
-export const TENANT_KEY_USER_TAG = 'bulwark:tenant-key-user';
 
 export function tenantKeyTags(deployment: string, orgId: string): { TagKey: string; TagValue: string }[] {
   return [

@@ -5,14 +5,21 @@
  */
 import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
+import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import { PgSystemAuditSink } from '../audit/pg-system-sink';
 import type { AuditSink } from '../shared/audit';
+import { createObservability, observed, type Log } from '../shared/observability';
+import { sdkRetries } from '../shared/sdk';
+import { createTracer } from '../shared/tracing';
 import { ExportService } from './export';
 import { LifecycleProcessor } from './lifecycle-processor';
 import { PgExportSource, PgExportStore, PgLifecycleStore, PgTenantDataEraser } from './pg-stores';
 import { S3TenantObjectEraser } from './s3-eraser';
 import { baseEnvSchema, databasePool, parseEnv } from './runtime';
+
+const { logger } = createObservability({ service: 'tenant-key-lifecycle' });
+const tracer = createTracer('tenant-key-lifecycle');
 
 const envSchema = baseEnvSchema.extend({
   EXPORT_BUCKET: z.string().min(3),
@@ -35,7 +42,7 @@ export class LifecycleRunFailed extends Error {
   }
 }
 
-export function makeLifecycleHandler(processor: LifecycleProcessor, exports: ExportService) {
+export function makeLifecycleHandler(processor: LifecycleProcessor, exports: ExportService, log: Log) {
   return async (): Promise<LifecycleSummary> => {
     const lifecycle = await processor.run();
     const ex = await exports.processPending();
@@ -46,25 +53,29 @@ export function makeLifecycleHandler(processor: LifecycleProcessor, exports: Exp
       exportFailures: ex.failed,
     };
     // Counts and error names only: no tenant data in logs.
-    console.log(JSON.stringify({ type: 'lifecycle_run', ...summary, errors: lifecycle.failed.map((f) => f.error) }));
-    if (summary.lifecycleFailures > 0 || summary.exportFailures > 0) throw new LifecycleRunFailed(summary);
+    const failed = summary.lifecycleFailures > 0 || summary.exportFailures > 0;
+    log[failed ? 'error' : 'info']('lifecycle run', {
+      ...summary,
+      errors: lifecycle.failed.map((f) => f.error).join(','),
+    });
+    if (failed) throw new LifecycleRunFailed(summary);
     return summary;
   };
 }
 
-export function lifecycleFromEnv(env: NodeJS.ProcessEnv, overrides: { audit?: AuditSink } = {}) {
+export function lifecycleFromEnv(env: NodeJS.ProcessEnv, log: Log, overrides: { audit?: AuditSink } = {}) {
   const cfg = parseEnv(envSchema, env);
   const pool = databasePool(cfg);
   // Durable, hash-chained system events (migration 0301), on the stores' pool so that a step and
   // its event can share a transaction.
   const audit = overrides.audit ?? new PgSystemAuditSink({ pool });
-  const s3 = new S3Client({ region: cfg.AWS_REGION });
+  const s3 = tracer.captureAWSv3Client(new S3Client({ ...sdkRetries(), region: cfg.AWS_REGION }));
   const clock = () => new Date();
   const processor = new LifecycleProcessor({
     store: new PgLifecycleStore(pool, audit),
     rows: new PgTenantDataEraser(pool),
     objects: new S3TenantObjectEraser(s3, [{ bucket: cfg.EXPORT_BUCKET, prefix: (org) => `exports/${org}/` }]),
-    kms: new KMSClient({ region: cfg.AWS_REGION }),
+    kms: tracer.captureAWSv3Client(new KMSClient({ ...sdkRetries(), region: cfg.AWS_REGION })),
     audit,
     clock,
     keyPendingWindowDays: cfg.KEY_PENDING_WINDOW_DAYS,
@@ -79,12 +90,12 @@ export function lifecycleFromEnv(env: NodeJS.ProcessEnv, overrides: { audit?: Au
     bucket: cfg.EXPORT_BUCKET,
     bucketKeyArn: cfg.EXPORT_KEY_ARN,
   });
-  return makeLifecycleHandler(processor, exports);
+  return makeLifecycleHandler(processor, exports, log);
 }
 
 let cached: (() => Promise<LifecycleSummary>) | undefined;
 
-export const handler = async (): Promise<LifecycleSummary> => {
-  cached ??= lifecycleFromEnv(process.env);
+export const handler = observed(logger, async (_event: unknown, _context: Context): Promise<LifecycleSummary> => {
+  cached ??= lifecycleFromEnv(process.env, logger);
   return cached();
-};
+});

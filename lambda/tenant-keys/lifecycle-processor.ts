@@ -8,7 +8,7 @@
 import { ScheduleKeyDeletionCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { systemEvent, type AuditEvent, type AuditSink } from '../shared/audit';
 import type { AndThen } from './and-then';
-import { errorName, withBackoff, type BackoffOptions } from './backoff';
+import { errorName } from '../shared/sdk';
 import { advance, type LifecycleEffect, type TenantLifecycle, type Transition } from './lifecycle';
 import type { TenantKeyRecord } from './provisioner';
 
@@ -43,7 +43,6 @@ export interface LifecycleProcessorDeps {
   readonly kms: KMSClient;
   readonly audit: AuditSink;
   readonly clock: () => Date;
-  readonly backoff?: Omit<BackoffOptions, 'isRetryable'>;
   /** KMS pending window before a shredded tenant's key is destroyed (7-30). @default 7 */
   readonly keyPendingWindowDays?: number;
   /** Tenants per run. @default 25 */
@@ -122,9 +121,8 @@ export class LifecycleProcessor {
     }
     const days = this.deps.keyPendingWindowDays ?? 7;
     try {
-      const r = await withBackoff(
-        () => this.deps.kms.send(new ScheduleKeyDeletionCommand({ KeyId: key.keyArn, PendingWindowInDays: days })),
-        this.deps.backoff,
+      const r = await this.deps.kms.send(
+        new ScheduleKeyDeletionCommand({ KeyId: key.keyArn, PendingWindowInDays: days }),
       );
       await this.deps.audit.record(
         this.audit(orgId, 'tenant_key.deletion_scheduled', {

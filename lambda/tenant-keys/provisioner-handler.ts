@@ -8,15 +8,22 @@
  * (reconcile.ts); a sweep that leaves any tenant keyless fails the invocation, which alarms.
  */
 import { KMSClient } from '@aws-sdk/client-kms';
+import type { Context } from 'aws-lambda';
 import type { Pool } from 'pg';
 import { z } from 'zod';
 import { PgSystemAuditSink } from '../audit/pg-system-sink';
 import type { AuditSink } from '../shared/audit';
+import { createObservability, observed, type Log } from '../shared/observability';
+import { sdkRetries } from '../shared/sdk';
+import { createTracer } from '../shared/tracing';
 import { PgTenantKeyStore } from './pg-stores';
 import { ProvisionError, TenantKeyProvisioner, type ProvisionErrorCode, type TenantKeyStore } from './provisioner';
 import { PROVISION_ERROR_STATUS } from './provision-status';
 import { SweepFailed, sweepKeyless, type KeylessTenantSource, type SweepSummary } from './reconcile';
 import { baseEnvSchema, databasePool, parseEnv, type BaseEnv } from './runtime';
+
+const { logger } = createObservability({ service: 'tenant-key-provisioner' });
+const tracer = createTracer('tenant-key-provisioner');
 
 const eventSchema = z.strictObject({
   orgId: z.uuid(),
@@ -68,7 +75,7 @@ function provisionerFrom(cfg: BaseEnv, overrides: ProvisionerOverrides): TenantK
   const pool = overrides.pool ?? databasePool(cfg);
   return new TenantKeyProvisioner(
     {
-      kms: overrides.kms ?? new KMSClient({ region: cfg.AWS_REGION }),
+      kms: overrides.kms ?? tracer.captureAWSv3Client(new KMSClient({ ...sdkRetries(), region: cfg.AWS_REGION })),
       store: overrides.store ?? new PgTenantKeyStore(pool),
       audit: overrides.audit ?? new PgSystemAuditSink({ pool }),
       clock: () => new Date(),
@@ -80,33 +87,46 @@ function provisionerFrom(cfg: BaseEnv, overrides: ProvisionerOverrides): TenantK
 const sweepSchema = z.strictObject({ sweep: z.literal(true) });
 
 /** The scheduled sweep: provisions keyless tenants; fails (and so alarms) if any stays keyless. */
-export function makeSweepHandler(provisioner: TenantKeyProvisioner, source: KeylessTenantSource) {
+export function makeSweepHandler(provisioner: TenantKeyProvisioner, source: KeylessTenantSource, log: Log) {
   return async (): Promise<SweepSummary> => {
     const summary = await sweepKeyless(provisioner, source);
     // Counts, ids and codes only.
-    console.log(JSON.stringify(summary));
+    log[summary.failed.length > 0 ? 'error' : 'info']('keyless sweep', {
+      found: summary.found,
+      provisioned: summary.provisioned,
+      failed: summary.failed.length,
+      failures: summary.failed.map((f) => `${f.orgId}=${f.error}`).join(','),
+    });
     if (summary.failed.length > 0) throw new SweepFailed(summary);
     return summary;
   };
 }
 
 /** Routes an event to the sweep (`{ "sweep": true }`) or to one tenant's provisioning. */
-export function makeHandler(provisioner: TenantKeyProvisioner, source: KeylessTenantSource) {
+export function makeHandler(provisioner: TenantKeyProvisioner, source: KeylessTenantSource, log: Log) {
   const one = makeProvisionerHandler(provisioner);
-  const sweep = makeSweepHandler(provisioner, source);
+  const sweep = makeSweepHandler(provisioner, source, log);
   return (event: unknown): Promise<ProvisionResponse | SweepSummary> =>
     sweepSchema.safeParse(event).success ? sweep() : one(event);
 }
 
 let cached: ((event: unknown) => Promise<ProvisionResponse | SweepSummary>) | undefined;
 
-export const handler = async (event: unknown): Promise<ProvisionResponse | SweepSummary> => {
-  // Environment validated once per cold start; a misconfiguration fails loudly (and alarms).
-  if (!cached) {
-    const cfg = parseEnv(baseEnvSchema, process.env);
-    // One pool for the provisioner's store, its audit sink and the sweep's keyless-tenant query.
-    const pool = databasePool(cfg);
-    cached = makeHandler(provisionerFrom(cfg, { pool }), new PgTenantKeyStore(pool));
-  }
-  return cached(event);
-};
+export const handler = observed(
+  logger,
+  async (event: unknown, _context: Context): Promise<ProvisionResponse | SweepSummary> => {
+    // Environment validated once per cold start; a misconfiguration fails loudly (and alarms).
+    if (!cached) {
+      const cfg = parseEnv(baseEnvSchema, process.env);
+      // One pool for the provisioner's store, its audit sink and the sweep's keyless-tenant query.
+      const pool = databasePool(cfg);
+      cached = makeHandler(provisionerFrom(cfg, { pool }), new PgTenantKeyStore(pool), logger);
+    }
+    return cached(event);
+  },
+  // The organisation of a one-tenant request; a sweep names none.
+  (event) => {
+    const orgId = typeof event === 'object' && event !== null ? (event as { orgId?: unknown }).orgId : undefined;
+    return { orgId: typeof orgId === 'string' ? orgId : undefined };
+  },
+);

@@ -4,7 +4,7 @@
  * Managed keys: CreateKey (symmetric, tagged, with the tenant key policy), alias under
  * `alias/bulwark/<deployment>/tenant/<orgId>`, rotation on, ARN recorded on the tenant row.
  * Idempotent: the alias is the lock, so a retry (or a concurrent second run) finds the key that the
- * first one made. Throttling is retried with backoff and jitter.
+ * first one made. Throttling is retried by the client (`sdkRetries`, adaptive mode).
  *
  * Bring your own key: enterprise tenants supply a key ARN; it is accepted only if its metadata and
  * its policy meet the same expectations (see `checkByokPolicy`).
@@ -22,7 +22,7 @@ import {
 } from '@aws-sdk/client-kms';
 import { systemEvent, type AuditEvent, type AuditSink } from '../shared/audit';
 import type { AndThen } from './and-then';
-import { errorName, withBackoff, type BackoffOptions } from './backoff';
+import { errorName } from '../shared/sdk';
 import {
   aliasName,
   assertDeployment,
@@ -55,7 +55,6 @@ export interface ProvisionerDeps {
   readonly store: TenantKeyStore;
   readonly audit: AuditSink;
   readonly clock: () => Date;
-  readonly backoff?: Omit<BackoffOptions, 'isRetryable'>;
 }
 
 export interface ProvisionerConfig {
@@ -105,8 +104,9 @@ export class TenantKeyProvisioner {
     assertDeployment(config.deployment);
   }
 
-  private retry<T>(call: (kms: KMSClient) => Promise<T>): Promise<T> {
-    return withBackoff(() => call(this.deps.kms), this.deps.backoff);
+  private call<T>(call: (kms: KMSClient) => Promise<T>): Promise<T> {
+    // Throttling is retried by the client itself (sdkRetries: adaptive mode).
+    return call(this.deps.kms);
   }
 
   private event(orgId: string, event: string, keyArn: string, metadata: Record<string, unknown>): AuditEvent {
@@ -127,7 +127,7 @@ export class TenantKeyProvisioner {
     const existing = await this.describe(alias);
     if (existing) return this.adopt(orgId, existing, false);
 
-    const created = await this.retry((kms) =>
+    const created = await this.call((kms) =>
       kms.send(
         new CreateKeyCommand({
           Description: `Bulwark ${this.config.deployment} tenant ${orgId}`,
@@ -151,11 +151,11 @@ export class TenantKeyProvisioner {
     if (!meta?.KeyId || !meta.Arn) throw new Error('CreateKey returned no key metadata');
 
     try {
-      await this.retry((kms) => kms.send(new CreateAliasCommand({ AliasName: alias, TargetKeyId: meta.KeyId })));
+      await this.call((kms) => kms.send(new CreateAliasCommand({ AliasName: alias, TargetKeyId: meta.KeyId })));
     } catch (e) {
       if (errorName(e) !== 'AlreadyExistsException') throw e;
       // A concurrent run won the alias. Ours was never used: schedule it for deletion, adopt theirs.
-      await this.retry((kms) =>
+      await this.call((kms) =>
         kms.send(
           new ScheduleKeyDeletionCommand({
             KeyId: meta.KeyId,
@@ -172,7 +172,7 @@ export class TenantKeyProvisioner {
 
   private async describe(keyId: string): Promise<KeyMetadata | null> {
     try {
-      const r = await this.retry((kms) => kms.send(new DescribeKeyCommand({ KeyId: keyId })));
+      const r = await this.call((kms) => kms.send(new DescribeKeyCommand({ KeyId: keyId })));
       return r.KeyMetadata ?? null;
     } catch (e) {
       if (errorName(e) === 'NotFoundException') return null;
@@ -190,7 +190,7 @@ export class TenantKeyProvisioner {
       throw new ProvisionError('KEY_NOT_USABLE', `tenant ${orgId} key is ${String(meta.KeyState)}`);
     }
     // Idempotent: enabling rotation on a key that rotates already is a no-op.
-    await this.retry((kms) => kms.send(new EnableKeyRotationCommand({ KeyId: meta.KeyId })));
+    await this.call((kms) => kms.send(new EnableKeyRotationCommand({ KeyId: meta.KeyId })));
     const arn = meta.Arn;
     // Recorded and audited in one transaction: a retry after a failed event finds no recorded key
     // and records (and audits) it again, so the event is never lost.
@@ -238,7 +238,7 @@ export class TenantKeyProvisioner {
     }
     let policy: string | undefined;
     try {
-      policy = (await this.retry((kms) => kms.send(new GetKeyPolicyCommand({ KeyId: keyArn, PolicyName: 'default' }))))
+      policy = (await this.call((kms) => kms.send(new GetKeyPolicyCommand({ KeyId: keyArn, PolicyName: 'default' }))))
         .Policy;
     } catch (e) {
       if (errorName(e) === 'AccessDeniedException') {
@@ -257,7 +257,7 @@ export class TenantKeyProvisioner {
     }
     let rotation = false;
     if (meta.Origin === 'AWS_KMS') {
-      const r = await this.retry((kms) => kms.send(new GetKeyRotationStatusCommand({ KeyId: keyArn })));
+      const r = await this.call((kms) => kms.send(new GetKeyRotationStatusCommand({ KeyId: keyArn })));
       rotation = r.KeyRotationEnabled === true;
     }
     await this.deps.store.record(orgId, { keyArn, source: 'byok' }, async (stored, tx) => {

@@ -5,7 +5,7 @@
  * and provisions each (idempotent: the alias is the lock, so a late original invocation and the
  * sweep converge on one key).
  */
-import { errorName } from './backoff';
+import { errorName } from '../shared/sdk';
 import { ProvisionError, type TenantKeyProvisioner } from './provisioner';
 
 export interface KeylessTenantSource {

@@ -4,25 +4,11 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
+import { DEFAULT_MAX_BODY_BYTES, MAX_BODY_BYTES, MIN_BODY_BYTES } from '../../contracts/webhooks';
 import { WebhookError, isWebhookError } from './errors';
 import type { WebhookSecretResolver } from './secrets';
 import { importTelnyxPublicKey } from './telnyx';
-import type { Logger } from './telemetry';
-
-export const DEFAULT_MAX_BODY_BYTES = 256 * 1024;
-/** Body limits the function accepts (the construct and the deployment schema check them at synth). */
-export const MIN_BODY_BYTES = 1024;
-export const MAX_BODY_BYTES = 6 * 1024 * 1024;
-
-/** Whether the function would accept `base64Key` as a Telnyx public key (for checks at synth). */
-export function canImportTelnyxKey(base64Key: string): boolean {
-  try {
-    importTelnyxPublicKey(base64Key);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import type { Log } from '../shared/observability';
 
 export const webhookEnvSchema = z
   .object({
@@ -75,7 +61,7 @@ export interface WebhookRuntime {
 }
 
 /** Builds the runtime once per cold start: imports the Telnyx key and says loudly what is missing. */
-export function buildRuntime(env: WebhookEnv, secrets: WebhookSecretResolver | null, logger: Logger): WebhookRuntime {
+export function buildRuntime(env: WebhookEnv, secrets: WebhookSecretResolver | null, logger: Log): WebhookRuntime {
   if (env.BULWARK_ENVIRONMENT === 'production' && env.WEBHOOK_VERIFICATION !== 'required') {
     throw new Error('webhook verification cannot be disabled in production');
   }
@@ -94,15 +80,15 @@ export function buildRuntime(env: WebhookEnv, secrets: WebhookSecretResolver | n
     }
   }
   if (env.WEBHOOK_VERIFICATION === 'disabled') {
-    logger.log('warn', 'WEBHOOK VERIFICATION IS DISABLED: unsigned requests are accepted (non-production only)', {
+    logger.warn('WEBHOOK VERIFICATION IS DISABLED: unsigned requests are accepted (non-production only)', {
       environment: env.BULWARK_ENVIRONMENT,
     });
   } else {
     if ('problem' in telnyxKey) {
-      logger.log('error', 'Telnyx webhooks will be refused', { code: telnyxKey.problem.code });
+      logger.error('Telnyx webhooks will be refused', { code: telnyxKey.problem.code });
     }
     if (!secrets) {
-      logger.log('error', 'No per-organisation secret store: FreJun and DIDLogic webhooks will be refused', {
+      logger.error('No per-organisation secret store: FreJun and DIDLogic webhooks will be refused', {
         code: 'WEBHOOK_SECRET_MISSING',
       });
     }

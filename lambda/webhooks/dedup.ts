@@ -5,7 +5,7 @@
  * with success so the carrier stops retrying, and is never processed twice.
  */
 import type { SqlClient } from '../shared/migrations';
-import type { Provider } from './providers';
+import type { Provider } from '../../contracts/webhooks';
 
 /** A pooled connection (`pg.PoolClient` fits). */
 export interface TransactionClient extends SqlClient {

@@ -4,17 +4,19 @@
  * one WebhookErrorCode with a stable status, a metric and a log line without body or secrets.
  */
 import type { APIGatewayProxyResult } from 'aws-lambda';
+import { isHmacProvider, isProvider, type Provider } from '../../contracts/webhooks';
 import type { SqlClient } from '../shared/migrations';
 import { processOnce, purgeExpired, type ConnectionPool } from './dedup';
 import { WebhookError, isWebhookError } from './errors';
 import type { WebhookRuntime } from './config';
 import { decodeHmacSignature, verifyHmacSha256 } from './hmac';
-import { HMAC_SCHEMES, isHmacProvider, isProvider, parseEnvelope, type Provider } from './providers';
+import { HMAC_SCHEMES, parseEnvelope } from './providers';
 import { HeaderBag, rawBody, singleQueryParameter, type ProxyEventLike } from './request';
-import type { Logger, WebhookMetrics } from './telemetry';
+import type { Log, MetricsRecorder } from '../shared/observability';
+import { recordRequest } from './telemetry';
 import { TELNYX_SIGNATURE_HEADER, TELNYX_TIMESTAMP_HEADER, verifyTelnyx } from './telnyx';
 import { checkTimestamp } from './timestamp';
-import { withSecurityHeaders } from '../shared/security-headers';
+import { withSecurityHeaders } from '../../contracts/security-headers';
 
 /** A verified (or, only outside production with verification disabled, unverified) carrier event. */
 export interface WebhookEvent {
@@ -37,8 +39,9 @@ export interface WebhookHandlerDeps {
   readonly runtime: WebhookRuntime;
   readonly pool: ConnectionPool;
   readonly processor: WebhookEventProcessor;
-  readonly metrics: WebhookMetrics;
-  readonly logger: Logger;
+  /** Powertools Metrics (namespace `Bulwark/Webhooks`), or a recording fake. */
+  readonly metrics: MetricsRecorder;
+  readonly logger: Log;
   /** @default Date.now */
   readonly clock?: () => number;
   /** Purge expired dedup rows after every Nth processed event (0 never). @default 100 */
@@ -66,7 +69,10 @@ export function createWebhookHandler(deps: WebhookHandlerDeps): WebhookHandler {
   const verify = runtime.verification === 'required';
   let processedSincePurge = 0;
 
-  async function accept(provider: Provider, event: ProxyEventLike): Promise<{ outcome: string; eventId: string }> {
+  async function accept(
+    provider: Provider,
+    event: ProxyEventLike,
+  ): Promise<{ outcome: string; eventId: string; orgId: string | null }> {
     const headers = HeaderBag.fromEvent(event);
     const body = rawBody(event, runtime.maxBodyBytes);
     const nowSeconds = Math.floor(clock() / 1000);
@@ -127,7 +133,7 @@ export function createWebhookHandler(deps: WebhookHandlerDeps): WebhookHandler {
     }
     if (outcome === 'processed' && !verify) outcome = 'unverified_accepted';
     else if (outcome === 'processed') outcome = 'accepted';
-    return { outcome, eventId: envelope.eventId };
+    return { outcome, eventId: envelope.eventId, orgId };
   }
 
   async function purge(): Promise<void> {
@@ -135,13 +141,13 @@ export function createWebhookHandler(deps: WebhookHandlerDeps): WebhookHandler {
       const client = await deps.pool.connect();
       try {
         const removed = await purgeExpired(client);
-        deps.logger.log('info', 'purged expired webhook dedup rows', { removed });
+        deps.logger.info('purged expired webhook dedup rows', { removed });
       } finally {
         client.release();
       }
     } catch (e) {
       // Best effort: the next purge catches up; acknowledging the carrier matters more.
-      deps.logger.log('warn', 'dedup purge failed', { error: errorKind(e) });
+      deps.logger.warn('dedup purge failed', { error: errorKind(e) });
     }
   }
 
@@ -151,24 +157,25 @@ export function createWebhookHandler(deps: WebhookHandlerDeps): WebhookHandler {
     const provider = route && isProvider(route) ? route : undefined;
     const requestId = event.requestContext?.requestId;
     if (!provider) {
-      deps.metrics.count('unknown', 'ROUTE_UNKNOWN', clock() - started);
-      deps.logger.log('warn', 'webhook refused', { code: 'ROUTE_UNKNOWN', requestId });
+      recordRequest(deps.metrics, 'unknown', 'ROUTE_UNKNOWN', clock() - started);
+      deps.logger.warn('webhook refused', { code: 'ROUTE_UNKNOWN', requestId });
       return respond(404, { code: 'ROUTE_UNKNOWN' });
     }
     try {
-      const { outcome, eventId } = await accept(provider, event);
-      deps.metrics.count(provider, outcome, clock() - started);
-      deps.logger.log(outcome === 'unverified_accepted' ? 'warn' : 'info', 'webhook accepted', {
+      const { outcome, eventId, orgId } = await accept(provider, event);
+      recordRequest(deps.metrics, provider, outcome, clock() - started);
+      deps.logger[outcome === 'unverified_accepted' ? 'warn' : 'info']('webhook accepted', {
         provider,
         outcome,
         eventId,
+        orgId,
         requestId,
       });
       return respond(200, { status: outcome === 'duplicate' ? 'duplicate' : 'accepted' });
     } catch (e) {
       const error = isWebhookError(e) ? e : new WebhookError('PROCESSING_FAILED', errorKind(e), { cause: e });
-      deps.metrics.count(provider, error.code, clock() - started);
-      deps.logger.log(error.status >= 500 ? 'error' : 'warn', 'webhook refused', {
+      recordRequest(deps.metrics, provider, error.code, clock() - started);
+      deps.logger[error.status >= 500 ? 'error' : 'warn']('webhook refused', {
         provider,
         code: error.code,
         status: error.status,

@@ -4,16 +4,22 @@
  * go straight to the pure handler in handler.ts.
  */
 import { KMSClient } from '@aws-sdk/client-kms';
+import type { Context } from 'aws-lambda';
+import { WEBHOOK_METRICS } from '../../contracts/webhooks';
 import { createProxyPool, parseDatabaseEnv } from '../shared/db';
+import { createObservability, observed } from '../shared/observability';
+import { sdkRetries } from '../shared/sdk';
+import { createTracer } from '../shared/tracing';
 import { EnvelopeCipher } from '../tenant-keys/envelope-cipher';
 import { PgTenantKeyStore, pgTenantKeyResolver } from '../tenant-keys/pg-stores';
 import { buildRuntime, parseWebhookEnv } from './config';
 import { createWebhookHandler, type WebhookEventProcessor } from './handler';
 import { PgWebhookSecretReader } from './pg-secret-store';
+import type { ProxyEventLike } from './request';
 import { StoredSecretResolver } from './secrets';
-import { EmfMetrics, JsonLogger } from './telemetry';
 
-const logger = new JsonLogger();
+const { logger, metrics } = createObservability({ service: 'webhooks', namespace: WEBHOOK_METRICS.namespace });
+const tracer = createTracer('webhooks');
 const env = parseWebhookEnv(process.env);
 // IAM authentication through RDS Proxy: short-lived tokens, no password anywhere.
 const pool = createProxyPool(parseDatabaseEnv(process.env));
@@ -28,15 +34,21 @@ const recordOnly: WebhookEventProcessor = { process: async () => undefined };
 // cipher opens them with that tenant's org_id context; an organisation without a key or a secret is
 // refused with WEBHOOK_SECRET_MISSING / WEBHOOK_SECRET_UNREADABLE, never accepted.
 const cipher = new EnvelopeCipher({
-  kms: new KMSClient({}),
+  kms: tracer.captureAWSv3Client(new KMSClient(sdkRetries())),
   keyFor: pgTenantKeyResolver(new PgTenantKeyStore(pool)),
 });
 const secrets = new StoredSecretResolver({ store: new PgWebhookSecretReader(pool), cipher });
 
-export const handler = createWebhookHandler({
+const webhook = createWebhookHandler({
   runtime: buildRuntime(env, secrets, logger),
   pool,
   processor: recordOnly,
-  metrics: new EmfMetrics(),
+  metrics,
   logger,
 });
+
+export const handler = observed<ProxyEventLike, Awaited<ReturnType<typeof webhook>>>(
+  logger,
+  (event: ProxyEventLike, _context: Context) => webhook(event),
+  (event) => ({ requestId: event.requestContext?.requestId }),
+);

@@ -6,8 +6,8 @@
  * - `PgWebhookSecretReader` is for verification, when a carrier (not a user) is calling: it reads the
  *   ciphertext through the one SECURITY DEFINER function that exposes it.
  */
+import type { HmacProvider } from '../../contracts/webhooks';
 import type { SqlClient } from '../shared/migrations';
-import type { HmacProvider } from './providers';
 import type { StoredWebhookSecret, WebhookSecretReader, WebhookSecretStore } from './secrets';
 
 function toStored(row: Record<string, unknown> | undefined): StoredWebhookSecret | null {

@@ -4,23 +4,9 @@
  * live here, in one place, so matching a carrier's actual format is a one-line change under test.
  */
 import { z } from 'zod';
+import type { HmacProvider, Provider } from '../../contracts/webhooks';
 import { WebhookError } from './errors';
 import type { SignatureEncoding } from './hmac';
-
-export const PROVIDERS = ['telnyx', 'frejun', 'didlogic'] as const;
-export type Provider = (typeof PROVIDERS)[number];
-
-/** Carriers that sign with a per-organisation shared secret (HMAC-SHA256 over the raw body). */
-export const HMAC_PROVIDERS = ['frejun', 'didlogic'] as const;
-export type HmacProvider = (typeof HMAC_PROVIDERS)[number];
-
-export function isProvider(value: string): value is Provider {
-  return (PROVIDERS as readonly string[]).includes(value);
-}
-
-export function isHmacProvider(value: Provider): value is HmacProvider {
-  return (HMAC_PROVIDERS as readonly string[]).includes(value);
-}
 
 /** The fields the ingress needs from a verified event; the rest goes to the processor untouched. */
 export interface EventEnvelope {

@@ -4,10 +4,10 @@
  * and never returned by any API after being saved: callers see `secret_set: true|false` only.
  */
 import { createSecretKey, type KeyObject } from 'node:crypto';
+import type { HmacProvider } from '../../contracts/webhooks';
 import type { AuditSink } from '../shared/audit';
 import type { SealedSecret, SecretCipher } from '../shared/secret-cipher';
 import { WebhookError } from './errors';
-import type { HmacProvider } from './providers';
 
 export interface StoredWebhookSecret {
   readonly current: SealedSecret;

@@ -1,74 +1,31 @@
 /**
- * Metrics as CloudWatch Embedded Metric Format log lines (no API call, no extra latency) and
- * structured JSON logs. Neither ever carries a body, signature, key or secret: log fields are
- * chosen by the handler from a fixed set, never copied from the request.
+ * The ingress's one metric record per request, through Powertools Metrics (Embedded Metric Format:
+ * no API call, no extra latency). Names, namespace and dimension sets are the contract the alarms
+ * watch (contracts/webhooks.ts `WEBHOOK_METRICS`).
  */
-import type { Provider } from './providers';
-
-export const METRIC_NAMESPACE = 'Bulwark/Webhooks';
+import { WEBHOOK_METRICS, type Provider } from '../../contracts/webhooks';
+import { MetricUnit, type MetricsRecorder } from '../shared/observability';
 
 /** `accepted`, `duplicate`, `unverified_accepted` or a WebhookErrorCode. */
 export type WebhookOutcome = string;
 
-export interface WebhookMetrics {
-  count(provider: Provider | 'unknown', outcome: WebhookOutcome, latencyMs: number): void;
-}
-
-export type LineWriter = (line: string) => void;
-
-const stdout: LineWriter = (line) => {
-  process.stdout.write(`${line}\n`);
-};
-
-export class EmfMetrics implements WebhookMetrics {
-  constructor(
-    private readonly write: LineWriter = stdout,
-    private readonly clock: () => number = Date.now,
-  ) {}
-
-  count(provider: Provider | 'unknown', outcome: WebhookOutcome, latencyMs: number): void {
-    this.write(
-      JSON.stringify({
-        _aws: {
-          Timestamp: this.clock(),
-          CloudWatchMetrics: [
-            {
-              Namespace: METRIC_NAMESPACE,
-              // [Outcome] lets one alarm watch a refusal code across providers.
-              Dimensions: [['Provider', 'Outcome'], ['Provider'], ['Outcome']],
-              Metrics: [
-                { Name: 'Requests', Unit: 'Count' },
-                { Name: 'Latency', Unit: 'Milliseconds' },
-              ],
-            },
-          ],
-        },
-        Provider: provider,
-        Outcome: outcome,
-        Requests: 1,
-        Latency: latencyMs,
-      }),
-    );
-  }
-}
-
-export type LogLevel = 'info' | 'warn' | 'error';
-/** Only scalar fields: there is no way to hand the logger a body or a headers object. */
-export type LogFields = Readonly<Record<string, string | number | boolean | null | undefined>>;
-
-export interface Logger {
-  log(level: LogLevel, message: string, fields?: LogFields): void;
-}
-
-export class JsonLogger implements Logger {
-  constructor(
-    private readonly write: LineWriter = stdout,
-    private readonly clock: () => number = Date.now,
-  ) {}
-
-  log(level: LogLevel, message: string, fields: LogFields = {}): void {
-    this.write(
-      JSON.stringify({ level, time: new Date(this.clock()).toISOString(), service: 'webhooks', message, ...fields }),
-    );
+/**
+ * Records one request: `Requests` 1 and its `Latency`, by [Provider, Outcome], [Provider] and
+ * [Outcome] ([Outcome] lets one alarm watch a refusal code across providers). One EMF document per
+ * dimension set: Powertools warns about a key shared by two sets of one document, and CloudWatch
+ * derives the same data points either way.
+ */
+export function recordRequest(
+  metrics: MetricsRecorder,
+  provider: Provider | 'unknown',
+  outcome: WebhookOutcome,
+  latencyMs: number,
+): void {
+  const { provider: p, outcome: o } = WEBHOOK_METRICS;
+  for (const dimensions of [{ [p]: provider, [o]: outcome }, { [p]: provider }, { [o]: outcome }]) {
+    for (const [name, value] of Object.entries(dimensions)) metrics.addDimension(name, value);
+    metrics.addMetric(WEBHOOK_METRICS.requests, MetricUnit.Count, 1);
+    metrics.addMetric(WEBHOOK_METRICS.latency, MetricUnit.Milliseconds, latencyMs);
+    metrics.publishStoredMetrics();
   }
 }

@@ -2,7 +2,8 @@
  * Telnyx: Ed25519 over `${telnyx-timestamp}|${raw body}`, signature base64 in
  * `telnyx-signature-ed25519`, public key (32 raw bytes, base64) from the Telnyx portal.
  */
-import { createPublicKey, verify, type KeyObject } from 'node:crypto';
+import { verify, type KeyObject } from 'node:crypto';
+import { readTelnyxPublicKey } from '../../contracts/webhooks';
 import { decodeBase64Strict } from './encoding';
 import { WebhookError } from './errors';
 import type { HeaderBag } from './request';
@@ -11,24 +12,15 @@ import { checkTimestamp, TIMESTAMP_TOLERANCE_SECONDS } from './timestamp';
 export const TELNYX_SIGNATURE_HEADER = 'telnyx-signature-ed25519';
 export const TELNYX_TIMESTAMP_HEADER = 'telnyx-timestamp';
 const ED25519_SIGNATURE_BYTES = 64;
-const ED25519_KEY_BYTES = 32;
-// DER SubjectPublicKeyInfo header for an Ed25519 key (RFC 8410): SEQUENCE { SEQUENCE { OID 1.3.101.112 }, BIT STRING }.
-const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
 /**
  * Imports the raw base64 public key. Called once per cold start; a key that is not exactly 32 bytes
  * of canonical base64 is refused with WEBHOOK_SECRET_UNREADABLE (never treated as "no verification").
  */
 export function importTelnyxPublicKey(base64Key: string): KeyObject {
-  const raw = decodeBase64Strict(base64Key.trim());
-  if (!raw || raw.length !== ED25519_KEY_BYTES) {
-    throw new WebhookError('WEBHOOK_SECRET_UNREADABLE', 'Telnyx public key must be 32 bytes of base64');
-  }
-  try {
-    return createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, raw]), format: 'der', type: 'spki' });
-  } catch (e) {
-    throw new WebhookError('WEBHOOK_SECRET_UNREADABLE', 'Telnyx public key is not an Ed25519 key', { cause: e });
-  }
+  const read = readTelnyxPublicKey(base64Key);
+  if ('problem' in read) throw new WebhookError('WEBHOOK_SECRET_UNREADABLE', read.problem);
+  return read.key;
 }
 
 export interface SignedRequest {

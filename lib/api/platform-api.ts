@@ -7,7 +7,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { acknowledge } from '../compliance/acknowledge';
 import { LogKey } from '../observability/keys';
-import { DEFAULT_CONTENT_SECURITY_POLICY, securityHeaders } from '../../lambda/shared/security-headers';
+import { DEFAULT_CONTENT_SECURITY_POLICY, securityHeaders } from '../../contracts/security-headers';
 
 /**
  * One JSON object per request. Holds the client IP (so it stays in the deployment's region) but never
@@ -90,7 +90,7 @@ export interface RouteOptions extends apigateway.MethodOptions {
  * - A request validator (body and parameters) that `addRoute` applies to every method.
  * - Security headers on every response API Gateway itself produces (gateway responses, mock
  *   integrations). Lambda proxy responses carry whatever the handler returns, so handlers return
- *   `withSecurityHeaders(response)` from `lambda/shared/security-headers.ts`.
+ *   `withSecurityHeaders(response)` from `contracts/security-headers.ts`.
  * - `GET /health`: a public mock returning `{"status":"ok"}`, so the API deploys with a real method.
  */
 export class PlatformApi extends Construct {

@@ -4,4 +4,4 @@ export * from './report';
 export * from './findings';
 export * from './bulwark-pack';
 export * from './rules';
-export { HSTS_MAX_AGE_SECONDS, HSTS_VALUE } from '../../lambda/shared/security-headers';
+export { HSTS_MAX_AGE_SECONDS, HSTS_VALUE } from '../../contracts/security-headers';

@@ -1,14 +1,7 @@
 import { z } from 'zod';
-import { canImportTelnyxKey, MIN_BODY_BYTES } from '../../lambda/webhooks/config';
+import { PLAN_RETENTION_MINIMUM_MONTHS, PLANS, type Plan } from '../../contracts/plans';
+import { canImportTelnyxKey, MIN_BODY_BYTES } from '../../contracts/webhooks';
 import { REGIONS, RESIDENCY_ZONES, isKnownRegion, regionInZone } from './regions';
-
-/**
- * Minimum audit retention per plan, in months. The deployment may keep audit longer, never shorter:
- * these are contractual promises (Pro 12 months, Business 24 months, Enterprise 7 years).
- */
-export const PLAN_RETENTION_MINIMUM_MONTHS = { pro: 12, business: 24, enterprise: 84 } as const;
-export type Plan = keyof typeof PLAN_RETENTION_MINIMUM_MONTHS;
-export const PLANS = Object.keys(PLAN_RETENTION_MINIMUM_MONTHS) as Plan[];
 
 /** The shortest audit retention any plan promises: the floor every audit bucket's default must meet. */
 export function shortestAuditRetentionMonths(retention: Readonly<Record<Plan, number>>): number {

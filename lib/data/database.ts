@@ -6,7 +6,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { DATABASE_ROLES, type RolePurpose } from '../../lambda/shared/database-roles';
+import { DATABASE_ROLES, type RolePurpose } from '../../contracts/database';
 import { acknowledge } from '../compliance/acknowledge';
 import { allowLogsToUseKey } from '../observability/keys';
 import { allowSecretRotationApplication } from '../residency/guard';

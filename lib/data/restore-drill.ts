@@ -15,7 +15,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import { DRILL_METRICS } from '../../lambda/restore-drill/metrics';
+import { DRILL_METRICS } from '../../contracts/restore-drill';
 import { acknowledge } from '../compliance/acknowledge';
 import { deadLetterQueue } from '../observability/dead-letter-queue';
 import { allowEventsToUseKey, allowLogsToUseKey } from '../observability/keys';

@@ -8,7 +8,7 @@ import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { acknowledge } from '../compliance/acknowledge';
 import { allowOutsideResidency } from '../residency/guard';
-import { HSTS_MAX_AGE_SECONDS, securityHeaders } from '../../lambda/shared/security-headers';
+import { HSTS_MAX_AGE_SECONDS, securityHeaders } from '../../contracts/security-headers';
 import { customerKey } from '../observability/keys';
 
 export interface EdgeDistributionProps {

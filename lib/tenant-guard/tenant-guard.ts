@@ -11,10 +11,10 @@ import type * as rds from 'aws-cdk-lib/aws-rds';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { DATABASE_ROLES, type RolePurpose } from '../../lambda/shared/database-roles';
-import { securityHeaders } from '../../lambda/shared/security-headers';
-import { BOOTSTRAP_VERSION } from '../../lambda/tenant-guard/bootstrap';
-import { loadMigrations } from '../../lambda/shared/migrations';
+import { BOOTSTRAP_VERSION, DATABASE_ROLES, type RolePurpose } from '../../contracts/database';
+import { securityHeaders } from '../../contracts/security-headers';
+import { loadMigrations } from '../../contracts/migrations';
+import { TENANT_ROUTE_PREFIXES } from '../../contracts/tenant-api';
 import { staticHeaderValues } from '../api/platform-api';
 import { acknowledge } from '../compliance/acknowledge';
 import { deadLetterQueue } from '../observability/dead-letter-queue';
@@ -69,18 +69,6 @@ export interface TenantGuardProps {
 
 const LAMBDA_DIR = path.join(__dirname, '..', '..', 'lambda', 'tenant-guard');
 const MIGRATIONS_DIR = path.join(__dirname, '..', '..', 'migrations');
-const ROUTES = [
-  'leads',
-  'memberships',
-  'roles',
-  'api-keys',
-  'support-grants',
-  'audit',
-  'webhook-secrets',
-  // Lifecycle, exports and key of the caller's tenant; tenant creation (platform owners).
-  'tenant',
-  'organisations',
-] as const;
 
 /**
  * What the tenant API needs from the tenant keys (the `TenantKeys` construct provides it): the
@@ -364,7 +352,7 @@ export class TenantGuard extends Construct {
       authorizer,
       authorizationType: apigateway.AuthorizationType.CUSTOM,
     };
-    for (const r of ROUTES) {
+    for (const r of TENANT_ROUTE_PREFIXES) {
       const resource = props.api.root.addResource(r);
       for (const method of [
         resource.addMethod('ANY', integration, options),

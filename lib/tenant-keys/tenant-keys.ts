@@ -24,8 +24,8 @@ import {
   TENANT_KEY_TAG_KEYS,
   TENANT_KEY_USER_TAG,
   aliasPrefix,
-} from '../../lambda/tenant-keys/key-policy';
-import { EXPORT_RETENTION_DAYS } from '../../lambda/tenant-keys/export-limits';
+} from '../../contracts/tenant-keys';
+import { EXPORT_RETENTION_DAYS } from '../../contracts/tenant-keys';
 import { acknowledge } from '../compliance/acknowledge';
 import { deadLetterQueue } from '../observability/dead-letter-queue';
 import { allowEventsToUseKey, allowLogsToUseKey, customerKey } from '../observability/keys';

@@ -21,10 +21,10 @@ import {
   DEFAULT_MAX_BODY_BYTES,
   MAX_BODY_BYTES,
   MIN_BODY_BYTES,
-} from '../../lambda/webhooks/config';
-import { PROVIDERS } from '../../lambda/webhooks/providers';
-import { METRIC_NAMESPACE } from '../../lambda/webhooks/telemetry';
-import { DATABASE_ROLES } from '../../lambda/shared/database-roles';
+  PROVIDERS,
+  WEBHOOK_METRICS,
+} from '../../contracts/webhooks';
+import { DATABASE_ROLES } from '../../contracts/database';
 import { PROXY_PORT } from '../data/database';
 
 /** The carriers with a route under `/webhooks/` (the function's own list). */
@@ -95,9 +95,6 @@ export interface WebhookIngressProps {
    */
   readonly signatureFailureAlarmThreshold?: number;
 }
-
-/** Metric namespace the function writes (lambda/webhooks/telemetry.ts). */
-export const WEBHOOK_METRIC_NAMESPACE = METRIC_NAMESPACE;
 
 /**
  * Public carrier webhook endpoints: one function in the VPC behind `POST /webhooks/<provider>`,
@@ -265,9 +262,9 @@ export class WebhookIngress extends Construct {
   private createAlarms(props: WebhookIngressProps): cloudwatch.Alarm[] {
     const outcome = (code: string) =>
       new cloudwatch.Metric({
-        namespace: WEBHOOK_METRIC_NAMESPACE,
-        metricName: 'Requests',
-        dimensionsMap: { Outcome: code },
+        namespace: WEBHOOK_METRICS.namespace,
+        metricName: WEBHOOK_METRICS.requests,
+        dimensionsMap: { [WEBHOOK_METRICS.outcome]: code },
         statistic: cloudwatch.Stats.SUM,
         period: Duration.minutes(5),
       });

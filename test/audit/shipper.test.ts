@@ -4,7 +4,7 @@ import { buildChain, EMPTY_HEAD, type AuditRecord, type ChainHead } from '../../
 import { addMonths, retentionSchema, shipAuditLog, type ShipperSource } from '../../lambda/audit/shipper';
 import { loadShipperEnv } from '../../lambda/audit/shipper-env';
 import { verifyFiles } from '../../lambda/audit/verify';
-import type { Plan } from '../../lib/config/schema';
+import type { Plan } from '../../contracts/plans';
 import { sampleEvents } from './fixtures';
 import { defined } from '../support/defined';
 

@@ -12,7 +12,7 @@ import {
   abortDrill,
   checkDrill,
   DrillError,
-  emfReporter,
+  powertoolsReporter,
   finishDrill,
   startDrill,
   targetIdFor,
@@ -23,6 +23,7 @@ import {
 } from '../../lambda/restore-drill/drill';
 import { configFromEnv, createHandler } from '../../lambda/restore-drill/handler';
 import { defined } from '../support/defined';
+import { RecordingLog, RecordingMetrics } from '../support/observability';
 
 const config: DrillConfig = {
   deployment: 'prod-eu',
@@ -461,9 +462,10 @@ describe('restore drill: whole run through the handler', () => {
 });
 
 describe('restore drill: outputs and configuration', () => {
-  it('writes the result as CloudWatch EMF and an audit line without secrets', () => {
-    const lines: string[] = [];
-    const reporter = emfReporter((l) => lines.push(l));
+  it('reports the result as the metrics the alarms watch and an audit line without secrets', () => {
+    const metrics = new RecordingMetrics();
+    const log = new RecordingLog();
+    const reporter = powertoolsReporter(metrics, log);
     const outcome: DrillOutcome = {
       succeeded: true,
       targetInstanceId: 'bulwark-prod-eu-drill-20261122040000',
@@ -474,36 +476,22 @@ describe('restore drill: outputs and configuration', () => {
     };
     reporter.metric(outcome, config, T0);
     reporter.audit('restore_drill.succeeded', { restoreSeconds: 1234 });
-    const emf = JSON.parse(defined(lines[0])) as Record<string, unknown> & { _aws: Record<string, unknown> };
-    expect(emf).toEqual({
-      _aws: {
-        Timestamp: T0.getTime(),
-        CloudWatchMetrics: [
-          {
-            Namespace: 'Bulwark/DataTier',
-            Dimensions: [['Deployment']],
-            Metrics: [
-              { Name: 'RestoreDrillFailed', Unit: 'Count' },
-              { Name: 'RestoreDrillSeconds', Unit: 'Seconds' },
-            ],
-          },
-        ],
+    expect(metrics.published).toEqual([
+      {
+        dimensions: { Deployment: 'prod-eu' },
+        values: { RestoreDrillFailed: 0, RestoreDrillSeconds: 1234 },
+        units: { RestoreDrillFailed: 'Count', RestoreDrillSeconds: 'Seconds' },
+        timestamp: T0.getTime(),
       },
-      Deployment: 'prod-eu',
-      RestoreDrillFailed: 0,
-      RestoreDrillSeconds: 1234,
-    });
-    expect(JSON.parse(defined(lines[1]))).toEqual({
-      level: 'INFO',
-      audit: true,
-      event: 'restore_drill.succeeded',
-      restoreSeconds: 1234,
-    });
+    ]);
+    expect(log.entries).toEqual([
+      { level: 'info', message: 'restore_drill.succeeded', fields: { audit: true, restoreSeconds: 1234 } },
+    ]);
   });
 
   it('omits the seconds metric when the instance never became available', () => {
-    const lines: string[] = [];
-    emfReporter((l) => lines.push(l)).metric(
+    const metrics = new RecordingMetrics();
+    powertoolsReporter(metrics, new RecordingLog()).metric(
       {
         succeeded: false,
         targetInstanceId: null,
@@ -515,9 +503,8 @@ describe('restore drill: outputs and configuration', () => {
       config,
       T0,
     );
-    const emf = JSON.parse(defined(lines[0])) as Record<string, unknown>;
-    expect(emf.RestoreDrillFailed).toBe(1);
-    expect(emf).not.toHaveProperty('RestoreDrillSeconds');
+    expect(metrics.published).toHaveLength(1);
+    expect(metrics.published[0]?.values).toEqual({ RestoreDrillFailed: 1 });
   });
 
   it('validates the environment, naming bad fields but never echoing values', () => {

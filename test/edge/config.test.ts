@@ -1,5 +1,5 @@
 import { ConfigError, parseDeployment, CATALOGUE, loadDeployments } from '../../lib/config';
-import { DEFAULT_CONTENT_SECURITY_POLICY } from '../../lambda/shared/security-headers';
+import { DEFAULT_CONTENT_SECURITY_POLICY } from '../../contracts/security-headers';
 import { cloudFrontDeploymentInput } from './helpers';
 import { defined } from '../support/defined';
 

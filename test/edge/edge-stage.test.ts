@@ -4,7 +4,7 @@ import { collectAcknowledgements } from '../../lib/compliance';
 import { regionInZone } from '../../lib/config';
 import type { BulwarkStage } from '../../lib/bulwark-stage';
 import { ORIGIN_SECRET_HEADER } from '../../lib/stacks/edge-stack';
-import { HSTS_MAX_AGE_SECONDS } from '../../lambda/shared/security-headers';
+import { HSTS_MAX_AGE_SECONDS } from '../../contracts/security-headers';
 import { MANAGED_RULE_GROUPS } from '../../lib/edge/web-acl';
 import { buildTestStages, deployment, stacksOf } from '../support/cdk';
 import { appWithOutdir, cloudFrontDeployment, gateFindings, stageFor } from './helpers';

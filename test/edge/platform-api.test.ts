@@ -3,7 +3,7 @@ import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { PlatformApi } from '../../lib/api/platform-api';
-import { HSTS_VALUE } from '../../lambda/shared/security-headers';
+import { HSTS_VALUE } from '../../contracts/security-headers';
 import { bareStack } from './helpers';
 
 const CERT = 'arn:aws:acm:eu-west-1:000000000000:certificate/00000000-0000-4000-8000-000000000000';

@@ -4,7 +4,7 @@ import {
   HSTS_VALUE,
   securityHeaders,
   withSecurityHeaders,
-} from '../../lambda/shared/security-headers';
+} from '../../contracts/security-headers';
 
 describe('security headers', () => {
   it('pins the exact values', () => {

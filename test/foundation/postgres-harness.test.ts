@@ -1,5 +1,6 @@
 import { APP_ROLE, MIGRATOR_ROLE, startPostgres, type TestPostgres } from '../support/postgres';
-import { applyMigrations, type Migration } from '../../lambda/shared/migrations';
+import type { Migration } from '../../contracts/migrations';
+import { applyMigrations } from '../../lambda/shared/migrations';
 import { createHash } from 'node:crypto';
 
 function migration(version: number, sql: string): Migration {

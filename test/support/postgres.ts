@@ -22,7 +22,8 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client, Pool, type PoolConfig } from 'pg';
-import { applyMigrations, loadMigrations } from '../../lambda/shared/migrations';
+import { loadMigrations } from '../../contracts/migrations';
+import { applyMigrations } from '../../lambda/shared/migrations';
 
 export const MIGRATOR_ROLE = 'bulwark_migrator';
 export const APP_ROLE = 'bulwark_app';

@@ -12,7 +12,7 @@ import { ERROR_STATUS, GuardError } from '../../lambda/tenant-guard/errors';
 import { ACTIONS, MODULES, requirePermission } from '../../lambda/tenant-guard/permissions';
 import { startPostgres, type TestPostgres } from '../support/postgres';
 import { buildWorld, createOrg, createUser, type World } from './fixtures';
-import { securityHeaders } from '../../lambda/shared/security-headers';
+import { securityHeaders } from '../../contracts/security-headers';
 import { proxyEvent, SOURCE_IP, testIdentity, type TestIdentity } from './http';
 import { defined } from '../support/defined';
 
@@ -562,12 +562,14 @@ describe('tenant API handler', () => {
       return { org, owner, admin };
     }
     const person = async (userId: string) =>
-      (
-        (await pg.superuser('SELECT subject, email FROM users WHERE id = $1', [userId])) as {
-          subject: string;
-          email: string;
-        }[]
-      )[0]!;
+      defined(
+        (
+          (await pg.superuser('SELECT subject, email FROM users WHERE id = $1', [userId])) as {
+            subject: string;
+            email: string;
+          }[]
+        )[0],
+      );
     const roles = async (auth: string) =>
       Object.fromEntries(
         (
@@ -585,9 +587,10 @@ describe('tenant API handler', () => {
       const owner = await bearer(t.owner, t.org);
       const before = audit.events.length;
       // PATCH refuses the Admin this change ...
-      const ownerMembership = (
+      const ownerRow = (
         (await call('GET', '/memberships', admin)).body['memberships'] as { id: string; user_id: string }[]
-      ).find((m) => m.user_id === t.owner)!.id;
+      ).find((m) => m.user_id === t.owner);
+      const ownerMembership = defined(ownerRow).id;
       expect(await call('PATCH', `/memberships/${ownerMembership}`, admin, { role: 'member' })).toEqual({
         status: 403,
         body: { error: 'PERMISSION_DENIED' },

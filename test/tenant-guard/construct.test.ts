@@ -12,7 +12,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { applyComplianceGate } from '../../lib/compliance';
 import { TenantGuard } from '../../lib/tenant-guard';
 import { testApp } from '../support/cdk';
-import { HSTS_VALUE } from '../../lambda/shared/security-headers';
+import { HSTS_VALUE } from '../../contracts/security-headers';
 import { defined } from '../support/defined';
 
 function build(): { app: App; stack: Stack; guard: TenantGuard } {

@@ -11,8 +11,9 @@ import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } fro
 import type { Pool } from 'pg';
 import { createAuthorizer, stageWildcard } from '../../lambda/tenant-guard/authorizer';
 import { buildHandler } from '../../lambda/tenant-guard/handler';
+import { RecordingLog } from '../support/observability';
 import { createHmac } from 'node:crypto';
-import { securityHeaders } from '../../lambda/shared/security-headers';
+import { securityHeaders } from '../../contracts/security-headers';
 import { EnvelopeCipher } from '../../lambda/tenant-keys/envelope-cipher';
 import { PgTenantKeyStore, pgTenantKeyResolver } from '../../lambda/tenant-keys/pg-stores';
 import { PgWebhookSecretReader } from '../../lambda/webhooks/pg-secret-store';
@@ -36,13 +37,14 @@ describe('tenant API behind the REQUEST authorizer', () => {
   let pool: Pool;
   let api: ReturnType<typeof buildHandler>;
   let authorize: ReturnType<typeof createAuthorizer>;
+  const authorizerLog = new RecordingLog();
   let id: TestIdentity;
   let kms: FakeKms;
   let cipher: EnvelopeCipher;
   /** The function's clock when set; the authorizer (jose) keeps the real one. */
   let frozenAt: Date | undefined;
   /** The function's log of refusals the audit chain could not take. */
-  const refusalLog: string[] = [];
+  const refusals = new RecordingLog();
 
   beforeAll(async () => {
     pg = await startPostgres();
@@ -50,10 +52,10 @@ describe('tenant API behind the REQUEST authorizer', () => {
     pool = pg.pool();
     pool.on('error', () => undefined);
     id = await testIdentity(pg);
-    authorize = createAuthorizer({ verify: id.verify });
+    authorize = createAuthorizer({ verify: id.verify, log: authorizerLog });
     kms = new FakeKms();
     cipher = new EnvelopeCipher({ kms: kms.client, keyFor: pgTenantKeyResolver(new PgTenantKeyStore(pool)) });
-    api = buildHandler(pool, { cipher, now: () => frozenAt ?? new Date(), refusalLog: (l) => void refusalLog.push(l) });
+    api = buildHandler(pool, refusals, { cipher, now: () => frozenAt ?? new Date() });
   });
   afterAll(async () => pg?.stop());
 
@@ -141,6 +143,15 @@ describe('tenant API behind the REQUEST authorizer', () => {
       status: 401,
       body: { error: 'TOKEN_INVALID', header: 'authorization' },
     });
+    // Each refusal is logged with its code, and nothing of the credential.
+    expect(authorizerLog.entries.map((e) => [e.level, e.message, e.fields])).toEqual(
+      expect.arrayContaining([
+        ['warn', 'token refused', { code: 'TOKEN_MISSING' }],
+        ['warn', 'token refused', { code: 'TOKEN_EXPIRED' }],
+        ['warn', 'token refused', { code: 'TENANT_CONTEXT_MISSING' }],
+      ]),
+    );
+    expect(JSON.stringify(authorizerLog.entries)).not.toMatch(/eyJ|YWxpY2U6c2VjcmV0/);
   });
 
   it('a verified token still gets no further than its membership allows', async () => {
@@ -150,12 +161,14 @@ describe('tenant API behind the REQUEST authorizer', () => {
       body: { error: 'MEMBERSHIP_REVOKED' },
     });
     // The refusal cannot enter store B's audit chain (not a member), so it is kept in the log.
-    expect(refusalLog.splice(0).map((l) => JSON.parse(l) as unknown)).toEqual([
+    expect(refusals.entries.splice(0)).toEqual([
       expect.objectContaining({
         level: 'warn',
-        event: 'access.refused',
-        orgId: w.storeB,
-        metadata: expect.objectContaining({ code: 'MEMBERSHIP_REVOKED' }),
+        fields: expect.objectContaining({
+          event: 'access.refused',
+          orgId: w.storeB,
+          metadata: expect.stringContaining('"code":"MEMBERSHIP_REVOKED"'),
+        }),
       }),
     ]);
   });
@@ -366,8 +379,10 @@ describe('tenant API behind the REQUEST authorizer', () => {
 });
 
 describe('REQUEST authorizer', () => {
+  const refusals = new RecordingLog();
   const refuseAll = createAuthorizer({
     verify: () => Promise.reject(new Error('the verifier must not be reached')),
+    log: refusals,
   });
   const event = (headers: Record<string, string[]>) =>
     ({
@@ -387,6 +402,12 @@ describe('REQUEST authorizer', () => {
     const r = await refuseAll(event({ Authorization: [key, key] }));
     expect(r.policyDocument.Statement[0]).toMatchObject({ Effect: 'Deny' });
     expect(r.context).toEqual({ error: 'TOKEN_INVALID' });
+    expect(refusals.entries.at(-1)).toEqual({
+      level: 'warn',
+      message: 'token refused',
+      fields: { code: 'TOKEN_INVALID' },
+    });
+    expect(JSON.stringify(refusals.entries)).not.toContain('b'.repeat(43));
   });
 
   it('passes a well-formed API key on by id only, never its secret', async () => {

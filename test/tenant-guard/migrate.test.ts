@@ -11,9 +11,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client } from 'pg';
-import { DEFAULT_MIGRATIONS_DIR } from '../../lambda/shared/migrations';
-import { DATABASE_ROLES } from '../../lambda/shared/database-roles';
+import { DEFAULT_MIGRATIONS_DIR } from '../../contracts/migrations';
+import { DATABASE_ROLES } from '../../contracts/database';
 import { bootstrapRoles, scramVerifier } from '../../lambda/tenant-guard/bootstrap';
+import { RecordingLog } from '../support/observability';
 import { migrate } from '../../lambda/tenant-guard/migrate';
 import { startPostgres, type TestPostgres } from '../support/postgres';
 import { defined } from '../support/defined';
@@ -30,6 +31,8 @@ describe('migration custom resource', () => {
   const sm = mockClient(SecretsManagerClient);
   /** Every SQL text the resource sent, to prove no password is ever in one. */
   const sent: string[] = [];
+  /** Everything the resource logged, to prove no password is ever in it. */
+  const log = new RecordingLog();
   beforeAll(async () => {
     pg = await startPostgres({ migrate: false, ownServer: true });
   });
@@ -96,6 +99,7 @@ describe('migration custom resource', () => {
           responses.push(JSON.parse(body) as Record<string, unknown>);
         },
         migrationsDir: dir,
+        log,
       },
     );
     return responses;
@@ -210,6 +214,9 @@ describe('migration custom resource', () => {
       Reason: expect.stringMatching(/bulwark_audit_shipper is SUPERUSER, BYPASSRLS or REPLICATION/),
     });
     for (const p of Object.values(passwords)) expect(JSON.stringify(privileged)).not.toContain(p);
+    expect(log.entries.at(-1)).toMatchObject({ level: 'error', message: 'schema migration failed' });
+    const logged = JSON.stringify(log.entries);
+    for (const p of [...Object.values(passwords), 'test-only-password']) expect(logged).not.toContain(p);
     await pg.superuser('ALTER ROLE bulwark_audit_shipper NOBYPASSRLS');
   });
 

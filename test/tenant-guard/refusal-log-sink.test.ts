@@ -8,8 +8,8 @@ import { PgAuditSink } from '../../lambda/audit/pg-sink';
 import type { AuditEvent, AuditSink } from '../../lambda/shared/audit';
 import type { SqlClient } from '../../lambda/shared/migrations';
 import { RefusalLogSink } from '../../lambda/tenant-guard/refusal-log-sink';
+import { RecordingLog } from '../support/observability';
 import { startPostgres, type TestPostgres } from '../support/postgres';
-import { defined } from '../support/defined';
 
 const refusal = (): AuditEvent => ({
   orgId: randomUUID(),
@@ -35,22 +35,25 @@ describe('RefusalLogSink', () => {
 
   it('logs a refusal the database refuses to chain, and still reports the failure', async () => {
     const lines: string[] = [];
-    const sink = new RefusalLogSink(new PgAuditSink({ pool: pg.pool() }), (l) => lines.push(l));
+    const log = new RecordingLog((l) => lines.push(l));
+    const sink = new RefusalLogSink(new PgAuditSink({ pool: pg.pool() }), log);
     const event = refusal();
     await expect(sink.record(event)).rejects.toMatchObject({ code: 'AUDIT_WRITE_FAILED' });
-    expect(lines).toHaveLength(1);
-    expect(JSON.parse(defined(lines[0]))).toEqual({
+    expect(log.entries).toHaveLength(1);
+    expect(log.entries[0]).toEqual({
       level: 'warn',
       message: 'audit event not recorded in audit_log',
-      code: 'AUDIT_WRITE_FAILED',
-      event: 'access.refused',
-      orgId: event.orgId,
-      actorType: 'user',
-      actorUserId: event.actorUserId,
-      supportGrantId: null,
-      ip: '203.0.113.9',
-      metadata: { code: 'MEMBERSHIP_REVOKED', method: 'GET', path: '/leads' },
-      occurredAt: '2026-11-22T10:00:00.000Z',
+      fields: {
+        code: 'AUDIT_WRITE_FAILED',
+        event: 'access.refused',
+        orgId: event.orgId,
+        actorType: 'user',
+        actorUserId: event.actorUserId,
+        supportGrantId: null,
+        ip: '203.0.113.9',
+        metadata: JSON.stringify({ code: 'MEMBERSHIP_REVOKED', method: 'GET', path: '/leads' }),
+        occurredAt: '2026-11-22T10:00:00.000Z',
+      },
     });
     expect(lines[0]).not.toContain('mallory');
     expect(lines[0]).not.toContain('curl');
@@ -66,16 +69,16 @@ describe('RefusalLogSink', () => {
         calls.push([e, tx]);
       },
     };
-    await new RefusalLogSink(ok, (l) => lines.push(l)).record(refusal());
+    await new RefusalLogSink(ok, new RecordingLog((l) => lines.push(l))).record(refusal());
     const tx: SqlClient = { query: async () => ({ rows: [] }) };
     const failing: AuditSink = {
       record: async () => {
         throw new Error('chain write failed');
       },
     };
-    await expect(new RefusalLogSink(failing, (l) => lines.push(l)).record(refusal(), tx)).rejects.toThrow(
-      'chain write failed',
-    );
+    await expect(
+      new RefusalLogSink(failing, new RecordingLog((l) => lines.push(l))).record(refusal(), tx),
+    ).rejects.toThrow('chain write failed');
     expect(calls).toHaveLength(1);
     expect(lines).toEqual([]);
   });

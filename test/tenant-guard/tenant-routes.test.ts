@@ -20,10 +20,11 @@ import { mockClient } from 'aws-sdk-client-mock';
 import type { Pool } from 'pg';
 import type { AuditEvent, AuditSink } from '../../lambda/shared/audit';
 import type { SqlClient } from '../../lambda/shared/migrations';
-import { securityHeaders } from '../../lambda/shared/security-headers';
+import { securityHeaders } from '../../contracts/security-headers';
 import { createApi, type ApiDeps } from '../../lambda/tenant-guard/api';
 import { ERROR_STATUS, toGuardError } from '../../lambda/tenant-guard/errors';
 import { RefusalLogSink } from '../../lambda/tenant-guard/refusal-log-sink';
+import { RecordingLog } from '../support/observability';
 import { PgAuditSink } from '../../lambda/audit/pg-sink';
 import { tenantKeyPolicy } from '../../lambda/tenant-keys/key-policy';
 import { PgTenantKeyStore } from '../../lambda/tenant-keys/pg-stores';
@@ -81,7 +82,7 @@ beforeAll(async () => {
   w = await buildWorld(pg);
   pool = pg.pool();
   pool.on('error', () => undefined);
-  audit = new RecordingAudit(new RefusalLogSink(new PgAuditSink({ pool }), () => undefined));
+  audit = new RecordingAudit(new RefusalLogSink(new PgAuditSink({ pool }), new RecordingLog()));
   id = await testIdentity(pg);
   deps = {
     db: pool,
@@ -95,7 +96,7 @@ beforeAll(async () => {
   bare = createApi(deps);
   store = new PgTenantKeyStore(pool);
   provisioner = new TenantKeyProvisioner(
-    { kms: kmsClient, store, audit: new RecordingAudit(), clock: () => new Date(), backoff: { sleep: async () => {} } },
+    { kms: kmsClient, store, audit: new RecordingAudit(), clock: () => new Date() },
     { deployment: 'prod-eu', account: ACCOUNT, region: 'eu-west-1' },
   );
 });
@@ -481,7 +482,7 @@ describe('PUT /tenant/key (bring your own key)', () => {
     });
     kms.on(GetKeyPolicyCommand).resolves({ Policy: JSON.stringify(policy) });
     kms.on(GetKeyRotationStatusCommand).resolves({ KeyRotationEnabled: true });
-    const handler = makeHandler(provisioner, store);
+    const handler = makeHandler(provisioner, store, new RecordingLog());
     lambda
       .on(InvokeCommand)
       .callsFake(async (input: { Payload: Uint8Array }) =>
@@ -725,7 +726,7 @@ describe('POST /organisations and the keyless sweep', () => {
       [orgId],
     );
     // The scheduled event the KeylessSweep rule sends, through the function's event router.
-    const summary = await makeHandler(provisioner, store)({ sweep: true });
+    const summary = await makeHandler(provisioner, store, new RecordingLog())({ sweep: true });
     expect(summary).toEqual({ type: 'keyless_sweep', found: 1, provisioned: 1, failed: [] });
     expect(logged).toEqual([JSON.stringify(summary)]);
     expect(defined(kms.commandCalls(CreateAliasCommand)[0]).args[0].input.AliasName).toBe(
@@ -742,8 +743,14 @@ describe('POST /organisations and the keyless sweep', () => {
     await pg.superuser("UPDATE organisations SET created_at = now() - interval '10 minutes' WHERE id = $1", [orgId]);
     kms.on(DescribeKeyCommand).rejects(named('NotFoundException'));
     kms.on(CreateKeyCommand).rejects(named('AccessDeniedException'));
-    const sweep = makeSweepHandler(provisioner, store);
+    const log = new RecordingLog();
+    const sweep = makeSweepHandler(provisioner, store, log);
     await expect(sweep()).rejects.toBeInstanceOf(SweepFailed);
+    expect(log.entries[0]).toMatchObject({
+      level: 'error',
+      message: 'keyless sweep',
+      fields: { failures: expect.stringContaining(`${orgId}=AccessDeniedException`) },
+    });
     await expect(sweep()).rejects.toMatchObject({
       summary: { failed: expect.arrayContaining([{ orgId, error: 'AccessDeniedException' }]) },
     });

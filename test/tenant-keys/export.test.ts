@@ -1,12 +1,7 @@
 import { S3Client } from '@aws-sdk/client-s3';
+import { MAX_URL_TTL_SECONDS } from '../../contracts/tenant-keys';
 import type { AuditSink } from '../../lambda/shared/audit';
-import {
-  ExportService,
-  MAX_URL_TTL_SECONDS,
-  redactRow,
-  type ExportRequest,
-  type ExportStore,
-} from '../../lambda/tenant-keys/export';
+import { ExportService, redactRow, type ExportRequest, type ExportStore } from '../../lambda/tenant-keys/export';
 import { ORG_A } from './fake-kms';
 
 const NOW = new Date('2026-11-22T12:00:00Z');

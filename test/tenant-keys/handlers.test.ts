@@ -10,6 +10,7 @@ import type { AuditEvent } from '../../lambda/shared/audit';
 import type { AndThen } from '../../lambda/tenant-keys/and-then';
 import { ExportService } from '../../lambda/tenant-keys/export';
 import { makeLifecycleHandler, LifecycleRunFailed } from '../../lambda/tenant-keys/lifecycle-handler';
+import { RecordingLog } from '../support/observability';
 import type { LifecycleProcessor } from '../../lambda/tenant-keys/lifecycle-processor';
 import { makeProvisionerHandler, provisionerFromEnv } from '../../lambda/tenant-keys/provisioner-handler';
 import type { TenantKeyRecord, TenantKeyStore } from '../../lambda/tenant-keys/provisioner';
@@ -109,25 +110,36 @@ describe('lifecycle handler', () => {
     }) as unknown as LifecycleProcessor;
 
   it('returns counts when everything succeeded', async () => {
-    const log = jest.spyOn(console, 'log').mockImplementation(() => undefined);
-    await expect(makeLifecycleHandler(processorWith(0), exportsWith({ done: 2, failed: 0 }))()).resolves.toEqual({
+    const log = new RecordingLog();
+    await expect(makeLifecycleHandler(processorWith(0), exportsWith({ done: 2, failed: 0 }), log)()).resolves.toEqual({
       advanced: 1,
       lifecycleFailures: 0,
       exported: 2,
       exportFailures: 0,
     });
-    expect(log.mock.calls.flat().join('')).not.toContain(ORG_A);
-    log.mockRestore();
+    expect(log.entries).toEqual([
+      {
+        level: 'info',
+        message: 'lifecycle run',
+        fields: { advanced: 1, lifecycleFailures: 0, exported: 2, exportFailures: 0, errors: '' },
+      },
+    ]);
+    expect(JSON.stringify(log.entries)).not.toContain(ORG_A);
   });
 
   it('fails the invocation (so the alarm fires) when any tenant or export failed', async () => {
-    const log = jest.spyOn(console, 'log').mockImplementation(() => undefined);
-    await expect(makeLifecycleHandler(processorWith(1), exportsWith({ done: 0, failed: 0 }))()).rejects.toThrow(
+    const log = new RecordingLog();
+    await expect(makeLifecycleHandler(processorWith(1), exportsWith({ done: 0, failed: 0 }), log)()).rejects.toThrow(
       LifecycleRunFailed,
     );
-    await expect(makeLifecycleHandler(processorWith(0), exportsWith({ done: 0, failed: 1 }))()).rejects.toThrow(
+    await expect(makeLifecycleHandler(processorWith(0), exportsWith({ done: 0, failed: 1 }), log)()).rejects.toThrow(
       /LIFECYCLE_RUN_FAILED/,
     );
-    log.mockRestore();
+    // Error names only, at error level; never the tenant.
+    expect(log.entries.map((e) => [e.level, e.fields['errors']])).toEqual([
+      ['error', 'S3ServiceException'],
+      ['error', ''],
+    ]);
+    expect(JSON.stringify(log.entries)).not.toContain(ORG_A);
   });
 });

@@ -181,7 +181,6 @@ function processorSetup() {
         return 3;
       },
     },
-    backoff: { sleep: async () => undefined },
   });
   return {
     audit,

@@ -1,4 +1,3 @@
-import fc from 'fast-check';
 import {
   CreateAliasCommand,
   CreateKeyCommand,
@@ -13,7 +12,6 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import type { AuditEvent, AuditSink } from '../../lambda/shared/audit';
 import type { AndThen } from '../../lambda/tenant-keys/and-then';
-import { backoffDelay, withBackoff } from '../../lambda/tenant-keys/backoff';
 import {
   actionMatches,
   aliasName,
@@ -65,18 +63,11 @@ function setup() {
   const kms = mockClient(client);
   const store = new MemoryKeyStore();
   const audit = new MemoryAudit();
-  const sleeps: number[] = [];
   const provisioner = new TenantKeyProvisioner(
-    {
-      kms: client,
-      store,
-      audit,
-      clock: () => NOW,
-      backoff: { sleep: async (ms) => void sleeps.push(ms), random: () => 0.5, maxAttempts: 5 },
-    },
+    { kms: client, store, audit, clock: () => NOW },
     { deployment: 'prod-eu', account: ACCOUNT, region: 'eu-west-1' },
   );
-  return { kms, store, audit, sleeps, provisioner };
+  return { kms, store, audit, provisioner };
 }
 
 const meta = (arn: string, state: KeyState = 'Enabled') => ({
@@ -233,31 +224,24 @@ describe('TenantKeyProvisioner', () => {
     expect(store.rows.get(ORG_A)?.keyArn).toBe(KEY_A);
   });
 
-  it('backs off with jitter on ThrottlingException and succeeds', async () => {
-    const { kms, sleeps, provisioner } = setup();
-    kms.on(DescribeKeyCommand).rejects(named('NotFoundException'));
-    kms
-      .on(CreateKeyCommand)
-      .rejectsOnce(named('ThrottlingException'))
-      .rejectsOnce(named('ThrottlingException'))
-      .rejectsOnce(named('ThrottlingException'))
-      .resolves(meta(KEY_A));
-    kms.on(CreateAliasCommand).rejectsOnce(named('ThrottlingException')).resolves({});
-    kms.on(EnableKeyRotationCommand).resolves({});
-    await expect(provisioner.provision(ORG_A)).resolves.toMatchObject({ created: true });
-    expect(kms.commandCalls(CreateKeyCommand)).toHaveLength(4);
-    expect(kms.commandCalls(CreateAliasCommand)).toHaveLength(2);
-    // random() = 0.5: half of 100, 200, 400 ms, then the alias retry starts over at 50.
-    expect(sleeps).toEqual([50, 100, 200, 50]);
-  });
-
-  it('gives up after the attempt budget, and never retries a non-throttling error', async () => {
-    const { kms, sleeps, provisioner } = setup();
+  // The client retries throttling itself (lambda/shared/sdk.ts, test/shared/sdk.test.ts); the mock
+  // answers after the client's retries, so what it returns is what the provisioner sees.
+  it('surfaces throttling that outlasts the client retries as ThrottlingException, recording nothing', async () => {
+    const { kms, store, audit, provisioner } = setup();
     kms.on(DescribeKeyCommand).rejects(named('NotFoundException'));
     kms.on(CreateKeyCommand).rejects(named('ThrottlingException'));
-    await expect(provisioner.provision(ORG_A)).rejects.toThrow('ThrottlingException');
-    expect(kms.commandCalls(CreateKeyCommand)).toHaveLength(5);
-    expect(sleeps).toHaveLength(4);
+    await expect(provisioner.provision(ORG_A)).rejects.toMatchObject({ name: 'ThrottlingException' });
+    expect(kms.commandCalls(CreateAliasCommand)).toHaveLength(0);
+    expect(store.rows.size).toBe(0);
+    expect(audit.events).toHaveLength(0);
+  });
+
+  it('stacks no retry of its own on the client', async () => {
+    const { kms, provisioner } = setup();
+    kms.on(DescribeKeyCommand).rejects(named('NotFoundException'));
+    kms.on(CreateKeyCommand).rejectsOnce(named('ThrottlingException')).resolves(meta(KEY_A));
+    await expect(provisioner.provision(ORG_A)).rejects.toMatchObject({ name: 'ThrottlingException' });
+    expect(kms.commandCalls(CreateKeyCommand)).toHaveLength(1);
 
     const second = setup();
     second.kms.on(DescribeKeyCommand).rejects(named('NotFoundException'));
@@ -379,31 +363,5 @@ describe('TenantKeyProvisioner', () => {
       });
       await expect(provisioner.adoptExternalKey(ORG_A, KEY_A)).rejects.toMatchObject({ code: 'KEY_NOT_USABLE' });
     });
-  });
-});
-
-describe('backoff', () => {
-  it('full jitter stays within [0, min(cap, base * 2^(n-1))] (property)', () => {
-    fc.assert(
-      fc.property(fc.integer({ min: 1, max: 40 }), fc.double({ min: 0, max: 0.9999999, noNaN: true }), (n, r) => {
-        const d = backoffDelay(n, () => r, 100, 5000);
-        expect(d).toBeGreaterThanOrEqual(0);
-        expect(d).toBeLessThanOrEqual(Math.min(5000, 100 * 2 ** (n - 1)));
-      }),
-    );
-  });
-
-  it('retries only retryable errors and rethrows the last one', async () => {
-    let calls = 0;
-    await expect(
-      withBackoff(
-        async () => {
-          calls++;
-          throw named('KMSInternalException');
-        },
-        { maxAttempts: 3, sleep: async () => undefined },
-      ),
-    ).rejects.toThrow('KMSInternalException');
-    expect(calls).toBe(3);
   });
 });

@@ -19,6 +19,7 @@ import { PgSystemAuditSink } from '../../lambda/audit/pg-system-sink';
 import type { AuditEvent, AuditSink } from '../../lambda/shared/audit';
 import type { SqlClient } from '../../lambda/shared/migrations';
 import { lifecycleFromEnv } from '../../lambda/tenant-keys/lifecycle-handler';
+import { RecordingLog } from '../support/observability';
 import { LifecycleProcessor } from '../../lambda/tenant-keys/lifecycle-processor';
 import {
   PgExportStore,
@@ -123,7 +124,10 @@ describe('tenant-keys functions built from their environment', () => {
     );
     const log = jest.spyOn(console, 'log').mockImplementation(() => undefined);
     try {
-      await expect(lifecycleFromEnv(ENV)()).resolves.toMatchObject({ advanced: 1, lifecycleFailures: 0 });
+      await expect(lifecycleFromEnv(ENV, new RecordingLog())()).resolves.toMatchObject({
+        advanced: 1,
+        lifecycleFailures: 0,
+      });
     } finally {
       log.mockRestore();
     }

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { processOnce, purgeExpired, type DedupKey } from '../../lambda/webhooks/dedup';
 import { buildRuntime, parseWebhookEnv } from '../../lambda/webhooks/config';
 import { createWebhookHandler } from '../../lambda/webhooks/handler';
-import { EmfMetrics, JsonLogger } from '../../lambda/webhooks/telemetry';
+import { RecordingLog, RecordingMetrics } from '../support/observability';
 import { APP_ROLE, gate, startPostgres, waitForLockWaiters, type TestPostgres } from '../support/postgres';
 import { appPool, Lines, proxyEvent, telnyxKeyPair, telnyxSign } from './support';
 
@@ -193,7 +193,7 @@ describe('handler under concurrent delivery', () => {
   it('two concurrent deliveries of one Telnyx event through the handler: one accepted, one duplicate', async () => {
     const { privateKey, publicKeyBase64 } = telnyxKeyPair();
     const logs = new Lines();
-    const logger = new JsonLogger(logs.write);
+    const logger = new RecordingLog(logs.write);
     let processedCount = 0;
     const entered = gate();
     const release = gate();
@@ -211,7 +211,7 @@ describe('handler under concurrent delivery', () => {
           await release.opened;
         },
       },
-      metrics: new EmfMetrics(logs.write),
+      metrics: new RecordingMetrics(logs.write),
       logger,
       purgeEvery: 1,
     });
@@ -241,7 +241,7 @@ describe('handler under concurrent delivery', () => {
   it('maps a failing effect to PROCESSING_FAILED (500) so the carrier retries, without logging its message', async () => {
     const { privateKey, publicKeyBase64 } = telnyxKeyPair();
     const logs = new Lines();
-    const logger = new JsonLogger(logs.write);
+    const logger = new RecordingLog(logs.write);
     const handle = createWebhookHandler({
       runtime: buildRuntime(
         parseWebhookEnv({ BULWARK_ENVIRONMENT: 'production', TELNYX_PUBLIC_KEY: publicKeyBase64 }),
@@ -254,7 +254,7 @@ describe('handler under concurrent delivery', () => {
           throw new Error('leaky message with customer text');
         },
       },
-      metrics: new EmfMetrics(logs.write),
+      metrics: new RecordingMetrics(logs.write),
       logger,
     });
     const ts = String(Math.floor(Date.now() / 1000));

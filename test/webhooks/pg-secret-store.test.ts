@@ -9,7 +9,7 @@ import { buildRuntime, parseWebhookEnv } from '../../lambda/webhooks/config';
 import { createWebhookHandler } from '../../lambda/webhooks/handler';
 import { PgWebhookSecretReader, PgWebhookSecretStore } from '../../lambda/webhooks/pg-secret-store';
 import { StoredSecretResolver, WebhookSecretService } from '../../lambda/webhooks/secrets';
-import { EmfMetrics, JsonLogger } from '../../lambda/webhooks/telemetry';
+import { RecordingLog, RecordingMetrics } from '../support/observability';
 import { buildWorld, type World } from '../tenant-guard/fixtures';
 import { APP_ROLE, startPostgres, type TestPostgres } from '../support/postgres';
 import { appPool, hmacSign, Lines, MemoryAudit, proxyEvent, TestCipher } from './support';
@@ -112,7 +112,7 @@ describe('organisation_webhook_secrets', () => {
   it('verifies a FreJun webhook end to end with the organisation secret from PostgreSQL', async () => {
     const pool = appPool(pg);
     const logs = new Lines();
-    const logger = new JsonLogger(logs.write);
+    const logger = new RecordingLog(logs.write);
     const handle = createWebhookHandler({
       runtime: buildRuntime(
         parseWebhookEnv({ BULWARK_ENVIRONMENT: 'production' }),
@@ -121,7 +121,7 @@ describe('organisation_webhook_secrets', () => {
       ),
       pool,
       processor: { process: async () => undefined },
-      metrics: new EmfMetrics(logs.write),
+      metrics: new RecordingMetrics(logs.write),
       logger,
     });
     const body = Buffer.from(

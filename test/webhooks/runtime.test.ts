@@ -8,7 +8,7 @@ import type { ConnectionPool } from '../../lambda/webhooks/dedup';
 import { createWebhookHandler, type WebhookHandler } from '../../lambda/webhooks/handler';
 import type { ProxyEventLike } from '../../lambda/webhooks/request';
 import { StoredSecretResolver, WebhookSecretService } from '../../lambda/webhooks/secrets';
-import { EmfMetrics, JsonLogger } from '../../lambda/webhooks/telemetry';
+import { lambdaContext, RecordingLog, RecordingMetrics } from '../support/observability';
 import {
   hmacSign,
   Lines,
@@ -40,12 +40,12 @@ function telnyxRequest(privateKey = telnyxKeyPair().privateKey): ProxyEventLike 
 }
 
 function handlerFor(env: Record<string, string>, logs = new Lines(), resolver: StoredSecretResolver | null = null) {
-  const logger = new JsonLogger(logs.write);
+  const logger = new RecordingLog(logs.write);
   return createWebhookHandler({
     runtime: buildRuntime(parseWebhookEnv(env), resolver, logger),
     pool: unreachablePool,
     processor: { process: async () => undefined },
-    metrics: new EmfMetrics(logs.write),
+    metrics: new RecordingMetrics(logs.write),
     logger,
   });
 }
@@ -65,7 +65,7 @@ describe('cold-start configuration', () => {
       buildRuntime(
         { BULWARK_ENVIRONMENT: 'production', WEBHOOK_VERIFICATION: 'disabled', WEBHOOK_MAX_BODY_BYTES: 1024 },
         null,
-        new JsonLogger(() => undefined),
+        new RecordingLog(),
       ),
     ).toThrow(/cannot be disabled in production/);
   });
@@ -209,7 +209,8 @@ describe('the Lambda entry point (lambda/webhooks/index.ts)', () => {
   async function load(): Promise<WebhookHandler> {
     let handler: WebhookHandler | undefined;
     await jest.isolateModulesAsync(async () => {
-      handler = (await import('../../lambda/webhooks/index')).handler;
+      const entry = (await import('../../lambda/webhooks/index')).handler;
+      handler = (event) => entry(event, lambdaContext());
     });
     return defined(handler);
   }
@@ -227,10 +228,13 @@ describe('the Lambda entry point (lambda/webhooks/index.ts)', () => {
 
   it('serves API Gateway proxy events: a forged Telnyx event is refused before any database access', async () => {
     const writes: string[] = [];
-    const spy = jest.spyOn(process.stdout, 'write').mockImplementation((s) => {
-      writes.push(String(s));
-      return true;
-    });
+    // Powertools writes INFO and metrics to stdout, WARN and ERROR to stderr (both reach CloudWatch).
+    const spies = [process.stdout, process.stderr].map((stream) =>
+      jest.spyOn(stream, 'write').mockImplementation((s) => {
+        writes.push(String(s));
+        return true;
+      }),
+    );
     try {
       const { publicKeyBase64 } = telnyxKeyPair();
       process.env = { ...saved, ...db, BULWARK_ENVIRONMENT: 'production', TELNYX_PUBLIC_KEY: publicKeyBase64 };
@@ -251,10 +255,43 @@ describe('the Lambda entry point (lambda/webhooks/index.ts)', () => {
       expect(frejun.statusCode).toBe(503);
       expect(JSON.parse(frejun.body)).toEqual({ code: 'WEBHOOK_SECRET_UNREADABLE' });
     } finally {
-      spy.mockRestore();
+      for (const spy of spies) spy.mockRestore();
     }
-    // Logs and EMF metrics went to stdout as JSON lines.
-    const lines = writes.map((w) => JSON.parse(w) as Record<string, unknown>);
-    expect(lines.some((l) => l['Outcome'] === 'SIGNATURE_INVALID' && l['Provider'] === 'telnyx')).toBe(true);
+    // Powertools wrote the logs and the EMF metrics as JSON lines (Node's own warnings are not JSON).
+    const lines = writes.filter((w) => w.startsWith('{')).map((w) => JSON.parse(w) as Record<string, unknown>);
+    // The first request's three documents (then the FreJun request's).
+    const emf = lines.filter((l) => '_aws' in l).slice(0, 3);
+    // Exactly the namespace, metrics and dimension sets the alarms watch (no `service` dimension).
+    expect(
+      emf.map((l) => {
+        const [directive] = (l['_aws'] as { CloudWatchMetrics: Record<string, unknown>[] }).CloudWatchMetrics;
+        const { _aws, ...values } = l;
+        return { ...directive, values };
+      }),
+    ).toEqual(
+      [
+        [['Provider', 'Outcome'], { Provider: 'telnyx', Outcome: 'SIGNATURE_INVALID' }],
+        [['Provider'], { Provider: 'telnyx' }],
+        [['Outcome'], { Outcome: 'SIGNATURE_INVALID' }],
+      ].map(([dimensions, values]) => ({
+        Namespace: 'Bulwark/Webhooks',
+        Dimensions: [dimensions],
+        Metrics: [
+          { Name: 'Requests', Unit: 'Count' },
+          { Name: 'Latency', Unit: 'Milliseconds' },
+        ],
+        values: { ...(values as object), Requests: 1, Latency: expect.any(Number) },
+      })),
+    );
+    // The refusal's log line carries the correlation ids: Lambda's request id and API Gateway's.
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        level: 'WARN',
+        message: 'webhook refused',
+        code: 'SIGNATURE_INVALID',
+        service: 'webhooks',
+        function_request_id: lambdaContext().awsRequestId,
+      }),
+    );
   });
 });

@@ -11,7 +11,7 @@ import {
 import type { Pool, PoolConfig } from 'pg';
 import type { AuditEvent, AuditSink } from '../../lambda/shared/audit';
 import type { SealedSecret, SecretCipher, SecretPurpose } from '../../lambda/shared/secret-cipher';
-import type { HmacProvider } from '../../lambda/webhooks/providers';
+import type { HmacProvider } from '../../contracts/webhooks';
 import type { ProxyEventLike } from '../../lambda/webhooks/request';
 import type { StoredWebhookSecret, WebhookSecretStore } from '../../lambda/webhooks/secrets';
 import { APP_ROLE, type TestPostgres } from '../support/postgres';

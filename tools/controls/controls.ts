@@ -179,11 +179,7 @@ export const CONTROLS: readonly Control[] = [
     id: 'hsts',
     promise:
       'HTTPS only, with HSTS exactly `max-age=63072000; includeSubDomains; preload` (and nosniff, DENY framing, no-referrer, a deny-all CSP) on every response.',
-    implementedBy: [
-      'lambda/shared/security-headers.ts',
-      'lib/api/platform-api.ts',
-      'lib/compliance/rules/HstsPreload.ts',
-    ],
+    implementedBy: ['contracts/security-headers.ts', 'lib/api/platform-api.ts', 'lib/compliance/rules/HstsPreload.ts'],
     provenBy: [
       t(
         'test/edge/platform-api.test.ts',

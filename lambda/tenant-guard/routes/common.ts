@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { GuardError } from '../errors';
 import type { TenantContext } from '../guard';
-import { UUID } from '../ids';
+import { UUID } from '../../../contracts/ids';
 import { ALL_PERMISSIONS, requirePermission, type Action, type Module } from '../permissions';
 import type { RouteContext, TenantKeysApiDeps } from '../route';
 

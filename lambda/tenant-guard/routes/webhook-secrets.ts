@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { GuardError, parseInput } from '../errors';
 import { ProvisionError } from '../../tenant-keys/provisioner';
 import { PgWebhookSecretStore } from '../../webhooks/pg-secret-store';
-import { HMAC_PROVIDERS, type HmacProvider } from '../../webhooks/providers';
+import { HMAC_PROVIDERS, type HmacProvider } from '../../../contracts/webhooks';
 import { MAX_SECRET_BYTES, MIN_SECRET_BYTES, WebhookSecretService } from '../../webhooks/secrets';
 import { tenantRoute, type Json, type Route, type RouteContext } from '../route';
 import { need } from './common';

@@ -1,6 +1,6 @@
 import type { CfnResource } from 'aws-cdk-lib';
 import { NagRuleCompliance, type NagRuleResult } from 'cdk-nag';
-import { HSTS_MAX_AGE_SECONDS, HSTS_VALUE } from '../../../lambda/shared/security-headers';
+import { HSTS_MAX_AGE_SECONDS, HSTS_VALUE } from '../../../contracts/security-headers';
 import { asArray, rendered, ruleFromFile, type Json } from '../rule-helpers';
 
 function headerValue(v: unknown): string | undefined {

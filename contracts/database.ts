@@ -11,3 +11,9 @@ export const DATABASE_ROLES = {
   auditShipper: 'bulwark_audit_shipper',
 } as const;
 export type RolePurpose = keyof typeof DATABASE_ROLES;
+
+/**
+ * Part of the migration custom resource's properties: raise it whenever what the bootstrap
+ * (lambda/tenant-guard/bootstrap.ts) does changes, so every deployment re-runs it once.
+ */
+export const BOOTSTRAP_VERSION = '1';

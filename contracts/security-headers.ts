@@ -1,7 +1,7 @@
 /**
  * The security headers every API response carries, whichever entry point serves it.
  *
- * Kept free of aws-cdk-lib imports so Lambda handlers behind the API can import it too: API Gateway
+ * Shared by the CDK app (gateway responses, CloudFront, the rule pack) and the Lambda handlers: API Gateway
  * cannot add headers to Lambda proxy responses, so on a `regional` entry the handler sets them
  * (docs/edge.md "Security headers").
  */

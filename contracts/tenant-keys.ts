@@ -1,0 +1,29 @@
+/**
+ * Names a tenant key carries and the limits of tenant exports: the provisioner's IAM policy, the
+ * rule pack and the export bucket's lifecycle (lib/) require what the functions (lambda/) do.
+ */
+
+/** Every tenant alias lives under this prefix; IAM scopes alias operations to it. */
+export function aliasPrefix(deployment: string): string {
+  return `alias/bulwark/${deployment}/tenant/`;
+}
+
+/** Tag keys a tenant key carries. The provisioner's IAM policy requires exactly these on CreateKey. */
+export const TAG_DEPLOYMENT = 'bulwark:deployment';
+export const TAG_ORG = 'bulwark:org-id';
+/** Same tag and value the Bulwark rule pack uses to recognise tenant keys (`TenantKeyEncryptionContext`). */
+export const TAG_KEY_CLASS = 'bulwark:key-class';
+export const TENANT_KEY_CLASS = 'tenant';
+export const TENANT_KEY_TAG_KEYS = [TAG_DEPLOYMENT, TAG_ORG, TAG_KEY_CLASS] as const;
+
+/**
+ * Principal tag that marks the roles allowed to use tenant keys (the API's), with the deployment
+ * name as value. Key policies name this tag rather than role ARNs: a replaced role keeps working,
+ * and no key policy of thousands of tenants ever has to be rewritten.
+ */
+export const TENANT_KEY_USER_TAG = 'bulwark:tenant-key-user';
+
+/** The longest a download link may live. */
+export const MAX_URL_TTL_SECONDS = 900;
+/** Exports older than this are gone (the bucket lifecycle expires them too). */
+export const EXPORT_RETENTION_DAYS = 7;
