@@ -33,7 +33,15 @@ export const TAG_ORG = 'bulwark:org-id';
 /** Same tag and value the Bulwark rule pack uses to recognise tenant keys (`TenantKeyEncryptionContext`). */
 export const TAG_KEY_CLASS = 'bulwark:key-class';
 export const TENANT_KEY_CLASS = 'tenant';
+/** Every key the deployment's stacks create (lib/observability/keys.ts); never a tenant's. */
+export const PLATFORM_KEY_CLASS = 'platform';
 export const TENANT_KEY_TAG_KEYS = [TAG_DEPLOYMENT, TAG_ORG, TAG_KEY_CLASS] as const;
+
+/**
+ * Code of a refused key deletion: the key recorded for a tenant is not tagged as its tenant key.
+ * The lifecycle's log group has a metric filter and an alarm on it.
+ */
+export const KEY_OWNERSHIP_MISMATCH = 'KEY_OWNERSHIP_MISMATCH';
 
 /**
  * Principal tag that marks the roles allowed to use tenant keys (the API's), with the deployment
@@ -168,7 +176,18 @@ const CONCRETE_CRYPTO_ACTIONS = [
 ] as const;
 
 export type ByokProblem =
-  'policy_not_json' | 'api_role_not_allowed' | 'use_not_bound_to_org' | 'open_to_everyone' | 'grants_not_restricted';
+  | 'policy_not_json'
+  | 'api_role_not_allowed'
+  | 'use_not_bound_to_org'
+  | 'open_to_everyone'
+  | 'grants_not_restricted'
+  | 'deletion_not_delegated';
+
+/**
+ * What the lifecycle needs on a bring-your-own key to shred its tenant: read the tags (ownership
+ * check) and schedule the deletion, through this account's IAM.
+ */
+export const SHRED_ACTIONS = ['kms:ListResourceTags', 'kms:ScheduleKeyDeletion'] as const;
 
 export interface ByokFinding {
   readonly problem: ByokProblem;
@@ -231,7 +250,9 @@ export interface ByokExpectations {
  *     allowed kms:GenerateDataKey and kms:Decrypt under `kms:EncryptionContext:org_id = <org>`;
  *   - every statement allowing a cryptographic operation requires that same org_id;
  *   - no statement allows any principal unconditionally;
- *   - kms:CreateGrant is denied to everyone unless kms:GrantIsForAWSResource.
+ *   - kms:CreateGrant is denied to everyone unless kms:GrantIsForAWSResource;
+ *   - the account's IAM may read the tags and schedule deletion (`SHRED_ACTIONS`), unconditioned,
+ *     and no Deny covers either: shredding the tenant must be able to destroy the key.
  */
 export function checkByokPolicy(policyJson: string, expect: ByokExpectations): ByokFinding[] {
   let doc: PolicyDocument;
@@ -272,6 +293,19 @@ export function checkByokPolicy(policyJson: string, expect: ByokExpectations): B
     const everyone = principalsOf(s).some((p) => p === '*' || /^arn:[^:]+:iam::\*:/.test(p));
     if (everyone && !s.Condition) {
       findings.push({ problem: 'open_to_everyone', detail: `statement ${s.Sid ?? '(no Sid)'} allows any principal` });
+    }
+  }
+
+  for (const action of SHRED_ACTIONS) {
+    const delegated = allows.some(
+      (s) => principalsOf(s).some((p) => p === root || p === expect.account) && grants(s, action) && !s.Condition,
+    );
+    const denied = doc.Statement.some((s) => s.Effect === 'Deny' && grants(s, action));
+    if (!delegated || denied) {
+      findings.push({
+        problem: 'deletion_not_delegated',
+        detail: `${action} must be allowed to ${root} without conditions, and not denied, so that shredding the tenant can delete the key`,
+      });
     }
   }
 

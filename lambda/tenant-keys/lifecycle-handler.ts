@@ -61,6 +61,7 @@ export function lifecycleFromEnv(env: NodeJS.ProcessEnv, overrides: { audit?: Au
   const s3 = new S3Client({ region: cfg.AWS_REGION });
   const clock = () => new Date();
   const processor = new LifecycleProcessor({
+    deployment: cfg.DEPLOYMENT,
     store: new PgLifecycleStore(pool, audit),
     rows: new PgTenantDataEraser(pool),
     objects: new S3TenantObjectEraser(s3, [{ bucket: cfg.EXPORT_BUCKET, prefix: (org) => `exports/${org}/` }]),
