@@ -13,6 +13,7 @@ import {
   ServerlessChecks,
   type NagPack,
 } from 'cdk-nag';
+import { applyGuardExemptions, controlTowerGate, controlTowerGateEnabled, type GuardExemption } from './cfn-guard';
 
 /**
  * Runs a cdk-nag pack over one stage only.
@@ -50,6 +51,11 @@ export function standardPacks(): NagPack[] {
 export interface ComplianceGateOptions {
   /** Packs run in addition to the five standard ones. @default - none */
   readonly extraPacks?: readonly NagPack[];
+  /**
+   * Runs AWS Control Tower's proactive controls (cfn-guard) too, with these exemptions, unless the
+   * `bulwark:controlTowerGate` context is false. @default - not run
+   */
+  readonly controlTower?: readonly GuardExemption[];
 }
 
 /**
@@ -59,5 +65,12 @@ export interface ComplianceGateOptions {
 export function applyComplianceGate(stage: Stage, options: ComplianceGateOptions = {}): string[] {
   const packs = [...standardPacks(), ...(options.extraPacks ?? [])];
   Validations.of(stage).addPlugins(...packs.map((p) => new StageScopedPack(p, stage)));
-  return packs.map((p) => p.name);
+  const names = packs.map((p) => p.name);
+  if (options.controlTower && controlTowerGateEnabled(stage)) {
+    applyGuardExemptions(stage, options.controlTower);
+    const guard = controlTowerGate();
+    Validations.of(stage).addPlugins(guard);
+    names.push(guard.name);
+  }
+  return names;
 }

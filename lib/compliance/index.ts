@@ -4,3 +4,4 @@ export * from './report';
 export * from './findings';
 export * from './bulwark-pack';
 export * from './bulwark-rules';
+export * from './cfn-guard';
