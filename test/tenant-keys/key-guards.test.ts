@@ -6,9 +6,9 @@
  * correctly tagged tenant key.
  */
 import { runSimulation, type Simulation } from '@cloud-copilot/iam-simulate';
-import { Stack } from 'aws-cdk-lib';
+import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { PLATFORM_KEY_PROTECTED_ACTIONS } from '../../lib/observability/keys';
+import { PLATFORM_KEY_PROTECTED_ACTIONS, keyAdministratorArns } from '../../lib/observability/keys';
 import { tenantKeyPolicy } from '../../lambda/tenant-keys/key-policy';
 import { buildTestStages } from '../support/cdk';
 
@@ -246,5 +246,23 @@ describe('platform key guards, evaluated on the synthesized policies (prod-eu)',
         }),
       ).toBe('ImplicitlyDenied');
     });
+  });
+});
+
+describe('the deploy role exempt from the platform-key Deny', () => {
+  it("follows the stack's bootstrap qualifier (one place: the synthesizer, i.e. @aws-cdk/core:bootstrapQualifier)", () => {
+    const literal = { '@aws-cdk/core:enablePartitionLiterals': true };
+    const app = new App({ context: { ...literal, '@aws-cdk/core:bootstrapQualifier': 'bulwark01' } });
+    const stack = new Stack(app, 'S', { env: { account: '123456789012', region: 'eu-central-1' } });
+    expect(stack.resolve(keyAdministratorArns(stack))).toEqual([
+      'arn:aws:iam::123456789012:role/cdk-bulwark01-cfn-exec-role-123456789012-eu-central-1',
+      'arn:aws:iam::123456789012:role/bulwark-break-glass',
+    ]);
+    const fallback = new Stack(new App({ context: literal }), 'S', {
+      env: { account: '123456789012', region: 'eu-central-1' },
+    });
+    expect(fallback.resolve(keyAdministratorArns(fallback))[0]).toBe(
+      'arn:aws:iam::123456789012:role/cdk-hnb659fds-cfn-exec-role-123456789012-eu-central-1',
+    );
   });
 });
