@@ -14,7 +14,15 @@ export const TAG_ORG = 'bulwark:org-id';
 /** Same tag and value the Bulwark rule pack uses to recognise tenant keys (`TenantKeyEncryptionContext`). */
 export const TAG_KEY_CLASS = 'bulwark:key-class';
 export const TENANT_KEY_CLASS = 'tenant';
+/** Every key the deployment's stacks create (lib/observability/keys.ts); never a tenant's. */
+export const PLATFORM_KEY_CLASS = 'platform';
 export const TENANT_KEY_TAG_KEYS = [TAG_DEPLOYMENT, TAG_ORG, TAG_KEY_CLASS] as const;
+
+/**
+ * Code of a refused key deletion: the key recorded for a tenant is not tagged as its tenant key.
+ * The lifecycle's log group has a metric filter and an alarm on it.
+ */
+export const KEY_OWNERSHIP_MISMATCH = 'KEY_OWNERSHIP_MISMATCH';
 
 /**
  * Principal tag that marks the roles allowed to use tenant keys (the API's), with the deployment

@@ -1,6 +1,6 @@
 import { Stage, Tags, type StageProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import { BulwarkChecks, applyComplianceGate } from './compliance';
+import { BULWARK_GUARD_EXEMPTIONS, BulwarkChecks, applyComplianceGate } from './compliance';
 import { retentionDays } from './audit/locked-bucket';
 import { shortestAuditRetentionMonths, type DeploymentConfig } from './config';
 import { applyResidencyGuard } from './residency/guard';
@@ -177,6 +177,7 @@ export class BulwarkStage extends Stage {
             minimumAuditRetentionDays: retentionDays(shortestAuditRetentionMonths(deployment.auditRetentionMonths)),
           }),
         ],
+        controlTower: BULWARK_GUARD_EXEMPTIONS,
       }),
       applyResidencyGuard(this, deployment.residency),
     ];

@@ -156,7 +156,18 @@ const CONCRETE_CRYPTO_ACTIONS = [
 ] as const;
 
 export type ByokProblem =
-  'policy_not_json' | 'api_role_not_allowed' | 'use_not_bound_to_org' | 'open_to_everyone' | 'grants_not_restricted';
+  | 'policy_not_json'
+  | 'api_role_not_allowed'
+  | 'use_not_bound_to_org'
+  | 'open_to_everyone'
+  | 'grants_not_restricted'
+  | 'deletion_not_delegated';
+
+/**
+ * What the lifecycle needs on a bring-your-own key to shred its tenant: read the tags (ownership
+ * check) and schedule the deletion, through this account's IAM.
+ */
+export const SHRED_ACTIONS = ['kms:ListResourceTags', 'kms:ScheduleKeyDeletion'] as const;
 
 export interface ByokFinding {
   readonly problem: ByokProblem;
@@ -219,7 +230,9 @@ export interface ByokExpectations {
  *     allowed kms:GenerateDataKey and kms:Decrypt under `kms:EncryptionContext:org_id = <org>`;
  *   - every statement allowing a cryptographic operation requires that same org_id;
  *   - no statement allows any principal unconditionally;
- *   - kms:CreateGrant is denied to everyone unless kms:GrantIsForAWSResource.
+ *   - kms:CreateGrant is denied to everyone unless kms:GrantIsForAWSResource;
+ *   - the account's IAM may read the tags and schedule deletion (`SHRED_ACTIONS`), unconditioned,
+ *     and no Deny covers either: shredding the tenant must be able to destroy the key.
  */
 export function checkByokPolicy(policyJson: string, expect: ByokExpectations): ByokFinding[] {
   let doc: PolicyDocument;
@@ -260,6 +273,19 @@ export function checkByokPolicy(policyJson: string, expect: ByokExpectations): B
     const everyone = principalsOf(s).some((p) => p === '*' || /^arn:[^:]+:iam::\*:/.test(p));
     if (everyone && !s.Condition) {
       findings.push({ problem: 'open_to_everyone', detail: `statement ${s.Sid ?? '(no Sid)'} allows any principal` });
+    }
+  }
+
+  for (const action of SHRED_ACTIONS) {
+    const delegated = allows.some(
+      (s) => principalsOf(s).some((p) => p === root || p === expect.account) && grants(s, action) && !s.Condition,
+    );
+    const denied = doc.Statement.some((s) => s.Effect === 'Deny' && grants(s, action));
+    if (!delegated || denied) {
+      findings.push({
+        problem: 'deletion_not_delegated',
+        detail: `${action} must be allowed to ${root} without conditions, and not denied, so that shredding the tenant can delete the key`,
+      });
     }
   }
 

@@ -72,6 +72,7 @@ export function lifecycleFromEnv(env: NodeJS.ProcessEnv, log: Log, overrides: { 
   const s3 = tracer.captureAWSv3Client(new S3Client({ ...sdkRetries(), region: cfg.AWS_REGION }));
   const clock = () => new Date();
   const processor = new LifecycleProcessor({
+    deployment: cfg.DEPLOYMENT,
     store: new PgLifecycleStore(pool, audit),
     rows: new PgTenantDataEraser(pool),
     objects: new S3TenantObjectEraser(s3, [{ bucket: cfg.EXPORT_BUCKET, prefix: (org) => `exports/${org}/` }]),

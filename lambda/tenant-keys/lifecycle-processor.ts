@@ -4,11 +4,18 @@
  *
  * A failed effect leaves the tenant in `grace`; the next scheduled run repeats the (idempotent)
  * work, so a partial shred always completes. The state is committed only after every effect.
+ *
+ * A key is scheduled for deletion only after its own tags say it is this deployment's tenant key of
+ * exactly this tenant: a wrong ARN on a tenant row (a bug, or SQL run by an attacker) must never
+ * destroy another tenant's or the platform's key. A mismatch is refused with
+ * `KEY_OWNERSHIP_MISMATCH`, audited, and fails the run (which alarms).
  */
 import { ScheduleKeyDeletionCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { systemEvent, type AuditEvent, type AuditSink } from '../shared/audit';
 import type { AndThen } from './and-then';
 import { errorName } from '../shared/sdk';
+import { KEY_OWNERSHIP_MISMATCH } from '../../contracts/tenant-keys';
+import { readKeyTags, tenantTagProblems } from './key-tags';
 import { advance, type LifecycleEffect, type TenantLifecycle, type Transition } from './lifecycle';
 import type { TenantKeyRecord } from './provisioner';
 
@@ -36,7 +43,23 @@ export interface TenantObjectEraser {
   deleteObjects(orgId: string): Promise<number>;
 }
 
+export class KeyOwnershipMismatch extends Error {
+  readonly code = KEY_OWNERSHIP_MISMATCH;
+  constructor(
+    readonly orgId: string,
+    readonly problems: readonly string[],
+  ) {
+    super(
+      `${KEY_OWNERSHIP_MISMATCH}: the key recorded for tenant ${orgId} is not its tenant key (${problems.join(', ')})`,
+    );
+    // The name is what the run reports and logs (a metric filter alarms on it).
+    this.name = KEY_OWNERSHIP_MISMATCH;
+  }
+}
+
 export interface LifecycleProcessorDeps {
+  /** Deployment whose tenant keys this processor may delete (the `bulwark:deployment` tag). */
+  readonly deployment: string;
   readonly store: LifecycleStore;
   readonly rows: TenantDataEraser;
   readonly objects: TenantObjectEraser;
@@ -114,11 +137,9 @@ export class LifecycleProcessor {
       await this.deps.audit.record(this.audit(orgId, 'tenant_key.none_to_delete', {}));
       return;
     }
-    if (key.source === 'byok') {
-      // Not ours to destroy: the tenant holds it. Recorded so the Owner can be told to delete it.
-      await this.deps.audit.record(this.audit(orgId, 'tenant_key.byok_released', { keyArn: key.keyArn }));
-      return;
-    }
+    // Bring-your-own keys live in this account too, and were adopted only with the tenant's tags and
+    // a policy that delegates their deletion: shredding destroys them like any other tenant key.
+    await this.assertOwnedBy(orgId, key.keyArn);
     const days = this.deps.keyPendingWindowDays ?? 7;
     try {
       const r = await this.deps.kms.send(
@@ -127,6 +148,7 @@ export class LifecycleProcessor {
       await this.deps.audit.record(
         this.audit(orgId, 'tenant_key.deletion_scheduled', {
           keyArn: key.keyArn,
+          source: key.source,
           deletionDate: r.DeletionDate?.toISOString() ?? null,
         }),
       );
@@ -134,8 +156,30 @@ export class LifecycleProcessor {
       // Already pending deletion (a retried run): the shred of the key is already under way.
       if (errorName(e) !== 'KMSInvalidStateException') throw e;
       await this.deps.audit.record(
-        this.audit(orgId, 'tenant_key.deletion_scheduled', { keyArn: key.keyArn, alreadyPending: true }),
+        this.audit(orgId, 'tenant_key.deletion_scheduled', {
+          keyArn: key.keyArn,
+          source: key.source,
+          alreadyPending: true,
+        }),
       );
     }
+  }
+
+  /** Throws KeyOwnershipMismatch (audited) unless the key's tags name this deployment and tenant. */
+  private async assertOwnedBy(orgId: string, keyArn: string): Promise<void> {
+    let problems: string[];
+    try {
+      const tags = await readKeyTags(this.deps.kms, keyArn);
+      problems = tenantTagProblems(tags, { deployment: this.deps.deployment, orgId });
+    } catch (e) {
+      // IAM lets this role read tags only of this deployment's tenant keys: a denial is a mismatch.
+      if (errorName(e) !== 'AccessDeniedException') throw e;
+      problems = ['tags not readable (not a tenant key of this deployment)'];
+    }
+    if (problems.length === 0) return;
+    await this.deps.audit.record(
+      this.audit(orgId, 'tenant_key.deletion_refused', { keyArn, code: KEY_OWNERSHIP_MISMATCH, problems }),
+    );
+    throw new KeyOwnershipMismatch(orgId, problems);
   }
 }

@@ -6,8 +6,12 @@
  * Idempotent: the alias is the lock, so a retry (or a concurrent second run) finds the key that the
  * first one made. Throttling is retried by the client (`sdkRetries`, adaptive mode).
  *
- * Bring your own key: enterprise tenants supply a key ARN; it is accepted only if its metadata and
- * its policy meet the same expectations (see `checkByokPolicy`).
+ * Bring your own key: enterprise tenants supply a key ARN; it is accepted only if its metadata,
+ * its tags and its policy meet the same expectations (see `checkByokPolicy`), including that the
+ * lifecycle may schedule it for deletion when the tenant is shredded (docs/tenant-keys.md).
+ *
+ * No ARN is recorded for a tenant unless the key's tags say this deployment, the tenant class and
+ * this organisation (`tenantTagProblems`): a key found by alias or supplied by a tenant is read first.
  */
 import {
   CreateAliasCommand,
@@ -32,6 +36,7 @@ import {
   tenantKeyTags,
   type ByokFinding,
 } from './key-policy';
+import { readKeyTags, tenantTagProblems } from './key-tags';
 
 export type KeySource = 'managed' | 'byok';
 
@@ -74,6 +79,7 @@ export type ProvisionErrorCode =
   | 'BYOK_WRONG_REGION_OR_ACCOUNT'
   | 'BYOK_POLICY_UNREADABLE'
   | 'BYOK_POLICY_REJECTED'
+  | 'KEY_TAGS_MISMATCH'
   | 'KEY_CONFLICT';
 
 export class ProvisionError extends Error {
@@ -180,6 +186,26 @@ export class TenantKeyProvisioner {
     }
   }
 
+  /**
+   * Refuses (KEY_TAGS_MISMATCH) a key whose tags do not say this deployment, the tenant class and
+   * `orgId`. An alias is only a name: whoever can create aliases under the prefix could point one
+   * at another key, so the key's own tags decide.
+   */
+  private async assertTenantTags(orgId: string, keyId: string): Promise<void> {
+    let problems: string[];
+    try {
+      const tags = await readKeyTags(this.deps.kms, keyId);
+      problems = tenantTagProblems(tags, { deployment: this.config.deployment, orgId });
+    } catch (e) {
+      // Not readable by this account's IAM: the key policy does not delegate it, so it is not ours.
+      if (errorName(e) !== 'AccessDeniedException') throw e;
+      problems = ['tags not readable'];
+    }
+    if (problems.length > 0) {
+      throw new ProvisionError('KEY_TAGS_MISMATCH', `key is not tagged as tenant ${orgId}'s: ${problems.join(', ')}`);
+    }
+  }
+
   private async adopt(orgId: string, meta: KeyMetadata, created: boolean): Promise<ProvisionResult> {
     if (!meta.Arn || !meta.KeyId) throw new Error('key metadata without ARN');
     if (meta.KeyState === 'PendingDeletion') {
@@ -189,6 +215,9 @@ export class TenantKeyProvisioner {
     if (meta.KeyState !== 'Enabled' && meta.KeyState !== 'Creating') {
       throw new ProvisionError('KEY_NOT_USABLE', `tenant ${orgId} key is ${String(meta.KeyState)}`);
     }
+    // A key this call created carries the tags CreateKey was authorized with (and ListResourceTags
+    // may not show them yet); a key found by alias is checked.
+    if (!created) await this.assertTenantTags(orgId, meta.Arn);
     // Idempotent: enabling rotation on a key that rotates already is a no-op.
     await this.call((kms) => kms.send(new EnableKeyRotationCommand({ KeyId: meta.KeyId })));
     const arn = meta.Arn;
@@ -207,7 +236,10 @@ export class TenantKeyProvisioner {
   /**
    * Accepts an enterprise tenant's own key after checking it: a symmetric ENCRYPT_DECRYPT key,
    * enabled, in this deployment's account and region (residency; and GetKeyPolicy works only
-   * in-account), whose policy meets `checkByokPolicy`. Rotation is reported, not imposed.
+   * in-account), tagged like a managed tenant key of this deployment and organisation, whose policy
+   * meets `checkByokPolicy` (which includes letting this account schedule its deletion). Adopting
+   * it is the tenant's consent that shredding the tenant schedules the key for deletion, recorded
+   * in the audit event. Rotation is reported, not imposed.
    */
   async adoptExternalKey(orgId: string, keyArn: string): Promise<ProvisionResult & { rotation: boolean }> {
     try {
@@ -255,6 +287,7 @@ export class TenantKeyProvisioner {
     if (findings.length > 0) {
       throw new ProvisionError('BYOK_POLICY_REJECTED', findings.map((f) => f.problem).join(', '), findings);
     }
+    await this.assertTenantTags(orgId, keyArn);
     let rotation = false;
     if (meta.Origin === 'AWS_KMS') {
       const r = await this.call((kms) => kms.send(new GetKeyRotationStatusCommand({ KeyId: keyArn })));
@@ -265,7 +298,7 @@ export class TenantKeyProvisioner {
         throw new ProvisionError('KEY_CONFLICT', `tenant ${orgId} already records a different key`);
       }
       await this.deps.audit.record(
-        this.event(orgId, 'tenant_key.byok_adopted', keyArn, { source: 'byok', rotation }),
+        this.event(orgId, 'tenant_key.byok_adopted', keyArn, { source: 'byok', rotation, deletedOnShred: true }),
         tx,
       );
     });

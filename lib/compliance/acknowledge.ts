@@ -14,7 +14,9 @@ export const ACKNOWLEDGEABLE_PACKS = [
 const FINDING_ID = new RegExp(
   `^(${ACKNOWLEDGEABLE_PACKS.map((p) => p.replace(/\./g, '\\.')).join('|')})-[A-Za-z0-9]+(\\[[^\\]]+\\])?$` +
     // CDK's own template validator (cfn-lint rules), e.g. CloudFormation-Validate::W3010.
-    '|^CloudFormation-Validate::[EWI][0-9]{4}$',
+    '|^CloudFormation-Validate::[EWI][0-9]{4}$' +
+    // AWS Control Tower proactive controls (cfn-guard), through exemptGuardRule() in cfn-guard.ts.
+    '|^cdk-validator-cfnguard::[a-z0-9_]+$',
 );
 
 export const MIN_REASON_LENGTH = 20;

@@ -16,6 +16,13 @@ import {
   type NagPack,
 } from 'cdk-nag';
 import { acknowledgementsOn, STALE_ACKNOWLEDGEMENT_RULE, TEMPLATE_VALIDATOR_PREFIX } from './acknowledge';
+import {
+  applyGuardExemptions,
+  CONTROL_TOWER_PLUGIN,
+  controlTowerGate,
+  controlTowerGateEnabled,
+  type GuardExemption,
+} from './cfn-guard';
 
 /**
  * Every (resource, rule id) a pack found in one stage, acknowledged or not: what an acknowledgement
@@ -95,7 +102,15 @@ export class AcknowledgementCheck implements IPolicyValidationPlugin {
     for (const c of this.stage.node.findAll()) {
       if (!CfnResource.isCfnResource(c) || Stage.of(c) !== this.stage) continue;
       for (const ack of acknowledgementsOn(c)) {
-        if (ack.id.startsWith(TEMPLATE_VALIDATOR_PREFIX) || this.ledger.has(c.node.path, ack.id)) continue;
+        // Template-validator acknowledgements are checked against its report after synth; Control
+        // Tower exemptions are cfn-guard suppressions on a resource that applyGuardExemptions
+        // requires to exist, and cfn-guard runs outside this ledger.
+        if (
+          ack.id.startsWith(TEMPLATE_VALIDATOR_PREFIX) ||
+          ack.id.startsWith(`${CONTROL_TOWER_PLUGIN}::`) ||
+          this.ledger.has(c.node.path, ack.id)
+        )
+          continue;
         stale.set(ack.id, [...(stale.get(ack.id) ?? []), c.node.path]);
       }
     }
@@ -123,6 +138,11 @@ export function standardPacks(): NagPack[] {
 export interface ComplianceGateOptions {
   /** Packs run in addition to the five standard ones. @default - none */
   readonly extraPacks?: readonly NagPack[];
+  /**
+   * Runs AWS Control Tower's proactive controls (cfn-guard) too, with these exemptions, unless the
+   * `bulwark:controlTowerGate` context is false. @default - not run
+   */
+  readonly controlTower?: readonly GuardExemption[];
 }
 
 /**
@@ -137,5 +157,12 @@ export function applyComplianceGate(stage: Stage, options: ComplianceGateOptions
     ...packs.map((p) => new StageScopedPack(p, stage, ledger)),
     new AcknowledgementCheck(stage, ledger),
   );
-  return packs.map((p) => p.name);
+  const names = packs.map((p) => p.name);
+  if (options.controlTower && controlTowerGateEnabled(stage)) {
+    applyGuardExemptions(stage, options.controlTower);
+    const guard = controlTowerGate();
+    Validations.of(stage).addPlugins(guard);
+    names.push(guard.name);
+  }
+  return names;
 }

@@ -1,20 +1,83 @@
 /**
  * Secure defaults for customer-managed keys, in one place: rotation on, 30-day deletion window,
- * retained with the stack gone. Service grants are idempotent and scoped to this account and region.
+ * retained with the stack gone, an immutable `platform` class tag, and a key policy that denies
+ * deletion, disabling, policy and tag changes to everyone but the deploy role and the break-glass
+ * role. Service grants are idempotent and scoped to this account and region.
  */
-import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { ArnFormat, DefaultStackSynthesizer, Duration, RemovalPolicy, Stack, Tags } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
+import { PLATFORM_KEY_CLASS, TAG_KEY_CLASS } from '../../contracts/tenant-keys';
 
-/** A customer-managed key with rotation on, retained on stack deletion. */
+/**
+ * The role an operator assumes to manage a platform key outside a deployment (docs/break-glass.md).
+ * Bulwark does not create it: it exists only where an account owner has made it, MFA-gated.
+ */
+export const BREAK_GLASS_ROLE_NAME = 'bulwark-break-glass';
+
+/**
+ * What nobody but the deploy role and the break-glass role may do to a platform key: each of these
+ * would destroy data, cut off a service, or (tags) make the key look like a tenant key.
+ */
+export const PLATFORM_KEY_PROTECTED_ACTIONS = [
+  'kms:ScheduleKeyDeletion',
+  'kms:DisableKey',
+  'kms:DisableKeyRotation',
+  'kms:PutKeyPolicy',
+  'kms:TagResource',
+  'kms:UntagResource',
+] as const;
+
+/**
+ * ARNs of the principals that may still change a platform key: CloudFormation's execution role of
+ * the CDK bootstrap (the qualifier is the stack synthesizer's, so it follows
+ * `@aws-cdk/core:bootstrapQualifier`) and the named break-glass role.
+ */
+export function keyAdministratorArns(scope: Construct): string[] {
+  const stack = Stack.of(scope);
+  const qualifier = stack.synthesizer.bootstrapQualifier ?? DefaultStackSynthesizer.DEFAULT_QUALIFIER;
+  const role = (name: string) => stack.formatArn({ service: 'iam', region: '', resource: 'role', resourceName: name });
+  return [role(`cdk-${qualifier}-cfn-exec-role-${stack.account}-${stack.region}`), role(BREAK_GLASS_ROLE_NAME)];
+}
+
+/** A customer-managed key with rotation on, retained on stack deletion, guarded as a platform key. */
 export function customerKey(scope: Construct, id: string, description: string): kms.Key {
-  return new kms.Key(scope, id, {
+  const key = new kms.Key(scope, id, {
     description,
     enableKeyRotation: true,
     pendingWindow: Duration.days(30),
     removalPolicy: RemovalPolicy.RETAIN,
   });
+  // The class tag tells every tag-conditioned IAM statement that this is not a tenant key; the
+  // Deny below keeps anyone but the exempt roles from changing it, and the priority keeps a wider
+  // Tags.of() from overriding it.
+  Tags.of(key).add(TAG_KEY_CLASS, PLATFORM_KEY_CLASS, { priority: 1000 });
+  key.addToResourcePolicy(
+    new iam.PolicyStatement({
+      sid: 'DenyLifecyclePolicyAndTagChangesExceptDeployAndBreakGlass',
+      effect: iam.Effect.DENY,
+      principals: [new iam.AnyPrincipal()],
+      actions: [...PLATFORM_KEY_PROTECTED_ACTIONS],
+      resources: ['*'],
+      conditions: { ArnNotEquals: { 'aws:PrincipalArn': keyAdministratorArns(key) } },
+    }),
+  );
+  // AWS Control Tower CT.KMS.PR.3: grants only for AWS resources (RDS, Logs, Backup, ...) or by
+  // AWS services themselves; nobody can hand the key to an arbitrary grantee.
+  key.addToResourcePolicy(
+    new iam.PolicyStatement({
+      sid: 'DenyGrantsExceptForAwsResources',
+      effect: iam.Effect.DENY,
+      principals: [new iam.AnyPrincipal()],
+      actions: ['kms:CreateGrant'],
+      resources: ['*'],
+      conditions: {
+        BoolIfExists: { 'kms:GrantIsForAWSResource': 'false', 'aws:PrincipalIsAWSService': 'false' },
+      },
+    }),
+  );
+  return key;
 }
 
 const LOGS_GRANTED = new WeakSet<kms.IKey>();

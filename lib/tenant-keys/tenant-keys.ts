@@ -17,6 +17,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import {
+  KEY_OWNERSHIP_MISMATCH,
   TAG_DEPLOYMENT,
   TAG_KEY_CLASS,
   TAG_ORG,
@@ -216,6 +217,10 @@ export class TenantKeys extends Construct {
             Bool: { 'kms:MultiRegion': 'false' },
           },
         }),
+        // CreateKey with Tags is authorized as kms:TagResource too, on a key that does not exist yet
+        // (so Resource "*" and no resource tags). The Null condition confines it to exactly that:
+        // a key that already carries a class tag (every platform key, every tenant key) cannot be
+        // re-tagged into this deployment's tenant class, where the statements below would reach it.
         new iam.PolicyStatement({
           sid: 'TagTenantKeysAtCreation',
           actions: ['kms:TagResource'],
@@ -226,6 +231,7 @@ export class TenantKeys extends Construct {
               [`aws:RequestTag/${TAG_KEY_CLASS}`]: TENANT_KEY_CLASS,
             },
             'ForAllValues:StringEquals': { 'aws:TagKeys': [...TENANT_KEY_TAG_KEYS] },
+            Null: { [`aws:ResourceTag/${TAG_KEY_CLASS}`]: 'true', [`aws:RequestTag/${TAG_ORG}`]: 'false' },
           },
         }),
         new iam.PolicyStatement({
@@ -239,10 +245,11 @@ export class TenantKeys extends Construct {
           resources: [keyArns],
           conditions: ownTenantKeys,
         }),
-        // Read-only, and needed on keys we did not create: enterprise tenants' own keys are checked.
+        // Read-only, and needed on keys we did not create: enterprise tenants' own keys are checked,
+        // and every key's tags are read before its ARN is recorded for a tenant.
         new iam.PolicyStatement({
           sid: 'InspectKeysForByok',
-          actions: ['kms:DescribeKey', 'kms:GetKeyPolicy', 'kms:GetKeyRotationStatus'],
+          actions: ['kms:DescribeKey', 'kms:GetKeyPolicy', 'kms:GetKeyRotationStatus', 'kms:ListResourceTags'],
           resources: [keyArns],
         }),
       ],
@@ -268,7 +275,8 @@ export class TenantKeys extends Construct {
       statements: [
         new iam.PolicyStatement({
           sid: 'ScheduleDeletionOfOwnTenantKeys',
-          actions: ['kms:ScheduleKeyDeletion', 'kms:DescribeKey'],
+          // ListResourceTags: the org-id tag is checked against the tenant before every deletion.
+          actions: ['kms:ScheduleKeyDeletion', 'kms:DescribeKey', 'kms:ListResourceTags'],
           resources: [keyArns],
           conditions: ownTenantKeys,
         }),
@@ -299,14 +307,14 @@ export class TenantKeys extends Construct {
         f.policy,
         `AwsSolutions-IAM5[Resource::*]`,
         f === provisioner
-          ? 'kms:CreateKey and create-time kms:TagResource act on a key that does not exist yet, so IAM only accepts Resource "*"; both are bound by aws:RequestTag/aws:TagKeys and key-spec conditions. X-Ray actions support no resource.'
+          ? 'kms:CreateKey and the kms:TagResource that CreateKey with Tags is authorized as act on a key that does not exist yet, so IAM only accepts Resource "*"; both are bound by aws:RequestTag/aws:TagKeys and key-spec conditions, and TagResource by Null aws:ResourceTag/bulwark:key-class, so it cannot re-tag any key that already has a class (every platform and tenant key). X-Ray actions support no resource.'
           : 'X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions.',
       );
       acknowledge(
         f.policy,
         `AwsSolutions-IAM5[Resource::${this.findingArn(keyArns)}]`,
         f === provisioner
-          ? "Tenant keys are created at run time, one per tenant; writes are limited by aws:ResourceTag to this deployment's tenant keys, and only read-only inspection is unconditioned (to check bring-your-own keys)."
+          ? "Tenant keys are created at run time, one per tenant; writes are limited by aws:ResourceTag to this deployment's tenant keys, and only read-only inspection (metadata, policy, rotation, tags) is unconditioned, to check bring-your-own keys and every key's tags before recording it."
           : "Tenant keys are created at run time, one per tenant; the statement is limited by aws:ResourceTag to this deployment's tenant keys.",
       );
     }
@@ -380,6 +388,20 @@ export class TenantKeys extends Construct {
     alarm('ProvisionerErrors', provisioner.fn.metricErrors({ period }), 'Tenant key provisioning failed');
     alarm('ProvisionerThrottles', provisioner.fn.metricThrottles({ period }), 'Tenant key provisioning is throttled');
     alarm('LifecycleErrors', lifecycle.fn.metricErrors({ period }), 'A tenant lifecycle or export run failed');
+    // The lifecycle refuses to delete a key whose tags do not name its tenant; the run fails (so
+    // LifecycleErrors fires too), and this names the cause: a wrong ARN on a tenant row.
+    const refusals = new logs.MetricFilter(this, 'KeyDeletionRefusals', {
+      logGroup: lifecycle.logGroup,
+      filterPattern: logs.FilterPattern.anyTerm(KEY_OWNERSHIP_MISMATCH),
+      metricNamespace: `Bulwark/${props.deployment}/TenantKeys`,
+      metricName: 'KeyDeletionRefused',
+      metricValue: '1',
+    });
+    alarm(
+      'KeyDeletionRefusedAlarm',
+      refusals.metric({ period, statistic: cloudwatch.Stats.SUM }),
+      'The tenant lifecycle refused to delete a key whose tags do not name the tenant it is recorded for',
+    );
     alarm(
       'DeadLettersAlarm',
       deadLetters.metricApproximateNumberOfMessagesVisible({ period }),
@@ -477,7 +499,7 @@ export class TenantKeys extends Construct {
       timeout?: Duration;
       memorySize?: number;
     },
-  ): { fn: nodejs.NodejsFunction; policy: iam.ManagedPolicy } {
+  ): { fn: nodejs.NodejsFunction; policy: iam.ManagedPolicy; logGroup: logs.ILogGroup } {
     const logGroup = new logs.LogGroup(this, `${id}Logs`, {
       encryptionKey: o.logKey,
       retention: logs.RetentionDays.ONE_YEAR,
@@ -569,6 +591,6 @@ export class TenantKeys extends Construct {
         acknowledge(fn, rule, noVpc);
       }
     }
-    return { fn, policy };
+    return { fn, policy, logGroup };
   }
 }

@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
 import { cdkJsonContext } from '../../lib/app';
+import { CONTROL_TOWER_GATE_CONTEXT } from '../../lib/compliance/cfn-guard';
 import { BulwarkStage } from '../../lib/bulwark-stage';
 import { CATALOGUE, parseDeployment, type DeploymentConfig, type DeploymentInput } from '../../lib/config';
 
@@ -37,7 +38,10 @@ export function cloudFrontDeployment(overrides: Partial<DeploymentInput['edge']>
 /** An app whose output directory is known, so a failed synth's validation report can be read. */
 export function appWithOutdir(): App {
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'bulwark-edge-'));
-  return new App({ outdir, context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [] } });
+  return new App({
+    outdir,
+    context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [], [CONTROL_TOWER_GATE_CONTEXT]: false },
+  });
 }
 
 export function stageFor(app: App, deployment: DeploymentConfig): BulwarkStage {

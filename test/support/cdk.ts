@@ -2,12 +2,18 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
 import { buildStages, cdkJsonContext } from '../../lib/app';
+import { CONTROL_TOWER_GATE_CONTEXT } from '../../lib/compliance/cfn-guard';
 import type { BulwarkStage } from '../../lib/bulwark-stage';
 import { CATALOGUE, loadDeployments, type DeploymentConfig } from '../../lib/config';
 
 export interface TestAppOptions {
   /** Bundle Lambda code with esbuild. Only the bundling test turns this on. @default false */
   readonly bundling?: boolean;
+  /**
+   * Run the Control Tower gate (cfn-guard, tens of CPU seconds per deployment). Only the test of that
+   * gate turns this on; `npm run synth` always runs it. @default false
+   */
+  readonly controlTower?: boolean;
   readonly context?: Record<string, unknown>;
 }
 
@@ -16,6 +22,7 @@ export function testApp(options: TestAppOptions = {}): App {
     context: {
       ...cdkJsonContext(),
       ...(options.bundling ? {} : { 'aws:cdk:bundling-stacks': [] }),
+      ...(options.controlTower ? {} : { [CONTROL_TOWER_GATE_CONTEXT]: false }),
       ...options.context,
     },
   });

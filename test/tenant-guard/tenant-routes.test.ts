@@ -12,6 +12,7 @@ import {
   EnableKeyRotationCommand,
   GetKeyPolicyCommand,
   GetKeyRotationStatusCommand,
+  ListResourceTagsCommand,
   KMSClient,
 } from '@aws-sdk/client-kms';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
@@ -26,7 +27,7 @@ import { ERROR_STATUS, toGuardError } from '../../lambda/tenant-guard/errors';
 import { RefusalLogSink } from '../../lambda/tenant-guard/refusal-log-sink';
 import { RecordingLog } from '../support/observability';
 import { PgAuditSink } from '../../lambda/audit/pg-sink';
-import { tenantKeyPolicy } from '../../lambda/tenant-keys/key-policy';
+import { tenantKeyPolicy, tenantKeyTags } from '../../lambda/tenant-keys/key-policy';
 import { PgTenantKeyStore } from '../../lambda/tenant-keys/pg-stores';
 import { PROVISION_ERROR_STATUS } from '../../lambda/tenant-keys/provision-status';
 import { makeHandler, makeSweepHandler } from '../../lambda/tenant-keys/provisioner-handler';
@@ -482,6 +483,8 @@ describe('PUT /tenant/key (bring your own key)', () => {
     });
     kms.on(GetKeyPolicyCommand).resolves({ Policy: JSON.stringify(policy) });
     kms.on(GetKeyRotationStatusCommand).resolves({ KeyRotationEnabled: true });
+    // The tenant tagged its key as this deployment's tenant key of its organisation.
+    kms.on(ListResourceTagsCommand, { KeyId: arn }).resolves({ Tags: tenantKeyTags('prod-eu', org) });
     const handler = makeHandler(provisioner, store, new RecordingLog());
     lambda
       .on(InvokeCommand)

@@ -9,6 +9,7 @@ import {
   DescribeKeyCommand,
   EnableKeyRotationCommand,
   KMSClient,
+  ListResourceTagsCommand,
   ScheduleKeyDeletionCommand,
 } from '@aws-sdk/client-kms';
 import { DeleteObjectsCommand, ListObjectVersionsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -22,6 +23,7 @@ import { verifyFiles } from '../../lambda/audit/verify';
 import type { AuditEvent, AuditSink } from '../../lambda/shared/audit';
 import type { SqlClient } from '../../lambda/shared/migrations';
 import { ExportService, readExport } from '../../lambda/tenant-keys/export';
+import { tenantKeyTags } from '../../lambda/tenant-keys/key-policy';
 import { LifecycleProcessor } from '../../lambda/tenant-keys/lifecycle-processor';
 import {
   PgExportSource,
@@ -199,6 +201,7 @@ describe('lifecycle against PostgreSQL', () => {
     commands = new PgLifecycleCommands(pool, audit, now);
     store = new PgLifecycleStore(pool, audit);
     processor = new LifecycleProcessor({
+      deployment: 'prod-eu',
       store,
       rows: new PgTenantDataEraser(pool),
       objects: new S3TenantObjectEraser(s3Client, [{ bucket: EXPORT_BUCKET, prefix: (o) => `exports/${o}/` }]),
@@ -212,6 +215,10 @@ describe('lifecycle against PostgreSQL', () => {
     });
     s3.on(DeleteObjectsCommand).resolves({});
     kms.on(ScheduleKeyDeletionCommand).resolves({ KeyState: 'PendingDeletion' });
+    // keyArn(1) is storeA's key (recorded above); its tags say so.
+    kms.on(ListResourceTagsCommand).callsFake((input: { KeyId: string }) => ({
+      Tags: input.KeyId === keyArn(1) ? tenantKeyTags('prod-eu', w.storeA) : [],
+    }));
   });
 
   const owner = () => ({ type: 'user' as const, userId: w.ownerA, email: 'owner-a@example.test' });

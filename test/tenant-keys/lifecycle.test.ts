@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { KMSClient, ScheduleKeyDeletionCommand } from '@aws-sdk/client-kms';
+import { KMSClient, ListResourceTagsCommand, ScheduleKeyDeletionCommand, type Tag } from '@aws-sdk/client-kms';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { AuditEvent, AuditSink } from '../../lambda/shared/audit';
 import {
@@ -15,8 +15,9 @@ import {
   type Transition,
 } from '../../lambda/tenant-keys/lifecycle';
 import { LifecycleProcessor, type LifecycleStore } from '../../lambda/tenant-keys/lifecycle-processor';
+import { tenantKeyTags } from '../../lambda/tenant-keys/key-policy';
 import type { TenantKeyRecord } from '../../lambda/tenant-keys/provisioner';
-import { KEY_A, ORG_A, ORG_B } from './fake-kms';
+import { KEY_A, KEY_B, ORG_A, ORG_B } from './fake-kms';
 import { defined } from '../support/defined';
 
 const DAY = 86_400_000;
@@ -160,9 +161,18 @@ function processorSetup() {
   const store = new MemoryLifecycleStore(audit);
   const client = new KMSClient({ region: 'eu-west-1' });
   const kms = mockClient(client);
+  // Tags by key ARN, as KMS holds them; a key this role may not read (IAM matches the deployment and
+  // tenant-class tags) answers AccessDeniedException, as IAM would.
+  const tags = new Map<string, Tag[]>([[KEY_A, tenantKeyTags('prod-eu', ORG_A)]]);
+  kms.on(ListResourceTagsCommand).callsFake((input: { KeyId: string }) => {
+    const t = tags.get(input.KeyId);
+    if (!t) throw Object.assign(new Error('denied'), { name: 'AccessDeniedException' });
+    return { Tags: t, Truncated: false };
+  });
   const erased: string[] = [];
   let failObjects = false;
   const processor = new LifecycleProcessor({
+    deployment: 'prod-eu',
     store,
     kms: client,
     audit,
@@ -186,6 +196,7 @@ function processorSetup() {
     audit,
     store,
     kms,
+    tags,
     erased,
     processor,
     setNow: (d: Date) => (now = d),
@@ -209,6 +220,7 @@ describe('LifecycleProcessor', () => {
     p.setNow(at(40));
     expect(await p.processor.run()).toEqual({ advanced: [{ orgId: ORG_A, to: 'shredded' }], failed: [] });
     expect(p.erased).toEqual([`rows:${ORG_A}`, `objects:${ORG_A}`]);
+    expect(p.kms.commandCalls(ListResourceTagsCommand)[0]?.args[0].input).toEqual({ KeyId: KEY_A });
     expect(p.kms.commandCalls(ScheduleKeyDeletionCommand)[0]?.args[0].input).toEqual({
       KeyId: KEY_A,
       PendingWindowInDays: 7,
@@ -260,20 +272,60 @@ describe('LifecycleProcessor', () => {
     expect(p.audit.events.map((e) => e.event)).toContain('tenant_key.none_to_delete');
   });
 
-  it('does not destroy a bring-your-own key; it records its release instead', async () => {
+  it('schedules deletion of a bring-your-own key like any other, once its tags name the tenant', async () => {
     const p = processorSetup();
+    p.kms.on(ScheduleKeyDeletionCommand).resolves({ KeyState: 'PendingDeletion' });
     p.store.tenants.set(ORG_A, defined(advance(cancel(activeTenant(ORG_A), at(0), at(0), OWNER).next, at(0))).next);
     p.store.keys.set(ORG_A, { keyArn: KEY_A, source: 'byok' });
     p.setNow(at(30));
-    await p.processor.run();
-    expect(p.kms.commandCalls(ScheduleKeyDeletionCommand)).toHaveLength(0);
-    expect(p.audit.events.map((e) => e.event)).toContain('tenant_key.byok_released');
-    expect(p.store.tenants.get(ORG_A)?.state).toBe('shredded');
+    expect(await p.processor.run()).toEqual({ advanced: [{ orgId: ORG_A, to: 'shredded' }], failed: [] });
+    expect(p.kms.commandCalls(ScheduleKeyDeletionCommand).map((c) => c.args[0].input.KeyId)).toEqual([KEY_A]);
+    expect(p.audit.events.find((e) => e.event === 'tenant_key.deletion_scheduled')?.metadata).toMatchObject({
+      keyArn: KEY_A,
+      source: 'byok',
+    });
+    expect(p.audit.events.map((e) => e.event)).not.toContain('tenant_key.byok_released');
+  });
+
+  describe('refuses to delete a recorded key that is not the tenant key of this tenant', () => {
+    const cases: [string, Tag[] | undefined][] = [
+      ["another tenant's key", tenantKeyTags('prod-eu', ORG_B)],
+      [
+        'a platform key',
+        [
+          { TagKey: 'bulwark:deployment', TagValue: 'prod-eu' },
+          { TagKey: 'bulwark:key-class', TagValue: 'platform' },
+        ],
+      ],
+      ["another deployment's key", tenantKeyTags('prod-ap-south-1', ORG_A)],
+      ['a key with no tags', []],
+      ['a key whose tags IAM does not let the lifecycle read', undefined],
+    ];
+    it.each(cases)('%s', async (_name, keyTags) => {
+      const p = processorSetup();
+      p.kms.on(ScheduleKeyDeletionCommand).resolves({});
+      if (keyTags) p.tags.set(KEY_B, keyTags);
+      p.store.tenants.set(ORG_A, advance(cancel(activeTenant(ORG_A), at(0), at(0), OWNER).next, at(0))!.next);
+      p.store.keys.set(ORG_A, { keyArn: KEY_B, source: 'managed' });
+      p.setNow(at(30));
+      expect(await p.processor.run()).toEqual({
+        advanced: [],
+        failed: [{ orgId: ORG_A, error: 'KEY_OWNERSHIP_MISMATCH' }],
+      });
+      expect(p.kms.commandCalls(ScheduleKeyDeletionCommand)).toHaveLength(0);
+      // Not shredded: the tenant stays in grace, and every run refuses again (and alarms) until fixed.
+      expect(p.store.tenants.get(ORG_A)?.state).toBe('grace');
+      const refused = p.audit.events.find((e) => e.event === 'tenant_key.deletion_refused');
+      expect(refused).toMatchObject({ orgId: ORG_A, metadata: { keyArn: KEY_B, code: 'KEY_OWNERSHIP_MISMATCH' } });
+      // Tag keys named, never their values.
+      expect(JSON.stringify(refused?.metadata)).not.toContain(ORG_B);
+    });
   });
 
   it('refuses a KMS pending window outside 7-30 days', () => {
     const client = new KMSClient({ region: 'eu-west-1' });
     const deps = {
+      deployment: 'prod-eu',
       store: new MemoryLifecycleStore(new MemoryAudit()),
       kms: client,
       audit: new MemoryAudit(),

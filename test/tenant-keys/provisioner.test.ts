@@ -6,8 +6,10 @@ import {
   GetKeyPolicyCommand,
   GetKeyRotationStatusCommand,
   KMSClient,
+  ListResourceTagsCommand,
   ScheduleKeyDeletionCommand,
   type KeyState,
+  type Tag,
 } from '@aws-sdk/client-kms';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { AuditEvent, AuditSink } from '../../lambda/shared/audit';
@@ -17,6 +19,7 @@ import {
   aliasName,
   checkByokPolicy,
   tenantKeyPolicy,
+  tenantKeyTags,
   type PolicyDocument,
 } from '../../lambda/tenant-keys/key-policy';
 import {
@@ -61,13 +64,16 @@ class MemoryAudit implements AuditSink {
 function setup() {
   const client = new KMSClient({ region: 'eu-west-1' });
   const kms = mockClient(client);
+  // The keys' tags as KMS holds them: KEY_A is ORG_A's tenant key of this deployment.
+  const tags = new Map<string, Tag[]>([[KEY_A, tenantKeyTags('prod-eu', ORG_A)]]);
+  kms.on(ListResourceTagsCommand).callsFake((input: { KeyId: string }) => ({ Tags: tags.get(input.KeyId) ?? [] }));
   const store = new MemoryKeyStore();
   const audit = new MemoryAudit();
   const provisioner = new TenantKeyProvisioner(
     { kms: client, store, audit, clock: () => NOW },
     { deployment: 'prod-eu', account: ACCOUNT, region: 'eu-west-1' },
   );
-  return { kms, store, audit, provisioner };
+  return { kms, tags, store, audit, provisioner };
 }
 
 const meta = (arn: string, state: KeyState = 'Enabled') => ({
@@ -179,6 +185,47 @@ describe('TenantKeyProvisioner', () => {
     expect(audit.events.map((e) => [e.event, e.orgId, e.entityId, e.actorType])).toEqual([
       ['tenant_key.created', ORG_A, KEY_A, 'system'],
     ]);
+    // Its tags are the ones CreateKey was authorized with; ListResourceTags may lag behind them.
+    expect(kms.commandCalls(ListResourceTagsCommand)).toHaveLength(0);
+  });
+
+  it("records a key found by its alias only if the key's own tags name this deployment, class and tenant", async () => {
+    const { kms, tags, store, provisioner } = setup();
+    kms.on(DescribeKeyCommand).resolves(meta(KEY_B));
+    kms.on(EnableKeyRotationCommand).resolves({});
+    for (const wrong of [
+      tenantKeyTags('prod-eu', ORG_B),
+      tenantKeyTags('prod-ap-south-1', ORG_A),
+      [
+        { TagKey: 'bulwark:deployment', TagValue: 'prod-eu' },
+        { TagKey: 'bulwark:key-class', TagValue: 'platform' },
+      ],
+      [],
+    ]) {
+      tags.set(KEY_B, wrong);
+      await expect(provisioner.provision(ORG_A)).rejects.toMatchObject({ code: 'KEY_TAGS_MISMATCH' });
+    }
+    expect(store.rows.size).toBe(0);
+    expect(kms.commandCalls(ListResourceTagsCommand)[0]?.args[0].input).toEqual({ KeyId: KEY_B });
+    tags.set(KEY_B, tenantKeyTags('prod-eu', ORG_A));
+    await expect(provisioner.provision(ORG_A)).resolves.toMatchObject({ keyArn: KEY_B, created: false });
+  });
+
+  it('reads every page of tags, and treats tags it may not read as not a tenant key', async () => {
+    const { kms, store, provisioner } = setup();
+    kms.on(DescribeKeyCommand).resolves(meta(KEY_A));
+    kms.on(EnableKeyRotationCommand).resolves({});
+    const [dep, org, cls] = tenantKeyTags('prod-eu', ORG_A);
+    kms
+      .on(ListResourceTagsCommand)
+      .resolvesOnce({ Tags: [dep!, org!], Truncated: true, NextMarker: 'm1' })
+      .resolvesOnce({ Tags: [cls!], Truncated: false });
+    await expect(provisioner.provision(ORG_A)).resolves.toMatchObject({ keyArn: KEY_A });
+    expect(kms.commandCalls(ListResourceTagsCommand).map((c) => c.args[0].input.Marker)).toEqual([undefined, 'm1']);
+
+    store.rows.clear();
+    kms.on(ListResourceTagsCommand).rejects(named('AccessDeniedException'));
+    await expect(provisioner.provision(ORG_A)).rejects.toMatchObject({ code: 'KEY_TAGS_MISMATCH' });
   });
 
   it('is idempotent: a recorded key makes no KMS call; a retry after a crash finds the key by alias', async () => {
@@ -296,6 +343,43 @@ describe('TenantKeyProvisioner', () => {
       expect(kms.commandCalls(CreateKeyCommand)).toHaveLength(0);
       expect(store.rows.get(ORG_A)).toEqual({ keyArn: KEY_A, source: 'byok' });
       expect(audit.events[0]?.event).toBe('tenant_key.byok_adopted');
+      // The tenant's consent that shredding destroys the key, on the record.
+      expect(audit.events[0]?.metadata).toMatchObject({ deletedOnShred: true });
+      expect(kms.commandCalls(ListResourceTagsCommand)[0]?.args[0].input).toEqual({ KeyId: KEY_A });
+    });
+
+    it("refuses a key that is not tagged as this deployment's tenant key of this tenant", async () => {
+      const { provisioner, tags, store } = byok(good);
+      tags.set(KEY_A, tenantKeyTags('prod-eu', ORG_B));
+      await expect(provisioner.adoptExternalKey(ORG_A, KEY_A)).rejects.toMatchObject({ code: 'KEY_TAGS_MISMATCH' });
+      tags.set(KEY_A, []);
+      await expect(provisioner.adoptExternalKey(ORG_A, KEY_A)).rejects.toMatchObject({ code: 'KEY_TAGS_MISMATCH' });
+      expect(store.rows.size).toBe(0);
+    });
+
+    it('refuses a key whose policy does not let this account read its tags and schedule its deletion', async () => {
+      const doc = JSON.parse(good) as PolicyDocument;
+      const keepForever = {
+        ...doc,
+        Statement: [
+          ...doc.Statement,
+          { Sid: 'NeverDelete', Effect: 'Deny', Principal: '*', Action: 'kms:ScheduleKeyDeletion', Resource: '*' },
+        ],
+      };
+      const { provisioner, store } = byok(JSON.stringify(keepForever));
+      await expect(provisioner.adoptExternalKey(ORG_A, KEY_A)).rejects.toMatchObject({
+        code: 'BYOK_POLICY_REJECTED',
+        findings: [expect.objectContaining({ problem: 'deletion_not_delegated' })],
+      });
+      expect(store.rows.size).toBe(0);
+      const noAdmin = {
+        ...doc,
+        Statement: doc.Statement.filter((s) => s.Sid !== 'AccountAdministrationWithoutUse'),
+      };
+      expect(checkByokPolicy(JSON.stringify(noAdmin), EXPECT).map((f) => f.problem)).toEqual([
+        'deletion_not_delegated',
+        'deletion_not_delegated',
+      ]);
     });
 
     it('rejects a policy that is not bound to the tenant, or that allows grants', async () => {

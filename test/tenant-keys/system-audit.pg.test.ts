@@ -10,6 +10,7 @@ import {
   DescribeKeyCommand,
   EnableKeyRotationCommand,
   KMSClient,
+  ListResourceTagsCommand,
 } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -20,6 +21,7 @@ import type { AuditEvent, AuditSink } from '../../lambda/shared/audit';
 import type { SqlClient } from '../../lambda/shared/migrations';
 import { lifecycleFromEnv } from '../../lambda/tenant-keys/lifecycle-handler';
 import { RecordingLog } from '../support/observability';
+import { tenantKeyTags } from '../../lambda/tenant-keys/key-policy';
 import { LifecycleProcessor } from '../../lambda/tenant-keys/lifecycle-processor';
 import {
   PgExportStore,
@@ -143,6 +145,7 @@ describe('a step commits only with its audit event', () => {
     kms.on(DescribeKeyCommand).resolves({
       KeyMetadata: { KeyId: 'k2', Arn: keyArn(2), KeyState: 'Enabled' },
     });
+    kms.on(ListResourceTagsCommand).resolves({ Tags: tenantKeyTags('prod-eu', w.storeB) });
     kms.on(EnableKeyRotationCommand).resolves({});
     const sink = new FailOnce('tenant_key.adopted', new PgSystemAuditSink({ pool }));
     const provisioner = new TenantKeyProvisioner(
@@ -176,6 +179,7 @@ describe('a step commits only with its audit event', () => {
 
     const sink = new FailOnce('tenant.rows_deleted', new PgSystemAuditSink({ pool }));
     const processor = new LifecycleProcessor({
+      deployment: 'prod-eu',
       store: new PgLifecycleStore(pool, sink),
       rows: new PgTenantDataEraser(pool),
       objects: { deleteObjects: async () => 0 },

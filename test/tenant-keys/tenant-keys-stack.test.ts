@@ -169,9 +169,21 @@ describe('TenantKeys stack in a shipped stage (prod-eu)', () => {
       'ApproximateNumberOfMessagesVisible',
       'Errors',
       'Errors',
+      'KeyDeletionRefused',
       'Throttles',
     ]);
     for (const a of alarms) expect(((a['Properties'] as Json)['AlarmActions'] as unknown[]).length).toBe(1);
+  });
+
+  it("alarms when the lifecycle refuses to delete a key, from the refusal code in the lifecycle's logs", () => {
+    const filters = Object.values(t.findResources('AWS::Logs::MetricFilter')) as Json[];
+    expect(filters).toHaveLength(1);
+    const p = filters[0]!['Properties'] as Json;
+    expect(p['FilterPattern']).toBe('"KEY_OWNERSHIP_MISMATCH"');
+    expect(JSON.stringify(p['LogGroupName'])).toContain('TenantKeysLifecycleLogs');
+    expect(p['MetricTransformations']).toEqual([
+      { MetricName: 'KeyDeletionRefused', MetricNamespace: 'Bulwark/prod-eu/TenantKeys', MetricValue: '1' },
+    ]);
   });
 });
 

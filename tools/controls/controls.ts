@@ -335,6 +335,10 @@ export const CONTROLS: readonly Control[] = [
       ),
       t('test/tenant-keys/write-only.test.ts', 'reports *_set and never the value or the ciphertext'),
       t(
+        'test/tenant-keys/key-guards.test.ts',
+        'the provisioner cannot re-tag the database key into the tenant class (IAM alone, and the key policy)',
+      ),
+      t(
         'test/compliance/rules/TenantKeyEncryptionContext.test.ts',
         'flags a role that may use any key without the org_id encryption context',
       ),
@@ -360,6 +364,10 @@ export const CONTROLS: readonly Control[] = [
       t(
         'test/tenant-keys/lifecycle.test.ts',
         'moves due tenants, shreds after the grace period and schedules the key for deletion, auditing each step',
+      ),
+      t(
+        'test/tenant-keys/lifecycle.test.ts',
+        'schedules deletion of a bring-your-own key like any other, once its tags name the tenant',
       ),
       t(
         'test/tenant-keys/lifecycle-export.pg.test.ts',
