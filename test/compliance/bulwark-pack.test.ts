@@ -27,7 +27,11 @@ function violations(scope: IConstruct): Map<string, string[]> {
 }
 
 function stack(): Stack {
-  return new Stack(new App(), 'S', { env: { account: '123456789012', region: 'eu-west-1' } });
+  // The fixtures are deliberately non-compliant (an unencrypted RDS instance, say) to exercise the
+  // Bulwark pack; CDK's own CloudFormation validator is not under test and would only print warnings.
+  return new Stack(new App({ builtinCloudFormationValidation: false }), 'S', {
+    env: { account: '123456789012', region: 'eu-west-1' },
+  });
 }
 
 const inlineCode = lambda.Code.fromInline('exports.handler = async () => ({})');
