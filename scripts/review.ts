@@ -15,7 +15,13 @@ export function buildReview(now: Date = new Date()): ReviewInput {
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'bulwark-review-'));
   const app = new App({
     outdir,
-    context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [], '@aws-cdk/core:appMode': 'inmemory' },
+    context: {
+      ...cdkJsonContext(),
+      'aws:cdk:bundling-stacks': [],
+      '@aws-cdk/core:appMode': 'inmemory',
+      // The CLI turns construct paths on; the IAM section heads each function with its path.
+      'aws:cdk:enable-path-metadata': true,
+    },
   });
   const stages = buildStages(app, loadDeployments());
   try {
