@@ -105,6 +105,10 @@ describe('npm run review', () => {
     }
     for (const c of CONTROLS) expect(html).toContain(`<code>${esc(c.id)}</code>`);
     for (const a of review.acknowledgements) expect(html).toContain(esc(a.reason));
+    // Every function is headed by its construct path, never the '?' of a template without paths.
+    expect(review.functions.length).toBeGreaterThan(0);
+    const stagePaths = review.deployments.map((d) => `${d.name}/`);
+    expect(review.functions.map((f) => f.path).filter((p) => !stagePaths.some((s) => p.startsWith(s)))).toEqual([]);
     for (const f of review.functions) expect(html).toContain(esc(f.path));
     for (const r of review.residency) expect(html).toContain(`${esc(r.deployment)} (zone <code>${r.zone}</code>)`);
   });
