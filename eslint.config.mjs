@@ -41,7 +41,10 @@ export default tseslint.config(
         {
           patterns: [
             { group: ['@cloud-copilot/*'], message: 'iam-simulate is AGPL dev tooling: use it from test/ or tools/.' },
-            { group: ['**/tools/access-proof', '**/tools/access-proof/*'], message: 'Dev tooling: not for lib/ or lambda/.' },
+            {
+              group: ['**/tools/access-proof', '**/tools/access-proof/*'],
+              message: 'Dev tooling: not for lib/ or lambda/.',
+            },
           ],
         },
       ],
