@@ -73,7 +73,6 @@ export const MUST_ALLOW: readonly AccessRow[] = [
     resource: '${Audit/CloudTrail/Key}',
     context: { 'kms:EncryptionContext:aws:cloudtrail:arn': TRAIL, 'aws:SourceArn': TRAIL, ...sourceAccount },
     why: 'CreateTrail fails (InsufficientEncryptionPolicyException) unless CloudTrail may use its key',
-    pendingOn: 'proof (issue 19 item 1)',
   },
   {
     id: 'cloudtrail-describes-its-key',
@@ -82,7 +81,6 @@ export const MUST_ALLOW: readonly AccessRow[] = [
     resource: '${Audit/CloudTrail/Key}',
     context: { 'aws:SourceArn': TRAIL, ...sourceAccount },
     why: 'CloudTrail validates the key when the trail is created or updated',
-    pendingOn: 'proof (issue 19 item 1)',
   },
   {
     id: 'cloudtrail-writes-log-files',
