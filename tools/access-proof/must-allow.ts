@@ -107,7 +107,6 @@ export const MUST_ALLOW: readonly AccessRow[] = [
     resource: '${Operations/Alarms/Topic}',
     context: { 'aws:SourceArn': ALARM, ...sourceAccount },
     why: 'every alarm (restore drill, shipper, dead letters, forged webhooks) notifies through this topic',
-    pendingOn: 'proof (issue 19 item 2)',
   },
   {
     id: 'cloudwatch-uses-alarm-key',

@@ -293,7 +293,6 @@ export const MUST_DENY: readonly AccessRow[] = [
       'aws:SourceAccount': '111111111111',
     },
     why: "the alarm key serves this account's alarms only (confused deputy)",
-    pendingOn: 'proof (issue 19 item 2)',
   },
   {
     id: 'other-account-cloudwatch-publishes-alarms',
