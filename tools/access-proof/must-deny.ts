@@ -255,7 +255,6 @@ export const MUST_DENY: readonly AccessRow[] = [
       ...sourceAccount,
     },
     why: 'console test invocations bypass signature checks at the edge (WAF, throttling)',
-    pendingOn: 'proof (issue 19 item 6)',
   },
   {
     id: 'test-invoke-tenant-api',
@@ -268,7 +267,6 @@ export const MUST_DENY: readonly AccessRow[] = [
       ...sourceAccount,
     },
     why: 'console test invocations skip the authorizer: the tenant API must be reached only through it',
-    pendingOn: 'proof (issue 19 item 6)',
   },
   {
     id: 'other-account-api-invokes-tenant-api',
