@@ -359,7 +359,7 @@ describe('PostgreSQL', () => {
     });
   });
 
-  it.each(each())('%s: RDS Proxy requires TLS and IAM authentication for every user, in the data subnets', (name) => {
+  it.each(each())('%s: RDS Proxy requires TLS and IAM authentication, only for function logins', (name) => {
     const t = data.get(name)!;
     const auth = (secret: string) => ({
       AuthScheme: 'SECRETS',
@@ -369,7 +369,8 @@ describe('PostgreSQL', () => {
     t.hasResourceProperties('AWS::RDS::DBProxy', {
       EngineFamily: 'POSTGRESQL',
       RequireTLS: true,
-      Auth: [auth('Instance'), auth('Migrator'), auth('App'), auth('AuditShipper')],
+      // The master user and the migrator are not registered: no IAM token can log in as them.
+      Auth: [auth('App'), auth('AuditShipper')],
       VpcSubnetIds: Match.arrayWith([{ Ref: Match.stringLikeRegexp('Vpcdata') }]),
     });
   });
@@ -418,15 +419,16 @@ describe('PostgreSQL', () => {
         }),
       });
     }
-    // The proxy's role reads exactly the four registered secrets.
+    // The proxy's role reads exactly the secrets it registers: the function login roles, not the
+    // master user or the migrator (test/access: administrator-connects-as-master/-migrator).
     t.hasResourceProperties('AWS::IAM::ManagedPolicy', {
-      Description: 'RDS Proxy: read the master and login-role secrets',
+      Description: 'RDS Proxy: read the secrets of the function login roles',
       PolicyDocument: {
         Statement: Match.arrayWith([
           {
             Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
             Effect: 'Allow',
-            Resource: ['App', 'AuditShipper', 'Instance', 'Migrator'].map((s) => ({
+            Resource: ['App', 'AuditShipper'].map((s) => ({
               Ref: Match.stringLikeRegexp(`^Database${s}SecretAttachment`),
             })),
           },

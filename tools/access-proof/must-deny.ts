@@ -232,7 +232,6 @@ export const MUST_DENY: readonly AccessRow[] = [
     action: 'rds-db:connect',
     resource: '${dbuser:bulwark_admin}',
     why: 'the proxy registers only function login roles: rds-db:connect is no path to the master user',
-    pendingOn: 'proof (issue 19 item 7)',
   },
   {
     id: 'administrator-connects-as-migrator',
@@ -240,7 +239,6 @@ export const MUST_DENY: readonly AccessRow[] = [
     action: 'rds-db:connect',
     resource: '${dbuser:bulwark_migrator}',
     why: 'nor to the schema owner',
-    pendingOn: 'proof (issue 19 item 7)',
   },
 
   // Entry points (issue 19 item 6).
