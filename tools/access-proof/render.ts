@@ -72,3 +72,38 @@ export function renderAccessProof(
     ...table('Must deny', 'Every isolation and immutability promise.', deny, results),
   ].join('\n');
 }
+
+const html = (s: string): string =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
+/**
+ * The must-allow / must-deny tables with their verdicts as one HTML section for the review page
+ * (`npm run review`): one row per access-proof row, a verdict per deployment, flipped rows marked.
+ */
+export function renderAccessProofSection(results: readonly AccessProofResult[]): string {
+  const stages = [...new Set(results.map((r) => r.stage))];
+  const rows = [...new Set(results.map((r) => r.row))];
+  const body = rows
+    .map((row) => {
+      const mine = results.filter((r) => r.row === row);
+      const expected = mine[0]!.expected;
+      const cells = stages.map((s) => {
+        const r = mine.find((m) => m.stage === s);
+        if (!r) return '<td>-</td>';
+        const state = !r.flipped ? 'ok' : row.pendingOn ? 'pending' : 'flipped';
+        const note = r.flipped ? (row.pendingOn ? ` (pending: ${row.pendingOn})` : ` (expected ${expected})`) : '';
+        return `<td class="${state}" title="${html(r.decidedBy.join('\n'))}">${r.verdict}${html(note)}</td>`;
+      });
+      return (
+        `<tr><td>must ${expected}</td><td><code>${html(row.id)}</code></td><td>${html(who(row.who))}</td>` +
+        `<td><code>${html(row.action)}</code></td><td><code>${html(row.resource)}</code></td>${cells.join('')}` +
+        `<td>${html(row.why)}</td></tr>`
+      );
+    })
+    .join('');
+  const head = ['expected', 'id', 'who', 'action', 'resource', ...stages, 'why'].map((h) => `<th>${html(h)}</th>`);
+  return (
+    '<section id="access-proof"><h2>Access proof (must allow / must deny)</h2>' +
+    `<table><thead><tr>${head.join('')}</tr></thead><tbody>${body}</tbody></table></section>`
+  );
+}
