@@ -359,7 +359,7 @@ describe('PostgreSQL', () => {
     });
   });
 
-  it.each(each())('%s: RDS Proxy requires TLS and IAM authentication, only for function logins', (name) => {
+  it.each(each())('%s: RDS Proxy requires TLS and IAM authentication for every user, in the data subnets', (name) => {
     const t = data.get(name)!;
     const auth = (secret: string) => ({
       AuthScheme: 'SECRETS',

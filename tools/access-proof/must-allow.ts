@@ -161,6 +161,15 @@ export const MUST_ALLOW: readonly AccessRow[] = [
     why: 'access to the audit archive is itself logged',
   },
 
+  {
+    id: 's3-access-logs-from-cloudtrail-bucket',
+    who: { service: 'logging.s3.amazonaws.com' },
+    action: 's3:PutObject',
+    resource: '${Audit/Archive/AccessLogs}/cloudtrail/2026-01-01-00-00-00-0000',
+    context: { 'aws:SourceArn': '${Audit/CloudTrail/Logs/Bucket}', ...sourceAccount },
+    why: 'access to the trail bucket is logged too',
+  },
+
   // EventBridge: schedules invoke functions; undeliverable events go to the dead-letter queues.
   {
     id: 'events-invokes-lifecycle',
@@ -201,6 +210,22 @@ export const MUST_ALLOW: readonly AccessRow[] = [
     resource: '${Audit/Shipper/Undelivered}',
     context: { 'aws:SourceArn': '${Audit/Shipper/Schedule}', ...sourceAccount },
     why: 'a shipper run that cannot be delivered is kept',
+  },
+  {
+    id: 'events-encrypts-shipper-dead-letters',
+    who: { service: 'events.amazonaws.com' },
+    action: 'kms:GenerateDataKey',
+    resource: '${Audit/Shipper/LogKey}',
+    context: { 'aws:SourceArn': '${Audit/Shipper/Schedule}', ...sourceAccount },
+    why: "the shipper's dead-letter queue is encrypted with its log key",
+  },
+  {
+    id: 'events-encrypts-restore-drill-dead-letters',
+    who: { service: 'events.amazonaws.com' },
+    action: 'kms:GenerateDataKey',
+    resource: '${Data/LogKey}',
+    context: { 'aws:SourceArn': '${Data/RestoreDrill/Schedule}', ...sourceAccount },
+    why: "the restore drill's dead-letter queue is encrypted with the data tier's log key",
   },
   {
     id: 'events-dead-letters-restore-drill',
