@@ -47,6 +47,24 @@ export default tseslint.config(
     },
   },
   {
+    files: ['lib/**/*.ts', 'lambda/**/*.ts'],
+    rules: {
+      // AGPL-3.0 dev tooling: never in a construct or a Lambda bundle.
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['@cloud-copilot/*'], message: 'iam-simulate is AGPL dev tooling: use it from test/ or tools/.' },
+            {
+              group: ['**/tools/access-proof', '**/tools/access-proof/*'],
+              message: 'Dev tooling: not for lib/ or lambda/.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['lib/compliance/acknowledge.ts'],
     rules: { 'no-restricted-syntax': 'off' },
   },

@@ -3,6 +3,7 @@ import type { Construct } from 'constructs';
 import { BULWARK_GUARD_EXEMPTIONS, BulwarkChecks, applyComplianceGate } from './compliance';
 import { retentionDays } from './audit/locked-bucket';
 import { shortestAuditRetentionMonths, type DeploymentConfig } from './config';
+import { limitLambdaPermissionsToOwnAccount } from './lambda/source-account';
 import { applyResidencyGuard } from './residency/guard';
 import { AuditStack } from './stacks/audit-stack';
 import { BackupVaultStack } from './stacks/backup-vault-stack';
@@ -165,6 +166,7 @@ export class BulwarkStage extends Stage {
     this.tenantKeys.tenantKeys.grantTenantKeyUse(this.tenantGuard.apiRole, this.tenantGuard.apiPolicy);
     this.tenantGuard.useTenantKeys(this.tenantKeys.tenantKeys);
 
+    limitLambdaPermissionsToOwnAccount(this);
     Tags.of(this).add('bulwark:deployment', deployment.name);
     Tags.of(this).add('bulwark:residency', deployment.residency);
     Tags.of(this).add('bulwark:environment', deployment.environment);

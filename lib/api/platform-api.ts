@@ -229,7 +229,9 @@ export class PlatformApi extends Construct {
   ): apigateway.Method {
     const { integration, ...methodOptions } = options;
     const resource = this.restApi.root.resourceForPath(path);
-    return resource.addMethod(httpMethod, new apigateway.LambdaIntegration(handler, integration), {
+    // No test-invoke permission unless a caller asks: console tests bypass the stage's authorizers and WAF.
+    const lambdaIntegration = new apigateway.LambdaIntegration(handler, { allowTestInvoke: false, ...integration });
+    return resource.addMethod(httpMethod, lambdaIntegration, {
       requestValidator: this.requestValidator,
       ...methodOptions,
     });

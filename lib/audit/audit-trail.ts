@@ -18,6 +18,12 @@ export interface AuditTrailProps {
   readonly retentionMonths: number;
   /** @default logs.RetentionDays.ONE_YEAR */
   readonly logGroupRetention?: logs.RetentionDays;
+  /**
+   * The trail's name. Fixed, because the key policy names the trail's ARN and the trail references
+   * the key: a generated name would be a circular dependency.
+   * @default `<stack name>-<id>`
+   */
+  readonly trailName?: string;
 }
 
 /**
@@ -32,9 +38,38 @@ export class AuditTrail extends Construct {
 
   constructor(scope: Construct, id: string, props: AuditTrailProps) {
     super(scope, id);
-    const { region, account } = Stack.of(this);
+    const { region, account, partition, stackName } = Stack.of(this);
+    const trailName = props.trailName ?? `${stackName}-${id}`;
+    const trailArn = `arn:${partition}:cloudtrail:${region}:${account}:trail/${trailName}`;
 
     const key = customerKey(this, 'Key', 'Encrypts CloudTrail log files and the trail log group');
+    // CloudTrail itself encrypts log and digest files (docs: "Configure AWS KMS key policies for
+    // CloudTrail"); without these CreateTrail fails with InsufficientEncryptionPolicyException.
+    // aws:SourceArn limits the service to this trail (confused deputy).
+    const cloudTrailService = new iam.ServicePrincipal('cloudtrail.amazonaws.com');
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'CloudTrailEncryptsThisTrailsLogs',
+        principals: [cloudTrailService],
+        actions: ['kms:GenerateDataKey*'],
+        resources: ['*'],
+        conditions: {
+          StringEquals: { 'aws:SourceArn': trailArn },
+          StringLike: {
+            'kms:EncryptionContext:aws:cloudtrail:arn': `arn:${partition}:cloudtrail:*:${account}:trail/*`,
+          },
+        },
+      }),
+    );
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'CloudTrailDescribesTheKey',
+        principals: [cloudTrailService],
+        actions: ['kms:DescribeKey'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'aws:SourceArn': trailArn } },
+      }),
+    );
     key.addToResourcePolicy(
       new iam.PolicyStatement({
         principals: [new iam.ServicePrincipal(`logs.${region}.amazonaws.com`)],
@@ -42,7 +77,7 @@ export class AuditTrail extends Construct {
         resources: ['*'],
         conditions: {
           ArnLike: {
-            'kms:EncryptionContext:aws:logs:arn': `arn:${Stack.of(this).partition}:logs:${region}:${account}:*`,
+            'kms:EncryptionContext:aws:logs:arn': `arn:${partition}:logs:${region}:${account}:*`,
           },
         },
       }),
@@ -62,6 +97,7 @@ export class AuditTrail extends Construct {
     });
 
     const trail = new cloudtrail.Trail(this, 'Trail', {
+      trailName,
       bucket,
       encryptionKey: key,
       enableFileValidation: true,

@@ -50,16 +50,10 @@ export function controlTowerRules(): ReadonlySet<string> {
   return names;
 }
 
-/**
- * Rule files switched off while the fix is on another branch, never as an exemption: CT.LAMBDA.PR.2
- * (Lambda permissions without aws:SourceAccount) is fixed by issue 19 item 6. Empty at merge.
- */
-export const RULES_AWAITING_FIX: readonly string[] = ['ct-lambda-pr-2'];
-
 /** The Control Tower gate for one stage: a fresh plugin, so it sees only that stage's templates. */
 export function controlTowerGate(): IPolicyValidationPluginBeta1 {
   // A stage's templates yield megabytes of cfn-guard JSON; Node's 1 MB default would kill it.
-  return new CfnGuardValidator({ maxBuffer: 256 * 1024 * 1024, disabledRules: [...RULES_AWAITING_FIX] });
+  return new CfnGuardValidator({ maxBuffer: 256 * 1024 * 1024 });
 }
 
 /** Is the Control Tower gate on for `stage`? (On unless the context turns it off.) */

@@ -230,13 +230,19 @@ export class PostgresDatabase extends Construct {
       users[purpose] = attached;
     }
 
+    // The proxy registers only the functions' login roles. The master user and the schema owner
+    // (migrator) are used by the migration custom resource directly against the instance; registered
+    // here, `rds-db:connect` for their names would be an administrator path into the database.
+    const proxied = (Object.keys(DATABASE_ROLES) as RolePurpose[])
+      .filter((purpose) => purpose !== 'migrator')
+      .map((purpose) => users[purpose]);
     const proxyRole = new ServiceRole(this, 'ProxyRole', {
       assumedBy: new iam.ServicePrincipal('rds.amazonaws.com'),
-      description: 'RDS Proxy: read the master and login-role secrets',
+      description: 'RDS Proxy: read the secrets of the function login roles',
       statements: [
         new iam.PolicyStatement({
           actions: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
-          resources: [secret.secretArn, ...Object.values(users).map((u) => u.secretArn)],
+          resources: proxied.map((u) => u.secretArn),
         }),
         new iam.PolicyStatement({
           actions: ['kms:Decrypt'],
@@ -249,7 +255,7 @@ export class PostgresDatabase extends Construct {
       role: proxyRole.role,
       proxyTarget: rds.ProxyTarget.fromInstance(instance),
       // Every registered user gets IAMAuth REQUIRED: clients log in with a token, never a password.
-      secrets: [secret, ...Object.values(users)],
+      secrets: proxied,
       vpc: props.vpc,
       vpcSubnets: { subnetGroupName: DATA_SUBNETS },
       securityGroups: [proxySecurityGroup],

@@ -1,3 +1,4 @@
+import { Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -22,16 +23,21 @@ export class AlarmTopic extends Construct {
   constructor(scope: Construct, id: string, props: AlarmTopicProps) {
     super(scope, id);
 
+    const { account, region, partition } = Stack.of(this);
+    const sourceAccount = { 'aws:SourceAccount': account };
     const key = customerKey(this, 'Key', 'Encrypts the alarm topic');
-    // CloudWatch publishes to the topic, and SNS writes undeliverable alarms to the dead-letter queue.
+    // CloudWatch publishes to the topic, and SNS writes undeliverable alarms to the dead-letter queue;
+    // both only on behalf of this account's resources (confused deputy).
     key.addToResourcePolicy(
       new iam.PolicyStatement({
+        sid: 'AlarmDeliveryForThisAccount',
         principals: [
           new iam.ServicePrincipal('cloudwatch.amazonaws.com'),
           new iam.ServicePrincipal('sns.amazonaws.com'),
         ],
         actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
         resources: ['*'],
+        conditions: { StringEquals: sourceAccount },
       }),
     );
 
@@ -39,6 +45,20 @@ export class AlarmTopic extends Construct {
       masterKey: key,
       enforceSSL: true,
     });
+    // enforceSSL creates the topic policy, which replaces SNS's default one: without this Allow,
+    // CloudWatch could not publish and every alarm would be silent.
+    topic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'CloudWatchAlarmsOfThisAccount',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [topic.topicArn],
+        conditions: {
+          StringEquals: sourceAccount,
+          ArnLike: { 'aws:SourceArn': `arn:${partition}:cloudwatch:${region}:${account}:alarm:*` },
+        },
+      }),
+    );
     // An alarm that cannot be delivered is kept for 14 days instead of vanishing.
     const undelivered = deadLetterQueue(this, 'Undelivered', {
       encryptionKey: key,

@@ -347,7 +347,8 @@ export class TenantGuard extends Construct {
         templates: { 'application/json': `{"error":"${error}","header":"authorization"}` },
       });
     }
-    const integration = new apigateway.LambdaIntegration(api);
+    // No test-invoke permission: a console test invocation would skip the authorizer.
+    const integration = new apigateway.LambdaIntegration(api, { allowTestInvoke: false });
     const options: apigateway.MethodOptions = {
       authorizer,
       authorizationType: apigateway.AuthorizationType.CUSTOM,

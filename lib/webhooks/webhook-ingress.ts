@@ -228,7 +228,8 @@ export class WebhookIngress extends Construct {
     });
 
     const resource = props.api.root.addResource('webhooks');
-    const integration = new apigateway.LambdaIntegration(this.function, { proxy: true });
+    // No test-invoke permission: console tests would reach the function outside the deployed stage.
+    const integration = new apigateway.LambdaIntegration(this.function, { proxy: true, allowTestInvoke: false });
     const methods = {} as Record<(typeof WEBHOOK_PROVIDERS)[number], apigateway.Method>;
     for (const provider of WEBHOOK_PROVIDERS) {
       const method = resource.addResource(provider).addMethod('POST', integration, {

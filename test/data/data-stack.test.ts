@@ -371,7 +371,8 @@ describe('PostgreSQL', () => {
     t.hasResourceProperties('AWS::RDS::DBProxy', {
       EngineFamily: 'POSTGRESQL',
       RequireTLS: true,
-      Auth: [auth('Instance'), auth('Migrator'), auth('App'), auth('AuditShipper')],
+      // The master user and the migrator are not registered: no IAM token can log in as them.
+      Auth: [auth('App'), auth('AuditShipper')],
       VpcSubnetIds: Match.arrayWith([{ Ref: Match.stringLikeRegexp('Vpcdata') }]),
     });
   });
@@ -426,15 +427,16 @@ describe('PostgreSQL', () => {
         }),
       });
     }
-    // The proxy's role reads exactly the four registered secrets.
+    // The proxy's role reads exactly the secrets it registers: the function login roles, not the
+    // master user or the migrator (test/access: administrator-connects-as-master/-migrator).
     t.hasResourceProperties('AWS::IAM::ManagedPolicy', {
-      Description: 'RDS Proxy: read the master and login-role secrets',
+      Description: 'RDS Proxy: read the secrets of the function login roles',
       PolicyDocument: {
         Statement: Match.arrayWith([
           {
             Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
             Effect: 'Allow',
-            Resource: ['App', 'AuditShipper', 'Instance', 'Migrator'].map((s) => ({
+            Resource: ['App', 'AuditShipper'].map((s) => ({
               Ref: Match.stringLikeRegexp(`^Database${s}SecretAttachment`),
             })),
           },

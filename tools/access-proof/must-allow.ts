@@ -1,0 +1,395 @@
+/**
+ * Every service integration and function permission the design relies on. Each row must evaluate
+ * to Allow against the synthesized policies of every shipped deployment (`npm test`, docs/access-proof.md).
+ */
+import type { AccessRow } from './rows';
+
+const sourceAccount = { 'aws:SourceAccount': '${account}' };
+
+/** CloudWatch Logs encrypting a log group with its key, with the context Logs sends. */
+function logsOnKey(id: string, logGroup: string, key: string): AccessRow {
+  return {
+    id,
+    who: { service: 'logs.${region}.amazonaws.com' },
+    action: 'kms:GenerateDataKey',
+    resource: `\${${key}}`,
+    context: { 'kms:EncryptionContext:aws:logs:arn': `\${${logGroup}}`, ...sourceAccount },
+    why: `${logGroup} is encrypted with ${key}: Logs must be able to use it, or the group cannot be created`,
+  };
+}
+
+/** A function writing to its own log group. */
+function ownLogs(id: string, role: string, logGroup: string): AccessRow {
+  return {
+    id,
+    who: { role },
+    action: 'logs:PutLogEvents',
+    resource: `\${${logGroup}}:log-stream:2026/01/01/[$LATEST]0000`,
+    why: 'a function that cannot log is invisible; each writes only its own group',
+  };
+}
+
+/** A function (Lambda on its behalf) sending a failed event to its dead-letter queue, and the queue's key. */
+function deadLetter(id: string, role: string, queue: string, key: string, keyPendingOn?: string): AccessRow[] {
+  return [
+    {
+      id: `${id}-send`,
+      who: { role },
+      action: 'sqs:SendMessage',
+      resource: `\${${queue}}`,
+      why: 'failed asynchronous invocations are kept, not lost',
+    },
+    {
+      id: `${id}-key`,
+      who: { role },
+      action: 'kms:GenerateDataKey',
+      resource: `\${${key}}`,
+      context: { 'kms:ViaService': 'sqs.${region}.amazonaws.com' },
+      why: 'the dead-letter queue is encrypted: sending needs a data key of its key',
+      ...(keyPendingOn ? { pendingOn: keyPendingOn } : {}),
+    },
+  ];
+}
+
+function connectAs(id: string, role: string, user: string): AccessRow {
+  return {
+    id,
+    who: { role },
+    action: 'rds-db:connect',
+    resource: `\${dbuser:${user}}`,
+    why: `the function logs in to PostgreSQL through the proxy as ${user} (IAM authentication)`,
+  };
+}
+
+const TRAIL = '${Audit/CloudTrail/Trail}';
+const ALARM = 'arn:aws:cloudwatch:${region}:${account}:alarm:${Data/RestoreDrill/FailedAlarm|name}';
+
+export const MUST_ALLOW: readonly AccessRow[] = [
+  // CloudTrail (issue 19 item 1).
+  {
+    id: 'cloudtrail-encrypts-log-files',
+    who: { service: 'cloudtrail.amazonaws.com' },
+    action: 'kms:GenerateDataKey',
+    resource: '${Audit/CloudTrail/Key}',
+    context: { 'kms:EncryptionContext:aws:cloudtrail:arn': TRAIL, 'aws:SourceArn': TRAIL, ...sourceAccount },
+    why: 'CreateTrail fails (InsufficientEncryptionPolicyException) unless CloudTrail may use its key',
+  },
+  {
+    id: 'cloudtrail-describes-its-key',
+    who: { service: 'cloudtrail.amazonaws.com' },
+    action: 'kms:DescribeKey',
+    resource: '${Audit/CloudTrail/Key}',
+    context: { 'aws:SourceArn': TRAIL, ...sourceAccount },
+    why: 'CloudTrail validates the key when the trail is created or updated',
+  },
+  {
+    id: 'cloudtrail-writes-log-files',
+    who: { service: 'cloudtrail.amazonaws.com' },
+    action: 's3:PutObject',
+    resource: '${Audit/CloudTrail/Logs/Bucket}/AWSLogs/${account}/CloudTrail/${region}/2026/01/01/file.json.gz',
+    context: { 's3:x-amz-acl': 'bucket-owner-full-control', 'aws:SourceArn': TRAIL, ...sourceAccount },
+    why: 'the trail delivers into its Object Lock bucket',
+  },
+  {
+    id: 'cloudtrail-writes-log-group',
+    who: { role: 'Audit/CloudTrail/Trail/LogsRole' },
+    action: 'logs:PutLogEvents',
+    resource: '${Audit/CloudTrail/LogGroup}:log-stream:${account}_CloudTrail_${region}',
+    why: 'the trail also delivers to CloudWatch Logs (alarms on API activity)',
+  },
+  logsOnKey('logs-key-cloudtrail', 'Audit/CloudTrail/LogGroup', 'Audit/CloudTrail/Key'),
+
+  // Alarms (issue 19 item 2).
+  {
+    id: 'cloudwatch-publishes-alarms',
+    who: { service: 'cloudwatch.amazonaws.com' },
+    action: 'sns:Publish',
+    resource: '${Operations/Alarms/Topic}',
+    context: { 'aws:SourceArn': ALARM, ...sourceAccount },
+    why: 'every alarm (restore drill, shipper, dead letters, forged webhooks) notifies through this topic',
+  },
+  {
+    id: 'cloudwatch-uses-alarm-key',
+    who: { service: 'cloudwatch.amazonaws.com' },
+    action: 'kms:GenerateDataKey',
+    resource: '${Operations/Alarms/Key}',
+    context: { 'aws:SourceArn': ALARM, ...sourceAccount },
+    why: 'the topic is encrypted: CloudWatch needs a data key to publish',
+  },
+  {
+    id: 'sns-decrypts-alarms',
+    who: { service: 'sns.amazonaws.com' },
+    action: 'kms:Decrypt',
+    resource: '${Operations/Alarms/Key}',
+    context: { 'aws:SourceArn': '${Operations/Alarms/Topic}', ...sourceAccount },
+    why: 'SNS decrypts messages to deliver them to the e-mail subscription',
+  },
+  {
+    id: 'sns-dead-letters-undelivered-alarms',
+    who: { service: 'sns.amazonaws.com' },
+    action: 'sqs:SendMessage',
+    resource: '${Operations/Alarms/Undelivered}',
+    context: { 'aws:SourceArn': '${Operations/Alarms/Topic}', ...sourceAccount },
+    why: 'an alarm that cannot be delivered is kept for 14 days',
+  },
+  {
+    id: 'sns-encrypts-undelivered-alarms',
+    who: { service: 'sns.amazonaws.com' },
+    action: 'kms:GenerateDataKey',
+    resource: '${Operations/Alarms/Key}',
+    context: { 'aws:SourceArn': '${Operations/Alarms/Topic}', ...sourceAccount },
+    why: 'the dead-letter queue of the alarm topic uses the alarm key',
+  },
+
+  // CloudWatch Logs on each log-group key.
+  logsOnKey('logs-key-data', 'Data/Database/Log-postgresql', 'Data/LogKey'),
+  logsOnKey('logs-key-restore-drill', 'Data/RestoreDrill/FunctionLogs', 'Data/LogKey'),
+  logsOnKey('logs-key-edge', 'Edge/PlatformApi/AccessLogs', 'Edge/LogKey/Key'),
+  logsOnKey('logs-key-waf', 'Edge/WebAcl/Logs', 'Edge/LogKey/Key'),
+  logsOnKey('logs-key-webhooks', 'Edge/Webhooks/Logs', 'Edge/Webhooks/Key'),
+  logsOnKey('logs-key-tenant-guard', 'Edge/TenantGuard/ApiLogs', 'Edge/TenantGuard/LogKey'),
+  logsOnKey('logs-key-shipper', 'Audit/Shipper/Logs', 'Audit/Shipper/LogKey'),
+  logsOnKey('logs-key-tenant-keys', 'TenantKeys/TenantKeys/ProvisionerLogs', 'TenantKeys/TenantKeys/LogKey'),
+
+  // S3 server access logs.
+  {
+    id: 's3-access-logs-from-archive',
+    who: { service: 'logging.s3.amazonaws.com' },
+    action: 's3:PutObject',
+    resource: '${Audit/Archive/AccessLogs}/audit-archive/2026-01-01-00-00-00-0000',
+    context: { 'aws:SourceArn': '${Audit/Archive/Archive/Bucket}', ...sourceAccount },
+    why: 'access to the audit archive is itself logged',
+  },
+
+  {
+    id: 's3-access-logs-from-cloudtrail-bucket',
+    who: { service: 'logging.s3.amazonaws.com' },
+    action: 's3:PutObject',
+    resource: '${Audit/Archive/AccessLogs}/cloudtrail/2026-01-01-00-00-00-0000',
+    context: { 'aws:SourceArn': '${Audit/CloudTrail/Logs/Bucket}', ...sourceAccount },
+    why: 'access to the trail bucket is logged too',
+  },
+
+  // EventBridge: schedules invoke functions; undeliverable events go to the dead-letter queues.
+  {
+    id: 'events-invokes-lifecycle',
+    who: { service: 'events.amazonaws.com' },
+    action: 'lambda:InvokeFunction',
+    resource: '${TenantKeys/TenantKeys/Lifecycle}',
+    context: { 'aws:SourceArn': '${TenantKeys/TenantKeys/Schedule}', ...sourceAccount },
+    why: 'the lifecycle runs on its schedule (shredding, exports)',
+  },
+  {
+    id: 'events-invokes-shipper',
+    who: { service: 'events.amazonaws.com' },
+    action: 'lambda:InvokeFunction',
+    resource: '${Audit/Shipper/Function}',
+    context: { 'aws:SourceArn': '${Audit/Shipper/Schedule}', ...sourceAccount },
+    why: 'the archive shipper runs on its schedule',
+  },
+  {
+    id: 'events-dead-letters-tenant-keys',
+    who: { service: 'events.amazonaws.com' },
+    action: 'sqs:SendMessage',
+    resource: '${TenantKeys/TenantKeys/DeadLetters}',
+    context: { 'aws:SourceArn': '${TenantKeys/TenantKeys/Schedule}', ...sourceAccount },
+    why: 'a scheduled event that cannot be delivered is kept',
+  },
+  {
+    id: 'events-encrypts-tenant-keys-dead-letters',
+    who: { service: 'events.amazonaws.com' },
+    action: 'kms:GenerateDataKey',
+    resource: '${TenantKeys/TenantKeys/LogKey}',
+    context: { 'aws:SourceArn': '${TenantKeys/TenantKeys/Schedule}', ...sourceAccount },
+    why: 'that queue is encrypted with the tenant-keys log key',
+  },
+  {
+    id: 'events-dead-letters-shipper',
+    who: { service: 'events.amazonaws.com' },
+    action: 'sqs:SendMessage',
+    resource: '${Audit/Shipper/Undelivered}',
+    context: { 'aws:SourceArn': '${Audit/Shipper/Schedule}', ...sourceAccount },
+    why: 'a shipper run that cannot be delivered is kept',
+  },
+  {
+    id: 'events-encrypts-shipper-dead-letters',
+    who: { service: 'events.amazonaws.com' },
+    action: 'kms:GenerateDataKey',
+    resource: '${Audit/Shipper/LogKey}',
+    context: { 'aws:SourceArn': '${Audit/Shipper/Schedule}', ...sourceAccount },
+    why: "the shipper's dead-letter queue is encrypted with its log key",
+  },
+  {
+    id: 'events-encrypts-restore-drill-dead-letters',
+    who: { service: 'events.amazonaws.com' },
+    action: 'kms:GenerateDataKey',
+    resource: '${Data/LogKey}',
+    context: { 'aws:SourceArn': '${Data/RestoreDrill/Schedule}', ...sourceAccount },
+    why: "the restore drill's dead-letter queue is encrypted with the data tier's log key",
+  },
+  {
+    id: 'events-dead-letters-restore-drill',
+    who: { service: 'events.amazonaws.com' },
+    action: 'sqs:SendMessage',
+    resource: '${Data/RestoreDrill/ScheduleDeadLetters}',
+    context: { 'aws:SourceArn': '${Data/RestoreDrill/Schedule}', ...sourceAccount },
+    why: 'a restore drill that cannot be started is kept',
+  },
+
+  // API Gateway invokes handlers through the deployed stage and the authorizer.
+  {
+    id: 'apigateway-invokes-webhooks',
+    who: { service: 'apigateway.amazonaws.com' },
+    action: 'lambda:InvokeFunction',
+    resource: '${Edge/Webhooks/Function}',
+    context: {
+      'aws:SourceArn': 'arn:aws:execute-api:${region}:${account}:${Edge/PlatformApi/Api|name}/v1/POST/webhooks/telnyx',
+      ...sourceAccount,
+    },
+    why: 'carriers reach the webhook function through the deployed stage',
+  },
+  {
+    id: 'apigateway-invokes-tenant-api',
+    who: { service: 'apigateway.amazonaws.com' },
+    action: 'lambda:InvokeFunction',
+    resource: '${Edge/TenantGuard/Api}',
+    context: {
+      'aws:SourceArn': 'arn:aws:execute-api:${region}:${account}:${Edge/PlatformApi/Api|name}/v1/GET/organisations',
+      ...sourceAccount,
+    },
+    why: 'tenants reach the API through the deployed stage (after the authorizer)',
+  },
+
+  // Functions: logs, dead letters, database, archive, keys.
+  ownLogs('webhooks-own-logs', 'Edge/Webhooks/Role', 'Edge/Webhooks/Logs'),
+  ownLogs('tenant-api-own-logs', 'Edge/TenantGuard/Api/ServiceRole', 'Edge/TenantGuard/ApiLogs'),
+  ownLogs('authorizer-own-logs', 'Edge/TenantGuard/Authorizer/ServiceRole', 'Edge/TenantGuard/AuthorizerLogs'),
+  ownLogs('migrate-own-logs', 'Edge/TenantGuard/Migrate/ServiceRole', 'Edge/TenantGuard/MigrateLogs'),
+  ownLogs('shipper-own-logs', 'Audit/Shipper/Role', 'Audit/Shipper/Logs'),
+  ownLogs('provisioner-own-logs', 'TenantKeys/TenantKeys/ProvisionerRole', 'TenantKeys/TenantKeys/ProvisionerLogs'),
+  ownLogs('lifecycle-own-logs', 'TenantKeys/TenantKeys/LifecycleRole', 'TenantKeys/TenantKeys/LifecycleLogs'),
+  ownLogs('restore-drill-own-logs', 'Data/RestoreDrill/FunctionRole/Role', 'Data/RestoreDrill/FunctionLogs'),
+  ...deadLetter(
+    'provisioner-dead-letters',
+    'TenantKeys/TenantKeys/ProvisionerRole',
+    'TenantKeys/TenantKeys/DeadLetters',
+    'TenantKeys/TenantKeys/LogKey',
+  ),
+  ...deadLetter(
+    'lifecycle-dead-letters',
+    'TenantKeys/TenantKeys/LifecycleRole',
+    'TenantKeys/TenantKeys/DeadLetters',
+    'TenantKeys/TenantKeys/LogKey',
+  ),
+  ...deadLetter('shipper-dead-letters', 'Audit/Shipper/Role', 'Audit/Shipper/Undelivered', 'Audit/Shipper/LogKey'),
+  ...deadLetter(
+    'tenant-api-dead-letters',
+    'Edge/TenantGuard/Api/ServiceRole',
+    'Edge/TenantGuard/ApiDlq',
+    'Edge/TenantGuard/LogKey',
+    'recipe (issue 19 item 5)',
+  ),
+  ...deadLetter(
+    'authorizer-dead-letters',
+    'Edge/TenantGuard/Authorizer/ServiceRole',
+    'Edge/TenantGuard/AuthorizerDlq',
+    'Edge/TenantGuard/LogKey',
+    'recipe (issue 19 item 5)',
+  ),
+  ...deadLetter(
+    'migrate-dead-letters',
+    'Edge/TenantGuard/Migrate/ServiceRole',
+    'Edge/TenantGuard/MigrateDlq',
+    'Edge/TenantGuard/LogKey',
+    'recipe (issue 19 item 5)',
+  ),
+  connectAs('tenant-api-connects-as-app', 'Edge/TenantGuard/Api/ServiceRole', 'bulwark_app'),
+  connectAs('webhooks-connect-as-app', 'Edge/Webhooks/Role', 'bulwark_app'),
+  connectAs('provisioner-connects-as-app', 'TenantKeys/TenantKeys/ProvisionerRole', 'bulwark_app'),
+  connectAs('lifecycle-connects-as-app', 'TenantKeys/TenantKeys/LifecycleRole', 'bulwark_app'),
+  connectAs('shipper-connects-as-audit-shipper', 'Audit/Shipper/Role', 'bulwark_audit_shipper'),
+  {
+    id: 'shipper-writes-archive',
+    who: { role: 'Audit/Shipper/Role' },
+    action: 's3:PutObject',
+    resource: '${Audit/Archive/Archive/Bucket}/orgs/${org:A}/2026/01/01/batch.jsonl.gz',
+    why: 'the shipper moves audit events into the immutable archive',
+  },
+  {
+    id: 'shipper-sets-retention',
+    who: { role: 'Audit/Shipper/Role' },
+    action: 's3:PutObjectRetention',
+    resource: '${Audit/Archive/Archive/Bucket}/orgs/${org:A}/2026/01/01/batch.jsonl.gz',
+    why: "each object is retained for its organisation's plan",
+  },
+  {
+    id: 'shipper-encrypts-archive',
+    who: { role: 'Audit/Shipper/Role' },
+    action: 'kms:GenerateDataKey',
+    resource: '${Audit/Archive/Key}',
+    context: { 'kms:ViaService': 's3.${region}.amazonaws.com' },
+    why: 'archive objects are encrypted with the archive key',
+  },
+  {
+    id: 'tenant-api-invokes-provisioner',
+    who: { role: 'Edge/TenantGuard/Api/ServiceRole' },
+    action: 'lambda:InvokeFunction',
+    resource: '${TenantKeys/TenantKeys/Provisioner}',
+    why: 'new tenants and bring-your-own-key requests are provisioned synchronously',
+  },
+  {
+    id: 'tenant-api-seals-under-own-org',
+    who: { role: 'Edge/TenantGuard/Api/ServiceRole' },
+    action: 'kms:GenerateDataKey',
+    resource: '${tenant-key:A}',
+    context: {
+      'kms:EncryptionContext:org_id': '${org:A}',
+      'kms:EncryptionContext:purpose': 'webhook-secret',
+      'kms:EncryptionContextKeys': ['org_id', 'purpose'],
+    },
+    why: "the API seals an organisation's secrets under that organisation's key and context",
+  },
+  {
+    id: 'webhooks-open-under-own-org',
+    who: { role: 'Edge/Webhooks/Role' },
+    action: 'kms:Decrypt',
+    resource: '${tenant-key:A}',
+    context: {
+      'kms:EncryptionContext:org_id': '${org:A}',
+      'kms:EncryptionContext:purpose': 'webhook-secret',
+      'kms:EncryptionContextKeys': ['org_id', 'purpose'],
+    },
+    why: "the webhook function opens an organisation's signing secret to verify its deliveries",
+  },
+  {
+    id: 'provisioner-creates-tenant-key',
+    who: { role: 'TenantKeys/TenantKeys/ProvisionerRole' },
+    action: 'kms:CreateKey',
+    resource: '*',
+    context: {
+      'aws:RequestTag/bulwark:deployment': '${deployment}',
+      'aws:RequestTag/bulwark:org-id': '${org:A}',
+      'aws:RequestTag/bulwark:key-class': 'tenant',
+      'aws:TagKeys': ['bulwark:deployment', 'bulwark:org-id', 'bulwark:key-class'],
+      'kms:KeySpec': 'SYMMETRIC_DEFAULT',
+      'kms:KeyUsage': 'ENCRYPT_DECRYPT',
+      'kms:KeyOrigin': 'AWS_KMS',
+      'kms:MultiRegion': 'false',
+    },
+    why: 'each new tenant gets its own key, created with the tags that make it a tenant key',
+  },
+  {
+    id: 'provisioner-sets-tenant-key-policy',
+    who: { role: 'TenantKeys/TenantKeys/ProvisionerRole' },
+    action: 'kms:PutKeyPolicy',
+    resource: '${tenant-key:A}',
+    why: 'the provisioner writes the per-tenant key policy (lambda/tenant-keys/key-policy.ts)',
+  },
+  {
+    id: 'lifecycle-schedules-tenant-key-deletion',
+    who: { role: 'TenantKeys/TenantKeys/LifecycleRole' },
+    action: 'kms:ScheduleKeyDeletion',
+    resource: '${tenant-key:A}',
+    why: "crypto-shredding: a departed tenant's key is scheduled for deletion",
+  },
+];

@@ -1,0 +1,327 @@
+/**
+ * Every isolation and immutability promise. Each row must evaluate to Deny against the synthesized
+ * policies of every shipped deployment (`npm test`, docs/access-proof.md).
+ */
+import type { AccessRow } from './rows';
+
+const sourceAccount = { 'aws:SourceAccount': '${account}' };
+const orgContext = (org: string) => ({
+  'kms:EncryptionContext:org_id': `\${org:${org}}`,
+  'kms:EncryptionContext:purpose': 'webhook-secret',
+  'kms:EncryptionContextKeys': ['org_id', 'purpose'],
+});
+/** The tags a compromised provisioner would put on a platform key to make it look like a tenant key. */
+const tenantTags = {
+  'aws:RequestTag/bulwark:deployment': '${deployment}',
+  'aws:RequestTag/bulwark:key-class': 'tenant',
+  'aws:RequestTag/bulwark:org-id': '${org:A}',
+  'aws:TagKeys': ['bulwark:deployment', 'bulwark:key-class', 'bulwark:org-id'],
+};
+/** A platform key after such a re-tag: what the role's resource-tag conditions would then see. */
+const retagged = {
+  'aws:ResourceTag/bulwark:key-class': 'tenant',
+  'aws:ResourceTag/bulwark:org-id': '${org:A}',
+};
+const KEYGUARD = 'keyguard (issue 19 item 3)';
+const RECIPE_LOGS = 'recipe (issue 19 item 4)';
+
+export const MUST_DENY: readonly AccessRow[] = [
+  // Tenant isolation on tenant keys.
+  {
+    id: 'tenant-api-other-org-context',
+    who: { role: 'Edge/TenantGuard/Api/ServiceRole' },
+    action: 'kms:Decrypt',
+    resource: '${tenant-key:A}',
+    context: orgContext('B'),
+    why: "the API's IAM policy only requires some org_id; the tenant key policy binds it to its own organisation",
+  },
+  {
+    id: 'webhooks-other-org-context',
+    who: { role: 'Edge/Webhooks/Role' },
+    action: 'kms:Decrypt',
+    resource: '${tenant-key:A}',
+    context: orgContext('B'),
+    why: "a compromised webhook function cannot open one organisation's secrets as another's",
+  },
+  {
+    id: 'tenant-api-without-org-context',
+    who: { role: 'Edge/TenantGuard/Api/ServiceRole' },
+    action: 'kms:Decrypt',
+    resource: '${tenant-key:A}',
+    why: 'no cryptographic use of a tenant key without an org_id context',
+  },
+  {
+    id: 'administrator-other-org-context',
+    who: { administrator: true },
+    action: 'kms:Decrypt',
+    resource: '${tenant-key:A}',
+    context: orgContext('B'),
+    why: 'even an account administrator cannot use a tenant key under another organisation',
+  },
+  {
+    id: 'administrator-uses-tenant-key',
+    who: { administrator: true },
+    action: 'kms:GenerateDataKey',
+    resource: '${tenant-key:A}',
+    context: orgContext('A'),
+    why: 'cryptographic use is granted only to the tagged tenant-key users, not delegated to IAM',
+  },
+  {
+    id: 'provisioner-decrypts-tenant-data',
+    who: { role: 'TenantKeys/TenantKeys/ProvisionerRole' },
+    action: 'kms:Decrypt',
+    resource: '${tenant-key:A}',
+    context: orgContext('A'),
+    why: 'the provisioner administers tenant keys but never reads what they protect',
+  },
+
+  // Platform keys are not tenant keys (issue 19 item 3).
+  {
+    id: 'provisioner-retags-database-key',
+    who: { role: 'TenantKeys/TenantKeys/ProvisionerRole' },
+    action: 'kms:TagResource',
+    resource: '${Data/DataKey}',
+    context: tenantTags,
+    why: 'tagging a platform key as a tenant key would hand it to the tenant-key administration grants',
+    pendingOn: KEYGUARD,
+  },
+  {
+    id: 'provisioner-rewrites-database-key-policy',
+    who: { role: 'TenantKeys/TenantKeys/ProvisionerRole' },
+    action: 'kms:PutKeyPolicy',
+    resource: '${Data/DataKey}',
+    context: retagged,
+    why: "the database key's policy is the deployment's, whatever its tags say",
+    pendingOn: KEYGUARD,
+  },
+  {
+    id: 'lifecycle-deletes-database-key',
+    who: { role: 'TenantKeys/TenantKeys/LifecycleRole' },
+    action: 'kms:ScheduleKeyDeletion',
+    resource: '${Data/DataKey}',
+    context: retagged,
+    why: 'shredding is for tenant keys only; deleting the database key destroys every tenant',
+    pendingOn: KEYGUARD,
+  },
+  {
+    id: 'lifecycle-deletes-archive-key',
+    who: { role: 'TenantKeys/TenantKeys/LifecycleRole' },
+    action: 'kms:ScheduleKeyDeletion',
+    resource: '${Audit/Archive/Key}',
+    why: 'the audit archive must stay readable for its retention',
+  },
+
+  // Immutability of the audit archive and backups.
+  {
+    id: 'administrator-deletes-archive-object',
+    who: { administrator: true },
+    action: 's3:DeleteObject',
+    resource: '${Audit/Archive/Archive/Bucket}/orgs/${org:A}/2026/01/01/batch.jsonl.gz',
+    why: 'audit records are immutable: not even an administrator deletes them',
+  },
+  {
+    id: 'administrator-deletes-archive-version',
+    who: { administrator: true },
+    action: 's3:DeleteObjectVersion',
+    resource: '${Audit/Archive/Archive/Bucket}/orgs/${org:A}/2026/01/01/batch.jsonl.gz',
+    why: 'Object Lock aside, the bucket policy denies version deletion to everyone',
+  },
+  {
+    id: 'administrator-bypasses-archive-governance',
+    who: { administrator: true },
+    action: 's3:BypassGovernanceRetention',
+    resource: '${Audit/Archive/Archive/Bucket}/orgs/${org:A}/2026/01/01/batch.jsonl.gz',
+    why: 'no principal may shorten retention',
+  },
+  {
+    id: 'administrator-deletes-cloudtrail-log',
+    who: { administrator: true },
+    action: 's3:DeleteObject',
+    resource: '${Audit/CloudTrail/Logs/Bucket}/AWSLogs/${account}/CloudTrail/${region}/2026/01/01/file.json.gz',
+    why: 'the trail of what administrators did cannot be removed by them',
+  },
+  {
+    id: 'shipper-deletes-archive-object',
+    who: { role: 'Audit/Shipper/Role' },
+    action: 's3:DeleteObject',
+    resource: '${Audit/Archive/Archive/Bucket}/orgs/${org:A}/2026/01/01/batch.jsonl.gz',
+    why: 'the one writer of the archive cannot delete from it',
+  },
+  {
+    id: 'administrator-deletes-recovery-point',
+    who: { administrator: true },
+    action: 'backup:DeleteRecoveryPoint',
+    resource: 'arn:aws:backup:${region}:${account}:recovery-point:00000000-0000-4000-8000-000000000001',
+    resourcePolicyOf: 'Data/Backup/Vault',
+    why: 'backups are kept for their plan whoever asks',
+  },
+  {
+    id: 'administrator-deletes-copied-recovery-point',
+    who: { administrator: true },
+    action: 'backup:DeleteRecoveryPoint',
+    resource:
+      'arn:aws:backup:${BackupVault/Copies/Vault|region}:${account}:recovery-point:00000000-0000-4000-8000-000000000002',
+    resourcePolicyOf: 'BackupVault/Copies/Vault',
+    why: 'the copy in the backup region is kept too',
+  },
+  {
+    id: 'administrator-shortens-recovery-point',
+    who: { administrator: true },
+    action: 'backup:UpdateRecoveryPointLifecycle',
+    resource: 'arn:aws:backup:${region}:${account}:recovery-point:00000000-0000-4000-8000-000000000001',
+    resourcePolicyOf: 'Data/Backup/Vault',
+    why: 'retention cannot be shortened to the same effect',
+  },
+
+  // Data boundaries between functions.
+  {
+    id: 'webhooks-reads-tenant-exports',
+    who: { role: 'Edge/Webhooks/Role' },
+    action: 's3:GetObject',
+    resource: '${TenantKeys/TenantKeys/ExportBucket}/exports/${org:A}/export.zip',
+    why: 'tenant exports are for the tenant API (signed links) only',
+  },
+  {
+    id: 'tenant-api-reads-archive',
+    who: { role: 'Edge/TenantGuard/Api/ServiceRole' },
+    action: 's3:GetObject',
+    resource: '${Audit/Archive/Archive/Bucket}/orgs/${org:A}/2026/01/01/batch.jsonl.gz',
+    why: 'the API serves audit from the database; the archive is for auditors',
+  },
+  {
+    id: 'tenant-api-writes-archive',
+    who: { role: 'Edge/TenantGuard/Api/ServiceRole' },
+    action: 's3:PutObject',
+    resource: '${Audit/Archive/Archive/Bucket}/orgs/${org:A}/2026/01/01/forged.jsonl.gz',
+    why: 'a compromised API cannot forge archived audit records',
+  },
+  {
+    id: 'webhooks-writes-tenant-api-logs',
+    who: { role: 'Edge/Webhooks/Role' },
+    action: 'logs:PutLogEvents',
+    resource: '${Edge/TenantGuard/ApiLogs}:log-stream:forged',
+    why: "a function writes only its own logs, so one cannot forge another's",
+  },
+  {
+    id: 'tenant-api-writes-webhook-logs',
+    who: { role: 'Edge/TenantGuard/Api/ServiceRole' },
+    action: 'logs:PutLogEvents',
+    resource: '${Edge/Webhooks/Logs}:log-stream:forged',
+    why: "a function writes only its own logs, so one cannot forge another's",
+    pendingOn: RECIPE_LOGS,
+  },
+
+  // Database logins (issue 19 item 7).
+  {
+    id: 'no-role-connects-as-migrator',
+    who: { everyRole: true, unevaluated: serviceRoles() },
+    action: 'rds-db:connect',
+    resource: '${dbuser:bulwark_migrator}',
+    why: 'the schema owner is used only by the migration custom resource, through its secret',
+  },
+  {
+    id: 'no-role-connects-as-master',
+    who: { everyRole: true, unevaluated: serviceRoles() },
+    action: 'rds-db:connect',
+    resource: '${dbuser:bulwark_admin}',
+    why: 'the master user is for bootstrap and rotation only',
+  },
+  {
+    id: 'administrator-connects-as-master',
+    who: { administrator: true },
+    action: 'rds-db:connect',
+    resource: '${dbuser:bulwark_admin}',
+    why: 'the proxy registers only function login roles: rds-db:connect is no path to the master user',
+  },
+  {
+    id: 'administrator-connects-as-migrator',
+    who: { administrator: true },
+    action: 'rds-db:connect',
+    resource: '${dbuser:bulwark_migrator}',
+    why: 'nor to the schema owner',
+  },
+
+  // Entry points (issue 19 item 6).
+  {
+    id: 'test-invoke-webhooks',
+    who: { service: 'apigateway.amazonaws.com' },
+    action: 'lambda:InvokeFunction',
+    resource: '${Edge/Webhooks/Function}',
+    context: {
+      'aws:SourceArn':
+        'arn:aws:execute-api:${region}:${account}:${Edge/PlatformApi/Api|name}/test-invoke-stage/POST/webhooks/telnyx',
+      ...sourceAccount,
+    },
+    why: 'console test invocations bypass signature checks at the edge (WAF, throttling)',
+  },
+  {
+    id: 'test-invoke-tenant-api',
+    who: { service: 'apigateway.amazonaws.com' },
+    action: 'lambda:InvokeFunction',
+    resource: '${Edge/TenantGuard/Api}',
+    context: {
+      'aws:SourceArn':
+        'arn:aws:execute-api:${region}:${account}:${Edge/PlatformApi/Api|name}/test-invoke-stage/GET/organisations',
+      ...sourceAccount,
+    },
+    why: 'console test invocations skip the authorizer: the tenant API must be reached only through it',
+  },
+  {
+    id: 'other-account-api-invokes-tenant-api',
+    who: { service: 'apigateway.amazonaws.com' },
+    action: 'lambda:InvokeFunction',
+    resource: '${Edge/TenantGuard/Api}',
+    context: {
+      'aws:SourceArn': 'arn:aws:execute-api:${region}:111111111111:abcdefghij/v1/GET/organisations',
+      'aws:SourceAccount': '111111111111',
+    },
+    why: "another account's API cannot front our handlers",
+  },
+
+  // Service principals only for this account's resources.
+  {
+    id: 'other-account-cloudwatch-uses-alarm-key',
+    who: { service: 'cloudwatch.amazonaws.com' },
+    action: 'kms:GenerateDataKey',
+    resource: '${Operations/Alarms/Key}',
+    context: {
+      'aws:SourceArn': 'arn:aws:cloudwatch:${region}:111111111111:alarm:x',
+      'aws:SourceAccount': '111111111111',
+    },
+    why: "the alarm key serves this account's alarms only (confused deputy)",
+  },
+  {
+    id: 'other-account-cloudwatch-publishes-alarms',
+    who: { service: 'cloudwatch.amazonaws.com' },
+    action: 'sns:Publish',
+    resource: '${Operations/Alarms/Topic}',
+    context: {
+      'aws:SourceArn': 'arn:aws:cloudwatch:${region}:111111111111:alarm:x',
+      'aws:SourceAccount': '111111111111',
+    },
+    why: "another account's alarms cannot page our on-call",
+  },
+  {
+    id: 'other-trail-uses-cloudtrail-key',
+    who: { service: 'cloudtrail.amazonaws.com' },
+    action: 'kms:GenerateDataKey',
+    resource: '${Audit/CloudTrail/Key}',
+    context: {
+      'kms:EncryptionContext:aws:cloudtrail:arn': 'arn:aws:cloudtrail:${region}:111111111111:trail/other',
+      'aws:SourceArn': 'arn:aws:cloudtrail:${region}:111111111111:trail/other',
+      'aws:SourceAccount': '111111111111',
+    },
+    why: "the trail key encrypts this account's trail only",
+  },
+];
+
+/** Service roles holding AWS managed policies the harness has no document for. */
+function serviceRoles(): Record<string, string> {
+  const reason = (p: string): string =>
+    `service role assumed only by ${p}; its AWS managed policy grants no rds-db:connect`;
+  return {
+    'Data/Database/Instance/MonitoringRole': reason('RDS enhanced monitoring'),
+    'Data/Backup/Plan/Database/Role': reason('AWS Backup'),
+    'Edge/PlatformApi/Api/CloudWatchRole': reason('API Gateway (account logging role)'),
+  };
+}
