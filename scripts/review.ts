@@ -10,8 +10,9 @@ import { residencyReport } from '../tools/residency/report';
 import { CONTROLS } from '../tools/controls/controls';
 import { renderReview, type ReviewInput } from '../tools/review/html';
 import { iamSummary } from '../tools/review/iam-summary';
+import { evaluateAccessProof } from '../tools/access-proof';
 
-export function buildReview(now: Date = new Date()): ReviewInput {
+export async function buildReview(now: Date = new Date()): Promise<ReviewInput> {
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'bulwark-review-'));
   const app = new App({
     outdir,
@@ -44,6 +45,7 @@ export function buildReview(now: Date = new Date()): ReviewInput {
     acknowledgements: collectAcknowledgements(app),
     functions,
     residency: stages.map((s) => residencyReport(s, s.deployment)),
+    accessProof: await evaluateAccessProof(stages),
   };
   fs.rmSync(outdir, { recursive: true, force: true });
   return review;
@@ -52,10 +54,19 @@ export function buildReview(now: Date = new Date()): ReviewInput {
 if (require.main === module) {
   const file = path.resolve(process.argv[2] ?? 'review/bulwark-review.html');
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  const review = buildReview();
-  fs.writeFileSync(file, renderReview(review));
-  console.log(
-    `wrote ${path.relative(process.cwd(), file)}: ${review.controls.length} controls, ${review.findings.length} findings, ` +
-      `${review.acknowledgements.length} acknowledgements, ${review.functions.length} functions`,
+  buildReview().then(
+    (review) => {
+      fs.writeFileSync(file, renderReview(review));
+      const flipped = review.accessProof.filter((r) => r.flipped).length;
+      console.log(
+        `wrote ${path.relative(process.cwd(), file)}: ${review.controls.length} controls, ${review.findings.length} findings, ` +
+          `${review.acknowledgements.length} acknowledgements, ${review.functions.length} functions, ` +
+          `${review.accessProof.length} access-proof verdicts (${flipped} not as required)`,
+      );
+    },
+    (e: unknown) => {
+      console.error(e);
+      process.exitCode = 1;
+    },
   );
 }

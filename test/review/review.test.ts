@@ -1,5 +1,5 @@
 import { CONTROLS } from '../../tools/controls/controls';
-import { esc, renderReview } from '../../tools/review/html';
+import { esc, renderReview, type ReviewInput } from '../../tools/review/html';
 import { iamSummary, show } from '../../tools/review/iam-summary';
 import { CfnResource } from 'aws-cdk-lib';
 import { buildReview } from '../../scripts/review';
@@ -89,8 +89,19 @@ describe('IAM summary', () => {
 });
 
 describe('npm run review', () => {
-  const review = buildReview(new Date('2026-01-01T00:00:00Z'));
-  const html = renderReview(review);
+  let review: ReviewInput;
+  let html: string;
+  beforeAll(async () => {
+    review = await buildReview(new Date('2026-01-01T00:00:00Z'));
+    html = renderReview(review);
+  });
+
+  it('shows every access-proof row with its verdict, and none as not required', () => {
+    expect(html).toContain('id="access-proof"');
+    expect(review.accessProof.length).toBeGreaterThan(0);
+    expect(review.accessProof.filter((r) => r.flipped).map((r) => `${r.stage} ${r.row}`)).toEqual([]);
+    for (const r of review.accessProof) expect(html).toContain(r.row);
+  });
 
   it('covers every deployment, with zero unacknowledged findings', () => {
     expect(review.deployments.map((d) => d.name)).toEqual(['prod-ap-south-1', 'prod-eu']);

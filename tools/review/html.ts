@@ -1,5 +1,7 @@
 import type { AcknowledgementRow, Finding } from '../../lib/compliance';
 import type { ResidencyReport } from '../residency/report';
+import type { AccessProofResult } from '../access-proof';
+import { renderAccessProofSection } from '../access-proof/render';
 import type { Control } from '../controls/controls';
 import type { FunctionIamSummary } from './iam-summary';
 
@@ -11,6 +13,8 @@ export interface ReviewInput {
   readonly acknowledgements: readonly AcknowledgementRow[];
   readonly functions: readonly FunctionIamSummary[];
   readonly residency: readonly ResidencyReport[];
+  /** The must-allow / must-deny rows of the access proof with their verdicts per deployment. */
+  readonly accessProof: readonly AccessProofResult[];
 }
 
 export function esc(s: string): string {
@@ -86,6 +90,7 @@ export function renderReview(r: ReviewInput): string {
             .join('')
     }</section>`,
   );
+  sections.push(renderAccessProofSection(r.accessProof));
   sections.push(
     `<section id="residency"><h2>Residency</h2>${r.residency
       .map(
@@ -114,7 +119,7 @@ table{border-collapse:collapse;width:100%;margin:.5rem 0 1.5rem}th,td{border:1px
 th{background:#f6f8fa}code{font-size:12px;word-break:break-all}.none{color:#57606a}nav a{margin-right:1rem}
 </style></head><body>
 <h1>Bulwark security review</h1><p>Generated ${esc(r.generatedAt)} from the code by <code>npm run review</code>.</p>
-<nav><a href="#summary">Summary</a><a href="#controls">Controls</a><a href="#findings">Findings</a><a href="#acknowledgements">Acknowledgements</a><a href="#iam">IAM</a><a href="#residency">Residency</a></nav>
+<nav><a href="#summary">Summary</a><a href="#controls">Controls</a><a href="#findings">Findings</a><a href="#acknowledgements">Acknowledgements</a><a href="#iam">IAM</a><a href="#access-proof">Access proof</a><a href="#residency">Residency</a></nav>
 ${sections.join('\n')}
 </body></html>
 `;
