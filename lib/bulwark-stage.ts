@@ -39,8 +39,8 @@ export class BulwarkStage extends Stage {
   /** Carrier webhooks: routes on the platform API, functions in the data tier's VPC. */
   public readonly webhooks: WebhookIngress;
   /**
-   * Identity (Cognito), the tenant API routes and the migration custom resource that bootstraps the
-   * database roles and applies the schema; in the Edge stack next to the RestApi, functions in the VPC.
+   * Identity (Cognito) and the tenant API routes; in the Edge stack next to the RestApi, functions in
+   * the VPC. The schema they serve is the data tier's (`data.schema`).
    */
   public readonly tenantGuard: TenantGuard;
   public readonly audit: AuditStack;
@@ -114,16 +114,8 @@ export class BulwarkStage extends Stage {
       vpc: this.data.vpc,
       vpcSubnets: this.data.functionSubnets,
       securityGroup: this.data.apiSecurityGroup,
-      database: {
-        instance: this.data.database,
-        proxy: this.data.proxy,
-        databaseName: this.data.databaseName,
-        masterSecret: this.data.databaseSecret,
-        users: this.data.databaseUsers,
-      },
+      database: { proxy: this.data.proxy, databaseName: this.data.databaseName },
     });
-    // The webhook function records into tables the migrations create.
-    this.webhooks.function.node.addDependency(this.tenantGuard.schema);
 
     this.audit = new AuditStack(this, 'Audit', {
       deployment,
@@ -138,8 +130,6 @@ export class BulwarkStage extends Stage {
       terminationProtection: protect,
       description: `Bulwark ${deployment.name}: immutable audit archive, CloudTrail and archive shipper`,
     });
-    // The shipper reads functions the migrations (run by the Edge stack's schema resource) create.
-    this.audit.addStackDependency(this.edge);
 
     this.tenantKeys = new TenantKeysStack(this, 'TenantKeys', {
       deployment,
@@ -156,6 +146,16 @@ export class BulwarkStage extends Stage {
       terminationProtection: protect,
       description: `Bulwark ${deployment.name}: tenant keys, lifecycle and exports`,
     });
+
+    // Every function that reaches the database runs against the schema the data tier migrates:
+    // its stack deploys after the Data stack's schema resource (a new release never meets an old schema).
+    this.data.schema.requiredBy(
+      this.tenantGuard.apiFunction,
+      this.webhooks.function,
+      ...(this.audit.shipper ? [this.audit.shipper.function] : []),
+      this.tenantKeys.tenantKeys.provisioner,
+      this.tenantKeys.tenantKeys.lifecycle,
+    );
 
     // Per-organisation webhook secrets are sealed under each tenant's own key: the webhook function
     // may open them only with that tenant's org_id encryption context.

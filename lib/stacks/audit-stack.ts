@@ -24,6 +24,8 @@ export interface AuditStackProps extends StackProps {
 export class AuditStack extends Stack {
   public readonly archiveBucket: s3.IBucket;
   public readonly archiveKey: kms.IKey;
+  /** The archive shipper, when the data tier provides its database. */
+  public readonly shipper?: ArchiveShipper;
 
   constructor(scope: Construct, id: string, props: AuditStackProps) {
     super(scope, id, props);
@@ -36,7 +38,7 @@ export class AuditStack extends Stack {
       retentionMonths: defaultRetentionMonths,
     });
     if (props.shipperDatabase) {
-      new ArchiveShipper(this, 'Shipper', {
+      this.shipper = new ArchiveShipper(this, 'Shipper', {
         bucket: archive.bucket,
         key: archive.key,
         retentionMonths: props.deployment.auditRetentionMonths,

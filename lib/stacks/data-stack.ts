@@ -13,6 +13,7 @@ import { PostgresDatabase, type DatabaseUserSecrets } from '../data/database';
 import { customerKey } from '../observability/keys';
 import { APP_SUBNETS, DataNetwork } from '../data/network';
 import { RestoreDrill } from '../data/restore-drill';
+import { DatabaseSchema } from '../data/schema';
 
 export interface DataStackProps extends StackProps {
   readonly deployment: DeploymentConfig;
@@ -44,6 +45,11 @@ export class DataStack extends Stack {
    * password is used only by the migration custom resource, directly against `database`.
    */
   public readonly databaseUsers: DatabaseUserSecrets;
+  /**
+   * The schema (role bootstrap and migrations, applied at deploy). Everything that runs against
+   * the database waits for it: `schema.requiredBy(fn)`.
+   */
+  public readonly schema: DatabaseSchema;
   public readonly cache: CacheEndpoint;
   /** Encrypts the database, its secret and the cache. */
   public readonly dataKey: kms.IKey;
@@ -115,6 +121,17 @@ export class DataStack extends Stack {
       logKey,
       alarmTopic: props.alarmTopic,
       targetPrefix: `bulwark-${deployment.name}-drill`,
+    });
+
+    this.schema = new DatabaseSchema(this, 'Schema', {
+      instance: database.instance,
+      databaseName: database.databaseName,
+      masterSecret: database.secret,
+      users: database.users,
+      vpc: network.vpc,
+      vpcSubnets: this.functionSubnets,
+      securityGroup: apiSecurityGroup,
+      encryptionKey: logKey,
     });
 
     this.vpc = network.vpc;

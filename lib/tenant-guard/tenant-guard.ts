@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { CustomResource, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as cognito from 'aws-cdk-lib/aws-cognito';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -9,12 +9,9 @@ import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as rds from 'aws-cdk-lib/aws-rds';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
-import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { DATABASE_ROLES, type RolePurpose } from '../../lambda/shared/database-roles';
+import { DATABASE_ROLES } from '../../lambda/shared/database-roles';
 import { securityHeaders } from '../../lambda/shared/security-headers';
-import { BOOTSTRAP_VERSION } from '../../lambda/tenant-guard/bootstrap';
-import { loadMigrations } from '../../lambda/shared/migrations';
 import { staticHeaderValues } from '../api/platform-api';
 import { acknowledge } from '../compliance/acknowledge';
 import { deadLetterQueue } from '../observability/dead-letter-queue';
@@ -22,19 +19,10 @@ import { allowLogsToUseKey, customerKey } from '../observability/keys';
 import { PROXY_PORT } from '../data/database';
 
 export interface TenantGuardDatabase {
-  /**
-   * The database instance. Only the migration custom resource connects here (as the master user to
-   * bootstrap the roles, then as the migrator): the proxy admits IAM tokens only.
-   */
-  readonly instance: rds.IDatabaseInstance;
   /** The RDS Proxy (TLS + IAM auth) the API function connects through as `bulwark_app`. */
   readonly proxy: rds.IDatabaseProxy;
   /** Database name. */
   readonly databaseName: string;
-  /** The master user's secret (`{username, password}`); read only by the migration resource. */
-  readonly masterSecret: secretsmanager.ISecret;
-  /** One secret per login role; the bootstrap sets each role's password from its secret. */
-  readonly users: Readonly<Record<RolePurpose, secretsmanager.ISecret>>;
 }
 
 export interface TenantGuardProps {
@@ -68,7 +56,6 @@ export interface TenantGuardProps {
 }
 
 const LAMBDA_DIR = path.join(__dirname, '..', '..', 'lambda', 'tenant-guard');
-const MIGRATIONS_DIR = path.join(__dirname, '..', '..', 'migrations');
 const ROUTES = [
   'leads',
   'memberships',
@@ -99,8 +86,8 @@ export interface TenantGuardTenantKeys {
  * `org_id` attribute); a REQUEST authorizer in front of every tenant route, which verifies bearer
  * tokens with jose against the pool's JWKS and lets well-formed API keys through to be checked in
  * the database; the tenant API (one function in the VPC that re-checks membership, or the API key's
- * hash, on every request and enters the tenant through the database gate); and the deploy-time
- * migration custom resource that applies `migrations/*.sql`.
+ * hash, on every request and enters the tenant through the database gate). The schema it serves
+ * belongs to the data tier (lib/data/schema.ts).
  */
 export class TenantGuard extends Construct {
   public readonly userPool: cognito.IUserPool;
@@ -110,12 +97,6 @@ export class TenantGuard extends Construct {
   public readonly apiRole: iam.Role;
   /** The REQUEST authorizer in front of every tenant route (outside the VPC; no data access). */
   public readonly authorizerFunction: lambda.IFunction;
-  public readonly migrationFunction: lambda.IFunction;
-  /**
-   * The schema custom resource: functions that need the schema depend on it
-   * (`fn.node.addDependency(guard.schema)`), so they are updated only after the migrations ran.
-   */
-  public readonly schema: CustomResource;
   private readonly api: nodejs.NodejsFunction;
   private tenantKeysWired = false;
 
@@ -239,74 +220,7 @@ export class TenantGuard extends Construct {
     this.apiRole = api.role;
     this.api = api;
 
-    const migrator = common(
-      'Migrate',
-      'migrate.ts',
-      {
-        // The instance itself, TLS verified against the RDS CA bundle the runtime ships (Node.js
-        // 20+ runtimes load it only when asked). The proxy would refuse passwords.
-        DB_HOST: db.instance.dbInstanceEndpointAddress,
-        DB_PORT: db.instance.dbInstanceEndpointPort,
-        DB_NAME: db.databaseName,
-        MASTER_SECRET_ARN: db.masterSecret.secretArn,
-        MIGRATOR_SECRET_ARN: db.users.migrator.secretArn,
-        APP_SECRET_ARN: db.users.app.secretArn,
-        AUDIT_SHIPPER_SECRET_ARN: db.users.auditShipper.secretArn,
-        NODE_EXTRA_CA_CERTS: '/var/runtime/ca-cert.pem',
-      },
-      {
-        timeout: Duration.minutes(5),
-        reservedConcurrentExecutions: 1,
-        bundling: {
-          minify: true,
-          sourceMap: true,
-          target: 'node22',
-          commandHooks: {
-            beforeBundling: () => [],
-            beforeInstall: () => [],
-            afterBundling: (_input: string, output: string) => [`cp -r "${MIGRATIONS_DIR}" "${output}/migrations"`],
-          },
-        },
-      },
-    );
-    // Written out rather than `secret.grantRead`, which would also edit the data tier's key policy
-    // from this stack (a cross-stack cycle): identity-based grants suffice in one account.
-    const secrets = [db.masterSecret, ...Object.values(db.users)];
-    migrator.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
-        resources: secrets.map((x) => x.secretArn),
-      }),
-    );
-    const keys = [...new Set(secrets.flatMap((x) => (x.encryptionKey ? [x.encryptionKey.keyArn] : [])))];
-    if (keys.length > 0) {
-      migrator.addToRolePolicy(
-        new iam.PolicyStatement({
-          actions: ['kms:Decrypt'],
-          resources: keys,
-          conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${stack.region}.amazonaws.com` } },
-        }),
-      );
-    }
-    this.migrationFunction = migrator;
-
-    const schema = new CustomResource(this, 'Schema', {
-      serviceToken: migrator.functionArn,
-      resourceType: 'Custom::BulwarkSchema',
-      // A new migration set, a replaced secret or a new bootstrap re-runs the resource (both steps
-      // are idempotent). Rotations need no re-run: they change the password in the database themselves.
-      properties: {
-        Migrations: loadMigrations(MIGRATIONS_DIR)
-          .map((m) => `${m.version}:${m.checksum}`)
-          .join(','),
-        Bootstrap: BOOTSTRAP_VERSION,
-        Secrets: secrets.map((x) => x.secretArn),
-      },
-    });
-    schema.node.addDependency(migrator);
-    // The API serves the schema: its new code goes live only after the migrations ran.
-    api.node.addDependency(schema);
-    this.schema = schema;
+    // The API serves the schema: the stage makes it wait for the data tier's migrations.
 
     // Outside the VPC on purpose: it has no data access, and it must reach the pool's public JWKS,
     // which the data VPC (no internet path) cannot.

@@ -8,7 +8,6 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as rds from 'aws-cdk-lib/aws-rds';
-import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { applyComplianceGate } from '../../lib/compliance';
 import { TenantGuard } from '../../lib/tenant-guard';
 import { testApp } from '../support/cdk';
@@ -29,18 +28,11 @@ function build(): { app: App; stack: Stack; guard: TenantGuard } {
     restApiId: 'abcdef1234',
     rootResourceId: 'root123456',
   });
-  const arn = (n: string) => `arn:aws:secretsmanager:eu-west-1:111111111111:secret:${n}-AbCdEf`;
   const guard = new TenantGuard(stack, 'TenantGuard', {
     vpc,
     securityGroup: sg,
     api,
     database: {
-      instance: rds.DatabaseInstance.fromDatabaseInstanceAttributes(stack, 'Instance', {
-        instanceIdentifier: 'bulwark-test',
-        instanceEndpointAddress: 'bulwark-test.abc.eu-west-1.rds.amazonaws.com',
-        port: 5439,
-        securityGroups: [],
-      }),
       proxy: rds.DatabaseProxy.fromDatabaseProxyAttributes(stack, 'Proxy', {
         dbProxyName: 'bulwark',
         dbProxyArn: 'arn:aws:rds:eu-west-1:111111111111:db-proxy:prx-0123456789abcdef0',
@@ -48,12 +40,6 @@ function build(): { app: App; stack: Stack; guard: TenantGuard } {
         securityGroups: [],
       }),
       databaseName: 'bulwark',
-      masterSecret: secretsmanager.Secret.fromSecretCompleteArn(stack, 'MasterSecret', arn('master')),
-      users: {
-        migrator: secretsmanager.Secret.fromSecretCompleteArn(stack, 'MigratorSecret', arn('migrator')),
-        app: secretsmanager.Secret.fromSecretCompleteArn(stack, 'AppSecret', arn('app')),
-        auditShipper: secretsmanager.Secret.fromSecretCompleteArn(stack, 'ShipperSecret', arn('shipper')),
-      },
     },
   });
   applyComplianceGate(stage);
@@ -83,11 +69,11 @@ describe('TenantGuard construct', () => {
     t.hasResource('AWS::Cognito::UserPool', { DeletionPolicy: 'Retain' });
   });
 
-  it('runs the API and migration functions on Node.js 22 in the VPC, with bounded concurrency', () => {
+  it('runs the API function on Node.js 22 in the VPC, with bounded concurrency', () => {
     const fns = t.findResources('AWS::Lambda::Function', { Properties: { Runtime: 'nodejs22.x' } });
-    expect(Object.keys(fns)).toHaveLength(3);
+    expect(Object.keys(fns)).toHaveLength(2);
     const inVpc = Object.entries(fns).filter(([id]) => !id.startsWith('TenantGuardAuthorizer'));
-    expect(inVpc).toHaveLength(2);
+    expect(inVpc).toHaveLength(1);
     for (const [, f] of inVpc) {
       expect(f['Properties']['VpcConfig']['SecurityGroupIds']).toEqual(['sg-0123456789abcdef0']);
       expect(f['Properties']['ReservedConcurrentExecutions']).toBeGreaterThan(0);
@@ -173,16 +159,7 @@ describe('TenantGuard construct', () => {
     });
   });
 
-  it('applies migrations at deploy through a custom resource keyed by the migration checksums', () => {
-    t.hasResourceProperties('Custom::BulwarkSchema', {
-      Migrations: Match.stringLikeRegexp('^1:[0-9a-f]{64},2:'),
-      Bootstrap: '1',
-      // A replaced role secret re-runs the bootstrap.
-      Secrets: ['master', 'migrator', 'app', 'shipper'].map((n) => Match.stringLikeRegexp(`:secret:${n}-`)),
-    });
-  });
-
-  it('the API connects through the proxy as bulwark_app with an IAM token, after the migrations ran', () => {
+  it('the API connects through the proxy as bulwark_app with an IAM token', () => {
     const [apiId, api] = Object.entries(
       t.findResources('AWS::Lambda::Function', { Properties: { ReservedConcurrentExecutions: 50 } }),
     )[0]!;
@@ -194,7 +171,6 @@ describe('TenantGuard construct', () => {
       DB_USER: 'bulwark_app',
     });
     expect(Object.keys(vars).filter((k) => /SECRET|PASSWORD/.test(k))).toEqual([]);
-    expect(api['DependsOn']).toEqual(expect.arrayContaining([expect.stringMatching(/^TenantGuardSchema/)]));
     // rds-db:connect for bulwark_app only, and no secret read.
     const role = (api['Properties']['Role'] as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0];
     const policies = Object.values(t.findResources('AWS::IAM::Policy')).filter((p) =>
@@ -208,27 +184,5 @@ describe('TenantGuard construct', () => {
     expect(JSON.stringify(connect[0]!['Resource'])).toContain(':dbuser:prx-0123456789abcdef0/bulwark_app');
     expect(JSON.stringify(statements)).not.toContain('secretsmanager:GetSecretValue');
     expect(apiId).toMatch(/^TenantGuardApi/);
-  });
-
-  it('the migration resource reads the master and role secrets and connects to the instance with TLS', () => {
-    const [, fn] = Object.entries(
-      t.findResources('AWS::Lambda::Function', { Properties: { ReservedConcurrentExecutions: 1 } }),
-    )[0]!;
-    expect(fn['Properties']['Environment']['Variables']).toMatchObject({
-      DB_HOST: 'bulwark-test.abc.eu-west-1.rds.amazonaws.com',
-      DB_PORT: '5439',
-      MASTER_SECRET_ARN: expect.stringContaining(':secret:master'),
-      MIGRATOR_SECRET_ARN: expect.stringContaining(':secret:migrator'),
-      APP_SECRET_ARN: expect.stringContaining(':secret:app'),
-      AUDIT_SHIPPER_SECRET_ARN: expect.stringContaining(':secret:shipper'),
-      NODE_EXTRA_CA_CERTS: '/var/runtime/ca-cert.pem',
-    });
-    const role = (fn['Properties']['Role'] as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0];
-    const statements = Object.values(t.findResources('AWS::IAM::Policy'))
-      .filter((p) => JSON.stringify(p['Properties']['Roles']).includes(role))
-      .flatMap((p) => p['Properties']['PolicyDocument']['Statement'] as Record<string, unknown>[]);
-    const read = JSON.stringify(statements.filter((st) => JSON.stringify(st['Action']).includes('GetSecretValue')));
-    for (const n of ['master', 'migrator', 'app', 'shipper']) expect(read).toContain(`:secret:${n}-`);
-    expect(JSON.stringify(statements)).not.toContain('rds-db:connect');
   });
 });
