@@ -96,37 +96,25 @@ export class BulwarkStage extends Stage {
     // deployment must share a stack. Their functions run in the data tier's VPC.
     this.webhooks = new WebhookIngress(this.edge, 'Webhooks', {
       api: this.edge.api.restApi,
-      vpc: this.data.vpc,
-      vpcSubnets: this.data.functionSubnets,
-      securityGroup: this.data.apiSecurityGroup,
       environment: deployment.environment,
       telnyxPublicKey: deployment.webhooks.telnyxPublicKey,
       telnyxPreviousPublicKey: deployment.webhooks.telnyxPreviousPublicKey,
       verification: deployment.webhooks.verification,
       maxBodyBytes: this.edge.api.maxRequestBodyBytes,
-      database: { proxy: this.data.proxy, databaseName: this.data.databaseName },
+      database: this.data.databaseAccess(DATABASE_ROLES.app),
       alarmTopic: this.operations.alarmTopic,
     });
 
     this.tenantGuard = new TenantGuard(this.edge, 'TenantGuard', {
       api: this.edge.api.restApi,
       responseHeaders: this.edge.api.responseHeaders,
-      vpc: this.data.vpc,
-      vpcSubnets: this.data.functionSubnets,
-      securityGroup: this.data.apiSecurityGroup,
-      database: { proxy: this.data.proxy, databaseName: this.data.databaseName },
+      database: this.data.databaseAccess(DATABASE_ROLES.app),
     });
 
     this.audit = new AuditStack(this, 'Audit', {
       deployment,
       alarmTopic: this.operations.alarmTopic,
-      shipperDatabase: {
-        proxy: this.data.proxy,
-        name: this.data.databaseName,
-        vpc: this.data.vpc,
-        vpcSubnets: this.data.functionSubnets,
-        securityGroups: [this.data.apiSecurityGroup],
-      },
+      shipperDatabase: this.data.databaseAccess(DATABASE_ROLES.auditShipper),
       terminationProtection: protect,
       description: `Bulwark ${deployment.name}: immutable audit archive, CloudTrail and archive shipper`,
     });
@@ -134,28 +122,14 @@ export class BulwarkStage extends Stage {
     this.tenantKeys = new TenantKeysStack(this, 'TenantKeys', {
       deployment,
       alarmTopic: this.operations.alarmTopic,
-      database: {
-        vpc: this.data.vpc,
-        subnets: this.data.functionSubnets,
-        securityGroups: [this.data.apiSecurityGroup],
-        proxy: this.data.proxy,
-        databaseName: this.data.databaseName,
-        // The application role of migrations/ (IAM authentication through the proxy).
-        user: DATABASE_ROLES.app,
-      },
+      // The application role of migrations/ (IAM authentication through the proxy).
+      database: this.data.databaseAccess(DATABASE_ROLES.app),
       terminationProtection: protect,
       description: `Bulwark ${deployment.name}: tenant keys, lifecycle and exports`,
     });
 
-    // Every function that reaches the database runs against the schema the data tier migrates:
-    // its stack deploys after the Data stack's schema resource (a new release never meets an old schema).
-    this.data.schema.requiredBy(
-      this.tenantGuard.apiFunction,
-      this.webhooks.function,
-      ...(this.audit.shipper ? [this.audit.shipper.function] : []),
-      this.tenantKeys.tenantKeys.provisioner,
-      this.tenantKeys.tenantKeys.lifecycle,
-    );
+    // Every function given database access (DatabaseAccess.connect) deploys after the Data stack's
+    // schema resource: its stack depends on the Data stack, so new code never meets an old schema.
 
     // Per-organisation webhook secrets are sealed under each tenant's own key: the webhook function
     // may open them only with that tenant's org_id encryption context.

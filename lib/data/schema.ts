@@ -1,19 +1,15 @@
 import * as path from 'node:path';
-import { CustomResource, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { CustomResource, Duration, Stack } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
-import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as rds from 'aws-cdk-lib/aws-rds';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct, type IConstruct } from 'constructs';
 import { loadMigrations } from '../../lambda/shared/migrations';
 import { BOOTSTRAP_VERSION } from '../../lambda/tenant-guard/bootstrap';
-import { acknowledge } from '../compliance/acknowledge';
-import { deadLetterQueue } from '../observability/dead-letter-queue';
-import { allowLogsToUseKey } from '../observability/keys';
+import { BulwarkFunction } from '../shared/function';
 import type { DatabaseUserSecrets } from './database';
 
 const MIGRATIONS_DIR = path.join(__dirname, '..', '..', 'migrations');
@@ -51,27 +47,18 @@ export class DatabaseSchema extends Construct {
   constructor(scope: Construct, id: string, props: DatabaseSchemaProps) {
     super(scope, id);
     const stack = Stack.of(this);
-    const key = props.encryptionKey;
-    allowLogsToUseKey(key);
-    const logGroup = new logs.LogGroup(this, 'MigrateLogs', {
-      encryptionKey: key,
-      retention: logs.RetentionDays.ONE_YEAR,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    const dlq = deadLetterQueue(this, 'MigrateDlq', { encryptionKey: key, deadLetterOf: 'the Migrate function' });
-    const migrator = new nodejs.NodejsFunction(this, 'Migrate', {
+    const secrets = [props.masterSecret, ...Object.values(props.users)];
+    const secretKeys = [...new Set(secrets.flatMap((x) => (x.encryptionKey ? [x.encryptionKey.keyArn] : [])))];
+    const migrator = new BulwarkFunction(this, 'Migrate', {
       entry: path.join(__dirname, '..', '..', 'lambda', 'tenant-guard', 'migrate.ts'),
-      runtime: lambda.Runtime.NODEJS_22_X,
-      architecture: lambda.Architecture.ARM_64,
+      description: 'Bootstraps the database login roles and applies migrations (Custom::BulwarkSchema)',
+      // CloudFormation invokes custom resources asynchronously.
+      invocation: { kind: 'asynchronous' },
+      reservedConcurrentExecutions: 1,
+      encryptionKey: props.encryptionKey,
       memorySize: 512,
       timeout: Duration.minutes(5),
-      reservedConcurrentExecutions: 1,
-      vpc: props.vpc,
-      vpcSubnets: props.vpcSubnets,
-      securityGroups: [props.securityGroup],
-      tracing: lambda.Tracing.ACTIVE,
-      logGroup,
-      deadLetterQueue: dlq,
+      network: { vpc: props.vpc, vpcSubnets: props.vpcSubnets, securityGroups: [props.securityGroup] },
       environment: {
         // The instance itself, TLS verified against the RDS CA bundle the runtime ships (Node.js
         // 20+ runtimes load it only when asked). The proxy would refuse passwords.
@@ -84,35 +71,25 @@ export class DatabaseSchema extends Construct {
         AUDIT_SHIPPER_SECRET_ARN: props.users.auditShipper.secretArn,
         NODE_EXTRA_CA_CERTS: '/var/runtime/ca-cert.pem',
       },
-      bundling: {
-        minify: true,
-        sourceMap: true,
-        target: 'node22',
-        commandHooks: {
-          beforeBundling: () => [],
-          beforeInstall: () => [],
-          afterBundling: (_input: string, output: string) => [`cp -r "${MIGRATIONS_DIR}" "${output}/migrations"`],
-        },
-      },
-    });
-    const secrets = [props.masterSecret, ...Object.values(props.users)];
-    migrator.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
-        resources: secrets.map((x) => x.secretArn),
-      }),
-    );
-    const keys = [...new Set(secrets.flatMap((x) => (x.encryptionKey ? [x.encryptionKey.keyArn] : [])))];
-    if (keys.length > 0) {
-      migrator.addToRolePolicy(
+      copyIntoBundle: { migrations: MIGRATIONS_DIR },
+      statements: [
         new iam.PolicyStatement({
-          actions: ['kms:Decrypt'],
-          resources: keys,
-          conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${stack.region}.amazonaws.com` } },
+          sid: 'ReadDatabaseSecrets',
+          actions: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
+          resources: secrets.map((x) => x.secretArn),
         }),
-      );
-    }
-    acknowledgeOld(migrator);
+        ...(secretKeys.length > 0
+          ? [
+              new iam.PolicyStatement({
+                sid: 'DecryptDatabaseSecrets',
+                actions: ['kms:Decrypt'],
+                resources: secretKeys,
+                conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${stack.region}.amazonaws.com` } },
+              }),
+            ]
+          : []),
+      ],
+    }).function;
     this.migrationFunction = migrator;
 
     const resource = new CustomResource(this, 'Resource', {
@@ -141,45 +118,7 @@ export class DatabaseSchema extends Construct {
     for (const c of constructs) {
       const stack = Stack.of(c);
       if (stack === own) c.node.addDependency(this.resource);
-      else stack.addDependency(own, `${c.node.path} runs against the database schema`);
+      else stack.addStackDependency(own, `${c.node.path} runs against the database schema`);
     }
-  }
-}
-
-function acknowledgeOld(fn: nodejs.NodejsFunction): void {
-  const role = fn.role!.node.defaultChild as iam.CfnRole;
-  const policy = fn.role!.node.findChild('DefaultPolicy');
-  acknowledge(
-    role,
-    'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
-    'Lets the function write only to its own KMS-encrypted log group; the AWS-maintained policy tracks Lambda logging changes.',
-  );
-  acknowledge(
-    role,
-    'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]',
-    'Required for a function in a VPC to manage its network interfaces; the AWS-maintained policy is the documented minimum.',
-  );
-  acknowledge(
-    policy,
-    'AwsSolutions-IAM5[Resource::*]',
-    'X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions; every other statement names its resource.',
-  );
-  for (const id of [
-    'HIPAA.Security-IAMNoInlinePolicy',
-    'NIST.800.53.R5-IAMNoInlinePolicy',
-    'PCI.DSS.321-IAMNoInlinePolicy',
-  ]) {
-    acknowledge(
-      policy,
-      id,
-      'The CDK-generated default policy is scoped to this one role and its grants (secret, DLQ, tracing); it is never shared.',
-    );
-  }
-  for (const id of ['AwsSolutions-L1', 'Serverless-LambdaLatestVersion']) {
-    acknowledge(
-      fn,
-      id,
-      'Node.js 22 is the platform-wide pinned runtime (LTS, supported by Lambda); upgrades are made fleet-wide, not per function.',
-    );
   }
 }

@@ -3,7 +3,8 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
-import { ArchiveShipper, type ShipperDatabase } from '../audit/archive-shipper';
+import { ArchiveShipper } from '../audit/archive-shipper';
+import type { DatabaseAccess } from '../data/database-access';
 import { AuditArchive } from '../audit/audit-archive';
 import { AuditTrail } from '../audit/audit-trail';
 import { shortestAuditRetentionMonths, type DeploymentConfig } from '../config';
@@ -17,7 +18,7 @@ export interface AuditStackProps extends StackProps {
    * data tier provides it; until then records stay in PostgreSQL, append-only and hash-chained.
    * @default - no shipper
    */
-  readonly shipperDatabase?: ShipperDatabase;
+  readonly shipperDatabase?: DatabaseAccess;
 }
 
 /** Immutable audit trail: the Object Lock archive and the account's CloudTrail for this region. */

@@ -9,7 +9,8 @@ import type { Construct } from 'constructs';
 import type { DeploymentConfig } from '../config';
 import { DatabaseBackup } from '../data/backup';
 import { RedisCache, type CacheEndpoint } from '../data/cache';
-import { PostgresDatabase, type DatabaseUserSecrets } from '../data/database';
+import { PROXY_PORT, PostgresDatabase, type DatabaseUserSecrets } from '../data/database';
+import { DatabaseAccess } from '../data/database-access';
 import { customerKey } from '../observability/keys';
 import { APP_SUBNETS, DataNetwork } from '../data/network';
 import { RestoreDrill } from '../data/restore-drill';
@@ -144,6 +145,23 @@ export class DataStack extends Stack {
     this.cache = cache.endpoint;
     this.dataKey = dataKey;
     this.logKey = logKey;
+  }
+
+  /**
+   * Database access as `role` (one of DATABASE_ROLES): through the proxy, from the function subnets
+   * with the API security group, after the schema. `access.connect(fn)` wires one function.
+   */
+  public databaseAccess(role: string): DatabaseAccess {
+    return new DatabaseAccess({
+      proxy: this.proxy,
+      port: PROXY_PORT,
+      databaseName: this.databaseName,
+      role,
+      vpc: this.vpc,
+      vpcSubnets: this.functionSubnets,
+      securityGroups: [this.apiSecurityGroup],
+      schema: this.schema,
+    });
   }
 
   /**

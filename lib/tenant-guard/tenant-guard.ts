@@ -2,39 +2,23 @@ import * as path from 'node:path';
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as cognito from 'aws-cdk-lib/aws-cognito';
-import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import type * as rds from 'aws-cdk-lib/aws-rds';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { DATABASE_ROLES } from '../../lambda/shared/database-roles';
 import { securityHeaders } from '../../lambda/shared/security-headers';
 import { staticHeaderValues } from '../api/platform-api';
 import { acknowledge } from '../compliance/acknowledge';
-import { deadLetterQueue } from '../observability/dead-letter-queue';
-import { allowLogsToUseKey, customerKey } from '../observability/keys';
-import { PROXY_PORT } from '../data/database';
-
-export interface TenantGuardDatabase {
-  /** The RDS Proxy (TLS + IAM auth) the API function connects through as `bulwark_app`. */
-  readonly proxy: rds.IDatabaseProxy;
-  /** Database name. */
-  readonly databaseName: string;
-}
+import { customerKey } from '../observability/keys';
+import type { DatabaseAccess } from '../data/database-access';
+import { BulwarkFunction } from '../shared/function';
 
 export interface TenantGuardProps {
-  /** VPC the functions run in (private subnets; the database is reachable from there). */
-  readonly vpc: ec2.IVpc;
-  /** Security group of the functions; must be allowed to reach the database (proxy). */
-  readonly securityGroup: ec2.ISecurityGroup;
-  /** Subnets for the functions. @default - the VPC's private subnets */
-  readonly vpcSubnets?: ec2.SubnetSelection;
   /** REST API the tenant routes are added to, under `api.root`. */
   readonly api: apigateway.IRestApi;
-  readonly database: TenantGuardDatabase;
+  /** The tenant API's database access (the data tier's, as `bulwark_app`); the API runs where it says. */
+  readonly database: DatabaseAccess;
   /** Days the function logs are kept. @default logs.RetentionDays.ONE_YEAR */
   readonly logRetention?: logs.RetentionDays;
   /** Maximum concurrent API executions (protects the database). @default 50 */
@@ -55,7 +39,6 @@ export interface TenantGuardProps {
   readonly responseHeaders?: Readonly<Record<string, string>>;
 }
 
-const LAMBDA_DIR = path.join(__dirname, '..', '..', 'lambda', 'tenant-guard');
 const ROUTES = [
   'leads',
   'memberships',
@@ -97,33 +80,13 @@ export class TenantGuard extends Construct {
   public readonly apiRole: iam.Role;
   /** The REQUEST authorizer in front of every tenant route (outside the VPC; no data access). */
   public readonly authorizerFunction: lambda.IFunction;
-  private readonly api: nodejs.NodejsFunction;
-  private tenantKeysWired = false;
-
-  private grants?: iam.Policy;
-
   /**
-   * A policy of the API function's role where other capabilities add their grants (tenant keys'
-   * `grantTenantKeyUse`, for sealing per-organisation secrets). Created on first use, so a guard
-   * nobody grants anything renders no empty policy.
+   * The API function's one customer-managed policy, where other capabilities add their grants
+   * (tenant keys' `grantTenantKeyUse`, for sealing per-organisation secrets).
    */
-  public get apiPolicy(): iam.Policy {
-    if (!this.grants) {
-      this.grants = new iam.Policy(this, 'ApiGrants', { roles: [this.apiRole] });
-      for (const id of [
-        'HIPAA.Security-IAMNoInlinePolicy',
-        'NIST.800.53.R5-IAMNoInlinePolicy',
-        'PCI.DSS.321-IAMNoInlinePolicy',
-      ]) {
-        acknowledge(
-          this.grants,
-          id,
-          'Holds only the grants other capabilities give the tenant API function (tenant keys); attached to that one role, never shared.',
-        );
-      }
-    }
-    return this.grants;
-  }
+  public readonly apiPolicy: iam.ManagedPolicy;
+  private readonly api: BulwarkFunction;
+  private tenantKeysWired = false;
 
   constructor(scope: Construct, id: string, props: TenantGuardProps) {
     super(scope, id);
@@ -165,91 +128,45 @@ export class TenantGuard extends Construct {
     this.userPool = userPool;
     this.userPoolClient = client;
 
-    const key = customerKey(this, 'LogKey', 'Encrypts tenant guard logs and dead-letter queues');
-    allowLogsToUseKey(key);
+    const key = customerKey(this, 'LogKey', 'Encrypts tenant guard logs and function environments');
+    const lambdaDir = path.join(__dirname, '..', '..', 'lambda', 'tenant-guard');
 
-    const common = (
-      name: string,
-      entry: string,
-      environment: Record<string, string>,
-      extra: Partial<nodejs.NodejsFunctionProps> = {},
-      inVpc = true,
-    ) => {
-      const logGroup = new logs.LogGroup(this, `${name}Logs`, {
-        encryptionKey: key,
-        retention: props.logRetention ?? logs.RetentionDays.ONE_YEAR,
-        removalPolicy: RemovalPolicy.RETAIN,
-      });
-      const dlq = deadLetterQueue(this, `${name}Dlq`, {
-        encryptionKey: key,
-        deadLetterOf: `the ${name} function`,
-      });
-      const fn = new nodejs.NodejsFunction(this, name, {
-        entry: path.join(LAMBDA_DIR, entry),
-        runtime: lambda.Runtime.NODEJS_22_X,
-        architecture: lambda.Architecture.ARM_64,
-        memorySize: 512,
-        timeout: Duration.seconds(15),
-        ...(inVpc ? { vpc: props.vpc, vpcSubnets: props.vpcSubnets, securityGroups: [props.securityGroup] } : {}),
-        tracing: lambda.Tracing.ACTIVE,
-        logGroup,
-        deadLetterQueue: dlq,
-        environment,
-        bundling: { minify: true, sourceMap: true, target: 'node22' },
-        ...extra,
-      });
-      acknowledgeFunctionFindings(fn, inVpc);
-      return fn;
-    };
-
-    const api = common(
-      'Api',
-      'handler.ts',
-      {
-        // Through the proxy as bulwark_app with an IAM token (lambda/shared/db.ts): no password.
-        DB_HOST: db.proxy.endpoint,
-        DB_PORT: String(PROXY_PORT),
-        DB_NAME: db.databaseName,
-        DB_USER: DATABASE_ROLES.app,
-      },
-      { reservedConcurrentExecutions: props.apiConcurrency ?? 50 },
-    );
-    db.proxy.grantConnect(api, DATABASE_ROLES.app);
-    this.apiFunction = api;
-    if (!(api.role instanceof iam.Role)) throw new Error(`${this.node.path}: the API function needs its own role`);
-    this.apiRole = api.role;
+    const api = new BulwarkFunction(this, 'Api', {
+      entry: path.join(lambdaDir, 'handler.ts'),
+      description: 'Tenant API: re-checks membership or the API key, enters the tenant through the database gate',
+      invocation: { kind: 'synchronous', caller: 'API Gateway' },
+      reservedConcurrentExecutions: props.apiConcurrency ?? 50,
+      encryptionKey: key,
+      memorySize: 512,
+      timeout: Duration.seconds(15),
+      logRetention: props.logRetention,
+      network: db.network,
+    });
+    // Through the proxy with an IAM token (lambda/shared/db.ts): no password.
+    db.connect(api);
     this.api = api;
-
-    // The API serves the schema: the stage makes it wait for the data tier's migrations.
+    this.apiFunction = api.function;
+    this.apiRole = api.role;
+    this.apiPolicy = api.policy;
 
     // Outside the VPC on purpose: it has no data access, and it must reach the pool's public JWKS,
     // which the data VPC (no internet path) cannot.
-    const authorizerFn = common(
-      'Authorizer',
-      'authorizer-handler.ts',
-      {
+    const authorizerFn = new BulwarkFunction(this, 'Authorizer', {
+      entry: path.join(lambdaDir, 'authorizer-handler.ts'),
+      description: 'Tenant API REQUEST authorizer: verifies bearer tokens against the user pool JWKS',
+      invocation: { kind: 'synchronous', caller: 'API Gateway (REQUEST authorizer)' },
+      reservedConcurrentExecutions: props.authorizerConcurrency ?? 100,
+      encryptionKey: key,
+      memorySize: 256,
+      timeout: Duration.seconds(10),
+      logRetention: props.logRetention,
+      outsideVpc:
+        'The token authorizer holds no data access (no database, secrets or keys) and must fetch the identity provider public JWKS, which the isolated data VPC cannot reach.',
+      environment: {
         JWT_ISSUER: `https://cognito-idp.${stack.region}.${stack.urlSuffix}/${userPool.userPoolId}`,
         JWT_AUDIENCE: client.userPoolClientId,
       },
-      {
-        memorySize: 256,
-        timeout: Duration.seconds(10),
-        reservedConcurrentExecutions: props.authorizerConcurrency ?? 100,
-      },
-      false,
-    );
-    const outside = authorizerFn.node.defaultChild as lambda.CfnFunction;
-    for (const id of [
-      'HIPAA.Security-LambdaInsideVPC',
-      'NIST.800.53.R5-LambdaInsideVPC',
-      'PCI.DSS.321-LambdaInsideVPC',
-    ]) {
-      acknowledge(
-        outside,
-        id,
-        'The token authorizer holds no data access (no database, secrets or keys) and must fetch the identity provider public JWKS, which the isolated data VPC cannot reach.',
-      );
-    }
+    }).function;
     this.authorizerFunction = authorizerFn;
 
     const authorizer = new apigateway.RequestAuthorizer(this, 'TokenAuthorizer', {
@@ -272,7 +189,7 @@ export class TenantGuard extends Construct {
         templates: { 'application/json': `{"error":"${error}","header":"authorization"}` },
       });
     }
-    const integration = new apigateway.LambdaIntegration(api);
+    const integration = new apigateway.LambdaIntegration(api.function);
     const options: apigateway.MethodOptions = {
       authorizer,
       authorizationType: apigateway.AuthorizationType.CUSTOM,
@@ -299,54 +216,9 @@ export class TenantGuard extends Construct {
    */
   public useTenantKeys(keys: TenantGuardTenantKeys): void {
     if (this.tenantKeysWired) throw new Error(`${this.node.path}: tenant keys are already wired`);
-    this.api.role!.addManagedPolicy(keys.apiAccessPolicy);
+    this.api.role.addManagedPolicy(keys.apiAccessPolicy);
     this.api.addEnvironment('PROVISIONER_FUNCTION', keys.provisioner.functionName);
     this.api.addEnvironment('EXPORT_BUCKET', keys.exportBucket.bucketName);
     this.tenantKeysWired = true;
-  }
-}
-
-/**
- * Findings every VPC Lambda function of this construct carries by construction, each accepted on
- * the one resource it concerns with the reason it does not apply.
- */
-function acknowledgeFunctionFindings(fn: nodejs.NodejsFunction, inVpc: boolean): void {
-  const role = fn.role!.node.defaultChild as iam.CfnRole;
-  const policy = fn.role!.node.findChild('DefaultPolicy');
-  acknowledge(
-    role,
-    'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
-    'Lets the function write only to its own KMS-encrypted log group; the AWS-maintained policy tracks Lambda logging changes.',
-  );
-  if (inVpc) {
-    acknowledge(
-      role,
-      'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]',
-      'Required for a function in a VPC to manage its network interfaces; the AWS-maintained policy is the documented minimum.',
-    );
-  }
-  acknowledge(
-    policy,
-    'AwsSolutions-IAM5[Resource::*]',
-    'X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions; every other statement names its resource.',
-  );
-  for (const id of [
-    'HIPAA.Security-IAMNoInlinePolicy',
-    'NIST.800.53.R5-IAMNoInlinePolicy',
-    'PCI.DSS.321-IAMNoInlinePolicy',
-  ]) {
-    acknowledge(
-      policy,
-      id,
-      'The CDK-generated default policy is scoped to this one role and its grants (secret, DLQ, tracing); it is never shared.',
-    );
-  }
-  const runtime = fn.node.defaultChild as lambda.CfnFunction;
-  for (const id of ['AwsSolutions-L1', 'Serverless-LambdaLatestVersion']) {
-    acknowledge(
-      runtime,
-      id,
-      'Node.js 22 is the platform-wide pinned runtime (LTS, supported by Lambda); upgrades are made fleet-wide, not per function.',
-    );
   }
 }

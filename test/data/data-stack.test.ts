@@ -530,7 +530,7 @@ describe('restore drill', () => {
       ],
     });
     t.hasResourceProperties('AWS::Lambda::Function', {
-      Runtime: 'nodejs22.x',
+      Runtime: 'nodejs24.x',
       VpcConfig: Match.objectLike({ SubnetIds: Match.arrayWith([{ Ref: Match.stringLikeRegexp('Vpcapp') }]) }),
       Environment: {
         Variables: Match.objectLike({

@@ -5,7 +5,7 @@
  */
 import type * as cxapi from 'aws-cdk-lib/cx-api';
 
-type Resource = { Type: string; Properties?: Record<string, unknown>; DependsOn?: string | string[] };
+type Resource = { Type?: string; Properties?: Record<string, unknown>; DependsOn?: string | string[] };
 type Resources = Record<string, Resource>;
 
 const SCHEMA_TYPE = 'Custom::BulwarkSchema';

@@ -7,10 +7,12 @@ import { type App, Stack, Stage } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import * as rds from 'aws-cdk-lib/aws-rds';
 import { applyComplianceGate } from '../../lib/compliance';
 import { TenantGuard } from '../../lib/tenant-guard';
 import { testApp } from '../support/cdk';
+import { importedDatabaseAccess } from '../support/database-access';
+import { DATABASE_ROLES } from '../../lambda/shared/database-roles';
+import { roleStatements } from '../support/deploy-order';
 import { HSTS_VALUE } from '../../lambda/shared/security-headers';
 
 function build(): { app: App; stack: Stack; guard: TenantGuard } {
@@ -29,18 +31,14 @@ function build(): { app: App; stack: Stack; guard: TenantGuard } {
     rootResourceId: 'root123456',
   });
   const guard = new TenantGuard(stack, 'TenantGuard', {
-    vpc,
-    securityGroup: sg,
     api,
-    database: {
-      proxy: rds.DatabaseProxy.fromDatabaseProxyAttributes(stack, 'Proxy', {
-        dbProxyName: 'bulwark',
-        dbProxyArn: 'arn:aws:rds:eu-west-1:111111111111:db-proxy:prx-0123456789abcdef0',
-        endpoint: 'bulwark.proxy-abc.eu-west-1.rds.amazonaws.com',
-        securityGroups: [],
-      }),
-      databaseName: 'bulwark',
-    },
+    database: importedDatabaseAccess(stack, {
+      role: DATABASE_ROLES.app,
+      region: 'eu-west-1',
+      account: '111111111111',
+      vpc,
+      securityGroup: sg,
+    }),
   });
   applyComplianceGate(stage);
   return { app, stack, guard };
@@ -69,8 +67,8 @@ describe('TenantGuard construct', () => {
     t.hasResource('AWS::Cognito::UserPool', { DeletionPolicy: 'Retain' });
   });
 
-  it('runs the API function on Node.js 22 in the VPC, with bounded concurrency', () => {
-    const fns = t.findResources('AWS::Lambda::Function', { Properties: { Runtime: 'nodejs22.x' } });
+  it('runs the API function on Node.js 24 in the VPC, with bounded concurrency', () => {
+    const fns = t.findResources('AWS::Lambda::Function', { Properties: { Runtime: 'nodejs24.x' } });
     expect(Object.keys(fns)).toHaveLength(2);
     const inVpc = Object.entries(fns).filter(([id]) => !id.startsWith('TenantGuardAuthorizer'));
     expect(inVpc).toHaveLength(1);
@@ -117,7 +115,7 @@ describe('TenantGuard construct', () => {
   });
 
   it('runs the authorizer outside the VPC with no data access, and only it knows the token issuer', () => {
-    const fns = t.findResources('AWS::Lambda::Function', { Properties: { Runtime: 'nodejs22.x' } });
+    const fns = t.findResources('AWS::Lambda::Function', { Properties: { Runtime: 'nodejs24.x' } });
     const [id, fn] = Object.entries(fns).find(([k]) => k.startsWith('TenantGuardAuthorizer'))!;
     expect(fn['Properties']['VpcConfig']).toBeUndefined();
     expect(fn['Properties']['ReservedConcurrentExecutions']).toBe(100);
@@ -125,14 +123,10 @@ describe('TenantGuard construct', () => {
     expect(Object.keys(vars)).toEqual(expect.arrayContaining(['JWT_AUDIENCE', 'JWT_ISSUER']));
     expect(JSON.stringify(vars['JWT_ISSUER'])).toContain('cognito-idp.eu-west-1.');
     expect(Object.keys(vars).some((k) => k.startsWith('DB_'))).toBe(false);
-    const role = (fn['Properties']['Role'] as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0];
-    const statements = Object.values(t.findResources('AWS::IAM::Policy'))
-      .filter((p) => JSON.stringify(p['Properties']['Roles']).includes(role))
-      .flatMap((p) => p['Properties']['PolicyDocument']['Statement'] as Record<string, unknown>[]);
+    const statements = roleStatements(t.toJSON().Resources, fn);
     const actions = statements.flatMap((st) => [st['Action']].flat() as string[]);
-    expect(actions.filter((a) => !/^(xray:|sqs:SendMessage|kms:(Encrypt|GenerateDataKey|Decrypt))/.test(a))).toEqual(
-      [],
-    );
+    // Its own logs, tracing, its encrypted environment: nothing else.
+    expect(actions.filter((a) => !/^(xray:|logs:(CreateLogStream|PutLogEvents)$|kms:Decrypt$)/.test(a))).toEqual([]);
     expect(JSON.stringify(statements)).not.toMatch(/rds-db|secretsmanager|ec2:/);
     // The API function no longer needs the issuer: it honours the authorizer's verdicts.
     const api = Object.entries(fns).find(([k]) => k.startsWith('TenantGuardApi'))![1];
@@ -172,17 +166,27 @@ describe('TenantGuard construct', () => {
     });
     expect(Object.keys(vars).filter((k) => /SECRET|PASSWORD/.test(k))).toEqual([]);
     // rds-db:connect for bulwark_app only, and no secret read.
-    const role = (api['Properties']['Role'] as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0];
-    const policies = Object.values(t.findResources('AWS::IAM::Policy')).filter((p) =>
-      JSON.stringify(p['Properties']['Roles']).includes(role),
-    );
-    const statements = policies.flatMap(
-      (p) => p['Properties']['PolicyDocument']['Statement'] as Record<string, unknown>[],
-    );
+    const statements = roleStatements(t.toJSON().Resources, api);
     const connect = statements.filter((st) => JSON.stringify(st['Action']).includes('rds-db:connect'));
     expect(connect).toHaveLength(1);
     expect(JSON.stringify(connect[0]!['Resource'])).toContain(':dbuser:prx-0123456789abcdef0/bulwark_app');
     expect(JSON.stringify(statements)).not.toContain('secretsmanager:GetSecretValue');
     expect(apiId).toMatch(/^TenantGuardApi/);
+  });
+
+  it('holds every function permission in one customer-managed policy per function, logs only to its own group', () => {
+    const all = t.toJSON().Resources as Record<string, { Type: string; Properties: Record<string, unknown> }>;
+    t.resourceCountIs('AWS::IAM::Policy', 0);
+    for (const [, fn] of Object.entries(all).filter(([, r]) => r.Type === 'AWS::Lambda::Function')) {
+      const roleId = (fn.Properties['Role'] as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0];
+      const arns = all[roleId]!.Properties['ManagedPolicyArns'] as unknown[];
+      // No AWS-managed policy (logs on "*"): only customer-managed policies of this template.
+      expect(JSON.stringify(arns)).not.toContain('iam::aws:policy');
+      const logGroup = (fn.Properties['LoggingConfig'] as { LogGroup: { Ref: string } }).LogGroup.Ref;
+      const logs = roleStatements(all, fn).filter((st) => JSON.stringify(st['Action']).includes('logs:'));
+      expect(logs).toEqual([expect.objectContaining({ Resource: { 'Fn::GetAtt': [logGroup, 'Arn'] } })]);
+      // Synchronous API Gateway functions: no dead-letter queue that could never receive.
+      expect(fn.Properties['DeadLetterConfig']).toBeUndefined();
+    }
   });
 });
