@@ -40,8 +40,8 @@ export class BulwarkStage extends Stage {
   /** Carrier webhooks: routes on the platform API, functions in the data tier's VPC. */
   public readonly webhooks: WebhookIngress;
   /**
-   * Identity (Cognito), the tenant API routes and the migration custom resource that bootstraps the
-   * database roles and applies the schema; in the Edge stack next to the RestApi, functions in the VPC.
+   * Identity (Cognito) and the tenant API routes; in the Edge stack next to the RestApi, functions in
+   * the VPC. The schema they serve is the data tier's (`data.schema`).
    */
   public readonly tenantGuard: TenantGuard;
   public readonly audit: AuditStack;
@@ -97,66 +97,40 @@ export class BulwarkStage extends Stage {
     // deployment must share a stack. Their functions run in the data tier's VPC.
     this.webhooks = new WebhookIngress(this.edge, 'Webhooks', {
       api: this.edge.api.restApi,
-      vpc: this.data.vpc,
-      vpcSubnets: this.data.functionSubnets,
-      securityGroup: this.data.apiSecurityGroup,
       environment: deployment.environment,
       telnyxPublicKey: deployment.webhooks.telnyxPublicKey,
       telnyxPreviousPublicKey: deployment.webhooks.telnyxPreviousPublicKey,
       verification: deployment.webhooks.verification,
       maxBodyBytes: this.edge.api.maxRequestBodyBytes,
-      database: { proxy: this.data.proxy, databaseName: this.data.databaseName },
+      database: this.data.databaseAccess(DATABASE_ROLES.app),
       alarmTopic: this.operations.alarmTopic,
     });
 
     this.tenantGuard = new TenantGuard(this.edge, 'TenantGuard', {
       api: this.edge.api.restApi,
       responseHeaders: this.edge.api.responseHeaders,
-      vpc: this.data.vpc,
-      vpcSubnets: this.data.functionSubnets,
-      securityGroup: this.data.apiSecurityGroup,
-      database: {
-        instance: this.data.database,
-        proxy: this.data.proxy,
-        databaseName: this.data.databaseName,
-        masterSecret: this.data.databaseSecret,
-        users: this.data.databaseUsers,
-      },
+      database: this.data.databaseAccess(DATABASE_ROLES.app),
     });
-    // The webhook function records into tables the migrations create.
-    this.webhooks.function.node.addDependency(this.tenantGuard.schema);
 
     this.audit = new AuditStack(this, 'Audit', {
       deployment,
       alarmTopic: this.operations.alarmTopic,
-      shipperDatabase: {
-        proxy: this.data.proxy,
-        name: this.data.databaseName,
-        vpc: this.data.vpc,
-        vpcSubnets: this.data.functionSubnets,
-        securityGroups: [this.data.apiSecurityGroup],
-      },
+      shipperDatabase: this.data.databaseAccess(DATABASE_ROLES.auditShipper),
       terminationProtection: protect,
       description: `Bulwark ${deployment.name}: immutable audit archive, CloudTrail and archive shipper`,
     });
-    // The shipper reads functions the migrations (run by the Edge stack's schema resource) create.
-    this.audit.addStackDependency(this.edge);
 
     this.tenantKeys = new TenantKeysStack(this, 'TenantKeys', {
       deployment,
       alarmTopic: this.operations.alarmTopic,
-      database: {
-        vpc: this.data.vpc,
-        subnets: this.data.functionSubnets,
-        securityGroups: [this.data.apiSecurityGroup],
-        proxy: this.data.proxy,
-        databaseName: this.data.databaseName,
-        // The application role of migrations/ (IAM authentication through the proxy).
-        user: DATABASE_ROLES.app,
-      },
+      // The application role of migrations/ (IAM authentication through the proxy).
+      database: this.data.databaseAccess(DATABASE_ROLES.app),
       terminationProtection: protect,
       description: `Bulwark ${deployment.name}: tenant keys, lifecycle and exports`,
     });
+
+    // Every function given database access (DatabaseAccess.connect) deploys after the Data stack's
+    // schema resource: its stack depends on the Data stack, so new code never meets an old schema.
 
     // Per-organisation webhook secrets are sealed under each tenant's own key: the webhook function
     // may open them only with that tenant's org_id encryption context.

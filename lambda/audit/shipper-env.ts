@@ -1,6 +1,6 @@
 /** The shipper function's environment, validated once at cold start. */
 import { z } from 'zod';
-import type { DatabaseConnection } from '../shared/db';
+import { parseDatabaseEnv, type DatabaseConnection } from '../shared/db';
 import { retentionSchema, type ShipperConfig } from './shipper';
 
 const envSchema = z.object({
@@ -19,13 +19,6 @@ const envSchema = z.object({
     })
     .pipe(retentionSchema),
   AUDIT_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(1000),
-  /** Connection of the shipper's own database role (docs/audit.md "Shipper database role"). */
-  PGHOST: z.string().min(1),
-  PGPORT: z.coerce.number().int().min(1).max(65_535).default(5432),
-  PGDATABASE: z.string().min(1),
-  PGUSER: z.string().min(1),
-  /** Region the IAM authentication token is signed for (set by Lambda). */
-  AWS_REGION: z.string().min(1),
 });
 
 export interface ShipperEnv {
@@ -33,13 +26,20 @@ export interface ShipperEnv {
   readonly database: DatabaseConnection;
 }
 
-/** Throws one error naming every invalid variable (never echoing values). */
+/**
+ * Throws one error naming every invalid variable (never echoing values). The connection of the
+ * shipper's own database role (docs/audit.md "Shipper database role") is read by `parseDatabaseEnv`.
+ */
 export function loadShipperEnv(env: Readonly<Record<string, string | undefined>>): ShipperEnv {
   const r = envSchema.safeParse(env);
-  if (!r.success) {
-    const problems = r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
-    throw new Error(`SHIPPER_ENV_INVALID: ${problems.join('; ')}`);
+  const problems = r.success ? [] : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+  let database: DatabaseConnection | undefined;
+  try {
+    database = parseDatabaseEnv(env);
+  } catch (e) {
+    problems.push(e instanceof Error ? e.message : 'DB_ENV_INVALID');
   }
+  if (!r.success || !database) throw new Error(`SHIPPER_ENV_INVALID: ${problems.join('; ')}`);
   const e = r.data;
   return {
     shipper: {
@@ -48,6 +48,6 @@ export function loadShipperEnv(env: Readonly<Record<string, string | undefined>>
       retentionMonths: e.AUDIT_RETENTION_MONTHS,
       batchSize: e.AUDIT_BATCH_SIZE,
     },
-    database: { host: e.PGHOST, port: e.PGPORT, database: e.PGDATABASE, user: e.PGUSER, region: e.AWS_REGION },
+    database,
   };
 }

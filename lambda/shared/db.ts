@@ -21,7 +21,8 @@ export interface DatabaseConnection {
 
 const envSchema = z.object({
   DB_HOST: z.string().min(1),
-  DB_PORT: z.coerce.number().int().min(1).max(65_535).default(5432),
+  // Required: the construct sets the proxy's port; a missing one is a wiring error, not 5432.
+  DB_PORT: z.coerce.number().int().min(1).max(65_535),
   DB_NAME: z.string().min(1),
   DB_USER: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a PostgreSQL role name'),
   AWS_REGION: z.string().min(1),

@@ -22,7 +22,8 @@ import { bootstrapRoles, grantAfterMigrations, type RoleCredentials, type RoleSe
 
 export const Env = z.object({
   DB_HOST: z.string().min(1),
-  DB_PORT: z.coerce.number().int().min(1).max(65535).default(5432),
+  // The instance's port (not the engine default: the data tier moves it); required.
+  DB_PORT: z.coerce.number().int().min(1).max(65535),
   DB_NAME: z.string().min(1),
   MASTER_SECRET_ARN: z.string().startsWith('arn:'),
   MIGRATOR_SECRET_ARN: z.string().startsWith('arn:'),

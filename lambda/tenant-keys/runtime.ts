@@ -3,7 +3,7 @@
  * database pool (IAM authentication through the RDS Proxy, TLS). Handlers stay thin adapters.
  */
 import type { Pool } from 'pg';
-import { createProxyPool } from '../shared/db';
+import { createProxyPool, parseDatabaseEnv, type DatabaseConnection } from '../shared/db';
 import { z } from 'zod';
 
 const DEPLOYMENT = /^[a-z][a-z0-9-]{1,30}[a-z0-9]$/;
@@ -12,12 +12,9 @@ export const baseEnvSchema = z.object({
   AWS_REGION: z.string().min(1),
   DEPLOYMENT: z.string().regex(DEPLOYMENT),
   ACCOUNT_ID: z.string().regex(/^\d{12}$/),
-  DB_HOST: z.string().min(1),
-  DB_PORT: z.coerce.number().int().positive().default(5432),
-  DB_NAME: z.string().min(1),
-  DB_USER: z.string().min(1),
 });
-export type BaseEnv = z.infer<typeof baseEnvSchema>;
+/** The parsed environment: the function's own variables and its database connection. */
+export type BaseEnv = z.infer<typeof baseEnvSchema> & { readonly database: DatabaseConnection };
 
 export class ConfigurationError extends Error {
   constructor(problems: string[]) {
@@ -27,19 +24,24 @@ export class ConfigurationError extends Error {
   }
 }
 
-export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv): z.infer<S> {
+/** Parses `schema` and the database connection (`parseDatabaseEnv`, DB_*); one error names every problem. */
+export function parseEnv<S extends z.ZodType>(
+  schema: S,
+  env: NodeJS.ProcessEnv,
+): z.infer<S> & { readonly database: DatabaseConnection } {
   const r = schema.safeParse(env);
-  if (!r.success) throw new ConfigurationError(r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
-  return r.data;
+  const problems = r.success ? [] : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+  let database: DatabaseConnection | undefined;
+  try {
+    database = parseDatabaseEnv(env);
+  } catch (e) {
+    problems.push(e instanceof Error ? e.message : 'DB_ENV_INVALID');
+  }
+  if (!r.success || !database) throw new ConfigurationError(problems);
+  return Object.assign({}, r.data as object, { database }) as z.infer<S> & { readonly database: DatabaseConnection };
 }
 
 /** The proxy pool every function uses (IAM token per connection, TLS, bounded waits). */
-export function databasePool(env: BaseEnv): Pool {
-  return createProxyPool({
-    host: env.DB_HOST,
-    port: env.DB_PORT,
-    database: env.DB_NAME,
-    user: env.DB_USER,
-    region: env.AWS_REGION,
-  });
+export function databasePool(env: { readonly database: DatabaseConnection }): Pool {
+  return createProxyPool(env.database);
 }

@@ -222,7 +222,7 @@ export class PostgresDatabase extends Construct {
         vpcSubnets: { subnetGroupName: APP_SUBNETS },
         endpoint: props.secretsManagerEndpoint,
         automaticallyAfter: rotateEvery,
-        // The role exists only once the migration custom resource (a later stack) bootstrapped it;
+        // The role exists only once the schema resource (lib/data/schema.ts) bootstrapped it;
         // an immediate first rotation would fail to log in. The first rotation runs after `rotateEvery`.
         rotateImmediatelyOnUpdate: false,
       });

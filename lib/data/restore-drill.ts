@@ -8,7 +8,6 @@ import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as rds from 'aws-cdk-lib/aws-rds';
 import type * as sns from 'aws-cdk-lib/aws-sns';
@@ -18,14 +17,10 @@ import { Construct } from 'constructs';
 import { DRILL_METRICS } from '../../contracts/restore-drill';
 import { acknowledge } from '../compliance/acknowledge';
 import { deadLetterQueue } from '../observability/dead-letter-queue';
-import { allowEventsToUseKey, allowLogsToUseKey } from '../observability/keys';
+import { allowEventsToUseKey } from '../observability/keys';
+import { BulwarkFunction } from '../shared/function';
 import { APP_SUBNETS } from './network';
 import { ServiceRole } from './roles';
-
-const DLQ_REASON =
-  'Step Functions invokes the drill function synchronously and catches every failure; a Lambda DLQ only receives failed asynchronous invocations, which never happen here.';
-const RUNTIME_REASON =
-  'Bulwark pins every function to the Node.js 22 LTS runtime (team toolchain decision); moving runtimes is a fleet-wide change made in one place, not per function.';
 
 export interface RestoreDrillProps {
   readonly deployment: string;
@@ -85,32 +80,19 @@ export class RestoreDrill extends Construct {
     });
     securityGroup.addEgressRule(ec2.Peer.ipv4(props.vpcCidr), ec2.Port.tcp(443), 'HTTPS to VPC endpoints');
 
-    allowLogsToUseKey(props.logKey);
-    const functionLogs = new logs.LogGroup(this, 'FunctionLogs', {
-      encryptionKey: props.logKey,
-      retention: logs.RetentionDays.ONE_YEAR,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    const fnRole = new ServiceRole(this, 'FunctionRole', {
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: 'Restore drill function: restore, watch and delete drill instances only',
-    });
-    const fn = new nodejs.NodejsFunction(this, 'Function', {
-      role: fnRole.role,
+    const drill = new BulwarkFunction(this, 'Function', {
       entry: path.join(__dirname, '..', '..', 'lambda', 'restore-drill', 'handler.ts'),
-      runtime: lambda.Runtime.NODEJS_22_X,
-      architecture: lambda.Architecture.ARM_64,
+      description: 'Restore drill function: restore, watch and delete drill instances only',
+      invocation: {
+        kind: 'synchronous',
+        caller: 'The restore-drill state machine (Step Functions, which catches every failure)',
+      },
+      reservedConcurrentExecutions: 2,
+      encryptionKey: props.logKey,
       memorySize: 256,
       timeout: Duration.seconds(60),
-      vpc: props.vpc,
-      vpcSubnets: { subnetGroupName: APP_SUBNETS },
-      securityGroups: [securityGroup],
-      logGroup: functionLogs,
-      tracing: lambda.Tracing.ACTIVE,
-      reservedConcurrentExecutions: 2,
-      bundling: { minify: true, sourceMap: true, target: 'node22' },
+      network: { vpc: props.vpc, vpcSubnets: { subnetGroupName: APP_SUBNETS }, securityGroups: [securityGroup] },
       environment: {
-        NODE_OPTIONS: '--enable-source-maps',
         DEPLOYMENT: props.deployment,
         SOURCE_INSTANCE_ID: props.database.instanceIdentifier,
         TARGET_PREFIX: props.targetPrefix,
@@ -121,30 +103,13 @@ export class RestoreDrill extends Construct {
         TIMEOUT_SECONDS: String(timeout.toSeconds()),
       },
     });
+    const fn = drill.function;
 
     const rdsArn = (resource: string, name: string) =>
       stack.formatArn({ service: 'rds', resource, resourceName: name, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
     const drillInstances = rdsArn('db', `${props.targetPrefix}-*`);
     const parameterGroupName = props.parameterGroup.bindToInstance({}).parameterGroupName;
-    fnRole.policy.addStatements(
-      new iam.PolicyStatement({
-        sid: 'WriteOwnLogs',
-        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-        resources: [functionLogs.logGroupArn],
-      }),
-      new iam.PolicyStatement({
-        sid: 'VpcNetworkInterfacesAndTracing',
-        actions: [
-          'ec2:CreateNetworkInterface',
-          'ec2:DescribeNetworkInterfaces',
-          'ec2:DeleteNetworkInterface',
-          'ec2:AssignPrivateIpAddresses',
-          'ec2:UnassignPrivateIpAddresses',
-          'xray:PutTraceSegments',
-          'xray:PutTelemetryRecords',
-        ],
-        resources: ['*'],
-      }),
+    drill.addToPolicy(
       // Listing (to find leftovers of earlier drills) needs the account-wide form; it is read-only.
       new iam.PolicyStatement({
         sid: 'DescribeInstances',
@@ -176,41 +141,25 @@ export class RestoreDrill extends Construct {
       }),
     );
     acknowledge(
-      fnRole.policy,
+      drill.policy,
       `AwsSolutions-IAM5[Resource::${findingArn(stack, drillInstances)}]`,
       'Temporary drill instances get a timestamped name at run time; the wildcard is confined to the drill prefix, never the real database.',
     );
     acknowledge(
-      fnRole.policy,
+      drill.policy,
       `AwsSolutions-IAM5[Resource::${findingArn(stack, rdsArn('db', '*'))}]`,
       'Only rds:DescribeDBInstances (read-only metadata) uses this: listing instances to find and delete leftovers of earlier drills.',
     );
     acknowledge(
-      fnRole.policy,
+      drill.policy,
       `AwsSolutions-IAM5[Resource::${findingArn(stack, rdsArn('og', 'default:postgres-*'))}]`,
       'A restore is authorised against the default option group of the engine major version, which RDS names; nothing is modified.',
     );
     acknowledge(
-      fnRole.policy,
+      drill.policy,
       'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
       'RDS needs GenerateDataKey and GenerateDataKeyWithoutPlaintext on the database key to restore it; limited by kms:ViaService to RDS.',
     );
-    acknowledge(
-      fnRole.policy,
-      'AwsSolutions-IAM5[Resource::*]',
-      'EC2 network-interface actions for a VPC function and X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions.',
-    );
-    fnRole.requiredBy(fn);
-    for (const [rule, reason] of [
-      ['HIPAA.Security-LambdaDLQ', DLQ_REASON],
-      ['NIST.800.53.R5-LambdaDLQ', DLQ_REASON],
-      ['Serverless-LambdaDLQ', DLQ_REASON],
-      ['AwsSolutions-L1', RUNTIME_REASON],
-      ['Serverless-LambdaLatestVersion', RUNTIME_REASON],
-    ] as const) {
-      acknowledge(fn, rule, reason);
-    }
-
     const invoke = (name: string, payload: Record<string, unknown>, resultPath: string) =>
       new tasks.LambdaInvoke(this, name, {
         lambdaFunction: fn,

@@ -3,7 +3,8 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
-import { ArchiveShipper, type ShipperDatabase } from '../audit/archive-shipper';
+import { ArchiveShipper } from '../audit/archive-shipper';
+import type { DatabaseAccess } from '../data/database-access';
 import { AuditArchive } from '../audit/audit-archive';
 import { AuditTrail } from '../audit/audit-trail';
 import { shortestAuditRetentionMonths, type DeploymentConfig } from '../config';
@@ -17,13 +18,15 @@ export interface AuditStackProps extends StackProps {
    * data tier provides it; until then records stay in PostgreSQL, append-only and hash-chained.
    * @default - no shipper
    */
-  readonly shipperDatabase?: ShipperDatabase;
+  readonly shipperDatabase?: DatabaseAccess;
 }
 
 /** Immutable audit trail: the Object Lock archive and the account's CloudTrail for this region. */
 export class AuditStack extends Stack {
   public readonly archiveBucket: s3.IBucket;
   public readonly archiveKey: kms.IKey;
+  /** The archive shipper, when the data tier provides its database. */
+  public readonly shipper?: ArchiveShipper;
 
   constructor(scope: Construct, id: string, props: AuditStackProps) {
     super(scope, id, props);
@@ -36,7 +39,7 @@ export class AuditStack extends Stack {
       retentionMonths: defaultRetentionMonths,
     });
     if (props.shipperDatabase) {
-      new ArchiveShipper(this, 'Shipper', {
+      this.shipper = new ArchiveShipper(this, 'Shipper', {
         bucket: archive.bucket,
         key: archive.key,
         retentionMonths: props.deployment.auditRetentionMonths,

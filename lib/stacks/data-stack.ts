@@ -9,10 +9,12 @@ import type { Construct } from 'constructs';
 import type { DeploymentConfig } from '../config';
 import { DatabaseBackup } from '../data/backup';
 import { RedisCache, type CacheEndpoint } from '../data/cache';
-import { PostgresDatabase, type DatabaseUserSecrets } from '../data/database';
+import { PROXY_PORT, PostgresDatabase, type DatabaseUserSecrets } from '../data/database';
+import { DatabaseAccess } from '../data/database-access';
 import { customerKey } from '../observability/keys';
 import { APP_SUBNETS, DataNetwork } from '../data/network';
 import { RestoreDrill } from '../data/restore-drill';
+import { DatabaseSchema } from '../data/schema';
 
 export interface DataStackProps extends StackProps {
   readonly deployment: DeploymentConfig;
@@ -44,6 +46,11 @@ export class DataStack extends Stack {
    * password is used only by the migration custom resource, directly against `database`.
    */
   public readonly databaseUsers: DatabaseUserSecrets;
+  /**
+   * The schema (role bootstrap and migrations, applied at deploy). Everything that runs against
+   * the database waits for it: `schema.requiredBy(fn)`.
+   */
+  public readonly schema: DatabaseSchema;
   public readonly cache: CacheEndpoint;
   /** Encrypts the database, its secret and the cache. */
   public readonly dataKey: kms.IKey;
@@ -117,6 +124,17 @@ export class DataStack extends Stack {
       targetPrefix: `bulwark-${deployment.name}-drill`,
     });
 
+    this.schema = new DatabaseSchema(this, 'Schema', {
+      instance: database.instance,
+      databaseName: database.databaseName,
+      masterSecret: database.secret,
+      users: database.users,
+      vpc: network.vpc,
+      vpcSubnets: this.functionSubnets,
+      securityGroup: apiSecurityGroup,
+      encryptionKey: logKey,
+    });
+
     this.vpc = network.vpc;
     this.apiSecurityGroup = apiSecurityGroup;
     this.database = database.instance;
@@ -127,6 +145,23 @@ export class DataStack extends Stack {
     this.cache = cache.endpoint;
     this.dataKey = dataKey;
     this.logKey = logKey;
+  }
+
+  /**
+   * Database access as `role` (one of DATABASE_ROLES): through the proxy, from the function subnets
+   * with the API security group, after the schema. `access.connect(fn)` wires one function.
+   */
+  public databaseAccess(role: string): DatabaseAccess {
+    return new DatabaseAccess({
+      proxy: this.proxy,
+      port: PROXY_PORT,
+      databaseName: this.databaseName,
+      role,
+      vpc: this.vpc,
+      vpcSubnets: this.functionSubnets,
+      securityGroups: [this.apiSecurityGroup],
+      schema: this.schema,
+    });
   }
 
   /**

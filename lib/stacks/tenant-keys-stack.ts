@@ -2,13 +2,14 @@ import { Stack, type StackProps } from 'aws-cdk-lib';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import type { DeploymentConfig } from '../config';
-import { TenantKeys, type TenantKeysDatabaseProps } from '../tenant-keys/tenant-keys';
+import type { DatabaseAccess } from '../data/database-access';
+import { TenantKeys } from '../tenant-keys/tenant-keys';
 
 export interface TenantKeysStackProps extends StackProps {
   readonly deployment: DeploymentConfig;
   readonly alarmTopic: sns.ITopic;
-  /** The data tier's VPC and RDS Proxy. @default - not wired (see TenantKeysProps.database) */
-  readonly database?: TenantKeysDatabaseProps;
+  /** The functions' database access (the data tier's). @default - not wired (see TenantKeysProps.database) */
+  readonly database?: DatabaseAccess;
 }
 
 /** Per-tenant KMS keys, the tenant lifecycle (cancel, grace, crypto-shredding) and tenant exports. */

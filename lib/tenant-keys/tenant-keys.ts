@@ -2,16 +2,13 @@ import * as path from 'node:path';
 import { Duration, RemovalPolicy, Stack, Tags } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
-import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import type * as rds from 'aws-cdk-lib/aws-rds';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -24,31 +21,14 @@ import {
   TENANT_KEY_CLASS,
   TENANT_KEY_TAG_KEYS,
   TENANT_KEY_USER_TAG,
+  EXPORT_RETENTION_DAYS,
   aliasPrefix,
 } from '../../contracts/tenant-keys';
-import { EXPORT_RETENTION_DAYS } from '../../contracts/tenant-keys';
 import { acknowledge } from '../compliance/acknowledge';
 import { deadLetterQueue } from '../observability/dead-letter-queue';
 import { allowEventsToUseKey, allowLogsToUseKey, customerKey } from '../observability/keys';
-import { proxyConnectStatement } from '../data/proxy-connect';
-
-const RUNTIME_REASON =
-  'Bulwark standardises on the Node.js 22 LTS runtime for every function (team toolchain decision); it is supported by Lambda until 2027.';
-
-/** Where the functions reach PostgreSQL (the data tier's VPC and RDS Proxy, IAM authentication). */
-export interface TenantKeysDatabaseProps {
-  readonly vpc: ec2.IVpc;
-  /** @default - the VPC's private subnets */
-  readonly subnets?: ec2.SubnetSelection;
-  /** Security groups the database admits. */
-  readonly securityGroups: ec2.ISecurityGroup[];
-  readonly proxy: rds.IDatabaseProxy;
-  readonly databaseName: string;
-  /** Database user the functions authenticate as (IAM), mapped to `bulwark_app`. */
-  readonly user: string;
-  /** @default 5432 */
-  readonly port?: number;
-}
+import type { DatabaseAccess } from '../data/database-access';
+import { BulwarkFunction } from '../shared/function';
 
 export interface TenantKeysProps {
   /** Deployment name: scopes tags, aliases and IAM conditions. */
@@ -60,7 +40,7 @@ export interface TenantKeysProps {
    * deployed outside any VPC, hold no database endpoint, and the lifecycle schedule is disabled.
    * @default - not wired
    */
-  readonly database?: TenantKeysDatabaseProps;
+  readonly database?: DatabaseAccess;
   /** How often due tenants and pending exports are processed. @default rate(5 minutes) */
   readonly schedule?: events.Schedule;
   /**
@@ -180,25 +160,19 @@ export class TenantKeys extends Construct {
 
     // --- functions ---------------------------------------------------------------------------
     const db = props.database;
-    const dbEnv: Record<string, string> = db
-      ? {
-          DB_HOST: db.proxy.endpoint,
-          DB_PORT: String(db.port ?? 5432),
-          DB_NAME: db.databaseName,
-          DB_USER: db.user,
-        }
-      : {};
-    const baseEnv = { DEPLOYMENT: props.deployment, ACCOUNT_ID: stack.account, NODE_OPTIONS: '--enable-source-maps' };
+    const baseEnv = { DEPLOYMENT: props.deployment, ACCOUNT_ID: stack.account };
 
     const provisioner = this.fn('Provisioner', {
       entry: 'provisioner-handler.ts',
       description: 'Creates or adopts a tenant KMS key and records it on the tenant row',
-      environment: { ...baseEnv, ...dbEnv },
+      environment: baseEnv,
       deadLetters,
       logKey,
       database: db,
       // Bounds CreateKey to well under the 5 requests/second KMS quota (docs/tenant-keys.md).
       concurrency: 2,
+      wildcardReason:
+        'kms:CreateKey and the kms:TagResource that CreateKey with Tags is authorized as act on a key that does not exist yet, so IAM only accepts Resource "*"; both are bound by aws:RequestTag/aws:TagKeys and key-spec conditions, and TagResource by Null aws:ResourceTag/bulwark:key-class, so it cannot re-tag any key that already has a class (every platform and tenant key).',
       statements: [
         new iam.PolicyStatement({
           sid: 'CreateTenantKeysOnlyWithTheirTags',
@@ -260,7 +234,6 @@ export class TenantKeys extends Construct {
       description: 'Advances cancelled tenants through grace to shredding, and writes tenant exports',
       environment: {
         ...baseEnv,
-        ...dbEnv,
         EXPORT_BUCKET: bucket.bucketName,
         EXPORT_KEY_ARN: exportKey.keyArn,
         KEY_PENDING_WINDOW_DAYS: String(pendingDays),
@@ -303,13 +276,6 @@ export class TenantKeys extends Construct {
     this.lifecycle = lifecycle.fn;
 
     for (const f of [provisioner, lifecycle]) {
-      acknowledge(
-        f.policy,
-        `AwsSolutions-IAM5[Resource::*]`,
-        f === provisioner
-          ? 'kms:CreateKey and the kms:TagResource that CreateKey with Tags is authorized as act on a key that does not exist yet, so IAM only accepts Resource "*"; both are bound by aws:RequestTag/aws:TagKeys and key-spec conditions, and TagResource by Null aws:ResourceTag/bulwark:key-class, so it cannot re-tag any key that already has a class (every platform and tenant key). X-Ray actions support no resource.'
-          : 'X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions.',
-      );
       acknowledge(
         f.policy,
         `AwsSolutions-IAM5[Resource::${this.findingArn(keyArns)}]`,
@@ -493,104 +459,37 @@ export class TenantKeys extends Construct {
       environment: Record<string, string>;
       deadLetters: sqs.IQueue;
       logKey: kms.IKey;
-      database: TenantKeysDatabaseProps | undefined;
+      database: DatabaseAccess | undefined;
       concurrency: number;
       statements: iam.PolicyStatement[];
       timeout?: Duration;
       memorySize?: number;
+      wildcardReason?: string;
     },
   ): { fn: nodejs.NodejsFunction; policy: iam.ManagedPolicy; logGroup: logs.ILogGroup } {
-    const logGroup = new logs.LogGroup(this, `${id}Logs`, {
-      encryptionKey: o.logKey,
-      retention: logs.RetentionDays.ONE_YEAR,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    const role = new iam.Role(this, `${id}Role`, {
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: o.description,
-    });
-    const stack = Stack.of(this);
-    const policy = new iam.ManagedPolicy(this, `${id}Policy`, {
-      description: o.description,
-      roles: [role],
-      statements: [
-        new iam.PolicyStatement({
-          sid: 'WriteOwnLogs',
-          actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-          resources: [logGroup.logGroupArn],
-        }),
-        new iam.PolicyStatement({
-          sid: 'Tracing',
-          actions: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'],
-          resources: ['*'],
-        }),
-        new iam.PolicyStatement({
-          sid: 'DeadLetter',
-          actions: ['sqs:SendMessage'],
-          resources: [o.deadLetters.queueArn],
-        }),
-        new iam.PolicyStatement({
-          sid: 'EncryptDeadLetters',
-          actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
-          resources: [o.logKey.keyArn],
-          conditions: { StringEquals: { 'kms:ViaService': `sqs.${stack.region}.amazonaws.com` } },
-        }),
-        ...(o.database
-          ? [
-              new iam.PolicyStatement({
-                sid: 'VpcNetworkInterfaces',
-                actions: [
-                  'ec2:CreateNetworkInterface',
-                  'ec2:DescribeNetworkInterfaces',
-                  'ec2:DeleteNetworkInterface',
-                  'ec2:AssignPrivateIpAddresses',
-                  'ec2:UnassignPrivateIpAddresses',
-                ],
-                resources: ['*'],
-              }),
-              proxyConnectStatement(this, o.database.proxy, o.database.user, 'ConnectToDatabaseAsAppUser'),
-            ]
-          : []),
-        ...o.statements,
-      ],
-    });
-    // Grants by other constructs would land in an inline policy; every permission is written above.
-    const fn = new nodejs.NodejsFunction(this, id, {
-      role: role.withoutPolicyUpdates(),
-      description: o.description,
+    const f = new BulwarkFunction(this, id, {
       entry: path.join(__dirname, '..', '..', 'lambda', 'tenant-keys', o.entry),
-      runtime: lambda.Runtime.NODEJS_22_X,
-      architecture: lambda.Architecture.ARM_64,
-      memorySize: o.memorySize ?? 256,
-      timeout: o.timeout ?? Duration.seconds(60),
-      logGroup,
-      tracing: lambda.Tracing.ACTIVE,
+      description: o.description,
+      // Failed asynchronous invocations land in the shared queue, as the function's DLQ and its
+      // on-failure destination (which also records the error and request context).
+      invocation: { kind: 'asynchronous', deadLetterQueue: o.deadLetters, retryAttempts: 2 },
       reservedConcurrentExecutions: o.concurrency,
-      // Failed asynchronous invocations land in the queue twice over: as the function's DLQ, and as
-      // the on-failure destination (which also records the error and request context).
-      deadLetterQueue: o.deadLetters,
-      onFailure: new destinations.SqsDestination(o.deadLetters),
-      retryAttempts: 2,
+      encryptionKey: o.logKey,
+      memorySize: o.memorySize,
+      timeout: o.timeout ?? Duration.seconds(60),
       environment: o.environment,
-      bundling: { minify: true, sourceMap: true, target: 'node22' },
       ...(o.database
-        ? { vpc: o.database.vpc, vpcSubnets: o.database.subnets, securityGroups: o.database.securityGroups }
-        : {}),
+        ? { network: o.database.network }
+        : {
+            outsideVpc:
+              'Not wired to the database yet (the data tier provides the VPC and RDS Proxy): until then the function holds no database endpoint, reaches only AWS APIs, and its schedule is disabled.',
+          }),
+      statements: o.statements,
+      wildcardReason: o.wildcardReason,
     });
-    fn.node.addDependency(policy);
-    acknowledge(fn, 'AwsSolutions-L1', RUNTIME_REASON);
-    acknowledge(fn, 'Serverless-LambdaLatestVersion', RUNTIME_REASON);
-    if (!o.database) {
-      const noVpc =
-        'Not wired to the database yet (the data tier provides the VPC and RDS Proxy): until then the function holds no database endpoint, reaches only AWS APIs, and its schedule is disabled.';
-      for (const rule of [
-        'HIPAA.Security-LambdaInsideVPC',
-        'NIST.800.53.R5-LambdaInsideVPC',
-        'PCI.DSS.321-LambdaInsideVPC',
-      ]) {
-        acknowledge(fn, rule, noVpc);
-      }
-    }
-    return { fn, policy, logGroup };
+    o.database?.connect(f);
+    const fn = f.function;
+    const policy = f.policy;
+    return { fn, policy, logGroup: f.logGroup };
   }
 }

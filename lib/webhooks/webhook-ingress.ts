@@ -1,20 +1,17 @@
 import * as path from 'node:path';
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
-import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import type * as rds from 'aws-cdk-lib/aws-rds';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { acknowledge } from '../compliance/acknowledge';
 import type { DeploymentConfig } from '../config';
-import { proxyConnectStatement } from '../data/proxy-connect';
+import type { DatabaseAccess } from '../data/database-access';
 import { allowLogsToUseKey, customerKey } from '../observability/keys';
 import {
   canImportTelnyxKey,
@@ -24,8 +21,7 @@ import {
   PROVIDERS,
   WEBHOOK_METRICS,
 } from '../../contracts/webhooks';
-import { DATABASE_ROLES } from '../../contracts/database';
-import { PROXY_PORT } from '../data/database';
+import { BulwarkFunction } from '../shared/function';
 
 /** The carriers with a route under `/webhooks/` (the function's own list). */
 export const WEBHOOK_PROVIDERS = PROVIDERS;
@@ -33,28 +29,7 @@ export const WEBHOOK_PROVIDERS = PROVIDERS;
 /** Maximum body accepted by default (carrier events are a few KiB); the function's own default. */
 export const DEFAULT_WEBHOOK_MAX_BODY_BYTES = DEFAULT_MAX_BODY_BYTES;
 
-export interface WebhookDatabaseProps {
-  /** RDS Proxy the function connects through, with IAM authentication and TLS. */
-  readonly proxy: rds.IDatabaseProxy;
-  /** Database name. */
-  readonly databaseName: string;
-  /**
-   * Database role the function authenticates as (IAM auth); never a superuser or BYPASSRLS role.
-   * @default 'bulwark_app'
-   */
-  readonly user?: string;
-}
-
 export interface WebhookIngressProps {
-  /** VPC the function runs in. */
-  readonly vpc: ec2.IVpc;
-  /** Security group of the function; must be allowed to reach the database proxy. */
-  readonly securityGroup: ec2.ISecurityGroup;
-  /**
-   * Subnets of the function, e.g. the data tier's `functionSubnets`.
-   * @default - the VPC's private subnets (with egress if it has any, otherwise isolated); never public
-   */
-  readonly vpcSubnets?: ec2.SubnetSelection;
   /** API the routes `POST /webhooks/{telnyx,frejun,didlogic}` are added to (under `api.root`). */
   readonly api: apigateway.IRestApi;
   /** Deployment environment (`deployment.environment`): `production` makes verification mandatory. */
@@ -76,8 +51,11 @@ export interface WebhookIngressProps {
    * @default 'required'
    */
   readonly verification?: 'required' | 'disabled';
-  /** Database for replay deduplication. */
-  readonly database: WebhookDatabaseProps;
+  /**
+   * Database for replay deduplication (the data tier's access as `bulwark_app`; never a superuser
+   * or BYPASSRLS role); the function runs where it says.
+   */
+  readonly database: DatabaseAccess;
   /** Largest body accepted, in bytes. @default 262144 */
   readonly maxBodyBytes?: number;
   /** Key for the function's log group and environment. @default - a new key with rotation */
@@ -134,98 +112,37 @@ export class WebhookIngress extends Construct {
     if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < MIN_BODY_BYTES || maxBodyBytes > MAX_BODY_BYTES) {
       throw new Error(`${this.node.path}: maxBodyBytes must be an integer from ${MIN_BODY_BYTES} to ${MAX_BODY_BYTES}`);
     }
-    const user = props.database.user ?? DATABASE_ROLES.app;
 
     const key =
       props.encryptionKey ?? customerKey(this, 'Key', 'Encrypts the webhook ingress logs and function environment');
     // Logs may use it only for this account's log groups in this region (encryption context).
     allowLogsToUseKey(key);
 
-    const logGroup = new logs.LogGroup(this, 'Logs', {
-      encryptionKey: key,
-      retention: props.logRetention ?? logs.RetentionDays.ONE_YEAR,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-
-    // One customer-managed policy with exactly what the function does (no AWS-managed policies, no
-    // inline policy): write its logs, attach to the VPC, trace, read its environment, connect as `user`.
-    const policy = new iam.ManagedPolicy(this, 'Policy', {
-      description: 'Webhook ingress function: logs, VPC attachment, tracing, database connect',
-      statements: [
-        new iam.PolicyStatement({
-          actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-          // The log group's Arn attribute already ends in `:*`, covering its streams.
-          resources: [logGroup.logGroupArn],
-        }),
-        new iam.PolicyStatement({
-          // Lambda's VPC attachment; these EC2 actions support no resource-level scoping.
-          actions: [
-            'ec2:CreateNetworkInterface',
-            'ec2:DescribeNetworkInterfaces',
-            'ec2:DescribeSubnets',
-            'ec2:DeleteNetworkInterface',
-            'ec2:AssignPrivateIpAddresses',
-            'ec2:UnassignPrivateIpAddresses',
-          ],
-          resources: ['*'],
-        }),
-        new iam.PolicyStatement({
-          actions: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'],
-          resources: ['*'],
-        }),
-        new iam.PolicyStatement({ actions: ['kms:Decrypt'], resources: [key.keyArn] }),
-        proxyConnectStatement(this, props.database.proxy, user),
-      ],
-    });
-    const role = new iam.Role(this, 'Role', {
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: 'Webhook ingress function',
-      managedPolicies: [policy],
-    });
-    acknowledge(
-      policy,
-      'AwsSolutions-IAM5[Resource::*]',
-      'Resource::* is required by Lambda VPC attachment (ec2:CreateNetworkInterface and friends have no ' +
-        'resource-level scoping) and by X-Ray segment upload (xray:PutTraceSegments accepts only *).',
-    );
-
-    this.policy = policy;
-    this.role = role;
-    this.function = new nodejs.NodejsFunction(this, 'Function', {
+    const fn = new BulwarkFunction(this, 'Function', {
       entry: path.join(__dirname, '..', '..', 'lambda', 'webhooks', 'index.ts'),
-      handler: 'handler',
-      runtime: lambda.Runtime.NODEJS_22_X,
-      architecture: lambda.Architecture.ARM_64,
+      description: 'Webhook ingress: verifies carrier signatures over the raw body, deduplicates, records',
+      // A failed request returns 5xx and the carrier retries it (dedup makes that safe).
+      invocation: { kind: 'synchronous', caller: 'API Gateway' },
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions ?? 50,
+      encryptionKey: key,
       memorySize: 512,
       timeout: Duration.seconds(10),
-      // Everything the function may do is in `policy`; nothing is added behind its back.
-      role: role.withoutPolicyUpdates(),
-      vpc: props.vpc,
-      vpcSubnets: props.vpcSubnets,
-      securityGroups: [props.securityGroup],
-      allowPublicSubnet: false,
-      reservedConcurrentExecutions: props.reservedConcurrentExecutions ?? 50,
-      tracing: lambda.Tracing.ACTIVE,
-      logGroup,
-      loggingFormat: lambda.LoggingFormat.JSON,
-      environmentEncryption: key,
+      logRetention: props.logRetention,
+      network: props.database.network,
       environment: {
         BULWARK_ENVIRONMENT: props.environment,
         WEBHOOK_VERIFICATION: verification,
         WEBHOOK_MAX_BODY_BYTES: String(maxBodyBytes),
         ...(props.telnyxPublicKey ? { TELNYX_PUBLIC_KEY: props.telnyxPublicKey } : {}),
         ...(props.telnyxPreviousPublicKey ? { TELNYX_PREVIOUS_PUBLIC_KEY: props.telnyxPreviousPublicKey } : {}),
-        DB_HOST: props.database.proxy.endpoint,
-        DB_PORT: String(PROXY_PORT),
-        DB_NAME: props.database.databaseName,
-        DB_USER: user,
         // The Lambda runtime's CA bundle includes the RDS CAs; pg verifies the proxy's certificate.
         NODE_EXTRA_CA_CERTS: '/var/runtime/ca-cert.pem',
-        NODE_OPTIONS: '--enable-source-maps',
       },
-      // The SDK is bundled (pinned versions, not the runtime's); pg's optional native binding is never used.
-      bundling: { minify: true, sourceMap: true, target: 'node22', externalModules: ['pg-native'] },
     });
+    props.database.connect(fn);
+    this.function = fn.function;
+    this.policy = fn.policy;
+    this.role = fn.role;
 
     const resource = props.api.root.addResource('webhooks');
     // No test-invoke permission: console tests would reach the function outside the deployed stage.
@@ -244,19 +161,7 @@ export class WebhookIngress extends Construct {
     }
     this.methods = methods;
 
-    const fn = this.function.node.defaultChild as lambda.CfnFunction;
-    const syncOnly =
-      'API Gateway invokes this function synchronously only; a dead-letter queue applies to asynchronous ' +
-      'invocations. A failed request returns 5xx and the carrier retries it (dedup makes that safe).';
-    acknowledge(fn, 'HIPAA.Security-LambdaDLQ', syncOnly);
-    acknowledge(fn, 'NIST.800.53.R5-LambdaDLQ', syncOnly);
-    acknowledge(fn, 'Serverless-LambdaDLQ', syncOnly);
-    const runtime =
-      'Node.js 22 is the runtime every Bulwark function is pinned to (team toolchain, esbuild target node22); ' +
-      'moving to Node.js 24 is one project-wide change, not a per-function drift.';
-    acknowledge(fn, 'AwsSolutions-L1', runtime);
-    acknowledge(fn, 'Serverless-LambdaLatestVersion', runtime);
-    this.logGroup = logGroup;
+    this.logGroup = fn.logGroup;
     this.alarms = this.createAlarms(props);
   }
 

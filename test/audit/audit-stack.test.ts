@@ -1,13 +1,14 @@
 import { Stage } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import * as rds from 'aws-cdk-lib/aws-rds';
 import { AuditArchive } from '../../lib/audit/audit-archive';
 import { retentionDays } from '../../lib/audit/locked-bucket';
 import { BulwarkChecks, applyComplianceGate } from '../../lib/compliance';
 import { OperationsStack } from '../../lib/stacks/operations-stack';
 import { AuditStack } from '../../lib/stacks/audit-stack';
 import { buildTestStages, deployment, templateOf, testApp } from '../support/cdk';
+import { importedDatabaseAccess } from '../support/database-access';
+import { DATABASE_ROLES } from '../../contracts/database';
 import { appWithOutdir, gateFindings, stageFor } from '../edge/helpers';
 import { defined } from '../support/defined';
 
@@ -176,17 +177,13 @@ describe('archive shipper', () => {
   const audit = new AuditStack(shipperStage, 'Audit', {
     deployment: d,
     alarmTopic: ops.alarmTopic,
-    shipperDatabase: {
-      proxy: rds.DatabaseProxy.fromDatabaseProxyAttributes(net, 'Proxy', {
-        dbProxyName: 'bulwark',
-        dbProxyArn: 'arn:aws:rds:ap-south-1:000000000000:db-proxy:prx-0123456789abcdef0',
-        endpoint: 'bulwark.proxy-abc.ap-south-1.rds.amazonaws.com',
-        securityGroups: [],
-      }),
-      name: 'bulwark',
+    shipperDatabase: importedDatabaseAccess(net, {
+      role: DATABASE_ROLES.auditShipper,
+      region: 'ap-south-1',
+      account: '000000000000',
       vpc,
-      securityGroups: [ec2.SecurityGroup.fromSecurityGroupId(net, 'Sg', 'sg-0123456789abcdef0')],
-    },
+      securityGroup: ec2.SecurityGroup.fromSecurityGroupId(net, 'Sg', 'sg-0123456789abcdef0'),
+    }),
   });
   applyComplianceGate(shipperStage, { extraPacks: [new BulwarkChecks({ minimumAuditRetentionDays: 365 })] });
   const t = Template.fromStack(audit);
@@ -195,15 +192,15 @@ describe('archive shipper', () => {
     expect(() => app.synth()).not.toThrow();
   });
 
-  it('runs on Node.js 22 every 5 minutes, one at a time, with the plan retention validated at cold start', () => {
+  it('runs on Node.js 24 every 5 minutes, one at a time, with the plan retention validated at cold start', () => {
     t.hasResourceProperties('AWS::Lambda::Function', {
-      Runtime: 'nodejs22.x',
+      Runtime: 'nodejs24.x',
       ReservedConcurrentExecutions: 1,
       TracingConfig: { Mode: 'Active' },
       Environment: {
         Variables: Match.objectLike({
           AUDIT_RETENTION_MONTHS: JSON.stringify({ pro: 12, business: 24, enterprise: 84 }),
-          PGUSER: 'bulwark_audit_shipper',
+          DB_USER: 'bulwark_audit_shipper',
         }),
       },
     });
@@ -231,9 +228,10 @@ describe('archive shipper', () => {
       SecurityGroupIds: ['sg-0123456789abcdef0'],
     });
     expect((props(defined(fn))['Environment'] as { Variables: Json }).Variables).toMatchObject({
-      PGHOST: 'bulwark.proxy-abc.ap-south-1.rds.amazonaws.com',
-      PGPORT: '5432',
-      PGUSER: 'bulwark_audit_shipper',
+      DB_HOST: 'bulwark.proxy-abc.ap-south-1.rds.amazonaws.com',
+      DB_PORT: '5432',
+      DB_NAME: 'bulwark',
+      DB_USER: 'bulwark_audit_shipper',
     });
     const statements = (Object.values(t.findResources('AWS::IAM::ManagedPolicy')) as Json[]).flatMap(
       (p) => (props(p)['PolicyDocument'] as { Statement: Json[] }).Statement,

@@ -168,9 +168,10 @@ describe('shipper environment', () => {
     AUDIT_BUCKET: 'bulwark-audit-archive-1',
     AUDIT_KEY_ARN: KEY_ARN,
     AUDIT_RETENTION_MONTHS: JSON.stringify(RETENTION),
-    PGHOST: 'db.internal',
-    PGDATABASE: 'bulwark',
-    PGUSER: 'bulwark_audit_shipper',
+    DB_HOST: 'db.internal',
+    DB_PORT: '5432',
+    DB_NAME: 'bulwark',
+    DB_USER: 'bulwark_audit_shipper',
     AWS_REGION: 'eu-west-1',
   };
 
@@ -185,6 +186,12 @@ describe('shipper environment', () => {
         region: 'eu-west-1',
       },
     });
+  });
+
+  it('reads the connection with the one database parser, and names its variables among the others', () => {
+    expect(() => loadShipperEnv({ ...valid, AUDIT_BUCKET: undefined, DB_PORT: undefined })).toThrow(
+      /SHIPPER_ENV_INVALID: AUDIT_BUCKET: .*DB_ENV_INVALID: DB_PORT/,
+    );
   });
 
   it('names every invalid variable and refuses retention below a plan minimum', () => {

@@ -540,7 +540,7 @@ describe('restore drill', () => {
       ],
     });
     t.hasResourceProperties('AWS::Lambda::Function', {
-      Runtime: 'nodejs22.x',
+      Runtime: 'nodejs24.x',
       VpcConfig: Match.objectLike({ SubnetIds: Match.arrayWith([{ Ref: Match.stringLikeRegexp('Vpcapp') }]) }),
       Environment: {
         Variables: Match.objectLike({
@@ -622,6 +622,70 @@ describe('restore drill', () => {
   });
 });
 
+describe('schema', () => {
+  type Res = { Type: string; Properties: Record<string, unknown>; DependsOn?: string[] };
+  it.each(each())('%s: applies migrations at deploy through a custom resource keyed by their checksums', (name) => {
+    const t = data.get(name)!;
+    t.resourceCountIs('Custom::BulwarkSchema', 1);
+    t.hasResourceProperties('Custom::BulwarkSchema', {
+      Migrations: Match.stringLikeRegexp('^1:[0-9a-f]{64},2:'),
+      Bootstrap: '1',
+      // A replaced role secret re-runs the bootstrap.
+      Secrets: [
+        'DatabaseInstanceSecret',
+        'DatabaseMigratorSecret',
+        'DatabaseAppSecret',
+        'DatabaseAuditShipperSecret',
+      ].map((id) => Match.objectLike({ Ref: Match.stringLikeRegexp(`^${id}`) })),
+    });
+  });
+
+  it.each(each())(
+    '%s: the migration function reads the master and role secrets and reaches the instance, never the proxy',
+    (name) => {
+      const all = resourcesOf(data.get(name)!) as Record<string, Res>;
+      const [schemaId, schema] = Object.entries(all).find(([, r]) => r.Type === 'Custom::BulwarkSchema')!;
+      const providerId = (schema.Properties['ServiceToken'] as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0];
+      expect(providerId).toMatch(/^SchemaMigrate/);
+      expect(schema.DependsOn).toEqual(expect.arrayContaining([providerId]));
+      const fn = all[providerId]!;
+      expect(fn.Properties['Environment']).toEqual({
+        Variables: expect.objectContaining({
+          DB_HOST: { 'Fn::GetAtt': [expect.stringMatching(/^DatabaseInstance/), 'Endpoint.Address'] },
+          DB_PORT: { 'Fn::GetAtt': [expect.stringMatching(/^DatabaseInstance/), 'Endpoint.Port'] },
+          DB_NAME: 'bulwark',
+          MASTER_SECRET_ARN: { Ref: expect.stringMatching(/^DatabaseInstanceSecret/) },
+          MIGRATOR_SECRET_ARN: { Ref: expect.stringMatching(/^DatabaseMigratorSecret/) },
+          APP_SECRET_ARN: { Ref: expect.stringMatching(/^DatabaseAppSecret/) },
+          AUDIT_SHIPPER_SECRET_ARN: { Ref: expect.stringMatching(/^DatabaseAuditShipperSecret/) },
+          NODE_EXTRA_CA_CERTS: '/var/runtime/ca-cert.pem',
+        }),
+      });
+      expect(fn.Properties['ReservedConcurrentExecutions']).toBe(1);
+      const roleId = (fn.Properties['Role'] as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0];
+      const attached = JSON.stringify(all[roleId]!.Properties['ManagedPolicyArns'] ?? []);
+      const statements = Object.entries(all)
+        .filter(
+          ([id, r]) =>
+            (r.Type === 'AWS::IAM::Policy' || r.Type === 'AWS::IAM::ManagedPolicy') &&
+            (JSON.stringify(r.Properties['Roles'] ?? []).includes(`"${roleId}"`) || attached.includes(`"${id}"`)),
+        )
+        .flatMap(([, r]) => (r.Properties['PolicyDocument'] as { Statement: Record<string, unknown>[] }).Statement);
+      const read = JSON.stringify(statements.filter((st) => JSON.stringify(st['Action']).includes('GetSecretValue')));
+      for (const id of [
+        'DatabaseInstanceSecret',
+        'DatabaseMigratorSecret',
+        'DatabaseAppSecret',
+        'DatabaseAuditShipperSecret',
+      ]) {
+        expect(read).toContain(id);
+      }
+      expect(JSON.stringify(statements)).not.toContain('rds-db:connect');
+      expect(schemaId).toMatch(/^Schema/);
+    },
+  );
+});
+
 describe('contract for other capabilities', () => {
   it('exposes interfaces, not ARNs', () => {
     const [stage] = stages;
@@ -645,5 +709,6 @@ describe('contract for other capabilities', () => {
     for (const secret of Object.values(stack.databaseUsers)) refersTo(secret.secretArn, secret);
     refersTo(stack.cache.authSecret.secretArn, stack.cache.authSecret);
     refersTo(stack.dataKey.keyArn, stack.dataKey);
+    refersTo(stack.schema.migrationFunction.functionArn, stack.schema.migrationFunction);
   });
 });

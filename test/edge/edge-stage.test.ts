@@ -58,8 +58,8 @@ describe('shipped deployments (regional entry)', () => {
       });
       const ids = Object.keys(users).sort();
       expect(ids).toHaveLength(2);
-      expect(ids.some((id) => id.startsWith('TenantGuardApiServiceRole'))).toBe(true);
-      expect(ids.some((id) => id.startsWith('WebhooksRole'))).toBe(true);
+      expect(ids.some((id) => id.startsWith('TenantGuardApiRole'))).toBe(true);
+      expect(ids.some((id) => id.startsWith('WebhooksFunctionRole'))).toBe(true);
       const inline = Object.values(t.findResources('AWS::IAM::Policy'));
       const managed = t.findResources('AWS::IAM::ManagedPolicy');
       for (const id of ids) {

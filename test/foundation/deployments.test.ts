@@ -5,6 +5,7 @@ import { CATALOGUE } from '../../lib/config';
 import { renderCurrentAcknowledgements, ACKNOWLEDGEMENTS_FILE } from '../../scripts/acknowledgements';
 import { buildTestStages, normaliseAssets, stacksOf, templateOf } from '../support/cdk';
 import { defined } from '../support/defined';
+import { schemaOrder } from '../support/deploy-order';
 
 // One synthesis of every shipped deployment, shared by the assertions below.
 const { app, stages } = buildTestStages();
@@ -105,7 +106,7 @@ describe('every deployment in the catalogue', () => {
 
     it('each function connects as its own user, from the VPC, with no database password', () => {
       const seen: Record<string, string[]> = {};
-      for (const stack of [stage.edge, stage.audit]) {
+      for (const stack of [stage.edge, stage.audit, stage.tenantKeys]) {
         const all = resourcesOf(stack);
         for (const [id, fn] of Object.entries(all).filter(([, r]) => r.Type === 'AWS::Lambda::Function')) {
           const users = connectUsers(statementsOf(all, fn));
@@ -122,17 +123,22 @@ describe('every deployment in the catalogue', () => {
         WebhooksFunction: ['bulwark_app'],
         TenantGuardApi: ['bulwark_app'],
         ShipperFunction: ['bulwark_audit_shipper'],
+        TenantKeysProvisioner: ['bulwark_app'],
+        TenantKeysLifecycle: ['bulwark_app'],
       });
     });
 
     it('only the migration resource reads database secrets: the master and the three login roles', () => {
-      const all = resourcesOf(stage.edge);
+      for (const stack of [stage.edge, stage.audit, stage.tenantKeys]) {
+        expect(JSON.stringify(resourcesOf(stack))).not.toContain('secretsmanager:GetSecretValue');
+      }
+      const all = resourcesOf(stage.data);
       const readers = Object.entries(all).filter(
         ([, r]) =>
           r.Type === 'AWS::Lambda::Function' &&
           JSON.stringify(statementsOf(all, r)).includes('secretsmanager:GetSecretValue'),
       );
-      expect(readers.map(([id]) => id.replace(/[0-9A-F]{8}$/, ''))).toEqual(['TenantGuardMigrate']);
+      expect(readers.map(([id]) => id.replace(/[0-9A-F]{8}$/, ''))).toEqual(['SchemaMigrate']);
       const read = JSON.stringify(
         statementsOf(all, defined(readers[0])[1]).filter((st) =>
           JSON.stringify(st['Action']).includes('GetSecretValue'),
@@ -174,14 +180,19 @@ describe('every deployment in the catalogue', () => {
       expect(id).toMatch(/^WebhooksFunction/);
     });
 
-    it('API functions wait for the schema; the shipper stack deploys after it', () => {
-      const all = resourcesOf(stage.edge);
-      const schema = defined(Object.keys(all).find((id) => defined(all[id]).Type === 'Custom::BulwarkSchema'));
-      for (const [id, fn] of Object.entries(all)) {
-        if (fn.Type !== 'AWS::Lambda::Function' || !/^(WebhooksFunction|TenantGuardApi)/.test(id)) continue;
-        expect(fn.DependsOn).toContain(schema);
-      }
-      expect(stage.audit.dependencies).toContain(stage.edge);
+    it('every function that reaches the database deploys after the schema resource (read from the assembly)', () => {
+      const { functions, violations } = schemaOrder(assembly.getNestedAssembly(stage.artifactId));
+      expect(violations).toEqual([]);
+      // The detector sees the functions known to use the database (and whatever else does).
+      expect(functions.map((f) => f.replace(/[0-9A-F]{8}$/, ''))).toEqual(
+        expect.arrayContaining([
+          `${stage.edge.stackName}/WebhooksFunction`,
+          `${stage.edge.stackName}/TenantGuardApi`,
+          `${stage.audit.stackName}/ShipperFunction`,
+          `${stage.tenantKeys.stackName}/TenantKeysProvisioner`,
+          `${stage.tenantKeys.stackName}/TenantKeysLifecycle`,
+        ]),
+      );
     });
   });
 

@@ -87,10 +87,22 @@ describe('createProxyPool', () => {
 });
 
 describe('parseDatabaseEnv', () => {
-  it('reads the connection, defaulting the port', () => {
+  it('reads the connection', () => {
     expect(
+      parseDatabaseEnv({
+        DB_HOST: 'h',
+        DB_PORT: '6432',
+        DB_NAME: 'bulwark',
+        DB_USER: 'bulwark_app',
+        AWS_REGION: 'eu-west-1',
+      }),
+    ).toEqual({ host: 'h', port: 6432, database: 'bulwark', user: 'bulwark_app', region: 'eu-west-1' });
+  });
+
+  it('requires the port: a missing one is a wiring error, never silently the engine default', () => {
+    expect(() =>
       parseDatabaseEnv({ DB_HOST: 'h', DB_NAME: 'bulwark', DB_USER: 'bulwark_app', AWS_REGION: 'eu-west-1' }),
-    ).toEqual({ host: 'h', port: 5432, database: 'bulwark', user: 'bulwark_app', region: 'eu-west-1' });
+    ).toThrow(/^DB_ENV_INVALID: DB_PORT/);
   });
 
   it('names every invalid variable and never echoes a value', () => {

@@ -7,13 +7,14 @@ import { type App, Stack, Stage } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import * as rds from 'aws-cdk-lib/aws-rds';
-import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { applyComplianceGate } from '../../lib/compliance';
 import { TenantGuard } from '../../lib/tenant-guard';
 import { testApp } from '../support/cdk';
 import { HSTS_VALUE } from '../../contracts/security-headers';
 import { defined } from '../support/defined';
+import { importedDatabaseAccess } from '../support/database-access';
+import { DATABASE_ROLES } from '../../contracts/database';
+import { roleStatements } from '../support/deploy-order';
 
 function build(): { app: App; stack: Stack; guard: TenantGuard } {
   const app = testApp();
@@ -30,32 +31,15 @@ function build(): { app: App; stack: Stack; guard: TenantGuard } {
     restApiId: 'abcdef1234',
     rootResourceId: 'root123456',
   });
-  const arn = (n: string) => `arn:aws:secretsmanager:eu-west-1:111111111111:secret:${n}-AbCdEf`;
   const guard = new TenantGuard(stack, 'TenantGuard', {
-    vpc,
-    securityGroup: sg,
     api,
-    database: {
-      instance: rds.DatabaseInstance.fromDatabaseInstanceAttributes(stack, 'Instance', {
-        instanceIdentifier: 'bulwark-test',
-        instanceEndpointAddress: 'bulwark-test.abc.eu-west-1.rds.amazonaws.com',
-        port: 5439,
-        securityGroups: [],
-      }),
-      proxy: rds.DatabaseProxy.fromDatabaseProxyAttributes(stack, 'Proxy', {
-        dbProxyName: 'bulwark',
-        dbProxyArn: 'arn:aws:rds:eu-west-1:111111111111:db-proxy:prx-0123456789abcdef0',
-        endpoint: 'bulwark.proxy-abc.eu-west-1.rds.amazonaws.com',
-        securityGroups: [],
-      }),
-      databaseName: 'bulwark',
-      masterSecret: secretsmanager.Secret.fromSecretCompleteArn(stack, 'MasterSecret', arn('master')),
-      users: {
-        migrator: secretsmanager.Secret.fromSecretCompleteArn(stack, 'MigratorSecret', arn('migrator')),
-        app: secretsmanager.Secret.fromSecretCompleteArn(stack, 'AppSecret', arn('app')),
-        auditShipper: secretsmanager.Secret.fromSecretCompleteArn(stack, 'ShipperSecret', arn('shipper')),
-      },
-    },
+    database: importedDatabaseAccess(stack, {
+      role: DATABASE_ROLES.app,
+      region: 'eu-west-1',
+      account: '111111111111',
+      vpc,
+      securityGroup: sg,
+    }),
   });
   applyComplianceGate(stage);
   return { app, stack, guard };
@@ -84,11 +68,11 @@ describe('TenantGuard construct', () => {
     t.hasResource('AWS::Cognito::UserPool', { DeletionPolicy: 'Retain' });
   });
 
-  it('runs the API and migration functions on Node.js 22 in the VPC, with bounded concurrency', () => {
-    const fns = t.findResources('AWS::Lambda::Function', { Properties: { Runtime: 'nodejs22.x' } });
-    expect(Object.keys(fns)).toHaveLength(3);
+  it('runs the API function on Node.js 24 in the VPC, with bounded concurrency', () => {
+    const fns = t.findResources('AWS::Lambda::Function', { Properties: { Runtime: 'nodejs24.x' } });
+    expect(Object.keys(fns)).toHaveLength(2);
     const inVpc = Object.entries(fns).filter(([id]) => !id.startsWith('TenantGuardAuthorizer'));
-    expect(inVpc).toHaveLength(2);
+    expect(inVpc).toHaveLength(1);
     for (const [, f] of inVpc) {
       expect(f['Properties']['VpcConfig']['SecurityGroupIds']).toEqual(['sg-0123456789abcdef0']);
       expect(f['Properties']['ReservedConcurrentExecutions']).toBeGreaterThan(0);
@@ -132,22 +116,18 @@ describe('TenantGuard construct', () => {
   });
 
   it('runs the authorizer outside the VPC with no data access, and only it knows the token issuer', () => {
-    const fns = t.findResources('AWS::Lambda::Function', { Properties: { Runtime: 'nodejs22.x' } });
-    const [id, fn] = defined(Object.entries(fns).find(([k]) => k.startsWith('TenantGuardAuthorizer')));
+    const fns = t.findResources('AWS::Lambda::Function', { Properties: { Runtime: 'nodejs24.x' } });
+    const [id, fn] = Object.entries(fns).find(([k]) => k.startsWith('TenantGuardAuthorizer'))!;
     expect(fn['Properties']['VpcConfig']).toBeUndefined();
     expect(fn['Properties']['ReservedConcurrentExecutions']).toBe(100);
     const vars = fn['Properties']['Environment']['Variables'] as Record<string, unknown>;
     expect(Object.keys(vars)).toEqual(expect.arrayContaining(['JWT_AUDIENCE', 'JWT_ISSUER']));
     expect(JSON.stringify(vars['JWT_ISSUER'])).toContain('cognito-idp.eu-west-1.');
     expect(Object.keys(vars).some((k) => k.startsWith('DB_'))).toBe(false);
-    const role = (fn['Properties']['Role'] as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0];
-    const statements = Object.values(t.findResources('AWS::IAM::Policy'))
-      .filter((p) => JSON.stringify(p['Properties']['Roles']).includes(role))
-      .flatMap((p) => p['Properties']['PolicyDocument']['Statement'] as Record<string, unknown>[]);
+    const statements = roleStatements(t.toJSON().Resources, fn);
     const actions = statements.flatMap((st) => [st['Action']].flat() as string[]);
-    expect(actions.filter((a) => !/^(xray:|sqs:SendMessage|kms:(Encrypt|GenerateDataKey|Decrypt))/.test(a))).toEqual(
-      [],
-    );
+    // Its own logs, tracing, its encrypted environment: nothing else.
+    expect(actions.filter((a) => !/^(xray:|logs:(CreateLogStream|PutLogEvents)$|kms:Decrypt$)/.test(a))).toEqual([]);
     expect(JSON.stringify(statements)).not.toMatch(/rds-db|secretsmanager|ec2:/);
     // The API function no longer needs the issuer: it honours the authorizer's verdicts.
     const api = defined(Object.entries(fns).find(([k]) => k.startsWith('TenantGuardApi')))[1];
@@ -174,19 +154,10 @@ describe('TenantGuard construct', () => {
     });
   });
 
-  it('applies migrations at deploy through a custom resource keyed by the migration checksums', () => {
-    t.hasResourceProperties('Custom::BulwarkSchema', {
-      Migrations: Match.stringLikeRegexp('^1:[0-9a-f]{64},2:'),
-      Bootstrap: '1',
-      // A replaced role secret re-runs the bootstrap.
-      Secrets: ['master', 'migrator', 'app', 'shipper'].map((n) => Match.stringLikeRegexp(`:secret:${n}-`)),
-    });
-  });
-
-  it('the API connects through the proxy as bulwark_app with an IAM token, after the migrations ran', () => {
-    const [apiId, api] = defined(
-      Object.entries(t.findResources('AWS::Lambda::Function', { Properties: { ReservedConcurrentExecutions: 50 } }))[0],
-    );
+  it('the API connects through the proxy as bulwark_app with an IAM token', () => {
+    const [apiId, api] = Object.entries(
+      t.findResources('AWS::Lambda::Function', { Properties: { ReservedConcurrentExecutions: 50 } }),
+    )[0]!;
     const vars = api['Properties']['Environment']['Variables'] as Record<string, unknown>;
     expect(vars).toMatchObject({
       DB_HOST: 'bulwark.proxy-abc.eu-west-1.rds.amazonaws.com',
@@ -195,15 +166,8 @@ describe('TenantGuard construct', () => {
       DB_USER: 'bulwark_app',
     });
     expect(Object.keys(vars).filter((k) => /SECRET|PASSWORD/.test(k))).toEqual([]);
-    expect(api['DependsOn']).toEqual(expect.arrayContaining([expect.stringMatching(/^TenantGuardSchema/)]));
     // rds-db:connect for bulwark_app only, and no secret read.
-    const role = (api['Properties']['Role'] as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0];
-    const policies = Object.values(t.findResources('AWS::IAM::Policy')).filter((p) =>
-      JSON.stringify(p['Properties']['Roles']).includes(role),
-    );
-    const statements = policies.flatMap(
-      (p) => p['Properties']['PolicyDocument']['Statement'] as Record<string, unknown>[],
-    );
+    const statements = roleStatements(t.toJSON().Resources, api);
     const connect = statements.filter((st) => JSON.stringify(st['Action']).includes('rds-db:connect'));
     expect(connect).toHaveLength(1);
     expect(JSON.stringify(defined(connect[0])['Resource'])).toContain(':dbuser:prx-0123456789abcdef0/bulwark_app');
@@ -211,25 +175,19 @@ describe('TenantGuard construct', () => {
     expect(apiId).toMatch(/^TenantGuardApi/);
   });
 
-  it('the migration resource reads the master and role secrets and connects to the instance with TLS', () => {
-    const [, fn] = defined(
-      Object.entries(t.findResources('AWS::Lambda::Function', { Properties: { ReservedConcurrentExecutions: 1 } }))[0],
-    );
-    expect(fn['Properties']['Environment']['Variables']).toMatchObject({
-      DB_HOST: 'bulwark-test.abc.eu-west-1.rds.amazonaws.com',
-      DB_PORT: '5439',
-      MASTER_SECRET_ARN: expect.stringContaining(':secret:master'),
-      MIGRATOR_SECRET_ARN: expect.stringContaining(':secret:migrator'),
-      APP_SECRET_ARN: expect.stringContaining(':secret:app'),
-      AUDIT_SHIPPER_SECRET_ARN: expect.stringContaining(':secret:shipper'),
-      NODE_EXTRA_CA_CERTS: '/var/runtime/ca-cert.pem',
-    });
-    const role = (fn['Properties']['Role'] as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0];
-    const statements = Object.values(t.findResources('AWS::IAM::Policy'))
-      .filter((p) => JSON.stringify(p['Properties']['Roles']).includes(role))
-      .flatMap((p) => p['Properties']['PolicyDocument']['Statement'] as Record<string, unknown>[]);
-    const read = JSON.stringify(statements.filter((st) => JSON.stringify(st['Action']).includes('GetSecretValue')));
-    for (const n of ['master', 'migrator', 'app', 'shipper']) expect(read).toContain(`:secret:${n}-`);
-    expect(JSON.stringify(statements)).not.toContain('rds-db:connect');
+  it('holds every function permission in one customer-managed policy per function, logs only to its own group', () => {
+    const all = t.toJSON().Resources as Record<string, { Type: string; Properties: Record<string, unknown> }>;
+    t.resourceCountIs('AWS::IAM::Policy', 0);
+    for (const [, fn] of Object.entries(all).filter(([, r]) => r.Type === 'AWS::Lambda::Function')) {
+      const roleId = (fn.Properties['Role'] as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0];
+      const arns = all[roleId]!.Properties['ManagedPolicyArns'] as unknown[];
+      // No AWS-managed policy (logs on "*"): only customer-managed policies of this template.
+      expect(JSON.stringify(arns)).not.toContain('iam::aws:policy');
+      const logGroup = (fn.Properties['LoggingConfig'] as { LogGroup: { Ref: string } }).LogGroup.Ref;
+      const logs = roleStatements(all, fn).filter((st) => JSON.stringify(st['Action']).includes('logs:'));
+      expect(logs).toEqual([expect.objectContaining({ Resource: { 'Fn::GetAtt': [logGroup, 'Arn'] } })]);
+      // Synchronous API Gateway functions: no dead-letter queue that could never receive.
+      expect(fn.Properties['DeadLetterConfig']).toBeUndefined();
+    }
   });
 });

@@ -14,6 +14,7 @@ import { readFindings } from '../../lib/compliance';
 import { Env } from '../../lambda/tenant-guard/handler';
 import { buildTestStages, templateOf } from '../support/cdk';
 import { defined } from '../support/defined';
+import { roleStatements } from '../support/deploy-order';
 
 type Json = Record<string, unknown>;
 
@@ -69,9 +70,18 @@ describe('tenant API wired to the tenant keys (prod-eu)', () => {
     const role = te.toJSON()['Resources'][roleId] as Json;
     const arns = JSON.stringify((role['Properties'] as Json)['ManagedPolicyArns']);
     expect(arns).toContain(policyId);
-    const inline = Object.values(te.findResources('AWS::IAM::Policy'))
-      .filter((p) => JSON.stringify(p['Properties']['Roles']).includes(roleId))
-      .flatMap((p) => p['Properties']['PolicyDocument']['Statement'] as Json[]);
+    const resources = te.toJSON()['Resources'] as Record<string, Json>;
+    const own = roleStatements(resources, resources[apiId]!);
+    // Its own environment key, only as Lambda decrypts it (the function ARN as encryption context).
+    const env = own.filter((st) => st['Sid'] === 'ReadEnvironment');
+    expect(env).toEqual([
+      expect.objectContaining({
+        Action: 'kms:Decrypt',
+        Resource: { 'Fn::GetAtt': [expect.stringMatching(/^TenantGuardLogKey/), 'Arn'] },
+        Condition: { StringLike: { 'kms:EncryptionContext:aws:lambda:FunctionArn': expect.any(String) } },
+      }),
+    ]);
+    const inline = own.filter((st) => !env.includes(st));
     // Its only other KMS use is the tenant keys themselves (sealing webhook secrets), with an org_id context.
     const kms = inline.filter((st) => JSON.stringify(st['Action']).includes('kms:'));
     expect(kms.map((st) => st['Sid'])).toEqual(['UseTenantKeysOnlyWithAnOrgContext']);

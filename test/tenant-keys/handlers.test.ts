@@ -22,6 +22,7 @@ const ENV = {
   DEPLOYMENT: 'prod-eu',
   ACCOUNT_ID: '111122223333',
   DB_HOST: 'proxy.example',
+  DB_PORT: '5432',
   DB_NAME: 'bulwark',
   DB_USER: 'bulwark_app',
 };

@@ -47,6 +47,7 @@ const ENV = {
   DEPLOYMENT: 'prod-eu',
   ACCOUNT_ID: ACCOUNT,
   DB_HOST: 'proxy.example',
+  DB_PORT: '5432',
   DB_NAME: 'bulwark',
   DB_USER: 'bulwark_app',
   EXPORT_BUCKET: 'bulwark-exports-test',

@@ -2,12 +2,13 @@ import { App, Duration, Stack, Stage } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as rds from 'aws-cdk-lib/aws-rds';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { BulwarkChecks, applyComplianceGate, readFindings } from '../../lib/compliance';
 import { TenantKeys } from '../../lib/tenant-keys/tenant-keys';
 import { buildTestStages, templateOf, testApp } from '../support/cdk';
 import { defined } from '../support/defined';
+import { importedDatabaseAccess } from '../support/database-access';
+import { DATABASE_ROLES } from '../../contracts/database';
 
 type Json = Record<string, unknown>;
 
@@ -90,13 +91,13 @@ describe('TenantKeys stack in a shipped stage (prod-eu)', () => {
     }
   });
 
-  it('runs both functions on Node.js 22 with tracing, bounded concurrency and a dead-letter queue', () => {
+  it('runs both functions on Node.js 24 with tracing, bounded concurrency and a dead-letter queue', () => {
     const fns = t.findResources('AWS::Lambda::Function');
     expect(Object.keys(fns)).toHaveLength(2);
     t.resourcePropertiesCountIs(
       'AWS::Lambda::Function',
       {
-        Runtime: 'nodejs22.x',
+        Runtime: 'nodejs24.x',
         TracingConfig: { Mode: 'Active' },
         DeadLetterConfig: { TargetArn: Match.anyValue() },
         ReservedConcurrentExecutions: Match.anyValue(),
@@ -197,22 +198,16 @@ function wiredStage(grant?: (tk: TenantKeys, stack: Stack) => void) {
     availabilityZones: ['eu-west-1a', 'eu-west-1b'],
     privateSubnetIds: ['subnet-0123456789abcdef0', 'subnet-0123456789abcdef1'],
   });
-  const proxy = rds.DatabaseProxy.fromDatabaseProxyAttributes(stack, 'Proxy', {
-    dbProxyName: 'bulwark',
-    dbProxyArn: 'arn:aws:rds:eu-west-1:111122223333:db-proxy:prx-0123456789abcdef0',
-    endpoint: 'bulwark.proxy-abc.eu-west-1.rds.amazonaws.com',
-    securityGroups: [],
-  });
   const tk = new TenantKeys(stack, 'TenantKeys', {
     deployment: 'prod-eu',
     alarmTopic: sns.Topic.fromTopicArn(stack, 'Alarms', 'arn:aws:sns:eu-west-1:111122223333:alarms'),
-    database: {
+    database: importedDatabaseAccess(stack, {
+      role: DATABASE_ROLES.app,
+      region: 'eu-west-1',
+      account: '111122223333',
       vpc,
-      securityGroups: [ec2.SecurityGroup.fromSecurityGroupId(stack, 'Sg', 'sg-0123456789abcdef0')],
-      proxy,
-      databaseName: 'bulwark',
-      user: 'bulwark_app',
-    },
+      securityGroup: ec2.SecurityGroup.fromSecurityGroupId(stack, 'Sg', 'sg-0123456789abcdef0'),
+    }),
     keyPendingWindow: Duration.days(10),
   });
   grant?.(tk, stack);
@@ -234,6 +229,7 @@ describe('TenantKeys wired to the data tier', () => {
         Environment: {
           Variables: Match.objectLike({
             DB_HOST: 'bulwark.proxy-abc.eu-west-1.rds.amazonaws.com',
+            DB_PORT: '5432',
             DB_USER: 'bulwark_app',
             DB_NAME: 'bulwark',
           }),
@@ -245,7 +241,7 @@ describe('TenantKeys wired to the data tier', () => {
       Environment: { Variables: Match.objectLike({ KEY_PENDING_WINDOW_DAYS: '10' }) },
     });
     t.hasResourceProperties('AWS::Events::Rule', { State: 'ENABLED' });
-    const connect = statementsOf(t).filter((s) => s['Sid'] === 'ConnectToDatabaseAsAppUser');
+    const connect = statementsOf(t).filter((s) => s['Sid'] === 'ConnectToDatabase');
     expect(connect).toHaveLength(2);
     expect(JSON.stringify(connect[0]?.['Resource'])).toContain('/bulwark_app');
   });

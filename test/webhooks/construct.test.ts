@@ -6,11 +6,12 @@ import { Stack, Stage } from 'aws-cdk-lib';
 import { Capture, Match, Template } from 'aws-cdk-lib/assertions';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import * as rds from 'aws-cdk-lib/aws-rds';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { acknowledge, applyComplianceGate, readFindings } from '../../lib/compliance';
 import { WebhookIngress, type WebhookIngressProps } from '../../lib/webhooks';
 import { deployment, testApp } from '../support/cdk';
+import { importedDatabaseAccess } from '../support/database-access';
+import { DATABASE_ROLES } from '../../contracts/database';
 import { telnyxKeyPair } from './support';
 import { defined } from '../support/defined';
 
@@ -35,19 +36,18 @@ function build(overrides: Partial<WebhookIngressProps> = {}, env: 'production' |
   const securityGroup = new ec2.SecurityGroup(stack, 'FunctionSg', { vpc, allowAllOutbound: false });
   const api = new apigateway.RestApi(stack, 'Api', { deploy: false });
   acknowledge(api, 'AwsSolutions-APIG2', scaffold);
-  const proxy = rds.DatabaseProxy.fromDatabaseProxyAttributes(stack, 'Proxy', {
-    dbProxyArn: `arn:aws:rds:${d.region}:${d.account}:db-proxy:prx-0123456789abcdef0`,
-    dbProxyName: 'bulwark',
-    endpoint: 'bulwark.proxy-abc.eu-west-1.rds.amazonaws.com',
-    securityGroups: [],
-  });
   const ingress = new WebhookIngress(stack, 'Ingress', {
-    vpc,
-    securityGroup,
     api,
     environment: env,
     telnyxPublicKey: TELNYX_KEY,
-    database: { proxy, databaseName: 'bulwark' },
+    // No subnets given: the VPC's private (here isolated) subnets.
+    database: importedDatabaseAccess(stack, {
+      role: DATABASE_ROLES.app,
+      region: d.region,
+      account: d.account,
+      vpc,
+      securityGroup,
+    }),
     alarmTopic: sns.Topic.fromTopicArn(stack, 'Alarms', `arn:aws:sns:${d.region}:${d.account}:alarms`),
     ...overrides,
   });
@@ -88,10 +88,10 @@ describe('WebhookIngress', () => {
       });
     });
 
-    it('runs the function on Node.js 22 in the VPC with the given security group, traced, with capped concurrency', () => {
+    it('runs the function on Node.js 24 in the VPC with the given security group, traced, with capped concurrency', () => {
       const sg = new Capture();
       template.hasResourceProperties('AWS::Lambda::Function', {
-        Runtime: 'nodejs22.x',
+        Runtime: 'nodejs24.x',
         TracingConfig: { Mode: 'Active' },
         ReservedConcurrentExecutions: 50,
         KmsKeyArn: Match.anyValue(),
@@ -110,9 +110,9 @@ describe('WebhookIngress', () => {
       });
       expect(sg.asString()).toMatch(/^FunctionSg/);
       // No subnets given: the VPC's private (here isolated) subnets, one per AZ, never public ones.
-      const fn = defined(
-        Object.values(template.findResources('AWS::Lambda::Function', { Properties: { Runtime: 'nodejs22.x' } }))[0],
-      );
+      const fn = Object.entries(
+        template.findResources('AWS::Lambda::Function', { Properties: { Runtime: 'nodejs24.x' } }),
+      ).find(([id]) => id.startsWith('IngressFunction'))![1];
       const subnets = fn.Properties.VpcConfig.SubnetIds as Array<{ Ref: string }>;
       expect(subnets).toHaveLength(3);
       for (const s of subnets) expect(s.Ref).toMatch(/^VpcappSubnet\d/);
@@ -120,14 +120,14 @@ describe('WebhookIngress', () => {
 
     it('grants exactly one customer-managed policy: no AWS-managed or inline policies, IAM auth as the app role', () => {
       // (The scaffold VPC's default-security-group custom resource brings a role of its own.)
-      const roles = Object.values(
-        template.findResources('AWS::IAM::Role', { Properties: { Description: 'Webhook ingress function' } }),
-      );
+      const roles = Object.entries(template.findResources('AWS::IAM::Role'))
+        .filter(([id]) => id.startsWith('IngressFunctionRole'))
+        .map(([, r]) => r);
       expect(roles).toHaveLength(1);
-      expect(defined(roles[0]).Properties.ManagedPolicyArns).toEqual([
-        { Ref: expect.stringMatching(/^IngressPolicy/) },
+      expect(roles[0]!.Properties.ManagedPolicyArns).toEqual([
+        { Ref: expect.stringMatching(/^IngressFunctionPolicy/) },
       ]);
-      expect(defined(roles[0]).Properties.Policies).toBeUndefined();
+      expect(roles[0]!.Properties.Policies).toBeUndefined();
       expect(template.findResources('AWS::IAM::Policy')).toEqual({});
       const policy = JSON.stringify(template.findResources('AWS::IAM::ManagedPolicy'));
       expect(policy).toContain('rds-db:connect');
