@@ -114,7 +114,8 @@ export function expand(model: StageModel, text: string): string {
       return `arn:aws:rds-db:${model.region}:${model.account}:dbuser:${proxies[0]}/${ref.slice('dbuser:'.length)}`;
     }
     const [p, attr] = ref.split('|');
-    const r = resourceAt(model, p!);
+    if (p === undefined) throw new Error(`access proof: reference ${ref} names no resource`);
+    const r = resourceAt(model, p);
     if (attr === 'name') return r.name;
     if (attr === 'region') return r.region;
     if (attr) throw new Error(`unknown reference attribute ${attr}`);
@@ -346,12 +347,16 @@ export async function evaluateRow(model: StageModel, row: AccessRow): Promise<Ro
     // rds-db:connect through RDS Proxy also needs the proxy to hold a secret for that user.
     const dbuser = /:dbuser:(prx-[^/]+)\/(.+)$/.exec(request.resource);
     if (row.action === 'rds-db:connect' && dbuser && verdict === 'allow') {
-      const registered = model.proxyUsers.get(dbuser[1]!) ?? [];
-      if (!registered.includes(dbuser[2]!)) {
+      const [, proxy, user] = dbuser;
+      if (proxy === undefined || user === undefined) {
+        throw new Error(`access proof: row ${row.id} has no proxy or user in ${request.resource}`);
+      }
+      const registered = model.proxyUsers.get(proxy) ?? [];
+      if (!registered.includes(user)) {
         verdict = 'deny';
-        decidedBy = [`the RDS Proxy registers no secret for ${dbuser[2]} (it registers ${registered.join(', ')})`];
+        decidedBy = [`the RDS Proxy registers no secret for ${user} (it registers ${registered.join(', ')})`];
       } else {
-        decidedBy = [...decidedBy, `the RDS Proxy registers ${dbuser[2]}`];
+        decidedBy = [...decidedBy, `the RDS Proxy registers ${user}`];
       }
     }
     const who = requests.length > 1 ? `${request.principalLabel}: ` : '';

@@ -41,7 +41,8 @@ export async function evaluateAccessProof(stages?: readonly Stage[]): Promise<Ac
     const model = stageModel(stage);
     for (const { row, expected } of accessRows()) {
       const [result] = await evaluateRows(model, [row]);
-      out.push({ ...result!, expected, flipped: result!.verdict !== expected });
+      if (!result) throw new Error(`access proof: row ${row.id} has no result in ${model.stageName}`);
+      out.push({ ...result, expected, flipped: result.verdict !== expected });
     }
   }
   return out;

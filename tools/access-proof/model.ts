@@ -119,6 +119,12 @@ function generatedName(ctx: StackCtx, logicalId: string, max = 64): string {
   return `${ctx.stackName}-${logicalId}`.slice(0, max - 9) + `-${hash(ctx.stackName + logicalId, 8)}`;
 }
 
+/** `v`, or an error naming `what` is missing. */
+function defined<T>(v: T | undefined, what: string): T {
+  if (v === undefined) throw new Error(`access proof: ${what} is missing`);
+  return v;
+}
+
 function str(v: unknown, what: string): string {
   if (typeof v !== 'string') throw new Error(`${what}: expected a string, got ${JSON.stringify(v)}`);
   return v;
@@ -138,8 +144,9 @@ class Resolver {
     if (Array.isArray(value)) return value.map((v) => this.resolve(v, ctx)).filter((v) => v !== NO_VALUE);
     if (value === null || typeof value !== 'object') return value;
     const entries = Object.entries(value as Record<string, unknown>);
-    if (entries.length === 1) {
-      const [fn, arg] = entries[0]!;
+    const [entry, ...rest] = entries;
+    if (entry && rest.length === 0) {
+      const [fn, arg] = entry;
       switch (fn) {
         case 'Ref':
           return this.ref(str(arg, 'Ref'), ctx);
@@ -173,7 +180,10 @@ class Resolver {
         }
         case 'Fn::FindInMap': {
           const [m, k1, k2] = this.resolve(arg, ctx) as string[];
-          return this.resolve(ctx.template.Mappings?.[m!]?.[k1!]?.[k2!], ctx);
+          const map = defined(m, 'Fn::FindInMap map name');
+          const top = defined(k1, 'Fn::FindInMap top-level key');
+          const second = defined(k2, 'Fn::FindInMap second-level key');
+          return this.resolve(ctx.template.Mappings?.[map]?.[top]?.[second], ctx);
         }
         case 'Fn::GetStackOutput': {
           const { StackName, OutputName } = arg as { StackName: string; OutputName: string };
@@ -453,6 +463,7 @@ export function stageModel(stage: Stage): StageModel {
       const path = ctx.paths.get(lid) ?? `${ctx.stackName}/${lid}`;
       const prop = (name: string): unknown => resolver.prop(lid, name, ctx);
       const physical = resolver.physical(lid, ctx);
+      const arn = (): string => defined(physical.arn, `ARN of ${path} (${r.Type})`);
       if (physical.arn && r.Type !== 'AWS::IAM::Role' && r.Type !== 'AWS::IAM::ManagedPolicy') {
         resources.set(path, {
           path,
@@ -474,7 +485,7 @@ export function stageModel(stage: Stage): StageModel {
           roles.set(path, {
             path,
             name: physical.ref,
-            arn: physical.arn!,
+            arn: arn(),
             account: ctx.account,
             tags: tagsOf(prop('Tags')),
             policies: entry.policies,
@@ -488,13 +499,13 @@ export function stageModel(stage: Stage): StageModel {
         case 'AWS::IAM::Policy':
         case 'AWS::IAM::ManagedPolicy': {
           const policy = { name: path, document: prop('PolicyDocument') as PolicyJson };
-          if (r.Type === 'AWS::IAM::ManagedPolicy') managed.set(physical.arn!, policy);
+          if (r.Type === 'AWS::IAM::ManagedPolicy') managed.set(arn(), policy);
           attachments.push({ roles: asList(prop('Roles')) as string[], policy });
           break;
         }
         case 'AWS::KMS::Key':
           resourcePolicies.push({
-            arns: [physical.arn!],
+            arns: [arn()],
             policy: { name: path, document: prop('KeyPolicy') as PolicyJson },
           });
           break;
@@ -522,8 +533,7 @@ export function stageModel(stage: Stage): StageModel {
           break;
         case 'AWS::Backup::BackupVault': {
           const doc = prop('AccessPolicy');
-          if (doc)
-            resourcePolicies.push({ arns: [physical.arn!], policy: { name: path, document: doc as PolicyJson } });
+          if (doc) resourcePolicies.push({ arns: [arn()], policy: { name: path, document: doc as PolicyJson } });
           break;
         }
         case 'AWS::Lambda::Permission': {
@@ -556,7 +566,7 @@ export function stageModel(stage: Stage): StageModel {
           const template = (r.Properties?.GenerateSecretString as { SecretStringTemplate?: string } | undefined)
             ?.SecretStringTemplate;
           const username = template ? (JSON.parse(template) as { username?: string }).username : undefined;
-          if (username) secretUsers.set(physical.arn!, username);
+          if (username) secretUsers.set(arn(), username);
           break;
         }
       }
@@ -567,10 +577,11 @@ export function stageModel(stage: Stage): StageModel {
   for (const ctx of ctxs) {
     for (const [lid, r] of Object.entries(ctx.template.Resources ?? {})) {
       if (r.Type !== 'AWS::RDS::DBProxy') continue;
-      const arn = resolver.physical(lid, ctx).arn!;
+      const path = ctx.paths.get(lid) ?? `${ctx.stackName}/${lid}`;
+      const arn = defined(resolver.physical(lid, ctx).arn, `ARN of ${path} (${r.Type})`);
       const auth = asList(resolver.prop(lid, 'Auth', ctx)) as { SecretArn: string }[];
       proxyUsers.set(
-        arn.split(':')[6]!,
+        defined(arn.split(':')[6], `proxy id in ${arn}`),
         auth.map((a) => secretUsers.get(a.SecretArn) ?? `unknown secret ${a.SecretArn}`),
       );
     }
@@ -612,7 +623,7 @@ export function stageModel(stage: Stage): StageModel {
     };
   }
 
-  const home = stacks.find((s) => s.node.id === 'Data') ?? stacks[0]!;
+  const home = defined(stacks.find((s) => s.node.id === 'Data') ?? stacks[0], `a stack in ${stage.stageName}`);
   return {
     stageName: stage.stageName,
     account: home.account,

@@ -32,8 +32,11 @@ function table(
   ];
   for (const row of rows) {
     const mine = results.filter((r) => r.row === row);
+    const [first] = mine;
+    if (!first) throw new Error(`access proof: row ${row.id} has no result`);
     const verdicts = stages.map((s) => {
-      const r = mine.find((m) => m.stage === s)!;
+      const r = mine.find((m) => m.stage === s);
+      if (!r) throw new Error(`access proof: row ${row.id} has no result in ${s}`);
       const mark = r.verdict === 'allow' ? 'Allow' : 'Deny';
       if (!r.flipped) return mark;
       return row.pendingOn ? `${mark} (pending: ${row.pendingOn})` : `**${mark} (expected ${r.expected})**`;
@@ -42,7 +45,7 @@ function table(
       .map(([k, v]) => `\`${k}\`=\`${Array.isArray(v) ? v.join(',') : String(v)}\``)
       .join(' ');
     lines.push(
-      `| \`${row.id}\` | ${cell(who(row.who))} | \`${row.action}\` | \`${cell(row.resource)}\` | ${cell(context)} | ${verdicts.join(' | ')} | ${cell(decided(mine[0]!))} | ${cell(row.why)} |`,
+      `| \`${row.id}\` | ${cell(who(row.who))} | \`${row.action}\` | \`${cell(row.resource)}\` | ${cell(context)} | ${verdicts.join(' | ')} | ${cell(decided(first))} | ${cell(row.why)} |`,
     );
   }
   lines.push('');
@@ -86,7 +89,9 @@ export function renderAccessProofSection(results: readonly AccessProofResult[]):
   const body = rows
     .map((row) => {
       const mine = results.filter((r) => r.row === row);
-      const expected = mine[0]!.expected;
+      const [first] = mine;
+      if (!first) throw new Error(`access proof: row ${row.id} has no result`);
+      const expected = first.expected;
       const cells = stages.map((s) => {
         const r = mine.find((m) => m.stage === s);
         if (!r) return '<td>-</td>';
