@@ -123,21 +123,18 @@ export const BULWARK_GUARD_EXEMPTIONS: readonly GuardExemption[] = [
   // --- dead-letter queues (CT.SQS.PR.1) ---
   dlq('Operations/Alarms/Undelivered', 'the alarm e-mail subscription (SNS redrive)'),
   dlq('Data/RestoreDrill/ScheduleDeadLetters', "the restore drill's schedule"),
-  dlq('Edge/TenantGuard/ApiDlq', 'the tenant API function'),
-  dlq('Edge/TenantGuard/AuthorizerDlq', 'the token authorizer function'),
-  dlq('Edge/TenantGuard/MigrateDlq', 'the migration function'),
+  dlq('Data/Schema/Migrate/DeadLetters', 'the migration function (the schema custom resource)'),
   dlq('Audit/Shipper/Undelivered', 'the audit archive shipper and its schedule'),
   dlq('TenantKeys/TenantKeys/DeadLetters', 'the tenant-keys functions and their schedules'),
 
   // --- functions in the VPC through cross-stack references, and the two outside it (CT.LAMBDA.PR.3) ---
-  inVpc('Edge/TenantGuard/Api'),
-  inVpc('Edge/TenantGuard/Migrate'),
-  inVpc('Edge/Webhooks/Function'),
-  inVpc('Audit/Shipper/Function'),
-  inVpc('TenantKeys/TenantKeys/Provisioner'),
-  inVpc('TenantKeys/TenantKeys/Lifecycle'),
+  inVpc('Edge/TenantGuard/Api/Default'),
+  inVpc('Edge/Webhooks/Function/Default'),
+  inVpc('Audit/Shipper/Function/Default'),
+  inVpc('TenantKeys/TenantKeys/Provisioner/Default'),
+  inVpc('TenantKeys/TenantKeys/Lifecycle/Default'),
   {
-    path: 'Edge/TenantGuard/Authorizer',
+    path: 'Edge/TenantGuard/Authorizer/Default',
     rule: 'lambda_inside_vpc_check',
     reason:
       "The token authorizer holds no data access (no database, secrets or keys) and must fetch the identity provider's public JWKS, which the isolated data VPC (no internet route) cannot reach.",

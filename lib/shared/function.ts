@@ -150,7 +150,11 @@ export class BulwarkFunction extends Construct {
     const dlq =
       invocation.kind === 'asynchronous'
         ? (invocation.deadLetterQueue ??
-          deadLetterQueue(this, 'DeadLetters', { encryptionKey: key, deadLetterOf: `the ${id} function` }))
+          deadLetterQueue(this, 'DeadLetters', {
+            encryptionKey: key,
+            deadLetterOf: `the ${id} function`,
+            servesFunction: true,
+          }))
         : undefined;
     this.deadLetterQueue = dlq;
 

@@ -30,7 +30,7 @@ function ownLogs(id: string, role: string, logGroup: string): AccessRow {
 }
 
 /** A function (Lambda on its behalf) sending a failed event to its dead-letter queue, and the queue's key. */
-function deadLetter(id: string, role: string, queue: string, key: string, keyPendingOn?: string): AccessRow[] {
+function deadLetter(id: string, role: string, queue: string, key: string): AccessRow[] {
   return [
     {
       id: `${id}-send`,
@@ -46,7 +46,6 @@ function deadLetter(id: string, role: string, queue: string, key: string, keyPen
       resource: `\${${key}}`,
       context: { 'kms:ViaService': 'sqs.${region}.amazonaws.com' },
       why: 'the dead-letter queue is encrypted: sending needs a data key of its key',
-      ...(keyPendingOn ? { pendingOn: keyPendingOn } : {}),
     },
   ];
 }
@@ -143,13 +142,13 @@ export const MUST_ALLOW: readonly AccessRow[] = [
 
   // CloudWatch Logs on each log-group key.
   logsOnKey('logs-key-data', 'Data/Database/Log-postgresql', 'Data/LogKey'),
-  logsOnKey('logs-key-restore-drill', 'Data/RestoreDrill/FunctionLogs', 'Data/LogKey'),
+  logsOnKey('logs-key-restore-drill', 'Data/RestoreDrill/Function/Logs', 'Data/LogKey'),
   logsOnKey('logs-key-edge', 'Edge/PlatformApi/AccessLogs', 'Edge/LogKey/Key'),
   logsOnKey('logs-key-waf', 'Edge/WebAcl/Logs', 'Edge/LogKey/Key'),
-  logsOnKey('logs-key-webhooks', 'Edge/Webhooks/Logs', 'Edge/Webhooks/Key'),
-  logsOnKey('logs-key-tenant-guard', 'Edge/TenantGuard/ApiLogs', 'Edge/TenantGuard/LogKey'),
-  logsOnKey('logs-key-shipper', 'Audit/Shipper/Logs', 'Audit/Shipper/LogKey'),
-  logsOnKey('logs-key-tenant-keys', 'TenantKeys/TenantKeys/ProvisionerLogs', 'TenantKeys/TenantKeys/LogKey'),
+  logsOnKey('logs-key-webhooks', 'Edge/Webhooks/Function/Logs', 'Edge/Webhooks/Key'),
+  logsOnKey('logs-key-tenant-guard', 'Edge/TenantGuard/Api/Logs', 'Edge/TenantGuard/LogKey'),
+  logsOnKey('logs-key-shipper', 'Audit/Shipper/Function/Logs', 'Audit/Shipper/LogKey'),
+  logsOnKey('logs-key-tenant-keys', 'TenantKeys/TenantKeys/Provisioner/Logs', 'TenantKeys/TenantKeys/LogKey'),
 
   // S3 server access logs.
   {
@@ -175,7 +174,7 @@ export const MUST_ALLOW: readonly AccessRow[] = [
     id: 'events-invokes-lifecycle',
     who: { service: 'events.amazonaws.com' },
     action: 'lambda:InvokeFunction',
-    resource: '${TenantKeys/TenantKeys/Lifecycle}',
+    resource: '${TenantKeys/TenantKeys/Lifecycle/Default}',
     context: { 'aws:SourceArn': '${TenantKeys/TenantKeys/Schedule}', ...sourceAccount },
     why: 'the lifecycle runs on its schedule (shredding, exports)',
   },
@@ -183,7 +182,7 @@ export const MUST_ALLOW: readonly AccessRow[] = [
     id: 'events-invokes-shipper',
     who: { service: 'events.amazonaws.com' },
     action: 'lambda:InvokeFunction',
-    resource: '${Audit/Shipper/Function}',
+    resource: '${Audit/Shipper/Function/Default}',
     context: { 'aws:SourceArn': '${Audit/Shipper/Schedule}', ...sourceAccount },
     why: 'the archive shipper runs on its schedule',
   },
@@ -241,7 +240,7 @@ export const MUST_ALLOW: readonly AccessRow[] = [
     id: 'apigateway-invokes-webhooks',
     who: { service: 'apigateway.amazonaws.com' },
     action: 'lambda:InvokeFunction',
-    resource: '${Edge/Webhooks/Function}',
+    resource: '${Edge/Webhooks/Function/Default}',
     context: {
       'aws:SourceArn': 'arn:aws:execute-api:${region}:${account}:${Edge/PlatformApi/Api|name}/v1/POST/webhooks/telnyx',
       ...sourceAccount,
@@ -252,7 +251,7 @@ export const MUST_ALLOW: readonly AccessRow[] = [
     id: 'apigateway-invokes-tenant-api',
     who: { service: 'apigateway.amazonaws.com' },
     action: 'lambda:InvokeFunction',
-    resource: '${Edge/TenantGuard/Api}',
+    resource: '${Edge/TenantGuard/Api/Default}',
     context: {
       'aws:SourceArn': 'arn:aws:execute-api:${region}:${account}:${Edge/PlatformApi/Api|name}/v1/GET/organisations',
       ...sourceAccount,
@@ -261,70 +260,55 @@ export const MUST_ALLOW: readonly AccessRow[] = [
   },
 
   // Functions: logs, dead letters, database, archive, keys.
-  ownLogs('webhooks-own-logs', 'Edge/Webhooks/Role', 'Edge/Webhooks/Logs'),
-  ownLogs('tenant-api-own-logs', 'Edge/TenantGuard/Api/ServiceRole', 'Edge/TenantGuard/ApiLogs'),
-  ownLogs('authorizer-own-logs', 'Edge/TenantGuard/Authorizer/ServiceRole', 'Edge/TenantGuard/AuthorizerLogs'),
-  ownLogs('migrate-own-logs', 'Edge/TenantGuard/Migrate/ServiceRole', 'Edge/TenantGuard/MigrateLogs'),
-  ownLogs('shipper-own-logs', 'Audit/Shipper/Role', 'Audit/Shipper/Logs'),
-  ownLogs('provisioner-own-logs', 'TenantKeys/TenantKeys/ProvisionerRole', 'TenantKeys/TenantKeys/ProvisionerLogs'),
-  ownLogs('lifecycle-own-logs', 'TenantKeys/TenantKeys/LifecycleRole', 'TenantKeys/TenantKeys/LifecycleLogs'),
-  ownLogs('restore-drill-own-logs', 'Data/RestoreDrill/FunctionRole/Role', 'Data/RestoreDrill/FunctionLogs'),
+  ownLogs('webhooks-own-logs', 'Edge/Webhooks/Function/Role', 'Edge/Webhooks/Function/Logs'),
+  ownLogs('tenant-api-own-logs', 'Edge/TenantGuard/Api/Role', 'Edge/TenantGuard/Api/Logs'),
+  ownLogs('authorizer-own-logs', 'Edge/TenantGuard/Authorizer/Role', 'Edge/TenantGuard/Authorizer/Logs'),
+  ownLogs('migrate-own-logs', 'Data/Schema/Migrate/Role', 'Data/Schema/Migrate/Logs'),
+  ownLogs('shipper-own-logs', 'Audit/Shipper/Function/Role', 'Audit/Shipper/Function/Logs'),
+  ownLogs('provisioner-own-logs', 'TenantKeys/TenantKeys/Provisioner/Role', 'TenantKeys/TenantKeys/Provisioner/Logs'),
+  ownLogs('lifecycle-own-logs', 'TenantKeys/TenantKeys/Lifecycle/Role', 'TenantKeys/TenantKeys/Lifecycle/Logs'),
+  ownLogs('restore-drill-own-logs', 'Data/RestoreDrill/Function/Role', 'Data/RestoreDrill/Function/Logs'),
   ...deadLetter(
     'provisioner-dead-letters',
-    'TenantKeys/TenantKeys/ProvisionerRole',
+    'TenantKeys/TenantKeys/Provisioner/Role',
     'TenantKeys/TenantKeys/DeadLetters',
     'TenantKeys/TenantKeys/LogKey',
   ),
   ...deadLetter(
     'lifecycle-dead-letters',
-    'TenantKeys/TenantKeys/LifecycleRole',
+    'TenantKeys/TenantKeys/Lifecycle/Role',
     'TenantKeys/TenantKeys/DeadLetters',
     'TenantKeys/TenantKeys/LogKey',
   ),
-  ...deadLetter('shipper-dead-letters', 'Audit/Shipper/Role', 'Audit/Shipper/Undelivered', 'Audit/Shipper/LogKey'),
   ...deadLetter(
-    'tenant-api-dead-letters',
-    'Edge/TenantGuard/Api/ServiceRole',
-    'Edge/TenantGuard/ApiDlq',
-    'Edge/TenantGuard/LogKey',
-    'recipe (issue 19 item 5)',
+    'shipper-dead-letters',
+    'Audit/Shipper/Function/Role',
+    'Audit/Shipper/Undelivered',
+    'Audit/Shipper/LogKey',
   ),
-  ...deadLetter(
-    'authorizer-dead-letters',
-    'Edge/TenantGuard/Authorizer/ServiceRole',
-    'Edge/TenantGuard/AuthorizerDlq',
-    'Edge/TenantGuard/LogKey',
-    'recipe (issue 19 item 5)',
-  ),
-  ...deadLetter(
-    'migrate-dead-letters',
-    'Edge/TenantGuard/Migrate/ServiceRole',
-    'Edge/TenantGuard/MigrateDlq',
-    'Edge/TenantGuard/LogKey',
-    'recipe (issue 19 item 5)',
-  ),
-  connectAs('tenant-api-connects-as-app', 'Edge/TenantGuard/Api/ServiceRole', 'bulwark_app'),
-  connectAs('webhooks-connect-as-app', 'Edge/Webhooks/Role', 'bulwark_app'),
-  connectAs('provisioner-connects-as-app', 'TenantKeys/TenantKeys/ProvisionerRole', 'bulwark_app'),
-  connectAs('lifecycle-connects-as-app', 'TenantKeys/TenantKeys/LifecycleRole', 'bulwark_app'),
-  connectAs('shipper-connects-as-audit-shipper', 'Audit/Shipper/Role', 'bulwark_audit_shipper'),
+  ...deadLetter('migrate-dead-letters', 'Data/Schema/Migrate/Role', 'Data/Schema/Migrate/DeadLetters', 'Data/LogKey'),
+  connectAs('tenant-api-connects-as-app', 'Edge/TenantGuard/Api/Role', 'bulwark_app'),
+  connectAs('webhooks-connect-as-app', 'Edge/Webhooks/Function/Role', 'bulwark_app'),
+  connectAs('provisioner-connects-as-app', 'TenantKeys/TenantKeys/Provisioner/Role', 'bulwark_app'),
+  connectAs('lifecycle-connects-as-app', 'TenantKeys/TenantKeys/Lifecycle/Role', 'bulwark_app'),
+  connectAs('shipper-connects-as-audit-shipper', 'Audit/Shipper/Function/Role', 'bulwark_audit_shipper'),
   {
     id: 'shipper-writes-archive',
-    who: { role: 'Audit/Shipper/Role' },
+    who: { role: 'Audit/Shipper/Function/Role' },
     action: 's3:PutObject',
     resource: '${Audit/Archive/Archive/Bucket}/orgs/${org:A}/2026/01/01/batch.jsonl.gz',
     why: 'the shipper moves audit events into the immutable archive',
   },
   {
     id: 'shipper-sets-retention',
-    who: { role: 'Audit/Shipper/Role' },
+    who: { role: 'Audit/Shipper/Function/Role' },
     action: 's3:PutObjectRetention',
     resource: '${Audit/Archive/Archive/Bucket}/orgs/${org:A}/2026/01/01/batch.jsonl.gz',
     why: "each object is retained for its organisation's plan",
   },
   {
     id: 'shipper-encrypts-archive',
-    who: { role: 'Audit/Shipper/Role' },
+    who: { role: 'Audit/Shipper/Function/Role' },
     action: 'kms:GenerateDataKey',
     resource: '${Audit/Archive/Key}',
     context: { 'kms:ViaService': 's3.${region}.amazonaws.com' },
@@ -332,14 +316,14 @@ export const MUST_ALLOW: readonly AccessRow[] = [
   },
   {
     id: 'tenant-api-invokes-provisioner',
-    who: { role: 'Edge/TenantGuard/Api/ServiceRole' },
+    who: { role: 'Edge/TenantGuard/Api/Role' },
     action: 'lambda:InvokeFunction',
-    resource: '${TenantKeys/TenantKeys/Provisioner}',
+    resource: '${TenantKeys/TenantKeys/Provisioner/Default}',
     why: 'new tenants and bring-your-own-key requests are provisioned synchronously',
   },
   {
     id: 'tenant-api-seals-under-own-org',
-    who: { role: 'Edge/TenantGuard/Api/ServiceRole' },
+    who: { role: 'Edge/TenantGuard/Api/Role' },
     action: 'kms:GenerateDataKey',
     resource: '${tenant-key:A}',
     context: {
@@ -351,7 +335,7 @@ export const MUST_ALLOW: readonly AccessRow[] = [
   },
   {
     id: 'webhooks-open-under-own-org',
-    who: { role: 'Edge/Webhooks/Role' },
+    who: { role: 'Edge/Webhooks/Function/Role' },
     action: 'kms:Decrypt',
     resource: '${tenant-key:A}',
     context: {
@@ -363,7 +347,7 @@ export const MUST_ALLOW: readonly AccessRow[] = [
   },
   {
     id: 'provisioner-creates-tenant-key',
-    who: { role: 'TenantKeys/TenantKeys/ProvisionerRole' },
+    who: { role: 'TenantKeys/TenantKeys/Provisioner/Role' },
     action: 'kms:CreateKey',
     resource: '*',
     context: {
@@ -380,14 +364,14 @@ export const MUST_ALLOW: readonly AccessRow[] = [
   },
   {
     id: 'provisioner-sets-tenant-key-policy',
-    who: { role: 'TenantKeys/TenantKeys/ProvisionerRole' },
+    who: { role: 'TenantKeys/TenantKeys/Provisioner/Role' },
     action: 'kms:PutKeyPolicy',
     resource: '${tenant-key:A}',
     why: 'the provisioner writes the per-tenant key policy (lambda/tenant-keys/key-policy.ts)',
   },
   {
     id: 'lifecycle-schedules-tenant-key-deletion',
-    who: { role: 'TenantKeys/TenantKeys/LifecycleRole' },
+    who: { role: 'TenantKeys/TenantKeys/Lifecycle/Role' },
     action: 'kms:ScheduleKeyDeletion',
     resource: '${tenant-key:A}',
     why: "crypto-shredding: a departed tenant's key is scheduled for deletion",

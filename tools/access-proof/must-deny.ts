@@ -22,14 +22,12 @@ const retagged = {
   'aws:ResourceTag/bulwark:key-class': 'tenant',
   'aws:ResourceTag/bulwark:org-id': '${org:A}',
 };
-const KEYGUARD = 'keyguard (issue 19 item 3)';
-const RECIPE_LOGS = 'recipe (issue 19 item 4)';
 
 export const MUST_DENY: readonly AccessRow[] = [
   // Tenant isolation on tenant keys.
   {
     id: 'tenant-api-other-org-context',
-    who: { role: 'Edge/TenantGuard/Api/ServiceRole' },
+    who: { role: 'Edge/TenantGuard/Api/Role' },
     action: 'kms:Decrypt',
     resource: '${tenant-key:A}',
     context: orgContext('B'),
@@ -37,7 +35,7 @@ export const MUST_DENY: readonly AccessRow[] = [
   },
   {
     id: 'webhooks-other-org-context',
-    who: { role: 'Edge/Webhooks/Role' },
+    who: { role: 'Edge/Webhooks/Function/Role' },
     action: 'kms:Decrypt',
     resource: '${tenant-key:A}',
     context: orgContext('B'),
@@ -45,7 +43,7 @@ export const MUST_DENY: readonly AccessRow[] = [
   },
   {
     id: 'tenant-api-without-org-context',
-    who: { role: 'Edge/TenantGuard/Api/ServiceRole' },
+    who: { role: 'Edge/TenantGuard/Api/Role' },
     action: 'kms:Decrypt',
     resource: '${tenant-key:A}',
     why: 'no cryptographic use of a tenant key without an org_id context',
@@ -68,7 +66,7 @@ export const MUST_DENY: readonly AccessRow[] = [
   },
   {
     id: 'provisioner-decrypts-tenant-data',
-    who: { role: 'TenantKeys/TenantKeys/ProvisionerRole' },
+    who: { role: 'TenantKeys/TenantKeys/Provisioner/Role' },
     action: 'kms:Decrypt',
     resource: '${tenant-key:A}',
     context: orgContext('A'),
@@ -78,34 +76,31 @@ export const MUST_DENY: readonly AccessRow[] = [
   // Platform keys are not tenant keys (issue 19 item 3).
   {
     id: 'provisioner-retags-database-key',
-    who: { role: 'TenantKeys/TenantKeys/ProvisionerRole' },
+    who: { role: 'TenantKeys/TenantKeys/Provisioner/Role' },
     action: 'kms:TagResource',
     resource: '${Data/DataKey}',
     context: tenantTags,
     why: 'tagging a platform key as a tenant key would hand it to the tenant-key administration grants',
-    pendingOn: KEYGUARD,
   },
   {
     id: 'provisioner-rewrites-database-key-policy',
-    who: { role: 'TenantKeys/TenantKeys/ProvisionerRole' },
+    who: { role: 'TenantKeys/TenantKeys/Provisioner/Role' },
     action: 'kms:PutKeyPolicy',
     resource: '${Data/DataKey}',
     context: retagged,
     why: "the database key's policy is the deployment's, whatever its tags say",
-    pendingOn: KEYGUARD,
   },
   {
     id: 'lifecycle-deletes-database-key',
-    who: { role: 'TenantKeys/TenantKeys/LifecycleRole' },
+    who: { role: 'TenantKeys/TenantKeys/Lifecycle/Role' },
     action: 'kms:ScheduleKeyDeletion',
     resource: '${Data/DataKey}',
     context: retagged,
     why: 'shredding is for tenant keys only; deleting the database key destroys every tenant',
-    pendingOn: KEYGUARD,
   },
   {
     id: 'lifecycle-deletes-archive-key',
-    who: { role: 'TenantKeys/TenantKeys/LifecycleRole' },
+    who: { role: 'TenantKeys/TenantKeys/Lifecycle/Role' },
     action: 'kms:ScheduleKeyDeletion',
     resource: '${Audit/Archive/Key}',
     why: 'the audit archive must stay readable for its retention',
@@ -142,7 +137,7 @@ export const MUST_DENY: readonly AccessRow[] = [
   },
   {
     id: 'shipper-deletes-archive-object',
-    who: { role: 'Audit/Shipper/Role' },
+    who: { role: 'Audit/Shipper/Function/Role' },
     action: 's3:DeleteObject',
     resource: '${Audit/Archive/Archive/Bucket}/orgs/${org:A}/2026/01/01/batch.jsonl.gz',
     why: 'the one writer of the archive cannot delete from it',
@@ -176,39 +171,38 @@ export const MUST_DENY: readonly AccessRow[] = [
   // Data boundaries between functions.
   {
     id: 'webhooks-reads-tenant-exports',
-    who: { role: 'Edge/Webhooks/Role' },
+    who: { role: 'Edge/Webhooks/Function/Role' },
     action: 's3:GetObject',
     resource: '${TenantKeys/TenantKeys/ExportBucket}/exports/${org:A}/export.zip',
     why: 'tenant exports are for the tenant API (signed links) only',
   },
   {
     id: 'tenant-api-reads-archive',
-    who: { role: 'Edge/TenantGuard/Api/ServiceRole' },
+    who: { role: 'Edge/TenantGuard/Api/Role' },
     action: 's3:GetObject',
     resource: '${Audit/Archive/Archive/Bucket}/orgs/${org:A}/2026/01/01/batch.jsonl.gz',
     why: 'the API serves audit from the database; the archive is for auditors',
   },
   {
     id: 'tenant-api-writes-archive',
-    who: { role: 'Edge/TenantGuard/Api/ServiceRole' },
+    who: { role: 'Edge/TenantGuard/Api/Role' },
     action: 's3:PutObject',
     resource: '${Audit/Archive/Archive/Bucket}/orgs/${org:A}/2026/01/01/forged.jsonl.gz',
     why: 'a compromised API cannot forge archived audit records',
   },
   {
     id: 'webhooks-writes-tenant-api-logs',
-    who: { role: 'Edge/Webhooks/Role' },
+    who: { role: 'Edge/Webhooks/Function/Role' },
     action: 'logs:PutLogEvents',
-    resource: '${Edge/TenantGuard/ApiLogs}:log-stream:forged',
+    resource: '${Edge/TenantGuard/Api/Logs}:log-stream:forged',
     why: "a function writes only its own logs, so one cannot forge another's",
   },
   {
     id: 'tenant-api-writes-webhook-logs',
-    who: { role: 'Edge/TenantGuard/Api/ServiceRole' },
+    who: { role: 'Edge/TenantGuard/Api/Role' },
     action: 'logs:PutLogEvents',
-    resource: '${Edge/Webhooks/Logs}:log-stream:forged',
+    resource: '${Edge/Webhooks/Function/Logs}:log-stream:forged',
     why: "a function writes only its own logs, so one cannot forge another's",
-    pendingOn: RECIPE_LOGS,
   },
 
   // Database logins (issue 19 item 7).
@@ -246,7 +240,7 @@ export const MUST_DENY: readonly AccessRow[] = [
     id: 'test-invoke-webhooks',
     who: { service: 'apigateway.amazonaws.com' },
     action: 'lambda:InvokeFunction',
-    resource: '${Edge/Webhooks/Function}',
+    resource: '${Edge/Webhooks/Function/Default}',
     context: {
       'aws:SourceArn':
         'arn:aws:execute-api:${region}:${account}:${Edge/PlatformApi/Api|name}/test-invoke-stage/POST/webhooks/telnyx',
@@ -258,7 +252,7 @@ export const MUST_DENY: readonly AccessRow[] = [
     id: 'test-invoke-tenant-api',
     who: { service: 'apigateway.amazonaws.com' },
     action: 'lambda:InvokeFunction',
-    resource: '${Edge/TenantGuard/Api}',
+    resource: '${Edge/TenantGuard/Api/Default}',
     context: {
       'aws:SourceArn':
         'arn:aws:execute-api:${region}:${account}:${Edge/PlatformApi/Api|name}/test-invoke-stage/GET/organisations',
@@ -270,7 +264,7 @@ export const MUST_DENY: readonly AccessRow[] = [
     id: 'other-account-api-invokes-tenant-api',
     who: { service: 'apigateway.amazonaws.com' },
     action: 'lambda:InvokeFunction',
-    resource: '${Edge/TenantGuard/Api}',
+    resource: '${Edge/TenantGuard/Api/Default}',
     context: {
       'aws:SourceArn': 'arn:aws:execute-api:${region}:111111111111:abcdefghij/v1/GET/organisations',
       'aws:SourceAccount': '111111111111',
