@@ -1,25 +1,38 @@
 /**
  * Lambda entry for the REQUEST authorizer. It runs outside the VPC: it holds no data access at all,
- * and needs only the identity provider's public JWKS (fetched once, cached and refreshed by jose).
+ * and needs only the identity provider's public JWKS (fetched once, cached and refreshed by jose)
+ * and the gate key it signs tickets with (read once per cold start from its secret).
  */
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { createRemoteJWKSet } from 'jose';
 import { createAuthorizer } from './authorizer';
 import { Env } from './handler-env';
 import { createVerifier } from './jwt';
+import { parseGateKeySecret } from './ticket';
 
-let ready: ReturnType<typeof createAuthorizer> | undefined;
+let ready: Promise<ReturnType<typeof createAuthorizer>> | undefined;
+
+async function build(): Promise<ReturnType<typeof createAuthorizer>> {
+  const env = Env.parse(process.env);
+  const secret = await new SecretsManagerClient({}).send(
+    new GetSecretValueCommand({ SecretId: env.GATE_KEY_SECRET_ARN }),
+  );
+  return createAuthorizer({
+    verify: createVerifier({
+      issuer: env.JWT_ISSUER,
+      audience: env.JWT_AUDIENCE,
+      keys: createRemoteJWKSet(new URL(`${env.JWT_ISSUER}/.well-known/jwks.json`)),
+    }),
+    gateKey: parseGateKeySecret(secret.SecretString),
+  });
+}
 
 export const handler = async (event: APIGatewayRequestAuthorizerEvent): Promise<APIGatewayAuthorizerResult> => {
-  if (!ready) {
-    const env = Env.parse(process.env);
-    ready = createAuthorizer({
-      verify: createVerifier({
-        issuer: env.JWT_ISSUER,
-        audience: env.JWT_AUDIENCE,
-        keys: createRemoteJWKSet(new URL(`${env.JWT_ISSUER}/.well-known/jwks.json`)),
-      }),
-    });
-  }
-  return ready(event);
+  // A failed cold start is retried on the next invocation, not cached.
+  ready ??= build().catch((e: unknown) => {
+    ready = undefined;
+    throw e;
+  });
+  return (await ready)(event);
 };

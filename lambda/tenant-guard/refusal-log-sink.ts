@@ -16,10 +16,10 @@ export class RefusalLogSink implements AuditSink {
     private readonly write: (line: string) => void = (l) => process.stdout.write(`${l}\n`),
   ) {}
 
-  async record(event: AuditEvent, tx?: SqlClient): Promise<void> {
+  async record(event: AuditEvent, tx?: SqlClient, proof?: string): Promise<void> {
     if (tx) return this.durable.record(event, tx);
     try {
-      await this.durable.record(event);
+      await this.durable.record(event, undefined, proof);
     } catch (e) {
       // Identifiers and the event's own metadata only: no email, user agent or request body.
       this.write(

@@ -400,9 +400,8 @@ export function callerRoutes(deps: TenantKeysApiDeps | undefined): RouteSpec<Cal
         if (keySource === 'byok') {
           await ctx.tx.query('SELECT app.expect_tenant_byok($1, $2)', [ctx.caller.userId, orgId]);
         }
-        // The platform owner is no member of the new tenant: its first audit row is appended in the
-        // tenant's context entered as its new Owner (the row names the platform owner as the actor).
-        await enterForAudit(ctx.tx, ownerId, orgId);
+        // app.create_organisation left the platform owner a read-only context in the new tenant, so
+        // its first audit row is appended there, naming the platform owner (migrations/0400).
         await ctx.emit(orgId, 'organisation.created', 'organisation', orgId, {
           kind: b.kind,
           plan: b.plan,

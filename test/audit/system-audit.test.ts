@@ -12,7 +12,7 @@ import { PgSystemAuditSink, appendSystemAuditEvent } from '../../lambda/audit/pg
 import { verifyFiles } from '../../lambda/audit/verify';
 import type { AuditEvent } from '../../lambda/shared/audit';
 import { MIGRATOR_ROLE, startPostgres, type TestPostgres } from '../support/postgres';
-import { asTenant, buildWorld, type World } from '../tenant-guard/fixtures';
+import { asTenant, buildWorld, proving, type World } from '../tenant-guard/fixtures';
 
 let pg: TestPostgres;
 let w: World;
@@ -102,7 +102,7 @@ async function nextRecord(c: Client, org: string, overrides: Partial<AuditEvent>
 
 describe('system audit events in PostgreSQL', () => {
   it('a system event extends the organisation’s one chain, between user events, and the whole chain verifies', async () => {
-    const user = new PgAuditSink({ pool });
+    const user = proving(new PgAuditSink({ pool }));
     const system = new PgSystemAuditSink({ pool });
     await user.record(userEvent(w.storeA, w.ownerA));
     await system.record(systemEvent(w.storeA));
@@ -245,7 +245,7 @@ describe('system audit events in PostgreSQL', () => {
 
   it('concurrent system and user appends for one organisation serialise: no fork, every event lands', async () => {
     const system = new PgSystemAuditSink({ pool });
-    const user = new PgAuditSink({ pool });
+    const user = proving(new PgAuditSink({ pool }));
     const before = (await readChain(w.storeB, w.ownerB)).length;
     await Promise.all([
       ...Array.from({ length: 30 }, (_, i) =>

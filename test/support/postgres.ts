@@ -16,10 +16,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client, Pool, type PoolConfig } from 'pg';
 import { applyMigrations, loadMigrations } from '../../lambda/shared/migrations';
+import type { GateKey } from '../../lambda/tenant-guard/ticket';
 
 export const MIGRATOR_ROLE = 'bulwark_migrator';
 export const APP_ROLE = 'bulwark_app';
 const PASSWORD = 'test-only-password';
+
+/** The gate key installed after the migrations (as the migration custom resource installs the real one). */
+export const TEST_GATE_KEY: GateKey = { kid: 'test', secret: Buffer.alloc(32, 'test-only-gate-key') };
 const UNPRIVILEGED_UID = 65534;
 const UNPRIVILEGED_GID = 65534;
 
@@ -188,6 +192,7 @@ export async function startPostgres(options: StartOptions = {}): Promise<TestPos
     const c = await pg.client(MIGRATOR_ROLE);
     try {
       await applyMigrations(c, loadMigrations());
+      await c.query('SELECT app_private.install_gate_key($1, $2)', [TEST_GATE_KEY.kid, TEST_GATE_KEY.secret]);
     } finally {
       await c.end();
     }

@@ -18,7 +18,7 @@ import { PgTenantKeyStore, pgTenantKeyResolver } from '../../lambda/tenant-keys/
 import { PgWebhookSecretReader } from '../../lambda/webhooks/pg-secret-store';
 import { StoredSecretResolver } from '../../lambda/webhooks/secrets';
 import { FakeKms, KEY_A } from '../tenant-keys/fake-kms';
-import { startPostgres, type TestPostgres } from '../support/postgres';
+import { startPostgres, TEST_GATE_KEY, type TestPostgres } from '../support/postgres';
 import { buildWorld, createUser, type World } from './fixtures';
 import { proxyEvent, SOURCE_IP, testIdentity, type TestIdentity, type TokenOptions } from './http';
 
@@ -46,7 +46,7 @@ describe('tenant API behind the REQUEST authorizer', () => {
     pool = pg.pool();
     pool.on('error', () => undefined);
     id = await testIdentity(pg);
-    authorize = createAuthorizer({ verify: id.verify });
+    authorize = createAuthorizer({ verify: id.verify, gateKey: TEST_GATE_KEY });
     kms = new FakeKms();
     cipher = new EnvelopeCipher({ kms: kms.client, keyFor: pgTenantKeyResolver(new PgTenantKeyStore(pool)) });
     api = buildHandler(pool, { cipher });
@@ -346,6 +346,7 @@ describe('tenant API behind the REQUEST authorizer', () => {
 describe('REQUEST authorizer', () => {
   const refuseAll = createAuthorizer({
     verify: () => Promise.reject(new Error('the verifier must not be reached')),
+    gateKey: TEST_GATE_KEY,
   });
   const event = (headers: Record<string, string[]>) =>
     ({

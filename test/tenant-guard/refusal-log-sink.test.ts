@@ -9,6 +9,7 @@ import type { AuditEvent, AuditSink } from '../../lambda/shared/audit';
 import type { SqlClient } from '../../lambda/shared/migrations';
 import { RefusalLogSink } from '../../lambda/tenant-guard/refusal-log-sink';
 import { startPostgres, type TestPostgres } from '../support/postgres';
+import { ticketFor } from './fixtures';
 
 const refusal = (): AuditEvent => ({
   orgId: randomUUID(),
@@ -36,7 +37,9 @@ describe('RefusalLogSink', () => {
     const lines: string[] = [];
     const sink = new RefusalLogSink(new PgAuditSink({ pool: pg.pool() }), (l) => lines.push(l));
     const event = refusal();
-    await expect(sink.record(event)).rejects.toMatchObject({ code: 'AUDIT_WRITE_FAILED' });
+    await expect(sink.record(event, undefined, ticketFor(event.actorUserId!, event.orgId))).rejects.toMatchObject({
+      code: 'AUDIT_WRITE_FAILED',
+    });
     expect(lines).toHaveLength(1);
     expect(JSON.parse(lines[0]!)).toEqual({
       level: 'warn',

@@ -32,7 +32,7 @@ import { makeHandler, makeSweepHandler } from '../../lambda/tenant-keys/provisio
 import { TenantKeyProvisioner } from '../../lambda/tenant-keys/provisioner';
 import { SweepFailed } from '../../lambda/tenant-keys/reconcile';
 import { startPostgres, type TestPostgres } from '../support/postgres';
-import { buildWorld, createOrg, createUser, type World } from './fixtures';
+import { authenticateAs, buildWorld, createOrg, createUser, type World } from './fixtures';
 import { proxyEvent, SOURCE_IP as IP, testIdentity, type TestIdentity } from './http';
 
 const ACCOUNT = '111122223333';
@@ -156,10 +156,19 @@ async function intoGrace(org: string): Promise<void> {
  * the database function directly: POST /support-grants itself is not under test here.
  */
 async function supportGrant(org: string): Promise<{ auth: string; headers: Record<string, string> }> {
-  const r = await pool.query<{ id: string }>(
-    "SELECT (app.open_support_grant($1, $2, 'ticket 42: tenant settings', interval '30 minutes', 'read_write')).id AS id",
-    [w.support, org],
-  );
+  const c = await pool.connect();
+  let r;
+  try {
+    await c.query('BEGIN');
+    await authenticateAs(c, w.support);
+    r = await c.query<{ id: string }>(
+      "SELECT (app.open_support_grant($1, $2, 'ticket 42: tenant settings', interval '30 minutes', 'read_write')).id AS id",
+      [w.support, org],
+    );
+    await c.query('COMMIT');
+  } finally {
+    c.release();
+  }
   return { auth: await bearer(w.support, org), headers: { 'X-Bulwark-Support-Grant': r.rows[0]!.id } };
 }
 

@@ -35,7 +35,7 @@ import {
 import { TenantKeyProvisioner } from '../../lambda/tenant-keys/provisioner';
 import { S3TenantObjectEraser } from '../../lambda/tenant-keys/s3-eraser';
 import { MIGRATOR_ROLE, startPostgres, type TestPostgres } from '../support/postgres';
-import { buildWorld, createUser, type World } from '../tenant-guard/fixtures';
+import { authenticateAs, buildWorld, createUser, ticketFor, type World } from '../tenant-guard/fixtures';
 
 const ACCOUNT = '111122223333';
 const keyArn = (n: number) => `arn:aws:kms:eu-west-1:${ACCOUNT}:key/${String(n).repeat(8)}-1111-4111-8111-111111111111`;
@@ -73,6 +73,7 @@ async function asTenantCommit(user: string, org: string, statements: [string, un
   const c = await pool.connect();
   try {
     await c.query('BEGIN');
+    await authenticateAs(c, user, org);
     await c.query('SELECT * FROM app.set_tenant_context($1, $2)', [user, org]);
     for (const [sql, params] of statements) await c.query(sql, params);
     await c.query('COMMIT');
@@ -88,6 +89,7 @@ async function countAs(user: string, org: string, table: string): Promise<number
   const c = await pool.connect();
   try {
     await c.query('BEGIN');
+    await authenticateAs(c, user, org);
     await c.query('SELECT * FROM app.set_tenant_context($1, $2)', [user, org]);
     const r = await c.query(`SELECT count(*)::int AS n FROM ${table} WHERE org_id = $1`, [org]);
     return (r.rows[0] as { n: number }).n;
@@ -214,15 +216,34 @@ describe('lifecycle against PostgreSQL', () => {
     kms.on(ScheduleKeyDeletionCommand).resolves({ KeyState: 'PendingDeletion' });
   });
 
-  const owner = () => ({ type: 'user' as const, userId: w.ownerA, email: 'owner-a@example.test' });
+  const owner = (userId = w.ownerA) => ({
+    type: 'user' as const,
+    userId,
+    email: 'owner-a@example.test',
+    proof: ticketFor(userId),
+  });
+  /** One committed statement as `user`, proven to the database. */
+  const asUser = async (user: string, sql: string, params: unknown[]) => {
+    const c = await pool.connect();
+    try {
+      await c.query('BEGIN');
+      await authenticateAs(c, user);
+      const r = await c.query(sql, params);
+      await c.query('COMMIT');
+      return r;
+    } catch (e) {
+      await c.query('ROLLBACK');
+      throw e;
+    } finally {
+      c.release();
+    }
+  };
   const backdate = (sql: string) => pg.superuser(sql, [w.storeA]);
 
   it('only the Owner can cancel, and the database refuses a cancellation outside a context', async () => {
     const end = new Date(Date.now() + 3_600_000);
-    await expect(commands.cancel(w.storeA, { ...owner(), userId: memberA }, end)).rejects.toThrow('PERMISSION_DENIED');
-    await expect(commands.cancel(w.storeA, { ...owner(), userId: w.ownerB }, end)).rejects.toThrow(
-      'MEMBERSHIP_REVOKED',
-    );
+    await expect(commands.cancel(w.storeA, owner(memberA), end)).rejects.toThrow('PERMISSION_DENIED');
+    await expect(commands.cancel(w.storeA, owner(w.ownerB), end)).rejects.toThrow('MEMBERSHIP_REVOKED');
     await expect(pool.query('SELECT * FROM app.cancel_tenant(now() + interval $$1 day$$)')).rejects.toThrow(
       'TENANT_CONTEXT_MISSING',
     );
@@ -252,7 +273,7 @@ describe('lifecycle against PostgreSQL', () => {
     await expect(countAs(w.ownerA, w.storeA, 'leads')).rejects.toThrow('ORGANISATION_INACTIVE');
     // Not yet erasable: the grace period has 30 days to run.
     await expect(pool.query('SELECT app.erase_tenant_rows($1)', [w.storeA])).rejects.toThrow('LIFECYCLE_NOT_DUE');
-    await expect(commands.restore(w.storeA, { ...owner(), userId: w.ownerB })).rejects.toThrow('PERMISSION_DENIED');
+    await expect(commands.restore(w.storeA, owner(w.ownerB))).rejects.toThrow('PERMISSION_DENIED');
 
     const restored = await commands.restore(w.storeA, owner());
     expect(restored.state).toBe('active');
@@ -322,12 +343,12 @@ describe('lifecycle against PostgreSQL', () => {
     // Final: no restore, no new key, no way back in.
     await expect(commands.restore(w.storeA, owner())).rejects.toThrow();
     // Its memberships are gone with its rows; even a platform owner cannot bring it back.
-    await expect(pool.query('SELECT * FROM app.restore_tenant($1, $2)', [w.ownerA, w.storeA])).rejects.toThrow(
+    await expect(asUser(w.ownerA, 'SELECT * FROM app.restore_tenant($1, $2)', [w.ownerA, w.storeA])).rejects.toThrow(
       'PERMISSION_DENIED',
     );
-    await expect(pool.query('SELECT * FROM app.restore_tenant($1, $2)', [w.platformOwner, w.storeA])).rejects.toThrow(
-      'TENANT_SHREDDED',
-    );
+    await expect(
+      asUser(w.platformOwner, 'SELECT * FROM app.restore_tenant($1, $2)', [w.platformOwner, w.storeA]),
+    ).rejects.toThrow('TENANT_SHREDDED');
     await expect(new PgTenantKeyStore(pool).record(w.storeA, { keyArn: keyArn(4), source: 'managed' })).rejects.toThrow(
       'TENANT_SHREDDED',
     );
@@ -400,7 +421,7 @@ describe('export against PostgreSQL', () => {
     });
   });
 
-  const ownerB = () => ({ userId: w.ownerB, email: 'b@example.test', role: 'owner' });
+  const ownerB = () => ({ userId: w.ownerB, email: 'b@example.test', role: 'owner', proof: ticketFor(w.ownerB) });
 
   it('only an Owner can request one: refused by the service and, independently, by the database', async () => {
     await expect(service.request(w.storeB, { userId: w.ownerB, email: null, role: 'admin' })).rejects.toMatchObject({
@@ -411,7 +432,9 @@ describe('export against PostgreSQL', () => {
     const member = await createUser(pg);
     await pg.superuser(`INSERT INTO memberships (org_id, user_id, role) VALUES ($1, $2, 'admin')`, [w.storeC, member]);
     // Even if the application believed an admin was the Owner, the database says no.
-    await expect(new PgExportStore(pool).create(w.storeC, member)).rejects.toThrow('PERMISSION_DENIED');
+    await expect(new PgExportStore(pool).create(w.storeC, member, NOW, ticketFor(member))).rejects.toThrow(
+      'PERMISSION_DENIED',
+    );
   });
 
   it('writes the tenant’s leads, customers, vehicles and deals (only its own) to SSE-KMS S3, then a 15-minute link', async () => {
@@ -463,10 +486,20 @@ describe('export against PostgreSQL', () => {
   it('another tenant’s Owner can never reach the export', async () => {
     const req = await service.request(w.storeB, ownerB());
     await expect(
-      service.downloadUrl(w.storeC, req.id, { userId: w.ownerC, email: null, role: 'owner' }),
+      service.downloadUrl(w.storeC, req.id, {
+        userId: w.ownerC,
+        email: null,
+        role: 'owner',
+        proof: ticketFor(w.ownerC),
+      }),
     ).rejects.toMatchObject({ code: 'EXPORT_NOT_FOUND' });
     await expect(
-      service.downloadUrl(w.storeB, req.id, { userId: w.ownerC, email: null, role: 'owner' }),
+      service.downloadUrl(w.storeB, req.id, {
+        userId: w.ownerC,
+        email: null,
+        role: 'owner',
+        proof: ticketFor(w.ownerC),
+      }),
     ).rejects.toThrow('MEMBERSHIP_REVOKED');
   });
 });

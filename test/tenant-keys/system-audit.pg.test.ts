@@ -29,7 +29,7 @@ import {
 import { provisionerFromEnv, makeProvisionerHandler } from '../../lambda/tenant-keys/provisioner-handler';
 import { TenantKeyProvisioner } from '../../lambda/tenant-keys/provisioner';
 import { MIGRATOR_ROLE, startPostgres, type TestPostgres } from '../support/postgres';
-import { buildWorld, type World } from '../tenant-guard/fixtures';
+import { buildWorld, ticketFor, type World } from '../tenant-guard/fixtures';
 
 let mockPool: Pool | undefined;
 jest.mock('../../lambda/tenant-keys/runtime', () => ({
@@ -203,7 +203,7 @@ describe('a step commits only with its audit event', () => {
 
   it('export completion: a failed event leaves the export pending; the next attempt completes and audits it', async () => {
     const store = new PgExportStore(pool);
-    const req = await store.create(w.group, w.groupOwner);
+    const req = await store.create(w.group, w.groupOwner, new Date(), ticketFor(w.groupOwner));
     const fail = async () => {
       throw new Error('audit unavailable');
     };

@@ -10,7 +10,7 @@ import { createWebhookHandler } from '../../lambda/webhooks/handler';
 import { PgWebhookSecretReader, PgWebhookSecretStore } from '../../lambda/webhooks/pg-secret-store';
 import { StoredSecretResolver, WebhookSecretService } from '../../lambda/webhooks/secrets';
 import { EmfMetrics, JsonLogger } from '../../lambda/webhooks/telemetry';
-import { buildWorld, type World } from '../tenant-guard/fixtures';
+import { authenticateAs, buildWorld, type World } from '../tenant-guard/fixtures';
 import { APP_ROLE, startPostgres, type TestPostgres } from '../support/postgres';
 import { appPool, hmacSign, Lines, MemoryAudit, proxyEvent, TestCipher } from './support';
 
@@ -34,6 +34,7 @@ afterAll(async () => {
 async function inTenant<T>(user: string, org: string, fn: (svc: WebhookSecretService) => Promise<T>): Promise<T> {
   await c.query('BEGIN');
   try {
+    await authenticateAs(c, user, org);
     await c.query('SELECT * FROM app.set_tenant_context($1, $2)', [user, org]);
     const result = await fn(new WebhookSecretService({ store: new PgWebhookSecretStore(c), cipher, audit }));
     await c.query('COMMIT');
