@@ -296,7 +296,7 @@ describe('shipper database role', () => {
     ] as const) {
       for (let i = 0; i < 9; i++) await s.record(event(org, user, { entityId: `ship-${i}` }));
     }
-    await pg.superuser("CREATE ROLE bulwark_audit_shipper LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD 'shipper-test-only'");
+    await pg.superuser("ALTER ROLE bulwark_audit_shipper PASSWORD 'shipper-test-only'");
     await pg.superuser('GRANT USAGE ON SCHEMA app TO bulwark_audit_shipper');
     await pg.superuser(
       'GRANT EXECUTE ON FUNCTION app.audit_archive_pending(integer), app.audit_archive_read(uuid, bigint, integer), ' +

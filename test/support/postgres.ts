@@ -7,7 +7,8 @@
  * Roles, as in production:
  *   - `postgres`          superuser, used only here to create the database and roles;
  *   - `bulwark_migrator`  owns the schema and runs migrations (NOSUPERUSER, NOBYPASSRLS);
- *   - `bulwark_app`       what the application connects as (NOSUPERUSER, NOBYPASSRLS, owns nothing).
+ *   - `bulwark_app`       what the tenant API connects as (NOSUPERUSER, NOBYPASSRLS, owns nothing);
+ *   - every other role of FUNCTION_ROLES (one per function, lambda/shared/database-roles.ts), alike.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -16,6 +17,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client, Pool, type PoolConfig } from 'pg';
 import { applyMigrations, loadMigrations } from '../../lambda/shared/migrations';
+import { FUNCTION_ROLES, type FunctionRole } from '../../lambda/shared/database-roles';
+import { grantAfterMigrations, roleSettings } from '../../lambda/tenant-guard/bootstrap';
 import type { GateKey } from '../../lambda/tenant-guard/ticket';
 
 export const MIGRATOR_ROLE = 'bulwark_migrator';
@@ -53,9 +56,9 @@ const identity = asRoot ? { uid: UNPRIVILEGED_UID, gid: UNPRIVILEGED_GID } : {};
 export interface TestPostgres {
   readonly port: number;
   /** A pool connected as `role` to the test database. Closed by `stop()`. */
-  pool(role?: typeof APP_ROLE | typeof MIGRATOR_ROLE, extra?: PoolConfig): Pool;
+  pool(role?: FunctionRole | typeof MIGRATOR_ROLE, extra?: PoolConfig): Pool;
   /** A single client as `role`; the caller ends it. */
-  client(role?: typeof APP_ROLE | typeof MIGRATOR_ROLE): Promise<Client>;
+  client(role?: FunctionRole | typeof MIGRATOR_ROLE): Promise<Client>;
   /** Runs SQL as the superuser (setup only, never for assertions about the application). */
   superuser(sql: string, params?: unknown[]): Promise<unknown[]>;
   readonly database: string;
@@ -136,14 +139,17 @@ export async function startPostgres(options: StartOptions = {}): Promise<TestPos
     'postgres',
     `CREATE ROLE ${MIGRATOR_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE PASSWORD '${PASSWORD}'`,
   );
-  await su(
-    'postgres',
-    `CREATE ROLE ${APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT PASSWORD '${PASSWORD}'`,
-  );
+  for (const role of FUNCTION_ROLES) {
+    await su(
+      'postgres',
+      `CREATE ROLE ${role} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT PASSWORD '${PASSWORD}'`,
+    );
+    for (const sql of roleSettings(role)) await su('postgres', sql);
+  }
   await su('postgres', `CREATE DATABASE ${database} OWNER ${MIGRATOR_ROLE}`);
   await su(database, `ALTER SCHEMA public OWNER TO ${MIGRATOR_ROLE}`);
   await su(database, `REVOKE ALL ON SCHEMA public FROM PUBLIC`);
-  await su(database, `GRANT USAGE ON SCHEMA public TO ${APP_ROLE}`);
+  for (const role of FUNCTION_ROLES) await su(database, `GRANT USAGE ON SCHEMA public TO ${role}`);
   // Extensions need a superuser; production enables them the same way (RDS master user).
   await su(database, `CREATE EXTENSION IF NOT EXISTS pgcrypto`);
 
@@ -192,6 +198,7 @@ export async function startPostgres(options: StartOptions = {}): Promise<TestPos
     const c = await pg.client(MIGRATOR_ROLE);
     try {
       await applyMigrations(c, loadMigrations());
+      await grantAfterMigrations(c);
       await c.query('SELECT app_private.install_gate_key($1, $2)', [TEST_GATE_KEY.kid, TEST_GATE_KEY.secret]);
     } finally {
       await c.end();

@@ -53,6 +53,9 @@ function build(): { app: App; stack: Stack; guard: TenantGuard } {
         migrator: secretsmanager.Secret.fromSecretCompleteArn(stack, 'MigratorSecret', arn('migrator')),
         app: secretsmanager.Secret.fromSecretCompleteArn(stack, 'AppSecret', arn('app')),
         auditShipper: secretsmanager.Secret.fromSecretCompleteArn(stack, 'ShipperSecret', arn('shipper')),
+        webhooks: secretsmanager.Secret.fromSecretCompleteArn(stack, 'WebhooksSecret', arn('webhooks')),
+        keyProvisioner: secretsmanager.Secret.fromSecretCompleteArn(stack, 'ProvisionerSecret', arn('provisioner')),
+        lifecycle: secretsmanager.Secret.fromSecretCompleteArn(stack, 'LifecycleSecret', arn('lifecycle')),
       },
     },
   });

@@ -19,6 +19,7 @@ import { PgWebhookSecretReader } from '../../lambda/webhooks/pg-secret-store';
 import { StoredSecretResolver } from '../../lambda/webhooks/secrets';
 import { FakeKms, KEY_A } from '../tenant-keys/fake-kms';
 import { startPostgres, TEST_GATE_KEY, type TestPostgres } from '../support/postgres';
+import { DATABASE_ROLES } from '../../lambda/shared/database-roles';
 import { buildWorld, createUser, type World } from './fixtures';
 import { proxyEvent, SOURCE_IP, testIdentity, type TestIdentity, type TokenOptions } from './http';
 
@@ -241,10 +242,10 @@ describe('tenant API behind the REQUEST authorizer', () => {
   describe('per-organisation webhook secrets', () => {
     const SECRET = 'frejun-portal-secret-0123456789';
     const signWith = async (org: string) => {
-      const keys = await new StoredSecretResolver({ store: new PgWebhookSecretReader(pool), cipher }).secretsFor(
-        org,
-        'frejun',
-      );
+      const keys = await new StoredSecretResolver({
+        store: new PgWebhookSecretReader(pg.pool(DATABASE_ROLES.webhooks)),
+        cipher,
+      }).secretsFor(org, 'frejun');
       return keys.map((k) => createHmac('sha256', k).update('{"event_id":"e1"}').digest('hex'));
     };
 

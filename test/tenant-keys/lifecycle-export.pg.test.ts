@@ -21,7 +21,7 @@ import { PgSystemAuditSink } from '../../lambda/audit/pg-system-sink';
 import { verifyFiles } from '../../lambda/audit/verify';
 import type { AuditEvent, AuditSink } from '../../lambda/shared/audit';
 import type { SqlClient } from '../../lambda/shared/migrations';
-import { ExportService, readExport } from '../../lambda/tenant-keys/export';
+import { ExportService, readExport, type ExportStore } from '../../lambda/tenant-keys/export';
 import { LifecycleProcessor } from '../../lambda/tenant-keys/lifecycle-processor';
 import {
   PgExportSource,
@@ -36,6 +36,7 @@ import { TenantKeyProvisioner } from '../../lambda/tenant-keys/provisioner';
 import { S3TenantObjectEraser } from '../../lambda/tenant-keys/s3-eraser';
 import { MIGRATOR_ROLE, startPostgres, type TestPostgres } from '../support/postgres';
 import { authenticateAs, buildWorld, createUser, ticketFor, type World } from '../tenant-guard/fixtures';
+import { DATABASE_ROLES } from '../../lambda/shared/database-roles';
 
 const ACCOUNT = '111122223333';
 const keyArn = (n: number) => `arn:aws:kms:eu-west-1:${ACCOUNT}:key/${String(n).repeat(8)}-1111-4111-8111-111111111111`;
@@ -65,6 +66,19 @@ function named(name: string): Error {
 
 let pg: TestPostgres;
 let pool: Pool;
+let provisionerPool: Pool;
+let lifecyclePool: Pool;
+
+/** Requests and downloads as the API (with the caller's proof); the queue as the export worker. */
+function splitStore(api: PgExportStore, worker: PgExportStore): ExportStore {
+  return {
+    create: (...a) => api.create(...a),
+    get: (...a) => api.get(...a),
+    pending: (...a) => worker.pending(...a),
+    complete: (...a) => worker.complete(...a),
+    fail: (...a) => worker.fail(...a),
+  };
+}
 let w: World;
 let memberA: string;
 
@@ -118,6 +132,9 @@ async function seed(user: string, org: string, tag: string, vin: string): Promis
 beforeAll(async () => {
   pg = await startPostgres();
   pool = pg.pool();
+  // The provisioner and the lifecycle processor connect as their own roles (migrations/0401).
+  provisionerPool = pg.pool(DATABASE_ROLES.keyProvisioner);
+  lifecyclePool = pg.pool(DATABASE_ROLES.lifecycle);
   w = await buildWorld(pg);
   memberA = await createUser(pg);
   await pg.superuser(`INSERT INTO memberships (org_id, user_id, role) VALUES ($1, $2, 'member')`, [w.storeA, memberA]);
@@ -151,9 +168,9 @@ describe('tenant key on the tenant row', () => {
     kms.on(CreateKeyCommand).resolves({ KeyMetadata: { KeyId: 'k1', Arn: keyArn(1), KeyState: 'Enabled' } });
     kms.on(CreateAliasCommand).resolves({});
     kms.on(EnableKeyRotationCommand).resolves({});
-    const store = new PgTenantKeyStore(pool);
+    const store = new PgTenantKeyStore(provisionerPool);
     const audit = new RecordingAudit();
-    audit.durable = new PgSystemAuditSink({ pool });
+    audit.durable = new PgSystemAuditSink({ pool: provisionerPool });
     const provisioner = new TenantKeyProvisioner(
       { kms: client, store, audit, clock: () => new Date() },
       { deployment: 'prod-eu', account: ACCOUNT, region: 'eu-west-1' },
@@ -197,12 +214,12 @@ describe('lifecycle against PostgreSQL', () => {
   let processor: LifecycleProcessor;
 
   beforeAll(() => {
-    audit.durable = new PgSystemAuditSink({ pool });
+    audit.durable = new PgSystemAuditSink({ pool: lifecyclePool });
     commands = new PgLifecycleCommands(pool, audit, now);
-    store = new PgLifecycleStore(pool, audit);
+    store = new PgLifecycleStore(lifecyclePool, audit);
     processor = new LifecycleProcessor({
       store,
-      rows: new PgTenantDataEraser(pool),
+      rows: new PgTenantDataEraser(lifecyclePool),
       objects: new S3TenantObjectEraser(s3Client, [{ bucket: EXPORT_BUCKET, prefix: (o) => `exports/${o}/` }]),
       kms: kmsClient,
       audit,
@@ -259,9 +276,11 @@ describe('lifecycle against PostgreSQL', () => {
     expect(await processor.run()).toEqual({ advanced: [], failed: [] });
     // The database refuses early steps even if the application asked for them.
     await expect(
-      pool.query(`SELECT app.advance_tenant_lifecycle($1, 'cancelled', 'grace')`, [w.storeA]),
+      lifecyclePool.query(`SELECT app.advance_tenant_lifecycle($1, 'cancelled', 'grace')`, [w.storeA]),
     ).rejects.toThrow('LIFECYCLE_NOT_DUE');
-    await expect(pool.query('SELECT app.erase_tenant_rows($1)', [w.storeA])).rejects.toThrow('LIFECYCLE_NOT_DUE');
+    await expect(lifecyclePool.query('SELECT app.erase_tenant_rows($1)', [w.storeA])).rejects.toThrow(
+      'LIFECYCLE_NOT_DUE',
+    );
     expect(audit.names(w.storeA)).toEqual(['tenant.cancelled']);
     expect(audit.events.every((e) => e.inTx)).toBe(true);
   });
@@ -272,7 +291,9 @@ describe('lifecycle against PostgreSQL', () => {
     expect((await store.load(w.storeA))?.state).toBe('grace');
     await expect(countAs(w.ownerA, w.storeA, 'leads')).rejects.toThrow('ORGANISATION_INACTIVE');
     // Not yet erasable: the grace period has 30 days to run.
-    await expect(pool.query('SELECT app.erase_tenant_rows($1)', [w.storeA])).rejects.toThrow('LIFECYCLE_NOT_DUE');
+    await expect(lifecyclePool.query('SELECT app.erase_tenant_rows($1)', [w.storeA])).rejects.toThrow(
+      'LIFECYCLE_NOT_DUE',
+    );
     await expect(commands.restore(w.storeA, owner(w.ownerB))).rejects.toThrow('PERMISSION_DENIED');
 
     const restored = await commands.restore(w.storeA, owner());
@@ -298,9 +319,11 @@ describe('lifecycle against PostgreSQL', () => {
       ],
       failed: [],
     });
-    const status = (await pool.query('SELECT * FROM app.tenant_status($1)', [w.storeA])).rows[0];
+    const status = (await lifecyclePool.query('SELECT * FROM app.tenant_status($1)', [w.storeA])).rows[0];
     expect(status).toMatchObject({ lifecycle_state: 'shredded', key_arn: keyArn(1) });
-    expect((await pool.query('SELECT app.tenant_rows_remaining($1)::int AS n', [w.storeA])).rows[0]).toEqual({ n: 0 });
+    expect((await lifecyclePool.query('SELECT app.tenant_rows_remaining($1)::int AS n', [w.storeA])).rows[0]).toEqual({
+      n: 0,
+    });
     expect(kms.commandCalls(ScheduleKeyDeletionCommand).map((c) => c.args[0].input)).toEqual([
       { KeyId: keyArn(1), PendingWindowInDays: 7 },
     ]);
@@ -349,13 +372,13 @@ describe('lifecycle against PostgreSQL', () => {
     await expect(
       asUser(w.platformOwner, 'SELECT * FROM app.restore_tenant($1, $2)', [w.platformOwner, w.storeA]),
     ).rejects.toThrow('TENANT_SHREDDED');
-    await expect(new PgTenantKeyStore(pool).record(w.storeA, { keyArn: keyArn(4), source: 'managed' })).rejects.toThrow(
-      'TENANT_SHREDDED',
-    );
+    await expect(
+      new PgTenantKeyStore(provisionerPool).record(w.storeA, { keyArn: keyArn(4), source: 'managed' }),
+    ).rejects.toThrow('TENANT_SHREDDED');
     await expect(countAs(w.ownerA, w.storeA, 'leads')).rejects.toThrow('ORGANISATION_INACTIVE');
     expect(await processor.run()).toEqual({ advanced: [], failed: [] });
     // Provisioning and envelope encryption refuse the shredded tenant before any KMS call.
-    const keys = new PgTenantKeyStore(pool);
+    const keys = new PgTenantKeyStore(provisionerPool);
     await expect(keys.get(w.storeA)).rejects.toMatchObject({ code: 'TENANT_SHREDDED' });
     await expect(pgTenantKeyResolver(keys)(w.storeA)).rejects.toMatchObject({ code: 'TENANT_SHREDDED' });
     expect(await pgTenantKeyResolver(keys)(w.storeB)).toBe(keyArn(3));
@@ -408,12 +431,12 @@ describe('export against PostgreSQL', () => {
   let service: ExportService;
 
   beforeAll(() => {
-    audit.durable = new PgSystemAuditSink({ pool });
+    audit.durable = new PgSystemAuditSink({ pool: lifecyclePool });
     s3.on(PutObjectCommand).resolves({});
     service = new ExportService({
       s3: s3Client,
-      store: new PgExportStore(pool),
-      source: new PgExportSource(pool, 2),
+      store: splitStore(new PgExportStore(pool), new PgExportStore(lifecyclePool)),
+      source: new PgExportSource(lifecyclePool, 2),
       audit,
       clock: () => NOW,
       bucket: EXPORT_BUCKET,

@@ -12,11 +12,14 @@ import { StoredSecretResolver, WebhookSecretService } from '../../lambda/webhook
 import { EmfMetrics, JsonLogger } from '../../lambda/webhooks/telemetry';
 import { authenticateAs, buildWorld, type World } from '../tenant-guard/fixtures';
 import { APP_ROLE, startPostgres, type TestPostgres } from '../support/postgres';
+import { DATABASE_ROLES } from '../../lambda/shared/database-roles';
 import { appPool, hmacSign, Lines, MemoryAudit, proxyEvent, TestCipher } from './support';
 
 let pg: TestPostgres;
 let w: World;
 let c: Client;
+/** The webhook ingress's own role, which verification reads with (migrations/0401). */
+let ingress: Client;
 const cipher = new TestCipher();
 const audit = new MemoryAudit();
 
@@ -24,9 +27,11 @@ beforeAll(async () => {
   pg = await startPostgres();
   w = await buildWorld(pg);
   c = await pg.client(APP_ROLE);
+  ingress = await pg.client(DATABASE_ROLES.webhooks);
 });
 afterAll(async () => {
   await c?.end();
+  await ingress?.end();
   await pg?.stop();
 });
 
@@ -87,17 +92,17 @@ describe('organisation_webhook_secrets', () => {
     await inTenant(w.ownerC, org, (svc) => svc.setSecret(org, 'didlogic', first, actor(w.ownerC)));
     const status = await inTenant(w.ownerC, org, (svc) => svc.setSecret(org, 'didlogic', second, actor(w.ownerC)));
     expect(status.previous_secret_active).toBe(true);
-    const keys = await new StoredSecretResolver({ store: new PgWebhookSecretReader(c), cipher }).secretsFor(
+    const keys = await new StoredSecretResolver({ store: new PgWebhookSecretReader(ingress), cipher }).secretsFor(
       org,
       'didlogic',
     );
     expect(keys.map((k) => k.export().toString('hex'))).toEqual([second.toString('hex'), first.toString('hex')]);
     await inTenant(w.ownerC, org, (svc) => svc.endRotation(org, 'didlogic', actor(w.ownerC)));
-    expect(await new PgWebhookSecretReader(c).read(org, 'didlogic')).toMatchObject({ previous: null });
+    expect(await new PgWebhookSecretReader(ingress).read(org, 'didlogic')).toMatchObject({ previous: null });
   });
 
   it('reads ciphertext for verification without a tenant context, only for active organisations', async () => {
-    const reader = new PgWebhookSecretReader(c);
+    const reader = new PgWebhookSecretReader(ingress);
     expect(await reader.read(w.storeA, 'frejun')).toMatchObject({ current: expect.stringMatching(/^v1\./) });
     expect(await reader.read(w.storeB, 'frejun')).toBeNull();
     expect(await reader.read(randomUUID(), 'frejun')).toBeNull();
