@@ -20,6 +20,7 @@ import { acknowledge } from '../compliance/acknowledge';
 import { deadLetterQueue } from '../observability/dead-letter-queue';
 import { allowLogsToUseKey, customerKey } from '../observability/keys';
 import { PROXY_PORT } from '../data/database';
+import { GateKey } from './gate-key';
 
 export interface TenantGuardDatabase {
   /**
@@ -56,8 +57,9 @@ export interface TenantGuardProps {
   /**
    * How long API Gateway keeps an authorizer verdict per Authorization header. A cached verdict for
    * a token is never honoured past the token's own expiry (the API function checks it), and API keys
-   * are checked in the database on every request whatever the cache holds.
-   * @default Duration.minutes(5)
+   * are checked in the database on every request whatever the cache holds. Keep it shorter than a
+   * gate ticket's life (MAX_TICKET_SECONDS, 5 minutes), or a cached verdict carries an expired ticket.
+   * @default Duration.minutes(4)
    */
   readonly authorizerCacheTtl?: Duration;
   /**
@@ -239,6 +241,8 @@ export class TenantGuard extends Construct {
     this.apiRole = api.role;
     this.api = api;
 
+    // The key gate tickets are signed (authorizer) and verified (database) with.
+    const gateKey = new GateKey(this, 'GateKey');
     const migrator = common(
       'Migrate',
       'migrate.ts',
@@ -252,6 +256,10 @@ export class TenantGuard extends Construct {
         MIGRATOR_SECRET_ARN: db.users.migrator.secretArn,
         APP_SECRET_ARN: db.users.app.secretArn,
         AUDIT_SHIPPER_SECRET_ARN: db.users.auditShipper.secretArn,
+        WEBHOOKS_SECRET_ARN: db.users.webhooks.secretArn,
+        KEY_PROVISIONER_SECRET_ARN: db.users.keyProvisioner.secretArn,
+        LIFECYCLE_SECRET_ARN: db.users.lifecycle.secretArn,
+        GATE_KEY_SECRET_ARN: gateKey.secret.secretArn,
         NODE_EXTRA_CA_CERTS: '/var/runtime/ca-cert.pem',
       },
       {
@@ -288,6 +296,8 @@ export class TenantGuard extends Construct {
         }),
       );
     }
+    // The migration function installs the gate key into the database (app_private.gate_keys).
+    gateKey.grantRead(migrator);
     this.migrationFunction = migrator;
 
     const schema = new CustomResource(this, 'Schema', {
@@ -316,6 +326,7 @@ export class TenantGuard extends Construct {
       {
         JWT_ISSUER: `https://cognito-idp.${stack.region}.${stack.urlSuffix}/${userPool.userPoolId}`,
         JWT_AUDIENCE: client.userPoolClientId,
+        GATE_KEY_SECRET_ARN: gateKey.secret.secretArn,
       },
       {
         memorySize: 256,
@@ -333,15 +344,17 @@ export class TenantGuard extends Construct {
       acknowledge(
         outside,
         id,
-        'The token authorizer holds no data access (no database, secrets or keys) and must fetch the identity provider public JWKS, which the isolated data VPC cannot reach.',
+        'The token authorizer holds no data access (no database, no data keys; it reads only the gate-key secret it signs gate tickets with) and must fetch the identity provider public JWKS, which the isolated data VPC cannot reach.',
       );
     }
+    // It signs gate tickets with the gate key: the one secret it reads.
+    gateKey.grantRead(authorizerFn);
     this.authorizerFunction = authorizerFn;
 
     const authorizer = new apigateway.RequestAuthorizer(this, 'TokenAuthorizer', {
       handler: authorizerFn,
       identitySources: [apigateway.IdentitySource.header('Authorization')],
-      resultsCacheTtl: props.authorizerCacheTtl ?? Duration.minutes(5),
+      resultsCacheTtl: props.authorizerCacheTtl ?? Duration.minutes(4),
     });
     // The authorizer's refusals, with the same security headers as every other response: a missing
     // Authorization header never reaches it (401 TOKEN_MISSING); its Deny carries the reason.

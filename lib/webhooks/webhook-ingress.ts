@@ -40,7 +40,7 @@ export interface WebhookDatabaseProps {
   readonly databaseName: string;
   /**
    * Database role the function authenticates as (IAM auth); never a superuser or BYPASSRLS role.
-   * @default 'bulwark_app'
+   * @default 'bulwark_webhooks' (its own role, migrations/0401)
    */
   readonly user?: string;
 }
@@ -137,7 +137,7 @@ export class WebhookIngress extends Construct {
     if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < MIN_BODY_BYTES || maxBodyBytes > MAX_BODY_BYTES) {
       throw new Error(`${this.node.path}: maxBodyBytes must be an integer from ${MIN_BODY_BYTES} to ${MAX_BODY_BYTES}`);
     }
-    const user = props.database.user ?? DATABASE_ROLES.app;
+    const user = props.database.user ?? DATABASE_ROLES.webhooks;
 
     const key =
       props.encryptionKey ?? customerKey(this, 'Key', 'Encrypts the webhook ingress logs and function environment');

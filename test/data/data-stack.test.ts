@@ -243,9 +243,9 @@ describe('security groups', () => {
     const rules = ingressRules(t).filter((rule) =>
       [DEFAULT_DATABASE_PORT, PROXY_PORT, DEFAULT_CACHE_PORT].includes(Number(rule.FromPort)),
     );
-    // PostgreSQL: API group, proxy, and the four rotation functions (master + three login roles).
-    expect(rules.length).toBe(8);
-    expect(rules.filter((r) => Number(r.FromPort) === DEFAULT_DATABASE_PORT)).toHaveLength(6);
+    // PostgreSQL: API group, proxy, and the seven rotation functions (master + six login roles).
+    expect(rules.length).toBe(11);
+    expect(rules.filter((r) => Number(r.FromPort) === DEFAULT_DATABASE_PORT)).toHaveLength(9);
     // The proxy admits the API functions (and nothing else) on its port.
     expect(rules.filter((r) => Number(r.FromPort) === PROXY_PORT)).toHaveLength(1);
     for (const rule of rules) {
@@ -258,7 +258,7 @@ describe('security groups', () => {
       } else {
         expect(source).toMatch(
           new RegExp(
-            `^(${apiId}|DatabaseProxySecurityGroup|DatabaseInstanceRotationSingleUser|Database(Migrator|App|AuditShipper)Rotation)`,
+            `^(${apiId}|DatabaseProxySecurityGroup|DatabaseInstanceRotationSingleUser|Database(Migrator|App|AuditShipper|Webhooks|KeyProvisioner|Lifecycle)Rotation)`,
           ),
         );
       }
@@ -369,7 +369,15 @@ describe('PostgreSQL', () => {
     t.hasResourceProperties('AWS::RDS::DBProxy', {
       EngineFamily: 'POSTGRESQL',
       RequireTLS: true,
-      Auth: [auth('Instance'), auth('Migrator'), auth('App'), auth('AuditShipper')],
+      Auth: [
+        auth('Instance'),
+        auth('Migrator'),
+        auth('App'),
+        auth('AuditShipper'),
+        auth('Webhooks'),
+        auth('KeyProvisioner'),
+        auth('Lifecycle'),
+      ],
       VpcSubnetIds: Match.arrayWith([{ Ref: Match.stringLikeRegexp('Vpcdata') }]),
     });
   });
@@ -380,6 +388,9 @@ describe('PostgreSQL', () => {
       ['Migrator', 'bulwark_migrator'],
       ['App', 'bulwark_app'],
       ['AuditShipper', 'bulwark_audit_shipper'],
+      ['Webhooks', 'bulwark_webhooks'],
+      ['KeyProvisioner', 'bulwark_key_provisioner'],
+      ['Lifecycle', 'bulwark_lifecycle'],
     ] as const) {
       const [secretId] = ofType(t, 'AWS::SecretsManager::Secret').find(([k]) => k.startsWith(`Database${id}Secret`))!;
       t.hasResource('AWS::SecretsManager::Secret', {
@@ -418,7 +429,7 @@ describe('PostgreSQL', () => {
         }),
       });
     }
-    // The proxy's role reads exactly the four registered secrets.
+    // The proxy's role reads exactly the registered secrets (master and every login role).
     t.hasResourceProperties('AWS::IAM::ManagedPolicy', {
       Description: 'RDS Proxy: read the master and login-role secrets',
       PolicyDocument: {
@@ -426,9 +437,11 @@ describe('PostgreSQL', () => {
           {
             Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
             Effect: 'Allow',
-            Resource: ['App', 'AuditShipper', 'Instance', 'Migrator'].map((s) => ({
-              Ref: Match.stringLikeRegexp(`^Database${s}SecretAttachment`),
-            })),
+            Resource: ['App', 'AuditShipper', 'Instance', 'KeyProvisioner', 'Lifecycle', 'Migrator', 'Webhooks'].map(
+              (s) => ({
+                Ref: Match.stringLikeRegexp(`^Database${s}SecretAttachment`),
+              }),
+            ),
           },
         ]),
       },
@@ -621,7 +634,14 @@ describe('contract for other capabilities', () => {
     expect(stack.database.instanceEndpoint).toBeDefined();
     expect(stack.proxy.endpoint).toBeDefined();
     expect(stack.databaseSecret.secretArn).toBeDefined();
-    expect(Object.keys(stack.databaseUsers).sort()).toEqual(['app', 'auditShipper', 'migrator']);
+    expect(Object.keys(stack.databaseUsers).sort()).toEqual([
+      'app',
+      'auditShipper',
+      'keyProvisioner',
+      'lifecycle',
+      'migrator',
+      'webhooks',
+    ]);
     for (const secret of Object.values(stack.databaseUsers)) expect(secret.secretArn).toBeDefined();
     expect(stack.cache.authSecret.secretArn).toBeDefined();
     expect(stack.dataKey.keyArn).toBeDefined();

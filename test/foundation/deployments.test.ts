@@ -94,20 +94,30 @@ describe('every deployment in the catalogue', () => {
         }
       }
       expect(seen).toEqual({
-        WebhooksFunction: ['bulwark_app'],
+        WebhooksFunction: ['bulwark_webhooks'],
         TenantGuardApi: ['bulwark_app'],
         ShipperFunction: ['bulwark_audit_shipper'],
       });
     });
 
-    it('only the migration resource reads database secrets: the master and the three login roles', () => {
+    it('only the migration resource reads database secrets: the master and every login role', () => {
       const all = resourcesOf(stage.edge);
       const readers = Object.entries(all).filter(
         ([, r]) =>
           r.Type === 'AWS::Lambda::Function' &&
-          JSON.stringify(statementsOf(all, r)).includes('secretsmanager:GetSecretValue'),
+          JSON.stringify(statementsOf(all, r)).includes('secretsmanager:GetSecretValue') &&
+          JSON.stringify(statementsOf(all, r)).includes('DatabaseMigratorSecret'),
       );
       expect(readers.map(([id]) => id.replace(/[0-9A-F]{8}$/, ''))).toEqual(['TenantGuardMigrate']);
+      // The only other secret a function reads is the gate key: the authorizer signs with it, the
+      // migration function installs it (test/tenant-guard/construct.test.ts).
+      const others = Object.entries(all).filter(
+        ([, r]) =>
+          r.Type === 'AWS::Lambda::Function' &&
+          JSON.stringify(statementsOf(all, r)).includes('secretsmanager:GetSecretValue') &&
+          !JSON.stringify(statementsOf(all, r)).includes('DatabaseMigratorSecret'),
+      );
+      expect(others.map(([id]) => id.replace(/[0-9A-F]{8}$/, ''))).toEqual(['TenantGuardAuthorizer']);
       const read = JSON.stringify(
         statementsOf(all, readers[0]![1]).filter((st) => JSON.stringify(st['Action']).includes('GetSecretValue')),
       );
@@ -116,6 +126,9 @@ describe('every deployment in the catalogue', () => {
         'DatabaseMigratorSecret',
         'DatabaseAppSecret',
         'DatabaseAuditShipperSecret',
+        'DatabaseWebhooksSecret',
+        'DatabaseKeyProvisionerSecret',
+        'DatabaseLifecycleSecret',
       ]) {
         expect(read).toContain(secret);
       }

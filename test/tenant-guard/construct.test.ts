@@ -124,7 +124,7 @@ describe('TenantGuard construct', () => {
     expect(authorizer['Properties']).toMatchObject({
       Type: 'REQUEST',
       IdentitySource: 'method.request.header.Authorization',
-      AuthorizerResultTtlInSeconds: 300,
+      AuthorizerResultTtlInSeconds: 240, // shorter than a gate ticket's life
     });
     for (const m of Object.values(methods)) {
       expect(m['Properties']['AuthorizationType']).toBe('CUSTOM');
@@ -147,10 +147,19 @@ describe('TenantGuard construct', () => {
       .filter((p) => JSON.stringify(p['Properties']['Roles']).includes(role))
       .flatMap((p) => p['Properties']['PolicyDocument']['Statement'] as Record<string, unknown>[]);
     const actions = statements.flatMap((st) => [st['Action']].flat() as string[]);
-    expect(actions.filter((a) => !/^(xray:|sqs:SendMessage|kms:(Encrypt|GenerateDataKey|Decrypt))/.test(a))).toEqual(
-      [],
-    );
-    expect(JSON.stringify(statements)).not.toMatch(/rds-db|secretsmanager|ec2:/);
+    expect(
+      actions.filter(
+        (a) =>
+          !/^(xray:|sqs:SendMessage|kms:(Encrypt|GenerateDataKey|Decrypt)|secretsmanager:(GetSecretValue|DescribeSecret))/.test(
+            a,
+          ),
+      ),
+    ).toEqual([]);
+    expect(JSON.stringify(statements)).not.toMatch(/rds-db|ec2:/);
+    // The one secret it reads is the gate key it signs tickets with.
+    const secretReads = statements.filter((st) => JSON.stringify(st['Action']).includes('secretsmanager:'));
+    expect(secretReads.map((st) => JSON.stringify(st['Resource']))).toEqual([expect.stringMatching(/GateKeySecret/)]);
+    expect(vars['GATE_KEY_SECRET_ARN']).toEqual({ Ref: expect.stringMatching(/GateKeySecret/) });
     // The API function no longer needs the issuer: it honours the authorizer's verdicts.
     const api = Object.entries(fns).find(([k]) => k.startsWith('TenantGuardApi'))![1];
     expect(Object.keys(api['Properties']['Environment']['Variables'])).not.toContain('JWT_ISSUER');
@@ -179,9 +188,11 @@ describe('TenantGuard construct', () => {
   it('applies migrations at deploy through a custom resource keyed by the migration checksums', () => {
     t.hasResourceProperties('Custom::BulwarkSchema', {
       Migrations: Match.stringLikeRegexp('^1:[0-9a-f]{64},2:'),
-      Bootstrap: '1',
+      Bootstrap: '2',
       // A replaced role secret re-runs the bootstrap.
-      Secrets: ['master', 'migrator', 'app', 'shipper'].map((n) => Match.stringLikeRegexp(`:secret:${n}-`)),
+      Secrets: ['master', 'migrator', 'app', 'shipper', 'webhooks', 'provisioner', 'lifecycle'].map((n) =>
+        Match.stringLikeRegexp(`:secret:${n}-`),
+      ),
     });
   });
 
