@@ -9,7 +9,7 @@
 import type { Client } from 'pg';
 import { DATABASE_ROLES, FUNCTION_ROLES, type FunctionRole } from '../../lambda/shared/database-roles';
 import { MIGRATOR_ROLE, startPostgres, type TestPostgres } from '../support/postgres';
-import { authenticateAs, buildWorld, ticketFor, type World } from './fixtures';
+import { authenticateAs, buildWorld, createUser, ticketFor, type World } from './fixtures';
 
 /** Every function each role may EXECUTE (schemas app, app_private, public; extensions' excluded). */
 const ALLOWED: Readonly<Record<FunctionRole, readonly string[]>> = {
@@ -222,6 +222,57 @@ describe('adversary on the function roles', () => {
       expect({ sql, n }).toEqual({ sql, n: 0 });
     }
     await c.query('ROLLBACK');
+  });
+
+  it('the role grid holds in the database: no self-promotion, no Admin over an Owner, revocations are final', async () => {
+    const c = await as(DATABASE_ROLES.app);
+    const member = await createUser(pg);
+    const admin = await createUser(pg);
+    await pg.superuser("INSERT INTO memberships (org_id, user_id, role) VALUES ($1, $2, 'member'), ($1, $3, 'admin')", [
+      w.storeA,
+      member,
+      admin,
+    ]);
+    const attempt = async (user: string, sql: string, params: unknown[] = []) => {
+      await c.query('BEGIN');
+      try {
+        await authenticateAs(c, user, w.storeA);
+        await c.query('SELECT app.set_tenant_context($1, $2)', [user, w.storeA]);
+        return await c.query(sql, params).then(
+          (r) => `rows:${r.rowCount}`,
+          (e: { code?: string }) => e.code,
+        );
+      } finally {
+        await c.query('ROLLBACK');
+      }
+    };
+    expect(await attempt(member, "UPDATE memberships SET role = 'owner' WHERE user_id = $1", [member])).toBe('BW008');
+    expect(await attempt(admin, "UPDATE memberships SET role = 'owner' WHERE user_id = $1", [admin])).toBe('BW008');
+    expect(await attempt(admin, "UPDATE memberships SET role = 'member' WHERE user_id = $1", [w.ownerA])).toBe('BW008');
+    expect(await attempt(admin, 'DELETE FROM memberships WHERE user_id = $1', [w.ownerA])).toBe('BW008');
+    expect(await attempt(admin, "UPDATE memberships SET role = 'viewer' WHERE user_id = $1", [member])).toBe('rows:1');
+    // A revoked key or grant stays revoked, whoever asks.
+    await c.query('BEGIN');
+    await authenticateAs(c, w.ownerA, w.storeA);
+    await c.query('SELECT app.set_tenant_context($1, $2)', [w.ownerA, w.storeA]);
+    const key = await c.query<{ id: string }>(
+      "INSERT INTO api_keys (org_id, name, secret_hash, permissions) VALUES ($1, 'old', $2, ARRAY['leads:view']) RETURNING id",
+      [w.storeA, Buffer.alloc(32)],
+    );
+    await c.query('UPDATE api_keys SET revoked_at = now() WHERE id = $1', [key.rows[0]!.id]);
+    await c.query('COMMIT');
+    expect(await attempt(w.ownerA, 'UPDATE api_keys SET revoked_at = NULL WHERE id = $1', [key.rows[0]!.id])).toBe(
+      'BW008',
+    );
+    const grant = (await pg.superuser(
+      "INSERT INTO support_grants (org_id, granted_to, reason, expires_at, revoked_at) VALUES ($1, $2, 'seeded and revoked', now() + interval '1 hour', now()) RETURNING id",
+      [w.storeA, w.support],
+    )) as { id: string }[];
+    expect(
+      await attempt(w.ownerA, 'UPDATE support_grants SET revoked_at = NULL, revoked_by = NULL WHERE id = $1', [
+        grant[0]!.id,
+      ]),
+    ).toBe('BW008');
   });
 
   it('a replayed ticket of A never reaches B, and a function role cannot use another role’s gate', async () => {
