@@ -1,8 +1,9 @@
 /**
  * Tenant guard benchmark (`npx tsx bench/tenant-guard.ts [rows] [tenants]`).
  *
- * 1. Guard overhead per request: JWT verification, the database gate (set_tenant_context), and
- *    a full handler request (GET /leads) against the same query without any guard.
+ * 1. Guard overhead per request: JWT verification, the database gate (app.authenticate with the
+ *    authorizer's gate ticket, then set_tenant_context), its round trips, and a full handler request
+ *    (GET /leads) against the same query without any guard.
  * 2. RLS cost: a tenant-scoped query under RLS (application role, verified context) against the
  *    same query with an explicit `WHERE org_id = ...` and RLS bypassed, on >= 1,000,000 rows
  *    across 1,000 tenants. Target: within 1.2x.
@@ -11,8 +12,9 @@ import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { Client } from 'pg';
 import { createApi } from '../lambda/tenant-guard/api';
-import { createVerifier } from '../lambda/tenant-guard/jwt';
-import { startPostgres } from '../test/support/postgres';
+import { createVerifier, type TokenVerifier } from '../lambda/tenant-guard/jwt';
+import { issueTicket } from '../lambda/tenant-guard/ticket';
+import { startPostgres, TEST_GATE_KEY } from '../test/support/postgres';
 import { defined } from '../test/support/defined';
 
 const ROWS = Number(process.argv[2] ?? 1_000_000);
@@ -62,8 +64,8 @@ async function main(): Promise<void> {
     );
     await pg.superuser('VACUUM ANALYZE');
     const pairs = (await pg.superuser(
-      `SELECT m.org_id, m.user_id, u.subject FROM memberships m JOIN users u ON u.id = m.user_id`,
-    )) as { org_id: string; user_id: string; subject: string }[];
+      `SELECT m.org_id, m.user_id, u.subject, u.email FROM memberships m JOIN users u ON u.id = m.user_id`,
+    )) as { org_id: string; user_id: string; subject: string; email: string }[];
     const total = (await pg.superuser('SELECT count(*)::int AS n FROM leads')) as { n: number }[];
     console.log(`rows: ${defined(total[0]).n}, tenants: ${pairs.length}`);
 
@@ -77,6 +79,18 @@ async function main(): Promise<void> {
     });
     await bypass.connect();
     const pick = (i: number) => defined(pairs[(i * 7919) % pairs.length]);
+    /** The gate ticket the authorizer would sign for a tenant's Owner (test gate key). */
+    const ticket = (t: (typeof pairs)[number]) =>
+      issueTicket(
+        TEST_GATE_KEY,
+        { subject: t.subject, email: t.email, orgId: t.org_id, notAfter: Date.now() / 1000 + 300 },
+        Date.now() / 1000,
+      );
+    /** Proves the user, then enters: two statements. */
+    const enter = async (t: (typeof pairs)[number]) => {
+      await app.query('SELECT app.authenticate($1)', [ticket(t)]);
+      await app.query('SELECT app.set_tenant_context($1, $2)', [t.user_id, t.org_id]);
+    };
 
     const queries = {
       'latest 50 leads': {
@@ -96,7 +110,7 @@ async function main(): Promise<void> {
       for (let i = 0; i < ITERATIONS + 20; i++) {
         const t = pick(i);
         await app.query('BEGIN');
-        await app.query('SELECT app.set_tenant_context($1, $2)', [t.user_id, t.org_id]);
+        await enter(t);
         const a = await time(() => app.query(q.rls));
         await app.query('COMMIT');
         const b = await time(() => bypass.query(q.explicit, [t.org_id]));
@@ -114,7 +128,7 @@ async function main(): Promise<void> {
     const plan = await (async () => {
       const t = pick(1);
       await app.query('BEGIN');
-      await app.query('SELECT app.set_tenant_context($1, $2)', [t.user_id, t.org_id]);
+      await enter(t);
       const p = await app.query(`EXPLAIN (COSTS OFF) ${queries['latest 50 leads'].rls}`);
       await app.query('ROLLBACK');
       return p.rows.map((r) => String(r['QUERY PLAN'])).join('\n  ');
@@ -123,13 +137,27 @@ async function main(): Promise<void> {
 
     console.log('\n== Guard overhead per request ==');
     const gate: number[] = [];
+    const combined: number[] = [];
     const bare: number[] = [];
     for (let i = 0; i < ITERATIONS; i++) {
       const t = pick(i);
+      const proof = ticket(t);
       gate.push(
         await time(async () => {
           await app.query('BEGIN');
+          await app.query('SELECT app.authenticate($1)', [proof]);
           await app.query('SELECT app.set_tenant_context($1, $2)', [t.user_id, t.org_id]);
+          await app.query('COMMIT');
+        }),
+      );
+      // The same gate in one round trip: prove, then enter, in one statement.
+      combined.push(
+        await time(async () => {
+          await app.query('BEGIN');
+          await app.query(
+            'SELECT s.role FROM app.authenticate($1) a CROSS JOIN LATERAL app.set_tenant_context(a.user_id, $2) s',
+            [proof, t.org_id],
+          );
           await app.query('COMMIT');
         }),
       );
@@ -142,16 +170,31 @@ async function main(): Promise<void> {
       );
     }
     console.log(
-      `database gate (BEGIN; set_tenant_context; COMMIT) median ${fmt(stats(gate).median)} vs (BEGIN; SELECT 1; COMMIT) ${fmt(stats(bare).median)}: +${fmt(stats(gate).median - stats(bare).median)}`,
+      `database gate (BEGIN; authenticate; set_tenant_context; COMMIT) median ${fmt(stats(gate).median)} vs (BEGIN; SELECT 1; COMMIT) ${fmt(stats(bare).median)}: +${fmt(stats(gate).median - stats(bare).median)}; ` +
+        `round trips: 2 statements where the guard sent 2 before (resolve_user, set_tenant_context)`,
+    );
+    console.log(
+      `database gate in one statement (authenticate LATERAL set_tenant_context) median ${fmt(stats(combined).median)}: +${fmt(stats(combined).median - stats(bare).median)}, one round trip`,
     );
 
     const { publicKey, privateKey } = await generateKeyPair('RS256');
     const jwk = { ...(await exportJWK(publicKey)), kid: 'b', alg: 'RS256' };
     const issuer = 'https://issuer.example';
-    const verify = createVerifier({ issuer, audience: 'bench', keys: createLocalJWKSet({ keys: [jwk] }) });
+    const jwtVerify = createVerifier({ issuer, audience: 'bench', keys: createLocalJWKSet({ keys: [jwk] }) });
+    // What the authorizer hands on: the verified identity with its gate ticket (signing included).
+    const verify: TokenVerifier = async (token) => {
+      const id = await jwtVerify(token);
+      const now = Date.now() / 1000;
+      const signed = issueTicket(
+        TEST_GATE_KEY,
+        { subject: id.subject, email: id.email, orgId: id.orgId, notAfter: id.expiresAt },
+        now,
+      );
+      return { ...id, ticket: signed };
+    };
     const tokens = await Promise.all(
       Array.from({ length: 50 }, (_, i) =>
-        new SignJWT({ 'custom:org_id': pick(i).org_id, email: 'x@example.test' })
+        new SignJWT({ 'custom:org_id': pick(i).org_id, email: pick(i).email })
           .setProtectedHeader({ alg: 'RS256', kid: 'b' })
           .setSubject(pick(i).subject)
           .setIssuer(issuer)
@@ -162,7 +205,7 @@ async function main(): Promise<void> {
     );
     const jwt: number[] = [];
     for (let i = 0; i < ITERATIONS; i++) jwt.push(await time(() => verify(defined(tokens[i % tokens.length]))));
-    console.log(`JWT verification (RS256, cached JWKS) median ${fmt(stats(jwt).median)}`);
+    console.log(`JWT verification (RS256, cached JWKS) + ticket signing median ${fmt(stats(jwt).median)}`);
 
     const pool = pg.pool(undefined, { max: 1 });
     pool.on('error', () => undefined); // idle client terminated at shutdown

@@ -102,7 +102,7 @@ export class BulwarkStage extends Stage {
       telnyxPreviousPublicKey: deployment.webhooks.telnyxPreviousPublicKey,
       verification: deployment.webhooks.verification,
       maxBodyBytes: this.edge.api.maxRequestBodyBytes,
-      database: this.data.databaseAccess(DATABASE_ROLES.app),
+      database: this.data.databaseAccess(DATABASE_ROLES.webhooks),
       alarmTopic: this.operations.alarmTopic,
     });
 
@@ -110,6 +110,7 @@ export class BulwarkStage extends Stage {
       api: this.edge.api.restApi,
       responseHeaders: this.edge.api.responseHeaders,
       database: this.data.databaseAccess(DATABASE_ROLES.app),
+      gateKey: this.data.schema.gateKey,
     });
 
     this.audit = new AuditStack(this, 'Audit', {
@@ -123,8 +124,11 @@ export class BulwarkStage extends Stage {
     this.tenantKeys = new TenantKeysStack(this, 'TenantKeys', {
       deployment,
       alarmTopic: this.operations.alarmTopic,
-      // The application role of migrations/ (IAM authentication through the proxy).
-      database: this.data.databaseAccess(DATABASE_ROLES.app),
+      // Each function its own role (migrations/0401; IAM authentication through the proxy).
+      databases: {
+        keyProvisioner: this.data.databaseAccess(DATABASE_ROLES.keyProvisioner),
+        lifecycle: this.data.databaseAccess(DATABASE_ROLES.lifecycle),
+      },
       terminationProtection: protect,
       description: `Bulwark ${deployment.name}: tenant keys, lifecycle and exports`,
     });

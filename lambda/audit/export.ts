@@ -19,6 +19,11 @@ const PAGE = 5_000;
 export const exportRequestSchema = z.strictObject({
   orgId: z.uuid(),
   userId: z.uuid(),
+  /**
+   * The caller's gate proof (ticket or API key secret): exportAuditCsv's own transaction admits
+   * `userId` only with it. @default none (inside a caller's transaction, which already holds one)
+   */
+  proof: z.string().min(1).max(4096).optional(),
   supportGrantId: z.uuid().nullable().default(null),
   from: z.coerce.date().optional(),
   to: z.coerce.date().optional(),
@@ -88,6 +93,7 @@ export async function exportAuditCsv(
 ): Promise<AuditExport> {
   const req = parseExportRequest(input);
   return withTransaction(pool, async (client) => {
+    await client.query('SELECT app.authenticate($1)', [req.proof ?? null]);
     const ctx = await client.query<{ permissions: string[] }>(
       'SELECT permissions FROM app.set_tenant_context($1, $2, $3)',
       [req.userId, req.orgId, req.supportGrantId],

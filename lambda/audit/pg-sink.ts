@@ -110,22 +110,24 @@ export class PgAuditSink implements AuditSink {
   /**
    * With `tx`: appends in the caller's transaction (which already entered the tenant through
    * `app.set_tenant_context`), so the event commits or rolls back with the action.
-   * Without: opens its own transaction and enters the tenant as the acting user (and their support
-   * grant), so the database checks that this user may act in that organisation right now.
+   * Without: opens its own transaction, proves the acting user with `proof` and enters the tenant as
+   * them (and their support grant), so the database checks that this user may act in that
+   * organisation right now.
    */
-  async record(event: AuditEvent, tx?: SqlClient): Promise<void> {
+  async record(event: AuditEvent, tx?: SqlClient, proof?: string): Promise<void> {
     if (tx) {
       await appendAuditEvent(tx, event);
       return;
     }
-    if (!event.actorUserId) {
+    if (!event.actorUserId || !proof) {
       throw new AuditError(
         'AUDIT_CONTEXT_REQUIRED',
-        'an event without an acting user must be recorded inside a transaction that holds a tenant context',
+        'an event without an acting user and their proof must be recorded inside a transaction that holds a tenant context',
       );
     }
     try {
       await withTransaction(this.props.pool, async (client) => {
+        await client.query('SELECT 1 FROM app.authenticate($1)', [proof]);
         await client.query('SELECT 1 FROM app.set_tenant_context($1, $2, $3)', [
           event.actorUserId,
           event.orgId,

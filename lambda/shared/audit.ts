@@ -56,7 +56,9 @@ export function systemEvent(
 export interface AuditSink {
   /**
    * Records one event. When `tx` is given the event is written in that transaction, so it commits
-   * or rolls back with the action it describes.
+   * or rolls back with the action it describes. Without `tx`, a person's event is recorded in a
+   * transaction of its own, which the database admits only with `proof`: the acting user's gate
+   * ticket or API key secret (lambda/tenant-guard/ticket.ts, migrations/0400).
    */
-  record(event: AuditEvent, tx?: SqlClient): Promise<void>;
+  record(event: AuditEvent, tx?: SqlClient, proof?: string): Promise<void>;
 }

@@ -72,7 +72,7 @@ function auditTrail(
   who: Caller,
   req: Omit<RouteRequest, 'params'>,
   now: () => Date,
-): Pick<RouteContext, 'enter' | 'emit'> & { into(target: AuditTarget): void } {
+): Pick<RouteContext, 'enter' | 'entered' | 'emit'> & { into(target: AuditTarget): void } {
   let target: AuditTarget | null = null;
   return {
     into: (t) => {
@@ -81,6 +81,9 @@ function auditTrail(
     enter: async (userId, orgId, grant = null) => {
       await tx.query('SELECT 1 FROM app.set_tenant_context($1, $2, $3)', [userId, orgId, grant]);
       target = { orgId, actorType: grant ? 'support_grant' : 'user', supportGrantId: grant, apiKeyId: null };
+    },
+    entered: (orgId) => {
+      target = { orgId, actorType: 'user', supportGrantId: null, apiKeyId: null };
     },
     emit: (event, entityType, entityId, metadata = {}) => {
       if (!target) return Promise.reject(new Error('audit event outside a tenant context'));
@@ -170,6 +173,7 @@ export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promi
         supportGrant: grantHeader !== undefined,
         req: { ...req, params },
         enter: trail.enter,
+        entered: trail.entered,
         emit: trail.emit,
       };
       let res: RouteResult;
@@ -207,20 +211,24 @@ export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promi
         // Refusals of an authenticated caller are security events; recorded outside the
         // rolled-back transaction.
         await deps.audit
-          .record({
-            orgId: caller.orgId,
-            actorType: caller.apiKey ? 'api_key' : 'user',
-            actorUserId: caller.userId,
-            actorEmail: caller.email,
-            event: 'access.refused',
-            entityType: null,
-            entityId: null,
-            ip: req.ip,
-            userAgent: req.userAgent,
-            supportGrantId: null,
-            metadata: { code: err.code, method: req.method, path: req.path },
-            occurredAt: now(),
-          })
+          .record(
+            {
+              orgId: caller.orgId,
+              actorType: caller.apiKey ? 'api_key' : 'user',
+              actorUserId: caller.userId,
+              actorEmail: caller.email,
+              event: 'access.refused',
+              entityType: null,
+              entityId: null,
+              ip: req.ip,
+              userAgent: req.userAgent,
+              supportGrantId: null,
+              metadata: { code: err.code, method: req.method, path: req.path },
+              occurredAt: now(),
+            },
+            undefined,
+            caller.proof,
+          )
           .catch(() => undefined);
       }
       return refusal(err);

@@ -1,32 +1,46 @@
 /**
  * Lambda entry for the REQUEST authorizer. It runs outside the VPC: it holds no data access at all,
- * and needs only the identity provider's public JWKS (fetched once, cached and refreshed by jose).
+ * and needs only the identity provider's public JWKS (fetched once, cached and refreshed by jose)
+ * and the gate key it signs tickets with (read once per cold start from its secret).
  */
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent, Context } from 'aws-lambda';
 import { createRemoteJWKSet } from 'jose';
 import { createObservability, observed } from '../shared/observability';
+import { sdkRetries } from '../shared/sdk';
 import { createAuthorizer } from './authorizer';
 import { Env } from './handler-env';
 import { createVerifier } from './jwt';
+import { parseGateKeySecret } from './ticket';
 
 const { logger } = createObservability({ service: 'tenant-authorizer' });
-let ready: ReturnType<typeof createAuthorizer> | undefined;
+let ready: Promise<ReturnType<typeof createAuthorizer>> | undefined;
+
+async function build(): Promise<ReturnType<typeof createAuthorizer>> {
+  const env = Env.parse(process.env);
+  const secret = await new SecretsManagerClient(sdkRetries()).send(
+    new GetSecretValueCommand({ SecretId: env.GATE_KEY_SECRET_ARN }),
+  );
+  return createAuthorizer({
+    verify: createVerifier({
+      issuer: env.JWT_ISSUER,
+      audience: env.JWT_AUDIENCE,
+      keys: createRemoteJWKSet(new URL(`${env.JWT_ISSUER}/.well-known/jwks.json`)),
+    }),
+    gateKey: parseGateKeySecret(secret.SecretString),
+    log: logger,
+  });
+}
 
 export const handler = observed(
   logger,
   async (event: APIGatewayRequestAuthorizerEvent, _context: Context): Promise<APIGatewayAuthorizerResult> => {
-    if (!ready) {
-      const env = Env.parse(process.env);
-      ready = createAuthorizer({
-        verify: createVerifier({
-          issuer: env.JWT_ISSUER,
-          audience: env.JWT_AUDIENCE,
-          keys: createRemoteJWKSet(new URL(`${env.JWT_ISSUER}/.well-known/jwks.json`)),
-        }),
-        log: logger,
-      });
-    }
-    return ready(event);
+    // A failed cold start is retried on the next invocation, not cached.
+    ready ??= build().catch((e: unknown) => {
+      ready = undefined;
+      throw e;
+    });
+    return (await ready)(event);
   },
   // The request id only: the token is the credential and is never logged.
   (event) => ({ requestId: event.requestContext?.requestId }),

@@ -8,6 +8,11 @@
  * expiry, revocation and the minter's live membership are checked by the API function in the
  * database on every request (lambda/tenant-guard/guard.ts), so a revoked key stops at once.
  *
+ * A verified identity leaves with a gate ticket (ticket.ts): signed here with the gate key, which the
+ * API function never holds, and verified by the database before it lets a transaction act as that
+ * user. The ticket lives at most MAX_TICKET_SECONDS and never beyond the token's own expiry; API
+ * Gateway's verdict cache (authorizerCacheTtl) must be shorter, so a cached verdict's ticket is live.
+ *
  * Refusals are Deny policies carrying the error code in the context; the API's ACCESS_DENIED
  * gateway response turns them into `401 {"error": "<code>"}` with the security headers.
  */
@@ -16,6 +21,7 @@ import type { Log } from '../shared/observability';
 import { GuardError } from './errors';
 import { parseAuthorization } from './guard';
 import type { TokenVerifier } from './jwt';
+import { issueTicket, type GateKey } from './ticket';
 
 /** What the authorizer hands the API function (API Gateway stringifies every value). */
 export type AuthorizerContext =
@@ -25,6 +31,8 @@ export type AuthorizerContext =
       readonly email: string;
       readonly orgId: string;
       readonly exp: number;
+      /** Gate ticket for the API function to relay to the database (ticket.ts). */
+      readonly ticket: string;
     }
   | { readonly kind: 'api_key'; readonly keyId: string };
 
@@ -32,6 +40,10 @@ export interface AuthorizerDeps {
   readonly verify: TokenVerifier;
   /** Refusals are logged with their code only: never the token or the key. */
   readonly log: Log;
+  /** The gate key tickets are signed with (read from its secret at cold start). */
+  readonly gateKey: GateKey;
+  /** Unix seconds. @default the system clock */
+  readonly now?: () => number;
 }
 
 /**
@@ -69,6 +81,7 @@ const policy = (
 });
 
 export function createAuthorizer(deps: AuthorizerDeps) {
+  const now = deps.now ?? (() => Date.now() / 1000);
   return async (event: APIGatewayRequestAuthorizerEvent): Promise<APIGatewayAuthorizerResult> => {
     const resource = stageWildcard(event.methodArn);
     try {
@@ -78,12 +91,25 @@ export function createAuthorizer(deps: AuthorizerDeps) {
         return policy(`api_key:${credential.keyId}`, 'Allow', resource, context);
       }
       const id = await deps.verify(credential.token);
+      if (id.expiresAt <= now()) throw new GuardError('TOKEN_EXPIRED');
+      const ticket = issueTicket(
+        deps.gateKey,
+        {
+          subject: id.subject,
+          email: id.email,
+          orgId: id.orgId,
+          notAfter: id.expiresAt,
+          requestId: event.requestContext?.requestId,
+        },
+        now(),
+      );
       const context: AuthorizerContext = {
         kind: 'jwt',
         subject: id.subject,
         email: id.email,
         orgId: id.orgId,
         exp: id.expiresAt,
+        ticket,
       };
       return policy(`user:${id.subject}`, 'Allow', resource, context);
     } catch (e) {

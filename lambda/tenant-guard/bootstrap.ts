@@ -9,7 +9,8 @@
  * stores as is. The log then holds a verifier of a 32+ character random password, not the password.
  */
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
-import { DATABASE_ROLES, type RolePurpose } from '../../contracts/database';
+import { DATABASE_ROLES, FUNCTION_ROLES, type RolePurpose } from '../../contracts/database';
+import type { GateKey } from './ticket';
 import type { SqlClient } from '../shared/migrations';
 
 export interface RoleCredentials {
@@ -32,7 +33,21 @@ export class BootstrapError extends Error {
 
 const MIN_PASSWORD_LENGTH = 20;
 /** Application roles never inherit privileges from roles granted to them. */
-const NOINHERIT: ReadonlySet<RolePurpose> = new Set(['app', 'auditShipper']);
+const NOINHERIT: ReadonlySet<string> = new Set(FUNCTION_ROLES);
+
+/**
+ * Per-role defaults for every function role: a statement, a lock wait or a transaction left open
+ * cannot hold rows, a tenant's audit-chain lock or a connection for long (issue 14). A session may
+ * still lower its own (docs/tenancy.md "Known limits"); these bound the application's own bugs.
+ */
+export function roleSettings(role: string): string[] {
+  const statement = role === DATABASE_ROLES.lifecycle ? '300s' : '30s';
+  return [
+    `ALTER ROLE ${role} SET statement_timeout = '${statement}'`,
+    `ALTER ROLE ${role} SET lock_timeout = '5s'`,
+    `ALTER ROLE ${role} SET idle_in_transaction_session_timeout = '30s'`,
+  ];
+}
 
 /**
  * SCRAM-SHA-256 verifier as PostgreSQL stores it (RFC 5802/7677):
@@ -76,7 +91,7 @@ export async function bootstrapRoles(master: SqlClient, database: string, secret
   checkCredentials(secrets);
   for (const purpose of Object.keys(DATABASE_ROLES) as RolePurpose[]) {
     const name = DATABASE_ROLES[purpose];
-    const inherit = NOINHERIT.has(purpose) ? 'NOINHERIT' : 'INHERIT';
+    const inherit = NOINHERIT.has(name) ? 'NOINHERIT' : 'INHERIT';
     const password = `PASSWORD '${scramVerifier(secrets[purpose].password)}'`;
     const existing = await master.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name]);
     if (existing.rows.length === 0) {
@@ -86,6 +101,7 @@ export async function bootstrapRoles(master: SqlClient, database: string, secret
     } else {
       await master.query(`ALTER ROLE ${name} WITH LOGIN NOCREATEDB NOCREATEROLE ${inherit} ${password}`);
     }
+    if (NOINHERIT.has(name)) for (const sql of roleSettings(name)) await master.query(sql);
     const attrs = await master.query('SELECT rolsuper, rolbypassrls, rolreplication FROM pg_roles WHERE rolname = $1', [
       name,
     ]);
@@ -114,7 +130,7 @@ export async function bootstrapRoles(master: SqlClient, database: string, secret
     if (needsSet) await master.query(`REVOKE ${migrator} FROM current_user GRANTED BY current_user`);
   }
   await master.query(`REVOKE ALL ON SCHEMA public FROM PUBLIC`);
-  await master.query(`GRANT USAGE ON SCHEMA public TO ${DATABASE_ROLES.app}`);
+  for (const role of FUNCTION_ROLES) await master.query(`GRANT USAGE ON SCHEMA public TO ${role}`);
   await master.query(`REVOKE CONNECT, TEMPORARY ON DATABASE ${quoteIdent(database)} FROM PUBLIC`);
   for (const role of Object.values(DATABASE_ROLES)) {
     await master.query(`GRANT CONNECT ON DATABASE ${quoteIdent(database)} TO ${role}`);
@@ -130,10 +146,20 @@ export async function bootstrapRoles(master: SqlClient, database: string, secret
 export async function grantAfterMigrations(migrator: SqlClient): Promise<void> {
   const shipper = DATABASE_ROLES.auditShipper;
   await migrator.query(`GRANT USAGE ON SCHEMA app TO ${shipper}`);
+  // Functions with their own roles (grants by name in migrations/0401) need the schema too.
+  for (const role of FUNCTION_ROLES) await migrator.query(`GRANT USAGE ON SCHEMA app TO ${role}`);
   await migrator.query(
     'GRANT EXECUTE ON FUNCTION app.audit_archive_pending(integer), app.audit_archive_read(uuid, bigint, integer), ' +
       `app.audit_archive_mark(uuid, bigint, text) TO ${shipper}`,
   );
+}
+
+/**
+ * Installs the gate key tickets are verified with (migrations/0400), as the migrator (its owner):
+ * the previous key keeps verifying tickets in flight for ten minutes. No application role can read it.
+ */
+export async function installGateKey(migrator: SqlClient, key: GateKey): Promise<void> {
+  await migrator.query('SELECT app_private.install_gate_key($1, $2)', [key.kid, key.secret]);
 }
 
 function quoteIdent(name: string): string {

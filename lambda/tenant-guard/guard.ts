@@ -1,6 +1,7 @@
 /**
- * The request guard: authenticates the caller (JWT or API key), re-checks membership (or a live
- * support grant) in the database on every request, and enters the tenant transaction-locally
+ * The request guard, the only place the API enters a tenant: proves the caller to the database
+ * (app.authenticate with the authorizer's gate ticket or the API key's secret), which re-checks
+ * membership (or a live support grant) on every request, and enters the tenant transaction-locally
  * through app.set_tenant_context. Pure over its injected dependencies.
  */
 import { createHash } from 'node:crypto';
@@ -44,6 +45,8 @@ export interface Caller {
   /** Organisation the credential names (JWT `org_id` claim, or the key's organisation). */
   readonly orgId: string;
   readonly apiKey: { readonly id: string; readonly permissions: readonly string[] } | null;
+  /** What proved the caller to the database, for a transaction of its own (a refusal's audit row). */
+  readonly proof: string;
 }
 
 export interface TenantContext extends Grid {
@@ -56,43 +59,57 @@ export interface TenantContext extends Grid {
   readonly apiKeyId: string | null;
 }
 
+/** The proof `app.authenticate` verifies: an API key's full secret, or a verified identity's gate ticket. */
+function proofOf(credential: Exclude<Credential, { kind: 'jwt' }>): string {
+  if (credential.kind === 'api_key') return `bwk_${credential.keyId.replace(/-/g, '')}_${credential.secret}`;
+  const ticket = credential.identity.ticket;
+  if (!ticket) throw new GuardError('TOKEN_INVALID', 'a verified identity without a gate ticket');
+  return ticket;
+}
+
 /**
- * Authenticates inside `tx` (which the caller has BEGun). `verify` checks raw bearer tokens; without
- * it only identities the edge authorizer verified, and API keys, are accepted.
+ * Authenticates inside `tx` (which the caller has BEGun): the database verifies the proof (gate
+ * ticket or API key secret) and records the caller as this transaction's principal, so only this
+ * caller can be entered (migrations/0400). `verify` checks raw bearer tokens (and must attach a
+ * ticket); without it only identities the edge authorizer verified, and API keys, are accepted.
  */
 export async function authenticate(
   tx: SqlClient,
   credential: Credential,
   verify: TokenVerifier | undefined,
 ): Promise<Caller> {
-  if (credential.kind === 'jwt' || credential.kind === 'identity') {
-    let id: VerifiedIdentity;
-    if (credential.kind === 'identity') id = credential.identity;
-    else if (verify) id = await verify(credential.token);
-    else throw new GuardError('TOKEN_INVALID', 'bearer tokens are verified by the authorizer');
-    const r = await tx.query('SELECT id, status, platform_role FROM app.resolve_user($1, $2)', [id.subject, id.email]);
-    const row = r.rows[0];
-    if (!row || row['status'] !== 'active') throw new GuardError('USER_DISABLED');
+  let resolved: Exclude<Credential, { kind: 'jwt' }>;
+  if (credential.kind === 'jwt') {
+    if (!verify) throw new GuardError('TOKEN_INVALID', 'bearer tokens are verified by the authorizer');
+    resolved = { kind: 'identity', identity: await verify(credential.token) };
+  } else resolved = credential;
+  const proof = proofOf(resolved);
+  let row: Record<string, unknown> | undefined;
+  try {
+    row = (
+      await tx.query('SELECT user_id, status, platform_role, org_id, permissions FROM app.authenticate($1)', [proof])
+    ).rows[0];
+  } catch (e) {
+    throw toGuardError(e);
+  }
+  if (!row || row['status'] !== 'active') throw new GuardError('USER_DISABLED');
+  if (resolved.kind === 'identity') {
     return {
-      userId: String(row['id']),
-      email: id.email,
+      userId: String(row['user_id']),
+      email: resolved.identity.email,
       platformRole: (row['platform_role'] as string | null) ?? null,
-      orgId: id.orgId,
+      orgId: resolved.identity.orgId,
       apiKey: null,
+      proof,
     };
   }
-  const r = await tx.query('SELECT org_id, created_by, permissions FROM app.resolve_api_key($1, $2)', [
-    credential.keyId,
-    hashSecret(credential.secret),
-  ]);
-  const row = r.rows[0];
-  if (!row) throw new GuardError('TOKEN_INVALID');
   return {
-    userId: String(row['created_by']),
+    userId: String(row['user_id']),
     email: null,
     platformRole: null,
     orgId: String(row['org_id']),
-    apiKey: { id: credential.keyId, permissions: (row['permissions'] as string[]).filter(isPermission) },
+    apiKey: { id: resolved.keyId, permissions: (row['permissions'] as string[]).filter(isPermission) },
+    proof,
   };
 }
 

@@ -1,8 +1,10 @@
 import { z } from 'zod';
 
-/** The identity provider the tenant routes trust, validated at cold start. */
+/** The authorizer's environment: the identity provider the tenant routes trust and the gate key. */
 export const Env = z.object({
   JWT_ISSUER: z.url(),
   JWT_AUDIENCE: z.string().min(1),
+  /** The gate-key secret tickets are signed with (lib/tenant-guard/gate-key.ts). */
+  GATE_KEY_SECRET_ARN: z.string().startsWith('arn:'),
 });
 export type Env = z.infer<typeof Env>;

@@ -21,6 +21,11 @@ export interface VerifiedIdentity {
   readonly orgId: string;
   /** The token's `exp` (Unix seconds): whoever relays this identity must stop honouring it then. */
   readonly expiresAt: number;
+  /**
+   * The gate ticket for this identity (lambda/tenant-guard/ticket.ts), signed by whoever verified the
+   * token with the gate key; the database admits the identity only with it.
+   */
+  readonly ticket?: string;
 }
 
 export type TokenVerifier = (token: string) => Promise<VerifiedIdentity>;

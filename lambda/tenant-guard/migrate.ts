@@ -4,7 +4,8 @@
  *   1. as the RDS master user: bootstrap the login roles with the passwords from their secrets
  *      (lambda/tenant-guard/bootstrap.ts);
  *   2. as the migrator: apply migrations/*.sql (bundled next to this file) with
- *      lambda/shared/migrations.ts, then the grants that name migrated objects;
+ *      lambda/shared/migrations.ts, then the grants that name migrated objects, then install the
+ *      gate key (from its secret) that tickets are verified with;
  * then answers CloudFormation. Idempotent and transactional per migration; a failure fails the
  * deployment (and so rolls it back). Secrets are never logged or put in the response.
  */
@@ -18,7 +19,14 @@ import { applyMigrations, type MigrationResult, type SqlClient } from '../shared
 import { createObservability, observed, type Log } from '../shared/observability';
 import { sdkRetries } from '../shared/sdk';
 import { createTracer } from '../shared/tracing';
-import { bootstrapRoles, grantAfterMigrations, type RoleCredentials, type RoleSecrets } from './bootstrap';
+import {
+  bootstrapRoles,
+  grantAfterMigrations,
+  installGateKey,
+  type RoleCredentials,
+  type RoleSecrets,
+} from './bootstrap';
+import { parseGateKeySecret } from './ticket';
 
 export const Env = z.object({
   DB_HOST: z.string().min(1),
@@ -29,6 +37,11 @@ export const Env = z.object({
   MIGRATOR_SECRET_ARN: z.string().startsWith('arn:'),
   APP_SECRET_ARN: z.string().startsWith('arn:'),
   AUDIT_SHIPPER_SECRET_ARN: z.string().startsWith('arn:'),
+  WEBHOOKS_SECRET_ARN: z.string().startsWith('arn:'),
+  KEY_PROVISIONER_SECRET_ARN: z.string().startsWith('arn:'),
+  LIFECYCLE_SECRET_ARN: z.string().startsWith('arn:'),
+  /** The gate key the authorizer signs tickets with; installed into app_private.gate_keys. */
+  GATE_KEY_SECRET_ARN: z.string().startsWith('arn:'),
 });
 
 const DbSecret = z.object({ username: z.string().min(1), password: z.string().min(1) });
@@ -74,7 +87,12 @@ export async function migrate(
         migrator: await read(env.MIGRATOR_SECRET_ARN, 'migrator'),
         app: await read(env.APP_SECRET_ARN, 'app'),
         auditShipper: await read(env.AUDIT_SHIPPER_SECRET_ARN, 'audit shipper'),
+        webhooks: await read(env.WEBHOOKS_SECRET_ARN, 'webhooks'),
+        keyProvisioner: await read(env.KEY_PROVISIONER_SECRET_ARN, 'key provisioner'),
+        lifecycle: await read(env.LIFECYCLE_SECRET_ARN, 'lifecycle'),
       };
+      const gate = await deps.secrets.send(new GetSecretValueCommand({ SecretId: env.GATE_KEY_SECRET_ARN }));
+      const gateKey = parseGateKeySecret(gate.SecretString);
       const as = (creds: RoleCredentials) =>
         deps.connect({
           host: env.DB_HOST,
@@ -93,6 +111,7 @@ export async function migrate(
       try {
         result = await applyMigrations(client, loadMigrations(deps.migrationsDir));
         await grantAfterMigrations(client);
+        await installGateKey(client, gateKey);
       } finally {
         await client.end();
       }

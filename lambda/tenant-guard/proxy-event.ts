@@ -46,14 +46,20 @@ export function credentialOf(event: APIGatewayProxyEvent, now: Date): Credential
     return parseAuthorization(header(event, 'authorization'));
   }
   if (kind === 'jwt') {
-    const [subject, email, orgId, exp] = ['subject', 'email', 'orgId', 'exp'].map((k) => verdict[k]);
+    const [subject, email, orgId, exp, ticket] = ['subject', 'email', 'orgId', 'exp', 'ticket'].map((k) => verdict[k]);
     const expiresAt = Number(exp);
-    if (typeof subject !== 'string' || !subject || typeof email !== 'string' || typeof orgId !== 'string') {
+    if (
+      typeof subject !== 'string' ||
+      !subject ||
+      typeof email !== 'string' ||
+      typeof orgId !== 'string' ||
+      typeof ticket !== 'string'
+    ) {
       throw new GuardError('TOKEN_INVALID', 'incomplete authorizer verdict');
     }
     if (!UUID.test(orgId)) throw new GuardError('TENANT_CONTEXT_MISSING');
     if (!Number.isFinite(expiresAt) || expiresAt * 1000 <= now.getTime()) throw new GuardError('TOKEN_EXPIRED');
-    return { kind: 'identity', identity: { subject, email, orgId: orgId.toLowerCase(), expiresAt } };
+    return { kind: 'identity', identity: { subject, email, orgId: orgId.toLowerCase(), expiresAt, ticket } };
   }
   if (kind === 'api_key') {
     const credential = parseAuthorization(header(event, 'authorization'));

@@ -17,10 +17,10 @@ export class RefusalLogSink implements AuditSink {
     private readonly log: Log,
   ) {}
 
-  async record(event: AuditEvent, tx?: SqlClient): Promise<void> {
+  async record(event: AuditEvent, tx?: SqlClient, proof?: string): Promise<void> {
     if (tx) return this.durable.record(event, tx);
     try {
-      await this.durable.record(event);
+      await this.durable.record(event, undefined, proof);
     } catch (e) {
       // Identifiers and the event's own metadata only: no email, user agent or request body.
       this.log.warn('audit event not recorded in audit_log', {

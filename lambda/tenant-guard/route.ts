@@ -81,6 +81,12 @@ export interface RouteContext<S extends Scope = Scope> extends RouteServices {
    */
   readonly enter: (userId: string, orgId: string, supportGrantId?: string | null) => Promise<void>;
   /**
+   * Caller routes: the database itself entered `orgId` for the rest of the transaction
+   * (app.create_organisation leaves its creator a read-only context in the new tenant,
+   * migrations/0400), so audits go to that tenant's trail.
+   */
+  readonly entered: (orgId: string) => void;
+  /**
    * Audits as the caller, in the request's transaction, in the trail of the tenant entered (by the
    * API for tenant routes, by `enter` for caller routes): actor, IP, user agent, support grant and
    * API key come from the request.

@@ -31,9 +31,9 @@ export interface ExportRequest {
 
 export interface ExportStore {
   /** Records a request by `requestedBy` (the store re-checks, in the database, that they are the Owner). */
-  create(orgId: string, requestedBy: string, at: Date): Promise<ExportRequest>;
+  create(orgId: string, requestedBy: string, at: Date, proof?: string): Promise<ExportRequest>;
   /** One export of `orgId`, as seen by `userId` (tenant-scoped: another organisation's is never found). */
-  get(orgId: string, id: string, userId: string): Promise<ExportRequest | null>;
+  get(orgId: string, id: string, userId: string, proof?: string): Promise<ExportRequest | null>;
   /** Pending requests, oldest first. */
   pending(limit: number): Promise<ExportRequest[]>;
   /**
@@ -62,6 +62,8 @@ export interface ExportActor {
   readonly email: string | null;
   /** The caller's role in `orgId`, as established by the tenant guard. */
   readonly role: string;
+  /** The caller's gate proof (ticket or API key secret), for the stores' own transactions. */
+  readonly proof?: string;
   readonly ip?: string | null;
   readonly userAgent?: string | null;
 }
@@ -148,8 +150,8 @@ export class ExportService {
   async request(orgId: string, actor: ExportActor): Promise<ExportRequest> {
     assertOrgId(orgId);
     ExportService.requireOwner(actor);
-    const req = await this.deps.store.create(orgId, actor.userId, this.deps.clock());
-    await this.deps.audit.record(this.event(orgId, actor, 'tenant.export_requested', req.id));
+    const req = await this.deps.store.create(orgId, actor.userId, this.deps.clock(), actor.proof);
+    await this.deps.audit.record(this.event(orgId, actor, 'tenant.export_requested', req.id), undefined, actor.proof);
     return req;
   }
 
@@ -240,7 +242,7 @@ export class ExportService {
   async downloadUrl(orgId: string, id: string, actor: ExportActor): Promise<{ url: string; expiresAt: Date }> {
     assertOrgId(orgId);
     ExportService.requireOwner(actor);
-    const req = await this.deps.store.get(orgId, id, actor.userId);
+    const req = await this.deps.store.get(orgId, id, actor.userId, actor.proof);
     if (!req || req.orgId !== orgId) throw new ExportError('EXPORT_NOT_FOUND');
     if (req.status !== 'ready' || !req.objectKey || !req.completedAt) throw new ExportError('EXPORT_NOT_READY');
     const now = this.deps.clock();
@@ -252,7 +254,11 @@ export class ExportService {
       new GetObjectCommand({ Bucket: this.deps.bucket, Key: req.objectKey }),
       { expiresIn: this.ttl, signingDate: now },
     );
-    await this.deps.audit.record(this.event(orgId, actor, 'tenant.export_downloaded', id, { ttlSeconds: this.ttl }));
+    await this.deps.audit.record(
+      this.event(orgId, actor, 'tenant.export_downloaded', id, { ttlSeconds: this.ttl }),
+      undefined,
+      actor.proof,
+    );
     return { url, expiresAt: new Date(now.getTime() + this.ttl * 1000) };
   }
 }

@@ -120,6 +120,9 @@ export class PgLifecycleStore implements LifecycleStore {
   }
 }
 
+/** An acting user with the proof the database gate asks for (migrations/0400). */
+export type ProvenActor = Actor & { readonly userId: string; readonly proof: string };
+
 /** Owner-facing lifecycle commands: the pure rules first, then the database gate, audited in one transaction. */
 export class PgLifecycleCommands {
   constructor(
@@ -128,9 +131,13 @@ export class PgLifecycleCommands {
     private readonly clock: () => Date,
   ) {}
 
-  /** Cancels `orgId` as `actor` (its Owner); access continues until `billingPeriodEnd`. */
-  async cancel(orgId: string, actor: Actor & { userId: string }, billingPeriodEnd: Date): Promise<TenantLifecycle> {
+  /**
+   * Cancels `orgId` as `actor` (its Owner, proven by `actor.proof`: a gate ticket or API key secret,
+   * lambda/tenant-guard/ticket.ts); access continues until `billingPeriodEnd`.
+   */
+  async cancel(orgId: string, actor: ProvenActor, billingPeriodEnd: Date): Promise<TenantLifecycle> {
     return withTransaction(this.pool, async (c) => {
+      await c.query('SELECT app.authenticate($1)', [actor.proof]);
       await c.query('SELECT * FROM app.set_tenant_context($1, $2)', [actor.userId, orgId]);
       const cur = await c.query(
         'SELECT id AS org_id, lifecycle_state, cancelled_at, access_until, grace_ends_at, shredded_at FROM organisations WHERE id = $1',
@@ -148,8 +155,9 @@ export class PgLifecycleCommands {
    * context can be entered before; the database checks the actor's ownership directly, and the event
    * is recorded once the tenant is active again (the same order as `POST /tenant/restore`).
    */
-  async restore(orgId: string, actor: Actor & { userId: string }): Promise<TenantLifecycle> {
+  async restore(orgId: string, actor: ProvenActor): Promise<TenantLifecycle> {
     return withTransaction(this.pool, async (c) => {
+      await c.query('SELECT app.authenticate($1)', [actor.proof]);
       const cur = (await c.query('SELECT * FROM app.tenant_status($1)', [orgId])).rows[0] as Row | undefined;
       if (!cur) throw new LifecycleError('INVALID_TRANSITION', 'no such tenant');
       const t = restore(lifecycleOf(cur), this.clock(), actor);
@@ -189,16 +197,18 @@ function exportOf(r: Row): ExportRequest {
 export class PgExportStore implements ExportStore {
   constructor(private readonly pool: Pool) {}
 
-  create(orgId: string, requestedBy: string): Promise<ExportRequest> {
+  create(orgId: string, requestedBy: string, _at?: Date, proof?: string): Promise<ExportRequest> {
     return withTransaction(this.pool, async (c) => {
+      await c.query('SELECT app.authenticate($1)', [proof ?? null]);
       await c.query('SELECT * FROM app.set_tenant_context($1, $2)', [requestedBy, orgId]);
       const r = await c.query('SELECT * FROM app.request_tenant_export()');
       return exportOf(r.rows[0] as Row);
     });
   }
 
-  get(orgId: string, id: string, userId: string): Promise<ExportRequest | null> {
+  get(orgId: string, id: string, userId: string, proof?: string): Promise<ExportRequest | null> {
     return withTransaction(this.pool, async (c) => {
+      await c.query('SELECT app.authenticate($1)', [proof ?? null]);
       await c.query('SELECT * FROM app.set_tenant_context($1, $2)', [userId, orgId]);
       const r = await c.query('SELECT * FROM tenant_exports WHERE org_id = $1 AND id = $2', [orgId, id]);
       return r.rows[0] ? exportOf(r.rows[0] as Row) : null;
@@ -249,7 +259,8 @@ export class PgExportSource implements ExportSource {
     return withTransaction(
       this.pool,
       async (c) => {
-        await c.query('SELECT * FROM app.set_tenant_context($1, $2)', [req.requestedBy, req.orgId]);
+        // Read-only, as the requesting Owner, and only while the export is pending (migrations/0400).
+        await c.query('SELECT app.enter_export_context($1)', [req.id]);
         const pageSize = this.pageSize;
         const reader: SectionReader = {
           async *rows(section) {

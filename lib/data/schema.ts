@@ -10,6 +10,7 @@ import { Construct, type IConstruct } from 'constructs';
 import { BOOTSTRAP_VERSION } from '../../contracts/database';
 import { loadMigrations } from '../../contracts/migrations';
 import { BulwarkFunction } from '../shared/function';
+import { GateKey } from '../tenant-guard/gate-key';
 import type { DatabaseUserSecrets } from './database';
 
 const MIGRATIONS_DIR = path.join(__dirname, '..', '..', 'migrations');
@@ -43,12 +44,19 @@ export class DatabaseSchema extends Construct {
   public readonly migrationFunction: lambda.IFunction;
   /** The `Custom::BulwarkSchema` resource. */
   public readonly resource: CustomResource;
+  /**
+   * The key gate tickets are signed (authorizer) and verified (database) with; the migration
+   * function installs it into `app_private.gate_keys`.
+   */
+  public readonly gateKey: GateKey;
 
   constructor(scope: Construct, id: string, props: DatabaseSchemaProps) {
     super(scope, id);
     const stack = Stack.of(this);
     const secrets = [props.masterSecret, ...Object.values(props.users)];
     const secretKeys = [...new Set(secrets.flatMap((x) => (x.encryptionKey ? [x.encryptionKey.keyArn] : [])))];
+    const gateKey = new GateKey(this, 'GateKey');
+    this.gateKey = gateKey;
     const migrator = new BulwarkFunction(this, 'Migrate', {
       entry: path.join(__dirname, '..', '..', 'lambda', 'tenant-guard', 'migrate.ts'),
       description: 'Bootstraps the database login roles and applies migrations (Custom::BulwarkSchema)',
@@ -69,6 +77,10 @@ export class DatabaseSchema extends Construct {
         MIGRATOR_SECRET_ARN: props.users.migrator.secretArn,
         APP_SECRET_ARN: props.users.app.secretArn,
         AUDIT_SHIPPER_SECRET_ARN: props.users.auditShipper.secretArn,
+        WEBHOOKS_SECRET_ARN: props.users.webhooks.secretArn,
+        KEY_PROVISIONER_SECRET_ARN: props.users.keyProvisioner.secretArn,
+        LIFECYCLE_SECRET_ARN: props.users.lifecycle.secretArn,
+        GATE_KEY_SECRET_ARN: gateKey.secret.secretArn,
         NODE_EXTRA_CA_CERTS: '/var/runtime/ca-cert.pem',
       },
       copyIntoBundle: { migrations: MIGRATIONS_DIR },
@@ -88,6 +100,8 @@ export class DatabaseSchema extends Construct {
               }),
             ]
           : []),
+        // The migration function installs the gate key into the database (app_private.gate_keys).
+        ...gateKey.readStatements(),
       ],
     }).function;
     this.migrationFunction = migrator;

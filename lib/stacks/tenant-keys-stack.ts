@@ -2,14 +2,13 @@ import { Stack, type StackProps } from 'aws-cdk-lib';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import type { DeploymentConfig } from '../config';
-import type { DatabaseAccess } from '../data/database-access';
-import { TenantKeys } from '../tenant-keys/tenant-keys';
+import { TenantKeys, type TenantKeysDatabases } from '../tenant-keys/tenant-keys';
 
 export interface TenantKeysStackProps extends StackProps {
   readonly deployment: DeploymentConfig;
   readonly alarmTopic: sns.ITopic;
-  /** The functions' database access (the data tier's). @default - not wired (see TenantKeysProps.database) */
-  readonly database?: DatabaseAccess;
+  /** Each function's database access (the data tier's). @default - not wired (see TenantKeysProps.databases) */
+  readonly databases?: TenantKeysDatabases;
 }
 
 /** Per-tenant KMS keys, the tenant lifecycle (cancel, grace, crypto-shredding) and tenant exports. */
@@ -21,7 +20,7 @@ export class TenantKeysStack extends Stack {
     this.tenantKeys = new TenantKeys(this, 'TenantKeys', {
       deployment: props.deployment.name,
       alarmTopic: props.alarmTopic,
-      database: props.database,
+      databases: props.databases,
     });
   }
 }

@@ -14,12 +14,18 @@ import { acknowledge } from '../compliance/acknowledge';
 import { customerKey } from '../observability/keys';
 import type { DatabaseAccess } from '../data/database-access';
 import { BulwarkFunction } from '../shared/function';
+import type { GateKey } from './gate-key';
 
 export interface TenantGuardProps {
   /** REST API the tenant routes are added to, under `api.root`. */
   readonly api: apigateway.IRestApi;
   /** The tenant API's database access (the data tier's, as `bulwark_app`); the API runs where it says. */
   readonly database: DatabaseAccess;
+  /**
+   * The key the authorizer signs gate tickets with (the data tier's, `DatabaseSchema.gateKey`, which
+   * the migration function installs into the database). Only the authorizer reads it here.
+   */
+  readonly gateKey: GateKey;
   /** Days the function logs are kept. @default logs.RetentionDays.ONE_YEAR */
   readonly logRetention?: logs.RetentionDays;
   /** Maximum concurrent API executions (protects the database). @default 50 */
@@ -29,8 +35,9 @@ export interface TenantGuardProps {
   /**
    * How long API Gateway keeps an authorizer verdict per Authorization header. A cached verdict for
    * a token is never honoured past the token's own expiry (the API function checks it), and API keys
-   * are checked in the database on every request whatever the cache holds.
-   * @default Duration.minutes(5)
+   * are checked in the database on every request whatever the cache holds. Keep it shorter than a
+   * gate ticket's life (MAX_TICKET_SECONDS, 5 minutes), or a cached verdict carries an expired ticket.
+   * @default Duration.minutes(4)
    */
   readonly authorizerCacheTtl?: Duration;
   /**
@@ -149,18 +156,21 @@ export class TenantGuard extends Construct {
       timeout: Duration.seconds(10),
       logRetention: props.logRetention,
       outsideVpc:
-        'The token authorizer holds no data access (no database, secrets or keys) and must fetch the identity provider public JWKS, which the isolated data VPC cannot reach.',
+        'The token authorizer holds no data access (no database, no data keys; it reads only the gate-key secret it signs gate tickets with) and must fetch the identity provider public JWKS, which the isolated data VPC cannot reach.',
       environment: {
         JWT_ISSUER: `https://cognito-idp.${stack.region}.${stack.urlSuffix}/${userPool.userPoolId}`,
         JWT_AUDIENCE: client.userPoolClientId,
+        GATE_KEY_SECRET_ARN: props.gateKey.secret.secretArn,
       },
+      // It signs gate tickets with the gate key: the one secret it reads.
+      statements: props.gateKey.readStatements(),
     }).function;
     this.authorizerFunction = authorizerFn;
 
     const authorizer = new apigateway.RequestAuthorizer(this, 'TokenAuthorizer', {
       handler: authorizerFn,
       identitySources: [apigateway.IdentitySource.header('Authorization')],
-      resultsCacheTtl: props.authorizerCacheTtl ?? Duration.minutes(5),
+      resultsCacheTtl: props.authorizerCacheTtl ?? Duration.minutes(4),
     });
     // The authorizer's refusals, with the same security headers as every other response: a missing
     // Authorization header never reaches it (401 TOKEN_MISSING); its Deny carries the reason.

@@ -30,17 +30,26 @@ import { allowEventsToUseKey, allowLogsToUseKey, customerKey } from '../observab
 import type { DatabaseAccess } from '../data/database-access';
 import { BulwarkFunction } from '../shared/function';
 
+/** Each function's own database access (the data tier's `databaseAccess(role)`). */
+export interface TenantKeysDatabases {
+  /** As `bulwark_key_provisioner`: keyless tenants, key recording, system audit events. */
+  readonly keyProvisioner: DatabaseAccess;
+  /** As `bulwark_lifecycle`: due lifecycles, erasure, exports, system audit events. */
+  readonly lifecycle: DatabaseAccess;
+}
+
 export interface TenantKeysProps {
   /** Deployment name: scopes tags, aliases and IAM conditions. */
   readonly deployment: string;
   /** Receives every alarm of this capability. */
   readonly alarmTopic: sns.ITopic;
   /**
-   * Database wiring. Without it (a stage with no data tier), the functions are
-   * deployed outside any VPC, hold no database endpoint, and the lifecycle schedule is disabled.
+   * Database wiring, one role per function (migrations/0401). Without it (a stage with no data
+   * tier), the functions are deployed outside any VPC, hold no database endpoint, and the lifecycle
+   * schedule is disabled.
    * @default - not wired
    */
-  readonly database?: DatabaseAccess;
+  readonly databases?: TenantKeysDatabases;
   /** How often due tenants and pending exports are processed. @default rate(5 minutes) */
   readonly schedule?: events.Schedule;
   /**
@@ -159,7 +168,7 @@ export class TenantKeys extends Construct {
     });
 
     // --- functions ---------------------------------------------------------------------------
-    const db = props.database;
+    const dbs = props.databases;
     const baseEnv = { DEPLOYMENT: props.deployment, ACCOUNT_ID: stack.account };
 
     const provisioner = this.fn('Provisioner', {
@@ -168,7 +177,7 @@ export class TenantKeys extends Construct {
       environment: baseEnv,
       deadLetters,
       logKey,
-      database: db,
+      database: dbs?.keyProvisioner,
       // Bounds CreateKey to well under the 5 requests/second KMS quota (docs/tenant-keys.md).
       concurrency: 2,
       wildcardReason:
@@ -240,7 +249,7 @@ export class TenantKeys extends Construct {
       },
       deadLetters,
       logKey,
-      database: db,
+      database: dbs?.lifecycle,
       // One run at a time: runs are idempotent, never concurrent.
       concurrency: 1,
       timeout: Duration.minutes(10),
@@ -300,7 +309,7 @@ export class TenantKeys extends Construct {
       description: 'Processes due tenant lifecycles and pending exports',
       schedule: props.schedule ?? events.Schedule.rate(Duration.minutes(5)),
       // Without the database there is nothing to process: the schedule waits for the wiring.
-      enabled: db !== undefined,
+      enabled: dbs !== undefined,
     });
     rule.addTarget(
       new targets.LambdaFunction(lifecycle.fn, {
@@ -326,7 +335,7 @@ export class TenantKeys extends Construct {
     const sweep = new events.Rule(this, 'KeylessSweep', {
       description: 'Provisions a key for every live tenant left without one',
       schedule: props.keylessSweepSchedule ?? events.Schedule.rate(Duration.minutes(15)),
-      enabled: db !== undefined,
+      enabled: dbs !== undefined,
     });
     sweep.addTarget(
       new targets.LambdaFunction(provisioner.fn, {

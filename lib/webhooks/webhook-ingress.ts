@@ -52,7 +52,7 @@ export interface WebhookIngressProps {
    */
   readonly verification?: 'required' | 'disabled';
   /**
-   * Database for replay deduplication (the data tier's access as `bulwark_app`; never a superuser
+   * Database for replay deduplication (the data tier's access as `bulwark_webhooks`, its own role; never a superuser
    * or BYPASSRLS role); the function runs where it says.
    */
   readonly database: DatabaseAccess;

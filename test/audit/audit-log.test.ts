@@ -10,7 +10,15 @@ import { AUDIT_COLUMNS, AuditError, PgAuditSink, appendAuditEvent, rowToRecord }
 import { verifyFiles } from '../../lambda/audit/verify';
 import type { AuditEvent } from '../../lambda/shared/audit';
 import { MIGRATOR_ROLE, startPostgres, type TestPostgres } from '../support/postgres';
-import { asTenant, buildWorld, createUser, type World } from '../tenant-guard/fixtures';
+import {
+  asTenant,
+  authenticateAs,
+  buildWorld,
+  createUser,
+  proving,
+  ticketFor,
+  type World,
+} from '../tenant-guard/fixtures';
 import { sampleEvents } from './fixtures';
 import { defined } from '../support/defined';
 
@@ -70,7 +78,7 @@ async function expectError(p: Promise<unknown>, code: string, message?: RegExp):
 }
 
 describe('audit_log in PostgreSQL', () => {
-  const sink = () => new PgAuditSink({ pool: appPool() });
+  const sink = () => proving(new PgAuditSink({ pool: appPool() }));
 
   it('keeps one unbroken chain per organisation under concurrent writers', async () => {
     const s = sink();
@@ -98,6 +106,7 @@ describe('audit_log in PostgreSQL', () => {
       await asTenant(c, w.ownerC, w.storeC, () => sink().record(event(w.storeC, w.ownerC), c)); // rolled back
       expect(await readChain(w.storeC, w.ownerC)).toHaveLength(before);
       await c.query('BEGIN');
+      await authenticateAs(c, w.ownerC, w.storeC);
       await c.query('SELECT 1 FROM app.set_tenant_context($1, $2)', [w.ownerC, w.storeC]);
       await sink().record(event(w.storeC, w.ownerC, { metadata: { when: new Date(0), skip: undefined } }), c);
       await c.query('COMMIT');
@@ -195,6 +204,8 @@ describe('audit_log in PostgreSQL', () => {
 
       // A read-only support grant cannot write tenant data, but its actions are still audited,
       // and only with the grant stamped on them.
+      await c.query('BEGIN');
+      await authenticateAs(c, w.support);
       const grant = defined(
         (
           await c.query(
@@ -203,6 +214,7 @@ describe('audit_log in PostgreSQL', () => {
           )
         ).rows[0],
       )['id'] as string;
+      await c.query('COMMIT');
       const viewed = event(w.storeB, w.support, { actorType: 'support_grant', event: 'lead.viewed' });
       await expectError(
         asTenant(c, w.support, w.storeB, () => appendAuditEvent(c, viewed), grant),
@@ -226,7 +238,7 @@ describe('audit_log in PostgreSQL', () => {
 
 describe('CSV export', () => {
   it('exports one organisation with filters, verifiably, and audits the export itself', async () => {
-    const s = new PgAuditSink({ pool: appPool() });
+    const s = proving(new PgAuditSink({ pool: appPool() }));
     const t0 = Date.UTC(2026, 5, 1);
     for (let i = 0; i < 12; i++) {
       await s.record(
@@ -236,13 +248,14 @@ describe('CSV export', () => {
         }),
       );
     }
-    const full = await exportAuditCsv(appPool(), { orgId: w.storeC, userId: w.ownerC });
+    const full = await exportAuditCsv(appPool(), { orgId: w.storeC, userId: w.ownerC, proof: ticketFor(w.ownerC) });
     expect(full.filtered).toBe(false);
     expect(verifyFiles([{ name: 'full.csv', bytes: Buffer.from(full.csv) }]).problems).toEqual([]);
 
     const filtered = await exportAuditCsv(appPool(), {
       orgId: w.storeC,
       userId: w.ownerC,
+      proof: ticketFor(w.ownerC),
       from: new Date(t0 + 60_000),
       to: new Date(t0 + 10 * 60_000),
       events: ['booking.state_changed'],
@@ -261,14 +274,22 @@ describe('CSV export', () => {
 
   it('refuses roles without the audit permission, and records nothing for them', async () => {
     const before = (await readChain(w.storeA, w.ownerA)).length;
-    await expect(exportAuditCsv(appPool(), { orgId: w.storeA, userId: member })).rejects.toEqual(
-      expect.objectContaining({ code: 'PERMISSION_DENIED', status: 403 }),
-    );
-    await expect(exportAuditCsv(appPool(), { orgId: w.storeA, userId: w.ownerB })).rejects.toMatchObject({
+    await expect(
+      exportAuditCsv(appPool(), { orgId: w.storeA, userId: member, proof: ticketFor(member) }),
+    ).rejects.toEqual(expect.objectContaining({ code: 'PERMISSION_DENIED', status: 403 }));
+    await expect(
+      exportAuditCsv(appPool(), { orgId: w.storeA, userId: w.ownerB, proof: ticketFor(w.ownerB) }),
+    ).rejects.toMatchObject({
       code: 'BW002',
     });
     await expect(
-      exportAuditCsv(appPool(), { orgId: w.storeA, userId: w.ownerA, from: new Date(2), to: new Date(1) }),
+      exportAuditCsv(appPool(), {
+        orgId: w.storeA,
+        userId: w.ownerA,
+        proof: ticketFor(w.ownerA),
+        from: new Date(2),
+        to: new Date(1),
+      }),
     ).rejects.toBeInstanceOf(ExportError);
     expect(await readChain(w.storeA, w.ownerA)).toHaveLength(before);
   });
@@ -276,7 +297,7 @@ describe('CSV export', () => {
 
 describe('shipper database role', () => {
   it('ships every chain from PostgreSQL through owner-only functions the application role cannot call', async () => {
-    const s = new PgAuditSink({ pool: appPool() });
+    const s = proving(new PgAuditSink({ pool: appPool() }));
     for (const [org, user] of [
       [w.storeA, w.ownerA],
       [w.storeB, w.ownerB],
@@ -284,7 +305,7 @@ describe('shipper database role', () => {
     ] as const) {
       for (let i = 0; i < 9; i++) await s.record(event(org, user, { entityId: `ship-${i}` }));
     }
-    await pg.superuser("CREATE ROLE bulwark_audit_shipper LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD 'shipper-test-only'");
+    await pg.superuser("ALTER ROLE bulwark_audit_shipper PASSWORD 'shipper-test-only'");
     await pg.superuser('GRANT USAGE ON SCHEMA app TO bulwark_audit_shipper');
     await pg.superuser(
       'GRANT EXECUTE ON FUNCTION app.audit_archive_pending(integer), app.audit_archive_read(uuid, bigint, integer), ' +

@@ -12,18 +12,23 @@ import { PgSystemAuditSink, appendSystemAuditEvent } from '../../lambda/audit/pg
 import { verifyFiles } from '../../lambda/audit/verify';
 import type { AuditEvent } from '../../lambda/shared/audit';
 import { MIGRATOR_ROLE, startPostgres, type TestPostgres } from '../support/postgres';
-import { asTenant, buildWorld, type World } from '../tenant-guard/fixtures';
+import { asTenant, buildWorld, proving, type World } from '../tenant-guard/fixtures';
 import { defined } from '../support/defined';
+import { DATABASE_ROLES } from '../../contracts/database';
 
 let pg: TestPostgres;
 let w: World;
 let pool: Pool;
+let systemPool: Pool;
 
 beforeAll(async () => {
   pg = await startPostgres();
   w = await buildWorld(pg);
   pool = pg.pool();
   pool.on('error', () => undefined); // connections closed by the server at teardown
+  // System events come from the tenant-keys functions, each with its own role (migrations/0401).
+  systemPool = pg.pool(DATABASE_ROLES.lifecycle);
+  systemPool.on('error', () => undefined);
 });
 afterAll(async () => pg?.stop());
 
@@ -103,8 +108,8 @@ async function nextRecord(c: Client, org: string, overrides: Partial<AuditEvent>
 
 describe('system audit events in PostgreSQL', () => {
   it('a system event extends the organisation’s one chain, between user events, and the whole chain verifies', async () => {
-    const user = new PgAuditSink({ pool });
-    const system = new PgSystemAuditSink({ pool });
+    const user = proving(new PgAuditSink({ pool }));
+    const system = new PgSystemAuditSink({ pool: systemPool });
     await user.record(userEvent(w.storeA, w.ownerA));
     await system.record(systemEvent(w.storeA));
     await user.record(userEvent(w.storeA, w.ownerA, { event: 'lead.deleted' }));
@@ -130,10 +135,10 @@ describe('system audit events in PostgreSQL', () => {
 
   it('needs no tenant context, and commits or rolls back with the caller’s transaction', async () => {
     const before = (await readChain(w.storeC, w.ownerC)).length;
-    const c = await pg.client();
+    const c = await pg.client(DATABASE_ROLES.lifecycle);
     try {
       await c.query('BEGIN');
-      await new PgSystemAuditSink({ pool }).record(systemEvent(w.storeC), c);
+      await new PgSystemAuditSink({ pool: systemPool }).record(systemEvent(w.storeC), c);
       await c.query('ROLLBACK');
       expect(await readChain(w.storeC, w.ownerC)).toHaveLength(before);
       await c.query('BEGIN');
@@ -166,7 +171,7 @@ describe('system audit events in PostgreSQL', () => {
 
   it('the database refuses, whoever calls: a non-system actor, a person, a name outside the namespace, a back-dated event', async () => {
     const before = await readChain(w.storeB, w.ownerB);
-    const c = await pg.client();
+    const c = await pg.client(DATABASE_ROLES.lifecycle);
     try {
       const cases: Partial<AuditEvent>[] = [
         { actorType: 'user' },
@@ -194,7 +199,7 @@ describe('system audit events in PostgreSQL', () => {
         });
       }
       // Through the sink the same refusals surface as AuditError codes.
-      const sink = new PgSystemAuditSink({ pool });
+      const sink = new PgSystemAuditSink({ pool: systemPool });
       const outside = await failure(sink.record(systemEvent(w.storeB, { event: 'lead.deleted' })));
       expect(outside).toMatchObject({ code: 'AUDIT_EVENT_INVALID', cause: { code: 'BW104' } });
       expect(outside).toBeInstanceOf(AuditError);
@@ -205,12 +210,12 @@ describe('system audit events in PostgreSQL', () => {
   });
 
   it('refuses a fork: a wrong seq or prev_hash, a replayed position; and an unknown organisation', async () => {
-    const sink = new PgSystemAuditSink({ pool });
+    const sink = new PgSystemAuditSink({ pool: systemPool });
     await sink.record(systemEvent(w.storeB));
     await sink.record(systemEvent(w.storeB, { event: 'tenant.objects_deleted' }));
     const before = await readChain(w.storeB, w.ownerB);
     const head = defined(before[before.length - 1]);
-    const c = await pg.client();
+    const c = await pg.client(DATABASE_ROLES.lifecycle);
     try {
       const attempts: AuditRecord[] = [
         link({ seq: head.seq, hash: 'f'.repeat(64) }, systemEvent(w.storeB)), // right seq, wrong predecessor
@@ -245,8 +250,8 @@ describe('system audit events in PostgreSQL', () => {
   });
 
   it('concurrent system and user appends for one organisation serialise: no fork, every event lands', async () => {
-    const system = new PgSystemAuditSink({ pool });
-    const user = new PgAuditSink({ pool });
+    const system = new PgSystemAuditSink({ pool: systemPool });
+    const user = proving(new PgAuditSink({ pool }));
     const before = (await readChain(w.storeB, w.ownerB)).length;
     await Promise.all([
       ...Array.from({ length: 30 }, (_, i) =>
@@ -261,7 +266,7 @@ describe('system audit events in PostgreSQL', () => {
   });
 
   it('UPDATE and DELETE of system rows stay refused, to the application and to the owner', async () => {
-    await new PgSystemAuditSink({ pool }).record(systemEvent(w.storeC));
+    await new PgSystemAuditSink({ pool: systemPool }).record(systemEvent(w.storeC));
     const app = await pg.client();
     const owner = await pg.client(MIGRATOR_ROLE);
     try {
@@ -280,9 +285,11 @@ describe('system audit events in PostgreSQL', () => {
 
   it('the application role still cannot INSERT a system row into audit_log itself without a context (RLS)', async () => {
     const c = await pg.client();
+    const sys = await pg.client(DATABASE_ROLES.lifecycle);
     try {
+      const r = await nextRecord(sys, w.storeC);
+      await sys.end();
       await c.query('BEGIN');
-      const r = await nextRecord(c, w.storeC);
       const e = await failure(
         c.query(
           `INSERT INTO audit_log (${AUDIT_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`,
@@ -353,7 +360,7 @@ describe('system audit events in PostgreSQL', () => {
           prosecdef: true,
           proconfig: ['search_path=pg_catalog, pg_temp'],
           owner: MIGRATOR_ROLE,
-          executors: ['bulwark_app', MIGRATOR_ROLE].sort(),
+          executors: [DATABASE_ROLES.keyProvisioner, DATABASE_ROLES.lifecycle, MIGRATOR_ROLE].sort(),
         })),
       );
       // The namespace itself is the owner's: the application can neither read nor extend it.

@@ -245,9 +245,9 @@ describe('security groups', () => {
     const rules = ingressRules(t).filter((rule) =>
       [DEFAULT_DATABASE_PORT, PROXY_PORT, DEFAULT_CACHE_PORT].includes(Number(rule.FromPort)),
     );
-    // PostgreSQL: API group, proxy, and the four rotation functions (master + three login roles).
-    expect(rules.length).toBe(8);
-    expect(rules.filter((r) => Number(r.FromPort) === DEFAULT_DATABASE_PORT)).toHaveLength(6);
+    // PostgreSQL: API group, proxy, and the seven rotation functions (master + six login roles).
+    expect(rules.length).toBe(11);
+    expect(rules.filter((r) => Number(r.FromPort) === DEFAULT_DATABASE_PORT)).toHaveLength(9);
     // The proxy admits the API functions (and nothing else) on its port.
     expect(rules.filter((r) => Number(r.FromPort) === PROXY_PORT)).toHaveLength(1);
     for (const rule of rules) {
@@ -260,7 +260,7 @@ describe('security groups', () => {
       } else {
         expect(source).toMatch(
           new RegExp(
-            `^(${apiId}|DatabaseProxySecurityGroup|DatabaseInstanceRotationSingleUser|Database(Migrator|App|AuditShipper)Rotation)`,
+            `^(${apiId}|DatabaseProxySecurityGroup|DatabaseInstanceRotationSingleUser|Database(Migrator|App|AuditShipper|Webhooks|KeyProvisioner|Lifecycle)Rotation)`,
           ),
         );
       }
@@ -372,7 +372,7 @@ describe('PostgreSQL', () => {
       EngineFamily: 'POSTGRESQL',
       RequireTLS: true,
       // The master user and the migrator are not registered: no IAM token can log in as them.
-      Auth: [auth('App'), auth('AuditShipper')],
+      Auth: [auth('App'), auth('AuditShipper'), auth('Webhooks'), auth('KeyProvisioner'), auth('Lifecycle')],
       VpcSubnetIds: Match.arrayWith([{ Ref: Match.stringLikeRegexp('Vpcdata') }]),
     });
   });
@@ -383,6 +383,9 @@ describe('PostgreSQL', () => {
       ['Migrator', 'bulwark_migrator'],
       ['App', 'bulwark_app'],
       ['AuditShipper', 'bulwark_audit_shipper'],
+      ['Webhooks', 'bulwark_webhooks'],
+      ['KeyProvisioner', 'bulwark_key_provisioner'],
+      ['Lifecycle', 'bulwark_lifecycle'],
     ] as const) {
       const [secretId] = defined(
         ofType(t, 'AWS::SecretsManager::Secret').find(([k]) => k.startsWith(`Database${id}Secret`)),
@@ -436,7 +439,7 @@ describe('PostgreSQL', () => {
           {
             Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
             Effect: 'Allow',
-            Resource: ['App', 'AuditShipper'].map((s) => ({
+            Resource: ['App', 'AuditShipper', 'Webhooks', 'KeyProvisioner', 'Lifecycle'].map((s) => ({
               Ref: Match.stringLikeRegexp(`^Database${s}SecretAttachment`),
             })),
           },
@@ -629,13 +632,16 @@ describe('schema', () => {
     t.resourceCountIs('Custom::BulwarkSchema', 1);
     t.hasResourceProperties('Custom::BulwarkSchema', {
       Migrations: Match.stringLikeRegexp('^1:[0-9a-f]{64},2:'),
-      Bootstrap: '1',
+      Bootstrap: '2',
       // A replaced role secret re-runs the bootstrap.
       Secrets: [
         'DatabaseInstanceSecret',
         'DatabaseMigratorSecret',
         'DatabaseAppSecret',
         'DatabaseAuditShipperSecret',
+        'DatabaseWebhooksSecret',
+        'DatabaseKeyProvisionerSecret',
+        'DatabaseLifecycleSecret',
       ].map((id) => Match.objectLike({ Ref: Match.stringLikeRegexp(`^${id}`) })),
     });
   });
@@ -658,6 +664,11 @@ describe('schema', () => {
           MIGRATOR_SECRET_ARN: { Ref: expect.stringMatching(/^DatabaseMigratorSecret/) },
           APP_SECRET_ARN: { Ref: expect.stringMatching(/^DatabaseAppSecret/) },
           AUDIT_SHIPPER_SECRET_ARN: { Ref: expect.stringMatching(/^DatabaseAuditShipperSecret/) },
+          WEBHOOKS_SECRET_ARN: { Ref: expect.stringMatching(/^DatabaseWebhooksSecret/) },
+          KEY_PROVISIONER_SECRET_ARN: { Ref: expect.stringMatching(/^DatabaseKeyProvisionerSecret/) },
+          LIFECYCLE_SECRET_ARN: { Ref: expect.stringMatching(/^DatabaseLifecycleSecret/) },
+          // The gate key it installs into the database (migrations/0400).
+          GATE_KEY_SECRET_ARN: { Ref: expect.stringMatching(/^SchemaGateKeySecret/) },
           NODE_EXTRA_CA_CERTS: '/var/runtime/ca-cert.pem',
         }),
       });
@@ -677,6 +688,10 @@ describe('schema', () => {
         'DatabaseMigratorSecret',
         'DatabaseAppSecret',
         'DatabaseAuditShipperSecret',
+        'DatabaseWebhooksSecret',
+        'DatabaseKeyProvisionerSecret',
+        'DatabaseLifecycleSecret',
+        'SchemaGateKeySecret',
       ]) {
         expect(read).toContain(id);
       }
@@ -705,7 +720,14 @@ describe('contract for other capabilities', () => {
     refersTo(stack.database.instanceEndpoint.hostname, stack.database);
     refersTo(stack.proxy.endpoint, stack.proxy);
     refersTo(stack.databaseSecret.secretArn, stack.databaseSecret);
-    expect(Object.keys(stack.databaseUsers).sort()).toEqual(['app', 'auditShipper', 'migrator']);
+    expect(Object.keys(stack.databaseUsers).sort()).toEqual([
+      'app',
+      'auditShipper',
+      'keyProvisioner',
+      'lifecycle',
+      'migrator',
+      'webhooks',
+    ]);
     for (const secret of Object.values(stack.databaseUsers)) refersTo(secret.secretArn, secret);
     refersTo(stack.cache.authSecret.secretArn, stack.cache.authSecret);
     refersTo(stack.dataKey.keyArn, stack.dataKey);

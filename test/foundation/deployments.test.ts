@@ -120,23 +120,38 @@ describe('every deployment in the catalogue', () => {
         }
       }
       expect(seen).toEqual({
-        WebhooksFunction: ['bulwark_app'],
+        WebhooksFunction: ['bulwark_webhooks'],
         TenantGuardApi: ['bulwark_app'],
         ShipperFunction: ['bulwark_audit_shipper'],
-        TenantKeysProvisioner: ['bulwark_app'],
-        TenantKeysLifecycle: ['bulwark_app'],
+        TenantKeysProvisioner: ['bulwark_key_provisioner'],
+        TenantKeysLifecycle: ['bulwark_lifecycle'],
       });
     });
 
-    it('only the migration resource reads database secrets: the master and the three login roles', () => {
-      for (const stack of [stage.edge, stage.audit, stage.tenantKeys]) {
+    it('only the migration resource reads database secrets: the master and every login role', () => {
+      for (const stack of [stage.audit, stage.tenantKeys]) {
         expect(JSON.stringify(resourcesOf(stack))).not.toContain('secretsmanager:GetSecretValue');
       }
+      // In the Edge stack, the only secret a function reads is the gate key: the authorizer signs
+      // with it (test/tenant-guard/construct.test.ts).
+      const edge = resourcesOf(stage.edge);
+      const edgeReaders = Object.entries(edge).filter(
+        ([, r]) =>
+          r.Type === 'AWS::Lambda::Function' &&
+          JSON.stringify(statementsOf(edge, r)).includes('secretsmanager:GetSecretValue'),
+      );
+      expect(edgeReaders.map(([id]) => id.replace(/[0-9A-F]{8}$/, ''))).toEqual(['TenantGuardAuthorizer']);
+      const edgeReads = statementsOf(edge, defined(edgeReaders[0])[1]).filter((st) =>
+        JSON.stringify(st['Action']).includes('GetSecretValue'),
+      );
+      expect(JSON.stringify(edgeReads)).toMatch(/GateKeySecret/);
+      expect(JSON.stringify(edgeReads)).not.toMatch(/Database[A-Za-z]*Secret/);
       const all = resourcesOf(stage.data);
       const readers = Object.entries(all).filter(
         ([, r]) =>
           r.Type === 'AWS::Lambda::Function' &&
-          JSON.stringify(statementsOf(all, r)).includes('secretsmanager:GetSecretValue'),
+          JSON.stringify(statementsOf(all, r)).includes('secretsmanager:GetSecretValue') &&
+          JSON.stringify(statementsOf(all, r)).includes('DatabaseMigratorSecret'),
       );
       expect(readers.map(([id]) => id.replace(/[0-9A-F]{8}$/, ''))).toEqual(['SchemaMigrate']);
       const read = JSON.stringify(
@@ -149,6 +164,9 @@ describe('every deployment in the catalogue', () => {
         'DatabaseMigratorSecret',
         'DatabaseAppSecret',
         'DatabaseAuditShipperSecret',
+        'DatabaseWebhooksSecret',
+        'DatabaseKeyProvisionerSecret',
+        'DatabaseLifecycleSecret',
       ]) {
         expect(read).toContain(secret);
       }

@@ -18,13 +18,17 @@ export function importedDatabaseAccess(
     readonly vpcSubnets?: ec2.SubnetSelection;
   },
 ): DatabaseAccess {
-  return new DatabaseAccess({
-    proxy: rds.DatabaseProxy.fromDatabaseProxyAttributes(scope, 'Proxy', {
+  // One imported proxy per scope, shared by every role's access (as the data tier's one proxy is).
+  const proxy =
+    (scope.node.tryFindChild('Proxy') as rds.IDatabaseProxy | undefined) ??
+    rds.DatabaseProxy.fromDatabaseProxyAttributes(scope, 'Proxy', {
       dbProxyName: 'bulwark',
       dbProxyArn: `arn:aws:rds:${o.region}:${o.account}:db-proxy:${PROXY_ID}`,
       endpoint: `bulwark.proxy-abc.${o.region}.rds.amazonaws.com`,
       securityGroups: [],
-    }),
+    });
+  return new DatabaseAccess({
+    proxy,
     port: PROXY_PORT,
     databaseName: 'bulwark',
     role: o.role,

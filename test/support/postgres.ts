@@ -13,7 +13,8 @@
  * Roles, as in production:
  *   - `postgres`          superuser, used only here to create the databases and roles;
  *   - `bulwark_migrator`  owns the schema and runs migrations (NOSUPERUSER, NOBYPASSRLS);
- *   - `bulwark_app`       what the application connects as (NOSUPERUSER, NOBYPASSRLS, owns nothing).
+ *   - `bulwark_app`       what the tenant API connects as (NOSUPERUSER, NOBYPASSRLS, owns nothing);
+ *   - every other role of FUNCTION_ROLES (one per function, contracts/database.ts), alike.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -22,12 +23,18 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client, Pool, type PoolConfig } from 'pg';
+import { DATABASE_ROLES, FUNCTION_ROLES, type FunctionRole } from '../../contracts/database';
 import { loadMigrations } from '../../contracts/migrations';
 import { applyMigrations } from '../../lambda/shared/migrations';
+import { grantAfterMigrations, roleSettings } from '../../lambda/tenant-guard/bootstrap';
+import type { GateKey } from '../../lambda/tenant-guard/ticket';
 
 export const MIGRATOR_ROLE = 'bulwark_migrator';
-export const APP_ROLE = 'bulwark_app';
+export const APP_ROLE = DATABASE_ROLES.app;
 const PASSWORD = 'test-only-password';
+
+/** The gate key installed after the migrations (as the migration custom resource installs the real one). */
+export const TEST_GATE_KEY: GateKey = { kid: 'test', secret: Buffer.alloc(32, 'test-only-gate-key') };
 const UNPRIVILEGED_UID = 65534;
 const UNPRIVILEGED_GID = 65534;
 /** Set by test/support/global-setup.ts: where the workers' shared servers live. */
@@ -35,8 +42,17 @@ export const RUN_DIR_ENV = 'BULWARK_PG_RUN_DIR';
 const TEMPLATES = { migrated: 'bulwark_template', bare: 'bulwark_template_bare' } as const;
 const BASE_ROLES: Readonly<Record<string, string>> = {
   [MIGRATOR_ROLE]: `LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE INHERIT NOREPLICATION PASSWORD '${PASSWORD}'`,
-  [APP_ROLE]: `LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION PASSWORD '${PASSWORD}'`,
+  ...Object.fromEntries(
+    FUNCTION_ROLES.map((role) => [
+      role,
+      `LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION PASSWORD '${PASSWORD}'`,
+    ]),
+  ),
 };
+
+/** The per-role settings the bootstrap applies (timeouts; lambda/tenant-guard/bootstrap.ts), by role. */
+const settingsOf = (role: string): string[] =>
+  (FUNCTION_ROLES as readonly string[]).includes(role) ? roleSettings(role) : [];
 
 /** Scratch space: TMPDIR as this module sees it (jest gives each test file its own process.env), else the OS default. */
 const tmpRoot = (): string => process.env.TMPDIR || os.tmpdir();
@@ -268,6 +284,7 @@ async function startServer(dir: string, settings: Readonly<Record<string, string
   }
   for (const [role, attrs] of Object.entries(BASE_ROLES)) {
     await superuserQuery(port, 'postgres', `CREATE ROLE ${role} ${attrs}`);
+    for (const sql of settingsOf(role)) await superuserQuery(port, 'postgres', sql);
   }
   return { port, dir };
 }
@@ -278,7 +295,7 @@ async function prepareDatabase(port: number, name: string, migrate: boolean): Pr
   const su = (sql: string) => superuserQuery(port, name, sql);
   await su(`ALTER SCHEMA public OWNER TO ${MIGRATOR_ROLE}`);
   await su(`REVOKE ALL ON SCHEMA public FROM PUBLIC`);
-  await su(`GRANT USAGE ON SCHEMA public TO ${APP_ROLE}`);
+  for (const role of FUNCTION_ROLES) await su(`GRANT USAGE ON SCHEMA public TO ${role}`);
   // Extensions need a superuser; production enables them the same way (RDS master user).
   await su(`CREATE EXTENSION IF NOT EXISTS pgcrypto`);
   if (migrate) {
@@ -286,6 +303,8 @@ async function prepareDatabase(port: number, name: string, migrate: boolean): Pr
     await c.connect();
     try {
       await applyMigrations(c, loadMigrations());
+      await grantAfterMigrations(c);
+      await c.query('SELECT app_private.install_gate_key($1, $2)', [TEST_GATE_KEY.kid, TEST_GATE_KEY.secret]);
     } finally {
       await c.end();
     }
@@ -330,15 +349,16 @@ async function resetRoles(port: number): Promise<void> {
   for (const [role, attrs] of Object.entries(BASE_ROLES)) {
     await su(`ALTER ROLE ${role} ${attrs}`);
     await su(`ALTER ROLE ${role} RESET ALL`);
+    for (const sql of settingsOf(role)) await su(sql);
   }
 }
 
 export interface TestPostgres {
   readonly port: number;
   /** A pool connected as `role` to the test database. Closed by `stop()`. */
-  pool(role?: typeof APP_ROLE | typeof MIGRATOR_ROLE, extra?: PoolConfig): Pool;
+  pool(role?: FunctionRole | typeof MIGRATOR_ROLE, extra?: PoolConfig): Pool;
   /** A single client as `role`; the caller ends it. */
-  client(role?: typeof APP_ROLE | typeof MIGRATOR_ROLE): Promise<Client>;
+  client(role?: FunctionRole | typeof MIGRATOR_ROLE): Promise<Client>;
   /** Runs SQL as the superuser (setup only, never for assertions about the application). */
   superuser(sql: string, params?: unknown[]): Promise<unknown[]>;
   readonly database: string;

@@ -9,6 +9,7 @@ import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { applyComplianceGate } from '../../lib/compliance';
 import { TenantGuard } from '../../lib/tenant-guard';
+import { GateKey } from '../../lib/tenant-guard/gate-key';
 import { testApp } from '../support/cdk';
 import { HSTS_VALUE } from '../../contracts/security-headers';
 import { defined } from '../support/defined';
@@ -40,6 +41,7 @@ function build(): { app: App; stack: Stack; guard: TenantGuard } {
       vpc,
       securityGroup: sg,
     }),
+    gateKey: new GateKey(stack, 'GateKey'),
   });
   applyComplianceGate(stage);
   return { app, stack, guard };
@@ -106,7 +108,7 @@ describe('TenantGuard construct', () => {
     expect(authorizer['Properties']).toMatchObject({
       Type: 'REQUEST',
       IdentitySource: 'method.request.header.Authorization',
-      AuthorizerResultTtlInSeconds: 300,
+      AuthorizerResultTtlInSeconds: 240, // shorter than a gate ticket's life
     });
     for (const m of Object.values(methods)) {
       expect(m['Properties']['AuthorizationType']).toBe('CUSTOM');
@@ -126,9 +128,20 @@ describe('TenantGuard construct', () => {
     expect(Object.keys(vars).some((k) => k.startsWith('DB_'))).toBe(false);
     const statements = roleStatements(t.toJSON().Resources, fn);
     const actions = statements.flatMap((st) => [st['Action']].flat() as string[]);
-    // Its own logs, tracing, its encrypted environment: nothing else.
-    expect(actions.filter((a) => !/^(xray:|logs:(CreateLogStream|PutLogEvents)$|kms:Decrypt$)/.test(a))).toEqual([]);
-    expect(JSON.stringify(statements)).not.toMatch(/rds-db|secretsmanager|ec2:/);
+    // Its own logs, tracing, its encrypted environment, and the gate key: nothing else.
+    expect(
+      actions.filter(
+        (a) =>
+          !/^(xray:|logs:(CreateLogStream|PutLogEvents)$|kms:Decrypt$|secretsmanager:(GetSecretValue|DescribeSecret)$)/.test(
+            a,
+          ),
+      ),
+    ).toEqual([]);
+    expect(JSON.stringify(statements)).not.toMatch(/rds-db|ec2:/);
+    // The one secret it reads is the gate key it signs tickets with.
+    const secretReads = statements.filter((st) => JSON.stringify(st['Action']).includes('secretsmanager:'));
+    expect(secretReads.map((st) => JSON.stringify(st['Resource']))).toEqual([expect.stringMatching(/GateKeySecret/)]);
+    expect(vars['GATE_KEY_SECRET_ARN']).toEqual({ Ref: expect.stringMatching(/GateKeySecret/) });
     // The API function no longer needs the issuer: it honours the authorizer's verdicts.
     const api = defined(Object.entries(fns).find(([k]) => k.startsWith('TenantGuardApi')))[1];
     expect(Object.keys(api['Properties']['Environment']['Variables'])).not.toContain('JWT_ISSUER');

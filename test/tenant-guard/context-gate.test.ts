@@ -5,7 +5,7 @@
  */
 import type { Client } from 'pg';
 import { startPostgres, type TestPostgres } from '../support/postgres';
-import { asTenant, buildWorld, createUser, type World } from './fixtures';
+import { asTenant, authenticateAs, buildWorld, createUser, type World } from './fixtures';
 import { defined } from '../support/defined';
 
 const pgErr = (e: unknown): { code?: string; message: string } => e as { code?: string; message: string };
@@ -24,6 +24,20 @@ describe('tenant-context gate', () => {
     await pg?.stop();
   });
 
+  /** Runs `fn` in one committed transaction in which `user` is proven to the database. */
+  const asUser = async <T>(user: string, fn: () => Promise<T>): Promise<T> => {
+    await c.query('BEGIN');
+    try {
+      await authenticateAs(c, user);
+      const r = await fn();
+      await c.query('COMMIT');
+      return r;
+    } catch (e) {
+      await c.query('ROLLBACK');
+      throw e;
+    }
+  };
+
   const visibleOrgs = async (): Promise<string[]> =>
     (await c.query<{ id: string }>('SELECT id FROM organisations ORDER BY id')).rows.map((r) => r.id);
 
@@ -35,6 +49,7 @@ describe('tenant-context gate', () => {
   it('refuses a user with no membership in the organisation (an app bug cannot cross tenants)', async () => {
     await c.query('BEGIN');
     try {
+      await authenticateAs(c, w.ownerA);
       await expect(c.query('SELECT app.set_tenant_context($1, $2)', [w.ownerA, w.storeB])).rejects.toMatchObject({
         code: 'BW002',
         message: 'MEMBERSHIP_REVOKED',
@@ -50,6 +65,7 @@ describe('tenant-context gate', () => {
     expect(await asTenant(c, u, w.storeA, visibleOrgs)).toEqual([w.storeA]);
     await pg.superuser("UPDATE memberships SET status = 'revoked', revoked_at = now() WHERE user_id = $1", [u]);
     await c.query('BEGIN');
+    await authenticateAs(c, u);
     await expect(c.query('SELECT app.set_tenant_context($1, $2)', [u, w.storeA])).rejects.toMatchObject({
       code: 'BW002',
     });
@@ -96,6 +112,7 @@ describe('tenant-context gate', () => {
 
   it('a context never outlives its transaction on the same connection', async () => {
     await c.query('BEGIN');
+    await authenticateAs(c, w.ownerA);
     await c.query('SELECT app.set_tenant_context($1, $2)', [w.ownerA, w.storeA]);
     expect(await visibleOrgs()).toEqual([w.storeA]);
     await c.query('COMMIT');
@@ -110,8 +127,10 @@ describe('tenant-context gate', () => {
   it('rolling back to a savepoint undoes the context set after it', async () => {
     await c.query('BEGIN');
     try {
+      await authenticateAs(c, w.ownerA);
       await c.query('SELECT app.set_tenant_context($1, $2)', [w.ownerA, w.storeA]);
       await c.query('SAVEPOINT s');
+      await authenticateAs(c, w.ownerB);
       await c.query('SELECT app.set_tenant_context($1, $2)', [w.ownerB, w.storeB]);
       expect(await visibleOrgs()).toEqual([w.storeB]);
       await c.query('ROLLBACK TO SAVEPOINT s');
@@ -133,12 +152,14 @@ describe('tenant-context gate', () => {
     expect(await asTenant(c, w.groupOwner, w.group, ctx)).toEqual({ o: w.group, wo: w.group });
     // storeC sits under the network, not the group.
     await c.query('BEGIN');
+    await authenticateAs(c, w.groupOwner);
     await expect(c.query('SELECT app.set_tenant_context($1, $2)', [w.groupOwner, w.storeC])).rejects.toMatchObject({
       code: 'BW002',
     });
     await c.query('ROLLBACK');
     // Siblings: the owner of store B cannot enter store A.
     await c.query('BEGIN');
+    await authenticateAs(c, w.ownerB);
     await expect(c.query('SELECT app.set_tenant_context($1, $2)', [w.ownerB, w.storeA])).rejects.toMatchObject({
       code: 'BW002',
     });
@@ -150,6 +171,7 @@ describe('tenant-context gate', () => {
     const m = await createUser(pg);
     await pg.superuser("INSERT INTO memberships (org_id, user_id, role) VALUES ($1, $2, 'member')", [w.group, m]);
     await c.query('BEGIN');
+    await authenticateAs(c, m);
     await expect(c.query('SELECT app.set_tenant_context($1, $2)', [m, w.storeA])).rejects.toMatchObject({
       code: 'BW002',
     });
@@ -175,29 +197,37 @@ describe('tenant-context gate', () => {
   describe('support grants', () => {
     it('opens a reasoned grant of at most four hours, and only for platform_support', async () => {
       await expect(
-        c.query("SELECT app.open_support_grant($1, $2, 'ticket 42: lead import', interval '5 hours')", [
-          w.support,
-          w.storeA,
-        ]),
+        asUser(w.support, () =>
+          c.query("SELECT app.open_support_grant($1, $2, 'ticket 42: lead import', interval '5 hours')", [
+            w.support,
+            w.storeA,
+          ]),
+        ),
       ).rejects.toMatchObject({ code: 'BW009' });
       await expect(
-        c.query("SELECT app.open_support_grant($1, $2, 'ticket 42: lead import', interval '1 hour')", [
-          w.ownerA,
-          w.storeA,
-        ]),
+        asUser(w.ownerA, () =>
+          c.query("SELECT app.open_support_grant($1, $2, 'ticket 42: lead import', interval '1 hour')", [
+            w.ownerA,
+            w.storeA,
+          ]),
+        ),
       ).rejects.toMatchObject({ code: 'BW008' });
       await expect(
-        c.query("SELECT app.open_support_grant($1, $2, 'short', interval '1 hour')", [w.support, w.storeA]),
+        asUser(w.support, () =>
+          c.query("SELECT app.open_support_grant($1, $2, 'short', interval '1 hour')", [w.support, w.storeA]),
+        ),
       ).rejects.toMatchObject({ code: '23514' });
     });
 
     it('a live grant enters exactly one organisation, read-only; expired and revoked grants are refused', async () => {
       const g = defined(
         (
-          await c.query<{ id: string }>(
+        await asUser(w.support, () =>
+          c.query<{ id: string }>(
             "SELECT (app.open_support_grant($1, $2, 'ticket 42: lead import', interval '1 hour')).id AS id",
             [w.support, w.storeA],
-          )
+          ),
+        )
         ).rows[0],
       ).id;
       expect(await asTenant(c, w.support, w.storeA, visibleOrgs, g)).toEqual([w.storeA]);
@@ -212,12 +242,14 @@ describe('tenant-context gate', () => {
       ).toEqual({ o: null });
       // The grant is for storeA only.
       await c.query('BEGIN');
+      await authenticateAs(c, w.support);
       await expect(
         c.query('SELECT app.set_tenant_context($1, $2, $3)', [w.support, w.storeB, g]),
       ).rejects.toMatchObject({ code: 'BW005' });
       await c.query('ROLLBACK');
       // Without a grant, platform staff have no way in.
       await c.query('BEGIN');
+      await authenticateAs(c, w.support);
       await expect(c.query('SELECT app.set_tenant_context($1, $2)', [w.support, w.storeA])).rejects.toMatchObject({
         code: 'BW002',
       });
@@ -228,6 +260,7 @@ describe('tenant-context gate', () => {
         [g],
       );
       await c.query('BEGIN');
+      await authenticateAs(c, w.support);
       await expect(
         c.query('SELECT app.set_tenant_context($1, $2, $3)', [w.support, w.storeA, g]),
       ).rejects.toMatchObject({ code: 'BW003', message: 'SUPPORT_GRANT_EXPIRED' });
@@ -235,16 +268,22 @@ describe('tenant-context gate', () => {
 
       const g2 = defined(
         (
-          await c.query<{ id: string }>(
+        await asUser(w.support, () =>
+          c.query<{ id: string }>(
             "SELECT (app.open_support_grant($1, $2, 'ticket 43: call routing', interval '30 minutes')).id AS id",
             [w.support, w.storeA],
-          )
+          ),
+        )
         ).rows[0],
       ).id;
-      expect((await c.query('SELECT app.close_support_grant($1, $2) AS ok', [w.support, g2])).rows[0]).toEqual({
+      expect(
+        (await asUser(w.support, () => c.query('SELECT app.close_support_grant($1, $2) AS ok', [w.support, g2])))
+          .rows[0],
+      ).toEqual({
         ok: true,
       });
       await c.query('BEGIN');
+      await authenticateAs(c, w.support);
       await expect(
         c.query('SELECT app.set_tenant_context($1, $2, $3)', [w.support, w.storeA, g2]),
       ).rejects.toMatchObject({ code: 'BW007' });
@@ -252,10 +291,12 @@ describe('tenant-context gate', () => {
     });
 
     it("the organisation's Owner lists the grants on their organisation and nobody else's", async () => {
-      await c.query("SELECT app.open_support_grant($1, $2, 'ticket 44: billing question', interval '1 hour')", [
-        w.support,
-        w.storeB,
-      ]);
+      await asUser(w.support, () =>
+        c.query("SELECT app.open_support_grant($1, $2, 'ticket 44: billing question', interval '1 hour')", [
+          w.support,
+          w.storeB,
+        ]),
+      );
       const orgsOfGrants = await asTenant(c, w.ownerA, w.storeA, async () =>
         (await c.query<{ org_id: string }>('SELECT DISTINCT org_id FROM support_grants')).rows.map((r) => r.org_id),
       );

@@ -19,7 +19,8 @@ import { PgTenantKeyStore, pgTenantKeyResolver } from '../../lambda/tenant-keys/
 import { PgWebhookSecretReader } from '../../lambda/webhooks/pg-secret-store';
 import { StoredSecretResolver } from '../../lambda/webhooks/secrets';
 import { FakeKms, KEY_A } from '../tenant-keys/fake-kms';
-import { startPostgres, type TestPostgres } from '../support/postgres';
+import { startPostgres, TEST_GATE_KEY, type TestPostgres } from '../support/postgres';
+import { DATABASE_ROLES } from '../../contracts/database';
 import { buildWorld, createUser, type World } from './fixtures';
 import { proxyEvent, SOURCE_IP, testIdentity, type TestIdentity, type TokenOptions } from './http';
 
@@ -52,7 +53,7 @@ describe('tenant API behind the REQUEST authorizer', () => {
     pool = pg.pool();
     pool.on('error', () => undefined);
     id = await testIdentity(pg);
-    authorize = createAuthorizer({ verify: id.verify, log: authorizerLog });
+    authorize = createAuthorizer({ verify: id.verify, log: authorizerLog, gateKey: TEST_GATE_KEY });
     kms = new FakeKms();
     cipher = new EnvelopeCipher({ kms: kms.client, keyFor: pgTenantKeyResolver(new PgTenantKeyStore(pool)) });
     api = buildHandler(pool, refusals, { cipher, now: () => frozenAt ?? new Date() });
@@ -276,10 +277,10 @@ describe('tenant API behind the REQUEST authorizer', () => {
   describe('per-organisation webhook secrets', () => {
     const SECRET = 'frejun-portal-secret-0123456789';
     const signWith = async (org: string) => {
-      const keys = await new StoredSecretResolver({ store: new PgWebhookSecretReader(pool), cipher }).secretsFor(
-        org,
-        'frejun',
-      );
+      const keys = await new StoredSecretResolver({
+        store: new PgWebhookSecretReader(pg.pool(DATABASE_ROLES.webhooks)),
+        cipher,
+      }).secretsFor(org, 'frejun');
       return keys.map((k) => createHmac('sha256', k).update('{"event_id":"e1"}').digest('hex'));
     };
 
@@ -383,6 +384,7 @@ describe('REQUEST authorizer', () => {
   const refuseAll = createAuthorizer({
     verify: () => Promise.reject(new Error('the verifier must not be reached')),
     log: refusals,
+    gateKey: TEST_GATE_KEY,
   });
   const event = (headers: Record<string, string[]>) =>
     ({

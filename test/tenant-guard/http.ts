@@ -6,7 +6,8 @@
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { createVerifier, type TokenVerifier } from '../../lambda/tenant-guard/jwt';
-import type { TestPostgres } from '../support/postgres';
+import { issueTicket } from '../../lambda/tenant-guard/ticket';
+import { TEST_GATE_KEY, type TestPostgres } from '../support/postgres';
 import { defined } from '../support/defined';
 
 export const ISSUER = 'https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_TEST';
@@ -23,7 +24,10 @@ export interface TokenOptions {
 }
 
 export interface TestIdentity {
-  /** The production verifier over the local JWKS. */
+  /**
+   * The production verifier over the local JWKS, attaching the gate ticket the edge authorizer
+   * would sign (test gate key), as an API behind another verifying gateway gets.
+   */
   readonly verify: TokenVerifier;
   /** A key the JWKS does not hold. */
   readonly foreignKey: CryptoKey;
@@ -39,7 +43,16 @@ export async function testIdentity(pg: TestPostgres): Promise<TestIdentity> {
   const pair = await generateKeyPair('RS256');
   const foreignKey = (await generateKeyPair('RS256')).privateKey;
   const jwk: JWK = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
-  const verify = createVerifier({ issuer: ISSUER, audience: AUDIENCE, keys: createLocalJWKSet({ keys: [jwk] }) });
+  const jwt = createVerifier({ issuer: ISSUER, audience: AUDIENCE, keys: createLocalJWKSet({ keys: [jwk] }) });
+  const verify: TokenVerifier = async (token) => {
+    const id = await jwt(token);
+    const ticket = issueTicket(
+      TEST_GATE_KEY,
+      { subject: id.subject, email: id.email, orgId: id.orgId, notAfter: id.expiresAt },
+      Date.now() / 1000,
+    );
+    return { ...id, ticket };
+  };
   const tokenForSubject = async (subject: string, org: string | null, o: TokenOptions = {}) => {
     const claims: Record<string, unknown> = { email: 'person@example.test', ...o.claims };
     if (org) claims['custom:org_id'] = org;

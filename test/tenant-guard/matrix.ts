@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { TestPostgres } from '../support/postgres';
 import { APP, foreignKeys, tenantTables, type ForeignKey } from './catalog';
 import { defined } from '../support/defined';
+import { authenticateAs } from './fixtures';
 
 export const OPERATIONS = ['select', 'insert', 'update', 'rehome', 'delete'] as const;
 export const CONTEXTS = ['own', 'other', 'unset', 'empty', 'forged', 'previous'] as const;
@@ -156,12 +157,14 @@ export async function runMatrix(pg: TestPostgres, app: Client, me: Tenant, them:
 
         if (ctx === 'previous') {
           await app.query('BEGIN');
+          await authenticateAs(app, me.user, me.org);
           await app.query('SELECT app.set_tenant_context($1, $2)', [me.user, me.org]);
           await app.query('COMMIT');
         }
         await app.query('BEGIN');
         try {
           if (ctx === 'own' || ctx === 'other') {
+            await authenticateAs(app, me.user, me.org);
             await app.query('SELECT app.set_tenant_context($1, $2)', [me.user, me.org]);
           } else if (ctx === 'empty' || ctx === 'forged') {
             for (const name of GUC_NAMES) {

@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client } from 'pg';
 import { DEFAULT_MIGRATIONS_DIR } from '../../contracts/migrations';
-import { DATABASE_ROLES } from '../../contracts/database';
+import { DATABASE_ROLES, FUNCTION_ROLES } from '../../contracts/database';
 import { bootstrapRoles, scramVerifier } from '../../lambda/tenant-guard/bootstrap';
 import { RecordingLog } from '../support/observability';
 import { migrate } from '../../lambda/tenant-guard/migrate';
@@ -24,7 +24,12 @@ const ARN = {
   migrator: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:migrator',
   app: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:app',
   auditShipper: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:shipper',
+  webhooks: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:webhooks',
+  keyProvisioner: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:provisioner',
+  lifecycle: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:lifecycle',
+  gateKey: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:gate',
 };
+const GATE_KEY = 'g'.repeat(64);
 
 describe('migration custom resource', () => {
   let pg: TestPostgres;
@@ -35,6 +40,9 @@ describe('migration custom resource', () => {
   const log = new RecordingLog();
   beforeAll(async () => {
     pg = await startPostgres({ migrate: false, ownServer: true });
+    // The bootstrap creates a role that does not exist yet (the shipper's), and re-aligns the others.
+    await pg.superuser('DROP OWNED BY bulwark_audit_shipper');
+    await pg.superuser('DROP ROLE bulwark_audit_shipper');
   });
   afterAll(async () => pg?.stop());
 
@@ -42,6 +50,9 @@ describe('migration custom resource', () => {
     migrator: 'migrator-password-0123456789abcdef',
     app: 'app-password-0123456789abcdefghij',
     auditShipper: 'shipper-password-0123456789abcdef',
+    webhooks: 'webhooks-password-0123456789abcdef',
+    keyProvisioner: 'provisioner-password-0123456789abcd',
+    lifecycle: 'lifecycle-password-0123456789abcdef',
   };
   function secrets(over: Partial<Record<keyof typeof ARN, { username: string; password: string }>> = {}): void {
     sm.reset();
@@ -50,6 +61,10 @@ describe('migration custom resource', () => {
       migrator: { username: DATABASE_ROLES.migrator, password: passwords.migrator },
       app: { username: DATABASE_ROLES.app, password: passwords.app },
       auditShipper: { username: DATABASE_ROLES.auditShipper, password: passwords.auditShipper },
+      webhooks: { username: DATABASE_ROLES.webhooks, password: passwords.webhooks },
+      keyProvisioner: { username: DATABASE_ROLES.keyProvisioner, password: passwords.keyProvisioner },
+      lifecycle: { username: DATABASE_ROLES.lifecycle, password: passwords.lifecycle },
+      gateKey: { key: GATE_KEY },
       ...over,
     };
     for (const k of Object.keys(ARN) as (keyof typeof ARN)[]) {
@@ -81,6 +96,10 @@ describe('migration custom resource', () => {
         MIGRATOR_SECRET_ARN: ARN.migrator,
         APP_SECRET_ARN: ARN.app,
         AUDIT_SHIPPER_SECRET_ARN: ARN.auditShipper,
+        WEBHOOKS_SECRET_ARN: ARN.webhooks,
+        KEY_PROVISIONER_SECRET_ARN: ARN.keyProvisioner,
+        LIFECYCLE_SECRET_ARN: ARN.lifecycle,
+        GATE_KEY_SECRET_ARN: ARN.gateKey,
       },
       {
         secrets: new SecretsManagerClient({ region: 'eu-west-1' }),
@@ -128,7 +147,10 @@ describe('migration custom resource', () => {
   const expectedAttributes = [
     { rolname: 'bulwark_app', rolinherit: false },
     { rolname: 'bulwark_audit_shipper', rolinherit: false },
+    { rolname: 'bulwark_key_provisioner', rolinherit: false },
+    { rolname: 'bulwark_lifecycle', rolinherit: false },
     { rolname: 'bulwark_migrator', rolinherit: true },
+    { rolname: 'bulwark_webhooks', rolinherit: false },
   ].map((r) => ({
     ...r,
     rolsuper: false,
@@ -262,7 +284,7 @@ describe('bootstrapRoles as a non-superuser master (the RDS shape)', () => {
     await pg.superuser("CREATE ROLE stand_in_master LOGIN CREATEROLE CREATEDB PASSWORD 'stand-in-master-password'");
     await pg.superuser('CREATE DATABASE boot_rds OWNER stand_in_master');
     await pg.superuser(
-      'GRANT bulwark_migrator, bulwark_app TO stand_in_master WITH ADMIN OPTION, INHERIT FALSE, SET FALSE',
+      `GRANT bulwark_migrator, ${FUNCTION_ROLES.join(', ')} TO stand_in_master WITH ADMIN OPTION, INHERIT FALSE, SET FALSE`,
     );
     const master = new Client({
       host: '127.0.0.1',
@@ -276,6 +298,9 @@ describe('bootstrapRoles as a non-superuser master (the RDS shape)', () => {
       migrator: { username: DATABASE_ROLES.migrator, password: 'migrator-password-0123456789abcdef' },
       app: { username: DATABASE_ROLES.app, password: 'app-password-0123456789abcdefghij' },
       auditShipper: { username: DATABASE_ROLES.auditShipper, password: 'shipper-password-0123456789abcdef' },
+      webhooks: { username: DATABASE_ROLES.webhooks, password: 'webhooks-password-0123456789abcdef' },
+      keyProvisioner: { username: DATABASE_ROLES.keyProvisioner, password: 'provisioner-password-0123456789abc' },
+      lifecycle: { username: DATABASE_ROLES.lifecycle, password: 'lifecycle-password-0123456789abcdef' },
     };
     try {
       await bootstrapRoles(master, 'boot_rds', secrets);
@@ -302,7 +327,10 @@ describe('bootstrapRoles as a non-superuser master (the RDS shape)', () => {
         [
           { rolname: 'bulwark_app', rolinherit: false },
           { rolname: 'bulwark_audit_shipper', rolinherit: false },
+          { rolname: 'bulwark_key_provisioner', rolinherit: false },
+          { rolname: 'bulwark_lifecycle', rolinherit: false },
           { rolname: 'bulwark_migrator', rolinherit: true },
+          { rolname: 'bulwark_webhooks', rolinherit: false },
         ].map((r) => ({ ...r, rolsuper: false, rolbypassrls: false, rolcreatedb: false, rolcreaterole: false })),
       );
     } finally {

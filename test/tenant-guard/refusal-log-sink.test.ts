@@ -10,6 +10,8 @@ import type { SqlClient } from '../../lambda/shared/migrations';
 import { RefusalLogSink } from '../../lambda/tenant-guard/refusal-log-sink';
 import { RecordingLog } from '../support/observability';
 import { startPostgres, type TestPostgres } from '../support/postgres';
+import { ticketFor } from './fixtures';
+import { defined } from '../support/defined';
 
 const refusal = (): AuditEvent => ({
   orgId: randomUUID(),
@@ -38,7 +40,9 @@ describe('RefusalLogSink', () => {
     const log = new RecordingLog((l) => lines.push(l));
     const sink = new RefusalLogSink(new PgAuditSink({ pool: pg.pool() }), log);
     const event = refusal();
-    await expect(sink.record(event)).rejects.toMatchObject({ code: 'AUDIT_WRITE_FAILED' });
+    await expect(
+      sink.record(event, undefined, ticketFor(defined(event.actorUserId), event.orgId)),
+    ).rejects.toMatchObject({ code: 'AUDIT_WRITE_FAILED' });
     expect(log.entries).toHaveLength(1);
     expect(log.entries[0]).toEqual({
       level: 'warn',

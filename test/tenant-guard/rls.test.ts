@@ -5,7 +5,7 @@
 import type { Client } from 'pg';
 import { MIGRATOR_ROLE, startPostgres, type TestPostgres } from '../support/postgres';
 import { catalogProblems, tenantTables } from './catalog';
-import { asTenant, buildWorld, type World } from './fixtures';
+import { asTenant, authenticateAs, buildWorld, type World } from './fixtures';
 import { CONTEXTS, OPERATIONS, runMatrix } from './matrix';
 import { seedTenant, vin } from './seed';
 import { defined } from '../support/defined';
@@ -222,6 +222,7 @@ describe('row-level security', () => {
     try {
       backend = (await c1.query('SELECT pg_backend_pid() AS p')).rows[0];
       await c1.query('BEGIN');
+      await authenticateAs(c1, w.ownerA, w.storeA);
       await c1.query('SELECT app.set_tenant_context($1, $2)', [w.ownerA, w.storeA]);
       seen = (await c1.query('SELECT count(*)::int AS n FROM leads')).rows[0];
       await c1.query('COMMIT');

@@ -7,7 +7,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { buildChain, type AuditRecord } from '../../lambda/audit/chain';
 import { AUDIT_COLUMNS, rowToRecord } from '../../lambda/audit/pg-sink';
 import type { TestPostgres } from '../support/postgres';
-import { createUser } from './fixtures';
+import { authenticateAs, createUser } from './fixtures';
 import { defined } from '../support/defined';
 
 const VIN_CHARS = 'ABCDEFGHJKLMNPRSTUVWXYZ0123456789';
@@ -45,6 +45,7 @@ export async function seedTenant(pg: TestPostgres, org: string, owner: string, s
     const app = await pg.client();
     try {
       await app.query('BEGIN');
+      await authenticateAs(app, owner, org);
       await app.query('SELECT app.set_tenant_context($1, $2)', [owner, org]);
       await app.query('INSERT INTO api_keys (org_id, name, secret_hash, permissions) VALUES ($1, $2, $3, $4)', [
         org,

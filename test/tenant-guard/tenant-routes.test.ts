@@ -34,7 +34,8 @@ import { makeHandler, makeSweepHandler } from '../../lambda/tenant-keys/provisio
 import { TenantKeyProvisioner } from '../../lambda/tenant-keys/provisioner';
 import { SweepFailed } from '../../lambda/tenant-keys/reconcile';
 import { startPostgres, type TestPostgres } from '../support/postgres';
-import { buildWorld, createOrg, createUser, type World } from './fixtures';
+import { DATABASE_ROLES } from '../../contracts/database';
+import { authenticateAs, buildWorld, createOrg, createUser, type World } from './fixtures';
 import { proxyEvent, SOURCE_IP as IP, testIdentity, type TestIdentity } from './http';
 import { defined } from '../support/defined';
 
@@ -62,6 +63,8 @@ const payload = (v: unknown) => ({ StatusCode: 200, Payload: new Uint8Array(Buff
 let pg: TestPostgres;
 let w: World;
 let pool: Pool;
+let provisionerPool: Pool;
+let lifecyclePool: Pool;
 let audit: RecordingAudit;
 let api: ReturnType<typeof createApi>;
 let bare: ReturnType<typeof createApi>;
@@ -83,6 +86,9 @@ beforeAll(async () => {
   w = await buildWorld(pg);
   pool = pg.pool();
   pool.on('error', () => undefined);
+  // The provisioner and the lifecycle processor connect as their own roles (migrations/0401).
+  provisionerPool = pg.pool(DATABASE_ROLES.keyProvisioner);
+  lifecyclePool = pg.pool(DATABASE_ROLES.lifecycle);
   audit = new RecordingAudit(new RefusalLogSink(new PgAuditSink({ pool }), new RecordingLog()));
   id = await testIdentity(pg);
   deps = {
@@ -95,7 +101,7 @@ beforeAll(async () => {
     tenantKeys: { lambda: lambdaClient, provisionerFunction: PROVISIONER, s3, exportBucket: BUCKET },
   });
   bare = createApi(deps);
-  store = new PgTenantKeyStore(pool);
+  store = new PgTenantKeyStore(provisionerPool);
   provisioner = new TenantKeyProvisioner(
     { kms: kmsClient, store, audit: new RecordingAudit(), clock: () => new Date() },
     { deployment: 'prod-eu', account: ACCOUNT, region: 'eu-west-1' },
@@ -151,7 +157,7 @@ async function intoGrace(org: string): Promise<void> {
             access_until = now() - interval '1 day' WHERE id = $1`,
     [org],
   );
-  await pool.query("SELECT app.advance_tenant_lifecycle($1, 'cancelled', 'grace')", [org]);
+  await lifecyclePool.query("SELECT app.advance_tenant_lifecycle($1, 'cancelled', 'grace')", [org]);
 }
 
 /**
@@ -159,10 +165,19 @@ async function intoGrace(org: string): Promise<void> {
  * the database function directly: POST /support-grants itself is not under test here.
  */
 async function supportGrant(org: string): Promise<{ auth: string; headers: Record<string, string> }> {
-  const r = await pool.query<{ id: string }>(
-    "SELECT (app.open_support_grant($1, $2, 'ticket 42: tenant settings', interval '30 minutes', 'read_write')).id AS id",
-    [w.support, org],
-  );
+  const c = await pool.connect();
+  let r;
+  try {
+    await c.query('BEGIN');
+    await authenticateAs(c, w.support);
+    r = await c.query<{ id: string }>(
+      "SELECT (app.open_support_grant($1, $2, 'ticket 42: tenant settings', interval '30 minutes', 'read_write')).id AS id",
+      [w.support, org],
+    );
+    await c.query('COMMIT');
+  } finally {
+    c.release();
+  }
   return { auth: await bearer(w.support, org), headers: { 'X-Bulwark-Support-Grant': defined(r.rows[0]).id } };
 }
 
@@ -189,7 +204,7 @@ describe('GET /tenant', () => {
         }),
       },
     });
-    await pool.query("SELECT * FROM app.record_tenant_key($1, $2, 'managed')", [t.org, keyArn(1)]);
+    await provisionerPool.query("SELECT * FROM app.record_tenant_key($1, $2, 'managed')", [t.org, keyArn(1)]);
     expect((await call('GET', '/tenant', await bearer(t.owner, t.org))).body['tenant']).toMatchObject({
       key: { expected: 'managed', source: 'managed', set: true, arn: keyArn(1) },
     });
@@ -366,7 +381,7 @@ describe('tenant exports', () => {
     });
 
     const key = `exports/${t.org}/${id}.ndjson.gz`;
-    await pool.query('SELECT app.finish_tenant_export($1, $2, 7)', [id, key]);
+    await lifecyclePool.query('SELECT app.finish_tenant_export($1, $2, 7)', [id, key]);
     const before = Date.now();
     const ready = await call('GET', `/tenant/exports/${id}`, owner);
     expect(ready.status).toBe(200);
@@ -404,7 +419,7 @@ describe('tenant exports', () => {
     expect(await call('POST', '/tenant/exports', grant.auth, undefined, grant.headers)).toEqual(denied);
 
     const id = String(((await call('POST', '/tenant/exports', owner)).body['export'] as { id: string }).id);
-    await pool.query('SELECT app.finish_tenant_export($1, $2, 1)', [id, `exports/${t.org}/${id}.ndjson.gz`]);
+    await lifecyclePool.query('SELECT app.finish_tenant_export($1, $2, 1)', [id, `exports/${t.org}/${id}.ndjson.gz`]);
     expect(await call('GET', `/tenant/exports/${id}`, await bearer(t.admin, t.org))).toEqual(denied);
     expect(await call('GET', `/tenant/exports/${id}`, grant.auth, undefined, grant.headers)).toEqual(denied);
     // Another organisation's Owner never finds it.
@@ -428,7 +443,7 @@ describe('tenant exports', () => {
     });
 
     const failed = String(((await call('POST', '/tenant/exports', owner)).body['export'] as { id: string }).id);
-    await pool.query('SELECT app.finish_tenant_export($1, NULL, NULL)', [failed]);
+    await lifecyclePool.query('SELECT app.finish_tenant_export($1, NULL, NULL)', [failed]);
     expect(await call('GET', `/tenant/exports/${failed}`, owner)).toEqual({
       status: 409,
       body: { error: 'EXPORT_FAILED' },
@@ -443,7 +458,7 @@ describe('tenant exports', () => {
     const t = await tenant();
     const owner = await bearer(t.owner, t.org);
     const id = String(((await call('POST', '/tenant/exports', owner)).body['export'] as { id: string }).id);
-    await pool.query('SELECT app.finish_tenant_export($1, $2, 1)', [id, `exports/${t.org}/${id}.ndjson.gz`]);
+    await lifecyclePool.query('SELECT app.finish_tenant_export($1, $2, 1)', [id, `exports/${t.org}/${id}.ndjson.gz`]);
     expect(await call('GET', `/tenant/exports/${id}`, owner, undefined, undefined, bare)).toEqual({
       status: 503,
       body: { error: 'TENANT_KEYS_UNAVAILABLE' },

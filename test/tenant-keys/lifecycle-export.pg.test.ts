@@ -22,7 +22,7 @@ import { PgSystemAuditSink } from '../../lambda/audit/pg-system-sink';
 import { verifyFiles } from '../../lambda/audit/verify';
 import type { AuditEvent, AuditSink } from '../../lambda/shared/audit';
 import type { SqlClient } from '../../lambda/shared/migrations';
-import { ExportService, readExport } from '../../lambda/tenant-keys/export';
+import { ExportService, readExport, type ExportStore } from '../../lambda/tenant-keys/export';
 import { tenantKeyTags } from '../../lambda/tenant-keys/key-policy';
 import { LifecycleProcessor } from '../../lambda/tenant-keys/lifecycle-processor';
 import {
@@ -37,7 +37,8 @@ import {
 import { TenantKeyProvisioner } from '../../lambda/tenant-keys/provisioner';
 import { S3TenantObjectEraser } from '../../lambda/tenant-keys/s3-eraser';
 import { MIGRATOR_ROLE, startPostgres, type TestPostgres } from '../support/postgres';
-import { buildWorld, createUser, type World } from '../tenant-guard/fixtures';
+import { authenticateAs, buildWorld, createUser, ticketFor, type World } from '../tenant-guard/fixtures';
+import { DATABASE_ROLES } from '../../contracts/database';
 
 const ACCOUNT = '111122223333';
 const keyArn = (n: number) => `arn:aws:kms:eu-west-1:${ACCOUNT}:key/${String(n).repeat(8)}-1111-4111-8111-111111111111`;
@@ -67,6 +68,19 @@ function named(name: string): Error {
 
 let pg: TestPostgres;
 let pool: Pool;
+let provisionerPool: Pool;
+let lifecyclePool: Pool;
+
+/** Requests and downloads as the API (with the caller's proof); the queue as the export worker. */
+function splitStore(api: PgExportStore, worker: PgExportStore): ExportStore {
+  return {
+    create: (...a) => api.create(...a),
+    get: (...a) => api.get(...a),
+    pending: (...a) => worker.pending(...a),
+    complete: (...a) => worker.complete(...a),
+    fail: (...a) => worker.fail(...a),
+  };
+}
 let w: World;
 let memberA: string;
 
@@ -75,6 +89,7 @@ async function asTenantCommit(user: string, org: string, statements: [string, un
   const c = await pool.connect();
   try {
     await c.query('BEGIN');
+    await authenticateAs(c, user, org);
     await c.query('SELECT * FROM app.set_tenant_context($1, $2)', [user, org]);
     for (const [sql, params] of statements) await c.query(sql, params);
     await c.query('COMMIT');
@@ -90,6 +105,7 @@ async function countAs(user: string, org: string, table: string): Promise<number
   const c = await pool.connect();
   try {
     await c.query('BEGIN');
+    await authenticateAs(c, user, org);
     await c.query('SELECT * FROM app.set_tenant_context($1, $2)', [user, org]);
     const r = await c.query(`SELECT count(*)::int AS n FROM ${table} WHERE org_id = $1`, [org]);
     return (r.rows[0] as { n: number }).n;
@@ -118,6 +134,9 @@ async function seed(user: string, org: string, tag: string, vin: string): Promis
 beforeAll(async () => {
   pg = await startPostgres();
   pool = pg.pool();
+  // The provisioner and the lifecycle processor connect as their own roles (migrations/0401).
+  provisionerPool = pg.pool(DATABASE_ROLES.keyProvisioner);
+  lifecyclePool = pg.pool(DATABASE_ROLES.lifecycle);
   w = await buildWorld(pg);
   memberA = await createUser(pg);
   await pg.superuser(`INSERT INTO memberships (org_id, user_id, role) VALUES ($1, $2, 'member')`, [w.storeA, memberA]);
@@ -151,9 +170,9 @@ describe('tenant key on the tenant row', () => {
     kms.on(CreateKeyCommand).resolves({ KeyMetadata: { KeyId: 'k1', Arn: keyArn(1), KeyState: 'Enabled' } });
     kms.on(CreateAliasCommand).resolves({});
     kms.on(EnableKeyRotationCommand).resolves({});
-    const store = new PgTenantKeyStore(pool);
+    const store = new PgTenantKeyStore(provisionerPool);
     const audit = new RecordingAudit();
-    audit.durable = new PgSystemAuditSink({ pool });
+    audit.durable = new PgSystemAuditSink({ pool: provisionerPool });
     const provisioner = new TenantKeyProvisioner(
       { kms: client, store, audit, clock: () => new Date() },
       { deployment: 'prod-eu', account: ACCOUNT, region: 'eu-west-1' },
@@ -197,13 +216,13 @@ describe('lifecycle against PostgreSQL', () => {
   let processor: LifecycleProcessor;
 
   beforeAll(() => {
-    audit.durable = new PgSystemAuditSink({ pool });
+    audit.durable = new PgSystemAuditSink({ pool: lifecyclePool });
     commands = new PgLifecycleCommands(pool, audit, now);
-    store = new PgLifecycleStore(pool, audit);
+    store = new PgLifecycleStore(lifecyclePool, audit);
     processor = new LifecycleProcessor({
       deployment: 'prod-eu',
       store,
-      rows: new PgTenantDataEraser(pool),
+      rows: new PgTenantDataEraser(lifecyclePool),
       objects: new S3TenantObjectEraser(s3Client, [{ bucket: EXPORT_BUCKET, prefix: (o) => `exports/${o}/` }]),
       kms: kmsClient,
       audit,
@@ -221,15 +240,34 @@ describe('lifecycle against PostgreSQL', () => {
     }));
   });
 
-  const owner = () => ({ type: 'user' as const, userId: w.ownerA, email: 'owner-a@example.test' });
+  const owner = (userId = w.ownerA) => ({
+    type: 'user' as const,
+    userId,
+    email: 'owner-a@example.test',
+    proof: ticketFor(userId),
+  });
+  /** One committed statement as `user`, proven to the database. */
+  const asUser = async (user: string, sql: string, params: unknown[]) => {
+    const c = await pool.connect();
+    try {
+      await c.query('BEGIN');
+      await authenticateAs(c, user);
+      const r = await c.query(sql, params);
+      await c.query('COMMIT');
+      return r;
+    } catch (e) {
+      await c.query('ROLLBACK');
+      throw e;
+    } finally {
+      c.release();
+    }
+  };
   const backdate = (sql: string) => pg.superuser(sql, [w.storeA]);
 
   it('only the Owner can cancel, and the database refuses a cancellation outside a context', async () => {
     const end = new Date(Date.now() + 3_600_000);
-    await expect(commands.cancel(w.storeA, { ...owner(), userId: memberA }, end)).rejects.toThrow('PERMISSION_DENIED');
-    await expect(commands.cancel(w.storeA, { ...owner(), userId: w.ownerB }, end)).rejects.toThrow(
-      'MEMBERSHIP_REVOKED',
-    );
+    await expect(commands.cancel(w.storeA, owner(memberA), end)).rejects.toThrow('PERMISSION_DENIED');
+    await expect(commands.cancel(w.storeA, owner(w.ownerB), end)).rejects.toThrow('MEMBERSHIP_REVOKED');
     await expect(pool.query('SELECT * FROM app.cancel_tenant(now() + interval $$1 day$$)')).rejects.toThrow(
       'TENANT_CONTEXT_MISSING',
     );
@@ -245,9 +283,11 @@ describe('lifecycle against PostgreSQL', () => {
     expect(await processor.run()).toEqual({ advanced: [], failed: [] });
     // The database refuses early steps even if the application asked for them.
     await expect(
-      pool.query(`SELECT app.advance_tenant_lifecycle($1, 'cancelled', 'grace')`, [w.storeA]),
+      lifecyclePool.query(`SELECT app.advance_tenant_lifecycle($1, 'cancelled', 'grace')`, [w.storeA]),
     ).rejects.toThrow('LIFECYCLE_NOT_DUE');
-    await expect(pool.query('SELECT app.erase_tenant_rows($1)', [w.storeA])).rejects.toThrow('LIFECYCLE_NOT_DUE');
+    await expect(lifecyclePool.query('SELECT app.erase_tenant_rows($1)', [w.storeA])).rejects.toThrow(
+      'LIFECYCLE_NOT_DUE',
+    );
     expect(audit.names(w.storeA)).toEqual(['tenant.cancelled']);
     expect(audit.events.every((e) => e.inTx)).toBe(true);
   });
@@ -258,8 +298,10 @@ describe('lifecycle against PostgreSQL', () => {
     expect((await store.load(w.storeA))?.state).toBe('grace');
     await expect(countAs(w.ownerA, w.storeA, 'leads')).rejects.toThrow('ORGANISATION_INACTIVE');
     // Not yet erasable: the grace period has 30 days to run.
-    await expect(pool.query('SELECT app.erase_tenant_rows($1)', [w.storeA])).rejects.toThrow('LIFECYCLE_NOT_DUE');
-    await expect(commands.restore(w.storeA, { ...owner(), userId: w.ownerB })).rejects.toThrow('PERMISSION_DENIED');
+    await expect(lifecyclePool.query('SELECT app.erase_tenant_rows($1)', [w.storeA])).rejects.toThrow(
+      'LIFECYCLE_NOT_DUE',
+    );
+    await expect(commands.restore(w.storeA, owner(w.ownerB))).rejects.toThrow('PERMISSION_DENIED');
 
     const restored = await commands.restore(w.storeA, owner());
     expect(restored.state).toBe('active');
@@ -284,9 +326,11 @@ describe('lifecycle against PostgreSQL', () => {
       ],
       failed: [],
     });
-    const status = (await pool.query('SELECT * FROM app.tenant_status($1)', [w.storeA])).rows[0];
+    const status = (await lifecyclePool.query('SELECT * FROM app.tenant_status($1)', [w.storeA])).rows[0];
     expect(status).toMatchObject({ lifecycle_state: 'shredded', key_arn: keyArn(1) });
-    expect((await pool.query('SELECT app.tenant_rows_remaining($1)::int AS n', [w.storeA])).rows[0]).toEqual({ n: 0 });
+    expect((await lifecyclePool.query('SELECT app.tenant_rows_remaining($1)::int AS n', [w.storeA])).rows[0]).toEqual({
+      n: 0,
+    });
     expect(kms.commandCalls(ScheduleKeyDeletionCommand).map((c) => c.args[0].input)).toEqual([
       { KeyId: keyArn(1), PendingWindowInDays: 7 },
     ]);
@@ -329,19 +373,19 @@ describe('lifecycle against PostgreSQL', () => {
     // Final: no restore, no new key, no way back in.
     await expect(commands.restore(w.storeA, owner())).rejects.toThrow();
     // Its memberships are gone with its rows; even a platform owner cannot bring it back.
-    await expect(pool.query('SELECT * FROM app.restore_tenant($1, $2)', [w.ownerA, w.storeA])).rejects.toThrow(
+    await expect(asUser(w.ownerA, 'SELECT * FROM app.restore_tenant($1, $2)', [w.ownerA, w.storeA])).rejects.toThrow(
       'PERMISSION_DENIED',
     );
-    await expect(pool.query('SELECT * FROM app.restore_tenant($1, $2)', [w.platformOwner, w.storeA])).rejects.toThrow(
-      'TENANT_SHREDDED',
-    );
-    await expect(new PgTenantKeyStore(pool).record(w.storeA, { keyArn: keyArn(4), source: 'managed' })).rejects.toThrow(
-      'TENANT_SHREDDED',
-    );
+    await expect(
+      asUser(w.platformOwner, 'SELECT * FROM app.restore_tenant($1, $2)', [w.platformOwner, w.storeA]),
+    ).rejects.toThrow('TENANT_SHREDDED');
+    await expect(
+      new PgTenantKeyStore(provisionerPool).record(w.storeA, { keyArn: keyArn(4), source: 'managed' }),
+    ).rejects.toThrow('TENANT_SHREDDED');
     await expect(countAs(w.ownerA, w.storeA, 'leads')).rejects.toThrow('ORGANISATION_INACTIVE');
     expect(await processor.run()).toEqual({ advanced: [], failed: [] });
     // Provisioning and envelope encryption refuse the shredded tenant before any KMS call.
-    const keys = new PgTenantKeyStore(pool);
+    const keys = new PgTenantKeyStore(provisionerPool);
     await expect(keys.get(w.storeA)).rejects.toMatchObject({ code: 'TENANT_SHREDDED' });
     await expect(pgTenantKeyResolver(keys)(w.storeA)).rejects.toMatchObject({ code: 'TENANT_SHREDDED' });
     expect(await pgTenantKeyResolver(keys)(w.storeB)).toBe(keyArn(3));
@@ -394,12 +438,12 @@ describe('export against PostgreSQL', () => {
   let service: ExportService;
 
   beforeAll(() => {
-    audit.durable = new PgSystemAuditSink({ pool });
+    audit.durable = new PgSystemAuditSink({ pool: lifecyclePool });
     s3.on(PutObjectCommand).resolves({});
     service = new ExportService({
       s3: s3Client,
-      store: new PgExportStore(pool),
-      source: new PgExportSource(pool, 2),
+      store: splitStore(new PgExportStore(pool), new PgExportStore(lifecyclePool)),
+      source: new PgExportSource(lifecyclePool, 2),
       audit,
       clock: () => NOW,
       bucket: EXPORT_BUCKET,
@@ -407,7 +451,7 @@ describe('export against PostgreSQL', () => {
     });
   });
 
-  const ownerB = () => ({ userId: w.ownerB, email: 'b@example.test', role: 'owner' });
+  const ownerB = () => ({ userId: w.ownerB, email: 'b@example.test', role: 'owner', proof: ticketFor(w.ownerB) });
 
   it('only an Owner can request one: refused by the service and, independently, by the database', async () => {
     await expect(service.request(w.storeB, { userId: w.ownerB, email: null, role: 'admin' })).rejects.toMatchObject({
@@ -418,7 +462,9 @@ describe('export against PostgreSQL', () => {
     const member = await createUser(pg);
     await pg.superuser(`INSERT INTO memberships (org_id, user_id, role) VALUES ($1, $2, 'admin')`, [w.storeC, member]);
     // Even if the application believed an admin was the Owner, the database says no.
-    await expect(new PgExportStore(pool).create(w.storeC, member)).rejects.toThrow('PERMISSION_DENIED');
+    await expect(new PgExportStore(pool).create(w.storeC, member, NOW, ticketFor(member))).rejects.toThrow(
+      'PERMISSION_DENIED',
+    );
   });
 
   it('writes the tenant’s leads, customers, vehicles and deals (only its own) to SSE-KMS S3, then a 15-minute link', async () => {
@@ -470,10 +516,20 @@ describe('export against PostgreSQL', () => {
   it('another tenant’s Owner can never reach the export', async () => {
     const req = await service.request(w.storeB, ownerB());
     await expect(
-      service.downloadUrl(w.storeC, req.id, { userId: w.ownerC, email: null, role: 'owner' }),
+      service.downloadUrl(w.storeC, req.id, {
+        userId: w.ownerC,
+        email: null,
+        role: 'owner',
+        proof: ticketFor(w.ownerC),
+      }),
     ).rejects.toMatchObject({ code: 'EXPORT_NOT_FOUND' });
     await expect(
-      service.downloadUrl(w.storeB, req.id, { userId: w.ownerC, email: null, role: 'owner' }),
+      service.downloadUrl(w.storeB, req.id, {
+        userId: w.ownerC,
+        email: null,
+        role: 'owner',
+        proof: ticketFor(w.ownerC),
+      }),
     ).rejects.toThrow('MEMBERSHIP_REVOKED');
   });
 });

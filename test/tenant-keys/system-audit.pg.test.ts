@@ -32,8 +32,9 @@ import {
 import { provisionerFromEnv, makeProvisionerHandler } from '../../lambda/tenant-keys/provisioner-handler';
 import { TenantKeyProvisioner } from '../../lambda/tenant-keys/provisioner';
 import { MIGRATOR_ROLE, startPostgres, type TestPostgres } from '../support/postgres';
-import { buildWorld, type World } from '../tenant-guard/fixtures';
+import { buildWorld, ticketFor, type World } from '../tenant-guard/fixtures';
 import { defined } from '../support/defined';
+import { DATABASE_ROLES } from '../../contracts/database';
 
 let mockPool: Pool | undefined;
 jest.mock('../../lambda/tenant-keys/runtime', () => ({
@@ -49,7 +50,7 @@ const ENV = {
   DB_HOST: 'proxy.example',
   DB_PORT: '5432',
   DB_NAME: 'bulwark',
-  DB_USER: 'bulwark_app',
+  DB_USER: 'bulwark_key_provisioner',
   EXPORT_BUCKET: 'bulwark-exports-test',
   EXPORT_KEY_ARN: `arn:aws:kms:eu-west-1:${ACCOUNT}:key/99999999-9999-4999-8999-999999999999`,
 };
@@ -57,15 +58,18 @@ const keyArn = (n: number) => `arn:aws:kms:eu-west-1:${ACCOUNT}:key/${String(n).
 
 let pg: TestPostgres;
 let pool: Pool;
+let provisionerPool: Pool;
 let w: World;
 const kms = mockClient(KMSClient);
 const s3 = mockClient(S3Client);
 
 beforeAll(async () => {
   pg = await startPostgres();
-  pool = pg.pool();
+  // Each function's own role (migrations/0401): the lifecycle processor and export worker, the provisioner.
+  pool = pg.pool(DATABASE_ROLES.lifecycle);
+  provisionerPool = pg.pool(DATABASE_ROLES.keyProvisioner);
   pool.on('error', () => undefined);
-  mockPool = pool;
+  mockPool = provisionerPool; // the handler run here is the provisioner's
   w = await buildWorld(pg);
 });
 afterAll(async () => pg?.stop());
@@ -127,7 +131,10 @@ describe('tenant-keys functions built from their environment', () => {
     );
     const log = jest.spyOn(console, 'log').mockImplementation(() => undefined);
     try {
-      await expect(lifecycleFromEnv(ENV, new RecordingLog())()).resolves.toMatchObject({
+      mockPool = pool; // the lifecycle function's own role
+      await expect(
+        lifecycleFromEnv({ ...ENV, DB_USER: DATABASE_ROLES.lifecycle }, new RecordingLog())(),
+      ).resolves.toMatchObject({
         advanced: 1,
         lifecycleFailures: 0,
       });
@@ -148,21 +155,21 @@ describe('a step commits only with its audit event', () => {
     });
     kms.on(ListResourceTagsCommand).resolves({ Tags: tenantKeyTags('prod-eu', w.storeB) });
     kms.on(EnableKeyRotationCommand).resolves({});
-    const sink = new FailOnce('tenant_key.adopted', new PgSystemAuditSink({ pool }));
+    const sink = new FailOnce('tenant_key.adopted', new PgSystemAuditSink({ pool: provisionerPool }));
     const provisioner = new TenantKeyProvisioner(
       {
         kms: new KMSClient({ region: 'eu-west-1' }),
-        store: new PgTenantKeyStore(pool),
+        store: new PgTenantKeyStore(provisionerPool),
         audit: sink,
         clock: () => new Date(),
       },
       { deployment: 'prod-eu', account: ACCOUNT, region: 'eu-west-1' },
     );
     await expect(provisioner.provision(w.storeB)).rejects.toThrow('audit unavailable');
-    expect(await new PgTenantKeyStore(pool).get(w.storeB)).toBeNull();
+    expect(await new PgTenantKeyStore(provisionerPool).get(w.storeB)).toBeNull();
     expect(await durable(w.storeB)).toEqual([]);
     await expect(provisioner.provision(w.storeB)).resolves.toMatchObject({ keyArn: keyArn(2) });
-    expect(await new PgTenantKeyStore(pool).get(w.storeB)).toEqual({ keyArn: keyArn(2), source: 'managed' });
+    expect(await new PgTenantKeyStore(provisionerPool).get(w.storeB)).toEqual({ keyArn: keyArn(2), source: 'managed' });
     expect(await durable(w.storeB)).toEqual([['system', 'tenant_key.adopted']]);
   });
 
@@ -213,7 +220,7 @@ describe('a step commits only with its audit event', () => {
 
   it('export completion: a failed event leaves the export pending; the next attempt completes and audits it', async () => {
     const store = new PgExportStore(pool);
-    const req = await store.create(w.group, w.groupOwner);
+    const req = await new PgExportStore(pg.pool()).create(w.group, w.groupOwner, new Date(), ticketFor(w.groupOwner));
     const fail = async () => {
       throw new Error('audit unavailable');
     };

@@ -198,16 +198,26 @@ function wiredStage(grant?: (tk: TenantKeys, stack: Stack) => void) {
     availabilityZones: ['eu-west-1a', 'eu-west-1b'],
     privateSubnetIds: ['subnet-0123456789abcdef0', 'subnet-0123456789abcdef1'],
   });
+  const sg = ec2.SecurityGroup.fromSecurityGroupId(stack, 'Sg', 'sg-0123456789abcdef0');
   const tk = new TenantKeys(stack, 'TenantKeys', {
     deployment: 'prod-eu',
     alarmTopic: sns.Topic.fromTopicArn(stack, 'Alarms', 'arn:aws:sns:eu-west-1:111122223333:alarms'),
-    database: importedDatabaseAccess(stack, {
-      role: DATABASE_ROLES.app,
-      region: 'eu-west-1',
-      account: '111122223333',
-      vpc,
-      securityGroup: ec2.SecurityGroup.fromSecurityGroupId(stack, 'Sg', 'sg-0123456789abcdef0'),
-    }),
+    databases: {
+      keyProvisioner: importedDatabaseAccess(stack, {
+        role: DATABASE_ROLES.keyProvisioner,
+        region: 'eu-west-1',
+        account: '111122223333',
+        vpc,
+        securityGroup: sg,
+      }),
+      lifecycle: importedDatabaseAccess(stack, {
+        role: DATABASE_ROLES.lifecycle,
+        region: 'eu-west-1',
+        account: '111122223333',
+        vpc,
+        securityGroup: sg,
+      }),
+    },
     keyPendingWindow: Duration.days(10),
   });
   grant?.(tk, stack);
@@ -216,7 +226,7 @@ function wiredStage(grant?: (tk: TenantKeys, stack: Stack) => void) {
 }
 
 describe('TenantKeys wired to the data tier', () => {
-  it('runs in the VPC with IAM database auth as the app user, and the schedule on', () => {
+  it('runs in the VPC with IAM database auth, each function as its own role, and the schedule on', () => {
     const { stack } = wiredStage();
     const t = Template.fromStack(stack);
     t.resourcePropertiesCountIs(
@@ -230,20 +240,29 @@ describe('TenantKeys wired to the data tier', () => {
           Variables: Match.objectLike({
             DB_HOST: 'bulwark.proxy-abc.eu-west-1.rds.amazonaws.com',
             DB_PORT: '5432',
-            DB_USER: 'bulwark_app',
             DB_NAME: 'bulwark',
           }),
         },
       },
       2,
     );
+    for (const user of ['bulwark_key_provisioner', 'bulwark_lifecycle']) {
+      t.resourcePropertiesCountIs(
+        'AWS::Lambda::Function',
+        { Environment: { Variables: Match.objectLike({ DB_USER: user }) } },
+        1,
+      );
+    }
     t.hasResourceProperties('AWS::Lambda::Function', {
       Environment: { Variables: Match.objectLike({ KEY_PENDING_WINDOW_DAYS: '10' }) },
     });
     t.hasResourceProperties('AWS::Events::Rule', { State: 'ENABLED' });
     const connect = statementsOf(t).filter((s) => s['Sid'] === 'ConnectToDatabase');
     expect(connect).toHaveLength(2);
-    expect(JSON.stringify(connect[0]?.['Resource'])).toContain('/bulwark_app');
+    expect(connect.map((st) => JSON.stringify(st['Resource']).match(/\/(bulwark_[a-z_]+)/)?.[1]).sort()).toEqual([
+      'bulwark_key_provisioner',
+      'bulwark_lifecycle',
+    ]);
   });
 
   it('grantTenantKeyUse refuses a role it cannot tag (an immutable view), instead of leaving it silently untagged', () => {

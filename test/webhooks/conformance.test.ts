@@ -10,7 +10,11 @@ import { HMAC_SCHEMES } from '../../lambda/webhooks/providers';
 import { StoredSecretResolver, WebhookSecretService } from '../../lambda/webhooks/secrets';
 import { RecordingLog, RecordingMetrics } from '../support/observability';
 import { securityHeaders } from '../../contracts/security-headers';
-import { APP_ROLE, startPostgres, type TestPostgres } from '../support/postgres';
+import { startPostgres, type TestPostgres } from '../support/postgres';
+import { DATABASE_ROLES } from '../../contracts/database';
+
+/** The webhook ingress connects as its own role (migrations/0401). */
+const WEBHOOKS_ROLE = DATABASE_ROLES.webhooks;
 import {
   appPool,
   hmacSign,
@@ -104,7 +108,7 @@ const metrics = new Lines();
 beforeAll(async () => {
   pg = await startPostgres();
   await pg.superuser(`CREATE TABLE webhook_effects (provider text, event_id text)`);
-  await pg.superuser(`GRANT INSERT, SELECT ON webhook_effects TO ${APP_ROLE}`);
+  await pg.superuser(`GRANT INSERT, SELECT ON webhook_effects TO ${WEBHOOKS_ROLE}`);
   const store = new MemorySecretStore();
   const cipher = new TestCipher();
   const clock = () => NOW_MS;
@@ -145,7 +149,7 @@ async function send(carrier: Carrier, o: Omit<EventOptions, 'path'>): Promise<{ 
 }
 
 async function effects(provider: Provider, eventId: string): Promise<number> {
-  const c = await pg.client(APP_ROLE);
+  const c = await pg.client(WEBHOOKS_ROLE);
   try {
     const r = await c.query('SELECT count(*)::int AS n FROM webhook_effects WHERE provider = $1 AND event_id = $2', [
       provider,

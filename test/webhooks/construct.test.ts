@@ -103,7 +103,7 @@ describe('WebhookIngress', () => {
             WEBHOOK_VERIFICATION: 'required',
             TELNYX_PUBLIC_KEY: TELNYX_KEY,
             WEBHOOK_MAX_BODY_BYTES: '262144',
-            DB_USER: 'bulwark_app',
+            DB_USER: 'bulwark_webhooks',
             DB_NAME: 'bulwark',
           }),
         },
@@ -131,7 +131,7 @@ describe('WebhookIngress', () => {
       expect(template.findResources('AWS::IAM::Policy')).toEqual({});
       const policy = JSON.stringify(template.findResources('AWS::IAM::ManagedPolicy'));
       expect(policy).toContain('rds-db:connect');
-      expect(policy).toContain('prx-0123456789abcdef0/bulwark_app');
+      expect(policy).toContain('prx-0123456789abcdef0/bulwark_webhooks');
       expect(policy).not.toMatch(/"Action":"\*"|"[a-z0-9-]+:\*"/);
     });
 

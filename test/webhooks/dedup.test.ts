@@ -4,7 +4,11 @@ import { processOnce, purgeExpired, type DedupKey } from '../../lambda/webhooks/
 import { buildRuntime, parseWebhookEnv } from '../../lambda/webhooks/config';
 import { createWebhookHandler } from '../../lambda/webhooks/handler';
 import { RecordingLog, RecordingMetrics } from '../support/observability';
-import { APP_ROLE, gate, startPostgres, waitForLockWaiters, type TestPostgres } from '../support/postgres';
+import { gate, startPostgres, waitForLockWaiters, type TestPostgres } from '../support/postgres';
+import { DATABASE_ROLES } from '../../contracts/database';
+
+/** The webhook ingress connects as its own role (migrations/0401). */
+const WEBHOOKS_ROLE = DATABASE_ROLES.webhooks;
 import { appPool, Lines, proxyEvent, telnyxKeyPair, telnyxSign } from './support';
 
 let pg: TestPostgres;
@@ -12,7 +16,7 @@ let pg: TestPostgres;
 beforeAll(async () => {
   pg = await startPostgres();
   await pg.superuser(`CREATE TABLE effects (event_id text NOT NULL)`);
-  await pg.superuser(`GRANT INSERT, SELECT ON effects TO ${APP_ROLE}`);
+  await pg.superuser(`GRANT INSERT, SELECT ON effects TO ${WEBHOOKS_ROLE}`);
 });
 afterAll(async () => pg?.stop());
 
@@ -24,7 +28,7 @@ const key = (eventId = randomUUID()): DedupKey => ({
 });
 
 async function count(sql: string, params: unknown[]): Promise<number> {
-  const c = await pg.client(APP_ROLE);
+  const c = await pg.client(WEBHOOKS_ROLE);
   try {
     return Number((await c.query(sql, params)).rows[0]?.n);
   } finally {
@@ -150,7 +154,7 @@ describe('webhook_event_dedup table', () => {
        VALUES ('telnyx', 'platform', $1, 't', now() - interval '8 days', now() - interval '1 day')`,
       [expired],
     );
-    const c = await pg.client(APP_ROLE);
+    const c = await pg.client(WEBHOOKS_ROLE);
     try {
       expect(await purgeExpired(c)).toBeGreaterThanOrEqual(1);
     } finally {
@@ -161,7 +165,7 @@ describe('webhook_event_dedup table', () => {
   });
 
   it('lets the application insert, read and purge but never rewrite a row', async () => {
-    const c = await pg.client(APP_ROLE);
+    const c = await pg.client(WEBHOOKS_ROLE);
     try {
       await expect(c.query(`UPDATE webhook_event_dedup SET expires_at = now()`)).rejects.toThrow(/permission denied/);
       await expect(c.query(`TRUNCATE webhook_event_dedup`)).rejects.toThrow(/permission denied/);
@@ -171,7 +175,7 @@ describe('webhook_event_dedup table', () => {
   });
 
   it('refuses unknown providers and malformed scopes', async () => {
-    const c = await pg.client(APP_ROLE);
+    const c = await pg.client(WEBHOOKS_ROLE);
     try {
       await expect(
         c.query(

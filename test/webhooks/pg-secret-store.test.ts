@@ -10,14 +10,17 @@ import { createWebhookHandler } from '../../lambda/webhooks/handler';
 import { PgWebhookSecretReader, PgWebhookSecretStore } from '../../lambda/webhooks/pg-secret-store';
 import { StoredSecretResolver, WebhookSecretService } from '../../lambda/webhooks/secrets';
 import { RecordingLog, RecordingMetrics } from '../support/observability';
-import { buildWorld, type World } from '../tenant-guard/fixtures';
+import { authenticateAs, buildWorld, type World } from '../tenant-guard/fixtures';
 import { APP_ROLE, startPostgres, type TestPostgres } from '../support/postgres';
+import { DATABASE_ROLES } from '../../contracts/database';
 import { appPool, hmacSign, Lines, MemoryAudit, proxyEvent, TestCipher } from './support';
 import { defined } from '../support/defined';
 
 let pg: TestPostgres;
 let w: World;
 let c: Client;
+/** The webhook ingress's own role, which verification reads with (migrations/0401). */
+let ingress: Client;
 const cipher = new TestCipher();
 const audit = new MemoryAudit();
 
@@ -25,9 +28,11 @@ beforeAll(async () => {
   pg = await startPostgres();
   w = await buildWorld(pg);
   c = await pg.client(APP_ROLE);
+  ingress = await pg.client(DATABASE_ROLES.webhooks);
 });
 afterAll(async () => {
   await c?.end();
+  await ingress?.end();
   await pg?.stop();
 });
 
@@ -35,6 +40,7 @@ afterAll(async () => {
 async function inTenant<T>(user: string, org: string, fn: (svc: WebhookSecretService) => Promise<T>): Promise<T> {
   await c.query('BEGIN');
   try {
+    await authenticateAs(c, user, org);
     await c.query('SELECT * FROM app.set_tenant_context($1, $2)', [user, org]);
     const result = await fn(new WebhookSecretService({ store: new PgWebhookSecretStore(c), cipher, audit }));
     await c.query('COMMIT');
@@ -87,17 +93,17 @@ describe('organisation_webhook_secrets', () => {
     await inTenant(w.ownerC, org, (svc) => svc.setSecret(org, 'didlogic', first, actor(w.ownerC)));
     const status = await inTenant(w.ownerC, org, (svc) => svc.setSecret(org, 'didlogic', second, actor(w.ownerC)));
     expect(status.previous_secret_active).toBe(true);
-    const keys = await new StoredSecretResolver({ store: new PgWebhookSecretReader(c), cipher }).secretsFor(
+    const keys = await new StoredSecretResolver({ store: new PgWebhookSecretReader(ingress), cipher }).secretsFor(
       org,
       'didlogic',
     );
     expect(keys.map((k) => k.export().toString('hex'))).toEqual([second.toString('hex'), first.toString('hex')]);
     await inTenant(w.ownerC, org, (svc) => svc.endRotation(org, 'didlogic', actor(w.ownerC)));
-    expect(await new PgWebhookSecretReader(c).read(org, 'didlogic')).toMatchObject({ previous: null });
+    expect(await new PgWebhookSecretReader(ingress).read(org, 'didlogic')).toMatchObject({ previous: null });
   });
 
   it('reads ciphertext for verification without a tenant context, only for active organisations', async () => {
-    const reader = new PgWebhookSecretReader(c);
+    const reader = new PgWebhookSecretReader(ingress);
     expect(await reader.read(w.storeA, 'frejun')).toMatchObject({ current: expect.stringMatching(/^v1\./) });
     expect(await reader.read(w.storeB, 'frejun')).toBeNull();
     expect(await reader.read(randomUUID(), 'frejun')).toBeNull();

@@ -14,8 +14,12 @@ import type { SealedSecret, SecretCipher, SecretPurpose } from '../../lambda/sha
 import type { HmacProvider } from '../../contracts/webhooks';
 import type { ProxyEventLike } from '../../lambda/webhooks/request';
 import type { StoredWebhookSecret, WebhookSecretStore } from '../../lambda/webhooks/secrets';
-import { APP_ROLE, type TestPostgres } from '../support/postgres';
+import { type TestPostgres } from '../support/postgres';
 import { defined } from '../support/defined';
+import { DATABASE_ROLES } from '../../contracts/database';
+
+/** The webhook ingress connects as its own role (migrations/0401). */
+const WEBHOOKS_ROLE = DATABASE_ROLES.webhooks;
 
 /** An Ed25519 key pair as Telnyx holds it, plus the raw public key as the portal shows it. */
 export function telnyxKeyPair(): { privateKey: KeyObject; publicKeyBase64: string } {
@@ -140,7 +144,7 @@ export function proxyEvent(o: EventOptions): ProxyEventLike {
  * expected at teardown and ignored, any other pool error still fails the test run.
  */
 export function appPool(pg: TestPostgres, extra: PoolConfig = {}): Pool {
-  const pool = pg.pool(APP_ROLE, extra);
+  const pool = pg.pool(WEBHOOKS_ROLE, extra);
   pool.on('error', (e: Error & { code?: string }) => {
     if (e.code !== '57P01') throw e;
   });

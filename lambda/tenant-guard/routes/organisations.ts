@@ -51,9 +51,9 @@ export const ORGANISATION_ROUTES: readonly Route[] = [
     if (keySource === 'byok') {
       await ctx.tx.query('SELECT app.expect_tenant_byok($1, $2)', [ctx.caller.userId, orgId]);
     }
-    // The platform owner is no member of the new tenant: its first audit row is appended in the
-    // tenant's context entered as its new Owner (the row names the platform owner as the actor).
-    await ctx.enter(ownerId, orgId);
+    // app.create_organisation left the platform owner a read-only context in the new tenant, so
+    // its first audit row is appended there, naming the platform owner (migrations/0400).
+    ctx.entered(orgId);
     await ctx.emit('organisation.created', 'organisation', orgId, {
       kind: b.kind,
       plan: b.plan,
