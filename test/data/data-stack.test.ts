@@ -439,7 +439,7 @@ describe('PostgreSQL', () => {
           {
             Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
             Effect: 'Allow',
-            Resource: ['App', 'AuditShipper', 'Webhooks', 'KeyProvisioner', 'Lifecycle'].map((s) => ({
+            Resource: ['App', 'AuditShipper', 'KeyProvisioner', 'Lifecycle', 'Webhooks'].map((s) => ({
               Ref: Match.stringLikeRegexp(`^Database${s}SecretAttachment`),
             })),
           },

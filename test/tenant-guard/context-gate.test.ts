@@ -222,12 +222,12 @@ describe('tenant-context gate', () => {
     it('a live grant enters exactly one organisation, read-only; expired and revoked grants are refused', async () => {
       const g = defined(
         (
-        await asUser(w.support, () =>
-          c.query<{ id: string }>(
-            "SELECT (app.open_support_grant($1, $2, 'ticket 42: lead import', interval '1 hour')).id AS id",
-            [w.support, w.storeA],
-          ),
-        )
+          await asUser(w.support, () =>
+            c.query<{ id: string }>(
+              "SELECT (app.open_support_grant($1, $2, 'ticket 42: lead import', interval '1 hour')).id AS id",
+              [w.support, w.storeA],
+            ),
+          )
         ).rows[0],
       ).id;
       expect(await asTenant(c, w.support, w.storeA, visibleOrgs, g)).toEqual([w.storeA]);
@@ -268,12 +268,12 @@ describe('tenant-context gate', () => {
 
       const g2 = defined(
         (
-        await asUser(w.support, () =>
-          c.query<{ id: string }>(
-            "SELECT (app.open_support_grant($1, $2, 'ticket 43: call routing', interval '30 minutes')).id AS id",
-            [w.support, w.storeA],
-          ),
-        )
+          await asUser(w.support, () =>
+            c.query<{ id: string }>(
+              "SELECT (app.open_support_grant($1, $2, 'ticket 43: call routing', interval '30 minutes')).id AS id",
+              [w.support, w.storeA],
+            ),
+          )
         ).rows[0],
       ).id;
       expect(

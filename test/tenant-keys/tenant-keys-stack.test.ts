@@ -110,13 +110,15 @@ describe('TenantKeys stack in a shipped stage (prod-eu)', () => {
       Environment: { Variables: Match.objectLike({ DEPLOYMENT: 'prod-eu' }) },
     });
     // Wired to the data tier: in its function subnets behind the API security group, IAM auth to the proxy.
-    for (const f of Object.values(fns) as Json[]) {
+    for (const [id, f] of Object.entries(fns) as [string, Json][]) {
       const p = f['Properties'] as Json;
       const vpc = p['VpcConfig'] as Json;
       expect((vpc['SubnetIds'] as unknown[]).length).toBe(3);
       expect(JSON.stringify(vpc['SecurityGroupIds'])).toContain('ApiSecurityGroup');
       const env = (p['Environment'] as Json)['Variables'] as Json;
-      expect(env['DB_USER']).toBe('bulwark_app');
+      // Each function as its own role (migrations/0401).
+      const own = /^TenantKeysProvisioner/.test(id) ? 'bulwark_key_provisioner' : 'bulwark_lifecycle';
+      expect(env['DB_USER']).toBe(own);
       expect(JSON.stringify(env['DB_HOST'])).toContain('prod-eu-Data');
     }
     t.hasResourceProperties('AWS::Events::Rule', {

@@ -288,9 +288,14 @@ export const MUST_ALLOW: readonly AccessRow[] = [
   ),
   ...deadLetter('migrate-dead-letters', 'Data/Schema/Migrate/Role', 'Data/Schema/Migrate/DeadLetters', 'Data/LogKey'),
   connectAs('tenant-api-connects-as-app', 'Edge/TenantGuard/Api/Role', 'bulwark_app'),
-  connectAs('webhooks-connect-as-app', 'Edge/Webhooks/Function/Role', 'bulwark_app'),
-  connectAs('provisioner-connects-as-app', 'TenantKeys/TenantKeys/Provisioner/Role', 'bulwark_app'),
-  connectAs('lifecycle-connects-as-app', 'TenantKeys/TenantKeys/Lifecycle/Role', 'bulwark_app'),
+  // One database role per function (migrations/0401).
+  connectAs('webhooks-connect-as-webhooks', 'Edge/Webhooks/Function/Role', 'bulwark_webhooks'),
+  connectAs(
+    'provisioner-connects-as-key-provisioner',
+    'TenantKeys/TenantKeys/Provisioner/Role',
+    'bulwark_key_provisioner',
+  ),
+  connectAs('lifecycle-connects-as-lifecycle', 'TenantKeys/TenantKeys/Lifecycle/Role', 'bulwark_lifecycle'),
   connectAs('shipper-connects-as-audit-shipper', 'Audit/Shipper/Function/Role', 'bulwark_audit_shipper'),
   {
     id: 'shipper-writes-archive',

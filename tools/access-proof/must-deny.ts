@@ -220,6 +220,17 @@ export const MUST_DENY: readonly AccessRow[] = [
     resource: '${dbuser:bulwark_admin}',
     why: 'the master user is for bootstrap and rotation only',
   },
+  // One database role per function (migrations/0401): the tenant API, whose connection an
+  // attacker is assumed to hold (docs/tenancy.md), cannot log in as another function's role.
+  ...(['bulwark_webhooks', 'bulwark_key_provisioner', 'bulwark_lifecycle', 'bulwark_audit_shipper'] as const).map(
+    (user): AccessRow => ({
+      id: `tenant-api-connects-as-${user.replace(/^bulwark_/, '').replace(/_/g, '-')}`,
+      who: { role: 'Edge/TenantGuard/Api/Role' },
+      action: 'rds-db:connect',
+      resource: `\${dbuser:${user}}`,
+      why: "each function logs in as its own role only; the tenant API holds none of another function's grants",
+    }),
+  ),
   {
     id: 'administrator-connects-as-master',
     who: { administrator: true },
