@@ -32,7 +32,16 @@ describe('bin/bulwark.ts', () => {
     expect(summary.map((d) => d.deployment)).toEqual(['prod-eu']);
     const eu = summary[0];
     expect(eu).toMatchObject({ region: 'eu-west-1', residency: 'eu', account: '123456789012', findings: 0 });
-    expect(eu?.packs).toHaveLength(7);
+    expect(eu?.packs).toEqual([
+      'AwsSolutions',
+      'HIPAA.Security',
+      'NIST.800.53.R5',
+      'PCI.DSS.321',
+      'Serverless',
+      'Bulwark',
+      'cdk-validator-cfnguard',
+      'Bulwark-Residency',
+    ]);
     expect(eu?.stacks.every((s) => s.resources > 0)).toBe(true);
     const text = renderSummary(summary);
     expect(text).toMatch(/^Bulwark synth: 1 deployment\(s\)/);
