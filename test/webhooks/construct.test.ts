@@ -42,7 +42,7 @@ function build(overrides: Partial<WebhookIngressProps> = {}, env: 'production' |
     telnyxPublicKey: TELNYX_KEY,
     // No subnets given: the VPC's private (here isolated) subnets.
     database: importedDatabaseAccess(stack, {
-      role: DATABASE_ROLES.app,
+      role: DATABASE_ROLES.webhooks,
       region: d.region,
       account: d.account,
       vpc,
