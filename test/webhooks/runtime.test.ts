@@ -203,7 +203,13 @@ describe('the Lambda entry point (lambda/webhooks/index.ts)', () => {
   afterEach(() => {
     process.env = { ...saved };
   });
-  const db = { DB_HOST: 'proxy.example.internal', DB_NAME: 'bulwark', DB_USER: 'bulwark_app', AWS_REGION: 'eu-west-1' };
+  const db = {
+    DB_HOST: 'proxy.example.internal',
+    DB_PORT: '5432',
+    DB_NAME: 'bulwark',
+    DB_USER: 'bulwark_app',
+    AWS_REGION: 'eu-west-1',
+  };
 
   /** A fresh module registry per call: each load is a cold start. */
   async function load(): Promise<WebhookHandler> {
