@@ -12,7 +12,15 @@ import { renderReview, type ReviewInput } from '../tools/review/html';
 import { iamSummary } from '../tools/review/iam-summary';
 import { evaluateAccessProof } from '../tools/access-proof';
 
-export async function buildReview(now: Date = new Date()): Promise<ReviewInput> {
+/**
+ * Synthesizes every deployment and gathers what the review page shows. `context` adds app context:
+ * tests switch the Control Tower gate off there (`bulwark:controlTowerGate: false`), which
+ * test/compliance/cfn-guard.test.ts covers; `npm run review` runs every gate.
+ */
+export async function buildReview(
+  now: Date = new Date(),
+  context: Readonly<Record<string, unknown>> = {},
+): Promise<ReviewInput> {
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'bulwark-review-'));
   const app = new App({
     outdir,
@@ -22,6 +30,7 @@ export async function buildReview(now: Date = new Date()): Promise<ReviewInput> 
       '@aws-cdk/core:appMode': 'inmemory',
       // Templates name each resource's construct path, which heads its IAM summary.
       'aws:cdk:enable-path-metadata': true,
+      ...context,
     },
   });
   const stages = buildStages(app, loadDeployments());

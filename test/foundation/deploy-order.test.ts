@@ -53,9 +53,9 @@ describe('schemaOrder', () => {
     const { violations } = fixture(({ data, edge, inData, schema }) => {
       const middle = new Stack(data.node.scope!, 'Middle');
       new CfnResource(middle, 'Nothing', { type: 'AWS::SNS::Topic' });
-      middle.addDependency(data);
-      edge.addDependency(middle);
-      inData.addDependency(schema);
+      middle.addStackDependency(data);
+      edge.addStackDependency(middle);
+      inData.addResourceDependency(schema);
     });
     expect(violations).toEqual([]);
   });

@@ -7,6 +7,9 @@
 import { createHash } from 'node:crypto';
 import { CfnResource, Stack, type Stage } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
+// `aws iam get-policy-version` output, verbatim: version v30 (2026-02-23), as recorded by
+// github.com/zoph-io/MAMIP policies/AWSBackupServiceRolePolicyForBackup (commit 89fd7c5f).
+import backupPolicy from './aws-managed/AWSBackupServiceRolePolicyForBackup.json';
 
 /** A policy document as IAM reads it (JSON), with where it came from. */
 export interface NamedPolicy {
@@ -89,6 +92,8 @@ const AWS_MANAGED_POLICIES: Readonly<Record<string, PolicyJson>> = {
       },
     ],
   },
+  // The AWS Backup selection role (lib/data/backup.ts). A new published version replaces the file.
+  'service-role/AWSBackupServiceRolePolicyForBackup': backupPolicy.PolicyVersion.Document,
 };
 
 interface Cfn {

@@ -61,6 +61,32 @@ function connectAs(id: string, role: string, user: string): AccessRow {
 }
 
 const TRAIL = '${Audit/CloudTrail/Trail}';
+const BACKUP_ROLE = 'Data/Backup/Plan/Database/Role';
+
+/**
+ * AWS Backup, as the selection role, on a vault key: it describes the key and creates grants on it
+ * for the AWS resource that writes the recovery point (`viaService` when another service, RDS for a
+ * snapshot copy, makes the call for it). The platform keys' grant Deny must leave that open.
+ */
+function backupOnVaultKey(id: string, key: string, why: string, viaService?: string): AccessRow[] {
+  return [
+    {
+      id: `${id}-grant`,
+      who: { role: BACKUP_ROLE },
+      action: 'kms:CreateGrant',
+      resource: `\${${key}}`,
+      context: { 'kms:GrantIsForAWSResource': 'true', ...(viaService ? { 'kms:ViaService': viaService } : {}) },
+      why: `${why}: the recovery point is encrypted through a grant for an AWS resource`,
+    },
+    {
+      id: `${id}-describe`,
+      who: { role: BACKUP_ROLE },
+      action: 'kms:DescribeKey',
+      resource: `\${${key}}`,
+      why: `${why}: Backup checks the vault key before it starts the job`,
+    },
+  ];
+}
 const ALARM = 'arn:aws:cloudwatch:${region}:${account}:alarm:${Data/RestoreDrill/FailedAlarm|name}';
 
 export const MUST_ALLOW: readonly AccessRow[] = [
@@ -380,5 +406,21 @@ export const MUST_ALLOW: readonly AccessRow[] = [
     action: 'kms:ScheduleKeyDeletion',
     resource: '${tenant-key:A}',
     why: "crypto-shredding: a departed tenant's key is scheduled for deletion",
+  },
+
+  // AWS Backup on the vault keys (issue 19: "Backup on vault keys").
+  ...backupOnVaultKey('backup-on-vault-key', 'Data/BackupKey', 'daily snapshots land in the primary vault'),
+  ...backupOnVaultKey(
+    'backup-on-copy-vault-key',
+    'BackupVault/Key',
+    'each recovery point is copied to the locked vault in the backup region',
+    'rds.${BackupVault/Key|region}.amazonaws.com',
+  ),
+  {
+    id: 'backup-copies-into-copy-vault',
+    who: { role: BACKUP_ROLE },
+    action: 'backup:CopyIntoBackupVault',
+    resource: '${BackupVault/Copies/Vault}',
+    why: 'the copy job runs as the selection role and must be let into the locked vault',
   },
 ];

@@ -167,6 +167,22 @@ export const MUST_DENY: readonly AccessRow[] = [
     resourcePolicyOf: 'Data/Backup/Vault',
     why: 'retention cannot be shortened to the same effect',
   },
+  {
+    id: 'backup-grants-vault-key-not-for-aws-resource',
+    who: { role: 'Data/Backup/Plan/Database/Role' },
+    action: 'kms:CreateGrant',
+    resource: '${Data/BackupKey}',
+    context: { 'kms:GrantIsForAWSResource': 'false' },
+    why: 'Backup may hand the vault key to AWS services only, never to an arbitrary grantee',
+  },
+  {
+    id: 'administrator-grants-vault-key-not-for-aws-resource',
+    who: { administrator: true },
+    action: 'kms:CreateGrant',
+    resource: '${Data/BackupKey}',
+    context: { 'kms:GrantIsForAWSResource': 'false' },
+    why: "the key policy's grant Deny holds whatever IAM allows: no grant of a platform key to a person",
+  },
 
   // Data boundaries between functions.
   {
@@ -326,7 +342,6 @@ function serviceRoles(): Record<string, string> {
     `service role assumed only by ${p}; its AWS managed policy grants no rds-db:connect`;
   return {
     'Data/Database/Instance/MonitoringRole': reason('RDS enhanced monitoring'),
-    'Data/Backup/Plan/Database/Role': reason('AWS Backup'),
     'Edge/PlatformApi/Api/CloudWatchRole': reason('API Gateway (account logging role)'),
   };
 }
