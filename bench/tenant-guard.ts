@@ -209,7 +209,12 @@ async function main(): Promise<void> {
 
     const pool = pg.pool(undefined, { max: 1 });
     pool.on('error', () => undefined); // idle client terminated at shutdown
-    const api = createApi({ db: pool, verify, audit: { record: async () => undefined } });
+    const api = createApi({
+      db: pool,
+      verify,
+      audit: { record: async () => undefined },
+      logger: { error: (m) => console.error(m), warn: () => undefined },
+    });
     const raw: number[] = [];
     const full: number[] = [];
     for (let i = 0; i < ITERATIONS; i++) {

@@ -13,7 +13,7 @@ import { GuardError, toGuardError } from './errors';
 import { authenticate, enterTenant, type Caller, type TenantContext } from './guard';
 import { UUID } from '../../contracts/ids';
 import type { TokenVerifier } from './jwt';
-import { describeError, jsonLineLogger, type ApiLogger } from './logger';
+import { describeError, type ApiLogger } from './logger';
 import { answer, credentialOf, header, refusal, requestOf, respond } from './proxy-event';
 import type { RouteContext, RouteRequest, RouteResult, RouteServices, TenantKeysApiDeps } from './route';
 import { createRouter, type Match } from './router';
@@ -56,9 +56,8 @@ export interface ApiDeps {
   /**
    * Where unexpected failures (INTERNAL) are logged, with the request id and organisation, never
    * the body, headers or secrets: the handler's Powertools Logger.
-   * @default - JSON lines on stderr
    */
-  readonly logger?: ApiLogger;
+  readonly logger: ApiLogger;
 }
 
 /**
@@ -112,7 +111,7 @@ function auditTrail(
 /** Builds the API Gateway proxy handler over injected dependencies. */
 export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult> {
   const now = deps.now ?? (() => new Date());
-  const logger = deps.logger ?? jsonLineLogger;
+  const { logger } = deps;
   const services: RouteServices = {
     cipher: deps.cipher,
     tenantKeys: deps.tenantKeys,

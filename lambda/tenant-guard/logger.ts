@@ -9,14 +9,6 @@ export interface ApiLogger {
   warn(message: string, ...attributes: Record<string, unknown>[]): void;
 }
 
-/** One JSON line per entry on stderr, for a handler that wires no logger of its own. */
-export const jsonLineLogger: ApiLogger = {
-  error: (message, ...attributes) =>
-    process.stderr.write(`${JSON.stringify(Object.assign({ level: 'ERROR', message }, ...attributes))}\n`),
-  warn: (message, ...attributes) =>
-    process.stderr.write(`${JSON.stringify(Object.assign({ level: 'WARN', message }, ...attributes))}\n`),
-};
-
 /** An error's name, message, stack and driver code: never its other properties (a driver error's
  * `detail` may quote row values). */
 export function describeError(e: unknown): Record<string, unknown> {

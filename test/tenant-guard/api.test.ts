@@ -11,6 +11,7 @@ import { ROUTES } from '../../lambda/tenant-guard/routes';
 import { ERROR_STATUS, GuardError } from '../../lambda/tenant-guard/errors';
 import { ACTIONS, MODULES, requirePermission } from '../../lambda/tenant-guard/permissions';
 import { startPostgres, type TestPostgres } from '../support/postgres';
+import { RecordingLog } from '../support/observability';
 import { buildWorld, createOrg, createUser, type World } from './fixtures';
 import { securityHeaders } from '../../contracts/security-headers';
 import { proxyEvent, SOURCE_IP, testIdentity, type TestIdentity } from './http';
@@ -49,7 +50,7 @@ describe('tenant API handler', () => {
     pool.on('error', () => undefined); // idle clients are terminated when the server stops
     audit = new MemoryAuditSink();
     id = await testIdentity(pg);
-    api = createApi({ db: pool, verify: id.verify, audit });
+    api = createApi({ db: pool, verify: id.verify, audit, logger: new RecordingLog() });
   });
   afterAll(async () => pg?.stop());
 

@@ -95,6 +95,7 @@ beforeAll(async () => {
     db: pool,
     verify: id.verify,
     audit,
+    logger: new RecordingLog(),
   };
   api = createApi({
     ...deps,

@@ -1,10 +1,7 @@
 import type { CfnResource } from 'aws-cdk-lib';
 import { NagRuleCompliance, type NagRuleResult } from 'cdk-nag';
+import { TAG_KEY_CLASS, TENANT_KEY_CLASS } from '../../../contracts/tenant-keys';
 import { asArray, identityStatements, rendered, ruleFromFile, tagValue, type Json } from '../rule-helpers';
-
-/** Tag that marks a KMS key as a tenant key. */
-export const TENANT_KEY_TAG = 'bulwark:key-class';
-export const TENANT_KEY_TAG_VALUE = 'tenant';
 
 const KMS_DATA_ACTIONS = /^kms:(Encrypt|Decrypt|ReEncrypt\*?|ReEncryptFrom|ReEncryptTo|GenerateDataKey.*|\*)$/i;
 
@@ -40,7 +37,7 @@ export default ruleFromFile(__filename, (node: CfnResource): NagRuleResult => {
   const type = node.cfnResourceType;
   if (type === 'AWS::KMS::Key') {
     const p = rendered(node).properties;
-    if (tagValue(p, TENANT_KEY_TAG) !== TENANT_KEY_TAG_VALUE) return NagRuleCompliance.NOT_APPLICABLE;
+    if (tagValue(p, TAG_KEY_CLASS) !== TENANT_KEY_CLASS) return NagRuleCompliance.NOT_APPLICABLE;
     const statements = asArray(((p['KeyPolicy'] ?? {}) as Json)['Statement']) as Json[];
     const grants = statements.filter(allowsKmsDataActions);
     if (grants.length === 0) return NagRuleCompliance.NON_COMPLIANT;

@@ -1,7 +1,7 @@
 import { Tags } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import { TENANT_KEY_TAG } from '../../../lib/compliance';
+import { TAG_KEY_CLASS, TENANT_KEY_CLASS } from '../../../contracts/tenant-keys';
 import { findingsOf, fixtureStack } from './support';
 
 const RULE = 'Bulwark-TenantKeyEncryptionContext';
@@ -20,7 +20,7 @@ describe(RULE, () => {
   it('flags a tenant-tagged key whose policy grants data actions without the condition', () => {
     const s = fixtureStack();
     const key = new kms.Key(s, 'Tenant');
-    Tags.of(key).add(TENANT_KEY_TAG, 'tenant');
+    Tags.of(key).add(TAG_KEY_CLASS, TENANT_KEY_CLASS);
     key.addToResourcePolicy(
       new iam.PolicyStatement({
         actions: crypto,
