@@ -252,7 +252,7 @@ describe('adversary on the function roles', () => {
       try {
         await authenticateAs(c, user, w.storeA);
         await c.query('SELECT app.set_tenant_context($1, $2)', [user, w.storeA]);
-        return await c.query(sql, params).then(
+        return await c.query(sql, [...params]).then(
           (r) => `rows:${r.rowCount}`,
           (e: { code?: string }) => e.code,
         );
@@ -323,14 +323,14 @@ describe('adversary on the function roles', () => {
     user: string,
     org: string,
     sql: string,
-    params: unknown[] = [],
+    params: readonly unknown[] = [],
     grant: string | null = null,
   ): Promise<string | undefined> {
     await c.query('BEGIN');
     try {
       await authenticateAs(c, user, org);
       await c.query('SELECT app.set_tenant_context($1, $2, $3)', [user, org, grant]);
-      return await c.query(sql, params).then(
+      return await c.query(sql, [...params]).then(
         (r) => `rows:${r.rowCount}`,
         (e: { code?: string }) => e.code,
       );
@@ -384,11 +384,10 @@ describe('adversary on the function roles', () => {
        RETURNING id`,
       [w.group, [...perms, 'leads:view']],
     )) as { id: string }[];
-    await pg.superuser("INSERT INTO memberships (org_id, user_id, role, custom_role_id) VALUES ($1, $2, 'custom', $3)", [
-      w.group,
-      manager,
-      own!.id,
-    ]);
+    await pg.superuser(
+      "INSERT INTO memberships (org_id, user_id, role, custom_role_id) VALUES ($1, $2, 'custom', $3)",
+      [w.group, manager, own!.id],
+    );
     const asManager = (sql: string, params: unknown[] = []) => inContext(c, manager, w.group, sql, params);
     const newRole = 'INSERT INTO custom_roles (org_id, name, permissions, oversight) VALUES ($1, $2, $3, $4)';
     expect(await asManager(newRole, [w.group, 'r1', ['leads:view'], false])).toBe('rows:1');
@@ -402,7 +401,7 @@ describe('adversary on the function roles', () => {
     const assign = "INSERT INTO memberships (org_id, user_id, role, custom_role_id) VALUES ($1, $2, 'custom', $3)";
     expect(await asManager(assign, [w.group, newcomer, overseer!.id])).toBe('BW008');
     expect(await asManager(assign, [w.group, newcomer, wide!.id])).toBe('BW008');
-    expect(await asManager("UPDATE memberships SET custom_role_id = $2 WHERE user_id = $1", [manager, wide!.id])).toBe(
+    expect(await asManager('UPDATE memberships SET custom_role_id = $2 WHERE user_id = $1', [manager, wide!.id])).toBe(
       'BW008',
     );
     // The group's Owner, who has oversight, may hand it out.
@@ -416,11 +415,16 @@ describe('adversary on the function roles', () => {
       "UPDATE organisations SET kms_key_arn = 'arn:aws:kms:eu-west-1:111122223333:key/' || $2, kms_key_source = 'managed' WHERE id = $1 AND kms_key_arn IS NULL",
       [w.storeA, '0a1b2c3d-0000-4000-8000-00000000000a'],
     );
-    expect(await c.query('SELECT * FROM app.tenant_status($1)', [w.storeA]).catch((e: { code?: string }) => e.code)).toBe(
-      '42501',
-    );
+    expect(
+      await c.query('SELECT * FROM app.tenant_status($1)', [w.storeA]).catch((e: { code?: string }) => e.code),
+    ).toBe('42501');
     expect((await c.query('SELECT * FROM app.context_tenant_key()')).rowCount).toBe(0);
-    const key = await asTenant(c, w.ownerA, w.storeA, async () => (await c.query('SELECT * FROM app.context_tenant_key()')).rows);
+    const key = await asTenant(
+      c,
+      w.ownerA,
+      w.storeA,
+      async () => (await c.query('SELECT * FROM app.context_tenant_key()')).rows,
+    );
     expect(key).toEqual([
       {
         org_id: w.storeA,
@@ -429,8 +433,11 @@ describe('adversary on the function roles', () => {
       },
     ]);
     // Read-only oversight of store A from its group: no key (sealing is a write).
-    const overseen = await asTenant(c, w.groupOwner, w.storeA, async () =>
-      (await c.query('SELECT * FROM app.context_tenant_key()')).rowCount,
+    const overseen = await asTenant(
+      c,
+      w.groupOwner,
+      w.storeA,
+      async () => (await c.query('SELECT * FROM app.context_tenant_key()')).rowCount,
     );
     expect(overseen).toBe(0);
   });
