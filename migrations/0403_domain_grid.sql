@@ -300,14 +300,21 @@ CREATE TRIGGER custom_roles_grid BEFORE INSERT OR UPDATE OR DELETE ON custom_rol
   FOR EACH ROW EXECUTE FUNCTION app.custom_roles_grid();
 
 -- 0402's membership rules, plus: a role is assigned (created, changed, reinstated) only when its
--- grid is within the assigner's, and its oversight only by someone who may grant oversight.
+-- grid is within the assigner's, and its oversight only by someone who may grant oversight. A
+-- revocation alone (DELETE /memberships/{id}) needs users:delete, as in the API.
 CREATE OR REPLACE FUNCTION app.memberships_grid() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   v record;
-  v_need text := CASE TG_OP WHEN 'INSERT' THEN 'users:create' WHEN 'UPDATE' THEN 'users:edit' ELSE 'users:delete' END;
+  v_need text := CASE TG_OP WHEN 'INSERT' THEN 'users:create'
+                            WHEN 'UPDATE' THEN
+                              CASE WHEN OLD.status = 'active' AND NEW.status = 'revoked' AND NEW.role = OLD.role
+                                        AND NEW.custom_role_id IS NOT DISTINCT FROM OLD.custom_role_id
+                                        AND NEW.user_id = OLD.user_id
+                                   THEN 'users:delete' ELSE 'users:edit' END
+                            ELSE 'users:delete' END;
   v_new text := CASE WHEN TG_OP = 'DELETE' THEN NULL ELSE NEW.role END;
   v_old text := CASE WHEN TG_OP = 'INSERT' THEN NULL ELSE OLD.role END;
   v_grid text[];

@@ -373,6 +373,34 @@ describe('adversary on the function roles', () => {
     expect(await inContext(c, w.ownerB, w.storeB, update[0], update[1])).toBe('rows:0');
   });
 
+  it('a membership is revoked with users:delete and changed with users:edit, as in the API', async () => {
+    const c = await as(DATABASE_ROLES.app);
+    const remover = await createUser(pg);
+    const member = await createUser(pg);
+    const role = (await pg.superuser(
+      "INSERT INTO custom_roles (org_id, name, permissions) VALUES ($1, 'remover', ARRAY['users:view','users:delete']) RETURNING id",
+      [w.storeA],
+    )) as { id: string }[];
+    await pg.superuser(
+      "INSERT INTO memberships (org_id, user_id, role, custom_role_id) VALUES ($1, $2, 'custom', $3), ($1, $4, 'member', NULL)",
+      [w.storeA, remover, role[0]!.id, member],
+    );
+    const revoke = "UPDATE memberships SET status = 'revoked', revoked_at = now() WHERE user_id = $1";
+    expect(await inContext(c, remover, w.storeA, revoke, [member])).toBe('rows:1');
+    expect(
+      await inContext(c, remover, w.storeA, "UPDATE memberships SET role = 'viewer' WHERE user_id = $1", [member]),
+    ).toBe('BW008');
+    expect(
+      await inContext(
+        c,
+        remover,
+        w.storeA,
+        "UPDATE memberships SET status = 'revoked', revoked_at = now(), role = 'viewer' WHERE user_id = $1",
+        [member],
+      ),
+    ).toBe('BW008');
+  });
+
   it('custom roles cannot escalate: no wider grid, no oversight from someone without it, no wider assignment', async () => {
     const c = await as(DATABASE_ROLES.app);
     const manager = await createUser(pg);
