@@ -40,10 +40,12 @@ export interface ApiDeps {
   readonly verify?: TokenVerifier;
   readonly audit: AuditSink;
   /**
-   * Seals per-organisation secrets under the tenant's own key (tenant keys' EnvelopeCipher).
+   * Seals per-organisation secrets under the tenant's own key (tenant keys' EnvelopeCipher), for one
+   * request's transaction: the key is read there, under the tenant context (app.context_tenant_key),
+   * never on a connection of its own.
    * @default - the webhook secret routes answer 503 KEY_UNAVAILABLE
    */
-  readonly cipher?: SecretCipher;
+  readonly cipher?: (tx: SqlClient) => SecretCipher;
   /** @default () => new Date() */
   readonly now?: () => Date;
   /**
@@ -112,8 +114,7 @@ function auditTrail(
 export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult> {
   const now = deps.now ?? (() => new Date());
   const { logger } = deps;
-  const services: RouteServices = {
-    cipher: deps.cipher,
+  const services: Omit<RouteServices, 'cipher'> = {
     tenantKeys: deps.tenantKeys,
     exportUrlTtlSeconds: exportUrlTtl(deps.tenantKeys),
     now,
@@ -166,6 +167,7 @@ export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promi
       const trail = auditTrail(deps.audit, client, who, req, now);
       const base: Omit<RouteContext, 'tenant'> = {
         ...services,
+        cipher: deps.cipher?.(client),
         tx: client,
         caller: who,
         orgId: addressed,

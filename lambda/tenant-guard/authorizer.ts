@@ -21,6 +21,7 @@ import type { Log } from '../shared/observability';
 import { GuardError } from './errors';
 import { parseAuthorization } from './guard';
 import type { TokenVerifier } from './jwt';
+import type { GateKeySource } from './gate-key-source';
 import { issueTicket, type GateKey } from './ticket';
 
 /** What the authorizer hands the API function (API Gateway stringifies every value). */
@@ -40,8 +41,11 @@ export interface AuthorizerDeps {
   readonly verify: TokenVerifier;
   /** Refusals are logged with their code only: never the token or the key. */
   readonly log: Log;
-  /** The gate key tickets are signed with (read from its secret at cold start). */
-  readonly gateKey: GateKey;
+  /**
+   * The gate key tickets are signed with: a key, or a source re-read periodically so a warm
+   * instance follows a rotation (gate-key-source.ts `refreshingGateKey`).
+   */
+  readonly gateKey: GateKey | GateKeySource;
   /** Unix seconds. @default the system clock */
   readonly now?: () => number;
 }
@@ -82,6 +86,8 @@ const policy = (
 
 export function createAuthorizer(deps: AuthorizerDeps) {
   const now = deps.now ?? (() => Date.now() / 1000);
+  const source = deps.gateKey;
+  const gateKey: GateKeySource = typeof source === 'function' ? source : () => Promise.resolve(source);
   return async (event: APIGatewayRequestAuthorizerEvent): Promise<APIGatewayAuthorizerResult> => {
     const resource = stageWildcard(event.methodArn);
     try {
@@ -93,7 +99,7 @@ export function createAuthorizer(deps: AuthorizerDeps) {
       const id = await deps.verify(credential.token);
       if (id.expiresAt <= now()) throw new GuardError('TOKEN_EXPIRED');
       const ticket = issueTicket(
-        deps.gateKey,
+        await gateKey(),
         {
           subject: id.subject,
           email: id.email,

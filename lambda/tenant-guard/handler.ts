@@ -18,9 +18,11 @@ import { createProxyPool, parseDatabaseEnv } from '../shared/db';
 import { createObservability, observed, type Log } from '../shared/observability';
 import { sdkRetries } from '../shared/sdk';
 import { createTracer } from '../shared/tracing';
+import type { SqlClient } from '../shared/migrations';
 import type { SecretCipher } from '../shared/secret-cipher';
+import { DataKeyCache } from '../tenant-keys/data-key-cache';
 import { EnvelopeCipher } from '../tenant-keys/envelope-cipher';
-import { PgTenantKeyStore, pgTenantKeyResolver } from '../tenant-keys/pg-stores';
+import { contextTenantKeyResolver } from '../tenant-keys/pg-stores';
 import { createApi } from './api';
 import { RefusalLogSink } from './refusal-log-sink';
 import type { TenantKeysApiDeps } from './api';
@@ -42,8 +44,8 @@ export const Env = z
 export type Env = z.infer<typeof Env>;
 
 export interface HandlerOptions {
-  /** Seals per-organisation secrets (webhook secrets). @default - those routes answer 503 */
-  readonly cipher?: SecretCipher;
+  /** Seals per-organisation secrets (webhook secrets), per request transaction. @default - those routes answer 503 */
+  readonly cipher?: (tx: SqlClient) => SecretCipher;
   /** Provisioner and export bucket. @default - the tenant-keys routes answer 503 */
   readonly tenantKeys?: TenantKeysApiDeps;
   /** The clock that token expiry is judged by. @default the system clock */
@@ -87,12 +89,12 @@ export const handler = observed(
     if (!ready) {
       const env = Env.parse(process.env);
       const pool = createProxyPool(parseDatabaseEnv(process.env));
+      const kms = tracer.captureAWSv3Client(new KMSClient(sdkRetries()));
+      const cache = new DataKeyCache();
       ready = buildHandler(pool, logger, {
-        // Per-organisation secrets are sealed under the tenant's own KMS key (org_id context).
-        cipher: new EnvelopeCipher({
-          kms: tracer.captureAWSv3Client(new KMSClient(sdkRetries())),
-          keyFor: pgTenantKeyResolver(new PgTenantKeyStore(pool)),
-        }),
+        // Per-organisation secrets are sealed under the tenant's own KMS key (org_id context), read
+        // in the request's transaction for the context's own organisation (migrations/0403).
+        cipher: (tx) => new EnvelopeCipher({ kms, cache, keyFor: contextTenantKeyResolver(tx) }),
         ...(env.PROVISIONER_FUNCTION && env.EXPORT_BUCKET
           ? {
               tenantKeys: {

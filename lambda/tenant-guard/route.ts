@@ -52,9 +52,12 @@ export interface RouteResult {
   readonly afterCommit?: () => Promise<Record<string, unknown>>;
 }
 
-/** What routes use beyond the transaction, resolved once by `createApi`. */
+/** What routes use beyond the transaction, resolved by `createApi` (the cipher per request). */
 export interface RouteServices {
-  /** Seals per-organisation secrets; without it the webhook secret routes answer KEY_UNAVAILABLE. */
+  /**
+   * Seals per-organisation secrets with the key of the transaction's tenant; without it the webhook
+   * secret routes answer KEY_UNAVAILABLE.
+   */
   readonly cipher: SecretCipher | undefined;
   /** Provisioner and export bucket; without them those routes answer TENANT_KEYS_UNAVAILABLE. */
   readonly tenantKeys: TenantKeysApiDeps | undefined;

@@ -20,6 +20,7 @@ import type { LifecycleStore, TenantDataEraser } from './lifecycle-processor';
 import type { KeylessTenantSource } from './reconcile';
 import { ProvisionError, type KeySource, type TenantKeyRecord, type TenantKeyStore } from './provisioner';
 import { withTransaction } from '../shared/db';
+import type { SqlClient } from '../shared/migrations';
 
 type Row = Record<string, unknown>;
 
@@ -78,6 +79,22 @@ export function pgTenantKeyResolver(store: PgTenantKeyStore): (orgId: string) =>
     const k = await store.get(orgId);
     if (!k) throw new ProvisionError('KEY_NOT_USABLE', 'the tenant has no key yet');
     return k.keyArn;
+  };
+}
+
+/**
+ * The key of the tenant a transaction is in, for `EnvelopeCipher` (`keyFor`) in the tenant API: read
+ * under the transaction's writable tenant context (app.context_tenant_key), which returns that
+ * organisation's key and no other. Refuses any other organisation, and a tenant without a key.
+ */
+export function contextTenantKeyResolver(tx: SqlClient): (orgId: string) => Promise<string> {
+  return async (orgId) => {
+    const r = (await tx.query('SELECT org_id, key_arn FROM app.context_tenant_key()')).rows[0] as Row | undefined;
+    if (!r || r['org_id'] !== orgId) {
+      throw new ProvisionError('KEY_NOT_USABLE', 'not the writable tenant context of this transaction');
+    }
+    if (r['key_arn'] === null) throw new ProvisionError('KEY_NOT_USABLE', 'the tenant has no key yet');
+    return String(r['key_arn']);
   };
 }
 
@@ -158,7 +175,13 @@ export class PgLifecycleCommands {
   async restore(orgId: string, actor: ProvenActor): Promise<TenantLifecycle> {
     return withTransaction(this.pool, async (c) => {
       await c.query('SELECT app.authenticate($1)', [actor.proof]);
-      const cur = (await c.query('SELECT * FROM app.tenant_status($1)', [orgId])).rows[0] as Row | undefined;
+      // The tenant API's role reads the lifecycle as its member sees it (it cannot call tenant_status).
+      const cur = (
+        await c.query(
+          'SELECT org_id, lifecycle_state, cancelled_at, access_until, grace_ends_at FROM app.tenant_overview($1, $2)',
+          [actor.userId, orgId],
+        )
+      ).rows[0] as Row | undefined;
       if (!cur) throw new LifecycleError('INVALID_TRANSITION', 'no such tenant');
       const t = restore(lifecycleOf(cur), this.clock(), actor);
       await c.query('SELECT * FROM app.restore_tenant($1, $2)', [actor.userId, orgId]);

@@ -65,18 +65,11 @@ export async function processOnce(
 }
 
 /**
- * Deletes up to `limit` expired dedup rows. Plain DELETE (no FOR UPDATE, which would need the UPDATE
- * privilege the application is deliberately not granted); concurrent purges at worst skip a batch.
+ * Deletes up to `limit` expired dedup rows through app.purge_webhook_events: the ingress role holds
+ * no DELETE (which would also let it LOCK the table, migrations/0403); the function deletes expired
+ * rows only. Concurrent purges at worst skip a batch.
  */
 export async function purgeExpired(client: SqlClient, limit = 500): Promise<number> {
-  const r = await client.query(
-    `DELETE FROM webhook_event_dedup
-     WHERE (provider, scope, event_id) IN (
-       SELECT provider, scope, event_id FROM webhook_event_dedup
-       WHERE expires_at < now() ORDER BY expires_at LIMIT $1
-     ) AND expires_at < now()
-     RETURNING 1`,
-    [limit],
-  );
-  return r.rows.length;
+  const r = await client.query('SELECT app.purge_webhook_events($1) AS n', [limit]);
+  return Number(r.rows[0]?.['n'] ?? 0);
 }

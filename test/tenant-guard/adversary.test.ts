@@ -9,7 +9,7 @@
 import type { Client } from 'pg';
 import { DATABASE_ROLES, FUNCTION_ROLES, type FunctionRole } from '../../contracts/database';
 import { MIGRATOR_ROLE, startPostgres, type TestPostgres } from '../support/postgres';
-import { authenticateAs, buildWorld, createUser, ticketFor, type World } from './fixtures';
+import { asTenant, authenticateAs, buildWorld, createUser, ticketFor, type World } from './fixtures';
 
 /** Every function each role may EXECUTE (schemas app, app_private, public; extensions' excluded). */
 const ALLOWED: Readonly<Record<FunctionRole, readonly string[]>> = {
@@ -21,21 +21,25 @@ const ALLOWED: Readonly<Record<FunctionRole, readonly string[]>> = {
     'builtin_role_permissions',
     'cancel_tenant',
     'close_support_grant',
+    'context_tenant_key',
     'create_organisation',
     'current_org_id',
     'current_support_grant_id',
     'current_user_id',
+    'delete_tenant_rows',
     'expect_tenant_byok',
+    'grid_org_id',
+    'grid_writable_org_id',
     'membership_permissions',
     'modules',
     'open_support_grant',
+    'owner_org_id',
     'readable_org_ids',
     'request_tenant_export',
     'resolve_user',
     'restore_tenant',
     'set_tenant_context',
     'tenant_overview',
-    'tenant_status',
     'valid_grid',
     'writable_org_id',
   ],
@@ -44,6 +48,10 @@ const ALLOWED: Readonly<Record<FunctionRole, readonly string[]>> = {
     'current_org_id',
     'current_support_grant_id',
     'current_user_id',
+    'grid_org_id',
+    'grid_writable_org_id',
+    'owner_org_id',
+    'purge_webhook_events',
     'readable_org_ids',
     'tenant_status',
     'webhook_secret_for_verification',
@@ -54,7 +62,10 @@ const ALLOWED: Readonly<Record<FunctionRole, readonly string[]>> = {
     'current_org_id',
     'current_support_grant_id',
     'current_user_id',
+    'grid_org_id',
+    'grid_writable_org_id',
     'keyless_tenants',
+    'owner_org_id',
     'readable_org_ids',
     'record_tenant_key',
     'system_audit_head',
@@ -71,6 +82,9 @@ const ALLOWED: Readonly<Record<FunctionRole, readonly string[]>> = {
     'enter_export_context',
     'erase_tenant_rows',
     'finish_tenant_export',
+    'grid_org_id',
+    'grid_writable_org_id',
+    'owner_org_id',
     'pending_tenant_exports',
     'readable_org_ids',
     'system_audit_head',
@@ -188,7 +202,7 @@ describe('adversary on the function roles', () => {
               (r) => JSON.stringify(r.rows),
               () => '',
             );
-            if (out.includes(w.storeB) && fn.name !== 'tenant_status') leaks.push(`${fn.signature} returned B's id`);
+            if (out.includes(w.storeB)) leaks.push(`${fn.signature} returned B's id`);
             // Commit whatever the call did: B must be unchanged all the same.
             await c.query('COMMIT').catch(() => undefined);
           } finally {
@@ -238,7 +252,7 @@ describe('adversary on the function roles', () => {
       try {
         await authenticateAs(c, user, w.storeA);
         await c.query('SELECT app.set_tenant_context($1, $2)', [user, w.storeA]);
-        return await c.query(sql, params).then(
+        return await c.query(sql, [...params]).then(
           (r) => `rows:${r.rowCount}`,
           (e: { code?: string }) => e.code,
         );
@@ -249,7 +263,11 @@ describe('adversary on the function roles', () => {
     expect(await attempt(member, "UPDATE memberships SET role = 'owner' WHERE user_id = $1", [member])).toBe('BW008');
     expect(await attempt(admin, "UPDATE memberships SET role = 'owner' WHERE user_id = $1", [admin])).toBe('BW008');
     expect(await attempt(admin, "UPDATE memberships SET role = 'member' WHERE user_id = $1", [w.ownerA])).toBe('BW008');
-    expect(await attempt(admin, 'DELETE FROM memberships WHERE user_id = $1', [w.ownerA])).toBe('BW008');
+    // Memberships are revoked, never deleted: no role holds DELETE, and the delete function refuses the table.
+    expect(await attempt(admin, 'DELETE FROM memberships WHERE user_id = $1', [w.ownerA])).toBe('42501');
+    expect(
+      await attempt(admin, "SELECT app.delete_tenant_rows('memberships', ARRAY(SELECT id FROM memberships))"),
+    ).toBe('BW008');
     expect(await attempt(admin, "UPDATE memberships SET role = 'viewer' WHERE user_id = $1", [member])).toBe('rows:1');
     // A revoked key or grant stays revoked, whoever asks.
     await c.query('BEGIN');
@@ -297,6 +315,223 @@ describe('adversary on the function roles', () => {
       );
       expect({ role, e }).toEqual({ role, e: '42501' });
     }
+  });
+
+  /** Runs `sql` as `user` inside `org` (optionally under a support grant), rolled back; rows affected or the error code. */
+  async function inContext(
+    c: Client,
+    user: string,
+    org: string,
+    sql: string,
+    params: readonly unknown[] = [],
+    grant: string | null = null,
+  ): Promise<string | undefined> {
+    await c.query('BEGIN');
+    try {
+      await authenticateAs(c, user, org);
+      await c.query('SELECT app.set_tenant_context($1, $2, $3)', [user, org, grant]);
+      return await c.query(sql, [...params]).then(
+        (r) => `rows:${r.rowCount}`,
+        (e: { code?: string }) => e.code,
+      );
+    } finally {
+      await c.query('ROLLBACK');
+    }
+  }
+
+  it('the domain grid holds in the database: a role without the permission cannot write, whatever SQL it sends', async () => {
+    const c = await as(DATABASE_ROLES.app);
+    const clerk = await createUser(pg);
+    const viewer = await createUser(pg);
+    const role = (await pg.superuser(
+      "INSERT INTO custom_roles (org_id, name, permissions) VALUES ($1, 'clerk', ARRAY['leads:view','leads:create']) RETURNING id",
+      [w.storeA],
+    )) as { id: string }[];
+    await pg.superuser(
+      "INSERT INTO memberships (org_id, user_id, role, custom_role_id) VALUES ($1, $2, 'custom', $3), ($1, $4, 'viewer', NULL)",
+      [w.storeA, clerk, role[0]!.id, viewer],
+    );
+    const lead = (await pg.superuser("INSERT INTO leads (org_id, name) VALUES ($1, 'grid probe') RETURNING id", [
+      w.storeA,
+    ])) as { id: string }[];
+    const id = lead[0]!.id;
+    const insert = ["INSERT INTO leads (org_id, name) VALUES ($1, 'x')", [w.storeA]] as const;
+    const update = ["UPDATE leads SET name = 'changed' WHERE id = $1", [id]] as const;
+    const remove = ["SELECT * FROM app.delete_tenant_rows('leads', ARRAY[$1]::uuid[])", [id]] as const;
+    // The clerk creates but neither edits nor deletes; the Viewer only reads; the Owner does everything.
+    expect(await inContext(c, clerk, w.storeA, ...insert)).toBe('rows:1');
+    expect(await inContext(c, clerk, w.storeA, ...update)).toBe('rows:0');
+    expect(await inContext(c, clerk, w.storeA, ...remove)).toBe('rows:0');
+    expect(await inContext(c, viewer, w.storeA, ...insert)).toBe('42501');
+    expect(await inContext(c, viewer, w.storeA, ...update)).toBe('rows:0');
+    expect(await inContext(c, viewer, w.storeA, ...remove)).toBe('rows:0');
+    expect(await inContext(c, viewer, w.storeA, 'SELECT 1 FROM leads WHERE id = $1', [id])).toBe('rows:1');
+    expect(await inContext(c, w.ownerA, w.storeA, ...update)).toBe('rows:1');
+    expect(await inContext(c, w.ownerA, w.storeA, ...remove)).toBe('rows:1');
+    // Nor in another tenant, with every permission of its own.
+    expect(await inContext(c, w.ownerB, w.storeB, ...remove)).toBe('rows:0');
+    expect(await inContext(c, w.ownerB, w.storeB, update[0], update[1])).toBe('rows:0');
+  });
+
+  it('a membership is revoked with users:delete and changed with users:edit, as in the API', async () => {
+    const c = await as(DATABASE_ROLES.app);
+    const remover = await createUser(pg);
+    const member = await createUser(pg);
+    const role = (await pg.superuser(
+      "INSERT INTO custom_roles (org_id, name, permissions) VALUES ($1, 'remover', ARRAY['users:view','users:delete']) RETURNING id",
+      [w.storeA],
+    )) as { id: string }[];
+    await pg.superuser(
+      "INSERT INTO memberships (org_id, user_id, role, custom_role_id) VALUES ($1, $2, 'custom', $3), ($1, $4, 'member', NULL)",
+      [w.storeA, remover, role[0]!.id, member],
+    );
+    const revoke = "UPDATE memberships SET status = 'revoked', revoked_at = now() WHERE user_id = $1";
+    expect(await inContext(c, remover, w.storeA, revoke, [member])).toBe('rows:1');
+    expect(
+      await inContext(c, remover, w.storeA, "UPDATE memberships SET role = 'viewer' WHERE user_id = $1", [member]),
+    ).toBe('BW008');
+    expect(
+      await inContext(
+        c,
+        remover,
+        w.storeA,
+        "UPDATE memberships SET status = 'revoked', revoked_at = now(), role = 'viewer' WHERE user_id = $1",
+        [member],
+      ),
+    ).toBe('BW008');
+  });
+
+  it('custom roles cannot escalate: no wider grid, no oversight from someone without it, no wider assignment', async () => {
+    const c = await as(DATABASE_ROLES.app);
+    const manager = await createUser(pg);
+    const newcomer = await createUser(pg);
+    const perms = ['settings:view', 'settings:create', 'settings:edit', 'users:view', 'users:create', 'users:edit'];
+    const [own, wide, overseer] = (await pg.superuser(
+      `INSERT INTO custom_roles (org_id, name, permissions, oversight) VALUES
+         ($1, 'manager', $2, false), ($1, 'wide', ARRAY['leads:delete'], false), ($1, 'overseer', ARRAY['leads:view'], true)
+       RETURNING id`,
+      [w.group, [...perms, 'leads:view']],
+    )) as { id: string }[];
+    await pg.superuser(
+      "INSERT INTO memberships (org_id, user_id, role, custom_role_id) VALUES ($1, $2, 'custom', $3)",
+      [w.group, manager, own!.id],
+    );
+    const asManager = (sql: string, params: unknown[] = []) => inContext(c, manager, w.group, sql, params);
+    const newRole = 'INSERT INTO custom_roles (org_id, name, permissions, oversight) VALUES ($1, $2, $3, $4)';
+    expect(await asManager(newRole, [w.group, 'r1', ['leads:view'], false])).toBe('rows:1');
+    expect(await asManager(newRole, [w.group, 'r2', ['leads:view'], true])).toBe('BW008');
+    expect(await asManager(newRole, [w.group, 'r3', ['leads:delete'], false])).toBe('BW008');
+    // Not onto their own role either (which would reach themself), nor by editing a wider role.
+    expect(await asManager('UPDATE custom_roles SET oversight = true WHERE id = $1', [own!.id])).toBe('BW008');
+    expect(await asManager("UPDATE custom_roles SET permissions = ARRAY['leads:view'] WHERE id = $1", [wide!.id])).toBe(
+      'BW008',
+    );
+    const assign = "INSERT INTO memberships (org_id, user_id, role, custom_role_id) VALUES ($1, $2, 'custom', $3)";
+    expect(await asManager(assign, [w.group, newcomer, overseer!.id])).toBe('BW008');
+    expect(await asManager(assign, [w.group, newcomer, wide!.id])).toBe('BW008');
+    expect(await asManager('UPDATE memberships SET custom_role_id = $2 WHERE user_id = $1', [manager, wide!.id])).toBe(
+      'BW008',
+    );
+    // The group's Owner, who has oversight, may hand it out.
+    expect(await inContext(c, w.groupOwner, w.group, newRole, [w.group, 'r4', ['leads:view'], true])).toBe('rows:1');
+    expect(await inContext(c, w.groupOwner, w.group, assign, [w.group, newcomer, overseer!.id])).toBe('rows:1');
+  });
+
+  it('the tenant API reads no tenant’s key but its own writable context’s', async () => {
+    const c = await as(DATABASE_ROLES.app);
+    await pg.superuser(
+      "UPDATE organisations SET kms_key_arn = 'arn:aws:kms:eu-west-1:111122223333:key/' || $2, kms_key_source = 'managed' WHERE id = $1 AND kms_key_arn IS NULL",
+      [w.storeA, '0a1b2c3d-0000-4000-8000-00000000000a'],
+    );
+    expect(
+      await c.query('SELECT * FROM app.tenant_status($1)', [w.storeA]).catch((e: { code?: string }) => e.code),
+    ).toBe('42501');
+    expect((await c.query('SELECT * FROM app.context_tenant_key()')).rowCount).toBe(0);
+    const key = await asTenant(
+      c,
+      w.ownerA,
+      w.storeA,
+      async () => (await c.query('SELECT * FROM app.context_tenant_key()')).rows,
+    );
+    expect(key).toEqual([
+      {
+        org_id: w.storeA,
+        key_arn: 'arn:aws:kms:eu-west-1:111122223333:key/0a1b2c3d-0000-4000-8000-00000000000a',
+        key_source: 'managed',
+      },
+    ]);
+    // Read-only oversight of store A from its group: no key (sealing is a write).
+    const overseen = await asTenant(
+      c,
+      w.groupOwner,
+      w.storeA,
+      async () => (await c.query('SELECT * FROM app.context_tenant_key()')).rowCount,
+    );
+    expect(overseen).toBe(0);
+  });
+
+  it('no function role can LOCK any relation in a mode that blocks writes (generated from the catalog)', async () => {
+    const relations = (
+      (await pg.superuser(
+        `SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS rel
+           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+            AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')
+          ORDER BY 1`,
+      )) as { rel: string }[]
+    ).map((r) => r.rel);
+    expect(relations).toEqual(expect.arrayContaining(['public.leads', 'public.memberships', 'app.tenant_context']));
+    // Why it holds: table-level UPDATE, DELETE, TRUNCATE or MAINTAIN is what LOCK TABLE asks for; none is held.
+    const held = (await pg.superuser(
+      `SELECT r.rolname || ' ' || p || ' ' || c.oid::regclass AS g
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        CROSS JOIN unnest(ARRAY['UPDATE', 'DELETE', 'TRUNCATE', 'MAINTAIN']) p
+        CROSS JOIN pg_roles r
+        WHERE r.rolname = ANY ($1) AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+          AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND has_table_privilege(r.oid, c.oid, p)`,
+      [[...FUNCTION_ROLES]],
+    )) as { g: string }[];
+    expect(held.map((h) => h.g)).toEqual([]);
+    const modes = ['SHARE UPDATE EXCLUSIVE', 'SHARE', 'SHARE ROW EXCLUSIVE', 'EXCLUSIVE', 'ACCESS EXCLUSIVE'];
+    const locked: string[] = [];
+    let tried = 0;
+    for (const role of FUNCTION_ROLES) {
+      const c = await as(role);
+      await c.query('BEGIN');
+      for (const rel of relations) {
+        for (const mode of modes) {
+          await c.query('SAVEPOINT l');
+          const e = await c.query(`LOCK TABLE ${rel} IN ${mode} MODE NOWAIT`).then(
+            () => null,
+            (x: { code?: string }) => x.code,
+          );
+          await c.query('ROLLBACK TO SAVEPOINT l');
+          tried++;
+          if (e !== '42501') locked.push(`${role} ${rel} ${mode}: ${e ?? 'locked'}`);
+        }
+      }
+      await c.query('ROLLBACK');
+    }
+    expect(locked).toEqual([]);
+    expect(tried).toBe(FUNCTION_ROLES.length * relations.length * modes.length);
+    // The check bites: column-level UPDATE does not let a role lock, table-level UPDATE does.
+    await pg.superuser('CREATE TABLE public.lock_probe (id int, v int)');
+    await pg.superuser(`GRANT UPDATE (v) ON public.lock_probe TO ${DATABASE_ROLES.app}`);
+    const c = await as(DATABASE_ROLES.app);
+    const lock = () =>
+      c.query('BEGIN').then(() =>
+        c
+          .query('LOCK TABLE public.lock_probe IN SHARE ROW EXCLUSIVE MODE NOWAIT')
+          .then(
+            () => 'locked',
+            (x: { code?: string }) => x.code,
+          )
+          .finally(() => c.query('ROLLBACK')),
+      );
+    expect(await lock()).toBe('42501');
+    await pg.superuser(`GRANT UPDATE ON public.lock_probe TO ${DATABASE_ROLES.app}`);
+    expect(await lock()).toBe('locked');
+    await pg.superuser('DROP TABLE public.lock_probe');
   });
 
   it('side channels: no role can ALTER ROLE itself into privilege, LOCK tables, or read the dedup table unless it is the ingress', async () => {

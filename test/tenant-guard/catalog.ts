@@ -4,6 +4,8 @@
  */
 import type { ClientBase } from 'pg';
 import { defined } from '../support/defined';
+import { FUNCTION_ROLES } from '../../contracts/database';
+import { MODULES } from '../../lambda/tenant-guard/permissions';
 
 export const APP = 'bulwark_app';
 
@@ -108,8 +110,21 @@ export async function catalogProblems(c: ClientBase): Promise<string[]> {
     for (const p of policies.rows) {
       const appliesToApp = p.roles.includes('public') || p.roles.includes(APP);
       const expr = `${p.qual} ${p.check}`;
-      if (appliesToApp && !/app\.(readable_org_ids|writable_org_id|current_org_id)\(\)/.test(expr)) {
+      if (
+        appliesToApp &&
+        !/app\.(readable_org_ids|writable_org_id|current_org_id|owner_org_id)\(\)|app\.grid_(writable_)?org_id\('/.test(
+          expr,
+        )
+      ) {
         problems.push(`${t}: policy ${p.name} does not compare with the tenant context`);
+      }
+      // Domain tables (named after their module) check the context's grid in every tenant policy.
+      if (
+        (MODULES as readonly string[]).includes(t) &&
+        p.name.startsWith('tenant_') &&
+        !/app\.grid_(writable_)?org_id\('/.test(expr)
+      ) {
+        problems.push(`${t}: policy ${p.name} does not check the grid`);
       }
     }
     for (const [priv, cmd] of [
@@ -118,10 +133,12 @@ export async function catalogProblems(c: ClientBase): Promise<string[]> {
       ['UPDATE', 'UPDATE'],
       ['DELETE', 'DELETE'],
     ] as const) {
+      // Column grants count for UPDATE (the function roles' UPDATE is column-level: migrations/0403).
       const granted = defined(
         (
           await c.query<{ g: boolean }>(
-            `SELECT has_table_privilege($1, ('public.' || quote_ident($2))::regclass, $3) AS g`,
+            `SELECT CASE WHEN $3 = 'DELETE' THEN has_table_privilege($1, ('public.' || quote_ident($2))::regclass, $3)
+                         ELSE has_any_column_privilege($1, ('public.' || quote_ident($2))::regclass, $3) END AS g`,
             [APP, t, priv],
           )
         ).rows[0],
@@ -137,6 +154,19 @@ export async function catalogProblems(c: ClientBase): Promise<string[]> {
     );
     if ((publicGrant.rowCount ?? 0) > 0) problems.push(`${t}: privileges granted to PUBLIC`);
   }
+
+  // LOCK TABLE in a mode that blocks writes needs one of these at table level: no function role holds any.
+  const lockers = await c.query<{ g: string }>(
+    `SELECT r.rolname || ' ' || p || ' ' || cl.oid::regclass AS g
+       FROM pg_class cl JOIN pg_namespace n ON n.oid = cl.relnamespace
+      CROSS JOIN unnest(ARRAY['UPDATE', 'DELETE', 'TRUNCATE', 'MAINTAIN']) p
+      CROSS JOIN pg_roles r
+      WHERE r.rolname = ANY ($1) AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+        AND cl.relkind IN ('r', 'p', 'v', 'm', 'f') AND has_table_privilege(r.oid, cl.oid, p)
+      ORDER BY 1`,
+    [[...FUNCTION_ROLES]],
+  );
+  for (const l of lockers.rows) problems.push(`table-level privilege lets a function role lock: ${l.g}`);
 
   const views = await c.query<{ v: string }>(
     `SELECT c.relname AS v FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace

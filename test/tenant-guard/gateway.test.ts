@@ -15,7 +15,8 @@ import { RecordingLog } from '../support/observability';
 import { createHmac } from 'node:crypto';
 import { securityHeaders } from '../../contracts/security-headers';
 import { EnvelopeCipher } from '../../lambda/tenant-keys/envelope-cipher';
-import { PgTenantKeyStore, pgTenantKeyResolver } from '../../lambda/tenant-keys/pg-stores';
+import { contextTenantKeyResolver, PgTenantKeyStore, pgTenantKeyResolver } from '../../lambda/tenant-keys/pg-stores';
+import { DataKeyCache } from '../../lambda/tenant-keys/data-key-cache';
 import { PgWebhookSecretReader } from '../../lambda/webhooks/pg-secret-store';
 import { StoredSecretResolver } from '../../lambda/webhooks/secrets';
 import { FakeKms, KEY_A } from '../tenant-keys/fake-kms';
@@ -55,8 +56,18 @@ describe('tenant API behind the REQUEST authorizer', () => {
     id = await testIdentity(pg);
     authorize = createAuthorizer({ verify: id.verify, log: authorizerLog, gateKey: TEST_GATE_KEY });
     kms = new FakeKms();
-    cipher = new EnvelopeCipher({ kms: kms.client, keyFor: pgTenantKeyResolver(new PgTenantKeyStore(pool)) });
-    api = buildHandler(pool, refusals, { cipher, now: () => frozenAt ?? new Date() });
+    // The ingress opens with the webhooks role's key lookup; the API seals with the key its own
+    // transaction's tenant context reads (migrations/0403). One data-key cache, as in a warm function.
+    const cache = new DataKeyCache();
+    cipher = new EnvelopeCipher({
+      kms: kms.client,
+      cache,
+      keyFor: pgTenantKeyResolver(new PgTenantKeyStore(pg.pool(DATABASE_ROLES.webhooks))),
+    });
+    api = buildHandler(pool, refusals, {
+      cipher: (tx) => new EnvelopeCipher({ kms: kms.client, cache, keyFor: contextTenantKeyResolver(tx) }),
+      now: () => frozenAt ?? new Date(),
+    });
   });
   afterAll(async () => pg?.stop());
 

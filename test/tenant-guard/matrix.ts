@@ -8,10 +8,12 @@ import { randomUUID } from 'node:crypto';
 import type { TestPostgres } from '../support/postgres';
 import { APP, foreignKeys, tenantTables, type ForeignKey } from './catalog';
 import { defined } from '../support/defined';
-import { authenticateAs } from './fixtures';
+import { authenticateAs, createUser } from './fixtures';
 
 export const OPERATIONS = ['select', 'insert', 'update', 'rehome', 'delete'] as const;
-export const CONTEXTS = ['own', 'other', 'unset', 'empty', 'forged', 'previous'] as const;
+/** Read-only contexts in `me`'s organisation: every write must fail there, every read succeed. */
+export const READ_ONLY_CONTEXTS = ['read_grant', 'oversight', 'viewer'] as const;
+export const CONTEXTS = ['own', 'other', 'unset', 'empty', 'forged', 'previous', ...READ_ONLY_CONTEXTS] as const;
 export type Operation = (typeof OPERATIONS)[number];
 export type Context = (typeof CONTEXTS)[number];
 
@@ -28,6 +30,40 @@ export interface Tenant {
   readonly user: string;
 }
 
+/**
+ * Who enters `me`'s organisation read-only: a support engineer under a live `read` grant, an
+ * Owner of an ancestor dealer group (oversight), and a Viewer member of the store itself.
+ */
+export interface ReadOnlyActors {
+  readonly support: string;
+  readonly readGrant: string;
+  readonly overseer: string;
+  readonly viewer: string;
+}
+
+/** Sets up the read-only actors for `org` (a Viewer and a `read` grant; `overseer` must own an ancestor). */
+export async function readOnlyActors(
+  pg: TestPostgres,
+  org: string,
+  overseer: string,
+  support: string,
+): Promise<ReadOnlyActors> {
+  const viewer = await createUser(pg);
+  await su(pg, "INSERT INTO memberships (org_id, user_id, role) VALUES ($1, $2, 'viewer')", [org, viewer]);
+  const grant = await su<{ id: string }>(
+    pg,
+    "INSERT INTO support_grants (org_id, granted_to, reason, scope, expires_at) VALUES ($1, $2, 'matrix read-only grant', 'read', now() + interval '4 hours') RETURNING id",
+    [org, support],
+  );
+  return { support, readGrant: defined(grant[0]).id, overseer, viewer };
+}
+
+/**
+ * Writes a read-only context may still make: its own audit trail (actions taken read-only are
+ * audited in the context's organisation, migrations/0100 `audit_append_in_context`).
+ */
+const READ_ONLY_EXEMPT = new Set(['audit_log insert']);
+
 export interface MatrixResult {
   readonly cases: readonly MatrixCase[];
   readonly failures: readonly string[];
@@ -37,7 +73,12 @@ type Row = Record<string, unknown>;
 
 interface TablePlan {
   readonly table: string;
+  /** UPDATE: any column; DELETE: through app.delete_tenant_rows (no role holds DELETE, migrations/0403). */
   readonly privileges: Readonly<Record<'SELECT' | 'INSERT' | 'UPDATE' | 'DELETE', boolean>>;
+  /** A column the application may update (the update case sets it to itself), if any. */
+  readonly updatable: string | undefined;
+  /** Whether the application may update org_id (it never may). */
+  readonly rehomable: boolean;
   /** Per org: a row anyone may point at, and a row nothing references (safe to delete). */
   readonly anchor: Readonly<Record<string, Row>>;
   readonly spare: Readonly<Record<string, Row>>;
@@ -58,13 +99,32 @@ async function plan(pg: TestPostgres, app: Client, tenants: readonly Tenant[]): 
   for (const table of tables) {
     const q = `"${table.replace(/"/g, '""')}"`;
     const privileges = { SELECT: false, INSERT: false, UPDATE: false, DELETE: false };
-    for (const p of Object.keys(privileges) as (keyof typeof privileges)[]) {
+    for (const p of ['SELECT', 'INSERT'] as const) {
       privileges[p] = defined(
         (
           await su<{ g: boolean }>(pg, `SELECT has_table_privilege($1, $2::regclass, $3) AS g`, [APP, `public.${q}`, p])
         )[0],
       ).g;
     }
+    const cols = await su<{ col: string }>(
+      pg,
+      `SELECT a.attname AS col FROM pg_attribute a
+        WHERE a.attrelid = $2::regclass AND a.attnum > 0 AND NOT a.attisdropped
+          AND has_column_privilege($1, a.attrelid, a.attnum, 'UPDATE') ORDER BY a.attnum`,
+      [APP, `public.${q}`],
+    );
+    privileges.UPDATE = cols.length > 0;
+    privileges.DELETE = defined(
+      (
+        await su<{ g: boolean }>(
+          pg,
+          'SELECT EXISTS (SELECT 1 FROM app_private.deletable_tables d WHERE d.tbl = $1::regclass) AS g',
+          [`public.${q}`],
+        )
+      )[0],
+    ).g;
+    const updatable = cols[0]?.col;
+    const rehomable = cols.some((c) => c.col === 'org_id');
     // Rows of `table` nothing points at, from every foreign key that references it.
     const referencing = allFks.filter((f) => f.refTable === table);
     const unreferenced = referencing
@@ -93,6 +153,8 @@ async function plan(pg: TestPostgres, app: Client, tenants: readonly Tenant[]): 
     plans.push({
       table,
       privileges,
+      updatable,
+      rehomable,
       anchor,
       spare,
       fks: allFks.filter((f) => f.table === table),
@@ -141,7 +203,13 @@ async function attempt(app: Client, sql: string, params: unknown[]): Promise<Out
  * Runs every case. `me` and `them` are two unrelated stores (each with an Owner); the acting user
  * is always `me.user`.
  */
-export async function runMatrix(pg: TestPostgres, app: Client, me: Tenant, them: Tenant): Promise<MatrixResult> {
+export async function runMatrix(
+  pg: TestPostgres,
+  app: Client,
+  me: Tenant,
+  them: Tenant,
+  readers: ReadOnlyActors,
+): Promise<MatrixResult> {
   const plans = await plan(pg, app, [me, them]);
   const cases: MatrixCase[] = [];
   const failures: string[] = [];
@@ -154,6 +222,7 @@ export async function runMatrix(pg: TestPostgres, app: Client, me: Tenant, them:
         // (which only a verified context for `me` may touch).
         const victim = ctx === 'other' ? them.org : me.org;
         const allowed = ctx === 'own';
+        const readOnly = (READ_ONLY_CONTEXTS as readonly string[]).includes(ctx);
 
         if (ctx === 'previous') {
           await app.query('BEGIN');
@@ -166,6 +235,13 @@ export async function runMatrix(pg: TestPostgres, app: Client, me: Tenant, them:
           if (ctx === 'own' || ctx === 'other') {
             await authenticateAs(app, me.user, me.org);
             await app.query('SELECT app.set_tenant_context($1, $2)', [me.user, me.org]);
+          } else if (readOnly) {
+            const [who, grant] =
+              ctx === 'read_grant'
+                ? [readers.support, readers.readGrant]
+                : [ctx === 'oversight' ? readers.overseer : readers.viewer, null];
+            await authenticateAs(app, who, me.org);
+            await app.query('SELECT app.set_tenant_context($1, $2, $3)', [who, me.org, grant]);
           } else if (ctx === 'empty' || ctx === 'forged') {
             for (const name of GUC_NAMES) {
               await app.query('SELECT set_config($1, $2, true)', [name, ctx === 'empty' ? '' : me.org]);
@@ -190,16 +266,19 @@ export async function runMatrix(pg: TestPostgres, app: Client, me: Tenant, them:
               expectRows = 1;
               break;
             }
-            case 'update':
+            case 'update': {
               priv = p.privileges.UPDATE;
-              outcome = await attempt(app, `UPDATE ${q} SET org_id = org_id WHERE id = $1`, [
+              const col = `"${(p.updatable ?? 'org_id').replace(/"/g, '""')}"`;
+              outcome = await attempt(app, `UPDATE ${q} SET ${col} = ${col} WHERE id = $1`, [
                 defined(p.anchor[victim])['id'],
               ]);
               expectRows = 1;
               break;
+            }
             case 'rehome':
-              // Moving a row into another tenant is never allowed, not even from a verified context.
-              priv = p.privileges.UPDATE;
+              // Moving a row into another tenant is never allowed, not even from a verified context
+              // (no role may even update org_id).
+              priv = p.rehomable;
               outcome = await attempt(app, `UPDATE ${q} SET org_id = $2 WHERE id = $1`, [
                 defined(p.anchor[victim])['id'],
                 victim === me.org ? them.org : me.org,
@@ -208,7 +287,12 @@ export async function runMatrix(pg: TestPostgres, app: Client, me: Tenant, them:
               break;
             case 'delete':
               priv = p.privileges.DELETE;
-              outcome = await attempt(app, `DELETE FROM ${q} WHERE id = $1`, [defined(p.spare[victim])['id']]);
+              outcome = priv
+                ? await attempt(app, 'SELECT * FROM app.delete_tenant_rows($1::regclass, ARRAY[$2]::uuid[])', [
+                    q,
+                    defined(p.spare[victim])['id'],
+                  ])
+                : await attempt(app, `DELETE FROM ${q} WHERE id = $1`, [defined(p.spare[victim])['id']]);
               expectRows = 1;
               break;
           }
@@ -223,14 +307,21 @@ export async function runMatrix(pg: TestPostgres, app: Client, me: Tenant, them:
             if (!outcome.code || !REFUSED.test(outcome.code)) {
               failures.push(`${label}: expected refusal, got ${JSON.stringify(outcome)}`);
             }
+          } else if (readOnly && op === 'select') {
+            // What it reads depends on its grid (rls.test.ts checks the reads); it never errs.
+            if (outcome.rows === undefined || outcome.rows > 1) {
+              failures.push(`${label}: expected a read, got ${JSON.stringify(outcome)}`);
+            }
           } else if (allowed) {
             if (outcome.rows !== expectRows)
               failures.push(`${label}: expected ${expectRows} row(s), got ${JSON.stringify(outcome)}`);
+          } else if (readOnly && READ_ONLY_EXEMPT.has(`${p.table} ${op}`)) {
+            // Recorded above; not a write to tenant data.
           } else if (op === 'insert') {
             if (!outcome.code || !REFUSED.test(outcome.code)) {
               failures.push(`${label}: expected refusal, got ${JSON.stringify(outcome)}`);
             }
-          } else if (outcome.rows !== 0) {
+          } else if (outcome.rows !== 0 && !(outcome.code && REFUSED.test(outcome.code))) {
             failures.push(`${label}: expected nothing, got ${JSON.stringify(outcome)}`);
           }
         } finally {

@@ -6,15 +6,17 @@ import type { Client } from 'pg';
 import { MIGRATOR_ROLE, startPostgres, type TestPostgres } from '../support/postgres';
 import { catalogProblems, tenantTables } from './catalog';
 import { asTenant, authenticateAs, buildWorld, type World } from './fixtures';
-import { CONTEXTS, OPERATIONS, runMatrix } from './matrix';
+import { CONTEXTS, OPERATIONS, READ_ONLY_CONTEXTS, readOnlyActors, runMatrix, type ReadOnlyActors } from './matrix';
 import { seedTenant, vin } from './seed';
 import { defined } from '../support/defined';
+import { MODULES } from '../../lambda/tenant-guard/permissions';
 
 describe('row-level security', () => {
   let pg: TestPostgres;
   let w: World;
   let app: Client;
   let migrator: Client;
+  let readers: ReadOnlyActors;
   beforeAll(async () => {
     pg = await startPostgres();
     w = await buildWorld(pg);
@@ -24,6 +26,8 @@ describe('row-level security', () => {
     ] as const) {
       await seedTenant(pg, org, owner, w.support);
     }
+    // Store A sits under the group, whose Owner oversees it read-only.
+    readers = await readOnlyActors(pg, w.storeA, w.groupOwner, w.support);
     app = await pg.client();
     migrator = await pg.client(MIGRATOR_ROLE);
     await migrator.query("SET lock_timeout = '10s'");
@@ -76,7 +80,7 @@ describe('row-level security', () => {
   });
 
   it('cross-tenant matrix: every tenant table x SELECT/INSERT/UPDATE/DELETE x every context', async () => {
-    const { cases, failures } = await runMatrix(pg, app, me(), them());
+    const { cases, failures } = await runMatrix(pg, app, me(), them(), readers);
     expect(failures).toEqual([]);
     // Every combination ran exactly once and was observed.
     const tables = await tenantTables(app);
@@ -90,6 +94,19 @@ describe('row-level security', () => {
     for (const t of tables) {
       expect({ t, outcome: outcome(t, 'select', 'own') }).toEqual({ t, outcome: { rows: 1 } });
       expect({ t, outcome: outcome(t, 'select', 'unset') }).toEqual({ t, outcome: { rows: 0 } });
+      // Read-only contexts are real (they read) and write nothing: every insert, update, re-home and
+      // delete of every table is refused or touches no row (their own audit trail excepted).
+      for (const ctx of READ_ONLY_CONTEXTS) {
+        // Support and oversight read with every module's view; the Viewer with its domain modules'.
+        if (ctx !== 'viewer' || (MODULES as readonly string[]).includes(t)) {
+          expect({ t, ctx, outcome: outcome(t, 'select', ctx) }).toEqual({ t, ctx, outcome: { rows: 1 } });
+        }
+        for (const op of ['insert', 'update', 'rehome', 'delete'] as const) {
+          if (t === 'audit_log' && op === 'insert') continue;
+          const o = outcome(t, op, ctx);
+          expect({ t, ctx, op, wrote: (o?.rows ?? 0) > 0 }).toEqual({ t, ctx, op, wrote: false });
+        }
+      }
     }
   });
 
@@ -174,6 +191,16 @@ describe('row-level security', () => {
       "SELECT user_id FROM memberships WHERE org_id = $1 AND role = 'custom' LIMIT 1",
       [w.storeA],
     )) as { user_id: string }[];
+    const mint =
+      "INSERT INTO api_keys (org_id, name, secret_hash, permissions) VALUES ($1, 'k', $2, ARRAY['leads:view'])";
+    // Minting needs settings:create in the database too (migrations/0403); give the member's role that.
+    await asTenant(app, defined(member[0]).user_id, w.storeA, async () => {
+      await expect(app.query(mint, [w.storeA, Buffer.alloc(32)])).rejects.toMatchObject({ code: '42501' });
+    });
+    await pg.superuser(
+      "UPDATE custom_roles SET permissions = permissions || ARRAY['settings:create'] WHERE id = (SELECT custom_role_id FROM memberships WHERE org_id = $1 AND user_id = $2)",
+      [w.storeA, defined(member[0]).user_id],
+    );
     await asTenant(app, defined(member[0]).user_id, w.storeA, async () => {
       await app.query('SAVEPOINT wide');
       await expect(
@@ -189,6 +216,10 @@ describe('row-level security', () => {
       );
       expect(defined(ok.rows[0]).created_by).toBe(defined(member[0]).user_id);
     });
+    await pg.superuser(
+      "UPDATE custom_roles SET permissions = array_remove(permissions, 'settings:create') WHERE id = (SELECT custom_role_id FROM memberships WHERE org_id = $1 AND user_id = $2)",
+      [w.storeA, defined(member[0]).user_id],
+    );
   });
 
   it('column grants: an application bug cannot extend a support grant or re-point an API key', async () => {
@@ -249,7 +280,7 @@ describe('row-level security', () => {
       await migrator.query('DROP POLICY tenant_select ON leads');
       await migrator.query('CREATE POLICY tenant_select ON leads FOR SELECT USING (true)');
       try {
-        const { failures } = await runMatrix(pg, app, me(), them());
+        const { failures } = await runMatrix(pg, app, me(), them(), readers);
         expect(failures).toEqual(expect.arrayContaining([expect.stringMatching(/^leads select other: /)]));
         expect(failures).toEqual(expect.arrayContaining([expect.stringMatching(/^leads select unset: /)]));
         expect(await catalogProblems(app)).toContain(
@@ -258,28 +289,80 @@ describe('row-level security', () => {
       } finally {
         await migrator.query('DROP POLICY tenant_select ON leads');
         await migrator.query(
-          'CREATE POLICY tenant_select ON leads FOR SELECT USING (org_id = (SELECT app.current_org_id()))',
+          "CREATE POLICY tenant_select ON leads FOR SELECT USING (org_id = (SELECT app.grid_org_id('leads:view')))",
         );
       }
-      expect((await runMatrix(pg, app, me(), them())).failures).toEqual([]);
+      expect((await runMatrix(pg, app, me(), them(), readers)).failures).toEqual([]);
     });
 
     it('weakening one write policy (insert check that still mentions the gate) makes the matrix fail', async () => {
       await migrator.query('DROP POLICY tenant_insert ON deals');
       await migrator.query(
-        'CREATE POLICY tenant_insert ON deals FOR INSERT WITH CHECK (org_id = (SELECT app.writable_org_id()) OR true)',
+        "CREATE POLICY tenant_insert ON deals FOR INSERT WITH CHECK (org_id = (SELECT app.grid_writable_org_id('deals:create')) OR true)",
       );
       try {
-        const { failures } = await runMatrix(pg, app, me(), them());
+        const { failures } = await runMatrix(pg, app, me(), them(), readers);
         expect(failures).toEqual(expect.arrayContaining([expect.stringMatching(/^deals insert other: /)]));
         // The catalog regex alone would not have caught this one: the matrix does.
         expect(await catalogProblems(app)).toEqual([]);
       } finally {
         await migrator.query('DROP POLICY tenant_insert ON deals');
         await migrator.query(
-          'CREATE POLICY tenant_insert ON deals FOR INSERT WITH CHECK (org_id = (SELECT app.writable_org_id()))',
+          "CREATE POLICY tenant_insert ON deals FOR INSERT WITH CHECK (org_id = (SELECT app.grid_writable_org_id('deals:create')))",
         );
       }
+    });
+
+    /** Runs the matrix with one policy weakened by `weaken`, then restores it with `restore`. */
+    async function weakened(weaken: string, restore: string): Promise<readonly string[]> {
+      await migrator.query(weaken);
+      try {
+        // The catalog sees a domain policy without the grid too; the matrix sees what it lets through.
+        if (!weaken.includes('grid_')) {
+          expect(await catalogProblems(app)).toEqual([
+            expect.stringMatching(/^(leads|customers): policy tenant_\w+ does not check the grid$/),
+          ]);
+        }
+        return (await runMatrix(pg, app, me(), them(), readers)).failures;
+      } finally {
+        await migrator.query(restore);
+      }
+    }
+
+    it('weakening one UPDATE policy (the grid dropped, writable kept) makes the matrix fail for the Viewer', async () => {
+      const failures = await weakened(
+        'ALTER POLICY tenant_update ON leads USING (org_id = (SELECT app.writable_org_id())) WITH CHECK (org_id = (SELECT app.writable_org_id()))',
+        "SELECT app.apply_tenant_grid('leads', NULL, NULL, 'leads:edit', NULL)",
+      );
+      expect(failures).toEqual([expect.stringMatching(/^leads update viewer: /)]);
+    });
+
+    it('weakening one DELETE policy (context only) makes the matrix fail in every read-only context', async () => {
+      const failures = await weakened(
+        'ALTER POLICY tenant_delete ON leads USING (org_id = (SELECT app.current_org_id()))',
+        "SELECT app.apply_tenant_grid('leads', NULL, NULL, NULL, 'leads:delete')",
+      );
+      expect(failures).toEqual(
+        expect.arrayContaining(
+          READ_ONLY_CONTEXTS.map((ctx) => expect.stringMatching(new RegExp(`^leads delete ${ctx}: `)) as unknown),
+        ),
+      );
+      expect(failures).toHaveLength(READ_ONLY_CONTEXTS.length);
+    });
+
+    it('weakening one policy to ignore read-only contexts makes the matrix fail for the grant and oversight', async () => {
+      const failures = await weakened(
+        'ALTER POLICY tenant_insert ON customers WITH CHECK (org_id = (SELECT app.current_org_id()))',
+        "SELECT app.apply_tenant_grid('customers', NULL, 'customers:create', NULL, NULL)",
+      );
+      expect(failures).toEqual(
+        expect.arrayContaining([
+          expect.stringMatching(/^customers insert read_grant: /),
+          expect.stringMatching(/^customers insert oversight: /),
+          expect.stringMatching(/^customers insert viewer: /),
+        ]),
+      );
+      expect((await runMatrix(pg, app, me(), them(), readers)).failures).toEqual([]);
     });
 
     it('a tenant table without forced RLS or an org_id index fails the catalog check', async () => {

@@ -30,6 +30,7 @@ export const CONTROLS: readonly Control[] = [
     implementedBy: [
       'migrations/0001_tenancy_core.sql',
       'migrations/0003_tenant_context_scalar.sql',
+      'migrations/0403_domain_grid.sql',
       'lambda/tenant-guard/authorizer.ts',
       'lambda/tenant-guard/guard.ts',
       'lambda/tenant-guard/permissions.ts',
@@ -42,6 +43,18 @@ export const CONTROLS: readonly Control[] = [
         'cross-tenant matrix: every tenant table x SELECT/INSERT/UPDATE/DELETE x every context',
       ),
       t('test/tenant-guard/rls.test.ts', 'weakening one SELECT policy makes the matrix fail'),
+      t(
+        'test/tenant-guard/rls.test.ts',
+        'weakening one DELETE policy (context only) makes the matrix fail in every read-only context',
+      ),
+      t(
+        'test/tenant-guard/adversary.test.ts',
+        'the domain grid holds in the database: a role without the permission cannot write, whatever SQL it sends',
+      ),
+      t(
+        'test/tenant-guard/adversary.test.ts',
+        'no function role can LOCK any relation in a mode that blocks writes (generated from the catalog)',
+      ),
       t(
         'test/tenant-guard/rls.test.ts',
         'leaky-function probe: a cheap side-effecting function in WHERE never sees another tenant',

@@ -64,10 +64,8 @@ export const LEAD_ROUTES: readonly Route[] = [
   tenantRoute('DELETE', '/leads/{id}', async (ctx) => {
     need(ctx, 'leads', 'delete');
     const id = parseInput(uuid, ctx.req.params['id'], 'id');
-    const r = await ctx.tx.query('DELETE FROM leads WHERE id = $1 AND org_id = $2 RETURNING id', [
-      id,
-      ctx.tenant.orgId,
-    ]);
+    // Deletes go through the database's delete function (no role holds DELETE: migrations/0403).
+    const r = await ctx.tx.query("SELECT id FROM app.delete_tenant_rows('leads', ARRAY[$1]::uuid[]) AS id", [id]);
     if (!r.rows[0]) throw new GuardError('NOT_FOUND');
     await ctx.emit('lead.deleted', 'lead', id);
     return { status: 200, body: { deleted: id } };
@@ -82,10 +80,7 @@ export const LEAD_ROUTES: readonly Route[] = [
       unique,
     ]);
     const inScope = scoped.rows.map((r) => String(r['id']));
-    const del = await ctx.tx.query('DELETE FROM leads WHERE org_id = $1 AND id = ANY ($2::uuid[]) RETURNING id', [
-      ctx.tenant.orgId,
-      inScope,
-    ]);
+    const del = await ctx.tx.query("SELECT id FROM app.delete_tenant_rows('leads', $1::uuid[]) AS id", [inScope]);
     const dropped = unique.length - inScope.length;
     await ctx.emit('lead.bulk_deleted', 'lead', null, { requested: unique.length, deleted: del.rows.length, dropped });
     return { status: 200, body: { deleted: del.rows.map((r) => r['id']), dropped } };

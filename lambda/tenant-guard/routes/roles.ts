@@ -89,7 +89,7 @@ export const ROLE_ROUTES: readonly Route[] = [
       [ctx.tenant.orgId, id],
     );
     if (Number(used.rows[0]?.['n'] ?? 0) > 0) throw new GuardError('CONFLICT', 'role is assigned');
-    await ctx.tx.query('DELETE FROM custom_roles WHERE id = $1 AND org_id = $2', [id, ctx.tenant.orgId]);
+    await ctx.tx.query("SELECT app.delete_tenant_rows('custom_roles', ARRAY[$1]::uuid[])", [id]);
     await ctx.emit('role.deleted', 'custom_role', id, { permissions: held });
     return { status: 200, body: { deleted: id } };
   }),
