@@ -26,23 +26,24 @@
 -- Canonical form (lambda/audit/chain.ts canonicalRecord, lambda/audit/canonical.ts canonicalJson).
 -- ---------------------------------------------------------------------------------------------
 
--- JavaScript sorts object keys by UTF-16 code unit; code point order differs only between U+E000..
--- U+FFFF and supplementary characters, so keys sort by their UTF-16 code units.
-CREATE FUNCTION app_private.utf16_key(p text) RETURNS integer[]
+-- JavaScript sorts object keys by UTF-16 code unit. That is UTF-8 byte order too, except between
+-- U+E000..U+FFFF and supplementary characters; objects with a non-ASCII key sort by UTF-16BE bytes.
+CREATE FUNCTION app_private.utf16_key(p text) RETURNS bytea
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT ARRAY(
-    SELECT u FROM unnest(string_to_array(p, NULL)) WITH ORDINALITY AS c(ch, i)
-    CROSS JOIN LATERAL (VALUES
-      (1, CASE WHEN ascii(c.ch) < 65536 THEN ascii(c.ch) ELSE 55296 + ((ascii(c.ch) - 65536) >> 10) END),
-      (2, CASE WHEN ascii(c.ch) >= 65536 THEN 56320 + ((ascii(c.ch) - 65536) & 1023) END)) AS v(j, u)
-    WHERE u IS NOT NULL ORDER BY c.i, v.j)
+  SELECT coalesce(string_agg(substring(int4send(v.u) FROM 3 FOR 2), ''::bytea ORDER BY c.i, v.j), ''::bytea)
+    FROM unnest(string_to_array(p, NULL)) WITH ORDINALITY AS c(ch, i)
+   CROSS JOIN LATERAL (VALUES
+     (1, CASE WHEN ascii(c.ch) < 65536 THEN ascii(c.ch) ELSE 55296 + ((ascii(c.ch) - 65536) >> 10) END),
+     (2, CASE WHEN ascii(c.ch) >= 65536 THEN 56320 + ((ascii(c.ch) - 65536) & 1023) END)) AS v(j, u)
+   WHERE v.u IS NOT NULL
 $$;
 
 -- A JSON number as JavaScript prints it after JSON.parse: the nearest double, its shortest
 -- round-trip digits (PostgreSQL's float8 output, extra_float_digits > 0) laid out by
 -- Number.prototype.toString. Out-of-range numbers raise (JavaScript would make them Infinity).
+-- String functions, not a regular expression: this runs for every number of every event.
 CREATE FUNCTION app_private.js_number(p numeric) RETURNS text
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -51,7 +52,8 @@ AS $$
 DECLARE
   f float8 := p::float8;
   t text;
-  m text[];
+  mant text;
+  frac text;
   s text;
   x integer;
   n integer;
@@ -61,9 +63,10 @@ BEGIN
   IF f = 0 THEN RETURN '0'; END IF;
   t := f::text;
   IF left(t, 1) = '-' THEN sign := '-'; t := substr(t, 2); END IF;
-  m := regexp_match(t, '^([0-9]+)(?:\.([0-9]+))?(?:e([+-][0-9]+))?$');
-  s := m[1] || coalesce(m[2], '');
-  x := coalesce(m[3]::integer, 0) - length(coalesce(m[2], ''));
+  mant := split_part(t, 'e', 1);
+  frac := split_part(mant, '.', 2);
+  s := split_part(mant, '.', 1) || frac;
+  x := coalesce(nullif(split_part(t, 'e', 2), '')::integer, 0) - length(frac);
   s := ltrim(s, '0');
   x := x + length(s) - length(rtrim(s, '0'));
   s := rtrim(s, '0');
@@ -80,11 +83,15 @@ CREATE FUNCTION app_private.canonical_json(v jsonb) RETURNS text
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+  v_ascii boolean;
 BEGIN
   CASE jsonb_typeof(v)
     WHEN 'object' THEN
+      v_ascii := NOT EXISTS (SELECT 1 FROM jsonb_object_keys(v) k WHERE octet_length(k) <> char_length(k));
       RETURN '{' || coalesce((SELECT string_agg(to_json(e.key)::text || ':' || app_private.canonical_json(e.value), ','
-                                                ORDER BY app_private.utf16_key(e.key))
+                                                ORDER BY CASE WHEN v_ascii THEN convert_to(e.key, 'UTF8')
+                                                              ELSE app_private.utf16_key(e.key) END)
                                 FROM jsonb_each(v) e), '') || '}';
     WHEN 'array' THEN
       RETURN '[' || coalesce((SELECT string_agg(app_private.canonical_json(e.value), ',' ORDER BY e.i)
@@ -98,39 +105,43 @@ END $$;
 
 -- ISO 8601 with milliseconds, as Date.prototype.toISOString (years 0000-9999).
 CREATE FUNCTION app_private.js_iso(p timestamptz) RETURNS text
-LANGUAGE sql STABLE STRICT PARALLEL SAFE
+LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT to_char(p AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') $$;
+AS $$ BEGIN RETURN to_char(p AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'); END $$;
 
+-- PL/pgSQL, not SQL: one cached simple expression each, where a SQL function with a SET clause is
+-- not inlined and costs far more per call (it runs on every append and in a policy).
 CREATE FUNCTION app_private.audit_canonical(
   p_org uuid, p_seq bigint, p_prev_hash text, p_occurred_at timestamptz, p_actor_type text, p_actor_user_id text,
   p_actor_email text, p_event text, p_entity_type text, p_entity_id text, p_ip text, p_user_agent text,
   p_support_grant_id text, p_metadata jsonb)
 RETURNS text
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT '["bulwark-audit/1",' || to_json(p_org::text)::text || ',' || p_seq::text || ','
+BEGIN
+  RETURN '["bulwark-audit/1",' || to_json(p_org::text)::text || ',' || p_seq::text || ','
       || coalesce(to_json(p_prev_hash)::text, 'null') || ',' || to_json(app_private.js_iso(p_occurred_at))::text || ','
       || coalesce(to_json(p_actor_type)::text, 'null') || ',' || coalesce(to_json(p_actor_user_id)::text, 'null') || ','
       || coalesce(to_json(p_actor_email)::text, 'null') || ',' || coalesce(to_json(p_event)::text, 'null') || ','
       || coalesce(to_json(p_entity_type)::text, 'null') || ',' || coalesce(to_json(p_entity_id)::text, 'null') || ','
       || coalesce(to_json(p_ip)::text, 'null') || ',' || coalesce(to_json(p_user_agent)::text, 'null') || ','
-      || coalesce(to_json(p_support_grant_id)::text, 'null') || ',' || app_private.canonical_json(p_metadata) || ']'
-$$;
+      || coalesce(to_json(p_support_grant_id)::text, 'null') || ',' || app_private.canonical_json(p_metadata) || ']';
+END $$;
 
 CREATE FUNCTION app_private.audit_hash(
   p_org uuid, p_seq bigint, p_prev_hash text, p_occurred_at timestamptz, p_actor_type text, p_actor_user_id text,
   p_actor_email text, p_event text, p_entity_type text, p_entity_id text, p_ip text, p_user_agent text,
   p_support_grant_id text, p_metadata jsonb)
 RETURNS text
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT encode(public.digest(convert_to(app_private.audit_canonical(p_org, p_seq, p_prev_hash, p_occurred_at,
+BEGIN
+  RETURN encode(public.digest(convert_to(app_private.audit_canonical(p_org, p_seq, p_prev_hash, p_occurred_at,
     p_actor_type, p_actor_user_id, p_actor_email, p_event, p_entity_type, p_entity_id, p_ip, p_user_agent,
-    p_support_grant_id, p_metadata), 'UTF8'), 'sha256'), 'hex')
-$$;
+    p_support_grant_id, p_metadata), 'UTF8'), 'sha256'), 'hex');
+END $$;
 
 -- ---------------------------------------------------------------------------------------------
 -- The chain lock: one row per organisation, reachable only by the definer code below.

@@ -45,6 +45,8 @@ const NOINHERIT: ReadonlySet<string> = new Set(FUNCTION_ROLES);
 export function roleSettings(role: string): string[] {
   const lifecycle = role === DATABASE_ROLES.lifecycle;
   return [
+    // A role may change its own defaults (docs/tenancy.md "Known limits"): start from none each run.
+    `ALTER ROLE ${role} RESET ALL`,
     `ALTER ROLE ${role} SET statement_timeout = '${lifecycle ? '300s' : '30s'}'`,
     `ALTER ROLE ${role} SET lock_timeout = '5s'`,
     `ALTER ROLE ${role} SET idle_in_transaction_session_timeout = '30s'`,
@@ -104,7 +106,10 @@ export async function bootstrapRoles(master: SqlClient, database: string, secret
     } else {
       await master.query(`ALTER ROLE ${name} WITH LOGIN NOCREATEDB NOCREATEROLE ${inherit} ${password}`);
     }
-    if (NOINHERIT.has(name)) for (const sql of roleSettings(name)) await master.query(sql);
+    if (NOINHERIT.has(name)) {
+      await master.query(`ALTER ROLE ${name} IN DATABASE ${quoteIdent(database)} RESET ALL`);
+      for (const sql of roleSettings(name)) await master.query(sql);
+    }
     const attrs = await master.query('SELECT rolsuper, rolbypassrls, rolreplication FROM pg_roles WHERE rolname = $1', [
       name,
     ]);
