@@ -7,11 +7,13 @@
  * 2. RLS cost: a tenant-scoped query under RLS (application role, verified context) against the
  *    same query with an explicit `WHERE org_id = ...` and RLS bypassed, on >= 1,000,000 rows
  *    across 1,000 tenants. Target: within 1.2x.
+ * 3. The gate's cost per request: statements (round trips) a guarded GET /leads sends, and the
+ *    gate functions' server time (track_functions), apart from the network.
  */
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { Client } from 'pg';
-import { createApi } from '../lambda/tenant-guard/api';
+import { createApi, type PooledClient } from '../lambda/tenant-guard/api';
 import { createVerifier, type TokenVerifier } from '../lambda/tenant-guard/jwt';
 import { issueTicket } from '../lambda/tenant-guard/ticket';
 import { startPostgres, TEST_GATE_KEY } from '../test/support/postgres';
@@ -36,7 +38,7 @@ async function time(fn: () => Promise<unknown>): Promise<number> {
 const fmt = (ms: number): string => `${ms.toFixed(3)} ms`;
 
 async function main(): Promise<void> {
-  const pg = await startPostgres({ settings: { shared_buffers: '256MB' } });
+  const pg = await startPostgres({ settings: { shared_buffers: '256MB', track_functions: 'all' } });
   try {
     console.log(`seeding ${TENANTS} tenants, ${ROWS} leads ...`);
     await pg.superuser(
@@ -136,6 +138,7 @@ async function main(): Promise<void> {
     console.log(`plan under RLS:\n  ${plan}`);
 
     console.log('\n== Guard overhead per request ==');
+    await pg.superuser('SELECT pg_stat_reset()');
     const gate: number[] = [];
     const combined: number[] = [];
     const bare: number[] = [];
@@ -168,6 +171,16 @@ async function main(): Promise<void> {
           await app.query('COMMIT');
         }),
       );
+    }
+    // Server time of the gate functions alone (no network, no parse of the client's statement).
+    await app.query('SELECT pg_stat_force_next_flush()');
+    await app.query('SELECT 1');
+    const server = (await pg.superuser(
+      `SELECT schemaname || '.' || funcname AS fn, calls, total_time / calls AS ms FROM pg_stat_user_functions
+        WHERE schemaname = 'app' AND funcname IN ('authenticate', 'set_tenant_context') ORDER BY 1`,
+    )) as { fn: string; calls: number; ms: number }[];
+    for (const f of server) {
+      console.log(`server time ${f.fn.padEnd(22)} ${fmt(f.ms)} per call (${f.calls} calls, track_functions)`);
     }
     console.log(
       `database gate (BEGIN; authenticate; set_tenant_context; COMMIT) median ${fmt(stats(gate).median)} vs (BEGIN; SELECT 1; COMMIT) ${fmt(stats(bare).median)}: +${fmt(stats(gate).median - stats(bare).median)}; ` +
@@ -209,8 +222,22 @@ async function main(): Promise<void> {
 
     const pool = pg.pool(undefined, { max: 1 });
     pool.on('error', () => undefined); // idle client terminated at shutdown
+    let statements = 0;
+    // Counts what the handler sends: every statement is one round trip to the database (the proxy).
+    const counted = {
+      connect: async () => {
+        const c = await pool.connect();
+        return {
+          query: (sql: string, params?: unknown[]) => {
+            statements++;
+            return c.query(sql, params);
+          },
+          release: (err?: Error | boolean) => c.release(err),
+        } as PooledClient;
+      },
+    };
     const api = createApi({
-      db: pool,
+      db: counted,
       verify,
       audit: { record: async () => undefined },
       logger: { error: (m) => console.error(m), warn: () => undefined },
@@ -241,6 +268,7 @@ async function main(): Promise<void> {
         ),
       );
     }
+    console.log(`round trips per guarded GET /leads: ${(statements / ITERATIONS).toFixed(1)} statements`);
     const f = stats(full).median;
     const r0 = stats(raw).median;
     console.log(

@@ -23,7 +23,7 @@ export type RolePurpose = keyof typeof DATABASE_ROLES;
  * Part of the migration custom resource's properties: raise it whenever what the bootstrap
  * (lambda/tenant-guard/bootstrap.ts) does changes, so every deployment re-runs it once.
  */
-export const BOOTSTRAP_VERSION = '2';
+export const BOOTSTRAP_VERSION = '3';
 
 /**
  * The roles functions log in as (every role but the migrator): NOINHERIT, and the side-channel

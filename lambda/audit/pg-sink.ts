@@ -1,20 +1,21 @@
 /**
  * PostgreSQL implementation of the shared {@link AuditSink}: appends to `audit_log`, extending the
- * organisation's hash chain.
+ * organisation's hash chain, through `app.append_audit_event` (migrations/0404).
  *
- * Concurrency: a transaction-scoped advisory lock per organisation serialises writers of one chain
- * (other organisations are not blocked), so reading the head and inserting its successor is atomic.
- * `UNIQUE (org_id, seq)` and the link trigger are the backstop: a writer that somehow read a stale
- * head fails instead of forking the chain. The lock is held until the surrounding transaction
- * ends, so record the event late in long transactions. Use READ COMMITTED (PostgreSQL's default):
- * under REPEATABLE READ a snapshot taken before the lock can miss the newest head, and the insert
- * then fails on the unique constraint rather than silently forking.
+ * The database proves every row: the organisation must be the transaction's verified tenant context,
+ * the actor (user, e-mail, actor type, support grant) is taken from that context, never from the
+ * event, and the hash is computed by the database over the canonical form of `canonicalRecord` (./chain.ts)
+ * and the previous row's hash. The event is linked into the chain when the transaction commits
+ * (a deferred trigger), under a per-organisation lock row only that trigger can take: the lock is
+ * held for the commit, not for the rest of the caller's transaction, and no other session can take
+ * it for another tenant. Use READ COMMITTED (PostgreSQL's default).
  */
 import type { Pool } from 'pg';
 import type { AuditEvent, AuditSink } from '../shared/audit';
 import { withTransaction } from '../shared/db';
 import type { SqlClient } from '../shared/migrations';
-import { EMPTY_HEAD, link, type AuditRecord, type ChainHead } from './chain';
+import { validateEvent, type AuditRecord } from './chain';
+import { normaliseMetadata } from './canonical';
 
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -77,26 +78,33 @@ export function rowToRecord(row: Record<string, unknown>): AuditRecord {
   };
 }
 
-/** Appends one event to its organisation's chain inside `tx` (which must hold a tenant context). */
-export async function appendAuditEvent(tx: SqlClient, event: AuditEvent): Promise<AuditRecord> {
+/**
+ * Queues one event of the tenant context's organisation inside `tx` (which must hold that context);
+ * the database links it into the chain when `tx` commits, naming the context's actor. The event's
+ * actor fields only choose whom {@link PgAuditSink} enters the tenant as; the row never takes them
+ * from the caller.
+ */
+export async function appendAuditEvent(tx: SqlClient, event: AuditEvent): Promise<void> {
   const orgId = typeof event.orgId === 'string' ? event.orgId.toLowerCase() : '';
   if (!UUID.test(orgId)) throw new AuditError('AUDIT_EVENT_INVALID', 'audit event: orgId must be a UUID');
-  let record: AuditRecord;
-  await tx.query("SELECT pg_advisory_xact_lock(hashtextextended('bulwark.audit:' || $1, 0))", [orgId]);
-  const head = await tx.query('SELECT seq, hash FROM audit_log WHERE org_id = $1 ORDER BY seq DESC LIMIT 1', [orgId]);
-  const row = head.rows[0];
-  const from: ChainHead = row ? { seq: Number(row['seq']), hash: String(row['hash']) } : EMPTY_HEAD;
+  let metadata: string;
   try {
-    record = link(from, { ...event, orgId });
+    validateEvent(event);
+    metadata = JSON.stringify(normaliseMetadata(event.metadata));
   } catch (e) {
     if (e instanceof TypeError) throw new AuditError('AUDIT_EVENT_INVALID', e.message, { cause: e });
     throw e;
   }
-  await tx.query(
-    `INSERT INTO audit_log (${AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
-    recordValues(record),
-  );
-  return record;
+  await tx.query('SELECT app.append_audit_event($1, $2, $3, $4, $5, $6, $7, $8)', [
+    orgId,
+    event.occurredAt,
+    event.event,
+    event.entityType ?? null,
+    event.entityId ?? null,
+    event.ip ?? null,
+    event.userAgent ?? null,
+    metadata,
+  ]);
 }
 
 export interface PgAuditSinkProps {

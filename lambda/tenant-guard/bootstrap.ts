@@ -36,16 +36,21 @@ const MIN_PASSWORD_LENGTH = 20;
 const NOINHERIT: ReadonlySet<string> = new Set(FUNCTION_ROLES);
 
 /**
- * Per-role defaults for every function role: a statement, a lock wait or a transaction left open
- * cannot hold rows, a tenant's audit-chain lock or a connection for long (issue 14). A session may
- * still lower its own (docs/tenancy.md "Known limits"); these bound the application's own bugs.
+ * Per-role defaults for every function role: a statement, a lock wait, an idle or a long-lived
+ * transaction cannot hold rows or a connection for long (issue 14). `transaction_timeout`
+ * (PostgreSQL 17) also ends a transaction kept alive by many short statements, which the other two
+ * miss; the lifecycle processor's is the Lambda maximum (15 minutes). A session may change its own
+ * (docs/tenancy.md "Known limits"); these bound the application's own bugs.
  */
 export function roleSettings(role: string): string[] {
-  const statement = role === DATABASE_ROLES.lifecycle ? '300s' : '30s';
+  const lifecycle = role === DATABASE_ROLES.lifecycle;
   return [
-    `ALTER ROLE ${role} SET statement_timeout = '${statement}'`,
+    // A role may change its own defaults (docs/tenancy.md "Known limits"): start from none each run.
+    `ALTER ROLE ${role} RESET ALL`,
+    `ALTER ROLE ${role} SET statement_timeout = '${lifecycle ? '300s' : '30s'}'`,
     `ALTER ROLE ${role} SET lock_timeout = '5s'`,
     `ALTER ROLE ${role} SET idle_in_transaction_session_timeout = '30s'`,
+    `ALTER ROLE ${role} SET transaction_timeout = '${lifecycle ? '900s' : '60s'}'`,
   ];
 }
 
@@ -101,7 +106,10 @@ export async function bootstrapRoles(master: SqlClient, database: string, secret
     } else {
       await master.query(`ALTER ROLE ${name} WITH LOGIN NOCREATEDB NOCREATEROLE ${inherit} ${password}`);
     }
-    if (NOINHERIT.has(name)) for (const sql of roleSettings(name)) await master.query(sql);
+    if (NOINHERIT.has(name)) {
+      await master.query(`ALTER ROLE ${name} IN DATABASE ${quoteIdent(database)} RESET ALL`);
+      for (const sql of roleSettings(name)) await master.query(sql);
+    }
     const attrs = await master.query('SELECT rolsuper, rolbypassrls, rolreplication FROM pg_roles WHERE rolname = $1', [
       name,
     ]);

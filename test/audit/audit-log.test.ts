@@ -3,7 +3,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { Pool, type Client } from 'pg';
 import { PgShipperSource } from '../../lambda/audit/pg-shipper-source';
 import { shipAuditLog } from '../../lambda/audit/shipper';
-import { buildChain } from '../../lambda/audit/chain';
+import { buildChain, hashRecord } from '../../lambda/audit/chain';
 import { exportAuditCsv, ExportError } from '../../lambda/audit/export';
 import { encodeCsv } from '../../lambda/audit/formats';
 import { AUDIT_COLUMNS, AuditError, PgAuditSink, appendAuditEvent, rowToRecord } from '../../lambda/audit/pg-sink';
@@ -15,11 +15,12 @@ import {
   authenticateAs,
   buildWorld,
   createUser,
+  emailOf,
   proving,
   ticketFor,
   type World,
 } from '../tenant-guard/fixtures';
-import { sampleEvents } from './fixtures';
+import { prng, sampleEvents } from './fixtures';
 import { defined } from '../support/defined';
 
 let pg: TestPostgres;
@@ -132,7 +133,8 @@ describe('audit_log in PostgreSQL', () => {
       const grants = await c.query(
         "SELECT privilege_type FROM information_schema.role_table_grants WHERE table_name = 'audit_log' AND grantee = 'bulwark_app' ORDER BY 1",
       );
-      expect(grants.rows.map((r) => r['privilege_type'])).toEqual(['INSERT', 'SELECT']);
+      // Rows are appended only through app.append_audit_event (migrations/0404), never inserted directly.
+      expect(grants.rows.map((r) => r['privilege_type'])).toEqual(['SELECT']);
     } finally {
       await c.end();
     }
@@ -170,40 +172,34 @@ describe('audit_log in PostgreSQL', () => {
       expect((await c.query('SELECT count(*)::int AS n FROM audit_log')).rows[0]).toEqual({ n: 0 });
       await expectError(
         asTenant(c, w.ownerB, w.storeB, () => appendAuditEvent(c, event(w.storeA, w.ownerB))),
-        '42501',
-        /row-level security/,
+        'BW106',
+        /AUDIT_EVENT_REFUSED/,
       );
+      await expectError(appendAuditEvent(c, event(w.storeA, w.ownerA)), 'BW106');
     } finally {
       await c.end();
     }
   });
 
-  it('refuses a forked or re-started chain and hides nothing behind a support grant', async () => {
+  it('refuses rows the API writes itself, and stamps the context’s support grant on what it appends', async () => {
     await sink().record(event(w.storeB, w.ownerB));
     const c = await pg.client();
     try {
       const [first] = buildChain([event(w.storeB, w.ownerB)]);
-      await expectError(
-        asTenant(c, w.ownerB, w.storeB, () =>
-          c.query(
-            `INSERT INTO audit_log (${AUDIT_COLUMNS}) VALUES (1,$1,now(),'user',null,null,'lead.forged',null,null,null,null,null,'{}',$2,$3)`,
-            [w.storeB, defined(first).prevHash, defined(first).hash],
+      for (const seq of [1, 999]) {
+        await expectError(
+          asTenant(c, w.ownerB, w.storeB, () =>
+            c.query(
+              `INSERT INTO audit_log (${AUDIT_COLUMNS}) VALUES ($4,$1,now(),'user',null,null,'lead.forged',null,null,null,null,null,'{}',$2,$3)`,
+              [w.storeB, defined(first).prevHash, defined(first).hash, seq],
+            ),
           ),
-        ),
-        '23505',
-      );
-      await expectError(
-        asTenant(c, w.ownerB, w.storeB, () =>
-          c.query(
-            `INSERT INTO audit_log (${AUDIT_COLUMNS}) VALUES (999,$1,now(),'user',null,null,'lead.forged',null,null,null,null,null,'{}',$2,$2)`,
-            [w.storeB, defined(first).hash],
-          ),
-        ),
-        'BW101',
-      );
+          '42501',
+        );
+      }
 
-      // A read-only support grant cannot write tenant data, but its actions are still audited,
-      // and only with the grant stamped on them.
+      // A read-only support grant cannot write tenant data, but its actions are still audited, and
+      // the database stamps the grant and the engineer on them whatever the event claims.
       await c.query('BEGIN');
       await authenticateAs(c, w.support);
       const grant = defined(
@@ -215,17 +211,98 @@ describe('audit_log in PostgreSQL', () => {
         ).rows[0],
       )['id'] as string;
       await c.query('COMMIT');
-      const viewed = event(w.storeB, w.support, { actorType: 'support_grant', event: 'lead.viewed' });
-      await expectError(
-        asTenant(c, w.support, w.storeB, () => appendAuditEvent(c, viewed), grant),
-        'BW102',
-      );
-      await sink().record({ ...viewed, supportGrantId: grant });
+      const viewed = event(w.storeB, w.ownerB, { actorType: 'user', actorEmail: 'owner@b.test', event: 'lead.viewed' });
+      await c.query('BEGIN');
+      await authenticateAs(c, w.support, w.storeB);
+      await c.query('SELECT 1 FROM app.set_tenant_context($1, $2, $3)', [w.support, w.storeB, grant]);
+      await appendAuditEvent(c, viewed);
+      await c.query('COMMIT');
       const chain = await readChain(w.storeB, w.ownerB);
-      expect(chain[chain.length - 1]).toMatchObject({ event: 'lead.viewed', supportGrantId: grant });
+      expect(chain[chain.length - 1]).toMatchObject({
+        event: 'lead.viewed',
+        actorType: 'support_grant',
+        actorUserId: w.support,
+        actorEmail: emailOf(w.support),
+        supportGrantId: grant,
+      });
+      expect(verifyFiles([{ name: 'b.csv', bytes: Buffer.from(encodeCsv(chain)) }]).problems).toEqual([]);
     } finally {
       await c.end();
     }
+  });
+
+  it('names the context’s actor and hashes in the database, so a forged actor, organisation or hash never lands', async () => {
+    const c = await pg.client();
+    try {
+      await c.query('BEGIN');
+      await authenticateAs(c, member, w.storeA);
+      await c.query('SELECT 1 FROM app.set_tenant_context($1, $2)', [member, w.storeA]);
+      // The function takes no actor and no hash at all; the event's claims are ignored.
+      await appendAuditEvent(
+        c,
+        event(w.storeA, w.ownerA, { actorType: 'system', actorEmail: 'ceo@a.test', supportGrantId: w.storeB }),
+      );
+      for (const org of [w.storeB, w.storeC]) {
+        await c.query('SAVEPOINT s');
+        await expectError(
+          c.query("SELECT app.append_audit_event($1, now(), 'lead.forged', null, null, null, null, '{}')", [org]),
+          'BW106',
+        );
+        await c.query('ROLLBACK TO SAVEPOINT s');
+      }
+      await c.query('SAVEPOINT s');
+      await expectError(
+        c.query("SELECT app.append_audit_event($1, now(), 'lead.forged', null, null, null, null, '{\"n\": 1e400}')", [
+          w.storeA,
+        ]),
+        'BW106',
+      );
+      await c.query('ROLLBACK TO SAVEPOINT s');
+      // Neither the chain's lock row, the queue nor the canonical functions are reachable.
+      for (const sql of [
+        'SELECT * FROM app_private.audit_chain_locks FOR UPDATE',
+        'SELECT * FROM app_private.audit_pending',
+        `SELECT app_private.audit_hash($1, 1, $2, now(), 'user', null, null, 'lead.x', null, null, null, null, null, '{}')`,
+      ]) {
+        await c.query('SAVEPOINT s');
+        await expectError(c.query(sql, sql.includes('$1') ? [w.storeA, '0'.repeat(64)] : []), '42501');
+        await c.query('ROLLBACK TO SAVEPOINT s');
+      }
+      await c.query('COMMIT');
+    } finally {
+      await c.end();
+    }
+    const chain = await readChain(w.storeA, w.ownerA);
+    expect(chain[chain.length - 1]).toMatchObject({
+      actorType: 'user',
+      actorUserId: member,
+      actorEmail: emailOf(member),
+      supportGrantId: null,
+    });
+    expect(verifyFiles([{ name: 'a.csv', bytes: Buffer.from(encodeCsv(chain)) }]).problems).toEqual([]);
+  });
+
+  it('hashes exactly as lambda/audit/chain.ts over any metadata, so the real verifier accepts every row', async () => {
+    const [org, user] = [w.storeC, w.ownerC];
+    const rnd = prng(14);
+    const doubles = [0, -0, 1, -1, 0.1 + 0.2, 1e21, 1e-7, 123456789012345680000, 5e-324, Number.MAX_VALUE, 1e-6, 1e20];
+    for (let i = 0; i < 40; i++) doubles.push((rnd() - 0.5) * 10 ** Math.floor(rnd() * 40 - 20));
+    const strings = ['', 'a"b\\c', '\u2028\u2029', 'tab\tnew\nline\u0001\u001f\u007f', 'Zoë ✓ 🚗', '\ue000', '😀'];
+    const metadata: Record<string, unknown>[] = [
+      {},
+      { numbers: doubles },
+      { strings },
+      // Keys sorted by UTF-16 code unit: U+E000 after an astral character's surrogates, unlike code points.
+      { '\ue000': 1, '😀': 2, b: 3, B: 4, '': 5, aa: 6, a: 7 },
+      { nested: { z: [1, { y: null, x: true }], a: { '\u0001x': false } }, deep: [[[]], {}] },
+      ...doubles.map((d, i) => ({ [`k${i}`]: d })),
+    ];
+    const s = sink();
+    for (const m of metadata) await s.record(event(org, user, { metadata: m }));
+    const chain = await readChain(org, user);
+    expect(chain.length).toBeGreaterThanOrEqual(metadata.length);
+    for (const r of chain) expect(r.hash).toBe(hashRecord(r));
+    expect(verifyFiles([{ name: 'c.csv', bytes: Buffer.from(encodeCsv(chain)) }]).problems).toEqual([]);
   });
 
   it('refuses an event without an acting user outside a transaction, with a stable code', async () => {

@@ -198,6 +198,17 @@ describe('system audit events in PostgreSQL', () => {
           message: 'SYSTEM_AUDIT_REFUSED',
         });
       }
+      // A correctly linked record whose hash is not the canonical hash of its columns (0404).
+      for (const forge of [
+        (r: AuditRecord) => ({ ...r, hash: 'f'.repeat(64) }),
+        (r: AuditRecord) => ({ ...r, entityId: 'tampered' }),
+        (r: AuditRecord) => ({ ...r, metadata: { ...r.metadata, extra: 1 } }),
+      ]) {
+        await c.query('BEGIN');
+        const e = await failure(appendDirect(c, forge(await nextRecord(c, w.storeB))));
+        await c.query('ROLLBACK');
+        expect({ code: e.code, message: e.message }).toEqual({ code: 'BW104', message: 'SYSTEM_AUDIT_REFUSED' });
+      }
       // Through the sink the same refusals surface as AuditError codes.
       const sink = new PgSystemAuditSink({ pool: systemPool });
       const outside = await failure(sink.record(systemEvent(w.storeB, { event: 'lead.deleted' })));
@@ -283,7 +294,7 @@ describe('system audit events in PostgreSQL', () => {
     }
   });
 
-  it('the application role still cannot INSERT a system row into audit_log itself without a context (RLS)', async () => {
+  it('the application role cannot INSERT a system row into audit_log itself (no INSERT privilege since 0404)', async () => {
     const c = await pg.client();
     const sys = await pg.client(DATABASE_ROLES.lifecycle);
     try {
@@ -314,18 +325,19 @@ describe('system audit events in PostgreSQL', () => {
       );
       await c.query('ROLLBACK');
       expect(e).toMatchObject({ code: '42501' });
-      expect(e.message).toMatch(/row-level security/);
+      expect(e.message).toMatch(/permission denied for table audit_log/);
     } finally {
       await c.end();
     }
   });
 
-  it('the owner’s insert policy admits only person-less, listed system rows', async () => {
+  it('the owner’s insert policies admit only canonically hashed rows: person rows, or person-less listed system rows', async () => {
     const owner = await pg.client(MIGRATOR_ROLE);
     try {
       const [user] = buildChain([userEvent(w.group, w.groupOwner)]);
       const [other] = buildChain([systemEvent(w.group, { event: 'lead.deleted' })]);
-      for (const r of [defined(user), defined(other)]) {
+      const forged = { ...defined(user), actorEmail: 'someone.else@example.test' };
+      for (const r of [forged, defined(other)]) {
         const e = await failure(
           owner.query(
             `INSERT INTO audit_log (${AUDIT_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`,
@@ -334,6 +346,11 @@ describe('system audit events in PostgreSQL', () => {
         );
         expect({ event: r.event, code: e.code }).toEqual({ event: r.event, code: '42501' });
       }
+      // The canonical hash of the same row is admitted (what app_private.audit_link_pending inserts).
+      await owner.query(
+        `INSERT INTO audit_log (${AUDIT_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`,
+        recordValues(defined(user)),
+      );
       const policies = await owner.query(
         "SELECT policyname, cmd, roles::text[] AS roles FROM pg_policies WHERE tablename = 'audit_log' AND policyname = 'system_owner_append'",
       );

@@ -632,7 +632,7 @@ describe('schema', () => {
     t.resourceCountIs('Custom::BulwarkSchema', 1);
     t.hasResourceProperties('Custom::BulwarkSchema', {
       Migrations: Match.stringLikeRegexp('^1:[0-9a-f]{64},2:'),
-      Bootstrap: '2',
+      Bootstrap: '3',
       // A replaced role secret re-runs the bootstrap.
       Secrets: [
         'DatabaseInstanceSecret',

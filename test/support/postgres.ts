@@ -289,6 +289,11 @@ async function startServer(dir: string, settings: Readonly<Record<string, string
   return { port, dir };
 }
 
+/** As the bootstrap does (lambda/tenant-guard/bootstrap.ts): no role may create temporary objects. */
+async function noTemporaryObjects(port: number, name: string): Promise<void> {
+  await superuserQuery(port, 'postgres', `REVOKE TEMPORARY ON DATABASE ${name} FROM PUBLIC`);
+}
+
 /** Creates `name` laid out as production's database: schema owned by the migrator, pgcrypto, optionally migrated. */
 async function prepareDatabase(port: number, name: string, migrate: boolean): Promise<void> {
   await superuserQuery(port, 'postgres', `CREATE DATABASE ${name} OWNER ${MIGRATOR_ROLE}`);
@@ -296,6 +301,7 @@ async function prepareDatabase(port: number, name: string, migrate: boolean): Pr
   await su(`ALTER SCHEMA public OWNER TO ${MIGRATOR_ROLE}`);
   await su(`REVOKE ALL ON SCHEMA public FROM PUBLIC`);
   for (const role of FUNCTION_ROLES) await su(`GRANT USAGE ON SCHEMA public TO ${role}`);
+  await noTemporaryObjects(port, name);
   // Extensions need a superuser; production enables them the same way (RDS master user).
   await su(`CREATE EXTENSION IF NOT EXISTS pgcrypto`);
   if (migrate) {
@@ -393,6 +399,7 @@ export async function startPostgres(options: StartOptions = {}): Promise<TestPos
     if (exists.length === 0) await prepareDatabase(port, template, migrate);
     database = `bulwark_test_${randomBytes(6).toString('hex')}`;
     await superuserQuery(port, 'postgres', `CREATE DATABASE ${database} TEMPLATE ${template} OWNER ${MIGRATOR_ROLE}`);
+    await noTemporaryObjects(port, database); // database privileges are not copied from the template
     release = async () => {
       await superuserQuery(port, 'postgres', `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
       await resetRoles(port);

@@ -16,6 +16,7 @@ const ALLOWED: Readonly<Record<FunctionRole, readonly string[]>> = {
   [DATABASE_ROLES.app]: [
     'actions',
     'all_permissions',
+    'append_audit_event',
     'authenticate',
     'builtin_role_oversight',
     'builtin_role_permissions',
