@@ -10,6 +10,7 @@ import { CONTEXTS, OPERATIONS, READ_ONLY_CONTEXTS, readOnlyActors, runMatrix, ty
 import { seedTenant, vin } from './seed';
 import { defined } from '../support/defined';
 import { MODULES } from '../../lambda/tenant-guard/permissions';
+import { DATABASE_ROLES } from '../../contracts/database';
 
 describe('row-level security', () => {
   let pg: TestPostgres;
@@ -117,13 +118,16 @@ describe('row-level security', () => {
     };
     app.on('notice', onNotice);
     try {
-      await app.query(
-        `CREATE FUNCTION pg_temp.leak(o uuid, v text) RETURNS boolean LANGUAGE plpgsql COST 0.0000001 AS
-         $$ BEGIN RAISE NOTICE 'saw %', o; RETURN true; END $$`,
-      );
+      // Function roles cannot create functions (no CREATE, no TEMPORARY): the probe is installed
+      // for them, an ordinary invoker's function that an attacker would wish for.
+      await pg.superuser(`CREATE SCHEMA leak_probe;
+        CREATE FUNCTION leak_probe.leak(o uuid, v text) RETURNS boolean LANGUAGE plpgsql COST 0.0000001 AS
+         $$ BEGIN RAISE NOTICE 'saw %', o; RETURN true; END $$;
+        GRANT USAGE ON SCHEMA leak_probe TO ${DATABASE_ROLES.app};
+        GRANT EXECUTE ON FUNCTION leak_probe.leak(uuid, text) TO ${DATABASE_ROLES.app}`);
       for (const t of await tenantTables(app)) {
         await asTenant(app, w.ownerA, w.storeA, () =>
-          app.query(`SELECT 1 FROM public."${t}" x WHERE pg_temp.leak(x.org_id, x::text)`),
+          app.query(`SELECT 1 FROM public."${t}" x WHERE leak_probe.leak(x.org_id, x::text)`),
         );
       }
       // An error raised by another tenant's value would leak it too.
@@ -132,6 +136,7 @@ describe('row-level security', () => {
       );
     } finally {
       app.off('notice', onNotice);
+      await pg.superuser('DROP SCHEMA IF EXISTS leak_probe CASCADE');
     }
     expect(seen.length).toBeGreaterThan(0);
     expect([...new Set(seen)]).toEqual([w.storeA]);
