@@ -472,9 +472,10 @@ function knownFields(path: readonly PropertyKey[]): string[] {
   return [];
 }
 
-function issuesOf(input: unknown): Issue[] {
+/** Every issue of a deployment entry, and the parsed entry when there is none. */
+function check(input: unknown): { issues: Issue[]; data?: z.output<typeof deploymentSchema> } {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
-    return [{ path: [], message: `must be an object of deployment settings, not ${show(input)}` }];
+    return { issues: [{ path: [], message: `must be an object of deployment settings, not ${show(input)}` }] };
   }
   const issues: Issue[] = [];
   const result = deploymentSchema.safeParse(input);
@@ -488,7 +489,8 @@ function issuesOf(input: unknown): Issue[] {
       issues.push({ path: issue.path, message: issue.message });
     }
   }
-  return [...issues, ...crossFieldIssues(input)];
+  issues.push(...crossFieldIssues(input));
+  return { issues, ...(result.success && issues.length === 0 ? { data: result.data } : {}) };
 }
 
 /**
@@ -501,14 +503,14 @@ export function parseDeployment(name: string, input: unknown, sources: ValueSour
   if (!DEPLOYMENT_NAME.test(name)) {
     problems.push(`${shown}: deployment names are 3-32 lower-case letters, digits and dashes (from catalogue)`);
   }
-  for (const issue of issuesOf(input)) {
+  const { issues, data } = check(input);
+  for (const issue of issues) {
     const top = issue.path[0];
     const source = (typeof top === 'string' && Object.hasOwn(sources, top) ? sources[top] : undefined) ?? 'catalogue';
     problems.push(`${shown}${formatPath(issue.path)}: ${issue.message} (from ${source})`);
   }
-  const result = problems.length === 0 ? deploymentSchema.safeParse(input) : undefined;
-  if (!result?.success) throw new ConfigError(problems);
-  return { ...result.data, name };
+  if (problems.length > 0 || !data) throw new ConfigError(problems);
+  return { ...data, name };
 }
 
 /** Validates a whole catalogue, reporting every problem of every deployment at once. */

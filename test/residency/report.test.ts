@@ -13,7 +13,7 @@ describe('generated residency reports', () => {
     }
   });
 
-  it(`lists every stack of ${EU.name} inside the EU`, () => {
+  it('lists every stack of the pinned EU deployment inside the EU', () => {
     const eu = current.get(EU.name) ?? '';
     const stackRows = eu.split('\n').filter((l) => l.startsWith(`| ${EU.name}-`));
     expect(stackRows.length).toBeGreaterThan(0);
