@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { buildStages } from '../lib/app';
 import { ComplianceError, assertCompliant, collectAcknowledgements } from '../lib/compliance';
-import { ConfigError, loadDeployments } from '../lib/config';
+import { ConfigError, loadDeployments, placeholderFields } from '../lib/config';
 
 function main(): void {
   const app = new App();
@@ -45,6 +45,8 @@ function main(): void {
     account: s.deployment.account,
     packs: s.compliancePacks,
     acknowledgements: collectAcknowledgements(s).length,
+    // Only a placeholder-account synth gets here with placeholders: a real account refuses them.
+    placeholders: placeholderFields(s.deployment),
   }));
   fs.writeFileSync(path.join(assembly.directory, 'bulwark-compliance.json'), JSON.stringify(compliance, null, 2));
 }

@@ -1,13 +1,9 @@
+import { PLACEHOLDER_ACCOUNT, placeholderCertificateArn as placeholderCert } from './placeholders';
 import type { DeploymentInput } from './schema';
 
-/**
- * Placeholder account. Real accounts are supplied at deploy time (README "Accounts"):
- * `-c account=123456789012`, `BULWARK_ACCOUNT`, or per deployment `BULWARK_ACCOUNT_PROD_EU`.
- */
-export const PLACEHOLDER_ACCOUNT = '000000000000';
-
-const placeholderCert = (region: string): string =>
-  `arn:aws:acm:${region}:${PLACEHOLDER_ACCOUNT}:certificate/00000000-0000-4000-8000-000000000000`;
+// Placeholders (lib/config/placeholders.ts): the account is supplied at synth/deploy time (README "Accounts");
+// the domain, certificate and alarm e-mail must be replaced here before a deployment is synthesized for a
+// real account, which refuses them.
 
 /** Audit retention per plan in months; the plan minimums are enforced by the schema. */
 const STANDARD_AUDIT_RETENTION = { pro: 12, business: 24, enterprise: 84 } as const;

@@ -1,4 +1,5 @@
 export * from './regions';
+export * from './placeholders';
 export * from './schema';
 export * from './catalogue';
 export * from './load';

@@ -1,5 +1,12 @@
 import { CATALOGUE } from './catalogue';
-import { ConfigError, parseCatalogue, type DeploymentConfig, type DeploymentInput } from './schema';
+import {
+  ConfigError,
+  parseCatalogue,
+  show,
+  type DeploymentConfig,
+  type DeploymentInput,
+  type ValueSources,
+} from './schema';
 
 /** Where overrides come from: CDK context and the process environment, read once by the entry point. */
 export interface LoadOptions {
@@ -11,12 +18,37 @@ export interface LoadOptions {
   readonly catalogue?: Readonly<Record<string, DeploymentInput>>;
 }
 
-function envKey(name: string): string {
+export function envKey(name: string): string {
   return `BULWARK_ACCOUNT_${name.toUpperCase().replace(/-/g, '_')}`;
 }
 
-function str(v: unknown): string | undefined {
-  return typeof v === 'string' && v.length > 0 ? v : undefined;
+/** Own property only: a context key or variable named `constructor` is not inherited. */
+function own(obj: object, key: string): unknown {
+  return Object.hasOwn(obj, key) ? (obj as Record<string, unknown>)[key] : undefined;
+}
+
+interface Override {
+  readonly value: unknown;
+  readonly source: string;
+}
+
+/**
+ * The account override for `name`, most specific first. Context values are taken as given (so a number or an
+ * empty string is reported, not skipped); an empty environment variable counts as unset.
+ */
+function accountOverride(name: string, context: object, env: object): Override | undefined {
+  const candidates: [object, string, string][] = [
+    [context, `${name}:account`, `context ${name}:account`],
+    [env, envKey(name), `environment ${envKey(name)}`],
+    [context, 'account', 'context account'],
+    [env, 'BULWARK_ACCOUNT', 'environment BULWARK_ACCOUNT'],
+  ];
+  for (const [from, key, source] of candidates) {
+    const value = own(from, key);
+    if (value === undefined || (from === env && value === '')) continue;
+    return { value, source };
+  }
+  return undefined;
 }
 
 /**
@@ -25,36 +57,72 @@ function str(v: unknown): string | undefined {
  * Precedence for the account, most specific first: context `<name>:account`, env
  * `BULWARK_ACCOUNT_<NAME>`, context `account`, env `BULWARK_ACCOUNT`, the catalogue value.
  * Selection: context `deployments` (comma separated); all deployments when absent.
+ * Throws a ConfigError listing every problem, and nothing else.
  */
 export function loadDeployments(options: LoadOptions = {}): DeploymentConfig[] {
-  const context = options.context ?? {};
-  const env = options.env ?? {};
-  const catalogue = options.catalogue ?? CATALOGUE;
-
-  const withOverrides: Record<string, unknown> = {};
-  for (const [name, input] of Object.entries(catalogue)) {
-    const account =
-      str(context[`${name}:account`]) ??
-      str(env[envKey(name)]) ??
-      str(context['account']) ??
-      str(env['BULWARK_ACCOUNT']) ??
-      input.account;
-    withOverrides[name] = { ...input, account };
+  const context: object = options.context ?? {};
+  const env: object = options.env ?? {};
+  const catalogue: unknown = options.catalogue ?? CATALOGUE;
+  if (catalogue === null || typeof catalogue !== 'object' || Array.isArray(catalogue)) {
+    return parseCatalogue(catalogue);
   }
+  const names = Object.keys(catalogue);
+  const problems: string[] = [];
+
+  // A null-prototype object, so that a deployment named `__proto__` is a key like any other.
+  const withOverrides = Object.create(null) as Record<string, unknown>;
+  const sources = new Map<string, ValueSources>();
+  for (const name of names) {
+    const input = own(catalogue, name);
+    const override = accountOverride(name, context, env);
+    if (override && typeof override.value === 'number') {
+      problems.push(
+        `${show(name)}.account: ${show(override.value)} is a number; pass the account as a string of 12 digits ` +
+          `(a number loses leading zeros) (from ${override.source})`,
+      );
+    }
+    const usable = input !== null && typeof input === 'object' && !Array.isArray(input);
+    withOverrides[name] = override && usable ? { ...input, account: override.value } : input;
+    if (override) sources.set(name, { account: override.source });
+  }
+  for (const key of Object.keys(context)) {
+    const m = /^(.*):account$/.exec(key);
+    if (m && !names.includes(m[1] as string)) {
+      problems.push(
+        `${show(m[1])}.account: there is no deployment ${show(m[1])} in the catalogue (${names.map(show).join(', ')}) ` +
+          `(from context ${show(key)})`,
+      );
+    }
+  }
+
+  let wanted: string[] | undefined;
+  const selection = own(context, 'deployments');
+  if (selection !== undefined) {
+    const from = '(from context deployments)';
+    if (typeof selection !== 'string') {
+      problems.push(`deployments: must be a comma-separated list of deployment names, not ${show(selection)} ${from}`);
+    } else {
+      wanted = selection
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
+      if (wanted.length === 0) {
+        problems.push(`deployments: ${show(selection)} selects no deployment; omit it to select all ${from}`);
+      }
+      for (const w of wanted.filter((x) => !names.includes(x))) {
+        problems.push(`deployments: ${show(w)} is not in the catalogue (${names.map(show).join(', ')}) ${from}`);
+      }
+    }
+  }
+
   // Validate everything, selected or not, so a broken entry never hides behind a selection.
-  const all = parseCatalogue(withOverrides);
-
-  const selection = str(context['deployments']);
-  if (!selection) return all;
-  const wanted = selection
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  const unknown = wanted.filter((w) => !all.some((d) => d.name === w));
-  if (unknown.length > 0) {
-    throw new ConfigError(
-      unknown.map((u) => `deployments: ${u} is not in the catalogue (${all.map((d) => d.name).join(', ')})`),
-    );
+  let all: DeploymentConfig[] = [];
+  try {
+    all = parseCatalogue(withOverrides, sources);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    problems.push(...e.problems);
   }
-  return all.filter((d) => wanted.includes(d.name));
+  if (problems.length > 0) throw new ConfigError(problems);
+  return wanted ? all.filter((d) => wanted.includes(d.name)) : all;
 }

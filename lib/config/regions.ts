@@ -37,13 +37,18 @@ export const REGIONS: Readonly<Record<string, RegionFacts>> = {
   'us-west-2': { availabilityZones: azs('us-west-2', 'abcd'), residency: ['us'] },
 };
 
+/** Facts about `region`, or undefined. Own keys only: `constructor` or `__proto__` are not regions. */
+export function regionFacts(region: string): RegionFacts | undefined {
+  return Object.hasOwn(REGIONS, region) ? REGIONS[region] : undefined;
+}
+
 export function isKnownRegion(region: string): boolean {
-  return Object.prototype.hasOwnProperty.call(REGIONS, region);
+  return regionFacts(region) !== undefined;
 }
 
 /** True when `region` lies inside `zone`. Every known region lies inside `global`. */
 export function regionInZone(region: string, zone: ResidencyZone): boolean {
-  const facts = REGIONS[region];
+  const facts = regionFacts(region);
   if (!facts) return false;
   return zone === 'global' || facts.residency.includes(zone);
 }

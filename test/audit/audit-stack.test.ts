@@ -11,10 +11,11 @@ import { importedDatabaseAccess } from '../support/database-access';
 import { DATABASE_ROLES } from '../../contracts/database';
 import { appWithOutdir, gateFindings, stageFor } from '../edge/helpers';
 import { defined } from '../support/defined';
+import { EU, INDIA } from '../support/catalogue';
 
 type Json = Record<string, unknown>;
 
-const { app: stageApp, stages } = buildTestStages(['prod-eu']);
+const { app: stageApp, stages } = buildTestStages([EU.name]);
 const stage = defined(stages[0]);
 const template = templateOf(stage.audit);
 
@@ -156,14 +157,14 @@ describe('audit stack (prod-eu, compliance gate passing)', () => {
 
   it('refuses an archive default retention below 12 months', () => {
     const app = testApp();
-    const stack = new OperationsStack(app, 'X', { deployment: deployment('prod-eu') });
+    const stack = new OperationsStack(app, 'X', { deployment: deployment(EU.name) });
     expect(() => new AuditArchive(stack, 'A', { defaultRetentionMonths: 11 })).toThrow(/below 12/);
   });
 });
 
 describe('archive shipper', () => {
   const app = testApp();
-  const d = deployment('prod-ap-south-1');
+  const d = deployment(INDIA.name);
   const shipperStage = new Stage(app, 'shipper-test', { env: { account: d.account, region: d.region } });
   const ops = new OperationsStack(shipperStage, 'Operations', { deployment: d });
   // A stand-in for the data tier (the stage wires the real one; test/foundation proves that).
@@ -256,7 +257,7 @@ describe('archive shipper', () => {
 describe('audit retention floor', () => {
   it('is the shortest plan promise, whichever plan that is: a pro plan promising more than business still passes', () => {
     const app = appWithOutdir();
-    const d = deployment('prod-eu');
+    const d = deployment(EU.name);
     stageFor(app, { ...d, auditRetentionMonths: { pro: 30, business: 24, enterprise: 84 } });
     expect(gateFindings(app)).toEqual([]);
   });

@@ -14,6 +14,7 @@ import {
 import { renderAcknowledgements } from '../../tools/compliance/acknowledgements';
 import { customerKey } from '../../lib/observability/keys';
 import { buildTestStages } from '../support/cdk';
+import { EU } from '../support/catalogue';
 
 /** Control Tower findings (rule, construct path) of a synthesized app. */
 function guardFindings(app: App): string[] {
@@ -100,7 +101,7 @@ describe('Control Tower gate (cfn-guard)', () => {
   });
 
   it('a shipped deployment passes it, with exactly the listed exemptions', () => {
-    const { app, stages } = buildTestStages(['prod-eu'], { controlTower: true });
+    const { app, stages } = buildTestStages([EU.name], { controlTower: true });
     expect(stages[0]!.compliancePacks).toContain(CONTROL_TOWER_PLUGIN);
     app.synth();
     expect(readFindings(app.outdir)).toEqual([]);

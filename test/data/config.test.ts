@@ -1,7 +1,7 @@
-import { CATALOGUE, parseDeployment } from '../../lib/config';
-import { defined } from '../support/defined';
+import { parseDeployment } from '../../lib/config';
+import { EU, shippedInput } from '../support/catalogue';
 
-const base = defined(CATALOGUE['prod-eu']);
+const base = shippedInput(EU);
 
 describe('data tier configuration', () => {
   it('defaults sizing when a deployment says nothing', () => {

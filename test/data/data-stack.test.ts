@@ -4,11 +4,13 @@ import { CfnElement, Duration } from 'aws-cdk-lib';
 import { Capture, Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type { IConstruct } from 'constructs';
+import { CATALOGUE } from '../../lib/config';
 import { regionInZone } from '../../lib/config/regions';
 import { AUDIT_PARAMETERS, DEFAULT_DATABASE_PORT, PROXY_PORT } from '../../lib/data/database';
 import { DEFAULT_CACHE_PORT } from '../../lib/data/cache';
 import { buildTestStages, stacksOf, templateOf } from '../support/cdk';
 import { defined } from '../support/defined';
+import { CATALOGUE_NAMES } from '../support/catalogue';
 
 type Resources = Record<string, { Type: string; Properties?: Record<string, unknown> }>;
 
@@ -109,7 +111,7 @@ const each = () => stages.map((s) => [s.deployment.name, s] as const);
 
 describe('fleet-wide invariants (every stack of every shipped deployment)', () => {
   it('passes the compliance gate and admits nothing from 0.0.0.0/0 or ::/0, on any port', () => {
-    expect(stages.map((s) => s.deployment.name).sort()).toEqual(['prod-ap-south-1', 'prod-eu']);
+    expect(stages.map((s) => s.deployment.name)).toEqual(CATALOGUE_NAMES);
     let rules = 0;
     for (const stage of stages) {
       for (const stack of stacksOf(stage)) {
@@ -188,24 +190,24 @@ describe('fleet-wide invariants (every stack of every shipped deployment)', () =
 });
 
 describe('network', () => {
-  it.each([
-    ['prod-eu', 3],
-    ['prod-ap-south-1', 3],
-  ])('%s: isolated subnets in every listed AZ, no internet or NAT gateway, no route out', (name, azs) => {
-    const t = defined(data.get(name));
-    const stage = defined(stages.find((s) => s.deployment.name === name));
-    t.resourceCountIs('AWS::EC2::InternetGateway', 0);
-    t.resourceCountIs('AWS::EC2::NatGateway', 0);
-    t.resourceCountIs('AWS::EC2::EgressOnlyInternetGateway', 0);
-    t.resourceCountIs('AWS::EC2::Route', 0);
-    t.resourceCountIs('AWS::EC2::Subnet', azs * 2);
-    const az = new Capture();
-    t.allResourcesProperties('AWS::EC2::Subnet', { AvailabilityZone: az, MapPublicIpOnLaunch: false });
-    const seen = new Set<string>();
-    do seen.add(az.asString());
-    while (az.next());
-    expect([...seen].sort()).toEqual([...stage.deployment.availabilityZones].sort());
-  });
+  it.each(CATALOGUE_NAMES.map((n) => [n, defined(CATALOGUE[n]).availabilityZones.length] as const))(
+    '%s: isolated subnets in every listed AZ, no internet or NAT gateway, no route out',
+    (name, azs) => {
+      const t = defined(data.get(name));
+      const stage = defined(stages.find((s) => s.deployment.name === name));
+      t.resourceCountIs('AWS::EC2::InternetGateway', 0);
+      t.resourceCountIs('AWS::EC2::NatGateway', 0);
+      t.resourceCountIs('AWS::EC2::EgressOnlyInternetGateway', 0);
+      t.resourceCountIs('AWS::EC2::Route', 0);
+      t.resourceCountIs('AWS::EC2::Subnet', azs * 2);
+      const az = new Capture();
+      t.allResourcesProperties('AWS::EC2::Subnet', { AvailabilityZone: az, MapPublicIpOnLaunch: false });
+      const seen = new Set<string>();
+      do seen.add(az.asString());
+      while (az.next());
+      expect([...seen].sort()).toEqual([...stage.deployment.availabilityZones].sort());
+    },
+  );
 
   it.each(each())('%s: VPC flow logs (all traffic) go to a KMS-encrypted log group', (name) => {
     const t = defined(data.get(name));

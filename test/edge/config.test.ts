@@ -1,7 +1,7 @@
-import { ConfigError, parseDeployment, CATALOGUE, loadDeployments } from '../../lib/config';
+import { ConfigError, parseDeployment, CATALOGUE, regionInZone, type DeploymentInput } from '../../lib/config';
 import { DEFAULT_CONTENT_SECURITY_POLICY } from '../../contracts/security-headers';
 import { cloudFrontDeploymentInput } from './helpers';
-import { defined } from '../support/defined';
+import { EU, shippedInput } from '../support/catalogue';
 
 function problems(name: string, input: unknown): string[] {
   try {
@@ -13,8 +13,7 @@ function problems(name: string, input: unknown): string[] {
   }
 }
 
-const eu = defined(CATALOGUE['prod-eu']);
-const india = defined(CATALOGUE['prod-ap-south-1']);
+const eu = shippedInput(EU);
 const US_EAST_1_CERT = 'arn:aws:acm:us-east-1:000000000000:certificate/00000000-0000-4000-8000-000000000000';
 
 describe('edge configuration', () => {
@@ -28,25 +27,27 @@ describe('edge configuration', () => {
     expect(DEFAULT_CONTENT_SECURITY_POLICY).toBe("default-src 'none'; frame-ancestors 'none'");
   });
 
-  it('ships both deployments with the regional entry', () => {
-    expect(loadDeployments().map((d) => [d.name, d.edge.entry])).toEqual([
-      ['prod-ap-south-1', 'regional'],
-      ['prod-eu', 'regional'],
-    ]);
+  // Every catalogue deployment whose residency zone excludes us-east-1, whatever its entry today.
+  const outsideUsEast1 = Object.entries(CATALOGUE)
+    .filter(([, d]) => !regionInZone('us-east-1', d.residency))
+    .map(([name, d]) => [name, d.residency, d] as [string, string, DeploymentInput]);
+
+  it('ships deployments whose zone excludes us-east-1', () => {
+    expect(outsideUsEast1.map(([name]) => name)).toContain(EU.name);
   });
 
-  it.each([
-    ['prod-eu', eu, 'eu'],
-    ['prod-ap-south-1', india, 'in'],
-  ])('refuses a CloudFront entry for %s: its web ACL logs would sit in us-east-1, outside %s', (name, input, zone) => {
-    const found = problems(name, {
-      ...input,
-      edge: { ...input.edge, entry: 'cloudfront', cloudFrontCertificateArn: US_EAST_1_CERT },
-    });
-    expect(found).toEqual([
-      expect.stringMatching(new RegExp(`^${name}\\.edge\\.entry: .*outside residency zone ${zone}`)),
-    ]);
-  });
+  it.each(outsideUsEast1)(
+    'refuses a CloudFront entry for %s: its web ACL logs would sit in us-east-1, outside %s',
+    (name, zone, input) => {
+      const found = problems(name, {
+        ...input,
+        edge: { ...input.edge, entry: 'cloudfront', cloudFrontCertificateArn: US_EAST_1_CERT },
+      });
+      expect(found).toEqual([
+        expect.stringMatching(new RegExp(`^${name}\\.edge\\.entry: .*outside residency zone ${zone}`)),
+      ]);
+    },
+  );
 
   it('accepts a CloudFront entry where the zone contains us-east-1, and then requires the us-east-1 certificate', () => {
     expect(problems('prod-us', cloudFrontDeploymentInput())).toEqual([]);
@@ -69,7 +70,7 @@ describe('edge configuration', () => {
 
   it('rejects a CloudFront certificate on a regional entry rather than ignoring it', () => {
     expect(problems('prod-eu', { ...eu, edge: { ...eu.edge, cloudFrontCertificateArn: US_EAST_1_CERT } })).toEqual([
-      'prod-eu.edge.cloudFrontCertificateArn: is only used when edge.entry is cloudfront',
+      'prod-eu.edge.cloudFrontCertificateArn: is only used when edge.entry is cloudfront (from catalogue)',
     ]);
   });
 
@@ -88,12 +89,14 @@ describe('edge configuration', () => {
     expect(parseDeployment('prod-eu', eu).edge.hostingProviderExemptPathPrefixes).toEqual([]);
     expect(
       problems('prod-eu', { ...eu, edge: { ...eu.edge, hostingProviderExemptPathPrefixes: ['/webhooks/', 'sms'] } }),
-    ).toEqual(['prod-eu.edge.hostingProviderExemptPathPrefixes[1]: must be a URI path prefix starting with /']);
+    ).toEqual([
+      'prod-eu.edge.hostingProviderExemptPathPrefixes[1]: must be a URI path prefix starting with / (from catalogue)',
+    ]);
   });
 
   it('requires the CSP to restrict framing', () => {
     expect(problems('prod-eu', { ...eu, edge: { ...eu.edge, contentSecurityPolicy: "default-src 'none'" } })).toEqual([
-      'prod-eu.edge.contentSecurityPolicy: must restrict frame-ancestors',
+      'prod-eu.edge.contentSecurityPolicy: must restrict frame-ancestors (from catalogue)',
     ]);
   });
 });

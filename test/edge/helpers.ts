@@ -5,15 +5,15 @@ import { App, Stack } from 'aws-cdk-lib';
 import { cdkJsonContext } from '../../lib/app';
 import { CONTROL_TOWER_GATE_CONTEXT } from '../../lib/compliance/cfn-guard';
 import { BulwarkStage } from '../../lib/bulwark-stage';
-import { CATALOGUE, parseDeployment, type DeploymentConfig, type DeploymentInput } from '../../lib/config';
+import { parseDeployment, type DeploymentConfig, type DeploymentInput } from '../../lib/config';
+import { EU, shippedInput } from '../support/catalogue';
 
 const TEST_CERT = (region: string): string =>
   `arn:aws:acm:${region}:000000000000:certificate/00000000-0000-4000-8000-000000000000`;
 
 /** A `us` deployment with a CloudFront entry; the shipped catalogue has none (both zones exclude us-east-1). */
 export function cloudFrontDeploymentInput(overrides: Partial<DeploymentInput['edge']> = {}): DeploymentInput {
-  const base = CATALOGUE['prod-eu'];
-  if (!base) throw new Error('catalogue lost prod-eu');
+  const base = shippedInput(EU);
   return {
     ...base,
     region: 'us-east-2',

@@ -6,6 +6,7 @@ import { renderCurrentAcknowledgements, ACKNOWLEDGEMENTS_FILE } from '../../scri
 import { buildTestStages, normaliseAssets, stacksOf, templateOf } from '../support/cdk';
 import { defined } from '../support/defined';
 import { schemaOrder } from '../support/deploy-order';
+import { EU } from '../support/catalogue';
 
 // One synthesis of every shipped deployment, shared by the assertions below.
 const { app, stages } = buildTestStages();
@@ -16,7 +17,7 @@ const assembly = app.synth();
  * code, so one set of snapshots shows template changes in review; the others are covered by the
  * targeted assertions below, and adding a deployment adds no snapshot.
  */
-const SNAPSHOT_DEPLOYMENT = 'prod-eu';
+const SNAPSHOT_DEPLOYMENT = EU.name;
 
 describe('every deployment in the catalogue', () => {
   it('synthesizes one stage per deployment', () => {

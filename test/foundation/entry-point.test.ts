@@ -1,9 +1,11 @@
 import { spawnSync } from 'node:child_process';
 import { CONTROL_TOWER_GATE_CONTEXT } from '../../lib/compliance';
+import { envKey } from '../../lib/config';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { renderSummary, summarise } from '../../tools/compliance/summary';
+import { EU } from '../support/catalogue';
 
 const ROOT = path.join(__dirname, '..', '..');
 
@@ -33,13 +35,13 @@ function runApp(context: Record<string, unknown>, env: Record<string, string> = 
 
 describe('bin/bulwark.ts', () => {
   it('synthesizes only the selected deployment and prints a summary from cdk.out', () => {
-    const r = runApp({ deployments: 'prod-eu', account: '123456789012' });
+    const r = runApp({ deployments: EU.name });
     expect(r.stderr).not.toMatch(/Error/);
     expect(r.status).toBe(0);
     const summary = summarise(r.outdir);
-    expect(summary.map((d) => d.deployment)).toEqual(['prod-eu']);
+    expect(summary.map((d) => d.deployment)).toEqual([EU.name]);
     const eu = summary[0];
-    expect(eu).toMatchObject({ region: 'eu-west-1', residency: 'eu', account: '123456789012', findings: 0 });
+    expect(eu).toMatchObject({ region: EU.region, residency: EU.residency, account: '000000000000', findings: 0 });
     expect(eu?.packs).toEqual([
       'AwsSolutions',
       'HIPAA.Security',
@@ -52,14 +54,28 @@ describe('bin/bulwark.ts', () => {
     expect(eu?.stacks.every((s) => s.resources > 0)).toBe(true);
     const text = renderSummary(summary);
     expect(text).toMatch(/^Bulwark synth: 1 deployment\(s\)/);
-    expect(text).toMatch(/prod-eu-Operations\s+eu-west-1\s+\d+ resources/);
-    expect(text).not.toMatch(/placeholder account/);
+    expect(text).toMatch(new RegExp(`${EU.name}-Operations\\s+${EU.region}\\s+\\d+ resources`));
+    // The shipped catalogue is all placeholders: the summary names every one of them.
+    expect(text).toContain(
+      'note: placeholders in account, edge.domainName, edge.certificateArn, alarms.email; not deployable',
+    );
+  });
+
+  it('refuses the placeholders once a real account is passed, naming each field, before building anything', () => {
+    const r = runApp({ deployments: EU.name, account: '123456789012' });
+    expect(r.status).toBe(1);
+    for (const field of ['edge.certificateArn', 'edge.domainName', 'alarms.email']) {
+      expect(r.stderr).toContain(`${EU.name}.${field}: `);
+    }
+    expect(fs.readdirSync(r.outdir)).toEqual([]);
   });
 
   it('fails before building anything when the configuration is invalid, naming deployment and field', () => {
-    const r = runApp({}, { BULWARK_ACCOUNT_PROD_EU: 'not-an-account' });
+    const r = runApp({}, { [envKey(EU.name)]: 'not-an-account' });
     expect(r.status).toBe(1);
-    expect(r.stderr).toContain('prod-eu.account: must be a 12-digit AWS account id');
+    expect(r.stderr).toContain(
+      `${EU.name}.account: must be a 12-digit AWS account id (from environment ${envKey(EU.name)})`,
+    );
     expect(fs.readdirSync(r.outdir)).toEqual([]);
   });
 

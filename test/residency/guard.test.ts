@@ -9,6 +9,7 @@ import { readFindings } from '../../lib/compliance';
 import type { DeploymentConfig } from '../../lib/config';
 import { allowOutsideResidency, applyResidencyGuard, checkResidency, regionsNamedIn } from '../../lib/residency/guard';
 import { deployment, testApp } from '../support/cdk';
+import { EU } from '../support/catalogue';
 
 function euStage() {
   const app = new App({ context: { '@aws-cdk/core:appMode': 'inmemory' } });
@@ -189,7 +190,7 @@ describe('residency guard over a whole deployment', () => {
   it('fails synth naming the resources and the region when the backup region leaves the zone', () => {
     // Config validation refuses this before any construct exists; the guard is the second, independent
     // line, so it is exercised here with a configuration that skipped validation.
-    const valid = deployment('prod-eu');
+    const valid = deployment(EU.name);
     const leaky: DeploymentConfig = { ...valid, backupRegion: 'us-east-1' };
     const app = testApp({ context: { '@aws-cdk/core:appMode': 'inmemory' } });
     buildStages(app, [leaky]);
@@ -199,11 +200,11 @@ describe('residency guard over a whole deployment', () => {
     expect(residency).toEqual(
       expect.arrayContaining([
         expect.objectContaining({
-          constructPath: expect.stringMatching(/^prod-eu\/BackupVault\//),
+          constructPath: expect.stringMatching(new RegExp(`^${EU.name}/BackupVault/`)),
           description: expect.stringMatching(/is in us-east-1, outside residency zone eu$/),
         }),
         expect.objectContaining({
-          constructPath: expect.stringMatching(/^prod-eu\/Data\/.*Backup/),
+          constructPath: expect.stringMatching(new RegExp(`^${EU.name}/Data/.*Backup`)),
           description: 'AWS::Backup::BackupPlan names region us-east-1, outside residency zone eu',
         }),
       ]),

@@ -1,22 +1,23 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { renderCurrentResidencyReports, RESIDENCY_DIR } from '../../scripts/residency-report';
+import { CATALOGUE_NAMES, EU } from '../support/catalogue';
 
 describe('generated residency reports', () => {
   const current = renderCurrentResidencyReports();
 
   it('exist for every deployment and are current (run `npm run docs:residency` after a change)', () => {
-    expect([...current.keys()]).toEqual(['prod-ap-south-1', 'prod-eu']);
+    expect([...current.keys()]).toEqual(CATALOGUE_NAMES);
     for (const [name, text] of current) {
       expect(fs.readFileSync(path.join(RESIDENCY_DIR, `${name}.md`), 'utf8')).toBe(text);
     }
   });
 
-  it('lists every stack of prod-eu inside the EU', () => {
-    const eu = current.get('prod-eu') ?? '';
-    const stackRows = eu.split('\n').filter((l) => /^\| prod-eu-/.test(l));
+  it('lists every stack of the pinned EU deployment inside the EU', () => {
+    const eu = current.get(EU.name) ?? '';
+    const stackRows = eu.split('\n').filter((l) => l.startsWith(`| ${EU.name}-`));
     expect(stackRows.length).toBeGreaterThan(0);
-    for (const row of stackRows) expect(row).toMatch(/\| (eu-west-1|eu-central-1) \| yes \|$/);
+    for (const row of stackRows) expect(row).toMatch(new RegExp(`\\| (${EU.region}|${EU.backupRegion}) \\| yes \\|$`));
   });
 
   it('lists each secret rotation application as allowed, with its us-east-1 code origin and the reason', () => {

@@ -15,11 +15,12 @@ import { Env } from '../../lambda/tenant-guard/handler';
 import { buildTestStages, templateOf } from '../support/cdk';
 import { defined } from '../support/defined';
 import { roleStatements } from '../support/deploy-order';
+import { EU } from '../support/catalogue';
 
 type Json = Record<string, unknown>;
 
 describe('tenant API wired to the tenant keys (prod-eu)', () => {
-  const { stages } = buildTestStages(['prod-eu']);
+  const { stages } = buildTestStages([EU.name]);
   const stage = defined(stages[0]);
   const keysStack = stage.tenantKeys;
   const keys = stage.tenantKeys.tenantKeys;

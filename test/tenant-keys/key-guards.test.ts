@@ -11,6 +11,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { PLATFORM_KEY_PROTECTED_ACTIONS, keyAdministratorArns } from '../../lib/observability/keys';
 import { tenantKeyPolicy } from '../../lambda/tenant-keys/key-policy';
 import { buildTestStages } from '../support/cdk';
+import { EU } from '../support/catalogue';
 
 type Json = Record<string, unknown>;
 const ORG = '3f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f';
@@ -50,7 +51,7 @@ function resolver(stack: Stack) {
   return { template, resolve, account, region };
 }
 
-const { stages } = buildTestStages(['prod-eu']);
+const { stages } = buildTestStages([EU.name]);
 const stage = stages[0]!;
 const data = resolver(stage.data);
 const keys = resolver(stage.tenantKeys);
@@ -81,8 +82,8 @@ function policyWith(sid: string): Json {
 }
 const provisionerPolicy = policyWith('CreateTenantKeysOnlyWithTheirTags');
 const lifecyclePolicy = policyWith('ScheduleDeletionOfOwnTenantKeys');
-const PROVISIONER = `arn:aws:iam::${ACCOUNT}:role/prod-eu-TenantKeys-ProvisionerRole`;
-const LIFECYCLE = `arn:aws:iam::${ACCOUNT}:role/prod-eu-TenantKeys-LifecycleRole`;
+const PROVISIONER = `arn:aws:iam::${ACCOUNT}:role/${EU.name}-TenantKeys-ProvisionerRole`;
+const LIFECYCLE = `arn:aws:iam::${ACCOUNT}:role/${EU.name}-TenantKeys-LifecycleRole`;
 const ADMIN = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] };
 
 interface Ask {
@@ -113,14 +114,14 @@ async function decide(ask: Ask): Promise<string> {
 }
 
 const tenantRequestTags = {
-  'aws:RequestTag/bulwark:deployment': 'prod-eu',
+  'aws:RequestTag/bulwark:deployment': EU.name,
   'aws:RequestTag/bulwark:key-class': 'tenant',
   'aws:RequestTag/bulwark:org-id': ORG,
   'aws:TagKeys': ['bulwark:deployment', 'bulwark:org-id', 'bulwark:key-class'],
 };
 /** The data key as it would look had someone re-tagged it into the tenant class. */
 const retagged = {
-  'aws:ResourceTag/bulwark:deployment': 'prod-eu',
+  'aws:ResourceTag/bulwark:deployment': EU.name,
   'aws:ResourceTag/bulwark:key-class': 'tenant',
   'aws:ResourceTag/bulwark:org-id': ORG,
 };
@@ -129,7 +130,7 @@ const withoutDenies = { ...dataKeyPolicy, Statement: dataKeyPolicy.Statement.fil
 describe('platform key guards, evaluated on the synthesized policies (prod-eu)', () => {
   it('the database key carries the immutable platform class tag', () => {
     expect(dataKeyTags['aws:ResourceTag/bulwark:key-class']).toBe('platform');
-    expect(dataKeyTags['aws:ResourceTag/bulwark:deployment']).toBe('prod-eu');
+    expect(dataKeyTags['aws:ResourceTag/bulwark:deployment']).toBe(EU.name);
   });
 
   it('the provisioner cannot re-tag the database key into the tenant class (IAM alone, and the key policy)', async () => {

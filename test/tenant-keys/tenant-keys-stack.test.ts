@@ -9,6 +9,7 @@ import { buildTestStages, templateOf, testApp } from '../support/cdk';
 import { defined } from '../support/defined';
 import { importedDatabaseAccess } from '../support/database-access';
 import { DATABASE_ROLES } from '../../contracts/database';
+import { EU } from '../support/catalogue';
 
 type Json = Record<string, unknown>;
 
@@ -28,7 +29,7 @@ const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : [v]);
 describe('TenantKeys stack in a shipped stage (prod-eu)', () => {
   // Template.fromStack synthesizes the stage, so the compliance gate (five packs, the Bulwark pack and
   // the residency guard) runs over it: building the template at all proves the gate passes.
-  const { stages } = buildTestStages(['prod-eu']);
+  const { stages } = buildTestStages([EU.name]);
   const stage = defined(stages[0]);
   const t = templateOf(stage.tenantKeys.tenantKeys.node.scope as Stack);
   const statements = statementsOf(t);
@@ -47,7 +48,7 @@ describe('TenantKeys stack in a shipped stage (prod-eu)', () => {
         Resource: '*',
         Condition: {
           StringEquals: {
-            'aws:RequestTag/bulwark:deployment': 'prod-eu',
+            'aws:RequestTag/bulwark:deployment': EU.name,
             'aws:RequestTag/bulwark:key-class': 'tenant',
             'kms:KeySpec': 'SYMMETRIC_DEFAULT',
             'kms:KeyUsage': 'ENCRYPT_DECRYPT',
@@ -64,19 +65,19 @@ describe('TenantKeys stack in a shipped stage (prod-eu)', () => {
   it('alias operations only under alias/bulwark/<deployment>/tenant/, key administration only on own tagged keys', () => {
     const [alias] = bySid('AliasesOnlyUnderTheTenantPrefix');
     expect(alias?.['Action']).toBe('kms:CreateAlias');
-    expect(JSON.stringify(alias?.['Resource'])).toContain(':alias/bulwark/prod-eu/tenant/*');
+    expect(JSON.stringify(alias?.['Resource'])).toContain(`:alias/bulwark/${EU.name}/tenant/*`);
     for (const sid of ['AdministerOwnTenantKeys', 'ScheduleDeletionOfOwnTenantKeys']) {
       const [s] = bySid(sid);
       expect(s?.['Condition']).toEqual({
         StringEquals: {
-          'aws:ResourceTag/bulwark:deployment': 'prod-eu',
+          'aws:ResourceTag/bulwark:deployment': EU.name,
           'aws:ResourceTag/bulwark:key-class': 'tenant',
         },
       });
     }
     // Every alias permission anywhere is confined to the prefix or to own tagged keys.
     for (const s of statements.filter((x) => list(x['Action']).some((a) => String(a).includes('Alias')))) {
-      const prefixed = JSON.stringify(s['Resource']).includes(':alias/bulwark/prod-eu/tenant/*');
+      const prefixed = JSON.stringify(s['Resource']).includes(`:alias/bulwark/${EU.name}/tenant/*`);
       expect(prefixed || s['Condition'] !== undefined).toBe(true);
     }
   });
@@ -107,7 +108,7 @@ describe('TenantKeys stack in a shipped stage (prod-eu)', () => {
     t.hasResourceProperties('AWS::Lambda::Function', {
       Description: Match.stringLikeRegexp('Creates or adopts a tenant KMS key'),
       ReservedConcurrentExecutions: 2,
-      Environment: { Variables: Match.objectLike({ DEPLOYMENT: 'prod-eu' }) },
+      Environment: { Variables: Match.objectLike({ DEPLOYMENT: EU.name }) },
     });
     // Wired to the data tier: in its function subnets behind the API security group, IAM auth to the proxy.
     for (const [id, f] of Object.entries(fns) as [string, Json][]) {
@@ -119,7 +120,7 @@ describe('TenantKeys stack in a shipped stage (prod-eu)', () => {
       // Each function as its own role (migrations/0401).
       const own = /^TenantKeysProvisioner/.test(id) ? 'bulwark_key_provisioner' : 'bulwark_lifecycle';
       expect(env['DB_USER']).toBe(own);
-      expect(JSON.stringify(env['DB_HOST'])).toContain('prod-eu-Data');
+      expect(JSON.stringify(env['DB_HOST'])).toContain(`${EU.name}-Data`);
     }
     t.hasResourceProperties('AWS::Events::Rule', {
       ScheduleExpression: 'rate(5 minutes)',

@@ -1,9 +1,9 @@
 /** The deployment configuration of the webhook ingress. */
-import { CATALOGUE, ConfigError, parseDeployment } from '../../lib/config';
+import { ConfigError, parseDeployment } from '../../lib/config';
 import { telnyxKeyPair } from './support';
-import { defined } from '../support/defined';
+import { EU, shippedInput } from '../support/catalogue';
 
-const base = defined(CATALOGUE['prod-eu']);
+const base = shippedInput(EU);
 
 function problems(input: unknown): string[] {
   try {
@@ -30,13 +30,13 @@ describe('deployment.webhooks', () => {
 
   it('names the field of a malformed key', () => {
     expect(problems({ ...base, webhooks: { telnyxPublicKey: 'MCowBQYDK2VwAyEA' } })).toEqual([
-      'prod-eu.webhooks.telnyxPublicKey: must be the raw 32-byte Ed25519 public key in base64 (44 characters)',
+      'prod-eu.webhooks.telnyxPublicKey: must be the raw 32-byte Ed25519 public key in base64 (44 characters) (from catalogue)',
     ]);
   });
 
   it('refuses to disable verification in production, and allows it in development', () => {
     expect(problems({ ...base, webhooks: { verification: 'disabled' } })).toEqual([
-      'prod-eu.webhooks.verification: webhook verification cannot be disabled in a production deployment',
+      'prod-eu.webhooks.verification: webhook verification cannot be disabled in a production deployment (from catalogue)',
     ]);
     expect(problems({ ...base, environment: 'development', webhooks: { verification: 'disabled' } })).toEqual([]);
   });
@@ -48,7 +48,7 @@ describe('deployment.webhooks', () => {
         .webhooks.telnyxPreviousPublicKey,
     ).toBe(previous);
     expect(problems({ ...base, webhooks: { telnyxPreviousPublicKey: previous } })).toEqual([
-      'prod-eu.webhooks.telnyxPreviousPublicKey: a previous Telnyx key needs a current telnyxPublicKey',
+      'prod-eu.webhooks.telnyxPreviousPublicKey: a previous Telnyx key needs a current telnyxPublicKey (from catalogue)',
     ]);
   });
 

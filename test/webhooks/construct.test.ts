@@ -14,11 +14,12 @@ import { importedDatabaseAccess } from '../support/database-access';
 import { DATABASE_ROLES } from '../../contracts/database';
 import { telnyxKeyPair } from './support';
 import { defined } from '../support/defined';
+import { EU } from '../support/catalogue';
 
 const TELNYX_KEY = telnyxKeyPair().publicKeyBase64;
 
 function build(overrides: Partial<WebhookIngressProps> = {}, env: 'production' | 'development' = 'production') {
-  const d = deployment('prod-eu');
+  const d = deployment(EU.name);
   const app = testApp();
   const stage = new Stage(app, 'WebhookTest', { env: { account: d.account, region: d.region } });
   const stack = new Stack(stage, 'Webhooks');

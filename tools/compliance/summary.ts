@@ -16,6 +16,8 @@ export interface DeploymentSummary {
   readonly account: string;
   readonly packs: readonly string[];
   readonly acknowledgements: number;
+  /** Fields still holding catalogue placeholders (`account`, `edge.domainName`, ...). */
+  readonly placeholders: readonly string[];
   readonly findings: number;
   readonly stacks: readonly StackSummary[];
 }
@@ -27,6 +29,7 @@ interface ComplianceFacts {
   readonly account: string;
   readonly packs: readonly string[];
   readonly acknowledgements: number;
+  readonly placeholders?: readonly string[];
 }
 
 function stackSummary(s: CloudFormationStackArtifact): StackSummary {
@@ -52,6 +55,7 @@ export function summarise(outdir: string): DeploymentSummary[] {
       account: f?.account ?? '?',
       packs: f?.packs ?? [],
       acknowledgements: f?.acknowledgements ?? 0,
+      placeholders: f?.placeholders ?? (/^0{12}$/.test(f?.account ?? '') ? ['account'] : []),
       findings: findings.filter((x) => x.constructPath.startsWith(`${name}/`)).length,
       stacks: nested.nestedAssembly.stacks.map(stackSummary),
     };
@@ -70,8 +74,11 @@ export function renderSummary(deployments: readonly DeploymentSummary[]): string
     }
     out.push(`  compliance: ${d.packs.length} packs (${d.packs.join(', ')}): ${d.findings} unacknowledged findings`);
     out.push(`  acknowledgements: ${d.acknowledgements} (listed in docs/compliance/acknowledgements.md)`);
-    if (/^0{12}$/.test(d.account)) {
-      out.push('  note: placeholder account; pass -c account=<id> or BULWARK_ACCOUNT before deploying');
+    if (d.placeholders.length > 0) {
+      out.push(
+        `  note: placeholders in ${d.placeholders.join(', ')}; not deployable (README "Accounts"): ` +
+          'set them in lib/config/catalogue.ts and pass -c account=<id>',
+      );
     }
   }
   return out.join('\n');

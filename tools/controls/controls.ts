@@ -440,7 +440,7 @@ export const CONTROLS: readonly Control[] = [
         'fails synth naming the resources and the region when the backup region leaves the zone',
       ),
       t('test/config/schema.test.ts', 'refuses %s'),
-      t('test/residency/report.test.ts', 'lists every stack of prod-eu inside the EU'),
+      t('test/residency/report.test.ts', 'lists every stack of the pinned EU deployment inside the EU'),
       t(
         'test/residency/report.test.ts',
         'lists each secret rotation application as allowed, with its us-east-1 code origin and the reason',
