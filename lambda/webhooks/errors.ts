@@ -32,6 +32,11 @@ export const WEBHOOK_ERROR_STATUS = {
   WEBHOOK_SECRET_MISSING: 503,
   /** A key or secret is configured but cannot be decrypted or parsed. */
   WEBHOOK_SECRET_UNREADABLE: 503,
+  /**
+   * Another delivery of the same event holds its dedup row past the lock timeout (e.g. a frozen first
+   * delivery); the carrier's retry finds it committed (a duplicate) or rolled back (processed).
+   */
+  DELIVERY_IN_PROGRESS: 503,
   /** The event verified but recording or processing it failed; the carrier's retry redelivers it. */
   PROCESSING_FAILED: 500,
 } as const;

@@ -46,7 +46,8 @@ const ALLOWED: Readonly<Record<FunctionRole, readonly string[]>> = {
     'current_user_id',
     'readable_org_ids',
     'tenant_status',
-    'webhook_secret_for_verification',
+    'webhook_organisation_secret',
+    'webhook_secret_accepts',
     'writable_org_id',
   ],
   [DATABASE_ROLES.keyProvisioner]: [

@@ -101,6 +101,7 @@ const CARRIERS: Carrier[] = [telnyxCarrier, hmacCarrier('frejun'), hmacCarrier('
 
 let pg: TestPostgres;
 let handle: WebhookHandler;
+let store: MemorySecretStore;
 const processed: WebhookEvent[] = [];
 const logs = new Lines();
 const metrics = new Lines();
@@ -109,9 +110,9 @@ beforeAll(async () => {
   pg = await startPostgres();
   await pg.superuser(`CREATE TABLE webhook_effects (provider text, event_id text)`);
   await pg.superuser(`GRANT INSERT, SELECT ON webhook_effects TO ${WEBHOOKS_ROLE}`);
-  const store = new MemorySecretStore();
-  const cipher = new TestCipher();
   const clock = () => NOW_MS;
+  store = new MemorySecretStore(clock);
+  const cipher = new TestCipher();
   const service = new WebhookSecretService({ store, cipher, audit: new MemoryAudit(), clock });
   for (const p of ['frejun', 'didlogic'] as const) {
     await service.setSecret(ORG, p, secrets[p].previous, actor);
@@ -287,10 +288,19 @@ describe.each(CARRIERS)('$provider conformance', (carrier) => {
       expect(JSON.parse(r.body)).toEqual({ code: 'ORGANISATION_INVALID', query: 'org' });
     });
 
-    it('refuses an organisation that has no secret with WEBHOOK_SECRET_MISSING, never success', async () => {
+    it('refuses a known organisation that has no secret with WEBHOOK_SECRET_MISSING, never success', async () => {
+      const body = carrier.body(id());
+      const org = randomUUID();
+      store.organisations.add(org);
+      expect(await send(carrier, { body, headers: carrier.headers(body), query: { org } })).toEqual(
+        refused('WEBHOOK_SECRET_MISSING', 503),
+      );
+    });
+
+    it('refuses an unknown organisation exactly like a wrong signature', async () => {
       const body = carrier.body(id());
       expect(await send(carrier, { body, headers: carrier.headers(body), query: { org: randomUUID() } })).toEqual(
-        refused('WEBHOOK_SECRET_MISSING', 503),
+        refused('SIGNATURE_INVALID', 401),
       );
     });
   }
