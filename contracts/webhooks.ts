@@ -5,6 +5,9 @@
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
 
+/** Every webhook route is under this path (`POST /webhooks/<provider>`); the web ACL treats it apart. */
+export const WEBHOOK_PATH_PREFIX = '/webhooks/';
+
 /** The carriers with a route under `/webhooks/`. */
 export const PROVIDERS = ['telnyx', 'frejun', 'didlogic'] as const;
 export type Provider = (typeof PROVIDERS)[number];

@@ -14,7 +14,10 @@ export const WEBHOOK_ERROR_STATUS = {
   TIMESTAMP_OUT_OF_RANGE: 401,
   /** The signature is not valid base64/hex, or decodes to the wrong length. */
   SIGNATURE_MALFORMED: 401,
-  /** The signature does not verify over the exact bytes received. */
+  /**
+   * The signature does not verify over the exact bytes received, the organisation is unknown or
+   * inactive (answered identically: no oracle), or the secret that verified has since been revoked.
+   */
   SIGNATURE_INVALID: 401,
   /** The request has no body; every carrier event has one. */
   BODY_EMPTY: 400,
@@ -28,10 +31,15 @@ export const WEBHOOK_ERROR_STATUS = {
   ORGANISATION_INVALID: 400,
   /** The path is not one of the webhook routes. */
   ROUTE_UNKNOWN: 404,
-  /** No key or secret is configured for this provider (or organisation): refused, never accepted. */
+  /** No key is configured for this provider, or a known organisation has no secret: refused, never accepted. */
   WEBHOOK_SECRET_MISSING: 503,
   /** A key or secret is configured but cannot be decrypted or parsed. */
   WEBHOOK_SECRET_UNREADABLE: 503,
+  /**
+   * Another delivery of the same event holds its dedup row past the lock timeout (e.g. a frozen first
+   * delivery); the carrier's retry finds it committed (a duplicate) or rolled back (processed).
+   */
+  DELIVERY_IN_PROGRESS: 503,
   /** The event verified but recording or processing it failed; the carrier's retry redelivers it. */
   PROCESSING_FAILED: 500,
 } as const;

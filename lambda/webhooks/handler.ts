@@ -6,7 +6,7 @@
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { isHmacProvider, isProvider, type Provider } from '../../contracts/webhooks';
 import type { SqlClient } from '../shared/migrations';
-import { processOnce, purgeExpired, type ConnectionPool } from './dedup';
+import { processOnce, purgeExpired, type ConnectionPool, type DedupTimeouts } from './dedup';
 import { WebhookError, isWebhookError } from './errors';
 import type { WebhookRuntime } from './config';
 import { decodeHmacSignature, verifyHmacSha256 } from './hmac';
@@ -46,6 +46,8 @@ export interface WebhookHandlerDeps {
   readonly clock?: () => number;
   /** Purge expired dedup rows after every Nth processed event (0 never). @default 100 */
   readonly purgeEvery?: number;
+  /** Lock, statement and idle timeouts of the dedup transaction. @default DEFAULT_DEDUP_TIMEOUTS */
+  readonly dedupTimeouts?: DedupTimeouts;
 }
 
 export type WebhookHandler = (event: ProxyEventLike) => Promise<APIGatewayProxyResult>;
@@ -77,6 +79,7 @@ export function createWebhookHandler(deps: WebhookHandlerDeps): WebhookHandler {
     const body = rawBody(event, runtime.maxBodyBytes);
     const nowSeconds = Math.floor(clock() / 1000);
     let orgId: string | null = null;
+    let guard: ((tx: SqlClient) => Promise<void>) | undefined;
 
     if (provider === 'telnyx') {
       if (verify) {
@@ -91,17 +94,30 @@ export function createWebhookHandler(deps: WebhookHandlerDeps): WebhookHandler {
         const scheme = HMAC_SCHEMES[provider];
         const signature = decodeHmacSignature(headers.single(scheme.signatureHeader), scheme.encoding);
         if (!runtime.secrets) throw new WebhookError('WEBHOOK_SECRET_MISSING', 'no secret store is wired');
-        const cached = await runtime.secrets.secretsFor(org, provider);
+        const secrets = runtime.secrets;
+        // An unknown organisation gets a decoy key: the same HMAC, the same refusal as a wrong signature.
+        let keys = await secrets.secretsFor(org, provider);
+        let matched: number;
         try {
-          verifyHmacSha256(body, signature, cached);
+          matched = verifyHmacSha256(body, signature, keys.keys);
         } catch (e) {
           if (!isWebhookError(e) || e.code !== 'SIGNATURE_INVALID') throw e;
           // The cached secrets may predate a rotation made seconds ago: check once more against the
           // store, unless the resolver (rate-limiting re-reads) handed back the very same secrets.
-          const fresh = await runtime.secrets.secretsFor(org, provider, true);
-          if (fresh === cached) throw e;
-          verifyHmacSha256(body, signature, fresh);
+          const fresh = await secrets.secretsFor(org, provider, true);
+          if (fresh === keys) throw keys.known ? e : unknownOrganisation();
+          keys = fresh;
+          matched = verifyHmacSha256(body, signature, keys.keys);
         }
+        if (!keys.known) throw unknownOrganisation(); // a decoy never verifies; defence in depth
+        const sealed = keys.sealed[matched] ?? '';
+        // Caches may be up to a minute old: the database says, in the dedup transaction, whether the
+        // secret that verified is still accepted (a rotation ended a moment ago revokes it at once).
+        guard = async (tx) => {
+          if (!(await secrets.stillAccepted(tx, org, provider, sealed))) {
+            throw new WebhookError('SIGNATURE_INVALID', 'the secret that verified is no longer accepted');
+          }
+        };
       }
     }
 
@@ -123,8 +139,10 @@ export function createWebhookHandler(deps: WebhookHandlerDeps): WebhookHandler {
         deps.pool,
         { provider, scope: orgId ?? 'platform', eventId: envelope.eventId, eventType: envelope.eventType },
         (tx) => deps.processor.process(webhookEvent, tx),
+        { guard, timeouts: deps.dedupTimeouts },
       );
     } catch (e) {
+      if (isWebhookError(e)) throw e;
       throw new WebhookError('PROCESSING_FAILED', errorKind(e), { cause: e });
     }
     if (outcome === 'processed' && purgeEvery > 0 && ++processedSincePurge >= purgeEvery) {
@@ -213,6 +231,11 @@ export function culprit(provider: Provider, error: WebhookError): Readonly<Recor
     default:
       return {};
   }
+}
+
+/** Refused exactly like a wrong signature (status, body, headers); only the log line says why. */
+function unknownOrganisation(): WebhookError {
+  return new WebhookError('SIGNATURE_INVALID', 'unknown or inactive organisation');
 }
 
 /** An error's class and driver code only: messages can quote data (a body, a key value). */

@@ -4,11 +4,13 @@
  * - `PgWebhookSecretStore` is for management: it is handed a transaction that has already entered
  *   the organisation's tenant context (`app.set_tenant_context`), so RLS confines it to that tenant.
  * - `PgWebhookSecretReader` is for verification, when a carrier (not a user) is calling: it reads the
- *   ciphertext through the one SECURITY DEFINER function that exposes it.
+ *   ciphertext, and asks whether a secret is still accepted, through the SECURITY DEFINER functions of
+ *   migrations/0406_webhook_hardening.sql (nothing else of the table is reachable).
  */
 import type { HmacProvider } from '../../contracts/webhooks';
 import type { SqlClient } from '../shared/migrations';
-import type { StoredWebhookSecret, WebhookSecretReader, WebhookSecretStore } from './secrets';
+import type { SealedSecret } from '../shared/secret-cipher';
+import type { OrganisationSecret, StoredWebhookSecret, VerificationSecretReader, WebhookSecretStore } from './secrets';
 
 function toStored(row: Record<string, unknown> | undefined): StoredWebhookSecret | null {
   if (!row) return null;
@@ -58,11 +60,19 @@ export class PgWebhookSecretStore implements WebhookSecretStore {
   }
 }
 
-export class PgWebhookSecretReader implements WebhookSecretReader {
+export class PgWebhookSecretReader implements VerificationSecretReader {
   constructor(private readonly db: SqlClient) {}
 
-  async read(orgId: string, provider: HmacProvider): Promise<StoredWebhookSecret | null> {
-    const r = await this.db.query('SELECT * FROM app.webhook_secret_for_verification($1, $2)', [orgId, provider]);
-    return toStored(r.rows[0]);
+  async lookup(orgId: string, provider: HmacProvider): Promise<OrganisationSecret> {
+    // One row for an active organisation (NULL ciphertext without a secret), none otherwise.
+    const r = await this.db.query('SELECT * FROM app.webhook_organisation_secret($1, $2)', [orgId, provider]);
+    const row = r.rows[0];
+    if (!row) return { known: false };
+    return { known: true, stored: row['current_sealed'] == null ? null : toStored(row) };
+  }
+
+  async accepts(tx: SqlClient, orgId: string, provider: HmacProvider, sealed: SealedSecret): Promise<boolean> {
+    const r = await tx.query('SELECT app.webhook_secret_accepts($1, $2, $3) AS ok', [orgId, provider, sealed]);
+    return r.rows[0]?.['ok'] === true;
   }
 }

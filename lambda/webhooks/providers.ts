@@ -6,13 +6,17 @@
 import { z } from 'zod';
 import type { HmacProvider, Provider } from '../../contracts/webhooks';
 import { WebhookError } from './errors';
+import { memberSource } from './json-source';
 import type { SignatureEncoding } from './hmac';
 
 /** The fields the ingress needs from a verified event; the rest goes to the processor untouched. */
 export interface EventEnvelope {
   readonly eventId: string;
   readonly eventType: string;
-  /** Signed send time, checked against the tolerance; Telnyx's is the signed header instead. */
+  /**
+   * Signed send time, checked against the tolerance; Telnyx's is the signed header instead. A JSON
+   * number arrives as its source text, so `1.79e9` and `N.0` stay distinguishable from `N`.
+   */
   readonly timestamp?: unknown;
 }
 
@@ -42,8 +46,9 @@ export const HMAC_SCHEMES: Readonly<Record<HmacProvider, HmacScheme>> = {
 /** Parses a verified body into its envelope; never called before the signature verified. */
 export function parseEnvelope(provider: Provider, body: Buffer): { envelope: EventEnvelope; payload: unknown } {
   let payload: unknown;
+  const text = body.toString('utf8');
   try {
-    payload = JSON.parse(body.toString('utf8'));
+    payload = JSON.parse(text);
   } catch {
     throw new WebhookError('PAYLOAD_INVALID', 'body is not JSON');
   }
@@ -56,12 +61,23 @@ export function parseEnvelope(provider: Provider, body: Buffer): { envelope: Eve
     case 'frejun': {
       const r = frejunEvent.safeParse(payload);
       if (!r.success) throw new WebhookError('PAYLOAD_INVALID', 'no event_id / event');
-      return { envelope: { eventId: r.data.event_id, eventType: r.data.event, timestamp: r.data.timestamp }, payload };
+      return {
+        envelope: { eventId: r.data.event_id, eventType: r.data.event, timestamp: signedTime(r.data.timestamp, text) },
+        payload,
+      };
     }
     case 'didlogic': {
       const r = didlogicEvent.safeParse(payload);
       if (!r.success) throw new WebhookError('PAYLOAD_INVALID', 'no id / type');
-      return { envelope: { eventId: r.data.id, eventType: r.data.type, timestamp: r.data.timestamp }, payload };
+      return {
+        envelope: { eventId: r.data.id, eventType: r.data.type, timestamp: signedTime(r.data.timestamp, text) },
+        payload,
+      };
     }
   }
+}
+
+/** The `timestamp` member as checkTimestamp reads it: a JSON number as its source text, anything else as parsed. */
+function signedTime(parsed: unknown, text: string): unknown {
+  return typeof parsed === 'number' ? memberSource(text, 'timestamp') : parsed;
 }

@@ -8,17 +8,18 @@ const INTEGER_SECONDS = /^[0-9]{1,15}$/;
 
 /**
  * Parses a signed Unix timestamp (seconds) and checks it is within `tolerance` of `nowSeconds`.
- * Accepts a digit string (header) or a JSON integer (signed body field); anything else is refused.
+ * Accepts digits only: a header's text, or a body field's (a JSON string's content, or a JSON number's
+ * source text, so `1.79e9` and `1790000000.0` are refused although JSON.parse reads them as integers).
  */
 export function checkTimestamp(
   value: unknown,
   nowSeconds: number,
   tolerance: number = TIMESTAMP_TOLERANCE_SECONDS,
 ): number {
-  let seconds: number;
-  if (typeof value === 'string' && INTEGER_SECONDS.test(value)) seconds = Number(value);
-  else if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) seconds = value;
-  else throw new WebhookError('TIMESTAMP_INVALID');
+  if (typeof value !== 'string' || !INTEGER_SECONDS.test(value)) {
+    throw new WebhookError('TIMESTAMP_INVALID', 'not a plain integer of seconds (no sign, fraction or exponent)');
+  }
+  const seconds = Number(value);
   if (Math.abs(nowSeconds - seconds) > tolerance) {
     throw new WebhookError('TIMESTAMP_OUT_OF_RANGE', `skew ${Math.round(nowSeconds - seconds)} s`);
   }

@@ -1,3 +1,4 @@
+import { WEBHOOK_PATH_PREFIX } from '../../contracts/webhooks';
 import { PLACEHOLDER_ACCOUNT, placeholderCertificateArn as placeholderCert } from './placeholders';
 import type { DeploymentInput } from './schema';
 
@@ -28,6 +29,8 @@ export const CATALOGUE: Readonly<Record<string, DeploymentInput>> = {
       entry: 'regional',
       rateLimitPerFiveMinutes: 2000,
       throttle: { rateLimit: 200, burstLimit: 400 },
+      // Carriers post from cloud hosting addresses, which the anonymous IP list blocks elsewhere.
+      hostingProviderExemptPathPrefixes: [WEBHOOK_PATH_PREFIX],
     },
     alarms: { email: 'platform-alarms@bulwark.example.com' },
   },
@@ -45,6 +48,8 @@ export const CATALOGUE: Readonly<Record<string, DeploymentInput>> = {
       entry: 'regional',
       rateLimitPerFiveMinutes: 2000,
       throttle: { rateLimit: 200, burstLimit: 400 },
+      // Carriers post from cloud hosting addresses, which the anonymous IP list blocks elsewhere.
+      hostingProviderExemptPathPrefixes: [WEBHOOK_PATH_PREFIX],
     },
     alarms: { email: 'platform-alarms@bulwark.example.com' },
   },

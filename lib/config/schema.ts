@@ -195,6 +195,12 @@ export const deploymentSchema = z.strictObject({
     cloudFrontCertificateArn: certificateArn.optional(),
     /** WAF rate-based rule: requests per client IP per 5 minutes. */
     rateLimitPerFiveMinutes: z.int().min(100, 'WAF rate limits start at 100').max(2_000_000_000),
+    /**
+     * WAF rate-based rule for the webhook paths (`/webhooks/`), which the general rule then skips:
+     * carriers post from few addresses for every tenant (docs/webhooks.md "At the edge").
+     * @default 30000 (100 per second per carrier address)
+     */
+    webhookRateLimitPerFiveMinutes: z.int().min(100, 'WAF rate limits start at 100').max(2_000_000_000).default(30_000),
     /** API Gateway stage throttling. */
     throttle: z.strictObject({
       rateLimit: z.number().positive(),

@@ -72,9 +72,29 @@ export interface OriginLock {
   readonly rateLimitPerFiveMinutes: number;
 }
 
+/**
+ * Its own per-client rate limit for requests under some path prefixes: machine senders (carrier
+ * webhooks) post far more per address than people do, from few addresses. Requests there count only
+ * against this limit, and every other request only against the general one.
+ */
+export interface PathRateLimit {
+  /** Names the rule `RateLimit<name>PerIp` (or `...PerForwardedIp` behind an origin lock); letters only. */
+  readonly name: string;
+  /** URI path prefixes, e.g. `/webhooks/`. */
+  readonly pathPrefixes: readonly string[];
+  /** Requests per client address per five minutes under these prefixes. */
+  readonly rateLimitPerFiveMinutes: number;
+}
+
 export interface EdgeWebAclProps {
   /** CLOUDFRONT (the stack must be in us-east-1) or REGIONAL. */
   readonly scope: WebAclScope;
+  /**
+   * Separate rate limits for path prefixes, applied next to each per-client rate rule this web ACL has
+   * (the entry protection's and the origin lock's).
+   * @default - none: one limit for every path
+   */
+  readonly pathRateLimits?: readonly PathRateLimit[];
   /** Managed rules, rate limit and body cap. @default - none (an origin-lock-only web ACL) */
   readonly protection?: EntryProtection;
   /** Origin lock rule, evaluated first. @default - none */
@@ -83,6 +103,25 @@ export interface EdgeWebAclProps {
   readonly logRetention?: logs.RetentionDays;
   /** Key for the log group. @default - a new key in this stack's region */
   readonly logKey?: kms.IKey;
+}
+
+const URI_PATH_PREFIX = /^\/[A-Za-z0-9._~\-/]+$/;
+
+/**
+ * Matches a request whose URI path starts with any of `prefixes`, after NORMALIZE_PATH: a path such
+ * as `/webhooks/../tenants` must not pass as a webhook path (exempt, or under the carriers' limit).
+ */
+function onPaths(prefixes: readonly string[]): wafv2.CfnWebACL.StatementProperty {
+  const matches = prefixes.map((prefix): wafv2.CfnWebACL.StatementProperty => ({
+    byteMatchStatement: {
+      fieldToMatch: { uriPath: {} },
+      positionalConstraint: 'STARTS_WITH',
+      searchString: prefix,
+      textTransformations: [{ priority: 0, type: 'NORMALIZE_PATH' }],
+    },
+  }));
+  const [only] = matches;
+  return matches.length === 1 && only ? only : { orStatement: { statements: matches } };
 }
 
 /**
@@ -104,12 +143,68 @@ export class EdgeWebAcl extends Construct {
       throw new Error(`${this.node.path}: CLOUDFRONT-scope web ACLs must be created in us-east-1`);
     }
 
+    const pathLimits = props.pathRateLimits ?? [];
+    for (const limit of pathLimits) {
+      if (!/^[A-Za-z]+$/.test(limit.name) || limit.pathPrefixes.length === 0) {
+        throw new Error(`${this.node.path}: a path rate limit needs a letters-only name and at least one prefix`);
+      }
+      if (!Number.isInteger(limit.rateLimitPerFiveMinutes) || limit.rateLimitPerFiveMinutes < 100) {
+        throw new Error(`${this.node.path}: path rate limit ${limit.name} must be an integer of at least 100`);
+      }
+      for (const prefix of limit.pathPrefixes) {
+        if (!URI_PATH_PREFIX.test(prefix)) {
+          throw new Error(`${this.node.path}: rate-limited path prefix ${JSON.stringify(prefix)} must be a URI path`);
+        }
+      }
+    }
+    const limitedPaths = pathLimits.flatMap((l) => l.pathPrefixes);
+
     const rules: wafv2.CfnWebACL.RuleProperty[] = [];
     const visibility = (metricName: string): wafv2.CfnWebACL.VisibilityConfigProperty => ({
       cloudWatchMetricsEnabled: true,
       sampledRequestsEnabled: true,
       metricName,
     });
+    /**
+     * The general per-client rate rule (outside every rate-limited path) and one rule per path limit,
+     * each keyed the same way (`key` holds the aggregate key settings).
+     */
+    const rateRules = (
+      suffix: 'PerIp' | 'PerForwardedIp',
+      limit: number,
+      key: Omit<wafv2.CfnWebACL.RateBasedStatementProperty, 'limit'>,
+    ) => {
+      rules.push({
+        name: `RateLimit${suffix}`,
+        priority: rules.length,
+        action: { block: {} },
+        visibilityConfig: visibility(`RateLimit${suffix}`),
+        statement: {
+          rateBasedStatement: {
+            limit,
+            ...key,
+            ...(limitedPaths.length > 0
+              ? { scopeDownStatement: { notStatement: { statement: onPaths(limitedPaths) } } }
+              : {}),
+          },
+        },
+      });
+      for (const path of pathLimits) {
+        rules.push({
+          name: `RateLimit${path.name}${suffix}`,
+          priority: rules.length,
+          action: { block: {} },
+          visibilityConfig: visibility(`RateLimit${path.name}${suffix}`),
+          statement: {
+            rateBasedStatement: {
+              limit: path.rateLimitPerFiveMinutes,
+              ...key,
+              scopeDownStatement: onPaths(path.pathPrefixes),
+            },
+          },
+        });
+      }
+    };
 
     if (props.originLock) {
       const lock = props.originLock;
@@ -133,34 +228,17 @@ export class EdgeWebAcl extends Construct {
           },
         },
       });
-      rules.push({
-        name: 'RateLimitPerForwardedIp',
-        priority: rules.length,
-        action: { block: {} },
-        visibilityConfig: visibility('RateLimitPerForwardedIp'),
-        statement: {
-          rateBasedStatement: {
-            limit: lock.rateLimitPerFiveMinutes,
-            aggregateKeyType: 'FORWARDED_IP',
-            forwardedIpConfig: { headerName: 'X-Forwarded-For', fallbackBehavior: 'MATCH' },
-            evaluationWindowSec: 300,
-          },
-        },
+      rateRules('PerForwardedIp', lock.rateLimitPerFiveMinutes, {
+        aggregateKeyType: 'FORWARDED_IP',
+        forwardedIpConfig: { headerName: 'X-Forwarded-For', fallbackBehavior: 'MATCH' },
+        evaluationWindowSec: 300,
       });
     }
 
     let associationConfig: wafv2.CfnWebACL.AssociationConfigProperty | undefined;
     if (props.protection) {
       const { rateLimitPerFiveMinutes, maxRequestBodyBytes } = props.protection;
-      rules.push({
-        name: 'RateLimitPerIp',
-        priority: rules.length,
-        action: { block: {} },
-        visibilityConfig: visibility('RateLimitPerIp'),
-        statement: {
-          rateBasedStatement: { limit: rateLimitPerFiveMinutes, aggregateKeyType: 'IP', evaluationWindowSec: 300 },
-        },
-      });
+      rateRules('PerIp', rateLimitPerFiveMinutes, { aggregateKeyType: 'IP', evaluationWindowSec: 300 });
       rules.push({
         name: 'BodySizeLimit',
         priority: rules.length,
@@ -178,7 +256,7 @@ export class EdgeWebAcl extends Construct {
       });
       const exemptPrefixes = props.protection.hostingProviderExemptPathPrefixes ?? [];
       for (const prefix of exemptPrefixes) {
-        if (!/^\/[A-Za-z0-9._~\-/]+$/.test(prefix)) {
+        if (!URI_PATH_PREFIX.test(prefix)) {
           throw new Error(`${this.node.path}: exempt path prefix ${JSON.stringify(prefix)} must be a URI path`);
         }
       }
@@ -203,14 +281,6 @@ export class EdgeWebAcl extends Construct {
         });
         if (group === 'AWSManagedRulesAnonymousIpList' && exemptPrefixes.length > 0) {
           // The group only labels hosting-provider requests now; this rule blocks them outside the exempt paths.
-          const onExemptPath = exemptPrefixes.map((prefix): wafv2.CfnWebACL.StatementProperty => ({
-            byteMatchStatement: {
-              fieldToMatch: { uriPath: {} },
-              positionalConstraint: 'STARTS_WITH',
-              searchString: prefix,
-              textTransformations: [{ priority: 0, type: 'NONE' }],
-            },
-          }));
           rules.push({
             name: 'HostingProviderOutsideExemptPaths',
             priority: rules.length,
@@ -220,14 +290,7 @@ export class EdgeWebAcl extends Construct {
               andStatement: {
                 statements: [
                   { labelMatchStatement: { scope: 'LABEL', key: HOSTING_PROVIDER_LABEL } },
-                  {
-                    notStatement: {
-                      statement:
-                        onExemptPath.length === 1 && onExemptPath[0]
-                          ? onExemptPath[0]
-                          : { orStatement: { statements: onExemptPath } },
-                    },
-                  },
+                  { notStatement: { statement: onPaths(exemptPrefixes) } },
                 ],
               },
             },

@@ -9,7 +9,19 @@ import { acknowledge } from '../compliance/acknowledge';
 import type { DeploymentConfig } from '../config';
 import { EdgeDistribution } from '../edge/distribution';
 import { LogKey, customerKey } from '../observability/keys';
-import { EdgeWebAcl } from '../edge/web-acl';
+import { EdgeWebAcl, type PathRateLimit } from '../edge/web-acl';
+import { WEBHOOK_PATH_PREFIX } from '../../contracts/webhooks';
+
+/** Carriers post webhooks from few cloud addresses, many per second: their paths get their own limit. */
+function webhookRateLimit(deployment: DeploymentConfig): PathRateLimit[] {
+  return [
+    {
+      name: 'Webhooks',
+      pathPrefixes: [WEBHOOK_PATH_PREFIX],
+      rateLimitPerFiveMinutes: deployment.edge.webhookRateLimitPerFiveMinutes,
+    },
+  ];
+}
 
 /** Header CloudFront adds to every origin request; the regional web ACL blocks requests without it. */
 export const ORIGIN_SECRET_HEADER = 'x-bulwark-origin-verify';
@@ -31,6 +43,7 @@ export class EdgeGlobalStack extends Stack {
     const { edge } = props.deployment;
     this.webAcl = new EdgeWebAcl(this, 'WebAcl', {
       scope: 'CLOUDFRONT',
+      pathRateLimits: webhookRateLimit(props.deployment),
       protection: {
         rateLimitPerFiveMinutes: edge.rateLimitPerFiveMinutes,
         maxRequestBodyBytes: edge.maxRequestBodyBytes,
@@ -102,6 +115,7 @@ export class EdgeStack extends Stack {
 
       this.regionalWebAcl = new EdgeWebAcl(this, 'OriginWebAcl', {
         scope: 'REGIONAL',
+        pathRateLimits: webhookRateLimit(deployment),
         originLock: {
           headerName: ORIGIN_SECRET_HEADER,
           secret: this.originSecret,
@@ -125,6 +139,7 @@ export class EdgeStack extends Stack {
     } else {
       this.regionalWebAcl = new EdgeWebAcl(this, 'WebAcl', {
         scope: 'REGIONAL',
+        pathRateLimits: webhookRateLimit(deployment),
         protection: {
           rateLimitPerFiveMinutes: edge.rateLimitPerFiveMinutes,
           maxRequestBodyBytes: edge.maxRequestBodyBytes,

@@ -20,6 +20,7 @@ import {
   MIN_BODY_BYTES,
   PROVIDERS,
   WEBHOOK_METRICS,
+  WEBHOOK_PATH_PREFIX,
 } from '../../contracts/webhooks';
 import { BulwarkFunction } from '../shared/function';
 
@@ -144,7 +145,7 @@ export class WebhookIngress extends Construct {
     this.policy = fn.policy;
     this.role = fn.role;
 
-    const resource = props.api.root.addResource('webhooks');
+    const resource = props.api.root.addResource(WEBHOOK_PATH_PREFIX.slice(1, -1));
     // No test-invoke permission: console tests would reach the function outside the deployed stage.
     const integration = new apigateway.LambdaIntegration(this.function, { proxy: true, allowTestInvoke: false });
     const methods = {} as Record<(typeof WEBHOOK_PROVIDERS)[number], apigateway.Method>;

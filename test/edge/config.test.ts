@@ -86,7 +86,10 @@ describe('edge configuration', () => {
   });
 
   it('defaults to no hosting-provider exemptions and refuses prefixes that are not paths', () => {
-    expect(parseDeployment('prod-eu', eu).edge.hostingProviderExemptPathPrefixes).toEqual([]);
+    const { hostingProviderExemptPathPrefixes: _shipped, ...withoutExemption } = eu.edge;
+    expect(
+      parseDeployment('prod-eu', { ...eu, edge: withoutExemption }).edge.hostingProviderExemptPathPrefixes,
+    ).toEqual([]);
     expect(
       problems('prod-eu', { ...eu, edge: { ...eu.edge, hostingProviderExemptPathPrefixes: ['/webhooks/', 'sms'] } }),
     ).toEqual([

@@ -323,6 +323,7 @@ describe('a CloudFront entry (residency zone containing us-east-1)', () => {
           },
         }),
         Match.objectLike({ Name: 'RateLimitPerForwardedIp' }),
+        Match.objectLike({ Name: 'RateLimitWebhooksPerForwardedIp' }),
       ],
     });
     t.hasResourceProperties('AWS::WAFv2::WebACLAssociation', {

@@ -118,7 +118,7 @@ describe('EdgeWebAcl: hosting-provider exemption for webhook paths', () => {
                   FieldToMatch: { UriPath: {} },
                   PositionalConstraint: 'STARTS_WITH',
                   SearchString: '/webhooks/',
-                  TextTransformations: [{ Priority: 0, Type: 'NONE' }],
+                  TextTransformations: [{ Priority: 0, Type: 'NORMALIZE_PATH' }],
                 },
               },
             },

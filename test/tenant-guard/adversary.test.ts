@@ -55,7 +55,8 @@ const ALLOWED: Readonly<Record<FunctionRole, readonly string[]>> = {
     'purge_webhook_events',
     'readable_org_ids',
     'tenant_status',
-    'webhook_secret_for_verification',
+    'webhook_organisation_secret',
+    'webhook_secret_accepts',
     'writable_org_id',
   ],
   [DATABASE_ROLES.keyProvisioner]: [

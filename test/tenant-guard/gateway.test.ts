@@ -292,7 +292,7 @@ describe('tenant API behind the REQUEST authorizer', () => {
         store: new PgWebhookSecretReader(pg.pool(DATABASE_ROLES.webhooks)),
         cipher,
       }).secretsFor(org, 'frejun');
-      return keys.map((k) => createHmac('sha256', k).update('{"event_id":"e1"}').digest('hex'));
+      return keys.keys.map((k) => createHmac('sha256', k).update('{"event_id":"e1"}').digest('hex'));
     };
 
     it('are write-only: sealed under the tenant key, reported as secret_set, audited, usable by verification', async () => {

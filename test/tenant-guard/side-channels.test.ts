@@ -12,6 +12,7 @@ import type { TokenVerifier } from '../../lambda/tenant-guard/jwt';
 import type { AuditEvent } from '../../lambda/shared/audit';
 import { startPostgres, type TestPostgres } from '../support/postgres';
 import { defined } from '../support/defined';
+import { RecordingLog } from '../support/observability';
 import { authenticateAs, buildWorld, proving, type World } from './fixtures';
 import { proxyEvent, testIdentity } from './http';
 
@@ -254,7 +255,7 @@ describe('secrets in query text', () => {
         } as PooledClient;
       },
     };
-    const api = createApi({ db, verify, audit: new PgAuditSink({ pool }) });
+    const api = createApi({ db, verify, audit: new PgAuditSink({ pool }), logger: new RecordingLog() });
     const call = async (method: string, path: string, auth: string, body?: unknown) => {
       const r = await api(proxyEvent(method, path, { auth, body }));
       return { status: r.statusCode, body: JSON.parse(r.body) as Record<string, unknown> };

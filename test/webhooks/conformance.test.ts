@@ -101,6 +101,7 @@ const CARRIERS: Carrier[] = [telnyxCarrier, hmacCarrier('frejun'), hmacCarrier('
 
 let pg: TestPostgres;
 let handle: WebhookHandler;
+let store: MemorySecretStore;
 const processed: WebhookEvent[] = [];
 const logs = new Lines();
 const metrics = new Lines();
@@ -109,9 +110,9 @@ beforeAll(async () => {
   pg = await startPostgres();
   await pg.superuser(`CREATE TABLE webhook_effects (provider text, event_id text)`);
   await pg.superuser(`GRANT INSERT, SELECT ON webhook_effects TO ${WEBHOOKS_ROLE}`);
-  const store = new MemorySecretStore();
-  const cipher = new TestCipher();
   const clock = () => NOW_MS;
+  store = new MemorySecretStore(clock);
+  const cipher = new TestCipher();
   const service = new WebhookSecretService({ store, cipher, audit: new MemoryAudit(), clock });
   for (const p of ['frejun', 'didlogic'] as const) {
     await service.setSecret(ORG, p, secrets[p].previous, actor);
@@ -238,6 +239,39 @@ describe.each(CARRIERS)('$provider conformance', (carrier) => {
     );
   });
 
+  it('refuses fractional and exponent spellings of an integer timestamp, naming the header or field', async () => {
+    // Each is an integer to JSON.parse (or Number); the documented format is digits only.
+    const forms = ['1.79e9', `${NOW}.0`, `${NOW}e0`, `${NOW}E0`, `${NOW / 1000}e3`, `${NOW * 10}e-1`, `${NOW}.00`];
+    if (carrier.provider === 'telnyx') {
+      for (const form of forms) expect(await send(carrier, tsCase(form))).toEqual(refused('TIMESTAMP_INVALID', 400));
+      return;
+    }
+    // The HMAC carriers sign the time inside the event: as a JSON number, and as a JSON string.
+    const raw = (source: string, extra = '') =>
+      signed(
+        Buffer.from(carrier.body(id(), '@TS@').toString('utf8').replace('"@TS@"', source).replace('{', `{${extra}`)),
+      );
+    for (const form of forms) {
+      expect(await send(carrier, raw(form))).toEqual(refused('TIMESTAMP_INVALID', 400, { field: 'timestamp' }));
+      expect(await send(carrier, raw(JSON.stringify(form)))).toEqual(
+        refused('TIMESTAMP_INVALID', 400, { field: 'timestamp' }),
+      );
+    }
+    // Digits as a number or a string are accepted; a nested `timestamp` is not the signed one, an
+    // escaped member name is the same member, and of two members the last counts (as JSON.parse reads).
+    expect((await send(carrier, raw(String(NOW)))).status).toBe(200);
+    expect((await send(carrier, raw(`"${NOW}"`))).status).toBe(200);
+    expect((await send(carrier, raw(String(NOW), '"meta": {"timestamp": 1.5, "x": [1e9, "}"]}, '))).status).toBe(200);
+    expect(await send(carrier, raw(String(NOW), `"time\\u0073tamp" : ${NOW}.0 , `))).toEqual({
+      status: 200,
+      body: { status: 'accepted' },
+    });
+    const escapedLast = Buffer.from(
+      carrier.body(id(), '@TS@').toString('utf8').replace('"timestamp":"@TS@"', `"time\\u0073tamp":${NOW}.0`),
+    );
+    expect(await send(carrier, signed(escapedLast))).toEqual(refused('TIMESTAMP_INVALID', 400, { field: 'timestamp' }));
+  });
+
   it('refuses a missing signature header', async () => {
     const body = carrier.body(id());
     const headers = carrier.headers(body).filter(([n]) => n.toLowerCase() !== carrier.signatureHeader);
@@ -287,10 +321,19 @@ describe.each(CARRIERS)('$provider conformance', (carrier) => {
       expect(JSON.parse(r.body)).toEqual({ code: 'ORGANISATION_INVALID', query: 'org' });
     });
 
-    it('refuses an organisation that has no secret with WEBHOOK_SECRET_MISSING, never success', async () => {
+    it('refuses a known organisation that has no secret with WEBHOOK_SECRET_MISSING, never success', async () => {
+      const body = carrier.body(id());
+      const org = randomUUID();
+      store.organisations.add(org);
+      expect(await send(carrier, { body, headers: carrier.headers(body), query: { org } })).toEqual(
+        refused('WEBHOOK_SECRET_MISSING', 503),
+      );
+    });
+
+    it('refuses an unknown organisation exactly like a wrong signature', async () => {
       const body = carrier.body(id());
       expect(await send(carrier, { body, headers: carrier.headers(body), query: { org: randomUUID() } })).toEqual(
-        refused('WEBHOOK_SECRET_MISSING', 503),
+        refused('SIGNATURE_INVALID', 401),
       );
     });
   }

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { processOnce, purgeExpired, type DedupKey } from '../../lambda/webhooks/dedup';
 import { buildRuntime, parseWebhookEnv } from '../../lambda/webhooks/config';
 import { createWebhookHandler } from '../../lambda/webhooks/handler';
+import { WebhookError } from '../../lambda/webhooks/errors';
 import { RecordingLog, RecordingMetrics } from '../support/observability';
 import { gate, startPostgres, waitForLockWaiters, type TestPostgres } from '../support/postgres';
 import { DATABASE_ROLES } from '../../contracts/database';
@@ -278,5 +279,96 @@ describe('handler under concurrent delivery', () => {
     expect(JSON.parse(r.body)).toEqual({ code: 'PROCESSING_FAILED' });
     expect(logs.lines.join('\n')).not.toContain('customer text');
     expect(await count('SELECT count(*) AS n FROM webhook_event_dedup WHERE event_id = $1', [eventId])).toBe(0);
+  });
+});
+
+describe('dedup transaction timeouts', () => {
+  it('a retry of an event whose first delivery is frozen fails fast with DELIVERY_IN_PROGRESS (503)', async () => {
+    const pool = appPool(pg, { max: 4 });
+    const k = key();
+    const entered = gate();
+    const release = gate();
+    // The first delivery inserts the dedup row, then freezes inside its effect, holding the row lock.
+    const first = processOnce(pool, k, async () => {
+      entered.open();
+      await release.opened;
+    });
+    await entered.opened;
+    // The retry, on a second connection: its lock timeout (100 ms here) ends the wait, not a test timer.
+    const started = Date.now();
+    const retry = await processOnce(pool, k, async () => undefined, {
+      timeouts: { lockMs: 100, statementMs: 5000, idleInTransactionMs: 10_000 },
+    }).catch((e: unknown) => e);
+    expect(retry).toBeInstanceOf(WebhookError);
+    expect(retry).toMatchObject({ code: 'DELIVERY_IN_PROGRESS', status: 503 });
+    // Well under the role's own 5 s lock_timeout: the SET LOCAL bound applied.
+    expect(Date.now() - started).toBeLessThan(4000);
+    release.open();
+    expect(await first).toBe('processed');
+    // The retry after that finds the event recorded.
+    expect(await processOnce(pool, k, async () => undefined)).toBe('duplicate');
+  });
+
+  it('sets the bounds with SET LOCAL: they hold inside the transaction and never leak to the pooled connection', async () => {
+    const pool = appPool(pg, { max: 1 });
+    const seen: Record<string, unknown>[] = [];
+    await processOnce(pool, key(), async (tx) => {
+      const r = await tx.query(
+        `SELECT current_setting('lock_timeout') AS lock, current_setting('statement_timeout') AS statement,
+                current_setting('idle_in_transaction_session_timeout') AS idle`,
+      );
+      seen.push(...r.rows);
+    });
+    expect(seen).toEqual([{ lock: '1s', statement: '3s', idle: '8s' }]);
+    // The same (only) pooled connection afterwards: back to the role's defaults (lambda/tenant-guard/bootstrap.ts).
+    const after = await pool.query(
+      `SELECT current_setting('lock_timeout') AS lock, current_setting('statement_timeout') AS statement`,
+    );
+    expect(after.rows).toEqual([{ lock: '5s', statement: '30s' }]);
+  });
+
+  it('through the handler: the carrier gets 503 DELIVERY_IN_PROGRESS while the first delivery is frozen', async () => {
+    const { privateKey, publicKeyBase64 } = telnyxKeyPair();
+    const logs = new Lines();
+    const logger = new RecordingLog(logs.write);
+    const entered = gate();
+    const release = gate();
+    let calls = 0;
+    const handle = createWebhookHandler({
+      runtime: buildRuntime(
+        parseWebhookEnv({ BULWARK_ENVIRONMENT: 'production', TELNYX_PUBLIC_KEY: publicKeyBase64 }),
+        null,
+        logger,
+      ),
+      pool: appPool(pg, { max: 4 }),
+      processor: {
+        async process() {
+          if (calls++ > 0) return;
+          entered.open();
+          await release.opened;
+        },
+      },
+      metrics: new RecordingMetrics(logs.write),
+      logger,
+      dedupTimeouts: { lockMs: 100, statementMs: 5000, idleInTransactionMs: 10_000 },
+    });
+    const ts = String(Math.floor(Date.now() / 1000));
+    const body = Buffer.from(JSON.stringify({ data: { id: randomUUID(), event_type: 'call.hangup' } }));
+    const event = proxyEvent({
+      path: '/webhooks/telnyx',
+      body,
+      headers: [
+        ['telnyx-signature-ed25519', telnyxSign(privateKey, ts, body)],
+        ['telnyx-timestamp', ts],
+      ],
+    });
+    const first = handle(event);
+    await entered.opened;
+    const retry = await handle(event);
+    expect([retry.statusCode, JSON.parse(retry.body)]).toEqual([503, { code: 'DELIVERY_IN_PROGRESS' }]);
+    release.open();
+    expect(JSON.parse((await first).body)).toEqual({ status: 'accepted' });
+    expect(JSON.parse((await handle(event)).body)).toEqual({ status: 'duplicate' });
+    expect(calls).toBe(1);
   });
 });

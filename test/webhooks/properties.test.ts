@@ -5,6 +5,7 @@ import { decodeBase64Strict, decodeHexStrict } from '../../lambda/webhooks/encod
 import { WebhookError } from '../../lambda/webhooks/errors';
 import { decodeHmacSignature, verifyHmacSha256 } from '../../lambda/webhooks/hmac';
 import { HeaderBag } from '../../lambda/webhooks/request';
+import { memberSource } from '../../lambda/webhooks/json-source';
 import { checkTimestamp } from '../../lambda/webhooks/timestamp';
 import { importTelnyxPublicKey, verifyTelnyx } from '../../lambda/webhooks/telnyx';
 import { hmacSign, telnyxKeyPair, telnyxSign } from './support';
@@ -194,5 +195,31 @@ describe('strict decoders and timestamps', () => {
     for (const bad of [' 1795000000', '1795000000 ', '0x6AFD5A80', '1.795e9', '-1795000000', '', NaN, 1.5, null]) {
       expect(code(() => checkTimestamp(bad, NOW))).toBe('TIMESTAMP_INVALID');
     }
+  });
+
+  it('memberSource: the source text of each top-level member reads back as the member, whatever the layout', () => {
+    fc.assert(
+      fc.property(
+        fc.dictionary(
+          fc.string().filter((k) => k !== '__proto__'),
+          fc.jsonValue(),
+        ),
+        fc.constantFrom(undefined, 2, '\t'),
+        (object, indent) => {
+          const text = JSON.stringify(object, null, indent);
+          for (const [name, value] of Object.entries(object)) {
+            const source = memberSource(text, name);
+            if (source === undefined) return false;
+            expect(JSON.parse(source)).toEqual(JSON.parse(JSON.stringify(value)));
+          }
+          return memberSource(text, '\u0000absent') === undefined;
+        },
+      ),
+    );
+    // The spelling survives, which is the point: JSON.parse reads all three as 1790000000.
+    expect(
+      ['1.79e9', '1790000000.0', '1790000000'].map((n) => memberSource(`{"timestamp": ${n}}`, 'timestamp')),
+    ).toEqual(['1.79e9', '1790000000.0', '1790000000']);
+    expect(memberSource('[1]', 'timestamp')).toBeUndefined();
   });
 });

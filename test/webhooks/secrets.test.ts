@@ -9,12 +9,12 @@ const actor = { userId: randomUUID(), email: 'admin@dealer.example' };
 function setup() {
   let now = 1_795_000_000_000;
   const clock = () => now;
-  const store = new MemorySecretStore();
+  const store = new MemorySecretStore(clock);
   const cipher = new TestCipher();
   const audit = new MemoryAudit();
   const service = new WebhookSecretService({ store, cipher, audit, clock, rotationWindowSeconds: 3600 });
   const resolver = new StoredSecretResolver({ store, cipher, clock, cacheSeconds: 60 });
-  return { store, cipher, audit, service, resolver, advance: (s: number) => (now += s * 1000) };
+  return { store, cipher, audit, service, resolver, clock, advance: (s: number) => (now += s * 1000) };
 }
 
 const exported = (k: { export(): Buffer }) => k.export().toString('hex');
@@ -51,10 +51,13 @@ describe('WebhookSecretService', () => {
     await service.setSecret(org, 'frejun', a, actor);
     const after = await service.setSecret(org, 'frejun', b, actor);
     expect(after.previous_secret_active).toBe(true);
-    expect((await resolver.secretsFor(org, 'frejun')).map(exported)).toEqual([b.toString('hex'), a.toString('hex')]);
+    expect((await resolver.secretsFor(org, 'frejun')).keys.map(exported)).toEqual([
+      b.toString('hex'),
+      a.toString('hex'),
+    ]);
     advance(3601);
     expect((await service.status(org, 'frejun')).previous_secret_active).toBe(false);
-    expect((await resolver.secretsFor(org, 'frejun')).map(exported)).toEqual([b.toString('hex')]);
+    expect((await resolver.secretsFor(org, 'frejun')).keys.map(exported)).toEqual([b.toString('hex')]);
   });
 
   it('never serves a cached previous secret past the end of its window', async () => {
@@ -63,9 +66,9 @@ describe('WebhookSecretService', () => {
     await service.setSecret(org, 'frejun', randomBytes(32), actor);
     await service.setSecret(org, 'frejun', randomBytes(32), actor);
     advance(3590);
-    expect(await resolver.secretsFor(org, 'frejun')).toHaveLength(2);
+    expect((await resolver.secretsFor(org, 'frejun')).keys).toHaveLength(2);
     advance(11); // inside the 60 s cache TTL, but past the window
-    expect(await resolver.secretsFor(org, 'frejun')).toHaveLength(1);
+    expect((await resolver.secretsFor(org, 'frejun')).keys).toHaveLength(1);
   });
 
   it('ends a rotation early, and audits every change without the secret', async () => {
@@ -75,7 +78,7 @@ describe('WebhookSecretService', () => {
     await service.setSecret(org, 'didlogic', randomBytes(32), actor);
     await service.setSecret(org, 'didlogic', secret, actor);
     await service.endRotation(org, 'didlogic', actor);
-    expect(await resolver.secretsFor(org, 'didlogic', true)).toHaveLength(1);
+    expect((await resolver.secretsFor(org, 'didlogic', true)).keys).toHaveLength(1);
     expect(audit.events.map((e) => e.event)).toEqual([
       'webhook_secret.rotated',
       'webhook_secret.rotated',
@@ -91,6 +94,7 @@ describe('WebhookSecretService', () => {
     await service.setSecret(org, 'frejun', randomBytes(32), actor);
     // Copy org's ciphertext under another organisation: the cipher's binding refuses it.
     store.rows.set(`${other}/frejun`, defined(store.rows.get(`${org}/frejun`)));
+    store.organisations.add(other);
     const resolver = new StoredSecretResolver({ store, cipher });
     await expect(resolver.secretsFor(other, 'frejun')).rejects.toMatchObject({ code: 'WEBHOOK_SECRET_UNREADABLE' });
   });
@@ -108,6 +112,72 @@ describe('WebhookSecretService', () => {
     advance(5);
     await resolver.secretsFor(org, 'frejun', true);
     expect(cipher.opened).toBe(2);
-    await expect(resolver.secretsFor(randomUUID(), 'frejun')).rejects.toMatchObject({ code: 'WEBHOOK_SECRET_MISSING' });
+  });
+});
+
+describe('StoredSecretResolver: unknown organisations', () => {
+  function resolverWith(options: { maxUnknownEntries?: number } = {}) {
+    const s = setup();
+    const resolver = new StoredSecretResolver({ store: s.store, cipher: s.cipher, clock: s.clock, ...options });
+    return { ...s, resolver };
+  }
+
+  it('answers an unknown organisation with one decoy key, remembered for 60 s without another read', async () => {
+    const { resolver, store, cipher, advance } = resolverWith();
+    const org = randomUUID();
+    const first = await resolver.secretsFor(org, 'frejun');
+    expect(first.known).toBe(false);
+    expect(first.keys).toHaveLength(1);
+    expect(store.lookups).toBe(1);
+    // Repeats, a `fresh` request and the other provider: no store read, no KMS call, the same decoy.
+    for (let i = 0; i < 5; i++) expect(await resolver.secretsFor(org, 'frejun', true)).toBe(first);
+    expect(await resolver.secretsFor(org, 'didlogic')).toBe(first);
+    advance(59);
+    expect(await resolver.secretsFor(org, 'frejun')).toBe(first);
+    expect([store.lookups, cipher.opened]).toEqual([1, 0]);
+    // The decoy is not any organisation's secret and is the same for every unknown organisation.
+    expect(await resolver.secretsFor(randomUUID(), 'frejun')).toBe(first);
+  });
+
+  it('an organisation created after its negative entry is reachable once the entry expires (60 s)', async () => {
+    const { resolver, service, store, advance } = resolverWith();
+    const org = randomUUID();
+    expect((await resolver.secretsFor(org, 'frejun')).known).toBe(false);
+    const secret = randomBytes(32);
+    await service.setSecret(org, 'frejun', secret, actor);
+    advance(59);
+    expect((await resolver.secretsFor(org, 'frejun')).known).toBe(false);
+    advance(1);
+    const keys = await resolver.secretsFor(org, 'frejun');
+    expect([keys.known, keys.keys.map(exported)]).toEqual([true, [secret.toString('hex')]]);
+    expect(store.lookups).toBe(2);
+  });
+
+  it('keeps at most maxUnknownEntries, forgetting the oldest first', async () => {
+    const { resolver, store } = resolverWith({ maxUnknownEntries: 2 });
+    const [a, b, c] = [randomUUID(), randomUUID(), randomUUID()];
+    for (const org of [a, b, c]) await resolver.secretsFor(org, 'frejun');
+    expect(store.lookups).toBe(3);
+    await resolver.secretsFor(c, 'frejun');
+    await resolver.secretsFor(b, 'frejun');
+    expect(store.lookups).toBe(3);
+    await resolver.secretsFor(a, 'frejun'); // evicted by c
+    expect(store.lookups).toBe(4);
+    expect(() => new StoredSecretResolver({ store, cipher: new TestCipher(), maxUnknownEntries: 0 })).toThrow(
+      RangeError,
+    );
+  });
+
+  it('a known organisation without a secret is WEBHOOK_SECRET_MISSING, remembered for 5 s only', async () => {
+    const { resolver, store, service, advance } = resolverWith();
+    const org = randomUUID();
+    store.organisations.add(org);
+    await expect(resolver.secretsFor(org, 'didlogic')).rejects.toMatchObject({ code: 'WEBHOOK_SECRET_MISSING' });
+    await expect(resolver.secretsFor(org, 'didlogic')).rejects.toMatchObject({ code: 'WEBHOOK_SECRET_MISSING' });
+    expect(store.lookups).toBe(1);
+    await service.setSecret(org, 'didlogic', randomBytes(32), actor);
+    advance(5);
+    expect((await resolver.secretsFor(org, 'didlogic')).known).toBe(true);
+    expect(store.lookups).toBe(2);
   });
 });

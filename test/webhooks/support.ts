@@ -13,7 +13,13 @@ import type { AuditEvent, AuditSink } from '../../lambda/shared/audit';
 import type { SealedSecret, SecretCipher, SecretPurpose } from '../../lambda/shared/secret-cipher';
 import type { HmacProvider } from '../../contracts/webhooks';
 import type { ProxyEventLike } from '../../lambda/webhooks/request';
-import type { StoredWebhookSecret, WebhookSecretStore } from '../../lambda/webhooks/secrets';
+import type { SqlClient } from '../../lambda/shared/migrations';
+import type {
+  OrganisationSecret,
+  StoredWebhookSecret,
+  VerificationSecretReader,
+  WebhookSecretStore,
+} from '../../lambda/webhooks/secrets';
 import { type TestPostgres } from '../support/postgres';
 import { defined } from '../support/defined';
 import { DATABASE_ROLES } from '../../contracts/database';
@@ -61,15 +67,37 @@ export class TestCipher implements SecretCipher {
   }
 }
 
-/** In-memory WebhookSecretStore (the PostgreSQL one lands with the tenant tables). */
-export class MemorySecretStore implements WebhookSecretStore {
+/**
+ * In-memory management store and verification reader (PostgreSQL's are in pg-secret-store.ts).
+ * An organisation is known once it has had a secret or was added to `organisations`.
+ */
+export class MemorySecretStore implements WebhookSecretStore, VerificationSecretReader {
   readonly rows = new Map<string, StoredWebhookSecret>();
+  readonly organisations = new Set<string>();
+  /** Verification lookups served (each one stands for a database read). */
+  lookups = 0;
+
+  constructor(private readonly clock: () => number = Date.now) {}
+
+  async lookup(orgId: string, provider: HmacProvider): Promise<OrganisationSecret> {
+    this.lookups++;
+    if (!this.organisations.has(orgId)) return { known: false };
+    return { known: true, stored: this.rows.get(`${orgId}/${provider}`) ?? null };
+  }
+
+  async accepts(_tx: SqlClient, orgId: string, provider: HmacProvider, sealed: SealedSecret): Promise<boolean> {
+    const row = this.rows.get(`${orgId}/${provider}`);
+    if (!row || !this.organisations.has(orgId)) return false;
+    if (row.current === sealed) return true;
+    return row.previous === sealed && (row.previousValidUntil?.getTime() ?? 0) > this.clock();
+  }
 
   async read(orgId: string, provider: HmacProvider): Promise<StoredWebhookSecret | null> {
     return this.rows.get(`${orgId}/${provider}`) ?? null;
   }
 
   async rotate(orgId: string, provider: HmacProvider, sealed: SealedSecret, at: Date, until: Date): Promise<void> {
+    this.organisations.add(orgId);
     const old = this.rows.get(`${orgId}/${provider}`);
     this.rows.set(`${orgId}/${provider}`, {
       current: sealed,
