@@ -3,7 +3,7 @@
  * cross-tenant matrix, leak probes, catalog checks, and proof that the suite bites.
  */
 import type { Client } from 'pg';
-import { MIGRATOR_ROLE, startPostgres, type TestPostgres } from '../support/postgres';
+import { APP_ROLE, MIGRATOR_ROLE, startPostgres, type TestPostgres } from '../support/postgres';
 import { catalogProblems, tenantTables } from './catalog';
 import { asTenant, authenticateAs, buildWorld, type World } from './fixtures';
 import { CONTEXTS, OPERATIONS, runMatrix } from './matrix';
@@ -99,6 +99,9 @@ describe('row-level security', () => {
       if (n.message?.startsWith('saw ')) seen.push(n.message.slice(4));
     };
     app.on('notice', onNotice);
+    // Production withholds TEMPORARY from every function role (side-channels.test.ts); granted here
+    // so the probe shows RLS holds even for a function the attacker could define.
+    await pg.superuser(`GRANT TEMPORARY ON DATABASE ${pg.database} TO ${APP_ROLE}`);
     try {
       await app.query(
         `CREATE FUNCTION pg_temp.leak(o uuid, v text) RETURNS boolean LANGUAGE plpgsql COST 0.0000001 AS
@@ -115,6 +118,7 @@ describe('row-level security', () => {
       );
     } finally {
       app.off('notice', onNotice);
+      await pg.superuser(`REVOKE TEMPORARY ON DATABASE ${pg.database} FROM ${APP_ROLE}`);
     }
     expect(seen.length).toBeGreaterThan(0);
     expect([...new Set(seen)]).toEqual([w.storeA]);
