@@ -5,8 +5,10 @@
  * predecessor (`prevHash`; the first record's is {@link GENESIS_HASH}) and its own hash: SHA-256
  * over the canonical serialisation of every field, `prevHash` and `seq` included. Editing any
  * field breaks that record's hash; deleting or reordering records breaks the sequence and the
- * `prevHash` links. The same function hashes on insert (PgAuditSink), in the shipper and in the
- * verifier, so all three agree byte for byte.
+ * `prevHash` links. The same function hashes system events (PgSystemAuditSink), in the shipper and
+ * in the verifier; the database builds the same bytes in SQL for the events it links itself
+ * (`app_private.audit_hash`, migrations/0404) and checks system events against them, so all agree
+ * byte for byte (test/audit/audit-log.test.ts checks database rows with the verifier).
  */
 import { createHash } from 'node:crypto';
 import { ACTOR_TYPES, type ActorType, type AuditEvent } from '../shared/audit';
