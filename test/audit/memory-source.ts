@@ -29,7 +29,8 @@ export class MemorySource implements ShipperSource {
     private readonly leaseMs = 900_000,
   ) {}
 
-  private owed(): (PendingChain & { at: number })[] {
+  /** Every organisation owed, in no particular order, with when its oldest unshipped record was recorded. */
+  owed(): (PendingChain & { at: number })[] {
     const out: (PendingChain & { at: number })[] = [];
     for (const [orgId, c] of this.chains) {
       const shipped = this.shipped.get(orgId) ?? EMPTY_HEAD;
