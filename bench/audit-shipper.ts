@@ -135,7 +135,7 @@ class FirstByIdSource extends MemorySource {
     return this.owed()
       .sort((a, b) => (a.orgId < b.orgId ? -1 : 1))
       .slice(0, 1000)
-      .map(({ orgId, plan, shipped, oldestAt }) => ({ orgId, plan, shipped, oldestAt }));
+      .map(({ orgId, plan, shipped, at }) => ({ orgId, plan, shipped, oldestAt: new Date(at) }));
   }
 }
 

@@ -88,7 +88,7 @@ export interface ShipperConfig {
    * of taking one run from everyone else. @default 10
    */
   readonly maxBatchesPerOrganisation?: number;
-  /** Organisations leased per claim. @default 100 */
+  /** Organisations leased per claim (each claim probes every organisation once). @default 500 */
   readonly claimSize?: number;
   /** Stop starting new batches when the invocation has less than this left (ms). @default 60000 */
   readonly reserveMs?: number;
@@ -158,7 +158,7 @@ export async function shipAuditLog(
   const batchSize = config.batchSize ?? 1000;
   const maxBatches = config.maxBatches ?? 5000;
   const perOrganisation = config.maxBatchesPerOrganisation ?? 10;
-  const claimSize = config.claimSize ?? 100;
+  const claimSize = config.claimSize ?? 500;
   const reserveMs = config.reserveMs ?? 60_000;
   let batches = 0;
   let shippedRecords = 0;

@@ -29,14 +29,13 @@ export class MemorySource implements ShipperSource {
     private readonly leaseMs = 900_000,
   ) {}
 
-  /** Every organisation owed, in no particular order, with when its oldest unshipped record was recorded. */
-  owed(): (PendingChain & { at: number })[] {
-    const out: (PendingChain & { at: number })[] = [];
+  /** Every organisation owed, in no particular order, with when its oldest unshipped record was recorded (ms). */
+  owed(): { orgId: string; plan: Plan; shipped: ChainHead; at: number }[] {
+    const out: { orgId: string; plan: Plan; shipped: ChainHead; at: number }[] = [];
     for (const [orgId, c] of this.chains) {
       const shipped = this.shipped.get(orgId) ?? EMPTY_HEAD;
       if (c.records.length <= shipped.seq) continue;
-      const at = c.recordedAt?.[shipped.seq] ?? 0;
-      out.push({ orgId, plan: c.plan, shipped, oldestAt: new Date(at), at });
+      out.push({ orgId, plan: c.plan, shipped, at: c.recordedAt?.[shipped.seq] ?? 0 });
     }
     return out;
   }
@@ -51,7 +50,7 @@ export class MemorySource implements ShipperSource {
     free.sort((a, b) => a.at - b.at || (a.orgId < b.orgId ? -1 : a.orgId > b.orgId ? 1 : 0));
     const taken = free.slice(0, limit);
     for (const c of taken) this.leases.set(c.orgId, { worker, until: now + this.leaseMs });
-    return taken.map(({ orgId, plan, shipped, oldestAt }) => ({ orgId, plan, shipped, oldestAt }));
+    return taken.map(({ orgId, plan, shipped, at }) => ({ orgId, plan, shipped, oldestAt: new Date(at) }));
   }
 
   async release(worker: string): Promise<void> {
