@@ -8,7 +8,7 @@
 /**
  * Sized for the KMS request budget of docs/tenant-keys.md ("KMS request budget", measured by
  * bench/kms-budget.ts): enough entries for every tenant of a 10,000-tenant deployment in each
- * container (~700 bytes an entry: ~11 MiB), for an hour, which is also the longest a function may
+ * container (~1.3 KB an entry: ~20 MiB), for an hour, which is also the longest a function may
  * keep a shredded tenant's data key after the shred.
  */
 export const DATA_KEY_CACHE_DEFAULTS = {
