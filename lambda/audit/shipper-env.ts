@@ -19,10 +19,13 @@ const envSchema = z.object({
     })
     .pipe(retentionSchema),
   AUDIT_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(1000),
+  /** The deployment's name: the dimension of the archive metrics. */
+  DEPLOYMENT: z.string().regex(/^[a-z][a-z0-9-]{1,30}[a-z0-9]$/, 'must be a deployment name'),
 });
 
 export interface ShipperEnv {
   readonly shipper: ShipperConfig;
+  readonly deployment: string;
   readonly database: DatabaseConnection;
 }
 
@@ -48,6 +51,7 @@ export function loadShipperEnv(env: Readonly<Record<string, string | undefined>>
       retentionMonths: e.AUDIT_RETENTION_MONTHS,
       batchSize: e.AUDIT_BATCH_SIZE,
     },
+    deployment: e.DEPLOYMENT,
     database,
   };
 }

@@ -1,13 +1,26 @@
 /**
  * A bounded in-memory cache of plaintext data keys: LRU by entry count, expiry by age, and (for keys
  * used to encrypt) a cap on uses. Plaintext key bytes are zeroed when an entry leaves the cache, so
- * a warm Lambda holds at most `maxEntries` keys for at most `ttlMs`.
+ * a warm Lambda holds at most `maxEntries` keys for at most `ttlMs`. Plaintext keys never leave the
+ * process: nothing here serialises, logs or shares an entry.
  */
 
+/**
+ * Sized for the KMS request budget of docs/tenant-keys.md ("KMS request budget", measured by
+ * bench/kms-budget.ts): enough entries for every tenant of a 10,000-tenant deployment in each
+ * container (~1.3 KB an entry: ~20 MiB), for an hour, which is also the longest a function may
+ * keep a shredded tenant's data key after the shred.
+ */
+export const DATA_KEY_CACHE_DEFAULTS = {
+  maxEntries: 16_384,
+  ttlMs: 3_600_000,
+  maxUses: 10_000,
+} as const;
+
 export interface DataKeyCacheOptions {
-  /** Most entries held at once; the least recently used is evicted first. @default 256 */
+  /** Most entries held at once; the least recently used is evicted first. @default 16384 */
   readonly maxEntries?: number;
-  /** Entry lifetime from creation, in ms. @default 300000 (5 minutes) */
+  /** Entry lifetime from creation, in ms. @default 3600000 (1 hour: the key-shred bound) */
   readonly ttlMs?: number;
   /** Uses after which an entry is dropped (bounds messages per data key). @default 10000 */
   readonly maxUses?: number;
@@ -35,9 +48,9 @@ export class DataKeyCache {
   private readonly now: () => number;
 
   constructor(options: DataKeyCacheOptions = {}) {
-    this.maxEntries = options.maxEntries ?? 256;
-    this.ttlMs = options.ttlMs ?? 300_000;
-    this.maxUses = options.maxUses ?? 10_000;
+    this.maxEntries = options.maxEntries ?? DATA_KEY_CACHE_DEFAULTS.maxEntries;
+    this.ttlMs = options.ttlMs ?? DATA_KEY_CACHE_DEFAULTS.ttlMs;
+    this.maxUses = options.maxUses ?? DATA_KEY_CACHE_DEFAULTS.maxUses;
     this.now = options.now ?? Date.now;
     if (!(this.maxEntries >= 1 && this.ttlMs > 0 && this.maxUses >= 1)) {
       throw new RangeError('data key cache bounds must be positive');

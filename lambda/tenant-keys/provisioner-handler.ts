@@ -19,7 +19,7 @@ import { createTracer } from '../shared/tracing';
 import { PgTenantKeyStore } from './pg-stores';
 import { ProvisionError, TenantKeyProvisioner, type ProvisionErrorCode, type TenantKeyStore } from './provisioner';
 import { PROVISION_ERROR_STATUS } from './provision-status';
-import { SweepFailed, sweepKeyless, type KeylessTenantSource, type SweepSummary } from './reconcile';
+import { SweepFailed, sweepKeyless, type KeylessTenantSource, type SweepOptions, type SweepSummary } from './reconcile';
 import { baseEnvSchema, databasePool, parseEnv, type BaseEnv } from './runtime';
 
 const { logger } = createObservability({ service: 'tenant-key-provisioner' });
@@ -87,13 +87,20 @@ function provisionerFrom(cfg: BaseEnv, overrides: ProvisionerOverrides): TenantK
 const sweepSchema = z.strictObject({ sweep: z.literal(true) });
 
 /** The scheduled sweep: provisions keyless tenants; fails (and so alarms) if any stays keyless. */
-export function makeSweepHandler(provisioner: TenantKeyProvisioner, source: KeylessTenantSource, log: Log) {
-  return async (): Promise<SweepSummary> => {
-    const summary = await sweepKeyless(provisioner, source);
+export function makeSweepHandler(
+  provisioner: TenantKeyProvisioner,
+  source: KeylessTenantSource,
+  log: Log,
+  options: Omit<SweepOptions, 'remainingMs'> = {},
+) {
+  /** `remainingMs`: the invocation's time left (the Lambda context); without it, one page. */
+  return async (remainingMs?: () => number): Promise<SweepSummary> => {
+    const summary = await sweepKeyless(provisioner, source, { ...options, ...(remainingMs ? { remainingMs } : {}) });
     // Counts, ids and codes only.
     log[summary.failed.length > 0 ? 'error' : 'info']('keyless sweep', {
       found: summary.found,
       provisioned: summary.provisioned,
+      throttled: summary.throttled,
       failed: summary.failed.length,
       failures: summary.failed.map((f) => `${f.orgId}=${f.error}`).join(','),
     });
@@ -106,15 +113,15 @@ export function makeSweepHandler(provisioner: TenantKeyProvisioner, source: Keyl
 export function makeHandler(provisioner: TenantKeyProvisioner, source: KeylessTenantSource, log: Log) {
   const one = makeProvisionerHandler(provisioner);
   const sweep = makeSweepHandler(provisioner, source, log);
-  return (event: unknown): Promise<ProvisionResponse | SweepSummary> =>
-    sweepSchema.safeParse(event).success ? sweep() : one(event);
+  return (event: unknown, remainingMs?: () => number): Promise<ProvisionResponse | SweepSummary> =>
+    sweepSchema.safeParse(event).success ? sweep(remainingMs) : one(event);
 }
 
-let cached: ((event: unknown) => Promise<ProvisionResponse | SweepSummary>) | undefined;
+let cached: ((event: unknown, remainingMs?: () => number) => Promise<ProvisionResponse | SweepSummary>) | undefined;
 
 export const handler = observed(
   logger,
-  async (event: unknown, _context: Context): Promise<ProvisionResponse | SweepSummary> => {
+  async (event: unknown, context: Context): Promise<ProvisionResponse | SweepSummary> => {
     // Environment validated once per cold start; a misconfiguration fails loudly (and alarms).
     if (!cached) {
       const cfg = parseEnv(baseEnvSchema, process.env);
@@ -122,7 +129,7 @@ export const handler = observed(
       const pool = databasePool(cfg);
       cached = makeHandler(provisionerFrom(cfg, { pool }), new PgTenantKeyStore(pool), logger);
     }
-    return cached(event);
+    return cached(event, () => context.getRemainingTimeInMillis());
   },
   // The organisation of a one-tenant request; a sweep names none.
   (event) => {

@@ -11,6 +11,7 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { acknowledge } from '../compliance/acknowledge';
+import { ARCHIVE_METRICS } from '../../contracts/audit-archive';
 import type { Plan } from '../../contracts/plans';
 import { deadLetterQueue } from '../observability/dead-letter-queue';
 import { allowEventsToUseKey, allowLogsToUseKey, customerKey } from '../observability/keys';
@@ -28,14 +29,27 @@ export interface ArchiveShipperProps {
    */
   readonly database: DatabaseAccess;
   readonly alarmTopic: sns.ITopic;
+  /** The deployment's name: the dimension of the archive metrics. */
+  readonly deployment: string;
   /** @default Duration.minutes(5) */
   readonly interval?: Duration;
+  /**
+   * Shipper invocations started each interval, running at once: each leases its own organisations
+   * (migrations/0405), so archiving throughput grows with this. At most 5. @default 2
+   */
+  readonly workers?: number;
+  /**
+   * Alarm when the oldest audit record not yet archived is older than this, or when the shipper
+   * publishes no measurement (not running, failing before it measures). @default Duration.hours(1)
+   */
+  readonly maxArchiveDelay?: Duration;
 }
 
 /**
- * The scheduled shipper: one function (never two at once: reserved concurrency 1), run on a
- * schedule, writing only `orgs/*` objects with their retention, alarmed on errors, throttles and
- * undeliverable invocations.
+ * The scheduled shipper: `workers` invocations of one function each interval (reserved concurrency
+ * `workers`), each leasing its own organisations, writing only `orgs/*` objects with their
+ * retention; alarmed on the oldest unshipped record's age (missing data breaching), errors,
+ * throttles and undeliverable invocations.
  */
 export class ArchiveShipper extends Construct {
   public readonly function: nodejs.NodejsFunction;
@@ -43,6 +57,11 @@ export class ArchiveShipper extends Construct {
   constructor(scope: Construct, id: string, props: ArchiveShipperProps) {
     super(scope, id);
     const db = props.database;
+    const workers = props.workers ?? 2;
+    if (!Number.isInteger(workers) || workers < 1 || workers > 5) {
+      throw new Error(`ArchiveShipper: workers must be an integer from 1 to 5, got ${workers}`);
+    }
+    const interval = props.interval ?? Duration.minutes(5);
 
     const logKey = customerKey(this, 'LogKey', 'Encrypts the audit shipper log group and its dead-letter queue');
     allowLogsToUseKey(logKey);
@@ -57,8 +76,8 @@ export class ArchiveShipper extends Construct {
       entry: path.join(__dirname, '..', '..', 'lambda', 'audit', 'shipper-handler.ts'),
       description: 'Audit archive shipper: ships new audit records into the Object Lock archive',
       invocation: { kind: 'asynchronous', deadLetterQueue: undelivered, retryAttempts: 0 },
-      // Never two at once.
-      reservedConcurrentExecutions: 1,
+      // One per worker; the leases (not the concurrency) keep two invocations off one chain.
+      reservedConcurrentExecutions: workers,
       encryptionKey: logKey,
       memorySize: 512,
       timeout: Duration.minutes(5),
@@ -67,6 +86,7 @@ export class ArchiveShipper extends Construct {
         AUDIT_BUCKET: props.bucket.bucketName,
         AUDIT_KEY_ARN: props.key.keyArn,
         AUDIT_RETENTION_MONTHS: JSON.stringify(props.retentionMonths),
+        DEPLOYMENT: props.deployment,
       },
       // Exactly what shipping needs: write batch objects with their retention, read back a batch's
       // metadata after a conditional-write conflict, and use the archive key for SSE-KMS.
@@ -91,11 +111,14 @@ export class ArchiveShipper extends Construct {
       `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(props.bucket.node.defaultChild as s3.CfnBucket)}.Arn>/orgs/*]`,
       'Batch object keys (organisation and first sequence) are only known at run time; the grant is limited to the orgs/ prefix and to put, retention and read, never delete.',
     );
-    new events.Rule(this, 'Schedule', {
-      description: 'Ships new audit records into the Object Lock archive',
-      schedule: events.Schedule.rate(props.interval ?? Duration.minutes(5)),
-      targets: [new targets.LambdaFunction(fn, { retryAttempts: 2, deadLetterQueue: undelivered })],
-    });
+    // One rule per worker: each starts one invocation per interval.
+    for (let i = 0; i < workers; i++) {
+      new events.Rule(this, i === 0 ? 'Schedule' : `Schedule${i + 1}`, {
+        description: `Ships new audit records into the Object Lock archive (worker ${i + 1} of ${workers})`,
+        schedule: events.Schedule.rate(interval),
+        targets: [new targets.LambdaFunction(fn, { retryAttempts: 2, deadLetterQueue: undelivered })],
+      });
+    }
 
     const alarm = (id: string, metric: cloudwatch.IMetric, description: string): void => {
       new cloudwatch.Alarm(this, id, {
@@ -118,14 +141,23 @@ export class ArchiveShipper extends Construct {
       undelivered.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5) }),
       'Audit shipper invocations could not be delivered',
     );
-    // Nothing shipped for a day while the schedule runs means the shipper is silently stuck.
-    new cloudwatch.Alarm(this, 'NotRunning', {
-      metric: fn.metricInvocations({ period: Duration.hours(1) }),
-      threshold: 1,
+    // Fires on what the archive promises: no record waits longer than maxArchiveDelay. Every run
+    // publishes the age (0 when nothing is owed), so missing data means the shipper is not running
+    // or fails before measuring, and counts as breaching.
+    const maxDelay = props.maxArchiveDelay ?? Duration.hours(1);
+    new cloudwatch.Alarm(this, 'ArchiveDelay', {
+      metric: new cloudwatch.Metric({
+        namespace: ARCHIVE_METRICS.namespace,
+        metricName: ARCHIVE_METRICS.oldestUnshippedSeconds,
+        dimensionsMap: { [ARCHIVE_METRICS.dimension]: props.deployment },
+        statistic: 'Maximum',
+        period: Duration.minutes(Math.max(15, 3 * interval.toMinutes())),
+      }),
+      threshold: maxDelay.toSeconds(),
       evaluationPeriods: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       treatMissingData: cloudwatch.TreatMissingData.BREACHING,
-      alarmDescription: 'Audit shipper has not run for an hour',
+      alarmDescription: `An audit record has waited more than ${maxDelay.toHumanString()} for the archive, or the shipper has published no measurement`,
     }).addAlarmAction(new actions.SnsAction(props.alarmTopic));
 
     this.function = fn;

@@ -45,6 +45,7 @@ export class AuditStack extends Stack {
         retentionMonths: props.deployment.auditRetentionMonths,
         database: props.shipperDatabase,
         alarmTopic: props.alarmTopic,
+        deployment: props.deployment.name,
       });
     }
     this.archiveBucket = archive.bucket;

@@ -54,7 +54,8 @@ export interface TenantKeysProps {
   readonly schedule?: events.Schedule;
   /**
    * How often the provisioner sweeps for live tenants left without a key (a lost invocation at
-   * tenant creation). @default rate(15 minutes)
+   * tenant creation). Each sweep provisions for as long as the function's 5-minute timeout allows,
+   * so back to back they heal at the KMS CreateKey rate. @default rate(5 minutes)
    */
   readonly keylessSweepSchedule?: events.Schedule;
   /** KMS pending window before a shredded tenant's key is destroyed (7-30 days). @default 7 days */
@@ -180,6 +181,8 @@ export class TenantKeys extends Construct {
       database: dbs?.keyProvisioner,
       // Bounds CreateKey to well under the 5 requests/second KMS quota (docs/tenant-keys.md).
       concurrency: 2,
+      // The keyless sweep works through a backlog until 30 s before this (lambda/tenant-keys/reconcile.ts).
+      timeout: Duration.minutes(5),
       wildcardReason:
         'kms:CreateKey and the kms:TagResource that CreateKey with Tags is authorized as act on a key that does not exist yet, so IAM only accepts Resource "*"; both are bound by aws:RequestTag/aws:TagKeys and key-spec conditions, and TagResource by Null aws:ResourceTag/bulwark:key-class, so it cannot re-tag any key that already has a class (every platform and tenant key).',
       statements: [
@@ -334,7 +337,7 @@ export class TenantKeys extends Construct {
     // provisions any live tenant whose invocation was lost (app.keyless_tenants, migrations/0302).
     const sweep = new events.Rule(this, 'KeylessSweep', {
       description: 'Provisions a key for every live tenant left without one',
-      schedule: props.keylessSweepSchedule ?? events.Schedule.rate(Duration.minutes(15)),
+      schedule: props.keylessSweepSchedule ?? events.Schedule.rate(Duration.minutes(5)),
       enabled: dbs !== undefined,
     });
     sweep.addTarget(

@@ -193,19 +193,26 @@ describe('archive shipper', () => {
     expect(() => app.synth()).not.toThrow();
   });
 
-  it('runs on Node.js 24 every 5 minutes, one at a time, with the plan retention validated at cold start', () => {
+  it('runs on Node.js 24 every 5 minutes, two workers at once, with the plan retention validated at cold start', () => {
     t.hasResourceProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs24.x',
-      ReservedConcurrentExecutions: 1,
+      ReservedConcurrentExecutions: 2,
       TracingConfig: { Mode: 'Active' },
       Environment: {
         Variables: Match.objectLike({
           AUDIT_RETENTION_MONTHS: JSON.stringify({ pro: 12, business: 24, enterprise: 84 }),
           DB_USER: 'bulwark_audit_shipper',
+          DEPLOYMENT: 'prod-ap-south-1',
         }),
       },
     });
-    t.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(5 minutes)' });
+    // One schedule per worker, each starting one invocation of the same function.
+    const rules = Object.values(t.findResources('AWS::Events::Rule')) as Json[];
+    expect(rules.map((r) => props(r)['ScheduleExpression'])).toEqual(['rate(5 minutes)', 'rate(5 minutes)']);
+    const [fnId] = Object.keys(t.findResources('AWS::Lambda::Function'));
+    for (const r of rules) {
+      expect(props(r)['Targets']).toEqual([expect.objectContaining({ Arn: { 'Fn::GetAtt': [defined(fnId), 'Arn'] } })]);
+    }
   });
 
   it('may only write archive objects with their retention, and use the archive key', () => {
@@ -245,12 +252,26 @@ describe('archive shipper', () => {
     expect(JSON.stringify(statements)).not.toContain('secretsmanager:');
   });
 
-  it('alarms on errors, throttles, undeliverable invocations and a stalled schedule', () => {
+  it('alarms on errors, throttles, undeliverable invocations and the archive delay', () => {
     const alarms = Object.values(t.findResources('AWS::CloudWatch::Alarm')) as Json[];
     expect(alarms.map((a) => props(a)['MetricName']).sort()).toEqual(
-      ['ApproximateNumberOfMessagesVisible', 'Errors', 'Invocations', 'Throttles'].sort(),
+      ['ApproximateNumberOfMessagesVisible', 'ArchiveOldestUnshippedSeconds', 'Errors', 'Throttles'].sort(),
     );
     for (const a of alarms) expect(props(a)['AlarmActions']).toHaveLength(1);
+  });
+
+  it('alarms when a record has waited over an hour, or when the shipper publishes nothing', () => {
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'Bulwark/Audit',
+      MetricName: 'ArchiveOldestUnshippedSeconds',
+      Dimensions: [{ Name: 'Deployment', Value: 'prod-ap-south-1' }],
+      Statistic: 'Maximum',
+      Period: 900,
+      EvaluationPeriods: 1,
+      Threshold: 3600,
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'breaching',
+    });
   });
 });
 

@@ -1,15 +1,19 @@
 import { HeadObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
-import { buildChain, EMPTY_HEAD, type AuditRecord, type ChainHead } from '../../lambda/audit/chain';
-import { addMonths, retentionSchema, shipAuditLog, type ShipperSource } from '../../lambda/audit/shipper';
+import { buildChain } from '../../lambda/audit/chain';
+import { addMonths, retentionSchema, shipAuditLog } from '../../lambda/audit/shipper';
 import { loadShipperEnv } from '../../lambda/audit/shipper-env';
 import { verifyFiles } from '../../lambda/audit/verify';
 import type { Plan } from '../../contracts/plans';
 import { sampleEvents } from './fixtures';
+import { MemorySource } from './memory-source';
+import { publishArchiveMetrics } from '../../lambda/audit/shipper-metrics';
+import { RecordingMetrics } from '../support/observability';
 import { defined } from '../support/defined';
 
 const s3 = mockClient(S3Client);
 const NOW = new Date('2026-11-22T17:00:00.000Z');
+const RUN = { worker: 'test-run', now: () => NOW };
 const KEY_ARN = 'arn:aws:kms:eu-west-1:000000000000:key/11111111-2222-4333-8444-555555555555';
 const RETENTION = { pro: 12, business: 24, enterprise: 84 };
 const ORGS: Record<Plan, string> = {
@@ -17,24 +21,6 @@ const ORGS: Record<Plan, string> = {
   business: 'bbbbbbbb-0000-4000-8000-000000000002',
   enterprise: 'cccccccc-0000-4000-8000-000000000003',
 };
-
-class MemorySource implements ShipperSource {
-  readonly shipped = new Map<string, ChainHead>();
-  constructor(readonly chains: Map<string, { plan: Plan; records: AuditRecord[] }>) {}
-  async pending() {
-    return [...this.chains].map(([orgId, c]) => ({
-      orgId,
-      plan: c.plan,
-      shipped: this.shipped.get(orgId) ?? EMPTY_HEAD,
-    }));
-  }
-  async read(orgId: string, after: number, limit: number) {
-    return (this.chains.get(orgId)?.records ?? []).filter((r) => r.seq > after).slice(0, limit);
-  }
-  async markShipped(orgId: string, head: ChainHead) {
-    this.shipped.set(orgId, head);
-  }
-}
 
 function world(count = 25): MemorySource {
   return new MemorySource(
@@ -61,8 +47,14 @@ describe('audit shipper', () => {
 
   it('writes ordered, conditional, KMS-encrypted batches with COMPLIANCE retention from each plan', async () => {
     const source = world();
-    const result = await shipAuditLog(new S3Client({}), source, config, () => NOW);
-    expect(result).toEqual({ batches: 9, records: 75, failed: [] });
+    const result = await shipAuditLog(new S3Client({}), source, config, RUN);
+    expect(result).toEqual({
+      batches: 9,
+      records: 75,
+      organisations: 3,
+      failed: [],
+      owed: { organisations: 0, oldestAgeSeconds: 0 },
+    });
 
     const calls = puts();
     expect(calls.map((c) => c.Key)).toEqual(
@@ -110,10 +102,12 @@ describe('audit shipper', () => {
 
     // Nothing new: nothing written.
     s3.resetHistory();
-    expect(await shipAuditLog(new S3Client({}), source, config, () => NOW)).toEqual({
+    expect(await shipAuditLog(new S3Client({}), source, config, RUN)).toEqual({
       batches: 0,
       records: 0,
+      organisations: 0,
       failed: [],
+      owed: { organisations: 0, oldestAgeSeconds: 0 },
     });
     expect(puts()).toEqual([]);
   });
@@ -122,7 +116,7 @@ describe('audit shipper', () => {
     const source = world();
     const records = defined(source.chains.get(ORGS.business)).records;
     records[14] = { ...defined(records[14]), actorEmail: 'rewritten@example.com' };
-    const result = await shipAuditLog(new S3Client({}), source, config, () => NOW);
+    const result = await shipAuditLog(new S3Client({}), source, config, RUN);
     expect(result.failed).toEqual([{ orgId: ORGS.business, code: 'CHAIN_BROKEN' }]);
     expect(
       puts()
@@ -142,14 +136,85 @@ describe('audit shipper', () => {
     });
     s3.on(PutObjectCommand, { Key: `orgs/${ORGS.pro}/0000000000000001.jsonl` }).rejects(exists);
     s3.on(HeadObjectCommand).resolves({ Metadata: { 'last-seq': '10', 'last-hash': defined(records[9]).hash } });
-    let result = await shipAuditLog(new S3Client({}), source, config, () => NOW);
+    let result = await shipAuditLog(new S3Client({}), source, config, RUN);
     expect(result.failed).toEqual([]);
     expect(source.shipped.get(ORGS.pro)).toEqual({ seq: 10, hash: defined(records[9]).hash });
 
     source.shipped.clear();
     s3.on(HeadObjectCommand).resolves({ Metadata: { 'last-seq': '10', 'last-hash': 'f'.repeat(64) } });
-    result = await shipAuditLog(new S3Client({}), source, config, () => NOW);
+    result = await shipAuditLog(new S3Client({}), source, config, RUN);
     expect(result.failed).toEqual([{ orgId: ORGS.pro, code: 'ARCHIVE_CONFLICT' }]);
+  });
+
+  it('serves the longest-waiting organisations first, each for a bounded share of a run', async () => {
+    // Twelve organisations, the later ids waiting longest; a run's budget is five batches.
+    const ids = Array.from({ length: 12 }, (_, i) => `dddddddd-0000-4000-8000-${String(i).padStart(12, '0')}`);
+    const chains = new Map(
+      ids.map((id, i) => [
+        id,
+        {
+          plan: 'pro' as Plan,
+          records: buildChain(sampleEvents(id, 30, i)),
+          recordedAt: Array<number>(30).fill(1000 - i),
+        },
+      ]),
+    );
+    let clock = 2000;
+    const source = new MemorySource(chains, () => clock);
+    const small = { ...config, maxBatches: 5, maxBatchesPerOrganisation: 2, claimSize: 4 };
+    const first = await shipAuditLog(new S3Client({}), source, small, { worker: 'run-1', now: () => NOW });
+    expect(first).toMatchObject({ batches: 5, organisations: 3, failed: [] });
+    // Longest-waiting first (ids 11, 10, 9), two batches each at most, the budget ending mid-chain.
+    expect([...source.shipped].map(([org, h]) => [ids.indexOf(org), h.seq])).toEqual([
+      [11, 20],
+      [10, 20],
+      [9, 10],
+    ]);
+    // The age of the oldest unshipped record (id 11's third batch, recorded at 989 ms), by the database's clock.
+    expect(first.owed).toEqual({ organisations: 12, oldestAgeSeconds: 1 });
+    // Leases end with the run: the next run is free to take what this one left.
+    let runs = 1;
+    while (source.shipped.size < ids.length || [...source.shipped.values()].some((h) => h.seq < 30)) {
+      clock += 1000;
+      await shipAuditLog(new S3Client({}), source, small, { worker: `run-${++runs}`, now: () => NOW });
+      expect(runs).toBeLessThanOrEqual(8);
+    }
+    // 12 organisations x 3 batches = 36 batches at 5 a run: 8 runs, none starved.
+    expect(runs).toBe(8);
+  });
+
+  it('stops starting batches when the invocation is about to run out of time', async () => {
+    const source = world();
+    let left = 120_000;
+    s3.on(PutObjectCommand).callsFake(() => {
+      left -= 25_000;
+      return {};
+    });
+    const result = await shipAuditLog(new S3Client({}), source, config, { ...RUN, remainingMs: () => left });
+    // 120 s left, 25 s a batch, 60 s kept in reserve: batches start at 120, 95 and 70 s left,
+    // which ship the first organisation's 25 records; the other two stay owed.
+    expect(result.batches).toBe(3);
+    expect(result.owed.organisations).toBe(2);
+    expect([...source.shipped.values()].map((h) => h.seq)).toEqual([25]);
+  });
+
+  it('publishes the oldest unshipped age and the organisations owed under the deployment', () => {
+    const metrics = new RecordingMetrics();
+    publishArchiveMetrics(metrics, 'prod-eu', {
+      batches: 1,
+      records: 3,
+      organisations: 1,
+      failed: [],
+      owed: { organisations: 4, oldestAgeSeconds: 930 },
+    });
+    expect(metrics.published).toEqual([
+      {
+        dimensions: { Deployment: 'prod-eu' },
+        values: { ArchiveOldestUnshippedSeconds: 930, ArchiveOwedOrganisations: 4 },
+        units: { ArchiveOldestUnshippedSeconds: 'Seconds', ArchiveOwedOrganisations: 'Count' },
+        timestamp: undefined,
+      },
+    ]);
   });
 
   it('validates retention at cold start against the plan minimums', () => {
@@ -173,11 +238,13 @@ describe('shipper environment', () => {
     DB_NAME: 'bulwark',
     DB_USER: 'bulwark_audit_shipper',
     AWS_REGION: 'eu-west-1',
+    DEPLOYMENT: 'prod-eu',
   };
 
   it('accepts a complete environment with defaults', () => {
     expect(loadShipperEnv(valid)).toEqual({
       shipper: { bucket: valid.AUDIT_BUCKET, kmsKeyArn: KEY_ARN, retentionMonths: RETENTION, batchSize: 1000 },
+      deployment: 'prod-eu',
       database: {
         host: 'db.internal',
         port: 5432,

@@ -40,6 +40,8 @@ export function appWithOutdir(): App {
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'bulwark-edge-'));
   return new App({
     outdir,
+    // CDK's template validation runs in test/foundation/deployments.test.ts and synth.
+    builtinCloudFormationValidation: false,
     context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [], [CONTROL_TOWER_GATE_CONTEXT]: false },
   });
 }
@@ -67,6 +69,9 @@ export function gateFindings(app: App): string[] {
 
 /** A bare stack (outside any stage, so not gated) for construct-level assertions. */
 export function bareStack(region = 'eu-west-1'): Stack {
-  const app = new App({ context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [] } });
+  const app = new App({
+    builtinCloudFormationValidation: false,
+    context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [] },
+  });
   return new Stack(app, 'Test', { env: { account: '000000000000', region } });
 }

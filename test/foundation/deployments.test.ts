@@ -8,8 +8,9 @@ import { defined } from '../support/defined';
 import { schemaOrder } from '../support/deploy-order';
 import { EU } from '../support/catalogue';
 
-// One synthesis of every shipped deployment, shared by the assertions below.
-const { app, stages } = buildTestStages();
+// One synthesis of every shipped deployment, shared by the assertions below, and the one test run
+// of CDK's CloudFormation template validation (every other test leaves it to this one and synth).
+const { app, stages } = buildTestStages(undefined, { cfnValidation: true });
 const assembly = app.synth();
 
 /**

@@ -14,11 +14,17 @@ export interface TestAppOptions {
    * gate turns this on; `npm run synth` always runs it. @default false
    */
   readonly controlTower?: boolean;
+  /**
+   * Run CDK's built-in CloudFormation template validation (seconds of start-up per test file). Only
+   * the test that synthesizes every deployment turns it on; `npm run synth` always runs it. @default false
+   */
+  readonly cfnValidation?: boolean;
   readonly context?: Record<string, unknown>;
 }
 
 export function testApp(options: TestAppOptions = {}): App {
   return new App({
+    builtinCloudFormationValidation: options.cfnValidation ?? false,
     context: {
       ...cdkJsonContext(),
       ...(options.bundling ? {} : { 'aws:cdk:bundling-stacks': [] }),

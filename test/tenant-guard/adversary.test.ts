@@ -44,7 +44,14 @@ const ALLOWED: Readonly<Record<FunctionRole, readonly string[]>> = {
     'valid_grid',
     'writable_org_id',
   ],
-  [DATABASE_ROLES.auditShipper]: ['audit_archive_mark', 'audit_archive_pending', 'audit_archive_read'],
+  [DATABASE_ROLES.auditShipper]: [
+    'audit_archive_claim',
+    'audit_archive_mark',
+    'audit_archive_owed',
+    'audit_archive_pending',
+    'audit_archive_read',
+    'audit_archive_release',
+  ],
   [DATABASE_ROLES.webhooks]: [
     'current_org_id',
     'current_support_grant_id',

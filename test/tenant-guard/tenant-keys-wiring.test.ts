@@ -112,9 +112,9 @@ describe('tenant API wired to the tenant keys (prod-eu)', () => {
     expect(JSON.stringify(tk.toJSON())).not.toContain(Stack.of(apiFn).stackName);
   });
 
-  it('the provisioner sweeps for keyless tenants every 15 minutes, dead-lettered on failure', () => {
+  it('the provisioner sweeps for keyless tenants every 5 minutes, dead-lettered on failure', () => {
     tk.hasResourceProperties('AWS::Events::Rule', {
-      ScheduleExpression: 'rate(15 minutes)',
+      ScheduleExpression: 'rate(5 minutes)',
       State: 'ENABLED',
       Targets: [
         Match.objectLike({

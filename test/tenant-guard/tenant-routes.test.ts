@@ -740,10 +740,14 @@ describe('POST /organisations and the keyless sweep', () => {
     // The scheduled event the KeylessSweep rule sends, through the function's event router.
     const sweepLog = new RecordingLog();
     const summary = await makeHandler(provisioner, store, sweepLog)({ sweep: true });
-    expect(summary).toEqual({ type: 'keyless_sweep', found: 1, provisioned: 1, failed: [] });
+    expect(summary).toEqual({ type: 'keyless_sweep', found: 1, provisioned: 1, throttled: 0, failed: [] });
     // Counts, ids and codes only.
     expect(sweepLog.entries).toEqual([
-      { level: 'info', message: 'keyless sweep', fields: { found: 1, provisioned: 1, failed: 0, failures: '' } },
+      {
+        level: 'info',
+        message: 'keyless sweep',
+        fields: { found: 1, provisioned: 1, throttled: 0, failed: 0, failures: '' },
+      },
     ]);
     expect(defined(kms.commandCalls(CreateAliasCommand)[0]).args[0].input.AliasName).toBe(
       `alias/bulwark/prod-eu/tenant/${orgId}`,

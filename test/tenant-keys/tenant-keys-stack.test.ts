@@ -108,6 +108,8 @@ describe('TenantKeys stack in a shipped stage (prod-eu)', () => {
     t.hasResourceProperties('AWS::Lambda::Function', {
       Description: Match.stringLikeRegexp('Creates or adopts a tenant KMS key'),
       ReservedConcurrentExecutions: 2,
+      // The keyless sweep works through a backlog for up to this long (every 5 minutes).
+      Timeout: 300,
       Environment: { Variables: Match.objectLike({ DEPLOYMENT: EU.name }) },
     });
     // Wired to the data tier: in its function subnets behind the API security group, IAM auth to the proxy.
