@@ -15,11 +15,15 @@ export function outputDirectory(args: readonly string[]): string {
 }
 
 /**
- * The app's stderr without aws-cdk-lib's progress line per bundled asset ("Bundling asset
- * <path>..."), one per function per deployment; everything else (warnings, errors) is kept.
+ * cdk synth's stderr without its progress lines: aws-cdk-lib's "Bundling asset <path>..." (one per
+ * function per deployment) and the CLI's "Successfully synthesized to ..." and "Supply a stack id
+ * ..." (the summary that follows says both better). Everything else (warnings, errors) is kept.
  */
-export function withoutBundlingProgress(stderr: string): string {
-  return stderr.replace(/^Bundling asset [^\n]*\.\.\.\n/gm, '');
+export function withoutProgress(stderr: string): string {
+  return stderr
+    .replace(/^Bundling asset [^\n]*\.\.\.\n/gm, '')
+    .replace(/^(\n)?Successfully synthesized to [^\n]*\n/m, '')
+    .replace(/^Supply a stack id \([^\n]*\) to display its template\.\n/m, '');
 }
 
 function run(command: string, args: readonly string[], quiet = false): void {
@@ -30,7 +34,7 @@ function run(command: string, args: readonly string[], quiet = false): void {
     maxBuffer: 1 << 30,
   });
   if (r.error) throw r.error;
-  if (quiet) process.stderr.write(withoutBundlingProgress(r.stderr));
+  if (quiet) process.stderr.write(withoutProgress(r.stderr));
   if (r.status !== 0) process.exit(r.status ?? 1);
 }
 

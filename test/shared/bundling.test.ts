@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { withoutBundlingProgress } from '../../bin/synth';
+import { withoutProgress } from '../../bin/synth';
 
 function bundle(sourceMap: boolean): { stderr: string; files: string[] } {
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'bundle-probe-'));
@@ -35,7 +35,7 @@ describe('bundling a function for real', () => {
   it('prints nothing but the progress line npm run synth drops, and ships no source map', () => {
     const { stderr, files } = bundle(false);
     expect(stderr).toMatch(/^Bundling asset BundleProbe\/S\/Fn\/Default\/Code\/Stage\.\.\.$/m);
-    expect(withoutBundlingProgress(stderr)).toBe('');
+    expect(withoutProgress(stderr)).toBe('');
     expect(files).toEqual(['index.js']);
   });
 
@@ -44,9 +44,11 @@ describe('bundling a function for real', () => {
   });
 });
 
-describe('withoutBundlingProgress', () => {
+describe('withoutProgress', () => {
   it('drops only whole progress lines', () => {
-    const text = 'Bundling asset a/B/Code/Stage...\n▲ [WARNING] something\nBundling asset failed: x\n';
-    expect(withoutBundlingProgress(text)).toBe('▲ [WARNING] something\nBundling asset failed: x\n');
+    const text =
+      'Bundling asset a/B/Code/Stage...\n▲ [WARNING] something\nBundling asset failed: x\n\n' +
+      'Successfully synthesized to /tmp/out\nSupply a stack id (a, b) to display its template.\n';
+    expect(withoutProgress(text)).toBe('▲ [WARNING] something\nBundling asset failed: x\n');
   });
 });
