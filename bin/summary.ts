@@ -9,4 +9,4 @@ if (!fs.existsSync(path.join(outdir, 'manifest.json'))) {
   console.error(`${outdir} holds no cloud assembly; run \`npm run synth\` first`);
   process.exit(1);
 }
-console.log(renderSummary(summarise(outdir)));
+console.log(renderSummary(summarise(outdir), outdir));

@@ -14,15 +14,32 @@ export function outputDirectory(args: readonly string[]): string {
   return 'cdk.out';
 }
 
-function run(command: string, args: readonly string[]): void {
+/**
+ * cdk synth's stderr without its progress lines: aws-cdk-lib's "Bundling asset <path>..." (one per
+ * function per deployment) and the CLI's "Successfully synthesized to ..." and "Supply a stack id
+ * ..." (the summary that follows says both better). Everything else (warnings, errors) is kept.
+ */
+export function withoutProgress(stderr: string): string {
+  return stderr
+    .replace(/^Bundling asset [^\n]*\.\.\.\n/gm, '')
+    .replace(/^(\n)?Successfully synthesized to [^\n]*\n/m, '')
+    .replace(/^Supply a stack id \([^\n]*\) to display its template\.\n/m, '');
+}
+
+function run(command: string, args: readonly string[], quiet = false): void {
   const bin = path.join(__dirname, '..', 'node_modules', '.bin', command);
-  const r = spawnSync(bin, args, { stdio: 'inherit' });
+  const r = spawnSync(bin, args, {
+    stdio: quiet ? ['inherit', 'inherit', 'pipe'] : 'inherit',
+    encoding: 'utf8',
+    maxBuffer: 1 << 30,
+  });
   if (r.error) throw r.error;
+  if (quiet) process.stderr.write(withoutProgress(r.stderr));
   if (r.status !== 0) process.exit(r.status ?? 1);
 }
 
 if (require.main === module) {
   const args = process.argv.slice(2);
-  run('cdk', ['synth', '--quiet', ...args]);
+  run('cdk', ['synth', '--quiet', ...args], true);
   run('tsx', [path.join(__dirname, 'summary.ts'), outputDirectory(args)]);
 }

@@ -1,8 +1,9 @@
 // `npm run review`: synthesizes every deployment and writes one HTML report for security reviewers.
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { App } from 'aws-cdk-lib';
+import { App, Stack, Stage } from 'aws-cdk-lib';
 import { buildStages, cdkJsonContext } from '../lib/app';
 import { collectAcknowledgements, readFindings } from '../lib/compliance';
 import { loadDeployments } from '../lib/config';
@@ -11,6 +12,17 @@ import { CONTROLS } from '../tools/controls/controls';
 import { renderReview, type ReviewInput } from '../tools/review/html';
 import { iamSummary } from '../tools/review/iam-summary';
 import { evaluateAccessProof } from '../tools/access-proof';
+
+const ROOT = path.join(__dirname, '..');
+const ARCHITECTURE_FILE = path.join(ROOT, 'docs', 'ARCHITECTURE.md');
+
+/** The commit the page describes; `+dirty` when the work tree has changes, `unknown` outside git. */
+export function currentCommit(cwd: string = ROOT): string {
+  const head = spawnSync('git', ['rev-parse', 'HEAD'], { cwd, encoding: 'utf8' });
+  if (head.status !== 0) return 'unknown';
+  const status = spawnSync('git', ['status', '--porcelain'], { cwd, encoding: 'utf8' });
+  return `${head.stdout.trim()}${status.stdout.trim() ? '+dirty' : ''}`;
+}
 
 /**
  * Synthesizes every deployment and gathers what the review page shows. `context` adds app context:
@@ -48,7 +60,15 @@ export async function buildReview(
   );
   const review: ReviewInput = {
     generatedAt: now.toISOString(),
-    deployments: stages.map((s) => ({ name: s.deployment.name, packs: s.compliancePacks })),
+    commit: currentCommit(),
+    architecture: fs.readFileSync(ARCHITECTURE_FILE, 'utf8'),
+    deployments: stages.map((s) => ({
+      name: s.deployment.name,
+      packs: s.compliancePacks,
+      region: s.deployment.region,
+      residency: s.deployment.residency,
+      stacks: s.node.findAll().filter((c) => Stack.isStack(c) && Stage.of(c) === s).length,
+    })),
     controls: CONTROLS,
     findings: readFindings(outdir),
     acknowledgements: collectAcknowledgements(app),

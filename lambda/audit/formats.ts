@@ -70,8 +70,11 @@ function recordFrom(f: Fields, line: number): AuditRecord {
   }
   const prevHash = str(f, 'prevHash', line);
   const hash = str(f, 'hash', line);
-  if (!isHash(prevHash) || !isHash(hash)) {
-    throw new FormatError(line, 'malformed', 'prevHash and hash must be 64 lower-case hex digits');
+  for (const [key, v] of [
+    ['prevHash', prevHash],
+    ['hash', hash],
+  ] as const) {
+    if (!isHash(v)) throw new FormatError(line, 'malformed', `${key} must be 64 lower-case hex digits`);
   }
   return {
     seq,
@@ -161,35 +164,45 @@ export function encodeBatch(records: readonly AuditRecord[]): string {
 export function decodeBatch(text: string): Batch {
   if (!text.endsWith('\n')) throw new FormatError(text.split('\n').length, 'malformed', 'file must end with a newline');
   const lines = text.slice(0, -1).split('\n');
-  const headLine = lines[0] ?? '';
+  const header = decodeBatchHeader(lines[0] ?? '');
+  const records: AuditRecord[] = [];
+  for (let i = 1; i < lines.length; i++) records.push(decodeBatchRecord(lines[i] ?? '', i + 1));
+  if (records.length === 0) throw new FormatError(1, 'malformed', 'batch holds no records');
+  return { header, records };
+}
+
+/** Parses a batch's first line (without its terminator); what {@link decodeBatch} demands of it. */
+export function decodeBatchHeader(headLine: string): BatchHeader {
   const h = parseJsonLine(headLine, 1);
   if (h['format'] !== BATCH_FORMAT) throw new FormatError(1, 'malformed', `header format must be ${BATCH_FORMAT}`);
-  const ints = ['firstSeq', 'lastSeq', 'count'].map((k) => h[k]);
-  if (!ints.every((v) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 1)) {
-    throw new FormatError(1, 'malformed', 'header firstSeq, lastSeq and count must be positive integers');
+  for (const k of ['firstSeq', 'lastSeq', 'count']) {
+    const v = h[k];
+    if (!(typeof v === 'number' && Number.isSafeInteger(v) && v >= 1)) {
+      throw new FormatError(1, 'malformed', `header ${k} must be a positive integer`);
+    }
   }
-  if (typeof h['orgId'] !== 'string' || !isHash(h['prevHash']) || !isHash(h['lastHash'])) {
-    throw new FormatError(1, 'malformed', 'header orgId, prevHash and lastHash are required');
+  for (const k of ['prevHash', 'lastHash']) {
+    if (!isHash(h[k])) throw new FormatError(1, 'malformed', `header ${k} must be 64 lower-case hex digits`);
   }
+  if (typeof h['orgId'] !== 'string') throw new FormatError(1, 'malformed', 'header orgId must be a string');
   const header: BatchHeader = {
     format: BATCH_FORMAT,
     orgId: h['orgId'],
     firstSeq: h['firstSeq'] as number,
     lastSeq: h['lastSeq'] as number,
     count: h['count'] as number,
-    prevHash: h['prevHash'],
-    lastHash: h['lastHash'],
+    prevHash: h['prevHash'] as string,
+    lastHash: h['lastHash'] as string,
   };
   if (encodeHeader(header) !== headLine) throw new FormatError(1, 'non-canonical', 'header is not in canonical form');
-  const records: AuditRecord[] = [];
-  for (let i = 1; i < lines.length; i++) {
-    const text = lines[i] ?? '';
-    const r = recordFrom(parseJsonLine(text, i + 1), i + 1);
-    if (encodeRecordJson(r) !== text) throw new FormatError(i + 1, 'non-canonical', 'record is not in canonical form');
-    records.push(r);
-  }
-  if (records.length === 0) throw new FormatError(1, 'malformed', 'batch holds no records');
-  return { header, records };
+  return header;
+}
+
+/** Parses one record line of a batch (1-based `line`, without its terminator). */
+export function decodeBatchRecord(text: string, line: number): AuditRecord {
+  const r = recordFrom(parseJsonLine(text, line), line);
+  if (encodeRecordJson(r) !== text) throw new FormatError(line, 'non-canonical', 'record is not in canonical form');
+  return r;
 }
 
 /**
@@ -339,42 +352,64 @@ export function decodeCsv(text: string): AuditRecord[] {
   const rows = parseCsvRows(text);
   const head = rows[0];
   if (!head || head.raw !== CSV_HEADER) throw new FormatError(1, 'malformed', `header must be ${CSV_HEADER}`);
-  const out: AuditRecord[] = [];
-  for (const { cells, raw, row } of rows.slice(1)) {
-    if (cells.length !== CSV_COLUMNS.length) {
-      throw new FormatError(row, 'malformed', `expected ${CSV_COLUMNS.length} cells, found ${cells.length}`);
-    }
-    const v = cells.map(decodeCell);
-    const seqText = v[0] ?? '';
-    if (!/^[1-9][0-9]*$/.test(seqText)) throw new FormatError(row, 'malformed', 'seq must be a positive integer');
-    let metadata: unknown;
-    try {
-      metadata = JSON.parse(v[12] ?? '');
-    } catch {
-      throw new FormatError(row, 'malformed', 'metadata is not valid JSON');
-    }
-    const r = recordFrom(
-      {
-        seq: Number(seqText),
-        occurredAt: v[1],
-        orgId: v[2],
-        actorType: v[3],
-        actorUserId: v[4],
-        actorEmail: v[5],
-        event: v[6],
-        entityType: v[7],
-        entityId: v[8],
-        ip: v[9],
-        userAgent: v[10],
-        supportGrantId: v[11],
-        metadata,
-        prevHash: v[13],
-        hash: v[14],
-      },
-      row,
-    );
-    if (encodeCsvRow(r) !== raw) throw new FormatError(row, 'non-canonical', 'row is not in canonical form');
-    out.push(r);
+  return rows.slice(1).map((r) => recordFromCsvRow(r.cells, r.raw, r.row));
+}
+
+/** True when `raw` (a CSV header row without its CRLF) is the export's header. */
+export function isCsvHeader(raw: string): boolean {
+  return raw === CSV_HEADER;
+}
+
+/**
+ * Parses one CSV row given as its raw text without the terminating CRLF (`row` is 1-based, the
+ * header being row 1): what {@link decodeCsv} demands of each row, for readers that stream.
+ */
+export function decodeCsvRow(raw: string, row: number): AuditRecord {
+  let parsed;
+  try {
+    parsed = parseCsvRows(`${raw}\r\n`);
+  } catch (e) {
+    if (e instanceof FormatError) throw new FormatError(row, e.kind, e.message);
+    throw e;
   }
-  return out;
+  const [only, extra] = parsed;
+  if (!only || extra) throw new FormatError(row, 'malformed', 'row must end with CRLF');
+  return recordFromCsvRow(only.cells, raw, row);
+}
+
+function recordFromCsvRow(cells: readonly Cell[], raw: string, row: number): AuditRecord {
+  if (cells.length !== CSV_COLUMNS.length) {
+    throw new FormatError(row, 'malformed', `expected ${CSV_COLUMNS.length} cells, found ${cells.length}`);
+  }
+  const v = cells.map(decodeCell);
+  const seqText = v[0] ?? '';
+  if (!/^[1-9][0-9]*$/.test(seqText)) throw new FormatError(row, 'malformed', 'seq must be a positive integer');
+  let metadata: unknown;
+  try {
+    metadata = JSON.parse(v[12] ?? '');
+  } catch {
+    throw new FormatError(row, 'malformed', 'metadata is not valid JSON');
+  }
+  const r = recordFrom(
+    {
+      seq: Number(seqText),
+      occurredAt: v[1],
+      orgId: v[2],
+      actorType: v[3],
+      actorUserId: v[4],
+      actorEmail: v[5],
+      event: v[6],
+      entityType: v[7],
+      entityId: v[8],
+      ip: v[9],
+      userAgent: v[10],
+      supportGrantId: v[11],
+      metadata,
+      prevHash: v[13],
+      hash: v[14],
+    },
+    row,
+  );
+  if (encodeCsvRow(r) !== raw) throw new FormatError(row, 'non-canonical', 'row is not in canonical form');
+  return r;
 }

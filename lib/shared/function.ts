@@ -264,6 +264,8 @@ export class BulwarkFunction extends Construct {
       bundling: {
         minify: true,
         sourceMap,
+        // esbuild's per-bundle size report is noise in `npm run synth`; warnings and errors still print.
+        logLevel: nodejs.LogLevel.WARNING,
         target: BUNDLE_TARGET,
         externalModules: [...(props.bundleAwsSdk ? [] : RUNTIME_PROVIDED_MODULES), ...NEVER_LOADED_MODULES],
         ...(copies.length > 0

@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { canonicalJson } from '../../lambda/audit/canonical';
 import { buildChain, canonicalRecord, CHAIN_FORMAT, GENESIS_HASH, type AuditRecord } from '../../lambda/audit/chain';
 import { batchKey, csvHeader, csvRow, decodeCsv, encodeBatch, encodeCsv } from '../../lambda/audit/formats';
-import { verifyFiles, type InputFile, type VerifyReport } from '../../lambda/audit/verify';
+import { verifyFiles, verifySources, type InputFile, type VerifyReport } from '../../lambda/audit/verify';
 import { sampleEvents } from './fixtures';
 import { defined } from '../support/defined';
 
@@ -215,6 +215,63 @@ describe(`verifier over a generated chain of ${EVENTS} events`, () => {
   });
 });
 
+describe('streaming verifier', () => {
+  /** The same bytes cut into chunks at the given sizes (splitting CRLF, UTF-8 sequences, lines). */
+  const chunked = (f: InputFile, sizes: readonly number[]) => ({
+    name: f.name,
+    *chunks() {
+      let at = 0;
+      for (let k = 0; at < f.bytes.length; k++) {
+        const n = sizes[k % sizes.length] ?? 1;
+        yield f.bytes.subarray(at, at + n);
+        at += n;
+      }
+    },
+  });
+  const unicode = buildChain(
+    sampleEvents(ORG, 30).map((e, i) => ({ ...e, actorEmail: `zoë.ñ+${i}@例え.jp`, metadata: { note: 'a,"b"\r\nc' } })),
+  );
+  const files = [
+    { name: 'u.csv', bytes: Buffer.from(encodeCsv(unicode)) },
+    ...archive.slice(0, 3),
+    { name: 'bad.csv', bytes: Buffer.from(encodeCsv(unicode).replace('zoë', 'zoe')) },
+  ];
+
+  it('reports the same whatever the chunk boundaries', () => {
+    const whole = verifyFiles(files);
+    expect(whole.problems.map((p) => p.location)).toEqual(['bad.csv:2']);
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: 97 }), { minLength: 1, maxLength: 5 }), (sizes) => {
+        expect(verifySources(files.map((f) => chunked(f, sizes)))).toEqual(whole);
+      }),
+      { numRuns: 30 },
+    );
+  });
+
+  it('leaves a batch unreadable half-way out of its chain, naming the file, line and field', () => {
+    const lines = splitLines(defined(archive[1]).bytes, '\n');
+    lines[7] = defined(lines[7]).replace(/"hash":"[0-9a-f]{64}"/, '"hash":"not-a-hash"');
+    const broken = { name: defined(archive[1]).name, bytes: Buffer.from(`${lines.join('\n')}\n`) };
+    const report = verifyFiles([defined(archive[0]), broken, defined(archive[2])]);
+    expect(report.problems).toEqual([
+      { kind: 'malformed', location: `${broken.name}:8`, message: 'hash must be 64 lower-case hex digits' },
+      expect.objectContaining({ kind: 'missing-batch', seq: 2 * BATCH + 1 }),
+    ]);
+    expect(report.chains[0]?.records).toBe(2 * BATCH);
+  });
+
+  it('says when it did not check the tail, and suggests --filtered for an export with gaps', () => {
+    const plain = verifyFiles(archive);
+    expect(plain.notes).toEqual([expect.stringMatching(/^tail not checked for 1 chain\(s\) \(.+\): without --head/)]);
+    expect(verifyFiles(archive, { expectedHeads: head }).notes).toEqual([]);
+    const filtered = chain.filter((r) => r.event === 'lead.deleted');
+    const gappy = verifyFiles([csvWith(filtered)], { expectedHeads: head });
+    expect(gappy.notes).toEqual([expect.stringContaining('export.csv skip(s) sequence numbers')]);
+    expect(gappy.notes[0]).toContain('run again with --filtered');
+    expect(verifyFiles([csvWith(filtered)], { allowGaps: true, expectedHeads: head }).notes).toEqual([]);
+  });
+});
+
 describe('npm run audit:verify', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'audit-verify-'));
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -246,8 +303,27 @@ describe('npm run audit:verify', () => {
     expect(bad.stdout).toMatch(/FAIL hash-mismatch at .*0000000000000011\.jsonl:6/);
   });
 
-  it('exits 2 on bad usage', () => {
+  it('exits 2 on bad usage, saying what is wrong, and 0 with usage on --help', () => {
     expect(run().status).toBe(2);
-    expect(run(dir, '--head', 'nonsense').status).toBe(2);
+    const bad = run(dir, '--head', 'nonsense');
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('--head needs <orgId>:<seq>:<hash> (64 lower-case hex digits), got "nonsense"');
+    const help = run('--help');
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/^usage: npm run audit:verify -- <directory or file>/);
+    expect(help.stdout).toContain('--filtered');
+  });
+
+  it('prints what it did not check and what to try for a filtered export', () => {
+    const filtered = path.join(dir, 'filtered.csv');
+    fs.writeFileSync(filtered, encodeCsv(chain.filter((r) => r.event === 'lead.deleted')));
+    const out = run(filtered);
+    expect(out.status).toBe(1);
+    expect(out.stdout).toMatch(/^FAIL missing-record at filtered\.csv:\d+/m);
+    expect(out.stdout).toMatch(/^note: tail not checked for 1 chain/m);
+    expect(out.stdout).toMatch(/^note: filtered\.csv skip\(s\) sequence numbers: .* --filtered$/m);
+    const ok = run(filtered, '--filtered');
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).not.toContain('--filtered');
   });
 });

@@ -71,9 +71,11 @@ describe('Control Tower gate (cfn-guard)', () => {
         reason: 'Fixture: a dead-letter queue itself.',
       },
     ]);
-    expect(renderAcknowledgements(rows)).toContain(
-      '| ct | `S/Exempted/Resource` | `cdk-validator-cfnguard::sqs_dlq_check` | Fixture: a dead-letter queue itself. |',
+    const doc = renderAcknowledgements(rows);
+    expect(doc).toContain(
+      '<summary><code>cdk-validator-cfnguard::sqs_dlq_check</code> × 1: Fixture: a dead-letter queue itself.</summary>',
     );
+    expect(doc).toContain('| `S/Exempted/Resource` |');
     // Recorded on the one resource, not on its parent or siblings.
     expect(exempted.node.defaultChild?.node.metadata.some((m) => m.type === 'bulwark:acknowledgement')).toBe(true);
   });

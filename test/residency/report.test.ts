@@ -1,6 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { renderCurrentResidencyReports, RESIDENCY_DIR } from '../../scripts/residency-report';
+import { residencyReport } from '../../tools/residency/report';
+import { buildTestStages } from '../support/cdk';
 import { CATALOGUE_NAMES, EU } from '../support/catalogue';
 
 describe('generated residency reports', () => {
@@ -28,6 +30,16 @@ describe('generated residency reports', () => {
       expect(rows.length).toBeGreaterThanOrEqual(2);
       for (const row of rows)
         expect(row).toMatch(/\| us-east-1 \| Rotation code origin: .*No secret, data or log leaves the region\. \|$/);
+    }
+  });
+
+  it('reports each backup copy vault and its key in the backup region, whatever the deployment is named', () => {
+    const { stages } = buildTestStages();
+    for (const stage of stages) {
+      const report = residencyReport(stage, stage.deployment);
+      const copies = report.dataStores.filter((r) => r.path.startsWith('BackupVault/'));
+      expect(copies.map((r) => r.kind).sort()).toEqual(['backup vault', 'encryption key']);
+      for (const row of copies) expect(row.region).toBe(stage.deployment.backupRegion);
     }
   });
 });

@@ -140,6 +140,42 @@ describe('npm run review', () => {
     for (const f of review.functions) expect(html).toContain(`<h3><code>${esc(f.path)}</code></h3>`);
   });
 
+  it('opens with a one-screen summary: commit, deployments, gates with counts, top risks, access-proof totals', () => {
+    const summary = html.slice(html.indexOf('<section id="summary">'), html.indexOf('</section>'));
+    expect(summary).toMatch(/Commit <code>[0-9a-f]{40}(\+dirty)?<\/code>/);
+    for (const d of review.deployments) {
+      expect(summary).toContain(`<td>${esc(d.name)}</td><td>${esc(d.region ?? '?')}</td>`);
+      for (const p of d.packs) expect(summary).toContain(`<code>${esc(p)}</code>`);
+      const proof = review.accessProof.filter((r) => r.stage === d.name);
+      const allowed = proof.filter((r) => r.expected === 'allow').length;
+      expect(summary).toContain(`${allowed} allowed and ${proof.length - allowed} denied as required`);
+    }
+    expect(
+      summary.match(/<h3>Top accepted risks<\/h3><table><thead>.*?<\/thead><tbody>(.*?)<\/tbody>/)?.[1]?.match(/<tr>/g),
+    ).toHaveLength(5);
+  });
+
+  it('groups acknowledgements by rule and reason per deployment, collapsed, with every construct inside', () => {
+    const section = html.slice(html.indexOf('<section id="acknowledgements">'), html.indexOf('<section id="iam">'));
+    const groups = new Set(
+      review.acknowledgements.map((a) => `${a.deployment} ${a.finding.replace(/\[.*$/, '')} ${a.reason}`),
+    );
+    expect(section.match(/<details>/g)).toHaveLength(groups.size);
+    expect(groups.size).toBeLessThan(review.acknowledgements.length);
+    for (const a of review.acknowledgements) expect(section).toContain(`<code>${esc(a.path)}</code>`);
+  });
+
+  it('draws the architecture diagram inline, as SVG', () => {
+    const section = html.slice(html.indexOf('<section id="architecture">'));
+    expect(section).toMatch(/^<section id="architecture"><h2>Architecture<\/h2><figure><svg /);
+    expect(section).toContain('>RDS Proxy</text>');
+  });
+
+  it('never heads a function with "?" or anything but a construct path', () => {
+    expect(html).not.toContain('<h3><code>?</code></h3>');
+    for (const f of review.functions) expect(f.path).toMatch(/^[^?/]+(\/[^?/]+)+$/);
+  });
+
   it('escapes text taken from the code', () => {
     expect(esc('<b a="1">&')).toBe('&lt;b a=&quot;1&quot;&gt;&amp;');
   });

@@ -62,10 +62,12 @@ export function summarise(outdir: string): DeploymentSummary[] {
   });
 }
 
-export function renderSummary(deployments: readonly DeploymentSummary[]): string {
+export function renderSummary(deployments: readonly DeploymentSummary[], outdir = 'cdk.out'): string {
   const out: string[] = [];
   const totalStacks = deployments.reduce((n, d) => n + d.stacks.length, 0);
-  out.push(`Bulwark synth: ${deployments.length} deployment(s), ${totalStacks} stack(s) in cdk.out/`);
+  out.push(
+    `Bulwark synth: ${deployments.length} deployment(s), ${totalStacks} stack(s) in ${outdir.replace(/\/*$/, '/')}`,
+  );
   for (const d of deployments) {
     out.push('');
     out.push(`${d.deployment}  region=${d.region} residency=${d.residency} account=${d.account}`);

@@ -2,7 +2,8 @@ import { CfnResource, Stack, Stage } from 'aws-cdk-lib';
 import { rendered } from '../../lib/compliance/rule-helpers';
 import type { DeploymentConfig } from '../../lib/config';
 import { regionInZone } from '../../lib/config/regions';
-import { isGlobal, regionsNamedIn, regionsOutsideZone, residencyAllowanceOf } from '../../lib/residency/guard';
+import { isGlobal, renderedTemplate, residencyAllowanceOf } from '../../lib/residency/guard';
+import { regionsReferenced } from './regions';
 
 /** Resource types that store customer data, keys or backups. */
 const DATA_STORES: Readonly<Record<string, string>> = {
@@ -61,11 +62,13 @@ export function residencyReport(stage: Stage, deployment: DeploymentConfig): Res
   const logDestinations: ResidencyRow[] = [];
   const allowances: ResidencyReport['allowances'][number][] = [];
   for (const stack of stacks) {
+    const ctx = { mappings: renderedTemplate(stack).Mappings, region: stack.region };
     for (const res of stack.node.findAll()) {
       if (!CfnResource.isCfnResource(res) || Stack.of(res) !== stack) continue;
       const r = rendered(res);
-      // A log destination may be elsewhere than its stack: report the region its properties name, if any.
-      const named = regionsNamedIn(r.properties).filter((x) => x !== stack.region);
+      // A resource lives in its stack's region unless its properties point elsewhere (a log destination
+      // in another region): only ARNs and region fields count, never names or tags.
+      const named = regionsReferenced(r.properties, ctx).filter((x) => x !== stack.region);
       const region = named.length > 0 ? named.join(', ') : stack.region;
       const row = { stack: stack.stackName, path: relative(stage, res.node.path), type: r.type, region };
       const data = DATA_STORES[r.type];
@@ -76,7 +79,7 @@ export function residencyReport(stage: Stage, deployment: DeploymentConfig): Res
       if (allowance) {
         // What the allowance covers: the out-of-zone regions it names (a code origin, a replica), or the
         // resource itself when it is global or its stack lies outside the zone.
-        const far = regionsOutsideZone(res, deployment.residency);
+        const far = regionsReferenced(r.properties, ctx).filter((x) => !regionInZone(x, deployment.residency));
         const region =
           far.length > 0 ? far.join(', ') : isGlobal(r) ? `global (stack in ${stack.region})` : stack.region;
         allowances.push({ path: row.path, type: r.type, region, reason: allowance.reason });
