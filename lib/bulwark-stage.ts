@@ -1,4 +1,5 @@
 import { Stage, Tags, type StageProps } from 'aws-cdk-lib';
+import type * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import { BULWARK_GUARD_EXEMPTIONS, BulwarkChecks, applyComplianceGate } from './compliance';
 import { retentionDays } from './audit/locked-bucket';
@@ -113,14 +114,6 @@ export class BulwarkStage extends Stage {
       gateKey: this.data.schema.gateKey,
     });
 
-    this.audit = new AuditStack(this, 'Audit', {
-      deployment,
-      alarmTopic: this.operations.alarmTopic,
-      shipperDatabase: this.data.databaseAccess(DATABASE_ROLES.auditShipper),
-      terminationProtection: protect,
-      description: `Bulwark ${deployment.name}: immutable audit archive, CloudTrail and archive shipper`,
-    });
-
     this.tenantKeys = new TenantKeysStack(this, 'TenantKeys', {
       deployment,
       alarmTopic: this.operations.alarmTopic,
@@ -131,6 +124,20 @@ export class BulwarkStage extends Stage {
       },
       terminationProtection: protect,
       description: `Bulwark ${deployment.name}: tenant keys, lifecycle and exports`,
+    });
+
+    this.audit = new AuditStack(this, 'Audit', {
+      deployment,
+      alarmTopic: this.operations.alarmTopic,
+      shipperDatabase: this.data.databaseAccess(DATABASE_ROLES.auditShipper),
+      dataEventBuckets: [this.tenantKeys.tenantKeys.exportBucket],
+      // The functions whose job is to set tenant key policies and shred tenant keys.
+      tenantKeyOperators: [
+        this.tenantKeys.tenantKeys.provisioner.role,
+        this.tenantKeys.tenantKeys.lifecycle.role,
+      ].filter((r): r is iam.IRole => r !== undefined),
+      terminationProtection: protect,
+      description: `Bulwark ${deployment.name}: immutable audit archive, CloudTrail and archive shipper`,
     });
 
     // Every function given database access (DatabaseAccess.connect) deploys after the Data stack's
