@@ -3,9 +3,10 @@ import type * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import { BULWARK_GUARD_EXEMPTIONS, BulwarkChecks, applyComplianceGate } from './compliance';
 import { retentionDays } from './audit/locked-bucket';
-import { shortestAuditRetentionMonths, type DeploymentConfig } from './config';
+import { deploysAccountBaseline, shortestAuditRetentionMonths, type DeploymentConfig } from './config';
 import { limitLambdaPermissionsToOwnAccount } from './lambda/source-account';
 import { applyResidencyGuard } from './residency/guard';
+import { AccountBaselineStack } from './stacks/account-baseline-stack';
 import { AuditStack } from './stacks/audit-stack';
 import { BackupVaultStack } from './stacks/backup-vault-stack';
 import { DataStack } from './stacks/data-stack';
@@ -47,6 +48,8 @@ export class BulwarkStage extends Stage {
   public readonly tenantGuard: TenantGuard;
   public readonly audit: AuditStack;
   public readonly tenantKeys: TenantKeysStack;
+  /** GuardDuty, Security Hub, AWS Config, Access Analyzer; only with `accountBaseline` on. */
+  public readonly accountBaseline?: AccountBaselineStack;
   /** Names of the compliance packs run over this stage. */
   public readonly compliancePacks: readonly string[];
 
@@ -64,6 +67,15 @@ export class BulwarkStage extends Stage {
       terminationProtection: protect,
       description: `Bulwark ${deployment.name}: alarm channel`,
     });
+
+    if (deploysAccountBaseline(deployment)) {
+      this.accountBaseline = new AccountBaselineStack(this, 'AccountBaseline', {
+        deployment,
+        alarmTopic: this.operations.alarmTopic,
+        terminationProtection: protect,
+        description: `Bulwark ${deployment.name}: account baseline (GuardDuty, Security Hub, AWS Config, Access Analyzer)`,
+      });
+    }
 
     this.backupVault = new BackupVaultStack(this, 'BackupVault', {
       deployment,
@@ -130,14 +142,17 @@ export class BulwarkStage extends Stage {
       deployment,
       alarmTopic: this.operations.alarmTopic,
       shipperDatabase: this.data.databaseAccess(DATABASE_ROLES.auditShipper),
-      dataEventBuckets: [this.tenantKeys.tenantKeys.exportBucket],
+      dataEventBuckets: [
+        this.tenantKeys.tenantKeys.exportBucket,
+        ...(this.accountBaseline ? [this.accountBaseline.configBucket] : []),
+      ],
       // The functions whose job is to set tenant key policies and shred tenant keys.
       tenantKeyOperators: [
         this.tenantKeys.tenantKeys.provisioner.role,
         this.tenantKeys.tenantKeys.lifecycle.role,
       ].filter((r): r is iam.IRole => r !== undefined),
       terminationProtection: protect,
-      description: `Bulwark ${deployment.name}: immutable audit archive, CloudTrail and archive shipper`,
+      description: `Bulwark ${deployment.name}: immutable audit archive, multi-region CloudTrail and its alarms, archive shipper`,
     });
 
     // Every function given database access (DatabaseAccess.connect) deploys after the Data stack's

@@ -170,6 +170,12 @@ export const deploymentSchema = z
         verification: z.enum(['required', 'disabled']).default('required'),
       })
       .default({ verification: 'required' }),
+    /**
+     * Deploy the account baseline (GuardDuty, Security Hub, AWS Config, IAM Access Analyzer) in the
+     * deployment's region (docs/security-baseline.md). `false` where the organisation already runs them.
+     * @default true in production, false elsewhere (see deploysAccountBaseline)
+     */
+    accountBaseline: z.boolean().optional(),
     /** Where alarms go. */
     alarms: z.strictObject({
       email: z.email('must be an email address'),
@@ -297,6 +303,11 @@ export type DeploymentInput = z.input<typeof deploymentSchema>;
 
 /** A validated deployment, with its name. Constructs receive this, never raw input or `process.env`. */
 export type DeploymentConfig = z.output<typeof deploymentSchema> & { readonly name: string };
+
+/** Whether `d` deploys the account baseline: its `accountBaseline`, else only in production. */
+export function deploysAccountBaseline(d: Pick<DeploymentConfig, 'accountBaseline' | 'environment'>): boolean {
+  return d.accountBaseline ?? d.environment === 'production';
+}
 
 export class ConfigError extends Error {
   constructor(readonly problems: readonly string[]) {

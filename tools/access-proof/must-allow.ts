@@ -62,6 +62,7 @@ function connectAs(id: string, role: string, user: string): AccessRow {
 }
 
 const TRAIL = '${Audit/CloudTrail/Trail}';
+const FINDINGS_RULE = '${AccountBaseline/Baseline/HighSeverityFindings}';
 const BACKUP_ROLE = 'Data/Backup/Plan/Database/Role';
 
 /**
@@ -202,6 +203,77 @@ export const MUST_ALLOW: readonly AccessRow[] = [
       },
     ];
   }),
+
+  // The account baseline (issue 15): GuardDuty findings through EventBridge, AWS Config delivery.
+  {
+    id: 'events-publishes-guardduty-findings',
+    who: { service: 'events.amazonaws.com' },
+    action: 'sns:Publish',
+    resource: '${Operations/Alarms/Topic}',
+    context: { 'aws:SourceArn': FINDINGS_RULE, ...sourceAccount },
+    why: 'high-severity GuardDuty findings page through the alarm topic (the topic policy replaces the default)',
+  },
+  {
+    id: 'events-encrypts-guardduty-findings',
+    who: { service: 'events.amazonaws.com' },
+    action: 'kms:GenerateDataKey',
+    resource: '${Operations/Alarms/Key}',
+    context: { 'aws:SourceArn': FINDINGS_RULE, ...sourceAccount },
+    why: 'the alarm topic is encrypted: EventBridge needs a data key of its key to publish',
+  },
+  {
+    id: 'events-dead-letters-guardduty-findings',
+    who: { service: 'events.amazonaws.com' },
+    action: 'sqs:SendMessage',
+    resource: '${AccountBaseline/Baseline/UndeliveredFindings}',
+    context: { 'aws:SourceArn': FINDINGS_RULE, ...sourceAccount },
+    why: 'a finding the topic does not take is kept (and alarms)',
+  },
+  {
+    id: 'events-encrypts-undelivered-findings',
+    who: { service: 'events.amazonaws.com' },
+    action: 'kms:GenerateDataKey',
+    resource: '${AccountBaseline/Baseline/Key}',
+    context: { 'aws:SourceArn': FINDINGS_RULE, ...sourceAccount },
+    why: 'the undelivered-findings queue is encrypted with the baseline key',
+  },
+  {
+    id: 'cloudwatch-publishes-undelivered-findings-alarm',
+    who: { service: 'cloudwatch.amazonaws.com' },
+    action: 'sns:Publish',
+    resource: '${Operations/Alarms/Topic}',
+    context: {
+      'aws:SourceArn':
+        'arn:aws:cloudwatch:${region}:${account}:alarm:${AccountBaseline/Baseline/UndeliveredFindingsAlarm|name}',
+      ...sourceAccount,
+    },
+    why: 'an undelivered finding pages through the alarm topic',
+  },
+  {
+    id: 'config-checks-its-bucket',
+    who: { service: 'config.amazonaws.com' },
+    action: 's3:GetBucketAcl',
+    resource: '${AccountBaseline/Baseline/ConfigBucket}',
+    context: sourceAccount,
+    why: 'AWS Config checks the delivery bucket before it delivers',
+  },
+  {
+    id: 'config-delivers-history',
+    who: { service: 'config.amazonaws.com' },
+    action: 's3:PutObject',
+    resource:
+      '${AccountBaseline/Baseline/ConfigBucket}/AWSLogs/${account}/Config/${region}/2026/1/1/ConfigHistory/file.json.gz',
+    context: { 's3:x-amz-acl': 'bucket-owner-full-control', ...sourceAccount },
+    why: 'configuration history and snapshots are delivered into the bucket in the region',
+  },
+  {
+    id: 'config-encrypts-history',
+    who: { service: 'config.amazonaws.com' },
+    action: 'kms:GenerateDataKey',
+    resource: '${AccountBaseline/Baseline/Key}',
+    context: sourceAccount,
+    why: 'the delivery channel encrypts with the baseline key (s3KmsKeyArn)',
+  },
 
   // CloudWatch Logs on each log-group key.
   logsOnKey('logs-key-data', 'Data/Database/Log-postgresql', 'Data/LogKey'),
