@@ -6,6 +6,7 @@ import { retentionDays } from './audit/locked-bucket';
 import { deploysAccountBaseline, shortestAuditRetentionMonths, type DeploymentConfig } from './config';
 import { limitLambdaPermissionsToOwnAccount } from './lambda/source-account';
 import { applyResidencyGuard } from './residency/guard';
+import { ACCOUNT_BASELINE_GUARD_EXEMPTIONS } from './detection/account-baseline';
 import { AccountBaselineStack } from './stacks/account-baseline-stack';
 import { AuditStack } from './stacks/audit-stack';
 import { BackupVaultStack } from './stacks/backup-vault-stack';
@@ -179,7 +180,7 @@ export class BulwarkStage extends Stage {
             minimumAuditRetentionDays: retentionDays(shortestAuditRetentionMonths(deployment.auditRetentionMonths)),
           }),
         ],
-        controlTower: BULWARK_GUARD_EXEMPTIONS,
+        controlTower: [...BULWARK_GUARD_EXEMPTIONS, ...(this.accountBaseline ? ACCOUNT_BASELINE_GUARD_EXEMPTIONS : [])],
       }),
       applyResidencyGuard(this, deployment.residency),
     ];

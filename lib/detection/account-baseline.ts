@@ -13,6 +13,7 @@ import * as securityhub from 'aws-cdk-lib/aws-securityhub';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { acknowledge } from '../compliance/acknowledge';
+import type { GuardExemption } from '../compliance/cfn-guard';
 import { deadLetterQueue } from '../observability/dead-letter-queue';
 import { allowEventsToUseKey, customerKey } from '../observability/keys';
 
@@ -21,6 +22,43 @@ export const GUARDDUTY_FEATURES = ['S3_DATA_EVENTS', 'RDS_LOGIN_EVENTS', 'LAMBDA
 
 /** GuardDuty severities from here up page the alarm topic (7.0-8.9 High, 9.0+ Critical). */
 export const GUARDDUTY_ALARM_SEVERITY = 7;
+
+/**
+ * Control Tower rules that do not fit the baseline, each on its one resource (paths relative to the
+ * stage; the stage applies them only where the baseline exists).
+ */
+export const ACCOUNT_BASELINE_GUARD_EXEMPTIONS: readonly GuardExemption[] = [
+  {
+    path: 'AccountBaseline/Baseline/GuardDuty',
+    rule: 'guardduty_s3_protection_enabled_check',
+    reason:
+      "S3 Protection is on, through the detector's Features (S3_DATA_EVENTS), the API that replaced DataSources; this rule reads only the legacy DataSources.S3Logs property, and CloudFormation refuses a detector that sets both.",
+  },
+  {
+    path: 'AccountBaseline/Baseline/ConfigBucket',
+    rule: 's3_bucket_logging_enabled_check',
+    reason:
+      "Every object-level call on this bucket is recorded by the deployment's multi-region CloudTrail as S3 data events, into the trail's Object Lock bucket; server access logs would record the same calls with less detail.",
+  },
+  {
+    path: 'AccountBaseline/Baseline/ConfigBucket',
+    rule: 's3_event_notifications_enabled_check',
+    reason:
+      "Nothing consumes this bucket's object events: AWS Config history and snapshots are read in Config and by Security Hub, not processed on arrival. A notification target would be a new delivery path with nothing behind it.",
+  },
+  {
+    path: 'AccountBaseline/Baseline/ConfigBucket',
+    rule: 's3_bucket_object_lock_enabled_check',
+    reason:
+      'AWS Config history is operational state, not audit evidence under a retention promise; the audit record of every change to a resource is CloudTrail, in its own Object Lock (COMPLIANCE) bucket.',
+  },
+  {
+    path: 'AccountBaseline/Baseline/UndeliveredFindings',
+    rule: 'sqs_dlq_check',
+    reason:
+      'This queue is the dead-letter queue of the GuardDuty findings rule; a dead-letter queue of a dead-letter queue would only move its messages again.',
+  },
+];
 
 export interface AccountBaselineProps {
   /** The deployment's name, for names and descriptions. */

@@ -37,6 +37,18 @@ export const MUST_DENY: readonly AccessRow[] = [
     why: "another account's rule cannot page (or flood) the on-call through this topic (confused deputy)",
   },
   {
+    id: 'another-trail-uses-the-trail-key',
+    who: { service: 'cloudtrail.amazonaws.com' },
+    action: 'kms:GenerateDataKey',
+    resource: '${Audit/CloudTrail/Key}',
+    context: {
+      'kms:EncryptionContext:aws:cloudtrail:arn': 'arn:aws:cloudtrail:us-east-1:${account}:trail/other',
+      'aws:SourceArn': 'arn:aws:cloudtrail:us-east-1:${account}:trail/other',
+      ...sourceAccount,
+    },
+    why: "the trail key serves only this deployment's trail: another trail of the account, in any region, cannot encrypt with it",
+  },
+  {
     id: 'config-of-another-account-delivers',
     who: { service: 'config.amazonaws.com' },
     action: 's3:PutObject',
