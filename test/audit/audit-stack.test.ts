@@ -148,18 +148,17 @@ describe('audit stack (prod-eu, compliance gate passing)', () => {
           DataResources: [
             {
               Type: 'AWS::S3::Object',
-              // The archive (this stack) and the tenant export bucket (TenantKeys stack, imported).
+              // The archive (this stack), the tenant export bucket and, prod-eu being production, the
+              // account baseline's Config bucket (both imported from their stacks).
               Values: [
                 Match.objectLike({ 'Fn::Join': Match.arrayWith([Match.arrayWith(['/'])]) }),
-                Match.objectLike({
-                  'Fn::Join': Match.arrayWith([
-                    Match.arrayWith([
-                      Match.objectLike({
-                        'Fn::GetStackOutput': Match.objectLike({ StackName: stage.tenantKeys.stackName }),
-                      }),
+                ...[stage.tenantKeys.stackName, defined(stage.accountBaseline).stackName].map((StackName) =>
+                  Match.objectLike({
+                    'Fn::Join': Match.arrayWith([
+                      Match.arrayWith([Match.objectLike({ 'Fn::GetStackOutput': Match.objectLike({ StackName }) })]),
                     ]),
-                  ]),
-                }),
+                  }),
+                ),
               ],
             },
           ],
