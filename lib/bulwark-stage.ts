@@ -1,10 +1,13 @@
 import { Stage, Tags, type StageProps } from 'aws-cdk-lib';
+import type * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import { BULWARK_GUARD_EXEMPTIONS, BulwarkChecks, applyComplianceGate } from './compliance';
 import { retentionDays } from './audit/locked-bucket';
-import { shortestAuditRetentionMonths, type DeploymentConfig } from './config';
+import { deploysAccountBaseline, shortestAuditRetentionMonths, type DeploymentConfig } from './config';
 import { limitLambdaPermissionsToOwnAccount } from './lambda/source-account';
 import { applyResidencyGuard } from './residency/guard';
+import { ACCOUNT_BASELINE_GUARD_EXEMPTIONS } from './detection/account-baseline';
+import { AccountBaselineStack } from './stacks/account-baseline-stack';
 import { AuditStack } from './stacks/audit-stack';
 import { BackupVaultStack } from './stacks/backup-vault-stack';
 import { DataStack } from './stacks/data-stack';
@@ -46,6 +49,8 @@ export class BulwarkStage extends Stage {
   public readonly tenantGuard: TenantGuard;
   public readonly audit: AuditStack;
   public readonly tenantKeys: TenantKeysStack;
+  /** GuardDuty, Security Hub, AWS Config, Access Analyzer; only with `accountBaseline` on. */
+  public readonly accountBaseline?: AccountBaselineStack;
   /** Names of the compliance packs run over this stage. */
   public readonly compliancePacks: readonly string[];
 
@@ -63,6 +68,15 @@ export class BulwarkStage extends Stage {
       terminationProtection: protect,
       description: `Bulwark ${deployment.name}: alarm channel`,
     });
+
+    if (deploysAccountBaseline(deployment)) {
+      this.accountBaseline = new AccountBaselineStack(this, 'AccountBaseline', {
+        deployment,
+        alarmTopic: this.operations.alarmTopic,
+        terminationProtection: protect,
+        description: `Bulwark ${deployment.name}: account baseline (GuardDuty, Security Hub, AWS Config, Access Analyzer)`,
+      });
+    }
 
     this.backupVault = new BackupVaultStack(this, 'BackupVault', {
       deployment,
@@ -113,14 +127,6 @@ export class BulwarkStage extends Stage {
       gateKey: this.data.schema.gateKey,
     });
 
-    this.audit = new AuditStack(this, 'Audit', {
-      deployment,
-      alarmTopic: this.operations.alarmTopic,
-      shipperDatabase: this.data.databaseAccess(DATABASE_ROLES.auditShipper),
-      terminationProtection: protect,
-      description: `Bulwark ${deployment.name}: immutable audit archive, CloudTrail and archive shipper`,
-    });
-
     this.tenantKeys = new TenantKeysStack(this, 'TenantKeys', {
       deployment,
       alarmTopic: this.operations.alarmTopic,
@@ -131,6 +137,23 @@ export class BulwarkStage extends Stage {
       },
       terminationProtection: protect,
       description: `Bulwark ${deployment.name}: tenant keys, lifecycle and exports`,
+    });
+
+    this.audit = new AuditStack(this, 'Audit', {
+      deployment,
+      alarmTopic: this.operations.alarmTopic,
+      shipperDatabase: this.data.databaseAccess(DATABASE_ROLES.auditShipper),
+      dataEventBuckets: [
+        this.tenantKeys.tenantKeys.exportBucket,
+        ...(this.accountBaseline ? [this.accountBaseline.configBucket] : []),
+      ],
+      // The functions whose job is to set tenant key policies and shred tenant keys.
+      tenantKeyOperators: [
+        this.tenantKeys.tenantKeys.provisioner.role,
+        this.tenantKeys.tenantKeys.lifecycle.role,
+      ].filter((r): r is iam.IRole => r !== undefined),
+      terminationProtection: protect,
+      description: `Bulwark ${deployment.name}: immutable audit archive, multi-region CloudTrail and its alarms, archive shipper`,
     });
 
     // Every function given database access (DatabaseAccess.connect) deploys after the Data stack's
@@ -157,7 +180,7 @@ export class BulwarkStage extends Stage {
             minimumAuditRetentionDays: retentionDays(shortestAuditRetentionMonths(deployment.auditRetentionMonths)),
           }),
         ],
-        controlTower: BULWARK_GUARD_EXEMPTIONS,
+        controlTower: [...BULWARK_GUARD_EXEMPTIONS, ...(this.accountBaseline ? ACCOUNT_BASELINE_GUARD_EXEMPTIONS : [])],
       }),
       applyResidencyGuard(this, deployment.residency),
     ];

@@ -27,14 +27,19 @@ export interface AuditTrailProps {
 }
 
 /**
- * CloudTrail for the deployment's account and region: management events plus S3 data events for
- * the audit buckets, log file integrity validation, KMS encryption with its own key, delivered into
- * an Object Lock (COMPLIANCE) bucket in the same region, and to an encrypted CloudWatch log group.
+ * CloudTrail for the deployment's account: a multi-region trail homed in the deployment's region, so
+ * it records every region's management events and the global services' (IAM, STS, sign-in, which
+ * only us-east-1 records) plus S3 data events for the given buckets, with log file integrity
+ * validation and KMS encryption under its own key. Every region's log files are delivered into one
+ * Object Lock (COMPLIANCE) bucket and one encrypted CloudWatch log group, both in the home region:
+ * bucket, key and log group stay inside the residency zone whatever region an event came from.
  */
 export class AuditTrail extends Construct {
   public readonly trail: cloudtrail.Trail;
   public readonly bucket: s3.IBucket;
   public readonly key: kms.IKey;
+  /** Every event the trail records, from every region; the trail alarms filter it. */
+  public readonly logGroup: logs.ILogGroup;
 
   constructor(scope: Construct, id: string, props: AuditTrailProps) {
     super(scope, id);
@@ -45,7 +50,8 @@ export class AuditTrail extends Construct {
     const key = customerKey(this, 'Key', 'Encrypts CloudTrail log files and the trail log group');
     // CloudTrail itself encrypts log and digest files (docs: "Configure AWS KMS key policies for
     // CloudTrail"); without these CreateTrail fails with InsufficientEncryptionPolicyException.
-    // aws:SourceArn limits the service to this trail (confused deputy).
+    // aws:SourceArn limits the service to this trail (confused deputy). A multi-region trail has one
+    // ARN, in its home region, and CloudTrail names it in the context of every region's log files.
     const cloudTrailService = new iam.ServicePrincipal('cloudtrail.amazonaws.com');
     key.addToResourcePolicy(
       new iam.PolicyStatement({
@@ -54,10 +60,7 @@ export class AuditTrail extends Construct {
         actions: ['kms:GenerateDataKey*'],
         resources: ['*'],
         conditions: {
-          StringEquals: { 'aws:SourceArn': trailArn },
-          StringLike: {
-            'kms:EncryptionContext:aws:cloudtrail:arn': `arn:${partition}:cloudtrail:*:${account}:trail/*`,
-          },
+          StringEquals: { 'aws:SourceArn': trailArn, 'kms:EncryptionContext:aws:cloudtrail:arn': trailArn },
         },
       }),
     );
@@ -101,7 +104,7 @@ export class AuditTrail extends Construct {
       bucket,
       encryptionKey: key,
       enableFileValidation: true,
-      isMultiRegionTrail: false,
+      isMultiRegionTrail: true,
       includeGlobalServiceEvents: true,
       sendToCloudWatchLogs: true,
       cloudWatchLogGroup: logGroup,
@@ -130,5 +133,6 @@ export class AuditTrail extends Construct {
     this.trail = trail;
     this.bucket = bucket;
     this.key = key;
+    this.logGroup = logGroup;
   }
 }

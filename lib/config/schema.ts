@@ -276,6 +276,12 @@ export const deploymentSchema = z.strictObject({
       verification: z.enum(['required', 'disabled']).default('required'),
     })
     .default({ verification: 'required' }),
+  /**
+   * Deploy the account baseline (GuardDuty, Security Hub, AWS Config, IAM Access Analyzer) in the
+   * deployment's region (docs/security-baseline.md). `false` where the organisation already runs them.
+   * @default true in production, false elsewhere (see deploysAccountBaseline)
+   */
+  accountBaseline: z.boolean().optional(),
   /** Where alarms go. */
   alarms: z.strictObject({
     email: z.email('must be an email address'),
@@ -289,6 +295,11 @@ export type DeploymentInput = z.input<typeof deploymentSchema>;
 export type DeploymentConfig = z.output<typeof deploymentSchema> & { readonly name: string };
 
 /** Configuration problems, each `<deployment>.<field>: <problem> (from <source>)`. The only error loading throws. */
+/** Whether `d` deploys the account baseline: its `accountBaseline`, else only in production. */
+export function deploysAccountBaseline(d: Pick<DeploymentConfig, 'accountBaseline' | 'environment'>): boolean {
+  return d.accountBaseline ?? d.environment === 'production';
+}
+
 export class ConfigError extends Error {
   constructor(readonly problems: readonly string[]) {
     super(`Invalid deployment configuration:\n  - ${problems.join('\n  - ')}`);

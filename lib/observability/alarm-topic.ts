@@ -5,7 +5,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import { deadLetterQueue } from './dead-letter-queue';
-import { customerKey } from './keys';
+import { allowEventsToUseKey, customerKey } from './keys';
 
 export interface AlarmTopicProps {
   /** Address that receives every alarm of the deployment. */
@@ -59,6 +59,21 @@ export class AlarmTopic extends Construct {
         },
       }),
     );
+    // EventBridge rules of this account (GuardDuty findings, lib/detection) publish too, and need the
+    // key for it; any other account's rule is refused (confused deputy).
+    topic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'EventBridgeRulesOfThisAccount',
+        principals: [new iam.ServicePrincipal('events.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [topic.topicArn],
+        conditions: {
+          StringEquals: sourceAccount,
+          ArnLike: { 'aws:SourceArn': `arn:${partition}:events:${region}:${account}:rule/*` },
+        },
+      }),
+    );
+    allowEventsToUseKey(key);
     // An alarm that cannot be delivered is kept for 14 days instead of vanishing.
     const undelivered = deadLetterQueue(this, 'Undelivered', {
       encryptionKey: key,

@@ -1,4 +1,5 @@
 import { Stack, type StackProps } from 'aws-cdk-lib';
+import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
@@ -7,6 +8,7 @@ import { ArchiveShipper } from '../audit/archive-shipper';
 import type { DatabaseAccess } from '../data/database-access';
 import { AuditArchive } from '../audit/audit-archive';
 import { AuditTrail } from '../audit/audit-trail';
+import { TrailAlarms } from '../audit/trail-alarms';
 import { shortestAuditRetentionMonths, type DeploymentConfig } from '../config';
 
 export interface AuditStackProps extends StackProps {
@@ -19,24 +21,46 @@ export interface AuditStackProps extends StackProps {
    * @default - no shipper
    */
   readonly shipperDatabase?: DatabaseAccess;
+  /**
+   * Other capabilities' buckets whose object-level events the trail records too (the tenant export
+   * bucket). The audit buckets' are always recorded.
+   * @default - none
+   */
+  readonly dataEventBuckets?: readonly s3.IBucket[];
+  /**
+   * Roles that change tenant keys as their job (provisioner, lifecycle): the platform-key alarm
+   * ignores their successful calls. @default - none
+   */
+  readonly tenantKeyOperators?: readonly iam.IRole[];
 }
 
-/** Immutable audit trail: the Object Lock archive and the account's CloudTrail for this region. */
+/**
+ * Immutable audit trail: the Object Lock archive, the account's multi-region CloudTrail homed in this
+ * region, and the alarms on what the trail records.
+ */
 export class AuditStack extends Stack {
   public readonly archiveBucket: s3.IBucket;
   public readonly archiveKey: kms.IKey;
   /** The archive shipper, when the data tier provides its database. */
   public readonly shipper?: ArchiveShipper;
+  public readonly trailAlarms: TrailAlarms;
 
   constructor(scope: Construct, id: string, props: AuditStackProps) {
     super(scope, id, props);
     // The bucket default is the shortest plan promise; longer plans get per-object retention.
     const defaultRetentionMonths = shortestAuditRetentionMonths(props.deployment.auditRetentionMonths);
     const archive = new AuditArchive(this, 'Archive', { defaultRetentionMonths });
-    new AuditTrail(this, 'CloudTrail', {
-      dataEventBuckets: [archive.bucket],
+    const trail = new AuditTrail(this, 'CloudTrail', {
+      dataEventBuckets: [archive.bucket, ...(props.dataEventBuckets ?? [])],
       accessLogsBucket: archive.accessLogsBucket,
       retentionMonths: defaultRetentionMonths,
+    });
+    this.trailAlarms = new TrailAlarms(this, 'TrailAlarms', {
+      logGroup: trail.logGroup,
+      alarmTopic: props.alarmTopic,
+      deployment: props.deployment.name,
+      auditBuckets: [archive.bucket, trail.bucket, archive.accessLogsBucket],
+      tenantKeyOperators: props.tenantKeyOperators,
     });
     if (props.shipperDatabase) {
       this.shipper = new ArchiveShipper(this, 'Shipper', {

@@ -125,14 +125,16 @@ describe('audit stack (prod-eu, compliance gate passing)', () => {
     expect(props(template.toJSON().Resources[logBucketId])['ObjectLockEnabled']).toBeUndefined();
   });
 
-  it('runs CloudTrail with validation, KMS encryption and data events for the archive, into a locked bucket', () => {
+  it('runs a multi-region CloudTrail with validation, KMS encryption and data events, into a locked bucket', () => {
     const trails = resources('AWS::CloudTrail::Trail');
     expect(trails).toHaveLength(1);
     const trail = props(defined(trails[0])[1]);
     expect(trail).toMatchObject({
       EnableLogFileValidation: true,
       IsLogging: true,
-      IsMultiRegionTrail: false,
+      // Every region, and the global services (IAM, STS, sign-in) that only us-east-1 records.
+      IsMultiRegionTrail: true,
+      IncludeGlobalServiceEvents: true,
       KMSKeyId: expect.anything(),
       CloudWatchLogsLogGroupArn: expect.anything(),
     });
@@ -147,7 +149,18 @@ describe('audit stack (prod-eu, compliance gate passing)', () => {
           DataResources: [
             {
               Type: 'AWS::S3::Object',
-              Values: [Match.objectLike({ 'Fn::Join': Match.arrayWith([Match.arrayWith(['/'])]) })],
+              // The archive (this stack), the tenant export bucket and, prod-eu being production, the
+              // account baseline's Config bucket (both imported from their stacks).
+              Values: [
+                Match.objectLike({ 'Fn::Join': Match.arrayWith([Match.arrayWith(['/'])]) }),
+                ...[stage.tenantKeys.stackName, defined(stage.accountBaseline).stackName].map((StackName) =>
+                  Match.objectLike({
+                    'Fn::Join': Match.arrayWith([
+                      Match.arrayWith([Match.objectLike({ 'Fn::GetStackOutput': Match.objectLike({ StackName }) })]),
+                    ]),
+                  }),
+                ),
+              ],
             },
           ],
         }),
@@ -253,7 +266,10 @@ describe('archive shipper', () => {
   });
 
   it('alarms on errors, throttles, undeliverable invocations and the archive delay', () => {
-    const alarms = Object.values(t.findResources('AWS::CloudWatch::Alarm')) as Json[];
+    // The trail's own alarms (test/audit/trail-alarms.test.ts) live in the Bulwark/<deployment>/Trail namespace.
+    const alarms = (Object.values(t.findResources('AWS::CloudWatch::Alarm')) as Json[]).filter(
+      (a) => !String(props(a)['Namespace']).endsWith('/Trail'),
+    );
     expect(alarms.map((a) => props(a)['MetricName']).sort()).toEqual(
       ['ApproximateNumberOfMessagesVisible', 'ArchiveOldestUnshippedSeconds', 'Errors', 'Throttles'].sort(),
     );

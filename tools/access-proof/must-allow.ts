@@ -2,6 +2,7 @@
  * Every service integration and function permission the design relies on. Each row must evaluate
  * to Allow against the synthesized policies of every shipped deployment (`npm test`, docs/access-proof.md).
  */
+import { TRAIL_ALARM_IDS } from '../../lib/audit/trail-alarms';
 import type { AccessRow } from './rows';
 
 const sourceAccount = { 'aws:SourceAccount': '${account}' };
@@ -61,6 +62,7 @@ function connectAs(id: string, role: string, user: string): AccessRow {
 }
 
 const TRAIL = '${Audit/CloudTrail/Trail}';
+const FINDINGS_RULE = '${AccountBaseline/Baseline/HighSeverityFindings}';
 const BACKUP_ROLE = 'Data/Backup/Plan/Database/Role';
 
 /**
@@ -123,6 +125,19 @@ export const MUST_ALLOW: readonly AccessRow[] = [
     why: 'the trail also delivers to CloudWatch Logs (alarms on API activity)',
   },
   logsOnKey('logs-key-cloudtrail', 'Audit/CloudTrail/LogGroup', 'Audit/CloudTrail/Key'),
+  // The trail is multi-region (issue 15): every region's and the global services' log files go to the
+  // home-region bucket, under the one trail ARN, encrypted with the home-region key.
+  ...['us-east-1', '${BackupVault/Key|region}'].map((region): AccessRow => ({
+    id: `cloudtrail-writes-log-files-from-${region === 'us-east-1' ? 'global-services' : 'backup-region'}`,
+    who: { service: 'cloudtrail.amazonaws.com' },
+    action: 's3:PutObject',
+    resource: `\${Audit/CloudTrail/Logs/Bucket}/AWSLogs/\${account}/CloudTrail/${region}/2026/01/01/file.json.gz`,
+    context: { 's3:x-amz-acl': 'bucket-owner-full-control', 'aws:SourceArn': TRAIL, ...sourceAccount },
+    why:
+      region === 'us-east-1'
+        ? 'IAM, STS and sign-in events are recorded in us-east-1 and delivered into the home-region bucket'
+        : "the backup region's events are recorded by the same trail, into the same bucket",
+  })),
 
   // Alarms (issue 19 item 2).
   {
@@ -164,6 +179,100 @@ export const MUST_ALLOW: readonly AccessRow[] = [
     resource: '${Operations/Alarms/Key}',
     context: { 'aws:SourceArn': '${Operations/Alarms/Topic}', ...sourceAccount },
     why: 'the dead-letter queue of the alarm topic uses the alarm key',
+  },
+
+  // The trail alarms (issue 15) are CloudWatch alarms of the Audit stack: the topic must take them.
+  ...TRAIL_ALARM_IDS.flatMap((name): AccessRow[] => {
+    const alarm = `arn:aws:cloudwatch:\${region}:\${account}:alarm:\${Audit/TrailAlarms/${name}|name}`;
+    return [
+      {
+        id: `cloudwatch-publishes-trail-alarm-${name}`,
+        who: { service: 'cloudwatch.amazonaws.com' },
+        action: 'sns:Publish',
+        resource: '${Operations/Alarms/Topic}',
+        context: { 'aws:SourceArn': alarm, ...sourceAccount },
+        why: `the ${name} trail alarm pages through the alarm topic`,
+      },
+      {
+        id: `cloudwatch-encrypts-trail-alarm-${name}`,
+        who: { service: 'cloudwatch.amazonaws.com' },
+        action: 'kms:GenerateDataKey',
+        resource: '${Operations/Alarms/Key}',
+        context: { 'aws:SourceArn': alarm, ...sourceAccount },
+        why: `the ${name} trail alarm needs a data key of the topic's key to publish`,
+      },
+    ];
+  }),
+
+  // The account baseline (issue 15): GuardDuty findings through EventBridge, AWS Config delivery.
+  {
+    id: 'events-publishes-guardduty-findings',
+    who: { service: 'events.amazonaws.com' },
+    action: 'sns:Publish',
+    resource: '${Operations/Alarms/Topic}',
+    context: { 'aws:SourceArn': FINDINGS_RULE, ...sourceAccount },
+    why: 'high-severity GuardDuty findings page through the alarm topic (the topic policy replaces the default)',
+  },
+  {
+    id: 'events-encrypts-guardduty-findings',
+    who: { service: 'events.amazonaws.com' },
+    action: 'kms:GenerateDataKey',
+    resource: '${Operations/Alarms/Key}',
+    context: { 'aws:SourceArn': FINDINGS_RULE, ...sourceAccount },
+    why: 'the alarm topic is encrypted: EventBridge needs a data key of its key to publish',
+  },
+  {
+    id: 'events-dead-letters-guardduty-findings',
+    who: { service: 'events.amazonaws.com' },
+    action: 'sqs:SendMessage',
+    resource: '${AccountBaseline/Baseline/UndeliveredFindings}',
+    context: { 'aws:SourceArn': FINDINGS_RULE, ...sourceAccount },
+    why: 'a finding the topic does not take is kept (and alarms)',
+  },
+  {
+    id: 'events-encrypts-undelivered-findings',
+    who: { service: 'events.amazonaws.com' },
+    action: 'kms:GenerateDataKey',
+    resource: '${AccountBaseline/Baseline/Key}',
+    context: { 'aws:SourceArn': FINDINGS_RULE, ...sourceAccount },
+    why: 'the undelivered-findings queue is encrypted with the baseline key',
+  },
+  {
+    id: 'cloudwatch-publishes-undelivered-findings-alarm',
+    who: { service: 'cloudwatch.amazonaws.com' },
+    action: 'sns:Publish',
+    resource: '${Operations/Alarms/Topic}',
+    context: {
+      'aws:SourceArn':
+        'arn:aws:cloudwatch:${region}:${account}:alarm:${AccountBaseline/Baseline/UndeliveredFindingsAlarm|name}',
+      ...sourceAccount,
+    },
+    why: 'an undelivered finding pages through the alarm topic',
+  },
+  {
+    id: 'config-checks-its-bucket',
+    who: { service: 'config.amazonaws.com' },
+    action: 's3:GetBucketAcl',
+    resource: '${AccountBaseline/Baseline/ConfigBucket}',
+    context: sourceAccount,
+    why: 'AWS Config checks the delivery bucket before it delivers',
+  },
+  {
+    id: 'config-delivers-history',
+    who: { service: 'config.amazonaws.com' },
+    action: 's3:PutObject',
+    resource:
+      '${AccountBaseline/Baseline/ConfigBucket}/AWSLogs/${account}/Config/${region}/2026/1/1/ConfigHistory/file.json.gz',
+    context: { 's3:x-amz-acl': 'bucket-owner-full-control', ...sourceAccount },
+    why: 'configuration history and snapshots are delivered into the bucket in the region',
+  },
+  {
+    id: 'config-encrypts-history',
+    who: { service: 'config.amazonaws.com' },
+    action: 'kms:GenerateDataKey',
+    resource: '${AccountBaseline/Baseline/Key}',
+    context: sourceAccount,
+    why: 'the delivery channel encrypts with the baseline key (s3KmsKeyArn)',
   },
 
   // CloudWatch Logs on each log-group key.

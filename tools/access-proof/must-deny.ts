@@ -24,6 +24,39 @@ const retagged = {
 };
 
 export const MUST_DENY: readonly AccessRow[] = [
+  // The alarm topic admits EventBridge, but only this account's rules (issue 15).
+  {
+    id: 'events-rule-of-another-account-publishes-alarm',
+    who: { service: 'events.amazonaws.com' },
+    action: 'sns:Publish',
+    resource: '${Operations/Alarms/Topic}',
+    context: {
+      'aws:SourceArn': 'arn:aws:events:${region}:999999999999:rule/page-them',
+      'aws:SourceAccount': '999999999999',
+    },
+    why: "another account's rule cannot page (or flood) the on-call through this topic (confused deputy)",
+  },
+  {
+    id: 'another-trail-uses-the-trail-key',
+    who: { service: 'cloudtrail.amazonaws.com' },
+    action: 'kms:GenerateDataKey',
+    resource: '${Audit/CloudTrail/Key}',
+    context: {
+      'kms:EncryptionContext:aws:cloudtrail:arn': 'arn:aws:cloudtrail:us-east-1:${account}:trail/other',
+      'aws:SourceArn': 'arn:aws:cloudtrail:us-east-1:${account}:trail/other',
+      ...sourceAccount,
+    },
+    why: "the trail key serves only this deployment's trail: another trail of the account, in any region, cannot encrypt with it",
+  },
+  {
+    id: 'config-of-another-account-delivers',
+    who: { service: 'config.amazonaws.com' },
+    action: 's3:PutObject',
+    resource: '${AccountBaseline/Baseline/ConfigBucket}/AWSLogs/999999999999/Config/${region}/2026/1/1/x.json.gz',
+    context: { 's3:x-amz-acl': 'bucket-owner-full-control', 'aws:SourceAccount': '999999999999' },
+    why: "another account's AWS Config cannot write into this account's Config bucket",
+  },
+
   // Tenant isolation on tenant keys.
   {
     id: 'tenant-api-other-org-context',

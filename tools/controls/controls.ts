@@ -285,7 +285,7 @@ export const CONTROLS: readonly Control[] = [
       ),
       t(
         'test/audit/audit-stack.test.ts',
-        'runs CloudTrail with validation, KMS encryption and data events for the archive, into a locked bucket',
+        'runs a multi-region CloudTrail with validation, KMS encryption and data events, into a locked bucket',
       ),
       t('test/audit/verify.test.ts', 'detects every single-byte modification of the archive'),
       t(
@@ -302,6 +302,75 @@ export const CONTROLS: readonly Control[] = [
       ),
     ],
     guardedBy: ['Bulwark-ObjectLockCompliance'],
+  },
+  {
+    id: 'control-plane-detection',
+    promise:
+      'An attack on the platform’s own control plane is seen and pages the on-call: a multi-region CloudTrail (global services included) into the residency zone, with alarms on root activity, platform key deletion/disabling/policy changes, Bulwark role policy and tag changes, trail tampering, audit bucket policy changes and bursts of authorization failures.',
+    implementedBy: ['lib/audit/audit-trail.ts', 'lib/audit/trail-alarms.ts', 'lib/observability/alarm-topic.ts'],
+    provenBy: [
+      t(
+        'test/audit/audit-stack.test.ts',
+        'runs a multi-region CloudTrail with validation, KMS encryption and data events, into a locked bucket',
+      ),
+      t('test/audit/trail-alarms.test.ts', '%s: the filter pattern matches exactly the events it is for'),
+      t(
+        'test/audit/trail-alarms.test.ts',
+        'pages the alarm topic: one event is enough, except a burst of authorization failures',
+      ),
+      t('test/access/proof.test.ts', '%s is %s in every deployment'),
+    ],
+    guardedBy: [
+      'Bulwark-Residency',
+      'NIST.800.53.R5-CloudTrailCloudWatchLogsEnabled',
+      'NIST.800.53.R5-CloudTrailEncryptionEnabled',
+      'NIST.800.53.R5-CloudTrailLogFileValidationEnabled',
+    ],
+  },
+  {
+    id: 'account-baseline',
+    promise:
+      'Where the organisation does not already run them, each production deployment enables GuardDuty (S3, RDS, Lambda protections), Security Hub with AWS Foundational Security Best Practices, AWS Config recording into an encrypted in-zone bucket, and IAM Access Analyzer; high-severity findings page the on-call.',
+    implementedBy: [
+      'lib/detection/account-baseline.ts',
+      'lib/stacks/account-baseline-stack.ts',
+      'lib/config/schema.ts',
+    ],
+    provenBy: [
+      t('test/detection/account-baseline.test.ts', 'runs GuardDuty with the S3, RDS and Lambda protections'),
+      t(
+        'test/detection/account-baseline.test.ts',
+        'enables Security Hub with the Foundational Security Best Practices standard only',
+      ),
+      t(
+        'test/detection/account-baseline.test.ts',
+        'records every resource with AWS Config into an encrypted bucket in the region',
+      ),
+      t(
+        'test/config/account-baseline.test.ts',
+        'defaults to on in production and off elsewhere; an explicit value wins',
+      ),
+    ],
+    guardedBy: ['Bulwark-Residency'],
+  },
+  {
+    id: 'guardrails',
+    promise:
+      'Organisation guardrails outside the deployment: SCPs deny regions outside the residency zone (global services exempt), key deletion and disabling except break-glass, changes to `bulwark:*` tags of keys and roles, and stopping the trail; CloudFormation deploys with a least-privilege execution policy instead of AdministratorAccess.',
+    implementedBy: [
+      'guardrails/scp-deny-regions-outside-eu.json',
+      'guardrails/scp-protect-keys-and-tags.json',
+      'guardrails/scp-protect-detection.json',
+      'guardrails/cdk-bootstrap-execution-policy.json',
+      'tools/guardrails/guardrails.ts',
+    ],
+    provenBy: [
+      t('test/guardrails/guardrails.test.ts', 'region SCPs'),
+      t('test/guardrails/guardrails.test.ts', 'key and tag SCP'),
+      t('test/guardrails/guardrails.test.ts', 'detection SCP'),
+      t('test/guardrails/guardrails.test.ts', 'covers every resource type the shipped deployments synthesize'),
+    ],
+    guardedBy: [],
   },
   {
     id: 'backups-pitr',
