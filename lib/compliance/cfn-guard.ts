@@ -123,6 +123,7 @@ export const BULWARK_GUARD_EXEMPTIONS: readonly GuardExemption[] = [
   // --- dead-letter queues (CT.SQS.PR.1) ---
   dlq('Operations/Alarms/Undelivered', 'the alarm e-mail subscription (SNS redrive)'),
   dlq('Data/RestoreDrill/ScheduleDeadLetters', "the restore drill's schedule"),
+  dlq('Data/Backup/JobFailureDeadLetters', 'the backup job-failure rule'),
   dlq('Data/Schema/Migrate/DeadLetters', 'the migration function (the schema custom resource)'),
   dlq('Audit/Shipper/Undelivered', 'the audit archive shipper and its schedule'),
   dlq('TenantKeys/TenantKeys/DeadLetters', 'the tenant-keys functions and their schedules'),

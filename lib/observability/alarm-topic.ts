@@ -1,6 +1,8 @@
 import { Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import type * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
@@ -40,6 +42,16 @@ export class AlarmTopic extends Construct {
         conditions: { StringEquals: sourceAccount },
       }),
     );
+    // EventBridge rules (AWS Backup job failures, trail events) publish through the same key.
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'EventBridgeRulesOfThisAccount',
+        principals: [new iam.ServicePrincipal('events.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+        conditions: { StringEquals: sourceAccount },
+      }),
+    );
 
     const topic = new sns.Topic(this, 'Topic', {
       masterKey: key,
@@ -59,6 +71,20 @@ export class AlarmTopic extends Construct {
         },
       }),
     );
+    // EventBridge rules of this account and region only; targets use `AlarmTopicTarget`, which adds no
+    // statement of its own (the default SNS target would add one without any condition).
+    topic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'EventBridgeRulesOfThisAccount',
+        principals: [new iam.ServicePrincipal('events.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [topic.topicArn],
+        conditions: {
+          StringEquals: sourceAccount,
+          ArnLike: { 'aws:SourceArn': `arn:${partition}:events:${region}:${account}:rule/*` },
+        },
+      }),
+    );
     // An alarm that cannot be delivered is kept for 14 days instead of vanishing.
     const undelivered = deadLetterQueue(this, 'Undelivered', {
       encryptionKey: key,
@@ -68,5 +94,31 @@ export class AlarmTopic extends Construct {
 
     this.topic = topic;
     this.key = key;
+  }
+}
+
+export interface AlarmTopicTargetProps extends targets.TargetBaseProps {
+  /** What the rule publishes. @default - the matched event */
+  readonly message?: events.RuleTargetInput;
+}
+
+/**
+ * An EventBridge rule target that publishes to the alarm topic. Unlike `targets.SnsTopic` it grants
+ * nothing: the topic policy and key of `AlarmTopic` already admit rules of this account and region.
+ */
+export class AlarmTopicTarget implements events.IRuleTarget {
+  constructor(
+    private readonly topic: sns.ITopic,
+    private readonly props: AlarmTopicTargetProps = {},
+  ) {}
+
+  public bind(rule: Parameters<events.IRuleTarget['bind']>[0]): events.RuleTargetConfig {
+    if (this.props.deadLetterQueue) targets.addToDeadLetterQueueResourcePolicy(rule, this.props.deadLetterQueue);
+    return {
+      ...targets.bindBaseTargetConfig(this.props),
+      arn: this.topic.topicArn,
+      input: this.props.message,
+      targetResource: this.topic,
+    };
   }
 }

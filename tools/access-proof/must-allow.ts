@@ -88,6 +88,7 @@ function backupOnVaultKey(id: string, key: string, why: string, viaService?: str
   ];
 }
 const ALARM = 'arn:aws:cloudwatch:${region}:${account}:alarm:${Data/RestoreDrill/FailedAlarm|name}';
+const BACKUP_JOB_RULE = '${Data/Backup/JobFailures}';
 
 export const MUST_ALLOW: readonly AccessRow[] = [
   // CloudTrail (issue 19 item 1).
@@ -164,6 +165,40 @@ export const MUST_ALLOW: readonly AccessRow[] = [
     resource: '${Operations/Alarms/Key}',
     context: { 'aws:SourceArn': '${Operations/Alarms/Topic}', ...sourceAccount },
     why: 'the dead-letter queue of the alarm topic uses the alarm key',
+  },
+
+  // EventBridge rules to the alarm topic (issue 15: failed backup and copy jobs are watched).
+  {
+    id: 'events-publishes-backup-job-failures',
+    who: { service: 'events.amazonaws.com' },
+    action: 'sns:Publish',
+    resource: '${Operations/Alarms/Topic}',
+    context: { 'aws:SourceArn': BACKUP_JOB_RULE, ...sourceAccount },
+    why: 'a failed, aborted, expired or partial backup or copy job reaches the on-call through the topic policy',
+  },
+  {
+    id: 'events-uses-alarm-key',
+    who: { service: 'events.amazonaws.com' },
+    action: 'kms:GenerateDataKey',
+    resource: '${Operations/Alarms/Key}',
+    context: { 'aws:SourceArn': BACKUP_JOB_RULE, ...sourceAccount },
+    why: 'the topic is encrypted: EventBridge needs a data key of the alarm key to publish',
+  },
+  {
+    id: 'events-dead-letters-backup-job-failures',
+    who: { service: 'events.amazonaws.com' },
+    action: 'sqs:SendMessage',
+    resource: '${Data/Backup/JobFailureDeadLetters}',
+    context: { 'aws:SourceArn': BACKUP_JOB_RULE, ...sourceAccount },
+    why: 'a job failure that cannot be published is kept (and alarms) instead of vanishing',
+  },
+  {
+    id: 'events-encrypts-backup-job-dead-letters',
+    who: { service: 'events.amazonaws.com' },
+    action: 'kms:GenerateDataKey',
+    resource: '${Data/LogKey}',
+    context: { 'aws:SourceArn': BACKUP_JOB_RULE, ...sourceAccount },
+    why: 'the job-failure dead-letter queue is encrypted with the data-tier log key',
   },
 
   // CloudWatch Logs on each log-group key.

@@ -323,6 +323,14 @@ export const MUST_DENY: readonly AccessRow[] = [
     why: "another account's alarms cannot page our on-call",
   },
   {
+    id: 'other-account-rule-publishes-alarms',
+    who: { service: 'events.amazonaws.com' },
+    action: 'sns:Publish',
+    resource: '${Operations/Alarms/Topic}',
+    context: { 'aws:SourceArn': 'arn:aws:events:${region}:111111111111:rule/x', 'aws:SourceAccount': '111111111111' },
+    why: "another account's EventBridge rules cannot page our on-call",
+  },
+  {
     id: 'other-trail-uses-cloudtrail-key',
     who: { service: 'cloudtrail.amazonaws.com' },
     action: 'kms:GenerateDataKey',
