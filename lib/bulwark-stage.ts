@@ -68,7 +68,7 @@ export class BulwarkStage extends Stage {
       deployment,
       env: { account: deployment.account, region: deployment.backupRegion },
       terminationProtection: protect,
-      description: `Bulwark ${deployment.name}: locked backup copy vault in ${deployment.backupRegion}`,
+      description: `Bulwark ${deployment.name}: locked backup copy vault and audit replicas in ${deployment.backupRegion}`,
     });
     this.data = new DataStack(this, 'Data', {
       deployment,
@@ -120,6 +120,8 @@ export class BulwarkStage extends Stage {
       terminationProtection: protect,
       description: `Bulwark ${deployment.name}: immutable audit archive, CloudTrail and archive shipper`,
     });
+    // Replication names the replica buckets and key of the backup region: they must exist first.
+    this.audit.addStackDependency(this.backupVault);
 
     this.tenantKeys = new TenantKeysStack(this, 'TenantKeys', {
       deployment,
