@@ -82,7 +82,7 @@ export class BulwarkStage extends Stage {
       deployment,
       env: { account: deployment.account, region: deployment.backupRegion },
       terminationProtection: protect,
-      description: `Bulwark ${deployment.name}: locked backup copy vault in ${deployment.backupRegion}`,
+      description: `Bulwark ${deployment.name}: locked backup copy vault and audit replicas in ${deployment.backupRegion}`,
     });
     this.data = new DataStack(this, 'Data', {
       deployment,
@@ -155,6 +155,8 @@ export class BulwarkStage extends Stage {
       terminationProtection: protect,
       description: `Bulwark ${deployment.name}: immutable audit archive, multi-region CloudTrail and its alarms, archive shipper`,
     });
+    // Replication names the replica buckets and key of the backup region: they must exist first.
+    this.audit.addStackDependency(this.backupVault);
 
     // Every function given database access (DatabaseAccess.connect) deploys after the Data stack's
     // schema resource: its stack depends on the Data stack, so new code never meets an old schema.

@@ -123,6 +123,7 @@ export const BULWARK_GUARD_EXEMPTIONS: readonly GuardExemption[] = [
   // --- dead-letter queues (CT.SQS.PR.1) ---
   dlq('Operations/Alarms/Undelivered', 'the alarm e-mail subscription (SNS redrive)'),
   dlq('Data/RestoreDrill/ScheduleDeadLetters', "the restore drill's schedule"),
+  dlq('Data/Backup/JobFailureDeadLetters', 'the backup job-failure rule'),
   dlq('Data/Schema/Migrate/DeadLetters', 'the migration function (the schema custom resource)'),
   dlq('Audit/Shipper/Undelivered', 'the audit archive shipper and its schedule'),
   dlq('TenantKeys/TenantKeys/DeadLetters', 'the tenant-keys functions and their schedules'),
@@ -201,6 +202,43 @@ export const BULWARK_GUARD_EXEMPTIONS: readonly GuardExemption[] = [
     reason: NO_EVENT_CONSUMER(
       'the trail is followed through its CloudWatch Logs delivery, and the Object Locked log files are read only to verify them',
     ),
+  },
+
+  // --- the backup-region replicas of the audit buckets (issue 15) ---
+  {
+    path: 'BackupVault/AuditReplicas/AccessLogs',
+    rule: 's3_bucket_default_encryption_kms_check',
+    reason:
+      'This is the server access log destination of the audit replica buckets, and S3 delivers server access logs only to buckets encrypted with SSE-S3, not SSE-KMS (AWS requirement).',
+  },
+  {
+    path: 'BackupVault/AuditReplicas/AccessLogs',
+    rule: 's3_bucket_logging_enabled_check',
+    reason:
+      'This bucket is the server access log destination of the audit replica buckets; logging it into itself would loop.',
+  },
+  {
+    path: 'BackupVault/AuditReplicas/AccessLogs',
+    rule: 's3_bucket_object_lock_enabled_check',
+    reason:
+      'S3 server access log delivery does not support a destination with an Object Lock default retention; the logs are kept by versioning and a bucket policy that denies object and bucket deletion to every principal.',
+  },
+  {
+    path: 'BackupVault/AuditReplicas/AccessLogs',
+    rule: 's3_event_notifications_enabled_check',
+    reason: NO_EVENT_CONSUMER('server access logs are evidence read on investigation, not processed on arrival'),
+  },
+  {
+    path: 'BackupVault/AuditReplicas/Archive/Bucket',
+    rule: 's3_event_notifications_enabled_check',
+    reason: NO_EVENT_CONSUMER(
+      'S3 replication writes it, and the replica is read only to recover or verify the archive',
+    ),
+  },
+  {
+    path: 'BackupVault/AuditReplicas/CloudTrail/Bucket',
+    rule: 's3_event_notifications_enabled_check',
+    reason: NO_EVENT_CONSUMER('S3 replication writes it, and the replica is read only to recover or verify the trail'),
   },
 
   // --- the API domain (CT.APIGATEWAY.PR.6) ---

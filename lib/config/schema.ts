@@ -15,6 +15,11 @@ export function shortestAuditRetentionMonths(retention: Readonly<Record<Plan, nu
   return Math.min(...PLANS.map((p) => retention[p]));
 }
 
+/** The longest audit retention any plan promises: nothing is kept (or locked) longer. */
+export function longestAuditRetentionMonths(retention: Readonly<Record<Plan, number>>): number {
+  return Math.max(...PLANS.map((p) => retention[p]));
+}
+
 const DEPLOYMENT_NAME = /^[a-z][a-z0-9-]{1,30}[a-z0-9]$/;
 const FQDN = /^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
 const ACM_ARN = /^arn:aws:acm:([a-z0-9-]+):(\d{12}):certificate\/[0-9a-f-]{36}$/;

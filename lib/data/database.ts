@@ -59,8 +59,15 @@ export interface PostgresDatabaseProps {
   readonly key: kms.IKey;
   /** Encrypts the exported log groups. */
   readonly logKey: kms.IKey;
-  /** The only security groups (besides the proxy and secret rotation) that may connect. */
+  /** The security groups that may connect to the RDS Proxy: every function that uses the database. */
   readonly clients: readonly ec2.ISecurityGroup[];
+  /**
+   * The only security groups (besides the proxy and secret rotation) that may connect to the
+   * instance itself: the migration function, which needs the schema owner's password login.
+   */
+  readonly instanceClients: readonly ec2.ISecurityGroup[];
+  /** The interface endpoints' security group: the rotation functions reach Secrets Manager there. */
+  readonly endpointSecurityGroup: ec2.ISecurityGroup;
   /**
    * Instance identifier. Set explicitly so the exported log groups can be created (encrypted)
    * before RDS would create them unencrypted.
@@ -119,9 +126,20 @@ export class PostgresDatabase extends Construct {
       allowAllOutbound: false,
     });
     for (const client of props.clients) {
-      securityGroup.addIngressRule(client, ec2.Port.tcp(port), 'PostgreSQL from the API functions');
       proxySecurityGroup.addIngressRule(client, ec2.Port.tcp(PROXY_PORT), 'RDS Proxy from the API functions');
     }
+    for (const client of props.instanceClients) {
+      securityGroup.addIngressRule(client, ec2.Port.tcp(port), 'PostgreSQL from the migration function');
+    }
+    // One group for every rotation function: PostgreSQL (to change its own password) and the
+    // Secrets Manager endpoint, nothing else (CDK's default group would allow all outbound).
+    const rotationSecurityGroup = new ec2.SecurityGroup(this, 'RotationSecurityGroup', {
+      vpc: props.vpc,
+      description: 'Secret rotation functions: PostgreSQL and the Secrets Manager endpoint only',
+      allowAllOutbound: false,
+    });
+    rotationSecurityGroup.addEgressRule(securityGroup, ec2.Port.tcp(port), 'PostgreSQL (password change)');
+    rotationSecurityGroup.addEgressRule(props.endpointSecurityGroup, ec2.Port.tcp(443), 'Secrets Manager endpoint');
     // The proxy adds its own rule pair (proxy -> PostgreSQL) when it binds to the instance.
     proxySecurityGroup.addEgressRule(
       ec2.Peer.ipv4(props.vpcCidr),
@@ -198,6 +216,7 @@ export class PostgresDatabase extends Construct {
       automaticallyAfter: rotateEvery,
       vpcSubnets: { subnetGroupName: APP_SUBNETS },
       endpoint: props.secretsManagerEndpoint,
+      securityGroup: rotationSecurityGroup,
     });
     allowSecretRotationApplication(masterRotation);
 
@@ -221,6 +240,7 @@ export class PostgresDatabase extends Construct {
         vpc: props.vpc,
         vpcSubnets: { subnetGroupName: APP_SUBNETS },
         endpoint: props.secretsManagerEndpoint,
+        securityGroup: rotationSecurityGroup,
         automaticallyAfter: rotateEvery,
         // The role exists only once the schema resource (lib/data/schema.ts) bootstrapped it;
         // an immediate first rotation would fail to log in. The first rotation runs after `rotateEvery`.
@@ -267,7 +287,11 @@ export class PostgresDatabase extends Construct {
 
     // The proxy and rotation rules use the instance's port attribute (a token); the port is known,
     // so pin it, which also lets the compliance rules evaluate these rules instead of erroring.
-    for (const child of [...securityGroup.node.children, ...proxySecurityGroup.node.children]) {
+    for (const child of [
+      ...securityGroup.node.children,
+      ...proxySecurityGroup.node.children,
+      ...rotationSecurityGroup.node.children,
+    ]) {
       const rule =
         child instanceof ec2.CfnSecurityGroupIngress || child instanceof ec2.CfnSecurityGroupEgress ? child : null;
       if (rule && Token.isUnresolved(rule.fromPort)) {

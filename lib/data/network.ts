@@ -24,7 +24,78 @@ export const INTERFACE_ENDPOINTS = {
   Monitoring: ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_MONITORING,
   Rds: ec2.InterfaceVpcEndpointAwsService.RDS,
   Lambda: ec2.InterfaceVpcEndpointAwsService.LAMBDA,
+  // S3 as an interface endpoint (not a gateway): security groups can then name it, so no function
+  // needs egress to S3's public ranges (whose prefix-list id synth cannot know without a lookup).
+  S3: ec2.InterfaceVpcEndpointAwsService.S3,
 } as const;
+
+/**
+ * Actions the VPC's workloads call that name no resource, so AWS sends no `aws:ResourceAccount` with
+ * them: allowed through the endpoint to this account's principals only. Every other request must
+ * name a resource of this account.
+ */
+export const RESOURCELESS_ENDPOINT_ACTIONS: Readonly<
+  Partial<Record<keyof typeof INTERFACE_ENDPOINTS, readonly string[]>>
+> = {
+  // The rotation functions generate each new password.
+  SecretsManager: ['secretsmanager:GetRandomPassword'],
+  // SDK identity checks (no resource).
+  Sts: ['sts:GetCallerIdentity'],
+  // Metrics are written per namespace, not per resource.
+  Monitoring: ['cloudwatch:PutMetricData'],
+};
+
+/**
+ * The endpoint policy every VPC endpoint of the deployment carries: requests by this account's
+ * principals to this account's resources, and nothing else. A compromised function cannot use an
+ * endpoint to reach another account's bucket, key, secret or function (exfiltration), and stolen
+ * credentials of another account cannot use it either. One AWS-owned resource is reached: the S3
+ * endpoint lets the migration function answer CloudFormation (`s3ResponseBucketRegion`). Lambda
+ * fetches function code and layers outside the function's network and nothing in the VPC pulls
+ * images or packages, so no other AWS-owned bucket (ECR layers, yum mirrors) needs an exception.
+ */
+export function accountOnlyEndpointStatements(
+  account: string,
+  resourceless: readonly string[] = [],
+  s3ResponseBucketRegion?: string,
+): iam.PolicyStatement[] {
+  const principalAccount = { 'aws:PrincipalAccount': account };
+  return [
+    new iam.PolicyStatement({
+      sid: 'ThisAccountsPrincipalsToThisAccountsResources',
+      principals: [new iam.AnyPrincipal()],
+      actions: ['*'],
+      resources: ['*'],
+      conditions: { StringEquals: { ...principalAccount, 'aws:ResourceAccount': account } },
+    }),
+    ...(s3ResponseBucketRegion
+      ? [
+          // CloudFormation's custom-resource response bucket (AWS-owned): the migration custom
+          // resource answers CloudFormation with a PUT to the presigned URL it was given. The URL is
+          // signed by CloudFormation, so neither account condition can hold; only that PUT is let out.
+          new iam.PolicyStatement({
+            sid: 'CloudFormationCustomResourceResponses',
+            principals: [new iam.AnyPrincipal()],
+            actions: ['s3:PutObject'],
+            resources: [
+              `arn:aws:s3:::cloudformation-custom-resource-response-${s3ResponseBucketRegion.replace(/-/g, '')}/*`,
+            ],
+          }),
+        ]
+      : []),
+    ...(resourceless.length > 0
+      ? [
+          new iam.PolicyStatement({
+            sid: 'ThisAccountsPrincipalsResourcelessActions',
+            principals: [new iam.AnyPrincipal()],
+            actions: [...resourceless],
+            resources: ['*'],
+            conditions: { StringEquals: principalAccount },
+          }),
+        ]
+      : []),
+  ];
+}
 
 export interface DataNetworkProps {
   /** Availability zones, listed explicitly so synth makes no lookups. At least 2. */
@@ -108,10 +179,7 @@ export class DataNetwork extends Construct {
     });
     flowLogRole.requiredBy(flowLog);
 
-    vpc.addGatewayEndpoint('S3', {
-      service: ec2.GatewayVpcEndpointAwsService.S3,
-      subnets: [{ subnetGroupName: APP_SUBNETS }, { subnetGroupName: DATA_SUBNETS }],
-    });
+    const { account, region } = Stack.of(this);
 
     // Endpoints accept HTTPS from inside the VPC only; nothing else can reach them anyway.
     const endpointSecurityGroup = new ec2.SecurityGroup(this, 'EndpointSecurityGroup', {
@@ -133,6 +201,10 @@ export class DataNetwork extends Construct {
         privateDnsEnabled: true,
         open: false,
       });
+      const responses = name === 'S3' ? region : undefined;
+      for (const statement of accountOnlyEndpointStatements(account, RESOURCELESS_ENDPOINT_ACTIONS[name], responses)) {
+        endpoints[name].addToPolicy(statement);
+      }
     }
 
     this.vpc = vpc;

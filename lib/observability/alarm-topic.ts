@@ -1,6 +1,8 @@
 import { Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import type * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
@@ -59,8 +61,10 @@ export class AlarmTopic extends Construct {
         },
       }),
     );
-    // EventBridge rules of this account (GuardDuty findings, lib/detection) publish too, and need the
-    // key for it; any other account's rule is refused (confused deputy).
+    // EventBridge rules of this account and region (AWS Backup job failures, GuardDuty findings)
+    // publish too, and need the key for it; any other account's rule is refused (confused deputy).
+    // Targets use `AlarmTopicTarget`, which adds no statement of its own (the default SNS target
+    // would add one without any condition).
     topic.addToResourcePolicy(
       new iam.PolicyStatement({
         sid: 'EventBridgeRulesOfThisAccount',
@@ -83,5 +87,31 @@ export class AlarmTopic extends Construct {
 
     this.topic = topic;
     this.key = key;
+  }
+}
+
+export interface AlarmTopicTargetProps extends targets.TargetBaseProps {
+  /** What the rule publishes. @default - the matched event */
+  readonly message?: events.RuleTargetInput;
+}
+
+/**
+ * An EventBridge rule target that publishes to the alarm topic. Unlike `targets.SnsTopic` it grants
+ * nothing: the topic policy and key of `AlarmTopic` already admit rules of this account and region.
+ */
+export class AlarmTopicTarget implements events.IRuleTarget {
+  constructor(
+    private readonly topic: sns.ITopic,
+    private readonly props: AlarmTopicTargetProps = {},
+  ) {}
+
+  public bind(rule: Parameters<events.IRuleTarget['bind']>[0]): events.RuleTargetConfig {
+    if (this.props.deadLetterQueue) targets.addToDeadLetterQueueResourcePolicy(rule, this.props.deadLetterQueue);
+    return {
+      ...targets.bindBaseTargetConfig(this.props),
+      arn: this.topic.topicArn,
+      input: this.props.message,
+      targetResource: this.topic,
+    };
   }
 }

@@ -41,6 +41,37 @@ export function keyAdministratorArns(scope: Construct): string[] {
   return [role(`cdk-${qualifier}-cfn-exec-role-${stack.account}-${stack.region}`), role(BREAK_GLASS_ROLE_NAME)];
 }
 
+/** What not even the deploy role may do to a key whose loss would lose records that must be kept. */
+export const RECORD_KEY_PROTECTED_ACTIONS = ['kms:ScheduleKeyDeletion', 'kms:DisableKey'] as const;
+
+/**
+ * For keys of records that must outlive any deployment (the audit archive, the trail, their
+ * replicas): deleting or disabling the key is denied to every principal but the break-glass role,
+ * the deploy role included (it never needs to: the keys are retained). Stacks on `customerKey`'s guard.
+ */
+export function denyKeyLossExceptBreakGlass(key: kms.IKey): void {
+  const stack = Stack.of(key);
+  key.addToResourcePolicy(
+    new iam.PolicyStatement({
+      sid: 'DenyDeletionAndDisablingExceptBreakGlass',
+      effect: iam.Effect.DENY,
+      principals: [new iam.AnyPrincipal()],
+      actions: [...RECORD_KEY_PROTECTED_ACTIONS],
+      resources: ['*'],
+      conditions: {
+        ArnNotEquals: {
+          'aws:PrincipalArn': stack.formatArn({
+            service: 'iam',
+            region: '',
+            resource: 'role',
+            resourceName: BREAK_GLASS_ROLE_NAME,
+          }),
+        },
+      },
+    }),
+  );
+}
+
 /** A customer-managed key with rotation on, retained on stack deletion, guarded as a platform key. */
 export function customerKey(scope: Construct, id: string, description: string): kms.Key {
   const key = new kms.Key(scope, id, {

@@ -7,9 +7,12 @@ import type { Construct } from 'constructs';
 import { ArchiveShipper } from '../audit/archive-shipper';
 import type { DatabaseAccess } from '../data/database-access';
 import { AuditArchive } from '../audit/audit-archive';
+import { AuditReplication, auditReplicaTargets } from '../audit/audit-replicas';
 import { AuditTrail } from '../audit/audit-trail';
 import { TrailAlarms } from '../audit/trail-alarms';
-import { shortestAuditRetentionMonths, type DeploymentConfig } from '../config';
+import type { LockedBucket } from '../audit/locked-bucket';
+import { longestAuditRetentionMonths, shortestAuditRetentionMonths, type DeploymentConfig } from '../config';
+import { denyKeyLossExceptBreakGlass } from '../observability/keys';
 
 export interface AuditStackProps extends StackProps {
   readonly deployment: DeploymentConfig;
@@ -61,6 +64,24 @@ export class AuditStack extends Stack {
       deployment: props.deployment.name,
       auditBuckets: [archive.bucket, trail.bucket, archive.accessLogsBucket],
       tenantKeyOperators: props.tenantKeyOperators,
+    });
+
+    // Recovery (issue 15): both audit buckets expire after the longest plan retention (plus a
+    // margin), replicate into Object Lock buckets of the backup region, and their keys cannot be
+    // deleted or disabled by anyone but break-glass.
+    const { deployment } = props;
+    const trailBucket = trail.node.findChild('Logs') as LockedBucket;
+    const longest = longestAuditRetentionMonths(deployment.auditRetentionMonths);
+    archive.locked.expireAfterLongestRetention(longest);
+    trailBucket.expireAfterLongestRetention(longest);
+    denyKeyLossExceptBreakGlass(trail.key);
+    const targets = auditReplicaTargets(deployment.name, deployment.account, deployment.backupRegion);
+    new AuditReplication(this, 'Replication', {
+      targets,
+      sources: [
+        { bucket: archive.locked, key: archive.key, replicaBucketName: targets.archiveBucketName },
+        { bucket: trailBucket, key: trail.key, replicaBucketName: targets.trailBucketName },
+      ],
     });
     if (props.shipperDatabase) {
       this.shipper = new ArchiveShipper(this, 'Shipper', {

@@ -2,7 +2,8 @@ import { ArnFormat, Stack, type StackProps } from 'aws-cdk-lib';
 import * as backup from 'aws-cdk-lib/aws-backup';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
-import type { DeploymentConfig } from '../config';
+import { AuditReplicas, auditReplicaTargets } from '../audit/audit-replicas';
+import { longestAuditRetentionMonths, shortestAuditRetentionMonths, type DeploymentConfig } from '../config';
 import { CopyVault } from '../data/backup';
 import { customerKey } from '../observability/keys';
 
@@ -12,7 +13,8 @@ export interface BackupVaultStackProps extends StackProps {
 
 /**
  * Lives in the deployment's backup region (same residency zone): the locked vault that receives a
- * copy of every database recovery point, encrypted with a key that exists only in that region.
+ * copy of every database recovery point, encrypted with a key that exists only in that region, and
+ * the Object Lock replicas of the audit archive and CloudTrail buckets under a key of that region.
  */
 export class BackupVaultStack extends Stack {
   /**
@@ -21,6 +23,8 @@ export class BackupVaultStack extends Stack {
    */
   public readonly vault: backup.IBackupVault;
   public readonly key: kms.IKey;
+  /** Replicas of the audit archive and CloudTrail buckets. */
+  public readonly auditReplicas: AuditReplicas;
 
   constructor(scope: Construct, id: string, props: BackupVaultStackProps) {
     super(scope, id, props);
@@ -38,5 +42,12 @@ export class BackupVaultStack extends Stack {
       }),
     );
     this.key = key;
+
+    const { deployment } = props;
+    this.auditReplicas = new AuditReplicas(this, 'AuditReplicas', {
+      targets: auditReplicaTargets(deployment.name, deployment.account, deployment.backupRegion),
+      retentionMonths: shortestAuditRetentionMonths(deployment.auditRetentionMonths),
+      longestRetentionMonths: longestAuditRetentionMonths(deployment.auditRetentionMonths),
+    });
   }
 }

@@ -18,7 +18,7 @@ import { DatabaseSchema } from '../data/schema';
 
 export interface DataStackProps extends StackProps {
   readonly deployment: DeploymentConfig;
-  /** Receives the restore-drill alarms. */
+  /** Receives the restore-drill and backup-job alarms. */
   readonly alarmTopic: sns.ITopic;
   /** The locked vault in the backup region (BackupVaultStack). */
   readonly copyVault: backup.IBackupVault;
@@ -75,13 +75,22 @@ export class DataStack extends Stack {
       cidr: cfg.vpcCidr,
     });
 
-    // Egress is unrestricted by rule but bounded by routing: the subnets have no route out of the
-    // VPC, so the functions reach only in-VPC targets and the S3 gateway / interface endpoints.
+    // No function needs the internet (and the subnets have no route out anyway): each group's
+    // egress names exactly its targets. The API functions reach the database only through the proxy.
     const apiSecurityGroup = new ec2.SecurityGroup(this, 'ApiSecurityGroup', {
       vpc: network.vpc,
-      description: 'API Lambda functions: the only client of PostgreSQL, the RDS Proxy and Valkey',
-      allowAllOutbound: true,
+      description: 'API Lambda functions: the only client of the RDS Proxy and Valkey',
+      allowAllOutbound: false,
     });
+    // The migration function alone logs in to the instance itself (as the schema owner, by password).
+    const migrationSecurityGroup = new ec2.SecurityGroup(this, 'MigrationSecurityGroup', {
+      vpc: network.vpc,
+      description: 'Migration function: PostgreSQL directly, the Secrets Manager endpoint, CloudFormation responses',
+      allowAllOutbound: false,
+    });
+    for (const group of [apiSecurityGroup, migrationSecurityGroup]) {
+      group.addEgressRule(network.endpointSecurityGroup, ec2.Port.tcp(443), 'AWS service endpoints (S3 included)');
+    }
 
     const database = new PostgresDatabase(this, 'Database', {
       vpc: network.vpc,
@@ -89,12 +98,17 @@ export class DataStack extends Stack {
       key: dataKey,
       logKey,
       clients: [apiSecurityGroup],
+      instanceClients: [migrationSecurityGroup],
+      endpointSecurityGroup: network.endpointSecurityGroup,
       instanceIdentifier: `bulwark-${deployment.name}`,
       secretsManagerEndpoint: network.endpoints.SecretsManager,
       instanceType: new ec2.InstanceType(cfg.databaseInstanceType),
       allocatedStorageGiB: cfg.allocatedStorageGiB,
       maxAllocatedStorageGiB: cfg.allocatedStorageGiB * 10,
     });
+
+    apiSecurityGroup.addEgressRule(database.proxySecurityGroup, ec2.Port.tcp(PROXY_PORT), 'RDS Proxy');
+    migrationSecurityGroup.addEgressRule(database.securityGroup, ec2.Port.tcp(database.port), 'PostgreSQL');
 
     const cache = new RedisCache(this, 'Cache', {
       vpc: network.vpc,
@@ -109,6 +123,8 @@ export class DataStack extends Stack {
       database: database.instance,
       key: backupKey,
       copyVault: props.copyVault,
+      alarmTopic: props.alarmTopic,
+      deadLetterKey: logKey,
     });
 
     new RestoreDrill(this, 'RestoreDrill', {
@@ -131,9 +147,11 @@ export class DataStack extends Stack {
       users: database.users,
       vpc: network.vpc,
       vpcSubnets: this.functionSubnets,
-      securityGroup: apiSecurityGroup,
+      securityGroup: migrationSecurityGroup,
       encryptionKey: logKey,
     });
+
+    apiSecurityGroup.addEgressRule(cache.securityGroup, ec2.Port.tcp(cache.endpoint.port), 'Valkey');
 
     this.vpc = network.vpc;
     this.apiSecurityGroup = apiSecurityGroup;

@@ -221,51 +221,171 @@ describe('network', () => {
     expect(group.Properties?.KmsKeyId).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^LogKey/), 'Arn'] });
   });
 
-  it.each(each())('%s: S3 gateway and KMS, Secrets Manager, STS, Logs, RDS, Lambda interface endpoints', (name) => {
+  it.each(each())('%s: KMS, Secrets Manager, STS, Logs, Monitoring, RDS, Lambda and S3 interface endpoints', (name) => {
     const t = defined(data.get(name));
-    t.hasResourceProperties('AWS::EC2::VPCEndpoint', {
-      VpcEndpointType: 'Gateway',
-      ServiceName: { 'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp('\\.s3$')])] },
-    });
     const names = propertiesOf(t, 'AWS::EC2::VPCEndpoint').map((p) => JSON.stringify(p.ServiceName));
-    for (const svc of ['kms', 'secretsmanager', 'sts', 'logs', 'rds', 'lambda', 's3']) {
-      expect(names.filter((n) => n.endsWith(`.${svc}"`) || n.endsWith(`.${svc}"]]}`))).toHaveLength(1);
+    for (const svc of ['kms', 'secretsmanager', 'sts', 'logs', 'monitoring', 'rds', 'lambda', 's3']) {
+      expect(names.filter((n) => n.endsWith(`.${svc}"`))).toHaveLength(1);
     }
-    t.resourcePropertiesCountIs('AWS::EC2::VPCEndpoint', { VpcEndpointType: 'Interface', PrivateDnsEnabled: true }, 7);
+    t.resourceCountIs('AWS::EC2::VPCEndpoint', 8);
+    t.resourcePropertiesCountIs('AWS::EC2::VPCEndpoint', { VpcEndpointType: 'Interface', PrivateDnsEnabled: true }, 8);
   });
+
+  it.each(each())(
+    "%s: every endpoint admits only this account's principals to this account's resources",
+    (name, stage) => {
+      const t = defined(data.get(name));
+      const { account, region } = stage.deployment;
+      for (const p of propertiesOf(t, 'AWS::EC2::VPCEndpoint')) {
+        const statements = (p.PolicyDocument as { Statement: Record<string, unknown>[] }).Statement;
+        expect(statements.length).toBeGreaterThan(0);
+        for (const st of statements) {
+          expect(st.Effect).toBe('Allow');
+          const conditions = (st.Condition ?? {}) as { StringEquals?: Record<string, string> };
+          if (st.Sid === 'CloudFormationCustomResourceResponses') {
+            // The one AWS-owned resource: CloudFormation's response bucket of this region, PUT only.
+            expect(String(p.ServiceName)).toBe(`com.amazonaws.${region}.s3`);
+            expect(st.Action).toBe('s3:PutObject');
+            expect(st.Resource).toBe(
+              `arn:aws:s3:::cloudformation-custom-resource-response-${region.replace(/-/g, '')}/*`,
+            );
+            continue;
+          }
+          expect(conditions.StringEquals?.['aws:PrincipalAccount']).toBe(account);
+          if (st.Action === '*') expect(conditions.StringEquals?.['aws:ResourceAccount']).toBe(account);
+          else expect(st.Action).not.toContain('*');
+        }
+      }
+    },
+  );
 
   it.each(each())('%s: the default security group is stripped of its rules', (name) => {
     defined(data.get(name)).resourceCountIs('Custom::VpcRestrictDefaultSG', 1);
   });
 });
 
-describe('security groups', () => {
-  it.each(each())('%s: PostgreSQL, proxy and cache admit only the API group (and proxy/rotation)', (name, stage) => {
-    const t = defined(data.get(name));
-    const apiSg = stage.data.resolve(stage.data.apiSecurityGroup.securityGroupId) as { 'Fn::GetAtt': string[] };
-    const apiId = apiSg['Fn::GetAtt'][0];
-    const rules = ingressRules(t).filter((rule) =>
-      [DEFAULT_DATABASE_PORT, PROXY_PORT, DEFAULT_CACHE_PORT].includes(Number(rule.FromPort)),
-    );
-    // PostgreSQL: API group, proxy, and the seven rotation functions (master + six login roles).
-    expect(rules.length).toBe(11);
-    expect(rules.filter((r) => Number(r.FromPort) === DEFAULT_DATABASE_PORT)).toHaveLength(9);
-    // The proxy admits the API functions (and nothing else) on its port.
-    expect(rules.filter((r) => Number(r.FromPort) === PROXY_PORT)).toHaveLength(1);
-    for (const rule of rules) {
-      expect(rule.CidrIp).toBeUndefined();
-      expect(rule.CidrIpv6).toBeUndefined();
-      expect(rule.FromPort).toBe(rule.ToPort);
-      const source = defined((rule.SourceSecurityGroupId as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0]);
-      if (Number(rule.FromPort) === DEFAULT_CACHE_PORT || Number(rule.FromPort) === PROXY_PORT) {
-        expect(source).toBe(apiId);
-      } else {
-        expect(source).toMatch(
-          new RegExp(
-            `^(${apiId}|DatabaseProxySecurityGroup|DatabaseInstanceRotationSingleUser|Database(Migrator|App|AuditShipper|Webhooks|KeyProvisioner|Lifecycle)Rotation)`,
-          ),
-        );
+describe('security groups (walked from the synthesized templates)', () => {
+  type Ref = string;
+  interface Edge {
+    readonly group: Ref;
+    /** The other side: a security group logical id, or a CIDR. */
+    readonly peer: Ref;
+    readonly from: number;
+    readonly to: number;
+  }
+  const idOf = (v: unknown): string | undefined =>
+    (v as { 'Fn::GetAtt'?: string[] } | undefined)?.['Fn::GetAtt']?.[0] ?? (v as { Ref?: string } | undefined)?.Ref;
+
+  /** Every ingress and egress rule of a template, inline or standalone, as edges between groups. */
+  function edges(t: Template): { ingress: Edge[]; egress: Edge[] } {
+    const ingress: Edge[] = [];
+    const egress: Edge[] = [];
+    const edge = (group: string | undefined, rule: Record<string, unknown>, peerKey: string): Edge => ({
+      group: defined(group),
+      peer: idOf(rule[peerKey]) ?? String(rule.CidrIp ?? rule.CidrIpv6 ?? rule.DestinationPrefixListId),
+      from: rule.IpProtocol === '-1' ? 0 : Number(rule.FromPort),
+      to: rule.IpProtocol === '-1' ? 65535 : Number(rule.ToPort),
+    });
+    for (const [id, r] of Object.entries(resourcesOf(t))) {
+      const p = r.Properties ?? {};
+      if (r.Type === 'AWS::EC2::SecurityGroup') {
+        for (const rule of (p.SecurityGroupIngress as Record<string, unknown>[] | undefined) ?? []) {
+          ingress.push(edge(id, rule, 'SourceSecurityGroupId'));
+        }
+        for (const rule of (p.SecurityGroupEgress as Record<string, unknown>[] | undefined) ?? []) {
+          egress.push(edge(id, rule, 'DestinationSecurityGroupId'));
+        }
       }
+      if (r.Type === 'AWS::EC2::SecurityGroupIngress') ingress.push(edge(idOf(p.GroupId), p, 'SourceSecurityGroupId'));
+      if (r.Type === 'AWS::EC2::SecurityGroupEgress')
+        egress.push(edge(idOf(p.GroupId), p, 'DestinationSecurityGroupId'));
+    }
+    return { ingress, egress };
+  }
+
+  const covers = (e: Edge, peer: string, port: number, vpcCidr: string): boolean =>
+    e.from <= port && port <= e.to && (e.peer === peer || e.peer === vpcCidr || e.peer === '0.0.0.0/0');
+
+  /** The groups that can open a connection to `target` on `port`: egress allows it and ingress admits it. */
+  function reaching(t: Template, target: string, port: number, vpcCidr: string): string[] {
+    const { ingress, egress } = edges(t);
+    const groups = ofType(t, 'AWS::EC2::SecurityGroup').map(([id]) => id);
+    return groups
+      .filter((g) => g !== target)
+      .filter((g) => egress.some((e) => e.group === g && covers(e, target, port, vpcCidr)))
+      .filter((g) => ingress.some((e) => e.group === target && covers(e, g, port, vpcCidr)))
+      .sort();
+  }
+
+  const groupId = (t: Template, prefix: string): string =>
+    defined(ofType(t, 'AWS::EC2::SecurityGroup').find(([id]) => id.startsWith(prefix)))[0];
+
+  it.each(each())(
+    '%s: only the migration function, the proxy and secret rotation reach the instance',
+    (name, stage) => {
+      const t = defined(data.get(name));
+      const cidr = stage.deployment.data.vpcCidr;
+      expect(reaching(t, groupId(t, 'DatabaseSecurityGroup'), DEFAULT_DATABASE_PORT, cidr)).toEqual(
+        [
+          groupId(t, 'DatabaseProxySecurityGroup'),
+          groupId(t, 'DatabaseRotationSecurityGroup'),
+          groupId(t, 'MigrationSecurityGroup'),
+        ].sort(),
+      );
+      // The API functions reach the proxy and the cache, never the instance.
+      const api = groupId(t, 'ApiSecurityGroup');
+      expect(reaching(t, groupId(t, 'DatabaseProxySecurityGroup'), PROXY_PORT, cidr)).toEqual([api]);
+      expect(reaching(t, groupId(t, 'CacheSecurityGroup'), DEFAULT_CACHE_PORT, cidr)).toEqual([api]);
+    },
+  );
+
+  it.each(each())('%s: the migration function alone runs in the migration group', (name, stage) => {
+    const t = defined(data.get(name));
+    const migration = groupId(t, 'MigrationSecurityGroup');
+    const rotation = groupId(t, 'DatabaseRotationSecurityGroup');
+    // Every function of every stack, with the Data stack's groups it runs in (cross-stack references
+    // are the Data stack's outputs).
+    const outputs = (t.toJSON().Outputs ?? {}) as Record<string, { Value: unknown }>;
+    const users = new Map<string, string[]>();
+    for (const stack of stacksOf(stage)) {
+      const template = templateOf(stack);
+      for (const [id, fn] of ofType(template, 'AWS::Lambda::Function')) {
+        const vpc = fn.Properties?.VpcConfig as { SecurityGroupIds?: unknown[] } | undefined;
+        for (const ref of vpc?.SecurityGroupIds ?? []) {
+          const output = (ref as { 'Fn::GetStackOutput'?: { OutputName: string } })['Fn::GetStackOutput'];
+          const group = defined(idOf(output ? defined(outputs[output.OutputName]).Value : ref));
+          users.set(group, [...(users.get(group) ?? []), `${stack.stackName}/${id}`]);
+        }
+      }
+      // Secret rotation (AWS-published applications) names its group as a parameter.
+      for (const [, app] of ofType(template, 'AWS::Serverless::Application')) {
+        const group = idOf((app.Properties?.Parameters as Record<string, unknown>).vpcSecurityGroupIds);
+        expect(group).toBe(rotation);
+      }
+    }
+    expect(users.get(migration)).toEqual([expect.stringMatching(new RegExp(`^${stage.data.stackName}/SchemaMigrate`))]);
+    expect(users.get(groupId(t, 'ApiSecurityGroup'))?.length).toBeGreaterThanOrEqual(5);
+  });
+
+  it.each(each())('%s: no security group of any stack has egress to 0.0.0.0/0 or ::/0', (_name, stage) => {
+    let groups = 0;
+    for (const stack of stacksOf(stage)) {
+      const t = templateOf(stack);
+      groups += ofType(t, 'AWS::EC2::SecurityGroup').length;
+      const open = edges(t).egress.filter((e) => WORLD.has(e.peer));
+      expect(open.map((e) => `${stack.stackName}/${e.group}`)).toEqual([]);
+    }
+    expect(groups).toBeGreaterThan(5);
+  });
+
+  it.each(each())('%s: function groups reach AWS only through the endpoints (S3 included)', (name) => {
+    const t = defined(data.get(name));
+    const endpoints = groupId(t, 'NetworkEndpointSecurityGroup');
+    for (const prefix of ['ApiSecurityGroup', 'MigrationSecurityGroup']) {
+      const out = edges(t).egress.filter((e) => e.group === groupId(t, prefix));
+      expect(out.filter((e) => e.from === 443)).toEqual([
+        { group: groupId(t, prefix), peer: endpoints, from: 443, to: 443 },
+      ]);
     }
   });
 
@@ -278,6 +398,30 @@ describe('security groups', () => {
         expect.objectContaining({ CidrIp: '255.255.255.255/32', IpProtocol: 'icmp' }),
       ]);
     }
+  });
+
+  it('the walk finds a group that is let in', () => {
+    const bad = Template.fromJSON({
+      Resources: {
+        Target: { Type: 'AWS::EC2::SecurityGroup', Properties: {} },
+        Rogue: {
+          Type: 'AWS::EC2::SecurityGroup',
+          Properties: { SecurityGroupEgress: [{ CidrIp: '0.0.0.0/0', IpProtocol: '-1' }] },
+        },
+        In: {
+          Type: 'AWS::EC2::SecurityGroupIngress',
+          Properties: {
+            GroupId: { 'Fn::GetAtt': ['Target', 'GroupId'] },
+            SourceSecurityGroupId: { 'Fn::GetAtt': ['Rogue', 'GroupId'] },
+            IpProtocol: 'tcp',
+            FromPort: 5439,
+            ToPort: 5439,
+          },
+        },
+      },
+    });
+    expect(reaching(bad, 'Target', 5439, '10.40.0.0/16')).toEqual(['Rogue']);
+    expect(reaching(bad, 'Target', 5432, '10.40.0.0/16')).toEqual([]);
   });
 });
 
@@ -532,6 +676,60 @@ describe('backups', () => {
   });
 });
 
+describe('backups are watched', () => {
+  /** Lock of every vault by ARN-ish name, and every retention a job may ask of it. */
+  it.each(each())('%s: both vaults are locked, and every plan retention fits its target lock', (name) => {
+    const primary = defined(data.get(name));
+    const copies = defined(vault.get(name));
+    const locks = [
+      ...propertiesOf(primary, 'AWS::Backup::BackupVault'),
+      ...propertiesOf(copies, 'AWS::Backup::BackupVault'),
+    ];
+    expect(locks).toHaveLength(2);
+    for (const v of locks) {
+      expect(v.LockConfiguration).toEqual({ MinRetentionDays: 30, MaxRetentionDays: 35, ChangeableForDays: 3 });
+    }
+    const [primaryLock, copyLock] = locks.map(
+      (v) => v.LockConfiguration as { MinRetentionDays: number; MaxRetentionDays: number },
+    );
+    const fits = (days: number, lock: { MinRetentionDays: number; MaxRetentionDays: number }) =>
+      days >= lock.MinRetentionDays && days <= lock.MaxRetentionDays;
+    const rules = propertiesOf(primary, 'AWS::Backup::BackupPlan').flatMap(
+      (p) =>
+        (p.BackupPlan as { BackupPlanRule: Record<string, unknown>[] }).BackupPlanRule as {
+          Lifecycle: { DeleteAfterDays: number };
+          EnableContinuousBackup?: boolean;
+          CopyActions?: { Lifecycle: { DeleteAfterDays: number } }[];
+        }[],
+    );
+    expect(rules.length).toBeGreaterThan(0);
+    for (const rule of rules) {
+      expect(fits(rule.Lifecycle.DeleteAfterDays, defined(primaryLock))).toBe(true);
+      // Continuous backup (PITR) is kept at most 35 days by AWS Backup: the lock must admit it.
+      if (rule.EnableContinuousBackup) expect(rule.Lifecycle.DeleteAfterDays).toBeLessThanOrEqual(35);
+      for (const copy of rule.CopyActions ?? [])
+        expect(fits(copy.Lifecycle.DeleteAfterDays, defined(copyLock))).toBe(true);
+    }
+  });
+
+  it.each(each())('%s: failed, aborted, expired and partial backup and copy jobs reach the alarm topic', (name) => {
+    const t = defined(data.get(name));
+    t.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.backup'],
+        'detail-type': ['Backup Job State Change', 'Copy Job State Change'],
+        detail: { state: ['FAILED', 'ABORTED', 'EXPIRED', 'PARTIAL'] },
+      },
+      Targets: [
+        Match.objectLike({
+          Arn: { 'Fn::GetStackOutput': Match.objectLike({ OutputName: Match.stringLikeRegexp('AlarmsTopic') }) },
+          DeadLetterConfig: { Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^BackupJobFailureDeadLetters'), 'Arn'] } },
+        }),
+      ],
+    });
+  });
+});
+
 describe('restore drill', () => {
   it.each(each())('%s: a scheduled state machine drives the drill function in the VPC', (name) => {
     const t = defined(data.get(name));
@@ -623,7 +821,8 @@ describe('restore drill', () => {
     t.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Metrics: Match.arrayWith([Match.objectLike({ Expression: 'failed + timedOut + aborted' })]),
     });
-    t.resourceCountIs('AWS::CloudWatch::Alarm', 4);
+    // Four of the drill, one of the backup job-failure rule's dead letters.
+    t.resourceCountIs('AWS::CloudWatch::Alarm', 5);
   });
 });
 

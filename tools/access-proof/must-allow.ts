@@ -90,8 +90,80 @@ function backupOnVaultKey(id: string, key: string, why: string, viaService?: str
   ];
 }
 const ALARM = 'arn:aws:cloudwatch:${region}:${account}:alarm:${Data/RestoreDrill/FailedAlarm|name}';
+const BACKUP_JOB_RULE = '${Data/Backup/JobFailures}';
+
+const REPLICATION_ROLE = 'Audit/Replication/Role/Role';
+const REPLICA_KEY = 'BackupVault/AuditReplicas/Key';
+
+/**
+ * S3 replication of one locked bucket into its backup-region replica (issue 15): the role reads
+ * the source version with its lock, decrypts it through S3 of the primary region, writes the
+ * replica and encrypts it through S3 of the backup region under the replicas' key.
+ */
+function replication(id: string, source: string, sourceKey: string, replica: string, object: string): AccessRow[] {
+  const via = (region: string) => ({ 'kms:ViaService': `s3.${region}.amazonaws.com` });
+  return [
+    {
+      id: `${id}-reads-source-version`,
+      who: { role: REPLICATION_ROLE },
+      action: 's3:GetObjectVersionForReplication',
+      resource: `\${${source}}/${object}`,
+      why: `every new version of ${source} is copied to the backup region`,
+    },
+    {
+      id: `${id}-reads-source-retention`,
+      who: { role: REPLICATION_ROLE },
+      action: 's3:GetObjectRetention',
+      resource: `\${${source}}/${object}`,
+      why: 'the replica keeps the COMPLIANCE retention of its source object',
+    },
+    {
+      id: `${id}-decrypts-source`,
+      who: { role: REPLICATION_ROLE },
+      action: 'kms:Decrypt',
+      resource: `\${${sourceKey}}`,
+      context: { ...via('${region}'), 'kms:EncryptionContext:aws:s3:arn': `\${${source}}` },
+      why: `the source objects are SSE-KMS under ${sourceKey}: S3 decrypts them for the role`,
+    },
+    {
+      id: `${id}-writes-replica`,
+      who: { role: REPLICATION_ROLE },
+      action: 's3:ReplicateObject',
+      resource: `\${${replica}}/${object}`,
+      why: 'the replica bucket (Object Lock, backup region) receives the copy',
+    },
+    {
+      id: `${id}-encrypts-replica`,
+      who: { role: REPLICATION_ROLE },
+      action: 'kms:Encrypt',
+      resource: `\${${REPLICA_KEY}}`,
+      context: {
+        ...via(`\${${REPLICA_KEY}|region}`),
+        'kms:EncryptionContext:aws:s3:arn': `\${${replica}}`,
+        'kms:ResourceAliases': ['alias/bulwark-${deployment}-audit-replicas'],
+      },
+      why: "the replica is re-encrypted under the backup region's key, which survives the loss of the primary one",
+    },
+  ];
+}
 
 export const MUST_ALLOW: readonly AccessRow[] = [
+  // Audit replication (issue 15: the audit archive survives a region or a key).
+  ...replication(
+    'replication-archive',
+    'Audit/Archive/Archive/Bucket',
+    'Audit/Archive/Key',
+    'BackupVault/AuditReplicas/Archive/Bucket',
+    'orgs/${org:A}/2026/01/01/batch.jsonl.gz',
+  ),
+  ...replication(
+    'replication-trail',
+    'Audit/CloudTrail/Logs/Bucket',
+    'Audit/CloudTrail/Key',
+    'BackupVault/AuditReplicas/CloudTrail/Bucket',
+    'AWSLogs/${account}/CloudTrail/${region}/2026/01/01/file.json.gz',
+  ),
+
   // CloudTrail (issue 19 item 1).
   {
     id: 'cloudtrail-encrypts-log-files',
@@ -273,6 +345,39 @@ export const MUST_ALLOW: readonly AccessRow[] = [
     resource: '${AccountBaseline/Baseline/Key}',
     context: sourceAccount,
     why: 'the delivery channel encrypts with the baseline key (s3KmsKeyArn)',
+  },
+  // EventBridge rules to the alarm topic (issue 15: failed backup and copy jobs are watched).
+  {
+    id: 'events-publishes-backup-job-failures',
+    who: { service: 'events.amazonaws.com' },
+    action: 'sns:Publish',
+    resource: '${Operations/Alarms/Topic}',
+    context: { 'aws:SourceArn': BACKUP_JOB_RULE, ...sourceAccount },
+    why: 'a failed, aborted, expired or partial backup or copy job reaches the on-call through the topic policy',
+  },
+  {
+    id: 'events-uses-alarm-key',
+    who: { service: 'events.amazonaws.com' },
+    action: 'kms:GenerateDataKey',
+    resource: '${Operations/Alarms/Key}',
+    context: { 'aws:SourceArn': BACKUP_JOB_RULE, ...sourceAccount },
+    why: 'the topic is encrypted: EventBridge needs a data key of the alarm key to publish',
+  },
+  {
+    id: 'events-dead-letters-backup-job-failures',
+    who: { service: 'events.amazonaws.com' },
+    action: 'sqs:SendMessage',
+    resource: '${Data/Backup/JobFailureDeadLetters}',
+    context: { 'aws:SourceArn': BACKUP_JOB_RULE, ...sourceAccount },
+    why: 'a job failure that cannot be published is kept (and alarms) instead of vanishing',
+  },
+  {
+    id: 'events-encrypts-backup-job-dead-letters',
+    who: { service: 'events.amazonaws.com' },
+    action: 'kms:GenerateDataKey',
+    resource: '${Data/LogKey}',
+    context: { 'aws:SourceArn': BACKUP_JOB_RULE, ...sourceAccount },
+    why: 'the job-failure dead-letter queue is encrypted with the data-tier log key',
   },
 
   // CloudWatch Logs on each log-group key.

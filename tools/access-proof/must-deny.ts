@@ -217,6 +217,62 @@ export const MUST_DENY: readonly AccessRow[] = [
     why: "the key policy's grant Deny holds whatever IAM allows: no grant of a platform key to a person",
   },
 
+  // The audit records survive a region or a key (issue 15).
+  {
+    id: 'replication-deletes-archive-replica',
+    who: { role: 'Audit/Replication/Role/Role' },
+    action: 's3:DeleteObject',
+    resource: '${BackupVault/AuditReplicas/Archive/Bucket}/orgs/${org:A}/2026/01/01/batch.jsonl.gz',
+    why: 'the replication role writes replicas, it never removes one',
+  },
+  {
+    id: 'replication-replicates-deletions',
+    who: { role: 'Audit/Replication/Role/Role' },
+    action: 's3:ReplicateDelete',
+    resource: '${BackupVault/AuditReplicas/Archive/Bucket}/orgs/${org:A}/2026/01/01/batch.jsonl.gz',
+    why: 'a deletion (or delete marker) in the primary region never reaches the replica',
+  },
+  {
+    id: 'administrator-deletes-replica-object',
+    who: { administrator: true },
+    action: 's3:DeleteObjectVersion',
+    resource:
+      '${BackupVault/AuditReplicas/CloudTrail/Bucket}/AWSLogs/${account}/CloudTrail/${region}/2026/01/01/file.json.gz',
+    why: 'the replicas are as immutable as their sources',
+  },
+  {
+    id: 'replication-encrypts-under-other-key',
+    who: { role: 'Audit/Replication/Role/Role' },
+    action: 'kms:Encrypt',
+    resource: '${BackupVault/Key}',
+    context: {
+      'kms:ViaService': 's3.${BackupVault/Key|region}.amazonaws.com',
+      'kms:EncryptionContext:aws:s3:arn': '${BackupVault/AuditReplicas/Archive/Bucket}',
+    },
+    why: "the key/* grant reaches only the key carrying the replicas' alias, not the backup vault's key",
+  },
+  {
+    id: 'administrator-deletes-archive-key',
+    who: { administrator: true },
+    action: 'kms:ScheduleKeyDeletion',
+    resource: '${Audit/Archive/Key}',
+    why: 'losing the archive key loses the archive: only break-glass may',
+  },
+  {
+    id: 'administrator-disables-cloudtrail-key',
+    who: { administrator: true },
+    action: 'kms:DisableKey',
+    resource: '${Audit/CloudTrail/Key}',
+    why: 'a disabled trail key stops the trail and hides its logs',
+  },
+  {
+    id: 'administrator-deletes-replica-key',
+    who: { administrator: true },
+    action: 'kms:ScheduleKeyDeletion',
+    resource: '${BackupVault/AuditReplicas/Key}',
+    why: "the replicas' key is what survives the primary region",
+  },
+
   // Data boundaries between functions.
   {
     id: 'webhooks-reads-tenant-exports',
@@ -354,6 +410,14 @@ export const MUST_DENY: readonly AccessRow[] = [
       'aws:SourceAccount': '111111111111',
     },
     why: "another account's alarms cannot page our on-call",
+  },
+  {
+    id: 'other-account-rule-publishes-alarms',
+    who: { service: 'events.amazonaws.com' },
+    action: 'sns:Publish',
+    resource: '${Operations/Alarms/Topic}',
+    context: { 'aws:SourceArn': 'arn:aws:events:${region}:111111111111:rule/x', 'aws:SourceAccount': '111111111111' },
+    why: "another account's EventBridge rules cannot page our on-call",
   },
   {
     id: 'other-trail-uses-cloudtrail-key',

@@ -130,6 +130,15 @@ export const CONTROLS: readonly Control[] = [
       ),
       t('test/data/data-stack.test.ts', 'the compliance gate refuses a data port opened to the world'),
       t(
+        'test/data/data-stack.test.ts',
+        '%s: only the migration function, the proxy and secret rotation reach the instance',
+      ),
+      t('test/data/data-stack.test.ts', '%s: no security group of any stack has egress to 0.0.0.0/0 or ::/0'),
+      t(
+        'test/data/data-stack.test.ts',
+        "%s: every endpoint admits only this account's principals to this account's resources",
+      ),
+      t(
         'test/compliance/rules/LambdaDatabaseInVpc.test.ts',
         'flags out-of-VPC functions given the endpoint, rds-db:connect, or the database secret',
       ),
@@ -385,6 +394,11 @@ export const CONTROLS: readonly Control[] = [
     provenBy: [
       t('test/data/data-stack.test.ts', '%s: daily 02:00 UTC, 30 days, continuous (PITR), copied to the backup region'),
       t('test/data/data-stack.test.ts', '%s: the copy vault lives in the backup region, on its own key, locked'),
+      t('test/data/data-stack.test.ts', '%s: both vaults are locked, and every plan retention fits its target lock'),
+      t(
+        'test/data/data-stack.test.ts',
+        '%s: failed, aborted, expired and partial backup and copy jobs reach the alarm topic',
+      ),
       t('test/data/restore-drill.test.ts', 'always deletes the temporary instance, whichever step fails (property)'),
       t(
         'test/data/restore-drill.test.ts',
@@ -392,6 +406,31 @@ export const CONTROLS: readonly Control[] = [
       ),
     ],
     guardedBy: ['HIPAA.Security-RDSInBackupPlan', 'NIST.800.53.R5-RDSInBackupPlan'],
+  },
+  {
+    id: 'audit-survives-region',
+    promise:
+      'The audit archive and the CloudTrail log files survive the loss of the primary region or of a key: replicated into Object Lock buckets of the backup region under a key that lives there, keys nobody but break-glass can delete or disable, and expired only after the longest plan retention.',
+    implementedBy: ['lib/audit/audit-replicas.ts', 'lib/audit/locked-bucket.ts', 'lib/observability/keys.ts'],
+    provenBy: [
+      t(
+        'test/audit/replication.test.ts',
+        '%s: archive and trail buckets replicate every version into the backup region',
+      ),
+      t(
+        'test/audit/replication.test.ts',
+        '%s: the replicas are locked like their sources, under a key of the backup region',
+      ),
+      t(
+        'test/audit/replication.test.ts',
+        '%s: archive, trail and replica keys: deletion and disabling only by break-glass',
+      ),
+      t(
+        'test/audit/replication.test.ts',
+        '%s: every Object Lock bucket expires after every plan retention and its own default',
+      ),
+    ],
+    guardedBy: ['HIPAA.Security-S3BucketReplicationEnabled', 'NIST.800.53.R5-S3BucketReplicationEnabled'],
   },
   {
     id: 'tenant-keys',
