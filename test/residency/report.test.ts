@@ -33,12 +33,20 @@ describe('generated residency reports', () => {
     }
   });
 
-  it('reports each backup copy vault and its key in the backup region, whatever the deployment is named', () => {
+  it('reports the copy vault, the audit replicas and their keys in the backup region, whatever the deployment is named', () => {
     const { stages } = buildTestStages();
     for (const stage of stages) {
       const report = residencyReport(stage, stage.deployment);
       const copies = report.dataStores.filter((r) => r.path.startsWith('BackupVault/'));
-      expect(copies.map((r) => r.kind).sort()).toEqual(['backup vault', 'encryption key']);
+      // The copy vault and its key, and the audit replicas: archive, trail, their access logs and key.
+      expect(copies.map((r) => r.kind).sort()).toEqual([
+        'backup vault',
+        'bucket',
+        'bucket',
+        'bucket',
+        'encryption key',
+        'encryption key',
+      ]);
       for (const row of copies) expect(row.region).toBe(stage.deployment.backupRegion);
     }
   });
