@@ -1,6 +1,5 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as backup from 'aws-cdk-lib/aws-backup';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
 import type * as kms from 'aws-cdk-lib/aws-kms';
@@ -9,7 +8,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { acknowledge } from '../compliance/acknowledge';
 import { AlarmTopicTarget } from '../observability/alarm-topic';
-import { deadLetterQueue } from '../observability/dead-letter-queue';
+import { deadLetterQueue, undeliveredAlarm } from '../observability/dead-letter-queue';
 import { allowEventsToUseKey } from '../observability/keys';
 
 /** Daily backups start at 02:00 UTC, the same hour as the RDS automated backup window. */
@@ -165,19 +164,14 @@ export class DatabaseBackup extends Construct {
         }),
       ],
     });
-    const undeliveredAlarm = new cloudwatch.Alarm(this, 'JobFailureUndeliveredAlarm', {
-      alarmDescription: 'A failed AWS Backup job could not be reported to the alarm topic (see the dead-letter queue)',
-      metric: undelivered.metricApproximateNumberOfMessagesVisible({
-        period: Duration.minutes(5),
-        statistic: 'Maximum',
-      }),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    undeliveredAlarm.addAlarmAction(new actions.SnsAction(props.alarmTopic));
-    undeliveredAlarm.addOkAction(new actions.SnsAction(props.alarmTopic));
+    const undeliveredJobFailure = undeliveredAlarm(
+      this,
+      'JobFailureUndeliveredAlarm',
+      undelivered,
+      'A failed AWS Backup job could not be reported to the alarm topic (see the dead-letter queue)',
+    );
+    undeliveredJobFailure.addAlarmAction(new actions.SnsAction(props.alarmTopic));
+    undeliveredJobFailure.addOkAction(new actions.SnsAction(props.alarmTopic));
 
     this.vault = vault;
     this.plan = plan;

@@ -16,7 +16,7 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { DRILL_METRICS } from '../../contracts/restore-drill';
 import { acknowledge } from '../compliance/acknowledge';
-import { deadLetterQueue } from '../observability/dead-letter-queue';
+import { deadLetterQueue, undeliveredAlarm } from '../observability/dead-letter-queue';
 import { allowEventsToUseKey } from '../observability/keys';
 import { BulwarkFunction } from '../shared/function';
 import { APP_SUBNETS } from './network';
@@ -318,17 +318,12 @@ export class RestoreDrill extends Construct {
       evaluationPeriods: 1,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
-    const scheduleAlarm = new cloudwatch.Alarm(this, 'ScheduleAlarm', {
-      alarmDescription: 'The restore drill schedule could not start the drill',
-      metric: undelivered.metricApproximateNumberOfMessagesVisible({
-        period: Duration.minutes(5),
-        statistic: 'Maximum',
-      }),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
+    const scheduleAlarm = undeliveredAlarm(
+      this,
+      'ScheduleAlarm',
+      undelivered,
+      'The restore drill schedule could not start the drill',
+    );
     for (const alarm of [failedAlarm, rtoAlarm, executionAlarm, scheduleAlarm]) {
       alarm.addAlarmAction(alarmAction);
       alarm.addOkAction(alarmAction);

@@ -1,4 +1,5 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
@@ -38,4 +39,25 @@ export function deadLetterQueue(scope: Construct, id: string, props: DeadLetterQ
   if (!props.servesFunction) acknowledge(queue, 'AwsSolutions-SQS3', reason);
   acknowledge(queue, 'Serverless-SQSRedrivePolicy', reason);
   return queue;
+}
+
+/**
+ * An alarm on any message waiting in a dead-letter queue: something that should have reached its
+ * target (an invocation, a scheduled event, an alarm notification) did not. The caller adds its
+ * actions.
+ */
+export function undeliveredAlarm(
+  scope: Construct,
+  id: string,
+  queue: sqs.IQueue,
+  description: string,
+): cloudwatch.Alarm {
+  return new cloudwatch.Alarm(scope, id, {
+    alarmDescription: description,
+    metric: queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' }),
+    threshold: 1,
+    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    evaluationPeriods: 1,
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+  });
 }
