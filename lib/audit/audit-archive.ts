@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -6,6 +6,7 @@ import { Construct } from 'constructs';
 import { acknowledge } from '../compliance/acknowledge';
 import { LockedBucket, REPLICATION_RULES } from './locked-bucket';
 import { customerKey, denyKeyLossExceptBreakGlass } from '../observability/keys';
+import { SECURE_BUCKET_DEFAULTS } from '../shared/bucket';
 
 export interface AuditArchiveProps {
   /**
@@ -64,19 +65,14 @@ export class AuditArchive extends Construct {
 export function accessLogsBucket(scope: Construct, id: string, notReplicated: string): s3.Bucket {
   // S3 server access logs can only be delivered with SSE-S3, hence not a KMS key here.
   const logs = new s3.Bucket(scope, id, {
+    ...SECURE_BUCKET_DEFAULTS,
     encryption: s3.BucketEncryption.S3_MANAGED,
-    versioned: true,
-    blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-    objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-    enforceSSL: true,
-    minimumTLSVersion: 1.2,
     lifecycleRules: [
       {
         id: 'colder-storage',
         transitions: [{ storageClass: s3.StorageClass.GLACIER_INSTANT_RETRIEVAL, transitionAfter: Duration.days(90) }],
       },
     ],
-    removalPolicy: RemovalPolicy.RETAIN,
   });
   logs.addToResourcePolicy(
     new iam.PolicyStatement({

@@ -1,10 +1,11 @@
-import { Aspects, Duration, RemovalPolicy, Tags, type IAspect } from 'aws-cdk-lib';
+import { Aspects, Duration, Tags, type IAspect } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct, type IConstruct } from 'constructs';
 import { acknowledge } from '../compliance/acknowledge';
 import { AUDIT_BUCKET_TAG, AUDIT_BUCKET_TAG_VALUE } from '../compliance/rules/ObjectLockCompliance';
+import { SECURE_BUCKET_DEFAULTS } from '../shared/bucket';
 
 /** Calendar months as days, assuming every year is a leap year, so the days never fall short. */
 export function retentionDays(months: number): number {
@@ -75,18 +76,14 @@ export class LockedBucket extends Construct {
       { storageClass: s3.StorageClass.DEEP_ARCHIVE, transitionAfter: Duration.days(365) },
     ];
     this.bucket = new s3.Bucket(this, 'Bucket', {
+      ...SECURE_BUCKET_DEFAULTS,
       objectLockEnabled: true,
       objectLockDefaultRetention: s3.ObjectLockRetention.compliance(
         Duration.days(retentionDays(props.retentionMonths)),
       ),
-      versioned: true,
       encryption: s3.BucketEncryption.KMS,
       encryptionKey: props.encryptionKey,
       bucketKeyEnabled: true,
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      enforceSSL: true,
-      minimumTLSVersion: 1.2,
       serverAccessLogsBucket: props.accessLogsBucket,
       serverAccessLogsPrefix: props.accessLogsPrefix,
       lifecycleRules: [
@@ -100,7 +97,6 @@ export class LockedBucket extends Construct {
           abortIncompleteMultipartUploadAfter: Duration.days(7),
         },
       ],
-      removalPolicy: RemovalPolicy.RETAIN,
       bucketName: props.bucketName,
     });
     Tags.of(this.bucket).add(AUDIT_BUCKET_TAG, AUDIT_BUCKET_TAG_VALUE);

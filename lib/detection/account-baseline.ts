@@ -1,7 +1,6 @@
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import * as accessanalyzer from 'aws-cdk-lib/aws-accessanalyzer';
 import * as config from 'aws-cdk-lib/aws-config';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -14,8 +13,9 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { acknowledge } from '../compliance/acknowledge';
 import type { GuardExemption } from '../compliance/cfn-guard';
-import { deadLetterQueue } from '../observability/dead-letter-queue';
+import { deadLetterQueue, undeliveredAlarm } from '../observability/dead-letter-queue';
 import { allowEventsToUseKey, customerKey } from '../observability/keys';
+import { SECURE_BUCKET_DEFAULTS } from '../shared/bucket';
 
 /** GuardDuty protections beyond the foundational sources (CloudTrail, VPC Flow Logs, DNS). */
 export const GUARDDUTY_FEATURES = ['S3_DATA_EVENTS', 'RDS_LOGIN_EVENTS', 'LAMBDA_NETWORK_LOGS'] as const;
@@ -128,14 +128,12 @@ export class AccountBaseline extends Construct {
         };
       },
     });
-    new cloudwatch.Alarm(this, 'UndeliveredFindingsAlarm', {
-      alarmDescription: `Bulwark ${props.deployment}: a GuardDuty finding could not be delivered to the alarm topic`,
-      metric: undelivered.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5) }),
-      threshold: 1,
-      evaluationPeriods: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    }).addAlarmAction(new actions.SnsAction(props.alarmTopic));
+    undeliveredAlarm(
+      this,
+      'UndeliveredFindingsAlarm',
+      undelivered,
+      `Bulwark ${props.deployment}: a GuardDuty finding could not be delivered to the alarm topic`,
+    ).addAlarmAction(new actions.SnsAction(props.alarmTopic));
 
     // --- AWS Config -----------------------------------------------------------------------------
     const sourceAccount = { StringEquals: { 'aws:SourceAccount': account } };
@@ -150,13 +148,9 @@ export class AccountBaseline extends Construct {
       }),
     );
     const bucket = new s3.Bucket(this, 'ConfigBucket', {
+      ...SECURE_BUCKET_DEFAULTS,
       encryptionKey: key,
       bucketKeyEnabled: true,
-      versioned: true,
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      enforceSSL: true,
-      minimumTLSVersion: 1.2,
       lifecycleRules: [
         {
           id: 'colder-storage',
@@ -166,7 +160,6 @@ export class AccountBaseline extends Construct {
           noncurrentVersionExpiration: Duration.days(90),
         },
       ],
-      removalPolicy: RemovalPolicy.RETAIN,
     });
     // The service-linked role delivers as the Config service principal (docs: "Permissions for the
     // Amazon S3 Bucket for the AWS Config Delivery Channel").

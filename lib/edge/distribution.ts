@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import type * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
@@ -10,6 +10,7 @@ import { acknowledge } from '../compliance/acknowledge';
 import { allowOutsideResidency } from '../residency/guard';
 import { HSTS_MAX_AGE_SECONDS, securityHeaders } from '../../contracts/security-headers';
 import { customerKey } from '../observability/keys';
+import { SECURE_BUCKET_DEFAULTS } from '../shared/bucket';
 
 export interface EdgeDistributionProps {
   /** Public domain name (CNAME) of the distribution. */
@@ -55,12 +56,10 @@ export class EdgeDistribution extends Construct {
       }),
     );
     this.logBucket = new s3.Bucket(this, 'AccessLogs', {
+      ...SECURE_BUCKET_DEFAULTS,
       encryption: s3.BucketEncryption.KMS,
       encryptionKey: logKey,
       bucketKeyEnabled: true,
-      enforceSSL: true,
-      versioned: true,
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       // CloudFront standard logging writes with an ACL grant; the bucket owner still owns every object.
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
       lifecycleRules: [
@@ -71,7 +70,6 @@ export class EdgeDistribution extends Construct {
           abortIncompleteMultipartUploadAfter: Duration.days(1),
         },
       ],
-      removalPolicy: RemovalPolicy.RETAIN,
     });
     const logBucketResource = this.logBucket.node.defaultChild as s3.CfnBucket;
     acknowledge(

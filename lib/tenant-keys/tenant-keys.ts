@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { Duration, RemovalPolicy, Stack, Tags } from 'aws-cdk-lib';
+import { Duration, Stack, Tags } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -29,6 +29,7 @@ import { deadLetterQueue } from '../observability/dead-letter-queue';
 import { allowEventsToUseKey, allowLogsToUseKey, customerKey } from '../observability/keys';
 import type { DatabaseAccess } from '../data/database-access';
 import { BulwarkFunction } from '../shared/function';
+import { SECURE_BUCKET_DEFAULTS } from '../shared/bucket';
 
 /** Each function's own database access (the data tier's `databaseAccess(role)`). */
 export interface TenantKeysDatabases {
@@ -121,13 +122,10 @@ export class TenantKeys extends Construct {
 
     // --- export bucket ----------------------------------------------------------------------
     const bucket = new s3.Bucket(this, 'ExportBucket', {
+      ...SECURE_BUCKET_DEFAULTS,
       encryption: s3.BucketEncryption.KMS,
       encryptionKey: exportKey,
       bucketKeyEnabled: true,
-      enforceSSL: true,
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      versioned: true,
       lifecycleRules: [
         {
           id: 'ExpireExports',
@@ -136,7 +134,6 @@ export class TenantKeys extends Construct {
           abortIncompleteMultipartUploadAfter: Duration.days(1),
         },
       ],
-      removalPolicy: RemovalPolicy.RETAIN,
     });
     this.exportBucket = bucket;
     const ephemeral =
