@@ -56,6 +56,7 @@ function accountOverride(name: string, context: object, env: object): Override |
  *
  * Precedence for the account, most specific first: context `<name>:account`, env
  * `BULWARK_ACCOUNT_<NAME>`, context `account`, env `BULWARK_ACCOUNT`, the catalogue value.
+ * A `<name>:account` context key or `BULWARK_ACCOUNT_<NAME>` variable naming no deployment is a problem.
  * Selection: context `deployments` (comma separated); all deployments when absent.
  * Throws a ConfigError listing every problem, and nothing else.
  */
@@ -93,6 +94,17 @@ export function loadDeployments(options: LoadOptions = {}): DeploymentConfig[] {
           `(from context ${show(key)})`,
       );
     }
+  }
+
+  // A mistyped variable would otherwise fall back to the catalogue's account without a word.
+  const variables = new Set(names.map(envKey));
+  for (const key of Object.keys(env)) {
+    if (!key.startsWith('BULWARK_ACCOUNT_') || variables.has(key) || own(env, key) === '') continue;
+    const meant = key.slice('BULWARK_ACCOUNT_'.length).toLowerCase().replace(/_/g, '-');
+    problems.push(
+      `${show(meant)}.account: there is no deployment ${show(meant)} in the catalogue (${names.map(show).join(', ')}); ` +
+        `its variable would be one of ${[...variables].join(', ')} (from environment ${show(key)})`,
+    );
   }
 
   let wanted: string[] | undefined;

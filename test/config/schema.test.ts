@@ -421,6 +421,14 @@ describe('loading the catalogue', () => {
     expect(loadProblems({ catalogue: { 'dep-a': valid }, context: { 'dep-b:account': REAL } })).toEqual([
       'dep-b.account: there is no deployment dep-b in the catalogue (dep-a) (from context dep-b:account)',
     ]);
+    expect(loadProblems({ catalogue: { 'dep-a': valid }, env: { BULWARK_ACCOUNT_DEP_AA: REAL } })).toEqual([
+      'dep-aa.account: there is no deployment dep-aa in the catalogue (dep-a); its variable would be one of ' +
+        'BULWARK_ACCOUNT_DEP_A (from environment BULWARK_ACCOUNT_DEP_AA)',
+    ]);
+    // The right variable is read (its bad value is reported), an empty mistyped one counts as unset.
+    expect(
+      loadProblems({ catalogue: { 'dep-a': valid }, env: { BULWARK_ACCOUNT_DEP_A: 'abc', BULWARK_ACCOUNT_X: '' } }),
+    ).toEqual(['dep-a.account: must be a 12-digit AWS account id (from environment BULWARK_ACCOUNT_DEP_A)']);
   });
 
   it('ignores an empty environment variable but not an empty context value', () => {
