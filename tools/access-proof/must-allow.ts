@@ -148,6 +148,15 @@ function replication(id: string, source: string, sourceKey: string, replica: str
 }
 
 export const MUST_ALLOW: readonly AccessRow[] = [
+  // The tenant API signs export download links with its own credentials (docs/tenant-keys.md).
+  {
+    id: 'tenant-api-reads-export',
+    who: { role: 'Edge/TenantGuard/Api/Role' },
+    action: 's3:GetObject',
+    resource: '${TenantKeys/TenantKeys/ExportBucket}/exports/${org:A}/export.zip',
+    context: { 's3:TlsVersion': '1.2', 'aws:SecureTransport': 'true' },
+    why: 'an Owner downloads their export through a link the API signs',
+  },
   // Audit replication (issue 15: the audit archive survives a region or a key).
   ...replication(
     'replication-archive',

@@ -275,6 +275,14 @@ export const MUST_DENY: readonly AccessRow[] = [
 
   // Data boundaries between functions.
   {
+    id: 'tenant-api-reads-export-over-old-tls',
+    who: { role: 'Edge/TenantGuard/Api/Role' },
+    action: 's3:GetObject',
+    resource: '${TenantKeys/TenantKeys/ExportBucket}/exports/${org:A}/export.zip',
+    context: { 's3:TlsVersion': '1.1', 'aws:SecureTransport': 'true' },
+    why: 'a signed export link is refused over TLS older than 1.2, like every other bucket',
+  },
+  {
     id: 'webhooks-reads-tenant-exports',
     who: { role: 'Edge/Webhooks/Function/Role' },
     action: 's3:GetObject',
