@@ -185,8 +185,7 @@ export async function grantAfterMigrations(migrator: SqlClient): Promise<void> {
   // Functions with their own roles (grants by name in migrations/0401) need the schema too.
   for (const role of FUNCTION_ROLES) await migrator.query(`GRANT USAGE ON SCHEMA app TO ${role}`);
   await migrator.query(
-    'GRANT EXECUTE ON FUNCTION app.audit_archive_pending(integer), app.audit_archive_read(uuid, bigint, integer), ' +
-      `app.audit_archive_mark(uuid, bigint, text) TO ${shipper}`,
+    `GRANT EXECUTE ON FUNCTION app.audit_archive_read(uuid, bigint, integer), app.audit_archive_mark(uuid, bigint, text) TO ${shipper}`,
   );
 }
 

@@ -48,7 +48,6 @@ const ALLOWED: Readonly<Record<FunctionRole, readonly string[]>> = {
     'audit_archive_claim',
     'audit_archive_mark',
     'audit_archive_owed',
-    'audit_archive_pending',
     'audit_archive_read',
     'audit_archive_release',
   ],

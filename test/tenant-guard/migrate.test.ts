@@ -216,7 +216,7 @@ describe('migration custom resource', () => {
     });
     await c.connect();
     try {
-      await expect(c.query('SELECT * FROM app.audit_archive_pending(10)')).resolves.toBeDefined();
+      await expect(c.query('SELECT * FROM app.audit_archive_owed()')).resolves.toBeDefined();
       await expect(c.query('SELECT 1 FROM public.audit_log LIMIT 1')).rejects.toThrow(/permission denied/);
     } finally {
       await c.end();
