@@ -411,6 +411,43 @@ describe('own calls through the tenant API', () => {
   });
 });
 
+describe('own calls for integrations', () => {
+  it('an Admin’s API key records any agent’s call and reads all; the call is audited as the key', async () => {
+    const send = async (method: string, path: string, auth: string, body?: unknown) => {
+      const r = await api(proxyEvent(method, path, { auth, body }));
+      return { status: r.statusCode, body: JSON.parse(r.body) as Record<string, unknown> };
+    };
+    const minted = await send('POST', '/api-keys', await id.bearer(A.admin, w.storeA), {
+      name: 'telephony',
+      permissions: ['calls:view', 'calls:create'],
+    });
+    expect(minted.status).toBe(201);
+    const key = `ApiKey ${String(minted.body['key'])}`;
+    const posted = await send('POST', '/calls', key, {
+      direction: 'inbound',
+      from_number: '+15550177',
+      to_number: '+15550176',
+      started_at: new Date(Date.now() - 120_000).toISOString(),
+      ended_at: new Date(Date.now() - 60_000).toISOString(),
+      duration_seconds: 60,
+      agent_user_id: A.member2,
+      carrier_call_id: 'telnyx-v3:abc',
+    });
+    expect(posted.status).toBe(201);
+    const callId = String((posted.body['call'] as { id: string }).id);
+    expect(audit.events.find((e) => e.event === 'call.created' && e.entityId === callId)).toMatchObject({
+      actorType: 'api_key',
+    });
+    const listed = await send('GET', '/calls', key);
+    expect((listed.body['calls'] as { id: string }[]).map((c) => c.id)).toEqual(
+      expect.arrayContaining([...allOfA(), callId]),
+    );
+    // It does no more than it was minted for.
+    expect(await send('GET', '/leads', key)).toEqual({ status: 403, body: { error: 'PERMISSION_DENIED' } });
+    await su('DELETE FROM calls WHERE id = $1', [callId]);
+  });
+});
+
 describe('the suite bites', () => {
   it('a calls SELECT policy that forgets the agent makes the checks fail', async () => {
     await migrator.query("ALTER POLICY tenant_select ON calls USING (org_id = (SELECT app.grid_org_id('calls:view')))");
