@@ -35,8 +35,9 @@ ALTER TABLE calls
   -- own organisation.
   ADD CONSTRAINT calls_agent_membership FOREIGN KEY (org_id, agent_user_id) REFERENCES memberships (org_id, user_id),
   ADD CONSTRAINT calls_org_carrier_call_key UNIQUE (org_id, carrier_call_id);
--- A Member's own list: the same order as calls_org_started_idx, one agent's rows only.
-CREATE INDEX calls_org_agent_started_idx ON calls (org_id, agent_user_id, started_at DESC);
+-- A Member's own list, in GET /calls' order (the route adds the agent to its WHERE for Members and
+-- Viewers so that the planner can use this index; RLS alone filters the organisation's index scan).
+CREATE INDEX calls_org_agent_started_idx ON calls (org_id, agent_user_id, started_at DESC, id DESC);
 
 -- New columns get no grant by default (0403 made UPDATE column-level): a call is reassigned, ended
 -- and its status changed; its carrier id is fixed once recorded.

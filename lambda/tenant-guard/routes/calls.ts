@@ -10,7 +10,7 @@
  * organisation, and no carrier maps its numbers or users to our agents (docs/tenancy.md).
  */
 import * as z from 'zod/mini';
-import { CALL_DIRECTIONS, CALL_STATUSES, CALLS_PAGE } from '../../../contracts/calls';
+import { CALL_DIRECTIONS, CALL_STATUSES, CALLS_PAGE, ROLES_READING_ALL_AGENTS } from '../../../contracts/calls';
 import { UUID } from '../../../contracts/ids';
 import { firstRow } from '../../shared/rows';
 import { GuardError } from '../errors';
@@ -79,12 +79,16 @@ export const CALL_ROUTES: readonly Route[] = [
     const q = parse(listQuery, ctx.req.query, 'query');
     const limit = Math.min(q.limit ? Number(q.limit) : CALLS_PAGE.default, CALLS_PAGE.max);
     const after = q.cursor ? decodeCursor(q.cursor) : null;
-    // Row-level security keeps this to the organisation and, for Members and Viewers, to their own calls.
+    // Row-level security keeps this to the organisation and, for Members and Viewers, to their own
+    // calls. The agent filter below only lets the planner use the (org, agent, started) index for
+    // them; it never widens anything (without it the database returns exactly the same rows).
+    const own = (ROLES_READING_ALL_AGENTS as readonly string[]).includes(ctx.tenant.role) ? null : ctx.tenant.userId;
     const r = await ctx.tx.query(
       `SELECT ${CALL_COLUMNS} FROM calls
         WHERE org_id = $1 AND ($2::timestamptz IS NULL OR (started_at, id) < ($2::timestamptz, $3::uuid))
+          AND ($5::uuid IS NULL OR agent_user_id = $5::uuid)
         ORDER BY started_at DESC, id DESC LIMIT $4`,
-      [ctx.tenant.orgId, after?.at ?? null, after?.id ?? null, limit + 1],
+      [ctx.tenant.orgId, after?.at ?? null, after?.id ?? null, limit + 1, own],
     );
     const page = r.rows.slice(0, limit);
     const last = page[page.length - 1];
