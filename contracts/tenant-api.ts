@@ -14,6 +14,8 @@ export const TENANT_ROUTE_PREFIXES = [
   // Lifecycle, exports and key of the caller's tenant; tenant creation (platform owners).
   'tenant',
   'organisations',
+  // Calls and their recordings (own-calls scoping: Members and Viewers see their own).
+  'calls',
 ] as const;
 export type TenantRoutePrefix = (typeof TENANT_ROUTE_PREFIXES)[number];
 
