@@ -4,7 +4,7 @@
  * transaction that read the rows: no export leaves without its record.
  */
 import type { Pool } from 'pg';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { ACTOR_TYPES } from '../shared/audit';
 import { csvHeader, csvRow } from './formats';
 import type { SqlClient } from '../shared/migrations';
@@ -23,19 +23,17 @@ export const exportRequestSchema = z.strictObject({
    * The caller's gate proof (ticket or API key secret): exportAuditCsv's own transaction admits
    * `userId` only with it. @default none (inside a caller's transaction, which already holds one)
    */
-  proof: z.string().min(1).max(4096).optional(),
-  supportGrantId: z.uuid().nullable().default(null),
-  from: z.coerce.date().optional(),
-  to: z.coerce.date().optional(),
-  actorUserId: z.string().min(1).max(200).optional(),
-  actorType: z.enum(ACTOR_TYPES).optional(),
-  events: z
-    .array(z.string().regex(/^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/))
-    .min(1)
-    .max(50)
-    .optional(),
-  ip: z.string().max(64).nullable().default(null),
-  userAgent: z.string().max(1024).nullable().default(null),
+  proof: z.optional(z.string().check(z.minLength(1), z.maxLength(4096))),
+  supportGrantId: z._default(z.nullable(z.uuid()), null),
+  from: z.optional(z.coerce.date()),
+  to: z.optional(z.coerce.date()),
+  actorUserId: z.optional(z.string().check(z.minLength(1), z.maxLength(200))),
+  actorType: z.optional(z.enum(ACTOR_TYPES)),
+  events: z.optional(
+    z.array(z.string().check(z.regex(/^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/))).check(z.minLength(1), z.maxLength(50)),
+  ),
+  ip: z._default(z.nullable(z.string().check(z.maxLength(64))), null),
+  userAgent: z._default(z.nullable(z.string().check(z.maxLength(1024))), null),
 });
 export type ExportRequest = z.input<typeof exportRequestSchema>;
 

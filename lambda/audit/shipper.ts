@@ -14,7 +14,7 @@
  */
 import { HeadObjectCommand, PutObjectCommand, S3ServiceException, type S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { PLAN_RETENTION_MINIMUM_MONTHS, type Plan } from '../../contracts/plans';
 import { hashRecord, type AuditRecord, type ChainHead } from './chain';
 import { batchKey, encodeBatch, batchHeader } from './formats';
@@ -23,18 +23,24 @@ export type RetentionMonths = Readonly<Record<Plan, number>>;
 
 /** `deployment.auditRetentionMonths`, as passed to the function; never below the plan minimums. */
 export const retentionSchema = z
-  .strictObject({ pro: z.int().positive(), business: z.int().positive(), enterprise: z.int().positive() })
-  .superRefine((r, ctx) => {
-    for (const plan of Object.keys(PLAN_RETENTION_MINIMUM_MONTHS) as Plan[]) {
-      if (r[plan] < PLAN_RETENTION_MINIMUM_MONTHS[plan]) {
-        ctx.addIssue({
-          code: 'custom',
-          path: [plan],
-          message: `${r[plan]} months is below the ${plan} minimum of ${PLAN_RETENTION_MINIMUM_MONTHS[plan]}`,
-        });
+  .strictObject({
+    pro: z.int().check(z.positive()),
+    business: z.int().check(z.positive()),
+    enterprise: z.int().check(z.positive()),
+  })
+  .check(
+    z.superRefine((r, ctx) => {
+      for (const plan of Object.keys(PLAN_RETENTION_MINIMUM_MONTHS) as Plan[]) {
+        if (r[plan] < PLAN_RETENTION_MINIMUM_MONTHS[plan]) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [plan],
+            message: `${r[plan]} months is below the ${plan} minimum of ${PLAN_RETENTION_MINIMUM_MONTHS[plan]}`,
+          });
+        }
       }
-    }
-  });
+    }),
+  );
 
 export interface PendingChain {
   readonly orgId: string;

@@ -8,7 +8,7 @@ import { DRILL_METRICS } from '../../contracts/restore-drill';
 import { createObservability, observed } from '../shared/observability';
 import { sdkRetries } from '../shared/sdk';
 import { createTracer } from '../shared/tracing';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import {
   abortDrill,
   checkDrill,
@@ -20,20 +20,22 @@ import {
   type DrillDeps,
 } from './drill';
 
-const identifier = z.string().regex(/^[a-zA-Z][a-zA-Z0-9-]{0,62}$/);
+const identifier = z.string().check(z.regex(/^[a-zA-Z][a-zA-Z0-9-]{0,62}$/));
 
 export const envSchema = z
   .object({
-    DEPLOYMENT: z.string().min(1),
+    DEPLOYMENT: z.string().check(z.minLength(1)),
     SOURCE_INSTANCE_ID: identifier,
-    TARGET_PREFIX: z.string().regex(/^[a-z][a-z0-9-]{0,40}[a-z0-9]$/),
-    SUBNET_GROUP_NAME: z.string().min(1),
-    SECURITY_GROUP_ID: z.string().regex(/^sg-[0-9a-f]+$/),
-    PARAMETER_GROUP_NAME: z.string().min(1),
-    RTO_SECONDS: z.coerce.number().int().positive(),
-    TIMEOUT_SECONDS: z.coerce.number().int().positive(),
+    TARGET_PREFIX: z.string().check(z.regex(/^[a-z][a-z0-9-]{0,40}[a-z0-9]$/)),
+    SUBNET_GROUP_NAME: z.string().check(z.minLength(1)),
+    SECURITY_GROUP_ID: z.string().check(z.regex(/^sg-[0-9a-f]+$/)),
+    PARAMETER_GROUP_NAME: z.string().check(z.minLength(1)),
+    RTO_SECONDS: z.coerce.number().check(z.int(), z.positive()),
+    TIMEOUT_SECONDS: z.coerce.number().check(z.int(), z.positive()),
   })
-  .refine((e) => e.TIMEOUT_SECONDS >= e.RTO_SECONDS, { message: 'TIMEOUT_SECONDS must be at least RTO_SECONDS' });
+  .check(
+    z.refine((e) => e.TIMEOUT_SECONDS >= e.RTO_SECONDS, { message: 'TIMEOUT_SECONDS must be at least RTO_SECONDS' }),
+  );
 
 export function configFromEnv(env: NodeJS.ProcessEnv): DrillConfig {
   const parsed = envSchema.safeParse(env);
@@ -68,12 +70,12 @@ export const eventSchema = z.discriminatedUnion('step', [
   z.object({
     step: z.literal('abort'),
     /** Before Start succeeded there is no instance; Step Functions passes an empty object. */
-    state: z.preprocess(
-      (v) => (v && typeof v === 'object' && 'targetInstanceId' in v ? v : null),
-      stateSchema.nullable(),
+    state: z.pipe(
+      z.transform((v: unknown) => (v && typeof v === 'object' && 'targetInstanceId' in v ? v : null)),
+      z.nullable(stateSchema),
     ),
     /** Step Functions' Catch output: `Error` is the failed step's error name, i.e. our code. */
-    error: z.object({ Error: z.string().optional() }).nullish(),
+    error: z.nullish(z.object({ Error: z.optional(z.string()) })),
   }),
 ]);
 export type DrillEvent = z.input<typeof eventSchema>;

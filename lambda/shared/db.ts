@@ -3,9 +3,10 @@
  * certificate verification, and a fresh IAM authentication token for every new connection (tokens
  * live 15 minutes; the proxy refuses passwords). No password exists anywhere in the function.
  */
-import { Signer } from '@aws-sdk/rds-signer';
 import { Pool, type PoolClient, type PoolConfig } from 'pg';
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import { credentialsFromEnv, rdsAuthToken } from './rds-auth-token';
+import { issueList } from './validation';
 
 /** Where and as whom a function connects. */
 export interface DatabaseConnection {
@@ -20,19 +21,19 @@ export interface DatabaseConnection {
 }
 
 const envSchema = z.object({
-  DB_HOST: z.string().min(1),
+  DB_HOST: z.string().check(z.minLength(1)),
   // Required: the construct sets the proxy's port; a missing one is a wiring error, not 5432.
-  DB_PORT: z.coerce.number().int().min(1).max(65_535),
-  DB_NAME: z.string().min(1),
-  DB_USER: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a PostgreSQL role name'),
-  AWS_REGION: z.string().min(1),
+  DB_PORT: z.coerce.number().check(z.int(), z.minimum(1), z.maximum(65_535)),
+  DB_NAME: z.string().check(z.minLength(1)),
+  DB_USER: z.string().check(z.regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a PostgreSQL role name')),
+  AWS_REGION: z.string().check(z.minLength(1)),
 });
 
 /** Reads `DB_HOST`, `DB_PORT`, `DB_NAME`, `DB_USER` and `AWS_REGION`; one error names every bad variable, never a value. */
 export function parseDatabaseEnv(env: Readonly<Record<string, string | undefined>>): DatabaseConnection {
   const r = envSchema.safeParse(env);
   if (!r.success) {
-    throw new Error(`DB_ENV_INVALID: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    throw new Error(`DB_ENV_INVALID: ${issueList(r.error).join('; ')}`);
   }
   return {
     host: r.data.DB_HOST,
@@ -43,13 +44,16 @@ export function parseDatabaseEnv(env: Readonly<Record<string, string | undefined
   };
 }
 
-/** What the pool needs from `@aws-sdk/rds-signer`'s `Signer`. */
+/** Issues the IAM authentication token a new connection presents (rds-auth-token.ts). */
 export interface AuthTokenSigner {
   getAuthToken(): Promise<string>;
 }
 
 export interface ProxyPoolOptions {
-  /** @default a `Signer` for the connection's host, port, user and region (default credentials) */
+  /**
+   * @default a token for the connection's host, port, user and region, signed with the role
+   * credentials Lambda puts in the function's environment
+   */
   readonly signer?: AuthTokenSigner;
   /** @default 2 (a Lambda environment serves one request at a time) */
   readonly max?: number;
@@ -69,12 +73,17 @@ export interface ProxyPoolOptions {
 export function createProxyPool(connection: DatabaseConnection, options: ProxyPoolOptions = {}): Pool {
   const signer =
     options.signer ??
-    new Signer({
-      hostname: connection.host,
-      port: connection.port,
-      username: connection.user,
-      region: connection.region,
-    });
+    ({
+      getAuthToken: async () =>
+        rdsAuthToken({
+          hostname: connection.host,
+          port: connection.port,
+          username: connection.user,
+          region: connection.region,
+          credentials: credentialsFromEnv(process.env),
+          now: new Date(),
+        }),
+    } satisfies AuthTokenSigner);
   const config: PoolConfig = {
     host: connection.host,
     port: connection.port,

@@ -2,7 +2,7 @@
  * Every refusal the tenant guard can produce: an explicit code with a stable HTTP status. Handlers
  * never leak driver errors; unknown failures map to INTERNAL.
  */
-import type { z } from 'zod';
+import * as z from 'zod/mini';
 import { CALL_ERROR_STATUS } from '../../contracts/calls';
 
 export const ERROR_STATUS = {
@@ -111,8 +111,8 @@ function fieldsOf(
  * Validates request input (the body, or the path parameter `name`) against `schema`; a refusal is
  * VALIDATION_FAILED naming the fields at fault.
  */
-export function parseInput<T>(schema: z.ZodType<T>, value: unknown, name = 'body'): T {
-  const r = schema.safeParse(value);
+export function parseInput<T>(schema: z.core.$ZodType<T>, value: unknown, name = 'body'): T {
+  const r = z.safeParse(schema, value);
   if (!r.success) {
     const field = fieldsOf(r.error, name);
     throw new GuardError('VALIDATION_FAILED', field, field);

@@ -12,7 +12,7 @@ import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import type { Pool } from 'pg';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { PgAuditSink } from '../audit/pg-sink';
 import { createProxyPool, parseDatabaseEnv } from '../shared/db';
 import { createObservability, observed, type Log } from '../shared/observability';
@@ -30,17 +30,16 @@ import type { TenantKeysApiDeps } from './api';
 export const Env = z
   .object({
     /** Name of the tenant-keys provisioner function. @default - tenant-keys routes unavailable */
-    PROVISIONER_FUNCTION: z.string().min(1).max(140).optional(),
+    PROVISIONER_FUNCTION: z.optional(z.string().check(z.minLength(1), z.maxLength(140))),
     /** Name of the tenant-keys export bucket. @default - tenant-keys routes unavailable */
-    EXPORT_BUCKET: z
-      .string()
-      .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/)
-      .optional(),
+    EXPORT_BUCKET: z.optional(z.string().check(z.regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/))),
   })
-  .refine((e) => (e.PROVISIONER_FUNCTION === undefined) === (e.EXPORT_BUCKET === undefined), {
-    message: 'PROVISIONER_FUNCTION and EXPORT_BUCKET are set together',
-    path: ['PROVISIONER_FUNCTION'],
-  });
+  .check(
+    z.refine((e) => (e.PROVISIONER_FUNCTION === undefined) === (e.EXPORT_BUCKET === undefined), {
+      message: 'PROVISIONER_FUNCTION and EXPORT_BUCKET are set together',
+      path: ['PROVISIONER_FUNCTION'],
+    }),
+  );
 export type Env = z.infer<typeof Env>;
 
 export interface HandlerOptions {

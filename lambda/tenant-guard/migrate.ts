@@ -13,7 +13,9 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import type { CloudFormationCustomResourceEvent, Context } from 'aws-lambda';
 import * as path from 'node:path';
 import { Client } from 'pg';
-import { z } from 'zod';
+import * as z from 'zod/mini';
+// English issue messages in `Env.parse`'s error.
+import '../shared/validation';
 import { loadMigrations } from '../../contracts/migrations';
 import { applyMigrations, type MigrationResult, type SqlClient } from '../shared/migrations';
 import { createObservability, observed, type Log } from '../shared/observability';
@@ -29,22 +31,22 @@ import {
 import { parseGateKeySecret } from './ticket';
 
 export const Env = z.object({
-  DB_HOST: z.string().min(1),
+  DB_HOST: z.string().check(z.minLength(1)),
   // The instance's port (not the engine default: the data tier moves it); required.
-  DB_PORT: z.coerce.number().int().min(1).max(65535),
-  DB_NAME: z.string().min(1),
-  MASTER_SECRET_ARN: z.string().startsWith('arn:'),
-  MIGRATOR_SECRET_ARN: z.string().startsWith('arn:'),
-  APP_SECRET_ARN: z.string().startsWith('arn:'),
-  AUDIT_SHIPPER_SECRET_ARN: z.string().startsWith('arn:'),
-  WEBHOOKS_SECRET_ARN: z.string().startsWith('arn:'),
-  KEY_PROVISIONER_SECRET_ARN: z.string().startsWith('arn:'),
-  LIFECYCLE_SECRET_ARN: z.string().startsWith('arn:'),
+  DB_PORT: z.coerce.number().check(z.int(), z.minimum(1), z.maximum(65535)),
+  DB_NAME: z.string().check(z.minLength(1)),
+  MASTER_SECRET_ARN: z.string().check(z.startsWith('arn:')),
+  MIGRATOR_SECRET_ARN: z.string().check(z.startsWith('arn:')),
+  APP_SECRET_ARN: z.string().check(z.startsWith('arn:')),
+  AUDIT_SHIPPER_SECRET_ARN: z.string().check(z.startsWith('arn:')),
+  WEBHOOKS_SECRET_ARN: z.string().check(z.startsWith('arn:')),
+  KEY_PROVISIONER_SECRET_ARN: z.string().check(z.startsWith('arn:')),
+  LIFECYCLE_SECRET_ARN: z.string().check(z.startsWith('arn:')),
   /** The gate key the authorizer signs tickets with; installed into app_private.gate_keys. */
-  GATE_KEY_SECRET_ARN: z.string().startsWith('arn:'),
+  GATE_KEY_SECRET_ARN: z.string().check(z.startsWith('arn:')),
 });
 
-const DbSecret = z.object({ username: z.string().min(1), password: z.string().min(1) });
+const DbSecret = z.object({ username: z.string().check(z.minLength(1)), password: z.string().check(z.minLength(1)) });
 
 export interface MigrateDeps {
   readonly secrets: Pick<SecretsManagerClient, 'send'>;

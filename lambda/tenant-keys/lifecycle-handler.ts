@@ -6,7 +6,7 @@
 import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { PgSystemAuditSink } from '../audit/pg-system-sink';
 import type { AuditSink } from '../shared/audit';
 import { createObservability, observed, type Log } from '../shared/observability';
@@ -21,11 +21,11 @@ import { baseEnvSchema, databasePool, parseEnv } from './runtime';
 const { logger } = createObservability({ service: 'tenant-key-lifecycle' });
 const tracer = createTracer('tenant-key-lifecycle');
 
-const envSchema = baseEnvSchema.extend({
-  EXPORT_BUCKET: z.string().min(3),
-  EXPORT_KEY_ARN: z.string().startsWith('arn:'),
-  KEY_PENDING_WINDOW_DAYS: z.coerce.number().int().min(7).max(30).default(7),
-  BATCH_SIZE: z.coerce.number().int().min(1).max(100).default(25),
+const envSchema = z.extend(baseEnvSchema, {
+  EXPORT_BUCKET: z.string().check(z.minLength(3)),
+  EXPORT_KEY_ARN: z.string().check(z.startsWith('arn:')),
+  KEY_PENDING_WINDOW_DAYS: z._default(z.coerce.number().check(z.int(), z.minimum(7), z.maximum(30)), 7),
+  BATCH_SIZE: z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(100)), 25),
 });
 
 export interface LifecycleSummary {

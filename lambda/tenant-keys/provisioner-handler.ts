@@ -10,7 +10,7 @@
 import { KMSClient } from '@aws-sdk/client-kms';
 import type { Context } from 'aws-lambda';
 import type { Pool } from 'pg';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { PgSystemAuditSink } from '../audit/pg-system-sink';
 import type { AuditSink } from '../shared/audit';
 import { createObservability, observed, type Log } from '../shared/observability';
@@ -27,7 +27,7 @@ const tracer = createTracer('tenant-key-provisioner');
 
 const eventSchema = z.strictObject({
   orgId: z.uuid(),
-  externalKeyArn: z.string().min(1).optional(),
+  externalKeyArn: z.optional(z.string().check(z.minLength(1))),
 });
 
 export type ProvisionResponse =

@@ -4,14 +4,15 @@
  */
 import type { Pool } from 'pg';
 import { createProxyPool, parseDatabaseEnv, type DatabaseConnection } from '../shared/db';
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import { issueList } from '../shared/validation';
 
 const DEPLOYMENT = /^[a-z][a-z0-9-]{1,30}[a-z0-9]$/;
 
 export const baseEnvSchema = z.object({
-  AWS_REGION: z.string().min(1),
-  DEPLOYMENT: z.string().regex(DEPLOYMENT),
-  ACCOUNT_ID: z.string().regex(/^\d{12}$/),
+  AWS_REGION: z.string().check(z.minLength(1)),
+  DEPLOYMENT: z.string().check(z.regex(DEPLOYMENT)),
+  ACCOUNT_ID: z.string().check(z.regex(/^\d{12}$/)),
 });
 /** The parsed environment: the function's own variables and its database connection. */
 export type BaseEnv = z.infer<typeof baseEnvSchema> & { readonly database: DatabaseConnection };
@@ -25,12 +26,12 @@ export class ConfigurationError extends Error {
 }
 
 /** Parses `schema` and the database connection (`parseDatabaseEnv`, DB_*); one error names every problem. */
-export function parseEnv<S extends z.ZodType>(
+export function parseEnv<S extends z.ZodMiniType>(
   schema: S,
   env: NodeJS.ProcessEnv,
 ): z.infer<S> & { readonly database: DatabaseConnection } {
   const r = schema.safeParse(env);
-  const problems = r.success ? [] : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+  const problems = r.success ? [] : issueList(r.error);
   let database: DatabaseConnection | undefined;
   try {
     database = parseDatabaseEnv(env);

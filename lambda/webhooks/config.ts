@@ -3,47 +3,46 @@
  * verification is switched off refuses to start (the construct also refuses to synthesize it).
  */
 import type { KeyObject } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { DEFAULT_MAX_BODY_BYTES, MAX_BODY_BYTES, MIN_BODY_BYTES } from '../../contracts/webhooks';
 import { WebhookError, isWebhookError } from './errors';
 import type { WebhookSecretResolver } from './secrets';
 import { importTelnyxPublicKey } from './telnyx';
 import type { Log } from '../shared/observability';
+import { issueList } from '../shared/validation';
 
 export const webhookEnvSchema = z
   .object({
     BULWARK_ENVIRONMENT: z.enum(['production', 'staging', 'development']),
     /** `disabled` is accepted only outside production, for local carrier simulators. */
-    WEBHOOK_VERIFICATION: z.enum(['required', 'disabled']).default('required'),
+    WEBHOOK_VERIFICATION: z._default(z.enum(['required', 'disabled']), 'required'),
     /** Raw 32-byte Ed25519 public key, base64, from the Telnyx portal. Public, so plain config. */
-    TELNYX_PUBLIC_KEY: z.string().optional(),
+    TELNYX_PUBLIC_KEY: z.optional(z.string()),
     /** The key being replaced, still accepted while Telnyx switches over (a key rotation window). */
-    TELNYX_PREVIOUS_PUBLIC_KEY: z.string().optional(),
-    WEBHOOK_MAX_BODY_BYTES: z.coerce
-      .number()
-      .int()
-      .min(MIN_BODY_BYTES)
-      .max(MAX_BODY_BYTES)
-      .default(DEFAULT_MAX_BODY_BYTES),
+    TELNYX_PREVIOUS_PUBLIC_KEY: z.optional(z.string()),
+    WEBHOOK_MAX_BODY_BYTES: z._default(
+      z.coerce.number().check(z.int(), z.minimum(MIN_BODY_BYTES), z.maximum(MAX_BODY_BYTES)),
+      DEFAULT_MAX_BODY_BYTES,
+    ),
   })
-  .superRefine((env, ctx) => {
-    if (env.BULWARK_ENVIRONMENT === 'production' && env.WEBHOOK_VERIFICATION !== 'required') {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['WEBHOOK_VERIFICATION'],
-        message: 'webhook verification cannot be disabled in production',
-      });
-    }
-  });
+  .check(
+    z.superRefine((env, ctx) => {
+      if (env.BULWARK_ENVIRONMENT === 'production' && env.WEBHOOK_VERIFICATION !== 'required') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['WEBHOOK_VERIFICATION'],
+          message: 'webhook verification cannot be disabled in production',
+        });
+      }
+    }),
+  );
 
 export type WebhookEnv = z.output<typeof webhookEnvSchema>;
 
 export function parseWebhookEnv(env: Readonly<Record<string, string | undefined>>): WebhookEnv {
   const r = webhookEnvSchema.safeParse(env);
   if (!r.success) {
-    throw new Error(
-      `webhook function configuration is invalid: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-    );
+    throw new Error(`webhook function configuration is invalid: ${issueList(r.error).join('; ')}`);
   }
   return r.data;
 }

@@ -3,7 +3,7 @@
  * names, encodings and event fields are this project's stated assumptions (docs/webhooks.md): they
  * live here, in one place, so matching a carrier's actual format is a one-line change under test.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import type { HmacProvider, Provider } from '../../contracts/webhooks';
 import { WebhookError } from './errors';
 import { memberSource } from './json-source';
@@ -22,10 +22,8 @@ export interface EventEnvelope {
 
 const eventId = z
   .string()
-  .min(1)
-  .max(200)
-  .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
-const eventType = z.string().min(1).max(200);
+  .check(z.minLength(1), z.maxLength(200), z.regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces'));
+const eventType = z.string().check(z.minLength(1), z.maxLength(200));
 
 const telnyxEvent = z.object({ data: z.object({ id: eventId, event_type: eventType }) });
 /** Assumed FreJun event: `{ "event_id", "event", "timestamp" (Unix seconds), ... }`. */

@@ -3,3 +3,4 @@ export * from './placeholders';
 export * from './schema';
 export * from './catalogue';
 export * from './load';
+export * from './cells';

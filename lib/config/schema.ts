@@ -21,6 +21,9 @@ export function longestAuditRetentionMonths(retention: Readonly<Record<Plan, num
 }
 
 const DEPLOYMENT_NAME = /^[a-z][a-z0-9-]{1,30}[a-z0-9]$/;
+const CELL_GROUP = /^[a-z][a-z0-9-]{0,30}[a-z0-9]$/;
+/** AWS's default quota of customer managed KMS keys per account and region (keys pending deletion count). */
+export const DEFAULT_KEY_QUOTA = 100_000;
 const FQDN = /^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
 const ACM_ARN = /^arn:aws:acm:([a-z0-9-]+):(\d{12}):certificate\/[0-9a-f-]{36}$/;
 
@@ -304,6 +307,26 @@ export const deploymentSchema = z.strictObject({
   alarms: z.strictObject({
     email: z.email('must be an email address'),
   }),
+  /**
+   * The cell group this deployment is a cell of (docs/tenant-keys.md "Key quota: cells"). Every cell
+   * of a group shares its region, residency zone and environment, and has its own account (the KMS
+   * key quota is per account and region); new tenants are placed in the cell with the most headroom
+   * (lib/config/cells.ts, `npx tsx tools/cells/place.ts`).
+   * @default - a group of one, named after the deployment
+   */
+  cell: z
+    .strictObject({
+      /** The group's name, e.g. `eu`; cells of one group are siblings. */
+      group: z.string().regex(CELL_GROUP, 'must be 2-32 lower-case letters, digits and dashes'),
+      /** `false` drains the cell: its tenants stay, new tenants go to its siblings. @default true */
+      acceptsNewTenants: z.boolean().default(true),
+      /**
+       * Customer managed KMS keys the account may hold in the region, keys pending deletion included:
+       * AWS's default, or the quota AWS raised it to for this account. @default 100000
+       */
+      keyQuota: z.int('must be a whole number of keys').positive('must be positive').default(DEFAULT_KEY_QUOTA),
+    })
+    .optional(),
 });
 
 /** What a catalogue entry looks like before validation. */
@@ -568,6 +591,59 @@ export function parseCatalogue(
       else throw e;
     }
   }
+  problems.push(...cellGroupProblems(out, sources));
   if (problems.length > 0) throw new ConfigError(problems);
   return out;
+}
+
+/**
+ * Cells of one group share region, residency zone and environment, and each has its own account:
+ * two cells in one account would share its key quota and gain nothing. (The placeholder account is
+ * left to the synth summary, as elsewhere.) A deployment naming no group is a group of its own,
+ * so no group may take another deployment's name. Checked among the deployments valid on their own.
+ */
+function cellGroupProblems(
+  deployments: readonly DeploymentConfig[],
+  sources: ReadonlyMap<string, ValueSources>,
+): string[] {
+  const problems: string[] = [];
+  const first = new Map<string, DeploymentConfig>();
+  const accounts = new Map<string, DeploymentConfig>();
+  const ungrouped = new Set(deployments.filter((d) => !d.cell).map((d) => d.name));
+  for (const d of deployments) {
+    if (!d.cell) continue;
+    const group = d.cell.group;
+    const at = `${show(d.name)}.cell.group`;
+    if (ungrouped.has(group)) {
+      problems.push(
+        `${at}: ${show(group)} is the name of deployment ${show(group)}, which is in no group; name the group differently (from catalogue)`,
+      );
+    }
+    const head = first.get(group);
+    if (!head) {
+      first.set(group, d);
+    } else {
+      for (const field of ['region', 'residency', 'environment'] as const) {
+        if (d[field] !== head[field]) {
+          problems.push(
+            `${at}: cells of group ${show(group)} share their ${field}; ${show(head.name)} has ${show(head[field])}, ` +
+              `this one ${show(d[field])} (from catalogue)`,
+          );
+        }
+      }
+    }
+    if (d.account === PLACEHOLDER_ACCOUNT) continue;
+    const key = `${group}/${d.account}`;
+    const sibling = accounts.get(key);
+    if (sibling) {
+      const source = sources.get(d.name)?.['account'] ?? 'catalogue';
+      problems.push(
+        `${show(d.name)}.account: ${d.account} is also the account of ${show(sibling.name)}, a cell of the same group; ` +
+          `cells in one account share its KMS key quota, so each needs its own account (from ${source})`,
+      );
+    } else {
+      accounts.set(key, d);
+    }
+  }
+  return problems;
 }

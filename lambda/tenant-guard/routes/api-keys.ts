@@ -3,7 +3,7 @@
  * (also enforced by a database trigger); the secret is shown once and stored as SHA-256.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { GuardError, parseInput } from '../errors';
 import { hashSecret } from '../guard';
 import { narrow } from '../permissions';
@@ -16,9 +16,9 @@ export const API_KEY_ROUTES: readonly Route[] = [
     if (ctx.tenant.actorType !== 'user') throw new GuardError('PERMISSION_DENIED', 'only people mint keys');
     const b = parseInput(
       z.strictObject({
-        name: z.string().min(1).max(100),
-        permissions: permissionList.min(1),
-        expiresInDays: z.number().int().min(1).max(365).optional(),
+        name: z.string().check(z.minLength(1), z.maxLength(100)),
+        permissions: permissionList.check(z.minLength(1)),
+        expiresInDays: z.optional(z.number().check(z.int(), z.minimum(1), z.maximum(365))),
       }),
       ctx.req.body,
     );

@@ -13,7 +13,7 @@ import * as z from 'zod/mini';
 import { CALL_DIRECTIONS, CALL_STATUSES, CALLS_PAGE, ROLES_READING_ALL_AGENTS } from '../../../contracts/calls';
 import { UUID } from '../../../contracts/ids';
 import { firstRow } from '../../shared/rows';
-import { GuardError } from '../errors';
+import { GuardError, parseInput } from '../errors';
 import { tenantRoute, type Route } from '../route';
 import { need } from './common';
 
@@ -43,22 +43,6 @@ const listQuery = z.object({
   cursor: z.optional(z.string().check(z.maxLength(200))),
 });
 
-/** Validates with a zod/mini schema; a refusal is VALIDATION_FAILED naming the fields at fault. */
-function parse<T>(schema: z.ZodMiniType<T>, value: unknown, name: string): T {
-  const r = z.safeParse(schema, value);
-  if (r.success) return r.data;
-  const fields = [
-    ...new Set(
-      r.error.issues.flatMap((i) =>
-        i.code === 'unrecognized_keys'
-          ? i.keys.map((k) => [...i.path.map(String), k].join('.'))
-          : [i.path.map(String).join('.') || name],
-      ),
-    ),
-  ].join(',');
-  throw new GuardError('VALIDATION_FAILED', fields, fields);
-}
-
 /** Keyset cursor over (started_at DESC, id DESC): opaque to clients, validated on the way back. */
 function encodeCursor(row: Record<string, unknown>): string {
   const at = new Date(row['started_at'] as string).toISOString();
@@ -76,7 +60,7 @@ function decodeCursor(cursor: string): { at: string; id: string } {
 export const CALL_ROUTES: readonly Route[] = [
   tenantRoute('GET', '/calls', async (ctx) => {
     need(ctx, 'calls', 'view');
-    const q = parse(listQuery, ctx.req.query, 'query');
+    const q = parseInput(listQuery, ctx.req.query, 'query');
     const limit = Math.min(q.limit ? Number(q.limit) : CALLS_PAGE.default, CALLS_PAGE.max);
     const after = q.cursor ? decodeCursor(q.cursor) : null;
     // Row-level security keeps this to the organisation and, for Members and Viewers, to their own
@@ -99,7 +83,7 @@ export const CALL_ROUTES: readonly Route[] = [
   }),
   tenantRoute('POST', '/calls', async (ctx) => {
     need(ctx, 'calls', 'create');
-    const b = parse(callBody, ctx.req.body, 'body');
+    const b = parseInput(callBody, ctx.req.body, 'body');
     // The database refuses (42501, PERMISSION_DENIED) a Member naming another agent.
     const r = await ctx.tx.query(
       `INSERT INTO calls (org_id, agent_user_id, lead_id, customer_id, direction, from_number, to_number, status,
@@ -132,14 +116,14 @@ export const CALL_ROUTES: readonly Route[] = [
   }),
   tenantRoute('GET', '/calls/{id}', async (ctx) => {
     need(ctx, 'calls', 'view');
-    const callId = parse(id, ctx.req.params['id'], 'id');
+    const callId = parseInput(id, ctx.req.params['id'], 'id');
     const r = await ctx.tx.query(`SELECT ${CALL_COLUMNS} FROM calls WHERE id = $1`, [callId]);
     if (!r.rows[0]) throw new GuardError('NOT_FOUND');
     return { status: 200, body: { call: r.rows[0] } };
   }),
   tenantRoute('GET', '/calls/{id}/recording', async (ctx) => {
     need(ctx, 'calls', 'view');
-    const callId = parse(id, ctx.req.params['id'], 'id');
+    const callId = parseInput(id, ctx.req.params['id'], 'id');
     // The call first: another agent's call is NOT_FOUND, never RECORDING_MISSING (no oracle).
     const call = await ctx.tx.query('SELECT id FROM calls WHERE id = $1', [callId]);
     if (!call.rows[0]) throw new GuardError('NOT_FOUND');

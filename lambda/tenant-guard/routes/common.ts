@@ -1,12 +1,12 @@
 /** Checks and schemas the route modules share. */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { GuardError } from '../errors';
 import type { TenantContext } from '../guard';
 import { UUID } from '../../../contracts/ids';
 import { ALL_PERMISSIONS, requirePermission, type Action, type Module } from '../permissions';
 import type { RouteContext, TenantKeysApiDeps } from '../route';
 
-export const uuid = z.string().regex(UUID);
+export const uuid = z.string().check(z.regex(UUID));
 
 /** The caller's grid in the entered tenant allows `module:action`. */
 export function need(ctx: RouteContext<'tenant'>, module: Module, action: Action): void {
@@ -37,4 +37,4 @@ export const iso = (v: unknown): string | null =>
 export const DAY_MS = 86_400_000;
 
 /** A grid in a request body (custom roles, API keys); `narrow` checks its members. */
-export const permissionList = z.array(z.string()).max(ALL_PERMISSIONS.length);
+export const permissionList = z.array(z.string()).check(z.maxLength(ALL_PERMISSIONS.length));

@@ -1,6 +1,6 @@
 /** Leads: CRUD and bulk delete in the caller's organisation (`leads:*`). */
 import { firstRow } from '../../shared/rows';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { GuardError, parseInput } from '../errors';
 import { tenantRoute, type Route } from '../route';
 import { need, uuid } from './common';
@@ -8,12 +8,12 @@ import { need, uuid } from './common';
 const MAX_BULK = 500;
 const LEAD_COLUMNS = 'id, org_id, name, email, phone, source, status, notes, created_at, updated_at';
 const leadBody = z.strictObject({
-  name: z.string().min(1).max(200),
-  email: z.email().max(320).optional(),
-  phone: z.string().max(32).optional(),
-  source: z.enum(['manual', 'web', 'phone', 'email', 'walk_in', 'partner']).optional(),
-  status: z.enum(['new', 'contacted', 'qualified', 'won', 'lost']).optional(),
-  notes: z.string().max(10000).optional(),
+  name: z.string().check(z.minLength(1), z.maxLength(200)),
+  email: z.optional(z.email().check(z.maxLength(320))),
+  phone: z.optional(z.string().check(z.maxLength(32))),
+  source: z.optional(z.enum(['manual', 'web', 'phone', 'email', 'walk_in', 'partner'])),
+  status: z.optional(z.enum(['new', 'contacted', 'qualified', 'won', 'lost'])),
+  notes: z.optional(z.string().check(z.maxLength(10000))),
 });
 
 export const LEAD_ROUTES: readonly Route[] = [
@@ -48,7 +48,7 @@ export const LEAD_ROUTES: readonly Route[] = [
   tenantRoute('PATCH', '/leads/{id}', async (ctx) => {
     need(ctx, 'leads', 'edit');
     const id = parseInput(uuid, ctx.req.params['id'], 'id');
-    const b = parseInput(leadBody.partial(), ctx.req.body);
+    const b = parseInput(z.partial(leadBody), ctx.req.body);
     const fields = Object.entries(b).filter(([, v]) => v !== undefined);
     if (fields.length === 0) throw new GuardError('VALIDATION_FAILED', 'empty update', 'body');
     const sets = fields.map(([k], i) => `${k} = $${i + 3}`).join(', ');
@@ -72,7 +72,10 @@ export const LEAD_ROUTES: readonly Route[] = [
   }),
   tenantRoute('POST', '/leads/bulk-delete', async (ctx) => {
     need(ctx, 'leads', 'delete');
-    const { ids } = parseInput(z.strictObject({ ids: z.array(uuid).min(1).max(MAX_BULK) }), ctx.req.body);
+    const { ids } = parseInput(
+      z.strictObject({ ids: z.array(uuid).check(z.minLength(1), z.maxLength(MAX_BULK)) }),
+      ctx.req.body,
+    );
     const unique = [...new Set(ids.map((i) => i.toLowerCase()))];
     // Scope first: only ids of the caller's own organisation are ever acted on.
     const scoped = await ctx.tx.query('SELECT id FROM leads WHERE org_id = $1 AND id = ANY ($2::uuid[])', [

@@ -5,7 +5,7 @@
  * member with MEMBERSHIP_EXISTS.
  */
 import { firstRow } from '../../shared/rows';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { GuardError, parseInput } from '../errors';
 import { tenantRoute, type Route, type RouteContext } from '../route';
 import { need, uuid } from './common';
@@ -64,7 +64,10 @@ export const MEMBERSHIP_ROUTES: readonly Route[] = [
     need(ctx, 'users', 'create');
     const b = parseInput(
       z.intersection(
-        z.object({ subject: z.string().min(1).max(255), email: z.email().max(320) }),
+        z.object({
+          subject: z.string().check(z.minLength(1), z.maxLength(255)),
+          email: z.email().check(z.maxLength(320)),
+        }),
         z.union([
           z.object({ role: z.enum(BUILTIN_ROLES) }),
           z.object({ role: z.literal('custom'), customRoleId: uuid }),

@@ -4,7 +4,7 @@
  */
 import { firstRow } from '../../shared/rows';
 import { InvokeCommand } from '@aws-sdk/client-lambda';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { GuardError, parseInput } from '../errors';
 import { callerRoute, type Route } from '../route';
 import { uuid } from './common';
@@ -20,11 +20,14 @@ export const ORGANISATION_ROUTES: readonly Route[] = [
     const b = parseInput(
       z.strictObject({
         kind: z.enum(ORG_KINDS),
-        name: z.string().trim().min(1).max(200),
+        name: z.string().check(z.trim(), z.minLength(1), z.maxLength(200)),
         plan: z.enum(PLANS),
-        parentId: uuid.nullable().optional(),
-        owner: z.strictObject({ subject: z.string().min(1).max(255), email: z.email().max(320) }),
-        keySource: z.enum(['managed', 'byok']).optional(),
+        parentId: z.optional(z.nullable(uuid)),
+        owner: z.strictObject({
+          subject: z.string().check(z.minLength(1), z.maxLength(255)),
+          email: z.email().check(z.maxLength(320)),
+        }),
+        keySource: z.optional(z.enum(['managed', 'byok'])),
       }),
       ctx.req.body,
     );

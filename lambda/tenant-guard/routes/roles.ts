@@ -3,7 +3,7 @@
  * or deletes a role holding more than they do; an assigned role is not deleted (CONFLICT).
  */
 import { firstRow } from '../../shared/rows';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { GuardError, parseInput } from '../errors';
 import { narrow } from '../permissions';
 import { tenantRoute, type Route, type RouteContext } from '../route';
@@ -34,9 +34,9 @@ export const ROLE_ROUTES: readonly Route[] = [
     need(ctx, 'settings', 'create');
     const b = parseInput(
       z.strictObject({
-        name: z.string().min(1).max(100),
+        name: z.string().check(z.minLength(1), z.maxLength(100)),
         permissions: permissionList,
-        oversight: z.boolean().optional(),
+        oversight: z.optional(z.boolean()),
       }),
       ctx.req.body,
     );
@@ -54,9 +54,9 @@ export const ROLE_ROUTES: readonly Route[] = [
     const id = parseInput(uuid, ctx.req.params['id'], 'id');
     const b = parseInput(
       z.strictObject({
-        name: z.string().min(1).max(100).optional(),
-        permissions: permissionList.optional(),
-        oversight: z.boolean().optional(),
+        name: z.optional(z.string().check(z.minLength(1), z.maxLength(100))),
+        permissions: z.optional(permissionList),
+        oversight: z.optional(z.boolean()),
       }),
       ctx.req.body,
     );

@@ -4,7 +4,7 @@
  * organisation's Owner in person lists and revokes them.
  */
 import { firstRow } from '../../shared/rows';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { GuardError, parseInput } from '../errors';
 import { callerRoute, tenantRoute, type Route } from '../route';
 import { requireOwner, uuid } from './common';
@@ -15,9 +15,9 @@ export const SUPPORT_GRANT_ROUTES: readonly Route[] = [
     const b = parseInput(
       z.strictObject({
         orgId: uuid,
-        reason: z.string().trim().min(10).max(1000),
-        durationMinutes: z.number().int().min(1),
-        scope: z.enum(['read', 'read_write']).optional(),
+        reason: z.string().check(z.trim(), z.minLength(10), z.maxLength(1000)),
+        durationMinutes: z.number().check(z.int(), z.minimum(1)),
+        scope: z.optional(z.enum(['read', 'read_write'])),
       }),
       ctx.req.body,
     );

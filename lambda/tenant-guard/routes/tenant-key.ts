@@ -3,13 +3,13 @@
  * the tenant-keys provisioner checks and records (migrations/0302 re-checks the rules).
  */
 import { InvokeCommand } from '@aws-sdk/client-lambda';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { PROVISION_ERROR_STATUS } from '../../tenant-keys/provision-status';
 import { GuardError, parseInput } from '../errors';
 import { tenantRoute, type Route } from '../route';
 import { requireOwner, requireTenantKeys } from './common';
 
-const KEY_ARN = z.string().regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-f-]{36}$/);
+const KEY_ARN = z.string().check(z.regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-f-]{36}$/));
 
 /** The provisioner's answer (lambda/tenant-keys/provisioner-handler.ts), validated: it is an input. */
 const provisionResponse = z.union([
@@ -17,7 +17,7 @@ const provisionResponse = z.union([
   z.object({
     ok: z.literal(false),
     code: z.enum(Object.keys(PROVISION_ERROR_STATUS) as [keyof typeof PROVISION_ERROR_STATUS]),
-    problems: z.array(z.string()).optional(),
+    problems: z.optional(z.array(z.string())),
   }),
 ]);
 

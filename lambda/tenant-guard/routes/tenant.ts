@@ -5,7 +5,7 @@
  * (Owner only, never under a support grant, state transitions).
  */
 import { firstRow } from '../../shared/rows';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { GRACE_PERIOD_DAYS } from '../../tenant-keys/lifecycle';
 import { GuardError, parseInput } from '../errors';
 import { callerRoute, tenantRoute, type Route } from '../route';

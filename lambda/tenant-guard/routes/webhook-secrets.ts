@@ -3,7 +3,7 @@
  * `secret_set` and never the secret; the secret is sealed under the tenant's own key before it
  * reaches the database, and every change is audited in the request's transaction.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { GuardError, parseInput } from '../errors';
 import { ProvisionError } from '../../tenant-keys/provisioner';
 import { PgWebhookSecretStore } from '../../webhooks/pg-secret-store';
