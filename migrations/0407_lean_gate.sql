@@ -58,29 +58,16 @@ CREATE TYPE app_private.sealed_context AS (
   api_key_id uuid
 );
 
--- What a sealed value is bound to: its kind, this backend, this transaction. Integers only, so the
--- text does not depend on any setting the caller controls (DateStyle, TimeZone, float digits).
+-- What a sealed value is bound to: its kind, this backend, this transaction. Text of integers and
+-- numerics only, so it does not depend on any setting the caller controls (DateStyle, TimeZone).
+-- No SET clause, so that it is inlined into its two callers, whose search_path is pinned.
 CREATE FUNCTION app_private.seal_binding(p_kind text) RETURNS text
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
+LANGUAGE sql STABLE
 AS $$
-BEGIN
-  RETURN p_kind || ':' || pg_backend_pid()::text || ':'
-         || (extract(epoch FROM pg_postmaster_start_time()) * 1000000)::bigint::text || ':'
-         || (extract(epoch FROM transaction_timestamp()) * 1000000)::bigint::text || ':';
-END $$;
-
--- `<payload>~<hex HMAC>`.
-CREATE FUNCTION app_private.seal(p_kind text, p_payload text) RETURNS text
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE k bytea;
-BEGIN
-  SELECT c.secret INTO STRICT k FROM app_private.context_key c;
-  RETURN p_payload || '~'
-         || encode(public.hmac(convert_to(app_private.seal_binding(p_kind) || p_payload, 'UTF8'), k, 'sha256'), 'hex');
-END $$;
+  SELECT p_kind || ':' || pg_catalog.pg_backend_pid()::text || ':'
+         || extract(epoch FROM pg_catalog.pg_postmaster_start_time())::text || ':'
+         || extract(epoch FROM pg_catalog.transaction_timestamp())::text || ':'
+$$;
 
 -- The payload of setting `bulwark.<kind>` when it was sealed for this backend and transaction, else
 -- NULL. The MACs are compared as digests, so the comparison's timing says nothing about the MAC.
@@ -90,46 +77,39 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   v text := current_setting('bulwark.' || p_kind, true);
-  n integer;
-  k bytea;
+  n integer := length(v) - 65;
 BEGIN
-  IF v IS NULL OR length(v) < 66 THEN
+  IF n IS NULL OR n < 1 OR substr(v, n + 1, 1) <> '~' THEN
     RETURN NULL;
   END IF;
-  n := length(v) - 65;
-  IF substr(v, n + 1, 1) <> '~' THEN
-    RETURN NULL;
-  END IF;
-  SELECT c.secret INTO STRICT k FROM app_private.context_key c;
-  IF public.digest(encode(public.hmac(convert_to(app_private.seal_binding(p_kind) || left(v, n), 'UTF8'), k, 'sha256'),
-                          'hex'), 'sha256')
+  IF (SELECT public.digest(encode(public.hmac(convert_to(app_private.seal_binding(p_kind) || left(v, n), 'UTF8'),
+                                              c.secret, 'sha256'), 'hex'), 'sha256')
+        FROM app_private.context_key c)
      IS DISTINCT FROM public.digest(right(v, 64), 'sha256') THEN
     RETURN NULL;
   END IF;
   RETURN left(v, n);
 END $$;
 
--- The verified tenant context of this transaction, or NULL.
+-- The verified tenant context of this transaction, or NULL. No SET clause, so that it is inlined
+-- into the accessors (whose search_path is pinned); unseal has its own.
 CREATE FUNCTION app_private.context() RETURNS app_private.sealed_context
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE v text := app_private.unseal('ctx');
-BEGIN
-  IF v IS NULL THEN
-    RETURN NULL;
-  END IF;
-  RETURN v::app_private.sealed_context;
-END $$;
+LANGUAGE sql STABLE
+AS $$ SELECT app_private.unseal('ctx')::app_private.sealed_context $$;
 
+-- Seals `<payload>~<hex HMAC>` into the transaction. Transaction-local: the function's own SET
+-- clause restores search_path only; a SET LOCAL of another setting outlives the function and ends
+-- with the transaction (or the savepoint it was made in). plpgsql rather than SQL throughout the
+-- gate: PostgreSQL 17 plans a SQL function's body again on every call.
 CREATE FUNCTION app_private.enter_context(p app_private.sealed_context) RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-  -- Transaction-local. The function's own SET clause pins search_path only; a SET LOCAL of another
-  -- setting outlives the function and ends with the transaction (or the savepoint it was made in).
-  PERFORM set_config('bulwark.ctx', app_private.seal('ctx', p::text), true);
+  PERFORM set_config('bulwark.ctx', p::text || '~'
+    || (SELECT encode(public.hmac(convert_to(app_private.seal_binding('ctx') || p::text, 'UTF8'), c.secret, 'sha256'),
+                      'hex')
+          FROM app_private.context_key c), true);
 END $$;
 
 CREATE FUNCTION app_private.enter_principal(p app_private.sealed_principal) RETURNS void
@@ -137,7 +117,10 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-  PERFORM set_config('bulwark.principal', app_private.seal('principal', p::text), true);
+  PERFORM set_config('bulwark.principal', p::text || '~'
+    || (SELECT encode(public.hmac(convert_to(app_private.seal_binding('principal') || p::text, 'UTF8'), c.secret,
+                                  'sha256'), 'hex')
+          FROM app_private.context_key c), true);
 END $$;
 
 -- ---------------------------------------------------------------------------------------------
@@ -163,6 +146,69 @@ SELECT 'export', ARRAY(SELECT m || ':view' FROM unnest(app.modules()) m), false;
 -- ---------------------------------------------------------------------------------------------
 -- 3. Proof: the principal, verified, held in a sealed setting instead of a row.
 -- ---------------------------------------------------------------------------------------------
+-- 0400's ticket check without its exception block, which opened a subtransaction on every request:
+-- the payload's shape is checked before it is cast instead. Only a payload that carries a valid MAC
+-- is parsed at all, so only the authorizer (the key's holder) could make one fail differently.
+CREATE OR REPLACE FUNCTION app_private.verify_ticket(p_ticket text)
+RETURNS TABLE (subject text, email text, org_id uuid, expires_at timestamptz, request_id text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_parts text[];
+  v_key bytea;
+  v_json text;
+  v_payload jsonb;
+  v_now timestamptz := statement_timestamp();
+  v_iat numeric;
+  v_exp numeric;
+BEGIN
+  IF p_ticket IS NULL OR length(p_ticket) > 4096
+     OR p_ticket !~ '^bwt1\.[A-Za-z0-9_-]{1,64}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}$' THEN
+    RAISE EXCEPTION 'TOKEN_INVALID' USING ERRCODE = 'BW011';
+  END IF;
+  v_parts := string_to_array(p_ticket, '.');
+  SELECT k.secret INTO v_key FROM app_private.gate_keys k
+   WHERE k.kid = v_parts[2] AND (k.not_after IS NULL OR k.not_after > v_now);
+  -- Compared as digests of the MACs, so the comparison's timing says nothing about the expected MAC.
+  IF v_key IS NULL OR public.digest(public.hmac(convert_to(v_parts[1] || '.' || v_parts[2] || '.' || v_parts[3], 'UTF8'),
+                                                v_key, 'sha256'), 'sha256')
+                      <> public.digest(decode(translate(v_parts[4], '-_', '+/') || '=', 'base64'), 'sha256') THEN
+    RAISE EXCEPTION 'TOKEN_INVALID' USING ERRCODE = 'BW011';
+  END IF;
+  IF length(v_parts[3]) % 4 = 1 THEN
+    RAISE EXCEPTION 'TOKEN_INVALID' USING ERRCODE = 'BW011';
+  END IF;
+  -- app_private.b64url inline (a SQL function would be planned on every call).
+  v_json := convert_from(decode(rpad(translate(v_parts[3], '-_', '+/'), ((length(v_parts[3]) + 3) / 4) * 4, '='),
+                                'base64'), 'UTF8');
+  IF NOT pg_input_is_valid(v_json, 'jsonb') THEN
+    RAISE EXCEPTION 'TOKEN_INVALID' USING ERRCODE = 'BW011';
+  END IF;
+  v_payload := v_json::jsonb;
+  IF jsonb_typeof(v_payload) <> 'object' OR jsonb_typeof(v_payload -> 'iat') IS DISTINCT FROM 'number'
+     OR jsonb_typeof(v_payload -> 'exp') IS DISTINCT FROM 'number' THEN
+    RAISE EXCEPTION 'TOKEN_INVALID' USING ERRCODE = 'BW011';
+  END IF;
+  v_iat := (v_payload ->> 'iat')::numeric;
+  v_exp := (v_payload ->> 'exp')::numeric;
+  IF v_iat < 0 OR v_exp > 4102444800 THEN
+    RAISE EXCEPTION 'TOKEN_INVALID' USING ERRCODE = 'BW011';
+  END IF;
+  IF jsonb_typeof(v_payload -> 'sub') IS DISTINCT FROM 'string' OR length(v_payload ->> 'sub') NOT BETWEEN 1 AND 255
+     OR jsonb_typeof(v_payload -> 'email') IS DISTINCT FROM 'string'
+     OR length(v_payload ->> 'email') NOT BETWEEN 3 AND 320
+     OR coalesce(v_payload ->> 'org', '') !~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+     OR v_exp <= v_iat OR v_exp - v_iat > 300 OR to_timestamp(v_iat) > v_now + interval '60 seconds' THEN
+    RAISE EXCEPTION 'TOKEN_INVALID' USING ERRCODE = 'BW011';
+  END IF;
+  IF to_timestamp(v_exp) <= v_now THEN
+    RAISE EXCEPTION 'TOKEN_EXPIRED' USING ERRCODE = 'BW012';
+  END IF;
+  RETURN QUERY SELECT v_payload ->> 'sub', v_payload ->> 'email', (v_payload ->> 'org')::uuid, to_timestamp(v_exp),
+                      left(v_payload ->> 'rid', 100);
+END $$;
+
 -- Verifies a proof (0400) and returns its principal; writes only a new user's row (first login), a
 -- changed e-mail, and an API key's last_used_at when the last stamp is an hour old or more.
 CREATE FUNCTION app_private.prove(p_proof text)

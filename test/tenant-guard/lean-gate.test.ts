@@ -290,7 +290,7 @@ describe('lean gate', () => {
     it('the sealing key and the sealing functions are out of every application role’s reach', async () => {
       for (const sql of [
         'SELECT * FROM app_private.context_key',
-        "SELECT app_private.seal('ctx', 'x')",
+        'SELECT app_private.enter_principal(NULL)',
         'SELECT app_private.enter_context(NULL)',
         'SELECT app_private.context()',
       ]) {
