@@ -1,14 +1,14 @@
 /**
  * Tenant guard benchmark (`npx tsx bench/tenant-guard.ts [rows] [tenants]`).
  *
- * 1. Guard overhead per request: JWT verification, the database gate (app.authenticate with the
- *    authorizer's gate ticket, then set_tenant_context), its round trips, and a full handler request
- *    (GET /leads) against the same query without any guard.
- * 2. RLS cost: a tenant-scoped query under RLS (application role, verified context) against the
+ * 1. RLS cost: a tenant-scoped query under RLS (application role, verified context) against the
  *    same query with an explicit `WHERE org_id = ...` and RLS bypassed, on >= 1,000,000 rows
  *    across 1,000 tenants. Target: within 1.2x.
- * 3. The gate's cost per request: statements (round trips) a guarded GET /leads sends, and the
- *    gate functions' server time (track_functions), apart from the network.
+ * 2. The gate's server time (track_functions): app.enter_tenant (one statement) against the
+ *    two-statement path (app.authenticate, then app.set_tenant_context), apart from the network.
+ * 3. A guarded read through the tenant API (GET /leads on a pipelining pool, as the handler builds
+ *    it): round trips and statements counted on the socket (test/support/wire.ts), p50/p99 against
+ *    the same query sent bare, and whether the read wrote anything or took a transaction id.
  */
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT } from 'jose';
@@ -18,15 +18,16 @@ import { createVerifier, type TokenVerifier } from '../lambda/tenant-guard/jwt';
 import { issueTicket } from '../lambda/tenant-guard/ticket';
 import { startPostgres, TEST_GATE_KEY } from '../test/support/postgres';
 import { defined } from '../test/support/defined';
+import { countWire } from '../test/support/wire';
 
 const ROWS = Number(process.argv[2] ?? 1_000_000);
 const TENANTS = Number(process.argv[3] ?? 1_000);
 const ITERATIONS = 400;
 
-function stats(samples: number[]): { median: number; p95: number; mean: number } {
+function stats(samples: number[]): { median: number; p95: number; p99: number; mean: number } {
   const s = [...samples].sort((a, b) => a - b);
   const at = (q: number): number => defined(s[Math.min(s.length - 1, Math.floor(q * s.length))]);
-  return { median: at(0.5), p95: at(0.95), mean: s.reduce((a, b) => a + b, 0) / s.length };
+  return { median: at(0.5), p95: at(0.95), p99: at(0.99), mean: s.reduce((a, b) => a + b, 0) / s.length };
 }
 
 async function time(fn: () => Promise<unknown>): Promise<number> {
@@ -38,7 +39,8 @@ async function time(fn: () => Promise<unknown>): Promise<number> {
 const fmt = (ms: number): string => `${ms.toFixed(3)} ms`;
 
 async function main(): Promise<void> {
-  const pg = await startPostgres({ settings: { shared_buffers: '256MB', track_functions: 'all' } });
+  // No autovacuum: the tables are vacuumed and analysed once after seeding, and nothing else takes transaction ids.
+  const pg = await startPostgres({ settings: { shared_buffers: '256MB', track_functions: 'all', autovacuum: 'off' } });
   try {
     console.log(`seeding ${TENANTS} tenants, ${ROWS} leads ...`);
     await pg.superuser(
@@ -88,10 +90,9 @@ async function main(): Promise<void> {
         { subject: t.subject, email: t.email, orgId: t.org_id, notAfter: Date.now() / 1000 + 300 },
         Date.now() / 1000,
       );
-    /** Proves the user, then enters: two statements. */
+    /** Proves the user and enters: one statement. */
     const enter = async (t: (typeof pairs)[number]) => {
-      await app.query('SELECT app.authenticate($1)', [ticket(t)]);
-      await app.query('SELECT app.set_tenant_context($1, $2)', [t.user_id, t.org_id]);
+      await app.query('SELECT 1 FROM app.enter_tenant($1, $2, NULL)', [ticket(t), t.org_id]);
     };
 
     const queries = {
@@ -137,57 +138,29 @@ async function main(): Promise<void> {
     })();
     console.log(`plan under RLS:\n  ${plan}`);
 
-    console.log('\n== Guard overhead per request ==');
+    console.log("\n== The gate's server time (track_functions) ==");
     await pg.superuser('SELECT pg_stat_reset()');
-    const gate: number[] = [];
-    const combined: number[] = [];
-    const bare: number[] = [];
     for (let i = 0; i < ITERATIONS; i++) {
       const t = pick(i);
       const proof = ticket(t);
-      gate.push(
-        await time(async () => {
-          await app.query('BEGIN');
-          await app.query('SELECT app.authenticate($1)', [proof]);
-          await app.query('SELECT app.set_tenant_context($1, $2)', [t.user_id, t.org_id]);
-          await app.query('COMMIT');
-        }),
-      );
-      // The same gate in one round trip: prove, then enter, in one statement.
-      combined.push(
-        await time(async () => {
-          await app.query('BEGIN');
-          await app.query(
-            'SELECT s.role FROM app.authenticate($1) a CROSS JOIN LATERAL app.set_tenant_context(a.user_id, $2) s',
-            [proof, t.org_id],
-          );
-          await app.query('COMMIT');
-        }),
-      );
-      bare.push(
-        await time(async () => {
-          await app.query('BEGIN');
-          await app.query('SELECT 1');
-          await app.query('COMMIT');
-        }),
-      );
+      await app.query('BEGIN');
+      await app.query('SELECT 1 FROM app.enter_tenant($1, $2, NULL)', [proof, t.org_id]);
+      await app.query('COMMIT');
+      await app.query('BEGIN');
+      await app.query('SELECT 1 FROM app.authenticate($1)', [proof]);
+      await app.query('SELECT 1 FROM app.set_tenant_context($1, $2)', [t.user_id, t.org_id]);
+      await app.query('COMMIT');
     }
-    // Server time of the gate functions alone (no network, no parse of the client's statement).
-    await app.query('SELECT pg_stat_force_next_flush()');
+    await app.query('SELECT pg_stat_force_next_flush()').catch(() => undefined);
     await app.query('SELECT 1');
     const server = (await pg.superuser(
-      `SELECT schemaname || '.' || funcname AS fn, calls, total_time / calls AS ms FROM pg_stat_user_functions
-        WHERE schemaname = 'app' AND funcname IN ('authenticate', 'set_tenant_context') ORDER BY 1`,
+      `SELECT funcname AS fn, calls, total_time / calls AS ms FROM pg_stat_user_functions
+        WHERE schemaname = 'app' AND funcname IN ('enter_tenant', 'authenticate', 'set_tenant_context') ORDER BY 1`,
     )) as { fn: string; calls: number; ms: number }[];
-    for (const f of server) {
-      console.log(`server time ${f.fn.padEnd(22)} ${fmt(f.ms)} per call (${f.calls} calls, track_functions)`);
-    }
+    const ms = (fn: string): number => server.find((f) => f.fn === fn)?.ms ?? NaN;
+    for (const f of server) console.log(`server time app.${f.fn.padEnd(20)} ${fmt(f.ms)} per call (${f.calls} calls)`);
     console.log(
-      `database gate (BEGIN; authenticate; set_tenant_context; COMMIT) median ${fmt(stats(gate).median)} vs (BEGIN; SELECT 1; COMMIT) ${fmt(stats(bare).median)}: +${fmt(stats(gate).median - stats(bare).median)}; ` +
-        `round trips: 2 statements where the guard sent 2 before (resolve_user, set_tenant_context)`,
-    );
-    console.log(
-      `database gate in one statement (authenticate LATERAL set_tenant_context) median ${fmt(stats(combined).median)}: +${fmt(stats(combined).median - stats(bare).median)}, one round trip`,
+      `entering a tenant: ${fmt(ms('enter_tenant'))} in one statement vs ${fmt(ms('authenticate') + ms('set_tenant_context'))} in two`,
     );
 
     const { publicKey, privateKey } = await generateKeyPair('RS256');
@@ -220,19 +193,21 @@ async function main(): Promise<void> {
     for (let i = 0; i < ITERATIONS; i++) jwt.push(await time(() => verify(defined(tokens[i % tokens.length]))));
     console.log(`JWT verification (RS256, cached JWKS) + ticket signing median ${fmt(stats(jwt).median)}`);
 
-    const pool = pg.pool(undefined, { max: 1 });
+    // The handler's pool: pipelining, one connection (a Lambda environment serves one request at a time).
+    const pool = pg.pool(undefined, { max: 1, pipeline: true });
     pool.on('error', () => undefined); // idle client terminated at shutdown
-    let statements = 0;
-    // Counts what the handler sends: every statement is one round trip to the database (the proxy).
+    let wire = { roundTrips: 0, statements: 0 };
     const counted = {
       connect: async () => {
         const c = await pool.connect();
+        const counter = countWire(c);
+        counter.reset();
         return {
-          query: (sql: string, params?: unknown[]) => {
-            statements++;
-            return c.query(sql, params);
+          query: (sql: string, params?: unknown[]) => c.query(sql, params),
+          release: (err?: Error | boolean) => {
+            wire = counter.count();
+            c.release(err);
           },
-          release: (err?: Error | boolean) => c.release(err),
         } as PooledClient;
       },
     };
@@ -242,9 +217,18 @@ async function main(): Promise<void> {
       audit: { record: async () => undefined },
       logger: { error: (m) => console.error(m), warn: () => undefined },
     });
-    const raw: number[] = [];
-    const full: number[] = [];
-    for (let i = 0; i < ITERATIONS; i++) {
+    const guarded: number[] = [];
+    const bare: number[] = [];
+    const trips = new Set<number>();
+    const statements = new Set<number>();
+    const LEADS =
+      'SELECT id, org_id, name, email, phone, source, status, notes, created_at, updated_at FROM leads WHERE org_id = $1 ORDER BY created_at DESC, id LIMIT 100';
+    const xmax = async () =>
+      Number(
+        ((await pg.superuser('SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS x')) as { x: string }[])[0]?.x,
+      );
+    const xmaxBefore = await xmax();
+    for (let i = 0; i < ITERATIONS + 20; i++) {
       const t = pick(i % tokens.length);
       const event = {
         httpMethod: 'GET',
@@ -253,26 +237,43 @@ async function main(): Promise<void> {
         body: null,
         requestContext: { identity: { sourceIp: '127.0.0.1' } },
       } as unknown as APIGatewayProxyEvent;
-      full.push(
-        await time(async () => {
-          const r = await api(event);
-          if (r.statusCode !== 200) throw new Error(`unexpected ${r.statusCode} ${r.body}`);
-        }),
-      );
-      raw.push(
-        await time(() =>
-          bypass.query(
-            'SELECT id, org_id, name, email, phone, source, status, notes, created_at, updated_at FROM leads WHERE org_id = $1 ORDER BY created_at DESC, id LIMIT 100',
-            [t.org_id],
-          ),
-        ),
-      );
+      const g = await time(async () => {
+        const r = await api(event);
+        if (r.statusCode !== 200) throw new Error(`unexpected ${r.statusCode} ${r.body}`);
+      });
+      trips.add(wire.roundTrips);
+      statements.add(wire.statements);
+      // The same query, sent bare: one statement, one round trip, RLS bypassed.
+      const b = await time(() => bypass.query(LEADS, [t.org_id]));
+      if (i >= 20) {
+        guarded.push(g);
+        bare.push(b);
+      }
     }
-    console.log(`round trips per guarded GET /leads: ${(statements / ITERATIONS).toFixed(1)} statements`);
-    const f = stats(full).median;
-    const r0 = stats(raw).median;
+    const xids = (await xmax()) - xmaxBefore;
+    // What a guarded read writes, by the server's own count inside the transaction.
+    await app.query('BEGIN');
+    const w0 = await app.query<{ n: number }>(
+      'SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::int AS n FROM pg_stat_xact_all_tables',
+    );
+    await app.query('SELECT 1 FROM app.enter_tenant($1, $2, NULL)', [ticket(pick(1)), pick(1).org_id]);
+    await app.query(queries['latest 50 leads'].rls);
+    const w1 = await app.query<{ n: number; xid: string | null }>(
+      `SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::int AS n,
+              pg_current_xact_id_if_assigned()::text AS xid FROM pg_stat_xact_all_tables`,
+    );
+    await app.query('COMMIT');
+    console.log('\n== A guarded read through the tenant API (GET /leads, pipelining pool) ==');
     console.log(
-      `GET /leads through the guard median ${fmt(f)} vs unguarded query ${fmt(r0)}: guard overhead ${fmt(f - r0)} per request`,
+      `round trips per guarded read (counted on the socket): ${[...trips].join(', ')}; statements (Sync/Query messages): ${[...statements].join(', ')}`,
+    );
+    const gs = stats(guarded);
+    const bs = stats(bare);
+    console.log(
+      `guarded read p50 ${fmt(gs.median)} p99 ${fmt(gs.p99)} | bare query p50 ${fmt(bs.median)} p99 ${fmt(bs.p99)} | gate overhead p50 ${fmt(gs.median - bs.median)}`,
+    );
+    console.log(
+      `transaction ids consumed by ${ITERATIONS + 20} guarded reads: ${xids}; rows one guarded read wrote: ${defined(w1.rows[0]).n - defined(w0.rows[0]).n} (xid ${defined(w1.rows[0]).xid ?? 'none'})`,
     );
     await app.end();
     await bypass.end();

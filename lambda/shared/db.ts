@@ -68,6 +68,15 @@ export interface ProxyPoolOptions {
   readonly ssl?: PoolConfig['ssl'];
   /** @default `new Pool(config)` */
   readonly createPool?: (config: PoolConfig) => Pool;
+  /**
+   * Pipelining (pg's `pipeline` mode): statements sent without awaiting the previous one share a
+   * round trip, each with its own Sync, so an error aborts the transaction for those behind it
+   * instead of skipping them. The tenant API pipelines BEGIN with the gate's statement, and a
+   * read's statement with COMMIT (docs/tenancy.md "Cost of the gate"). Not for cursors or
+   * `rows`-limited queries, which pg refuses in this mode.
+   * @default false
+   */
+  readonly pipeline?: boolean;
 }
 
 export function createProxyPool(connection: DatabaseConnection, options: ProxyPoolOptions = {}): Pool {
@@ -95,6 +104,7 @@ export function createProxyPool(connection: DatabaseConnection, options: ProxyPo
     max: options.max ?? 2,
     idleTimeoutMillis: options.idleTimeoutMillis ?? 60_000,
     connectionTimeoutMillis: options.connectionTimeoutMillis ?? 10_000,
+    ...(options.pipeline ? { pipeline: true } : {}),
   };
   return (options.createPool ?? ((c) => new Pool(c)))(config);
 }

@@ -1,16 +1,19 @@
 /**
  * The tenant API's request pipeline; the routes themselves live in routes/*.ts. One transaction per
- * request: match the route, authenticate, enter the tenant (the database re-checks the membership
- * or grant), run the route (its permission check, its action, its audit events in the same
- * transaction), commit. Everything from matching on happens inside one error boundary, so every
- * failure is an explicit code with the security headers, and an unexpected one is also logged.
+ * request: match the route, prove the caller and enter the tenant in one statement (the database
+ * re-checks the membership or grant), run the route (its permission check, its action, its audit
+ * events in the same transaction), commit. With a pipelining client (lambda/shared/db.ts) BEGIN
+ * goes out with the gate's statement, and a one-statement read's COMMIT with its statement: a
+ * guarded read is two round trips. Everything from matching on happens inside one error boundary,
+ * so every failure is an explicit code with the security headers, and an unexpected one is also
+ * logged.
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { AuditSink } from '../shared/audit';
 import type { SqlClient } from '../shared/migrations';
 import type { SecretCipher } from '../shared/secret-cipher';
 import { GuardError, toGuardError } from './errors';
-import { authenticate, enterTenant, type Caller, type TenantContext } from './guard';
+import { authenticate, enter, proofFor, type Caller, type Proven, type TenantContext } from './guard';
 import { UUID } from '../../contracts/ids';
 import type { TokenVerifier } from './jwt';
 import { describeError, type ApiLogger } from './logger';
@@ -110,6 +113,46 @@ function auditTrail(
   };
 }
 
+/**
+ * The transaction of a one-statement read: COMMIT goes out right behind its statement (in the same
+ * round trip on a pipelining client). A second statement is refused: it would run after COMMIT,
+ * outside the tenant context.
+ */
+function commitBehind(client: SqlClient): { readonly tx: SqlClient; readonly end: () => Promise<void> } {
+  let commit: Promise<unknown> | null = null;
+  return {
+    tx: {
+      query: (sql, params) => {
+        if (commit) return Promise.reject(new Error('a one-statement route sent a second statement'));
+        const out = client.query(sql, params);
+        commit = client.query('COMMIT');
+        // Awaited by end(); a failed statement is reported by `out`.
+        commit.catch(() => undefined);
+        return out;
+      },
+    },
+    end: async () => {
+      await (commit ?? client.query('COMMIT'));
+    },
+  };
+}
+
+/**
+ * Who a refused caller is, for the refusal's audit row: proves them alone in a transaction of
+ * their own that is rolled back (refusals may cost a round trip more; reads do not). Null when the
+ * proof itself is refused.
+ */
+async function identify(client: SqlClient, proven: Proven): Promise<Caller | null> {
+  try {
+    const [, who] = await Promise.all([client.query('BEGIN'), authenticate(client, proven)]);
+    return who;
+  } catch {
+    return null;
+  } finally {
+    await client.query('ROLLBACK').catch(() => undefined);
+  }
+}
+
 /** Builds the API Gateway proxy handler over injected dependencies. */
 export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult> {
   const now = deps.now ?? (() => new Date());
@@ -147,28 +190,44 @@ export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promi
       return respond(503, { error: 'INTERNAL' });
     }
     let caller: Caller | null = null;
+    let proven: Proven | null = null;
     let orgId: string | null = null;
     let broken = false;
     let released = false;
     try {
-      await client.query('BEGIN');
-      caller = await authenticate(client, credentialOf(event, now()), deps.verify);
-      const who = caller;
-      orgId = who.orgId;
+      proven = await proofFor(credentialOf(event, now()), deps.verify);
+      const identity = proven.credential.kind === 'identity' ? proven.credential.identity : null;
+      orgId = identity?.orgId ?? null;
 
       // A person may address another organisation they belong to, or a member store they oversee
       // (read-only), with X-Bulwark-Org; the database decides whether that is allowed.
       const target = header(event, 'x-bulwark-org');
-      if (target !== undefined && (!UUID.test(target) || who.apiKey)) throw new GuardError('PERMISSION_DENIED');
-      const addressed = target ? target.toLowerCase() : who.orgId;
-      orgId = addressed;
+      if (target !== undefined && (!UUID.test(target) || !identity)) throw new GuardError('PERMISSION_DENIED');
       const grantHeader = header(event, 'x-bulwark-support-grant');
+      orgId = target ? target.toLowerCase() : orgId;
 
-      const trail = auditTrail(deps.audit, client, who, req, now);
+      // BEGIN and the gate's one statement go out together (one round trip on a pipelining client).
+      // Should the gate refuse, the transaction is aborted: nothing sent behind it runs, let alone
+      // outside a context.
+      const begun = client.query('BEGIN');
+      let tenant: TenantContext | undefined;
+      if (route.scope === 'tenant') {
+        const [, entered] = await Promise.all([begun, enter(client, proven, orgId ?? undefined, grantHeader ?? null)]);
+        ({ caller, tenant } = entered);
+      } else {
+        [, caller] = await Promise.all([begun, authenticate(client, proven)]);
+      }
+      const who = caller;
+      const addressed = tenant?.orgId ?? orgId ?? who.orgId;
+      orgId = addressed;
+
+      const oneStatement = route.scope === 'tenant' && route.oneStatement === true ? commitBehind(client) : null;
+      const tx = oneStatement?.tx ?? client;
+      const trail = auditTrail(deps.audit, tx, who, req, now);
       const base: Omit<RouteContext, 'tenant'> = {
         ...services,
         cipher: deps.cipher?.(client),
-        tx: client,
+        tx,
         caller: who,
         orgId: addressed,
         supportGrant: grantHeader !== undefined,
@@ -178,14 +237,16 @@ export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promi
         emit: trail.emit,
       };
       let res: RouteResult;
-      if (route.scope === 'tenant') {
-        const tenant = await enterTenant(client, { ...who, orgId: addressed }, grantHeader ?? null);
+      if (route.scope === 'tenant' && tenant) {
         trail.into(tenant);
         res = await route.run({ ...base, tenant });
-      } else {
+      } else if (route.scope === 'caller') {
         res = await route.run({ ...base, tenant: undefined });
+      } else {
+        throw new GuardError('TENANT_CONTEXT_MISSING');
       }
-      await client.query('COMMIT');
+      if (oneStatement) await oneStatement.end();
+      else await client.query('COMMIT');
       return await answer(res);
     } catch (e) {
       const err = toGuardError(e);
@@ -204,6 +265,8 @@ export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promi
         });
         broken = true;
       }
+      // A refusal by the gate itself leaves no caller: prove them alone to attribute the refusal.
+      if (!caller && proven && !broken && err.status === 403) caller = await identify(client, proven);
       // Give the connection back before recording a refusal, which opens a transaction of its own:
       // it then reuses this connection instead of holding a second one.
       client.release(broken);

@@ -1,8 +1,9 @@
 /**
- * The request guard, the only place the API enters a tenant: proves the caller to the database
- * (app.authenticate with the authorizer's gate ticket or the API key's secret), which re-checks
- * membership (or a live support grant) on every request, and enters the tenant transaction-locally
- * through app.set_tenant_context. Pure over its injected dependencies.
+ * The request guard, the only place the API enters a tenant: one statement, app.enter_tenant,
+ * proves the caller to the database (the authorizer's gate ticket or the API key's secret),
+ * re-checks membership (or a live support grant) and enters the tenant transaction-locally, in a
+ * sealed setting that writes nothing (migrations/0407). Caller routes and refusals prove the caller
+ * alone (app.authenticate). Pure over its injected dependencies.
  */
 import { createHash } from 'node:crypto';
 import type { SqlClient } from '../shared/migrations';
@@ -67,23 +68,33 @@ function proofOf(credential: Exclude<Credential, { kind: 'jwt' }>): string {
   return ticket;
 }
 
+/** A credential with its proof, before the database has seen it. */
+export interface Proven {
+  readonly credential: Exclude<Credential, { kind: 'jwt' }>;
+  readonly proof: string;
+}
+
 /**
- * Authenticates inside `tx` (which the caller has BEGun): the database verifies the proof (gate
- * ticket or API key secret) and records the caller as this transaction's principal, so only this
- * caller can be entered (migrations/0400). `verify` checks raw bearer tokens (and must attach a
- * ticket); without it only identities the edge authorizer verified, and API keys, are accepted.
+ * The proof of a credential. `verify` checks raw bearer tokens (and must attach a ticket); without
+ * it only identities the edge authorizer verified, and API keys, are accepted.
  */
-export async function authenticate(
-  tx: SqlClient,
-  credential: Credential,
-  verify: TokenVerifier | undefined,
-): Promise<Caller> {
+export async function proofFor(credential: Credential, verify: TokenVerifier | undefined): Promise<Proven> {
   let resolved: Exclude<Credential, { kind: 'jwt' }>;
   if (credential.kind === 'jwt') {
     if (!verify) throw new GuardError('TOKEN_INVALID', 'bearer tokens are verified by the authorizer');
     resolved = { kind: 'identity', identity: await verify(credential.token) };
   } else resolved = credential;
-  const proof = proofOf(resolved);
+  return { credential: resolved, proof: proofOf(resolved) };
+}
+
+/**
+ * Authenticates inside `tx` (which the caller has BEGun): the database verifies the proof (gate
+ * ticket or API key secret) and holds the caller as this transaction's principal, so only this
+ * caller can be entered (migrations/0400, 0407). For caller routes and refusals; tenant routes
+ * prove and enter in one statement (`enter`).
+ */
+export async function authenticate(tx: SqlClient, proven: Proven): Promise<Caller> {
+  const { credential: resolved, proof } = proven;
   let row: Record<string, unknown> | undefined;
   try {
     row = (
@@ -113,45 +124,61 @@ export async function authenticate(
   };
 }
 
+const ENTER =
+  'SELECT user_id, platform_role, proof_org_id, api_key_permissions, org_id, role, permissions, support_grant_id, writable ' +
+  'FROM app.enter_tenant($1, $2, $3)';
+
 /**
- * Enters the caller's organisation for the current transaction. The database re-checks the
- * membership (or the support grant) live; its refusals become explicit error codes.
+ * Proves the caller and enters `orgId` (default: the credential's own organisation) for the
+ * current transaction, in one statement: the database verifies the proof, re-checks the membership
+ * (or the support grant) live and narrows an API key's grid; its refusals become explicit error
+ * codes. `tx` must be in a transaction; a pipelining client may send this right behind BEGIN.
  */
-export async function enterTenant(
+export async function enter(
   tx: SqlClient,
-  caller: Caller,
+  proven: Proven,
+  orgId: string | undefined,
   supportGrantId: string | null,
-): Promise<TenantContext> {
-  if (supportGrantId !== null && (!UUID.test(supportGrantId) || caller.apiKey)) {
+): Promise<{ readonly caller: Caller; readonly tenant: TenantContext }> {
+  const { credential, proof } = proven;
+  const apiKey = credential.kind === 'api_key';
+  if (supportGrantId !== null && (!UUID.test(supportGrantId) || apiKey)) {
     throw new GuardError('SUPPORT_GRANT_INVALID');
   }
+  if (orgId !== undefined && !UUID.test(orgId)) throw new GuardError('PERMISSION_DENIED');
   let row: Record<string, unknown> | undefined;
   try {
-    row = (
-      await tx.query('SELECT role, permissions, support_grant_id, writable FROM app.set_tenant_context($1, $2, $3)', [
-        caller.userId,
-        caller.orgId,
-        supportGrantId,
-      ])
-    ).rows[0];
+    row = (await tx.query(ENTER, [proof, orgId ?? null, supportGrantId])).rows[0];
   } catch (e) {
     throw toGuardError(e);
   }
   if (!row) throw new GuardError('TENANT_CONTEXT_MISSING');
+  const identity = credential.kind === 'identity' ? credential.identity : null;
+  const keyPermissions = ((row['api_key_permissions'] as string[] | null) ?? []).filter(isPermission);
+  const caller: Caller = {
+    userId: String(row['user_id']),
+    email: identity?.email ?? null,
+    platformRole: identity ? ((row['platform_role'] as string | null) ?? null) : null,
+    orgId: identity ? identity.orgId : String(row['proof_org_id']),
+    apiKey: credential.kind === 'api_key' ? { id: credential.keyId, permissions: keyPermissions } : null,
+    proof,
+  };
   const rolePermissions = (row['permissions'] as string[] | null) ?? [];
-  // An API key's grid only ever narrows its minter's current grid.
-  const permissions = caller.apiKey
-    ? caller.apiKey.permissions.filter((p) => rolePermissions.includes(p))
-    : rolePermissions;
   return {
-    orgId: caller.orgId,
-    userId: caller.userId,
-    email: caller.email,
-    role: String(row['role']),
-    permissions,
-    supportGrantId: (row['support_grant_id'] as string | null) ?? null,
-    writable: row['writable'] === true,
-    actorType: supportGrantId ? 'support_grant' : caller.apiKey ? 'api_key' : 'user',
-    apiKeyId: caller.apiKey?.id ?? null,
+    caller,
+    tenant: {
+      orgId: String(row['org_id']),
+      userId: caller.userId,
+      email: caller.email,
+      role: String(row['role']),
+      // The database narrowed an API key's grid already; narrowing again here costs nothing.
+      permissions: caller.apiKey
+        ? rolePermissions.filter((p) => (keyPermissions as readonly string[]).includes(p))
+        : rolePermissions,
+      supportGrantId: (row['support_grant_id'] as string | null) ?? null,
+      writable: row['writable'] === true,
+      actorType: supportGrantId ? 'support_grant' : caller.apiKey ? 'api_key' : 'user',
+      apiKeyId: caller.apiKey?.id ?? null,
+    },
   };
 }

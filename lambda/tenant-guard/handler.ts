@@ -87,7 +87,8 @@ export const handler = observed(
   async (event: APIGatewayProxyEvent, _context: Context): Promise<APIGatewayProxyResult> => {
     if (!ready) {
       const env = Env.parse(process.env);
-      const pool = createProxyPool(parseDatabaseEnv(process.env));
+      // Pipelined: a guarded read is two round trips to the proxy (docs/tenancy.md "Cost of the gate").
+      const pool = createProxyPool(parseDatabaseEnv(process.env), { pipeline: true });
       const kms = tracer.captureAWSv3Client(new KMSClient(sdkRetries()));
       const cache = new DataKeyCache();
       ready = buildHandler(pool, logger, {

@@ -103,6 +103,14 @@ interface ScopedRoute<S extends Scope> {
   readonly path: string;
   readonly scope: S;
   readonly run: (ctx: RouteContext<S>) => Promise<RouteResult>;
+  /**
+   * A tenant read that sends exactly one statement and audits nothing: the API sends COMMIT right
+   * behind that statement, so the request is two round trips (BEGIN and the gate's statement, then
+   * the route's statement and COMMIT). A second statement fails the request (INTERNAL). Listed in
+   * routes/index.ts ONE_STATEMENT_READS.
+   * @default false
+   */
+  readonly oneStatement?: boolean;
 }
 
 /** A route; `Route` alone is either kind, told apart by `scope`. */

@@ -45,6 +45,23 @@ describe('createProxyPool', () => {
     await pool.end();
   });
 
+  it('pipelines only when asked (the tenant API asks)', async () => {
+    const seen: PoolConfig[] = [];
+    const signer = { getAuthToken: async () => 'unused' };
+    for (const options of [{}, { pipeline: true }]) {
+      const pool = createProxyPool(connection, {
+        ...options,
+        signer,
+        createPool: (c) => {
+          seen.push(c);
+          return new Pool(c);
+        },
+      });
+      await pool.end();
+    }
+    expect(seen.map((c) => c.pipeline)).toEqual([undefined, true]);
+  });
+
   describe('against PostgreSQL', () => {
     let pg: TestPostgres;
     beforeAll(async () => {

@@ -29,6 +29,7 @@ const ALLOWED: Readonly<Record<FunctionRole, readonly string[]>> = {
     'current_support_grant_id',
     'current_user_id',
     'delete_tenant_rows',
+    'enter_tenant',
     'expect_tenant_byok',
     'grid_org_id',
     'grid_writable_org_id',

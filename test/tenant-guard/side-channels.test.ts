@@ -270,7 +270,7 @@ describe('secrets in query text', () => {
     const secret = defined(/^bwk_[0-9a-f]{32}_(.+)$/.exec(key))[1];
     expect(tickets.length).toBeGreaterThan(0);
     // The observer really sees this role's query text: the gate call is there, its argument is not.
-    expect(texts.some((t) => t.includes('app.authenticate($1)'))).toBe(true);
+    expect(texts.some((t) => t.includes('app.enter_tenant($1, $2, $3)'))).toBe(true);
     const all = texts.join('\n');
     for (const t of tickets) expect(all).not.toContain(t.split('.')[3]);
     expect(all).not.toContain(defined(secret));

@@ -18,6 +18,22 @@ import { TENANT_EXPORT_ROUTES } from './tenant-exports';
 import { TENANT_KEY_ROUTES } from './tenant-key';
 import { WEBHOOK_SECRET_ROUTES } from './webhook-secrets';
 
+/**
+ * Tenant reads that send exactly one statement and audit nothing: their COMMIT goes out behind that
+ * statement, so each is two round trips (`Route.oneStatement`). A route listed here that sends a
+ * second statement fails with INTERNAL (test/tenant-guard/lean-gate.test.ts sends every one).
+ */
+export const ONE_STATEMENT_READS: ReadonlySet<string> = new Set([
+  'GET /leads',
+  'GET /leads/{id}',
+  'GET /memberships',
+  'GET /roles',
+  'GET /support-grants',
+]);
+
+const marked = (r: Route): Route =>
+  r.scope === 'tenant' && ONE_STATEMENT_READS.has(`${r.method} ${r.path}`) ? { ...r, oneStatement: true } : r;
+
 export const ROUTES: readonly Route[] = [
   ...LEAD_ROUTES,
   ...MEMBERSHIP_ROUTES,
@@ -32,4 +48,4 @@ export const ROUTES: readonly Route[] = [
   ...ORGANISATION_ROUTES,
   // Calls and recordings (own-calls scoping, migrations/0410).
   ...CALL_ROUTES,
-];
+].map(marked);
