@@ -48,6 +48,7 @@ export class EdgeGlobalStack extends Stack {
         rateLimitPerFiveMinutes: edge.rateLimitPerFiveMinutes,
         maxRequestBodyBytes: edge.maxRequestBodyBytes,
         hostingProviderExemptPathPrefixes: edge.hostingProviderExemptPathPrefixes,
+        credentialRateLimits: edge.credentialRateLimits,
       },
     });
   }
@@ -144,6 +145,7 @@ export class EdgeStack extends Stack {
           rateLimitPerFiveMinutes: edge.rateLimitPerFiveMinutes,
           maxRequestBodyBytes: edge.maxRequestBodyBytes,
           hostingProviderExemptPathPrefixes: edge.hostingProviderExemptPathPrefixes,
+          credentialRateLimits: edge.credentialRateLimits,
         },
         logKey,
       });
