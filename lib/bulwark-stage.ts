@@ -89,7 +89,7 @@ export class BulwarkStage extends Stage {
       alarmTopic: this.operations.alarmTopic,
       copyVault: this.backupVault.vault,
       terminationProtection: protect,
-      description: `Bulwark ${deployment.name}: network, PostgreSQL, Valkey, backups, restore drill`,
+      description: `Bulwark ${deployment.name}: network, PostgreSQL, backups, restore drill`,
     });
     this.data.addStackDependency(this.backupVault);
     if (deployment.edge.entry === 'cloudfront') {

@@ -7,6 +7,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { acknowledge } from '../compliance/acknowledge';
 import { LogKey } from '../observability/keys';
+import { RATE_LIMITED_BODY, RATE_LIMITED_STATUS } from '../../contracts/rate-limits';
 import { DEFAULT_CONTENT_SECURITY_POLICY, securityHeaders } from '../../contracts/security-headers';
 
 /**
@@ -167,6 +168,13 @@ export class PlatformApi extends Construct {
     ] as const) {
       this.restApi.addGatewayResponse(gid, { type, responseHeaders: staticHeaders });
     }
+    // Over the stage throttle: the same 429 body as the web ACL's per-credential limits (docs/rate-limits.md).
+    this.restApi.addGatewayResponse('Throttled', {
+      type: apigateway.ResponseType.THROTTLED,
+      statusCode: String(RATE_LIMITED_STATUS),
+      responseHeaders: staticHeaders,
+      templates: { 'application/json': JSON.stringify(RATE_LIMITED_BODY) },
+    });
 
     const securityPolicy = props.securityPolicy ?? apigateway.SecurityPolicy.TLS13_1_2_PFS_PQ_2025_09;
     if (!ALLOWED_SECURITY_POLICIES.includes(securityPolicy)) {

@@ -168,11 +168,6 @@ export const dataSchema = z.strictObject({
     .default('r6g.large'),
   /** Initial storage; autoscaling grows it up to 10x. */
   allocatedStorageGiB: z.int().min(20).max(6000).default(100),
-  /** ElastiCache node type. */
-  cacheNodeType: z
-    .string()
-    .regex(/^cache\.[a-z0-9-]+\.[a-z0-9]+$/, 'must be a node type like cache.r7g.large')
-    .default('cache.r7g.large'),
 });
 
 export const deploymentSchema = z.strictObject({
@@ -209,6 +204,18 @@ export const deploymentSchema = z.strictObject({
      * @default 30000 (100 per second per carrier address)
      */
     webhookRateLimitPerFiveMinutes: z.int().min(100, 'WAF rate limits start at 100').max(2_000_000_000).default(30_000),
+    /**
+     * WAF rate-based rules per credential (the exact Authorization header, case-folded): requests per
+     * 5 minutes per bearer token (one person's session) and per tenant API key, wherever they come from
+     * (docs/rate-limits.md). Webhook paths are outside them.
+     * @default { bearerTokenPerFiveMinutes: 1500, apiKeyPerFiveMinutes: 3000 }
+     */
+    credentialRateLimits: z
+      .strictObject({
+        bearerTokenPerFiveMinutes: z.int().min(100, 'WAF rate limits start at 100').max(2_000_000_000).default(1_500),
+        apiKeyPerFiveMinutes: z.int().min(100, 'WAF rate limits start at 100').max(2_000_000_000).default(3_000),
+      })
+      .default({ bearerTokenPerFiveMinutes: 1_500, apiKeyPerFiveMinutes: 3_000 }),
     /** API Gateway stage throttling. */
     throttle: z.strictObject({
       rateLimit: z.number().positive(),

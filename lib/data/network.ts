@@ -112,7 +112,7 @@ export interface DataNetworkProps {
  * The deployment's VPC. There is no internet gateway and no NAT gateway: both subnet groups are
  * isolated, and every AWS API the workloads call is reached through a VPC endpoint. A compromised
  * function therefore has no network path out of the VPC except to AWS services, and there is no
- * NAT bill. `data` subnets hold PostgreSQL, the RDS Proxy and Redis; `app` subnets hold the Lambda
+ * NAT bill. `data` subnets hold PostgreSQL and the RDS Proxy; `app` subnets hold the Lambda
  * functions and the endpoint network interfaces.
  */
 export class DataNetwork extends Construct {

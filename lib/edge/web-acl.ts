@@ -6,6 +6,7 @@ import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
 import { allowOutsideResidency } from '../residency/guard';
 import { LogKey } from '../observability/keys';
+import { RATE_LIMITED_BODY, RATE_LIMITED_STATUS } from '../../contracts/rate-limits';
 
 /** Where the web ACL is used: in front of CloudFront (us-east-1 only) or a regional resource. */
 export type WebAclScope = 'CLOUDFRONT' | 'REGIONAL';
@@ -59,7 +60,35 @@ export interface EntryProtection {
    * @default - none: hosting provider IPs are blocked everywhere
    */
   readonly hostingProviderExemptPathPrefixes?: readonly string[];
+  /**
+   * Per-credential rate limits: each bearer token and each API key (the Authorization header,
+   * case-folded) gets its own budget, whatever addresses it comes from, answered with
+   * `429 {"error":"RATE_LIMITED"}`. An Authorization header in any other spelling than
+   * `<scheme> <credential>` is blocked, so a credential cannot be respelled into fresh budgets.
+   * Rate-limited paths (`EdgeWebAclProps.pathRateLimits`, the webhooks) are outside these rules.
+   * @default - none: per-IP limits only
+   */
+  readonly credentialRateLimits?: CredentialRateLimits;
 }
+
+/** Requests per five minutes per credential (docs/rate-limits.md). */
+export interface CredentialRateLimits {
+  /** Per bearer token (`Authorization: Bearer <jwt>`): one person's session. */
+  readonly bearerTokenPerFiveMinutes: number;
+  /** Per tenant API key (`Authorization: ApiKey bwk_...`). */
+  readonly apiKeyPerFiveMinutes: number;
+}
+
+/**
+ * The one spelling of an Authorization header the per-credential rules accept, after LOWERCASE: the
+ * scheme, one space, a token68 value without padding (JWTs and `bwk_` keys). The tenant guard's
+ * parser (lambda/tenant-guard/guard.ts) is looser (any whitespace, any case); without this, every
+ * respelling of one credential would be a new rate-limit bucket.
+ */
+export const CANONICAL_AUTHORIZATION = '^(bearer|apikey) [a-z0-9._~+/-]+$';
+
+/** Name of the custom response body the per-credential rules answer with. */
+const RATE_LIMITED_BODY_KEY = 'RateLimited';
 
 /** Label the anonymous IP list adds to requests from cloud hosting ranges. */
 export const HOSTING_PROVIDER_LABEL = 'awswaf:managed:aws:anonymous-ip-list:HostingProviderIPList';
@@ -138,6 +167,91 @@ function onPaths(prefixes: readonly string[]): wafv2.CfnWebACL.StatementProperty
   }));
   const [only] = matches;
   return matches.length === 1 && only ? only : { orStatement: { statements: matches } };
+}
+
+const AUTHORIZATION: wafv2.CfnWebACL.FieldToMatchProperty = { singleHeader: { Name: 'authorization' } };
+const LOWERCASE: wafv2.CfnWebACL.TextTransformationProperty[] = [{ priority: 0, type: 'LOWERCASE' }];
+
+/**
+ * The per-credential rules, first refusing any Authorization header not spelled canonically, then one
+ * rate rule per scheme keyed on the case-folded header. A request without the header is in neither
+ * (WAF leaves requests missing an aggregate key out): the per-IP rule and the authorizer deal with it.
+ */
+function credentialRules(
+  limits: CredentialRateLimits,
+  outsidePaths: readonly string[],
+  firstPriority: number,
+  visibility: (metricName: string) => wafv2.CfnWebACL.VisibilityConfigProperty,
+): wafv2.CfnWebACL.RuleProperty[] {
+  const exempt: wafv2.CfnWebACL.StatementProperty[] =
+    outsidePaths.length > 0 ? [{ notStatement: { statement: onPaths(outsidePaths) } }] : [];
+  const rateLimited: wafv2.CfnWebACL.RuleActionProperty = {
+    block: { customResponse: { responseCode: RATE_LIMITED_STATUS, customResponseBodyKey: RATE_LIMITED_BODY_KEY } },
+  };
+  const perScheme = (name: string, scheme: string, limit: number): wafv2.CfnWebACL.RuleProperty => ({
+    name,
+    priority: 0,
+    action: rateLimited,
+    visibilityConfig: visibility(name),
+    statement: {
+      rateBasedStatement: {
+        limit,
+        evaluationWindowSec: 300,
+        aggregateKeyType: 'CUSTOM_KEYS',
+        customKeys: [{ header: { name: 'authorization', textTransformations: LOWERCASE } }],
+        scopeDownStatement: and([
+          {
+            byteMatchStatement: {
+              fieldToMatch: AUTHORIZATION,
+              positionalConstraint: 'STARTS_WITH',
+              searchString: `${scheme} `,
+              textTransformations: LOWERCASE,
+            },
+          },
+          ...exempt,
+        ]),
+      },
+    },
+  });
+  const rules: wafv2.CfnWebACL.RuleProperty[] = [
+    {
+      name: 'AuthorizationNotCanonical',
+      priority: 0,
+      action: { block: {} },
+      visibilityConfig: visibility('AuthorizationNotCanonical'),
+      statement: and([
+        // Present and not empty (a missing header has no size to exceed 0).
+        {
+          sizeConstraintStatement: {
+            fieldToMatch: AUTHORIZATION,
+            comparisonOperator: 'GT',
+            size: 0,
+            textTransformations: [{ priority: 0, type: 'NONE' }],
+          },
+        },
+        {
+          notStatement: {
+            statement: {
+              regexMatchStatement: {
+                fieldToMatch: AUTHORIZATION,
+                regexString: CANONICAL_AUTHORIZATION,
+                textTransformations: LOWERCASE,
+              },
+            },
+          },
+        },
+        ...exempt,
+      ]),
+    },
+    perScheme('RateLimitPerBearerToken', 'bearer', limits.bearerTokenPerFiveMinutes),
+    perScheme('RateLimitPerApiKey', 'apikey', limits.apiKeyPerFiveMinutes),
+  ];
+  return rules.map((rule, i) => ({ ...rule, priority: firstPriority + i }));
+}
+
+function and(statements: wafv2.CfnWebACL.StatementProperty[]): wafv2.CfnWebACL.StatementProperty {
+  const [only] = statements;
+  return statements.length === 1 && only ? only : { andStatement: { statements } };
 }
 
 /**
@@ -252,9 +366,22 @@ export class EdgeWebAcl extends Construct {
     }
 
     let associationConfig: wafv2.CfnWebACL.AssociationConfigProperty | undefined;
+    let customResponseBodies: Record<string, wafv2.CfnWebACL.CustomResponseBodyProperty> | undefined;
     if (props.protection) {
       const { rateLimitPerFiveMinutes, maxRequestBodyBytes } = props.protection;
       rateRules('PerIp', rateLimitPerFiveMinutes, { aggregateKeyType: 'IP', evaluationWindowSec: 300 });
+      const credentials = props.protection.credentialRateLimits;
+      if (credentials) {
+        for (const [name, limit] of Object.entries(credentials)) {
+          if (!Number.isInteger(limit) || limit < 100) {
+            throw new Error(`${this.node.path}: credential rate limit ${name} must be an integer of at least 100`);
+          }
+        }
+        rules.push(...credentialRules(credentials, limitedPaths, rules.length, visibility));
+        customResponseBodies = {
+          [RATE_LIMITED_BODY_KEY]: { contentType: 'APPLICATION_JSON', content: JSON.stringify(RATE_LIMITED_BODY) },
+        };
+      }
       const bodyLimits = props.protection.pathBodyLimits ?? [];
       for (const limit of bodyLimits) {
         if (!/^[A-Za-z]+$/.test(limit.name) || limit.pathPrefixes.length === 0) {
@@ -361,11 +488,12 @@ export class EdgeWebAcl extends Construct {
       scope: props.scope,
       defaultAction: { allow: {} },
       description: props.protection
-        ? 'Bulwark entry: managed rules, per-IP rate limit, body size cap'
+        ? 'Bulwark entry: managed rules, per-IP and per-credential rate limits, body size cap'
         : 'Bulwark origin: only requests carrying the edge secret',
       rules,
       visibilityConfig: visibility(Names.uniqueResourceName(this, { maxLength: 128 })),
       associationConfig,
+      customResponseBodies,
     });
     if (props.scope === 'CLOUDFRONT') {
       allowOutsideResidency(

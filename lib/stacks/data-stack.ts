@@ -8,7 +8,6 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import type { DeploymentConfig } from '../config';
 import { DatabaseBackup } from '../data/backup';
-import { RedisCache, type CacheEndpoint } from '../data/cache';
 import { PROXY_PORT, PostgresDatabase, type DatabaseUserSecrets } from '../data/database';
 import { DatabaseAccess } from '../data/database-access';
 import { customerKey } from '../observability/keys';
@@ -25,14 +24,14 @@ export interface DataStackProps extends StackProps {
 }
 
 /**
- * The data tier: VPC with endpoints, PostgreSQL + RDS Proxy, Valkey, AWS Backup with cross-region
+ * The data tier: VPC with endpoints, PostgreSQL + RDS Proxy, AWS Backup with cross-region
  * copies, and the scheduled restore drill. Other capabilities consume the public properties.
  */
 export class DataStack extends Stack {
   public readonly vpc: ec2.IVpc;
   /** Where functions that use the data tier run: the isolated `app` subnets, which reach AWS via endpoints. */
   public readonly functionSubnets: ec2.SubnetSelection = { subnetGroupName: APP_SUBNETS };
-  /** Security group of the API functions; the database, proxy and cache admit only it. */
+  /** Security group of the API functions; the database proxy admits only it. */
   public readonly apiSecurityGroup: ec2.ISecurityGroup;
   public readonly database: rds.IDatabaseInstance;
   public readonly proxy: rds.IDatabaseProxy;
@@ -51,8 +50,7 @@ export class DataStack extends Stack {
    * the database waits for it: `schema.requiredBy(fn)`.
    */
   public readonly schema: DatabaseSchema;
-  public readonly cache: CacheEndpoint;
-  /** Encrypts the database, its secret and the cache. */
+  /** Encrypts the database and its secrets. */
   public readonly dataKey: kms.IKey;
   /** Encrypts the data tier's log groups. */
   public readonly logKey: kms.IKey;
@@ -65,7 +63,7 @@ export class DataStack extends Stack {
     this.zones = deployment.availabilityZones;
     const cfg = deployment.data;
 
-    const dataKey = customerKey(this, 'DataKey', `Encrypts ${deployment.name} PostgreSQL, Valkey and their secrets`);
+    const dataKey = customerKey(this, 'DataKey', `Encrypts ${deployment.name} PostgreSQL and its secrets`);
     const logKey = customerKey(this, 'LogKey', `Encrypts ${deployment.name} data-tier log groups`);
     const backupKey = customerKey(this, 'BackupKey', `Encrypts ${deployment.name} primary-region backup vault`);
 
@@ -79,7 +77,7 @@ export class DataStack extends Stack {
     // egress names exactly its targets. The API functions reach the database only through the proxy.
     const apiSecurityGroup = new ec2.SecurityGroup(this, 'ApiSecurityGroup', {
       vpc: network.vpc,
-      description: 'API Lambda functions: the only client of the RDS Proxy and Valkey',
+      description: 'API Lambda functions: the only client of the RDS Proxy',
       allowAllOutbound: false,
     });
     // The migration function alone logs in to the instance itself (as the schema owner, by password).
@@ -109,15 +107,6 @@ export class DataStack extends Stack {
 
     apiSecurityGroup.addEgressRule(database.proxySecurityGroup, ec2.Port.tcp(PROXY_PORT), 'RDS Proxy');
     migrationSecurityGroup.addEgressRule(database.securityGroup, ec2.Port.tcp(database.port), 'PostgreSQL');
-
-    const cache = new RedisCache(this, 'Cache', {
-      vpc: network.vpc,
-      key: dataKey,
-      logKey,
-      clients: [apiSecurityGroup],
-      nodeCount: Math.min(deployment.availabilityZones.length, 3),
-      nodeType: cfg.cacheNodeType,
-    });
 
     new DatabaseBackup(this, 'Backup', {
       database: database.instance,
@@ -151,8 +140,6 @@ export class DataStack extends Stack {
       encryptionKey: logKey,
     });
 
-    apiSecurityGroup.addEgressRule(cache.securityGroup, ec2.Port.tcp(cache.endpoint.port), 'Valkey');
-
     this.vpc = network.vpc;
     this.apiSecurityGroup = apiSecurityGroup;
     this.database = database.instance;
@@ -160,7 +147,6 @@ export class DataStack extends Stack {
     this.databaseName = database.databaseName;
     this.databaseSecret = database.secret;
     this.databaseUsers = database.users;
-    this.cache = cache.endpoint;
     this.dataKey = dataKey;
     this.logKey = logKey;
   }

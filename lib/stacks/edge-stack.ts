@@ -33,6 +33,7 @@ function entryProtection(deployment: DeploymentConfig): EntryProtection {
       { name: 'Webhooks', pathPrefixes: [WEBHOOK_PATH_PREFIX], maxRequestBodyBytes: edge.webhookMaxRequestBodyBytes },
     ],
     hostingProviderExemptPathPrefixes: edge.hostingProviderExemptPathPrefixes,
+    credentialRateLimits: edge.credentialRateLimits,
   };
 }
 

@@ -7,7 +7,6 @@ import type { IConstruct } from 'constructs';
 import { CATALOGUE } from '../../lib/config';
 import { regionInZone } from '../../lib/config/regions';
 import { AUDIT_PARAMETERS, DEFAULT_DATABASE_PORT, PROXY_PORT } from '../../lib/data/database';
-import { DEFAULT_CACHE_PORT } from '../../lib/data/cache';
 import { buildTestStages, stacksOf, templateOf } from '../support/cdk';
 import { defined } from '../support/defined';
 import { CATALOGUE_NAMES } from '../support/catalogue';
@@ -332,10 +331,18 @@ describe('security groups (walked from the synthesized templates)', () => {
           groupId(t, 'MigrationSecurityGroup'),
         ].sort(),
       );
-      // The API functions reach the proxy and the cache, never the instance.
+      // The API functions reach the proxy, never the instance.
       const api = groupId(t, 'ApiSecurityGroup');
       expect(reaching(t, groupId(t, 'DatabaseProxySecurityGroup'), PROXY_PORT, cidr)).toEqual([api]);
-      expect(reaching(t, groupId(t, 'CacheSecurityGroup'), DEFAULT_CACHE_PORT, cidr)).toEqual([api]);
+      // ...and nothing else in the VPC: the proxy and the AWS endpoints are their only destinations.
+      const endpoints = groupId(t, 'NetworkEndpointSecurityGroup');
+      const proxy = groupId(t, 'DatabaseProxySecurityGroup');
+      expect(
+        edges(t)
+          .egress.filter((e) => e.group === api)
+          .map((e) => `${e.peer}:${e.from}`)
+          .sort(),
+      ).toEqual([`${endpoints}:443`, `${proxy}:${PROXY_PORT}`].sort());
     },
   );
 
@@ -391,7 +398,7 @@ describe('security groups (walked from the synthesized templates)', () => {
 
   it.each(each())('%s: the data groups have no egress beyond what they need', (name) => {
     const t = defined(data.get(name));
-    for (const id of ['DatabaseSecurityGroup', 'CacheSecurityGroup']) {
+    for (const id of ['DatabaseSecurityGroup']) {
       const [, sg] = defined(ofType(t, 'AWS::EC2::SecurityGroup').find(([k]) => k.startsWith(id)));
       // CDK renders "no egress" as a single rule to an unroutable address.
       expect(sg.Properties?.SecurityGroupEgress).toEqual([
@@ -595,32 +602,15 @@ describe('PostgreSQL', () => {
   });
 });
 
-describe('Valkey', () => {
-  it.each(each())(
-    '%s: Multi-AZ with failover, encrypted at rest (CMK) and in transit, AUTH, isolated',
-    (name, stage) => {
-      const t = defined(data.get(name));
-      t.hasResource('AWS::ElastiCache::ReplicationGroup', {
-        DeletionPolicy: 'Snapshot',
-        Properties: Match.objectLike({
-          Engine: 'valkey',
-          NumCacheClusters: Math.min(stage.deployment.availabilityZones.length, 3),
-          AutomaticFailoverEnabled: true,
-          MultiAZEnabled: true,
-          AtRestEncryptionEnabled: true,
-          KmsKeyId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^DataKey'), 'Arn'] },
-          TransitEncryptionEnabled: true,
-          TransitEncryptionMode: 'required',
-          AuthToken: Match.objectLike({ 'Fn::Join': Match.anyValue() }),
-          Port: DEFAULT_CACHE_PORT,
-        }),
-      });
-      const subnets = new Capture();
-      t.hasResourceProperties('AWS::ElastiCache::SubnetGroup', { SubnetIds: subnets });
-      for (const ref of subnets.asArray() as { Ref: string }[]) expect(ref.Ref).toMatch(/Vpcdata/i);
-      expect(stage.data.cache).toMatchObject({ port: DEFAULT_CACHE_PORT, tls: true });
-    },
-  );
+describe('no cache cluster', () => {
+  // Rate limits are API Gateway's and WAF's, the webhook negative cache is in-process: nothing needs
+  // a shared cache, so none is deployed or billed (docs/rate-limits.md).
+  it.each(each())('%s: no ElastiCache resource in any stack', (_name, stage) => {
+    for (const stack of stacksOf(stage)) {
+      const types = Object.values(templateOf(stack).toJSON().Resources ?? {}).map((r) => (r as { Type: string }).Type);
+      expect(types.filter((type) => type.startsWith('AWS::ElastiCache::'))).toEqual([]);
+    }
+  });
 });
 
 describe('backups', () => {
@@ -930,7 +920,6 @@ describe('contract for other capabilities', () => {
       'webhooks',
     ]);
     for (const secret of Object.values(stack.databaseUsers)) refersTo(secret.secretArn, secret);
-    refersTo(stack.cache.authSecret.secretArn, stack.cache.authSecret);
     refersTo(stack.dataKey.keyArn, stack.dataKey);
     refersTo(stack.schema.migrationFunction.functionArn, stack.schema.migrationFunction);
   });

@@ -106,3 +106,39 @@ describe('edge configuration', () => {
     ]);
   });
 });
+
+describe('per-credential rate limits', () => {
+  it('default to 1,500 per bearer token and 3,000 per API key per five minutes', () => {
+    expect(parseDeployment('prod-eu', eu).edge.credentialRateLimits).toEqual({
+      bearerTokenPerFiveMinutes: 1_500,
+      apiKeyPerFiveMinutes: 3_000,
+    });
+  });
+
+  it('takes one limit and defaults the other', () => {
+    const d = parseDeployment('prod-eu', {
+      ...eu,
+      edge: { ...eu.edge, credentialRateLimits: { apiKeyPerFiveMinutes: 6000 } },
+    });
+    expect(d.edge.credentialRateLimits).toEqual({ bearerTokenPerFiveMinutes: 1_500, apiKeyPerFiveMinutes: 6_000 });
+  });
+
+  it('names the deployment and the field of each bad limit', () => {
+    const found = problems('prod-eu', {
+      ...eu,
+      edge: {
+        ...eu.edge,
+        credentialRateLimits: { bearerTokenPerFiveMinutes: 50, apiKeyPerFiveMinutes: 1.5, perTenant: 9 },
+      },
+    });
+    expect(found).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(
+          /^prod-eu\.edge\.credentialRateLimits\.bearerTokenPerFiveMinutes: WAF rate limits start at 100/,
+        ),
+        expect.stringMatching(/^prod-eu\.edge\.credentialRateLimits\.apiKeyPerFiveMinutes: /),
+        expect.stringMatching(/^prod-eu\.edge\.credentialRateLimits\.perTenant: is not a known field/),
+      ]),
+    );
+  });
+});

@@ -149,6 +149,21 @@ describe('catalogue deployments with the regional entry', () => {
           }),
         ]),
       });
+      // Per credential (bearer token, API key), with the deployment's limits (docs/rate-limits.md).
+      const limits = stage.deployment.edge.credentialRateLimits;
+      t.hasResourceProperties('AWS::WAFv2::WebACL', {
+        Rules: Match.arrayWith(
+          [
+            ['RateLimitPerBearerToken', limits.bearerTokenPerFiveMinutes],
+            ['RateLimitPerApiKey', limits.apiKeyPerFiveMinutes],
+          ].map(([name, limit]) =>
+            Match.objectLike({
+              Name: name,
+              Statement: { RateBasedStatement: Match.objectLike({ Limit: limit, AggregateKeyType: 'CUSTOM_KEYS' }) },
+            }),
+          ),
+        ),
+      });
       t.hasResourceProperties('AWS::WAFv2::WebACLAssociation', {
         ResourceArn: {
           'Fn::Join': ['', Match.arrayWith([{ Ref: Match.stringLikeRegexp('PlatformApiDeploymentStage') }])],
@@ -227,6 +242,10 @@ describe('a CloudFront entry (residency zone containing us-east-1)', () => {
       Scope: 'CLOUDFRONT',
       Rules: Match.arrayWith([
         Match.objectLike({ Name: 'RateLimitPerIp' }),
+        // CloudFront's web ACL sees every request first: the per-credential limits live there.
+        Match.objectLike({ Name: 'AuthorizationNotCanonical' }),
+        Match.objectLike({ Name: 'RateLimitPerBearerToken' }),
+        Match.objectLike({ Name: 'RateLimitPerApiKey' }),
         Match.objectLike({ Name: 'BodySizeLimit' }),
         Match.objectLike({ Name: 'HostingProviderOutsideExemptPaths' }),
       ]),

@@ -163,6 +163,17 @@ describe('PlatformApi', () => {
     expect(HSTS_VALUE).toBe('max-age=63072000; includeSubDomains; preload');
   });
 
+  it('answers the stage throttle with 429 {"error":"RATE_LIMITED"} and the security headers', () => {
+    template.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
+      ResponseType: 'THROTTLED',
+      StatusCode: '429',
+      ResponseTemplates: { 'application/json': '{"error":"RATE_LIMITED"}' },
+      ResponseParameters: Object.fromEntries(
+        Object.entries(EXPECTED_HEADERS).map(([n, v]) => [`gatewayresponse.header.${n}`, `'${v}'`]),
+      ),
+    });
+  });
+
   it('exposes the RestApi and the body limit for other capabilities', () => {
     expect(api.restApi.root.path).toBe('/');
     expect(api.maxRequestBodyBytes).toBe(16_384);

@@ -23,14 +23,25 @@ interface Rule {
   Statement: Statement;
 }
 
-/** A request as WAF's statements see it: its URI path and the labels earlier rules added. */
+/**
+ * A request as WAF's statements see it: its URI path and the labels earlier rules added. Carriers
+ * send no Authorization header; the per-credential rules (test/edge/credential-rate-limits.test.ts)
+ * read only that header, so for these requests they match nothing.
+ */
 interface Request {
   readonly path: string;
   readonly labels: readonly string[];
+  /** Body size in bytes. @default 0 */
+  readonly bodyBytes?: number;
 }
+
+/** Bytes of a body WAF inspects (the web ACL's `DefaultSizeInspectionLimit`); set per web ACL below. */
+let inspectedBytes = 16_384;
 
 /** Evaluates the statement kinds these rules use (anything else fails the test). */
 function matches(s: Statement, r: Request): boolean {
+  const leaf = s.ByteMatchStatement ?? s.RegexMatchStatement ?? s.SizeConstraintStatement;
+  if (leaf?.FieldToMatch?.SingleHeader?.Name === 'authorization') return false; // absent: nothing matches it
   if (s.ByteMatchStatement) {
     const b = s.ByteMatchStatement;
     expect(b.FieldToMatch).toEqual({ UriPath: {} });
@@ -38,6 +49,14 @@ function matches(s: Statement, r: Request): boolean {
     expect(b.TextTransformations).toEqual([{ Priority: 0, Type: 'NORMALIZE_PATH' }]);
     expect(b.PositionalConstraint).toBe('STARTS_WITH');
     return posix.normalize(r.path).startsWith(b.SearchString);
+  }
+  if (s.SizeConstraintStatement) {
+    const c = s.SizeConstraintStatement;
+    expect(c.FieldToMatch).toEqual({ Body: { OversizeHandling: 'MATCH' } });
+    expect(c.ComparisonOperator).toBe('GT');
+    const size = r.bodyBytes ?? 0;
+    // A body beyond the inspection limit matches (OversizeHandling MATCH); otherwise its size is compared.
+    return size > inspectedBytes || size > c.Size;
   }
   if (s.NotStatement) return !matches(s.NotStatement.Statement, r);
   if (s.OrStatement) return s.OrStatement.Statements.some((x: Statement) => matches(x, r));
@@ -62,9 +81,7 @@ function rateRuleFor(rules: Rule[], r: Request): Rule {
 /** Whether a rule that blocks on its own statement (not a managed group or rate rule) blocks `r`. */
 function blockedBy(rules: Rule[], r: Request): string[] {
   return rules
-    .filter(
-      (rule) => rule.Action?.['Block'] && !rule.Statement.RateBasedStatement && !rule.Statement.SizeConstraintStatement,
-    )
+    .filter((rule) => rule.Action?.['Block'] && !rule.Statement.RateBasedStatement)
     .filter((rule) => matches(rule.Statement, r))
     .map((rule) => rule.Name);
 }
@@ -79,6 +96,12 @@ describe.each(Object.keys(CATALOGUE))('the shipped %s web ACL', (name) => {
   template.hasResourceProperties('AWS::WAFv2::WebACL', { Scope: 'REGIONAL', Rules: captured });
   const rules = captured.asArray() as Rule[];
   const rule = (n: string) => rules.find((r) => r.Name === n) as Rule;
+  const limits = { KB_16: 16_384, KB_32: 32_768, KB_48: 49_152, KB_64: 65_536 } as Record<string, number>;
+  const acl = Object.values(template.findResources('AWS::WAFv2::WebACL'))[0] as { Properties: Statement };
+  const inspected = limits[acl.Properties['AssociationConfig'].RequestBody.API_GATEWAY.DefaultSizeInspectionLimit];
+  beforeEach(() => {
+    inspectedBytes = inspected ?? 0;
+  });
 
   it('ships the webhook exemption and the carrier rate limit in its configuration', () => {
     expect(d.edge.hostingProviderExemptPathPrefixes).toEqual([WEBHOOK_PATH_PREFIX]);
@@ -106,6 +129,20 @@ describe.each(Object.keys(CATALOGUE))('the shipped %s web ACL', (name) => {
       expect(blockedBy(rules, { path, labels: HOSTED })).toEqual(['HostingProviderOutsideExemptPaths']);
       expect(blockedBy(rules, { path, labels: [] })).toEqual([]);
     }
+  });
+
+  it('holds webhook bodies to the webhook cap and every other body to the API’s, inspecting all of both', () => {
+    const { maxRequestBodyBytes: api, webhookMaxRequestBodyBytes: webhooks } = d.edge;
+    expect(webhooks).toBeGreaterThan(api);
+    expect(inspected).toBeGreaterThanOrEqual(webhooks);
+    const blocked = (path: string, bodyBytes: number) => blockedBy(rules, { path, labels: [], bodyBytes });
+    expect(blocked('/webhooks/telnyx', webhooks)).toEqual([]);
+    expect(blocked('/webhooks/telnyx', webhooks + 1)).toEqual(['BodySizeLimitWebhooks']);
+    expect(blocked('/leads', api)).toEqual([]);
+    expect(blocked('/leads', api + 1)).toEqual(['BodySizeLimit']);
+    // A path that only looks like a webhook path keeps the API's cap.
+    expect(blocked('/webhooks/../leads', api + 1)).toEqual(['BodySizeLimit']);
+    expect(blocked('/webhooksx/telnyx', api + 1)).toEqual(['BodySizeLimit']);
   });
 
   it('counts webhook requests against their own per-IP limit, and everything else against the general one', () => {

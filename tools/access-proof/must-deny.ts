@@ -333,6 +333,22 @@ export const MUST_DENY: readonly AccessRow[] = [
     resource: '${dbuser:bulwark_admin}',
     why: 'the master user is for bootstrap and rotation only',
   },
+  // Rate limits (docs/rate-limits.md) live in the web ACL and the stage: no function, compromised or
+  // not, can raise its own budget or take the limits off.
+  {
+    id: 'no-role-changes-the-web-acl',
+    who: { everyRole: true, unevaluated: serviceRoles('wafv2:UpdateWebACL') },
+    action: 'wafv2:UpdateWebACL',
+    resource: 'arn:aws:wafv2:${region}:${account}:regional/webacl/entry/00000000-0000-4000-8000-000000000001',
+    why: 'the per-IP and per-credential rate limits cannot be raised or removed from inside the platform',
+  },
+  {
+    id: 'no-role-changes-the-stage-throttle',
+    who: { everyRole: true, unevaluated: serviceRoles('apigateway:PATCH') },
+    action: 'apigateway:PATCH',
+    resource: 'arn:aws:apigateway:${region}::/restapis/a1b2c3d4e5/stages/v1',
+    why: "the stage throttle and its method settings cannot be changed by the platform's own functions",
+  },
   // One database role per function (migrations/0401): the tenant API, whose connection an
   // attacker is assumed to hold (docs/tenancy.md), cannot log in as another function's role.
   ...(['bulwark_webhooks', 'bulwark_key_provisioner', 'bulwark_lifecycle', 'bulwark_audit_shipper'] as const).map(
@@ -442,9 +458,8 @@ export const MUST_DENY: readonly AccessRow[] = [
 ];
 
 /** Service roles holding AWS managed policies the harness has no document for. */
-function serviceRoles(): Record<string, string> {
-  const reason = (p: string): string =>
-    `service role assumed only by ${p}; its AWS managed policy grants no rds-db:connect`;
+function serviceRoles(action = 'rds-db:connect'): Record<string, string> {
+  const reason = (p: string): string => `service role assumed only by ${p}; its AWS managed policy grants no ${action}`;
   return {
     'Data/Database/Instance/MonitoringRole': reason('RDS enhanced monitoring'),
     'Edge/PlatformApi/Api/CloudWatchRole': reason('API Gateway (account logging role)'),

@@ -182,13 +182,8 @@ export const CONTROLS: readonly Control[] = [
   {
     id: 'encryption-in-transit',
     promise:
-      'TLS 1.2+ everywhere: the API and its custom domain, the database (rds.force_ssl), the proxy, the cache, and every bucket (TLS-only policies).',
-    implementedBy: [
-      'lib/api/platform-api.ts',
-      'lib/data/database.ts',
-      'lib/data/cache.ts',
-      'lib/compliance/rules/RdsForceSsl.ts',
-    ],
+      'TLS 1.2+ everywhere: the API and its custom domain, the database (rds.force_ssl), the proxy, and every bucket (TLS-only policies).',
+    implementedBy: ['lib/api/platform-api.ts', 'lib/data/database.ts', 'lib/compliance/rules/RdsForceSsl.ts'],
     provenBy: [
       t(
         'test/edge/platform-api.test.ts',
@@ -269,6 +264,39 @@ export const CONTROLS: readonly Control[] = [
       t('test/compliance/rules/WafRateBasedRule.test.ts', 'flags a web ACL without a rate-based rule'),
     ],
     guardedBy: ['Bulwark-WafRateBasedRule', 'AwsSolutions-APIG3', 'AwsSolutions-CFR4'],
+  },
+  {
+    id: 'rate-limits',
+    promise:
+      'Every bearer token and every API key has its own rate limit at the entry web ACL, wherever it calls from, and cannot be respelled into a second budget; the limits and the stage throttle answer 429 {"error":"RATE_LIMITED"}; no function can raise or remove them.',
+    implementedBy: [
+      'lib/edge/web-acl.ts',
+      'lib/api/platform-api.ts',
+      'contracts/rate-limits.ts',
+      'lib/config/schema.ts',
+      'tools/access-proof/must-deny.ts',
+    ],
+    provenBy: [
+      t(
+        'test/edge/credential-rate-limits.test.ts',
+        'counts each bearer token and each API key in its own bucket, whatever the scheme case',
+      ),
+      t(
+        'test/edge/credential-rate-limits.test.ts',
+        'blocks every other spelling the tenant guard would accept, so a credential has exactly one bucket',
+      ),
+      t(
+        'test/edge/credential-rate-limits.test.ts',
+        'answers 429 {"error":"RATE_LIMITED"} from each per-credential rule, with the configured limits',
+      ),
+      t(
+        'test/edge/platform-api.test.ts',
+        'answers the stage throttle with 429 {"error":"RATE_LIMITED"} and the security headers',
+      ),
+      t('test/edge/edge-stage.test.ts', 'put the full web ACL on the API stage and keep its logs in-region, redacted'),
+      t('test/edge/config.test.ts', 'names the deployment and the field of each bad limit'),
+    ],
+    guardedBy: ['Bulwark-WafRateBasedRule'],
   },
   {
     id: 'webhook-verification',
