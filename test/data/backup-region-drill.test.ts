@@ -138,6 +138,17 @@ describe.each(stages.map((s) => [s.stageName, s] as const))('%s: monthly drill f
     const actions = statements.flatMap((s) => [s.Action].flat() as string[]);
     expect(actions.filter((a) => /Delete/.test(a))).toEqual(['rds:DeleteDBInstance']);
     expect(actions.some((a) => a.startsWith('iam:') || a.startsWith('rds-db:') || a === '*')).toBe(false);
+    // Every call the copy drill makes is granted.
+    for (const action of [
+      'rds:DescribeDBInstances',
+      'rds:DescribeDBSnapshots',
+      'rds:RestoreDBInstanceFromDBSnapshot',
+      'rds:AddTagsToResource',
+      'kms:CreateGrant',
+    ]) {
+      expect(actions).toContain(action);
+    }
+    expect(actions).not.toContain('rds:RestoreDBInstanceToPointInTime');
     expect(bySid('UseCopyKeyThroughRds').Condition).toEqual({
       StringEquals: { 'kms:ViaService': `rds.${stage.deployment.backupRegion}.amazonaws.com` },
     });
