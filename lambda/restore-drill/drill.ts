@@ -1,5 +1,11 @@
 /**
- * Restore drill: proves the database can be restored to its latest restorable time within the RTO.
+ * Restore drill: proves the database can be restored within the RTO, and measures how old the data
+ * it restores is (the achieved RPO). Two drills share these steps, differing only in what they
+ * restore from (`DrillConfig.restoreFrom`):
+ *
+ * - `point-in-time` (weekly, primary region): the source instance's latest restorable time (PITR);
+ * - `backup-copy` (monthly, backup region): the newest AWS Backup copy of the source's snapshots,
+ *   encrypted with the backup region's key, into an isolated network of that region.
  *
  * The drill is a sequence of steps (start → check … check → finish, or abort from anywhere) driven
  * by a Step Functions state machine, because a restore takes longer than a Lambda invocation may
@@ -12,10 +18,23 @@ import {
   DBInstanceNotFoundFault,
   DeleteDBInstanceCommand,
   DescribeDBInstancesCommand,
+  DescribeDBSnapshotsCommand,
+  RestoreDBInstanceFromDBSnapshotCommand,
   RestoreDBInstanceToPointInTimeCommand,
   type DBInstance,
+  type DBSnapshot,
   type RDSClient,
 } from '@aws-sdk/client-rds';
+
+/** What a drill restores from. */
+export type RestoreFrom =
+  /** The source instance's latest restorable time (continuous backup), in the source's region. */
+  | { readonly kind: 'point-in-time' }
+  /**
+   * The newest AWS Backup snapshot of the source in this region, i.e. the copy in the backup
+   * region's vault. It must be encrypted with `copyKeyArn`, the key that lives in this region.
+   */
+  | { readonly kind: 'backup-copy'; readonly copyKeyArn: string };
 
 export interface DrillConfig {
   /** Deployment name, the metric dimension. */
@@ -26,6 +45,7 @@ export interface DrillConfig {
   readonly subnetGroupName: string;
   readonly securityGroupId: string;
   readonly parameterGroupName: string;
+  readonly restoreFrom: RestoreFrom;
   /** Recovery time objective, seconds. */
   readonly rtoSeconds: number;
   /** Give up (and delete) after this many seconds. Must be at least the RTO. */
@@ -41,13 +61,17 @@ export interface DrillState {
   readonly targetInstanceId: string;
   /** ISO time the restore was requested. */
   readonly startedAt: string;
-  /** ISO latest restorable time of the source when the drill started. */
+  /** ISO time of the data restored: the latest restorable time, or the copied snapshot's database time. */
   readonly restoreTime: string;
+  /** The snapshot restored (ARN), for a `backup-copy` drill. */
+  readonly recoveryPoint?: string;
 }
 
 export type DrillErrorCode =
   | 'SOURCE_NOT_FOUND'
   | 'NO_RESTORABLE_TIME'
+  | 'NO_RECOVERY_POINT'
+  | 'FOREIGN_KEY'
   | 'RESTORE_REFUSED'
   | 'RESTORE_FAILED'
   | 'TIMEOUT'
@@ -70,6 +94,11 @@ export interface DrillOutcome {
   readonly targetInstanceId: string | null;
   /** Seconds from the restore request to the instance being available; null when it never was. */
   readonly restoreSeconds: number | null;
+  /**
+   * Seconds from the data restored (restoreTime) to the restore request: the RPO the drill
+   * achieved. Null when nothing was chosen to restore.
+   */
+  readonly recoveryPointAgeSeconds: number | null;
   readonly withinRto: boolean;
   readonly errorCode: DrillErrorCode | null;
   /** Whether the temporary instance is known to be gone (or deleting). */
@@ -156,56 +185,143 @@ export async function sweepLeftovers(deps: DrillDeps): Promise<string[]> {
   return leftovers;
 }
 
-/**
- * Step 1: remove leftovers of earlier drills, then restore the source's latest restorable time
- * into a new single-AZ instance.
- */
-export async function startDrill(deps: DrillDeps): Promise<DrillState> {
+/** What a drill restores: the time of its data and, for a copy, the snapshot. */
+interface RestorePoint {
+  readonly restoreTime: Date;
+  readonly recoveryPoint?: string;
+}
+
+const DRILL_TAGS = (config: DrillConfig) => [
+  { Key: 'bulwark:restore-drill', Value: 'true' },
+  { Key: 'bulwark:deployment', Value: config.deployment },
+];
+
+/** The source instance's latest restorable time. */
+async function latestRestorableTime(deps: DrillDeps): Promise<RestorePoint> {
   const { config } = deps;
-  await sweepLeftovers(deps);
   const source = await describe(deps, config.sourceInstanceId);
   if (!source) throw new DrillError('SOURCE_NOT_FOUND', `source instance ${config.sourceInstanceId} not found`);
   if (!source.LatestRestorableTime) {
     throw new DrillError('NO_RESTORABLE_TIME', `source ${config.sourceInstanceId} has no restorable time`);
   }
-  const startedAt = deps.clock.now();
-  const targetInstanceId = targetIdFor(config.targetPrefix, startedAt);
-  assertDrillTarget(config, targetInstanceId);
-  try {
+  return { restoreTime: source.LatestRestorableTime };
+}
+
+/** When a snapshot's data was current: its database time, else when the original was taken. */
+function snapshotTime(s: DBSnapshot): Date | undefined {
+  return s.SnapshotDatabaseTime ?? s.OriginalSnapshotCreateTime ?? s.SnapshotCreateTime;
+}
+
+/**
+ * The newest available AWS Backup snapshot of the source in this region (every page). In the backup
+ * region these are the copies AWS Backup made into the copy vault. The newest must be encrypted with
+ * the region's own copy key: a copy under any other key would not survive the primary region.
+ */
+export async function newestCopy(deps: DrillDeps, copyKeyArn: string): Promise<RestorePoint> {
+  const { config } = deps;
+  let newest: { snapshot: DBSnapshot; at: Date } | undefined;
+  let marker: string | undefined;
+  do {
+    const page = await deps.rds.send(
+      new DescribeDBSnapshotsCommand({
+        DBInstanceIdentifier: config.sourceInstanceId,
+        SnapshotType: 'awsbackup',
+        Marker: marker,
+        MaxRecords: 100,
+      }),
+    );
+    for (const snapshot of page.DBSnapshots ?? []) {
+      const at = snapshotTime(snapshot);
+      if (snapshot.Status !== 'available' || !snapshot.DBSnapshotArn || !at) continue;
+      if (!newest || at.getTime() > newest.at.getTime()) newest = { snapshot, at };
+    }
+    marker = page.Marker;
+  } while (marker);
+  if (!newest) {
+    throw new DrillError('NO_RECOVERY_POINT', `no available backup copy of ${config.sourceInstanceId} in this region`);
+  }
+  if (newest.snapshot.KmsKeyId !== copyKeyArn) {
+    throw new DrillError('FOREIGN_KEY', `the newest copy ${newest.snapshot.DBSnapshotArn} is not under the copy key`);
+  }
+  return { restoreTime: newest.at, recoveryPoint: newest.snapshot.DBSnapshotArn };
+}
+
+async function restore(deps: DrillDeps, point: RestorePoint, targetInstanceId: string): Promise<void> {
+  const { config } = deps;
+  // Both forms: private, single-AZ, no automated backups, deletable, behind the drill's security group.
+  const common = {
+    DBSubnetGroupName: config.subnetGroupName,
+    VpcSecurityGroupIds: [config.securityGroupId],
+    DBParameterGroupName: config.parameterGroupName,
+    MultiAZ: false,
+    PubliclyAccessible: false,
+    DeletionProtection: false,
+    AutoMinorVersionUpgrade: false,
+    CopyTagsToSnapshot: false,
+    BackupRetentionPeriod: 0,
+    Tags: DRILL_TAGS(config),
+  };
+  if (config.restoreFrom.kind === 'point-in-time') {
     await deps.rds.send(
       new RestoreDBInstanceToPointInTimeCommand({
         SourceDBInstanceIdentifier: config.sourceInstanceId,
         TargetDBInstanceIdentifier: targetInstanceId,
         UseLatestRestorableTime: true,
-        DBSubnetGroupName: config.subnetGroupName,
-        VpcSecurityGroupIds: [config.securityGroupId],
-        DBParameterGroupName: config.parameterGroupName,
-        MultiAZ: false,
-        PubliclyAccessible: false,
-        DeletionProtection: false,
-        AutoMinorVersionUpgrade: false,
-        CopyTagsToSnapshot: false,
-        BackupRetentionPeriod: 0,
-        Tags: [
-          { Key: 'bulwark:restore-drill', Value: 'true' },
-          { Key: 'bulwark:deployment', Value: config.deployment },
-        ],
+        ...common,
       }),
     );
+  } else {
+    // A restored snapshot keeps the snapshot's key: the backup region's copy key.
+    await deps.rds.send(
+      new RestoreDBInstanceFromDBSnapshotCommand({
+        DBSnapshotIdentifier: point.recoveryPoint,
+        DBInstanceIdentifier: targetInstanceId,
+        ...common,
+      }),
+    );
+  }
+}
+
+/**
+ * Step 1: remove leftovers of earlier drills, then restore the newest data (the source's latest
+ * restorable time, or the newest backup copy) into a new single-AZ instance.
+ */
+export async function startDrill(deps: DrillDeps): Promise<DrillState> {
+  const { config } = deps;
+  await sweepLeftovers(deps);
+  const point =
+    config.restoreFrom.kind === 'point-in-time'
+      ? await latestRestorableTime(deps)
+      : await newestCopy(deps, config.restoreFrom.copyKeyArn);
+  const startedAt = deps.clock.now();
+  const targetInstanceId = targetIdFor(config.targetPrefix, startedAt);
+  assertDrillTarget(config, targetInstanceId);
+  try {
+    await restore(deps, point, targetInstanceId);
   } catch (e) {
     throw new DrillError('RESTORE_REFUSED', `RDS refused the restore: ${errorName(e)}`);
   }
   deps.reporter.audit('restore_drill.started', {
     deployment: config.deployment,
+    restoreFrom: config.restoreFrom.kind,
     sourceInstanceId: config.sourceInstanceId,
     targetInstanceId,
-    restoreTime: source.LatestRestorableTime.toISOString(),
+    restoreTime: point.restoreTime.toISOString(),
+    ...(point.recoveryPoint ? { recoveryPoint: point.recoveryPoint } : {}),
   });
   return {
     targetInstanceId,
     startedAt: startedAt.toISOString(),
-    restoreTime: source.LatestRestorableTime.toISOString(),
+    restoreTime: point.restoreTime.toISOString(),
+    ...(point.recoveryPoint ? { recoveryPoint: point.recoveryPoint } : {}),
   };
+}
+
+/** Seconds from the data restored to the restore request: the achieved RPO. */
+function recoveryPointAge(state: DrillState | null): number | null {
+  if (!state) return null;
+  const age = (new Date(state.startedAt).getTime() - new Date(state.restoreTime).getTime()) / 1000;
+  return Number.isFinite(age) ? Math.max(0, Math.round(age)) : null;
 }
 
 export interface CheckResult {
@@ -266,9 +382,12 @@ function report(deps: DrillDeps, outcome: DrillOutcome, state: DrillState | null
   deps.reporter.metric(outcome, deps.config, at);
   deps.reporter.audit(outcome.succeeded ? 'restore_drill.succeeded' : 'restore_drill.failed', {
     deployment: deps.config.deployment,
+    restoreFrom: deps.config.restoreFrom.kind,
     sourceInstanceId: deps.config.sourceInstanceId,
     targetInstanceId: outcome.targetInstanceId,
     restoreTime: state?.restoreTime ?? null,
+    recoveryPoint: state?.recoveryPoint ?? null,
+    recoveryPointAgeSeconds: outcome.recoveryPointAgeSeconds,
     restoreSeconds: outcome.restoreSeconds,
     rtoSeconds: deps.config.rtoSeconds,
     withinRto: outcome.withinRto,
@@ -292,6 +411,7 @@ export async function finishDrill(deps: DrillDeps, state: DrillState): Promise<D
     succeeded: cleanedUp && withinRto,
     targetInstanceId: state.targetInstanceId,
     restoreSeconds,
+    recoveryPointAgeSeconds: recoveryPointAge(state),
     withinRto,
     errorCode: cleanedUp ? null : 'DELETE_FAILED',
     cleanedUp,
@@ -320,6 +440,7 @@ export async function abortDrill(
     succeeded: false,
     targetInstanceId,
     restoreSeconds: null,
+    recoveryPointAgeSeconds: recoveryPointAge(state),
     withinRto: false,
     errorCode: cleanedUp ? (known(cause.code) ?? 'RESTORE_FAILED') : 'DELETE_FAILED',
     cleanedUp,
@@ -334,6 +455,8 @@ export async function abortDrill(
 export const DRILL_ERROR_CODES: readonly DrillErrorCode[] = [
   'SOURCE_NOT_FOUND',
   'NO_RESTORABLE_TIME',
+  'NO_RECOVERY_POINT',
+  'FOREIGN_KEY',
   'RESTORE_REFUSED',
   'RESTORE_FAILED',
   'TIMEOUT',
@@ -353,6 +476,9 @@ export function powertoolsReporter(metrics: MetricsRecorder, log: Log): DrillRep
       metrics.addMetric(DRILL_METRICS.failed, MetricUnit.Count, outcome.succeeded ? 0 : 1);
       if (outcome.restoreSeconds !== null) {
         metrics.addMetric(DRILL_METRICS.restoreSeconds, MetricUnit.Seconds, outcome.restoreSeconds);
+      }
+      if (outcome.recoveryPointAgeSeconds !== null) {
+        metrics.addMetric(DRILL_METRICS.recoveryPointAgeSeconds, MetricUnit.Seconds, outcome.recoveryPointAgeSeconds);
       }
       metrics.setTimestamp(at);
       metrics.publishStoredMetrics();

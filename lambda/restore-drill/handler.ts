@@ -32,9 +32,16 @@ export const envSchema = z
     PARAMETER_GROUP_NAME: z.string().check(z.minLength(1)),
     RTO_SECONDS: z.coerce.number().check(z.int(), z.positive()),
     TIMEOUT_SECONDS: z.coerce.number().check(z.int(), z.positive()),
+    /** What the drill restores from. @default point-in-time */
+    RESTORE_FROM: z._default(z.enum(['point-in-time', 'backup-copy']), 'point-in-time'),
+    /** The backup region's copy key; required for (and only for) `backup-copy`. */
+    COPY_KEY_ARN: z.optional(z.string().check(z.regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-f-]+$/))),
   })
   .check(
     z.refine((e) => e.TIMEOUT_SECONDS >= e.RTO_SECONDS, { message: 'TIMEOUT_SECONDS must be at least RTO_SECONDS' }),
+    z.refine((e) => (e.RESTORE_FROM === 'backup-copy') === (e.COPY_KEY_ARN !== undefined), {
+      message: 'COPY_KEY_ARN is required for RESTORE_FROM=backup-copy, and only for it',
+    }),
   );
 
 export function configFromEnv(env: NodeJS.ProcessEnv): DrillConfig {
@@ -52,6 +59,10 @@ export function configFromEnv(env: NodeJS.ProcessEnv): DrillConfig {
     subnetGroupName: e.SUBNET_GROUP_NAME,
     securityGroupId: e.SECURITY_GROUP_ID,
     parameterGroupName: e.PARAMETER_GROUP_NAME,
+    restoreFrom:
+      e.RESTORE_FROM === 'backup-copy' && e.COPY_KEY_ARN
+        ? { kind: 'backup-copy', copyKeyArn: e.COPY_KEY_ARN }
+        : { kind: 'point-in-time' },
     rtoSeconds: e.RTO_SECONDS,
     timeoutSeconds: e.TIMEOUT_SECONDS,
   };
@@ -61,6 +72,7 @@ const stateSchema = z.object({
   targetInstanceId: z.string(),
   startedAt: z.string(),
   restoreTime: z.string(),
+  recoveryPoint: z.optional(z.string()),
 });
 
 export const eventSchema = z.discriminatedUnion('step', [

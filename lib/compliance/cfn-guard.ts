@@ -124,6 +124,8 @@ export const BULWARK_GUARD_EXEMPTIONS: readonly GuardExemption[] = [
   dlq('Operations/Alarms/Undelivered', 'the alarm e-mail subscription (SNS redrive)'),
   dlq('Data/RestoreDrill/ScheduleDeadLetters', "the restore drill's schedule"),
   dlq('Data/Backup/JobFailureDeadLetters', 'the backup job-failure rule'),
+  dlq('BackupVault/Alarms/Undelivered', "the backup region's alarm e-mail subscription (SNS redrive)"),
+  dlq('BackupVault/RestoreDrill/ScheduleDeadLetters', "the backup-copy restore drill's schedule"),
   dlq('Data/Schema/Migrate/DeadLetters', 'the migration function (the schema custom resource)'),
   dlq('Audit/Shipper/Undelivered', 'the audit archive shipper and its schedule'),
   dlq('TenantKeys/TenantKeys/DeadLetters', 'the tenant-keys functions and their schedules'),
@@ -139,6 +141,18 @@ export const BULWARK_GUARD_EXEMPTIONS: readonly GuardExemption[] = [
     rule: 'lambda_inside_vpc_check',
     reason:
       "The token authorizer holds no data access (no database, secrets or keys) and must fetch the identity provider's public JWKS, which the isolated data VPC (no internet route) cannot reach.",
+  },
+  {
+    path: 'BackupVault/RestoreDrill/Function/Default',
+    rule: 'lambda_inside_vpc_check',
+    reason:
+      'The backup-copy restore drill calls only the RDS API of its region and holds no data access (no database credentials; the restore network admits nothing); in the isolated restore network it would need an RDS endpoint in every zone for a monthly run.',
+  },
+  {
+    path: 'BackupVault/Custom::VpcRestrictDefaultSGCustomResourceProvider/Handler',
+    rule: 'lambda_inside_vpc_check',
+    reason:
+      "CDK's deploy-time provider behind restrictDefaultSecurityGroup of the restore network: it only revokes the default security group's rules through the EC2 API during deployments and holds no data access.",
   },
   {
     path: 'Data/Custom::VpcRestrictDefaultSGCustomResourceProvider/Handler',

@@ -44,6 +44,11 @@ export const AUDIT_PARAMETERS: Readonly<Record<string, string>> = {
 /** The application database every function connects to (migrations create its schema). */
 export const APPLICATION_DATABASE = 'bulwark';
 
+/** The database instance's identifier in a deployment; its backup copies carry it too. */
+export function databaseInstanceIdentifier(deployment: string): string {
+  return `bulwark-${deployment}`;
+}
+
 /** Characters left out of generated passwords (they break connection strings and shell quoting). */
 const EXCLUDED_PASSWORD_CHARACTERS = ' %+~`#$&*()|[]{}:;<>?!\'/@"\\';
 

@@ -45,7 +45,7 @@ export interface RestoreDrillProps {
 }
 
 /** How cdk-nag spells an ARN in a finding id: literal when the stack's environment is. */
-function findingArn(stack: Stack, arn: string): string {
+export function findingArn(stack: Stack, arn: string): string {
   const resolved: unknown = stack.resolve(arn);
   if (typeof resolved !== 'string') throw new Error('RestoreDrill needs a stack with a concrete account and region');
   return resolved;
@@ -160,180 +160,232 @@ export class RestoreDrill extends Construct {
       'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
       'RDS needs GenerateDataKey and GenerateDataKeyWithoutPlaintext on the database key to restore it; limited by kms:ViaService to RDS.',
     );
-    const invoke = (name: string, payload: Record<string, unknown>, resultPath: string) =>
-      new tasks.LambdaInvoke(this, name, {
-        lambdaFunction: fn,
-        payload: sfn.TaskInput.fromObject(payload),
-        payloadResponseOnly: true,
-        resultPath,
-        retryOnServiceExceptions: true,
-      });
-
-    const abort = invoke('Abort', { step: 'abort', 'state.$': '$.drill', 'error.$': '$.error' }, '$.outcome').addRetry({
-      errors: ['DELETE_FAILED', 'States.TaskFailed'],
-      interval: Duration.minutes(2),
-      maxAttempts: 5,
-      backoffRate: 2,
-    });
-    const failed = new sfn.Fail(this, 'DrillFailed', { error: 'RestoreDrillFailed', cause: 'See the drill log' });
-    abort.next(failed);
-
-    const start = invoke('Start', { step: 'start' }, '$.drill').addRetry({
-      errors: ['ThrottlingException', 'Throttling'],
-      maxAttempts: 3,
-    });
-    const wait = new sfn.Wait(this, 'WaitForRestore', {
-      time: sfn.WaitTime.duration(props.pollInterval ?? Duration.minutes(1)),
-    });
-    const check = invoke('Check', { step: 'check', 'state.$': '$.drill' }, '$.check');
-    const finish = invoke('Finish', { step: 'finish', 'state.$': '$.drill' }, '$.outcome');
-    const catchAll = { resultPath: '$.error', errors: [sfn.Errors.ALL] };
-    // Before Start there is no instance: abort with a null state.
-    start.addCatch(
-      new sfn.Pass(this, 'NoInstance', { result: sfn.Result.fromObject({}), resultPath: '$.drill' }).next(abort),
-      catchAll,
-    );
-    check.addCatch(abort, catchAll);
-    finish.addCatch(abort, catchAll);
-
-    const definition = start
-      .next(wait)
-      .next(check)
-      .next(
-        new sfn.Choice(this, 'Available?')
-          .when(sfn.Condition.booleanEquals('$.check.available', true), finish.next(new sfn.Succeed(this, 'Done')))
-          .otherwise(wait),
-      );
-
-    const machineLogs = new logs.LogGroup(this, 'StateMachineLogs', {
-      encryptionKey: props.logKey,
-      retention: logs.RetentionDays.ONE_YEAR,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    const machineRole = new ServiceRole(this, 'StateMachineRole', {
-      assumedBy: new iam.ServicePrincipal('states.amazonaws.com'),
-      description: 'Restore drill state machine: invoke the drill function, log, trace',
-      statements: [
-        new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [fn.functionArn] }),
-        new iam.PolicyStatement({
-          // Vended log delivery and X-Ray: these actions support no resource-level permissions.
-          actions: [
-            'logs:CreateLogDelivery',
-            'logs:GetLogDelivery',
-            'logs:UpdateLogDelivery',
-            'logs:DeleteLogDelivery',
-            'logs:ListLogDeliveries',
-            'logs:PutResourcePolicy',
-            'logs:DescribeResourcePolicies',
-            'logs:DescribeLogGroups',
-            'xray:PutTraceSegments',
-            'xray:PutTelemetryRecords',
-            'xray:GetSamplingRules',
-            'xray:GetSamplingTargets',
-          ],
-          resources: ['*'],
-        }),
-      ],
-    });
-    acknowledge(
-      machineRole.policy,
-      'AwsSolutions-IAM5[Resource::*]',
-      'CloudWatch Logs vended-delivery actions and X-Ray trace/sampling actions that Step Functions logging and tracing need support no resource-level permissions.',
-    );
-    const stateMachine = new sfn.StateMachine(this, 'StateMachine', {
-      role: machineRole.role,
-      definitionBody: sfn.DefinitionBody.fromChainable(definition),
-      stateMachineType: sfn.StateMachineType.STANDARD,
-      timeout: Duration.seconds(timeout.toSeconds() + Duration.hours(1).toSeconds()),
-      tracingEnabled: true,
-      logs: { destination: machineLogs, level: sfn.LogLevel.ALL, includeExecutionData: false },
-    });
-    machineRole.requiredBy(stateMachine);
-
-    const scheduleRole = new ServiceRole(this, 'ScheduleRole', {
-      assumedBy: new iam.ServicePrincipal('events.amazonaws.com'),
-      description: 'Restore drill schedule: start the drill state machine',
-      statements: [
-        new iam.PolicyStatement({ actions: ['states:StartExecution'], resources: [stateMachine.stateMachineArn] }),
-      ],
-    });
-    // A schedule that cannot start the drill lands here, and alarms.
-    allowEventsToUseKey(props.logKey);
-    const undelivered = deadLetterQueue(this, 'ScheduleDeadLetters', {
-      encryptionKey: props.logKey,
-      deadLetterOf: 'the restore-drill schedule target (an alarm watches it)',
-    });
-    new events.Rule(this, 'Schedule', {
-      description: 'Restore drill',
+    const run = orchestrateDrill(this, {
+      fn,
+      deployment: props.deployment,
+      logKey: props.logKey,
+      alarmTopic: props.alarmTopic,
       schedule: props.schedule ?? events.Schedule.cron({ minute: '0', hour: '4', weekDay: 'SUN' }),
-      targets: [
-        new targets.SfnStateMachine(stateMachine, {
-          role: scheduleRole.role,
-          deadLetterQueue: undelivered,
-          retryAttempts: 3,
-          maxEventAge: Duration.hours(2),
-        }),
-      ],
+      rto,
+      timeout,
+      pollInterval: props.pollInterval ?? Duration.minutes(1),
+      texts: WEEKLY_TEXTS,
     });
-
-    const metric = (metricName: string, statistic: string) =>
-      new cloudwatch.Metric({
-        namespace: DRILL_METRICS.namespace,
-        metricName,
-        dimensionsMap: { [DRILL_METRICS.dimension]: props.deployment },
-        statistic,
-        period: Duration.days(1),
-      });
-    const alarmAction = new actions.SnsAction(props.alarmTopic);
-    const failedAlarm = new cloudwatch.Alarm(this, 'FailedAlarm', {
-      alarmDescription: 'A database restore drill failed (see the restore-drill log for the error code)',
-      metric: metric(DRILL_METRICS.failed, 'Maximum'),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    const rtoAlarm = new cloudwatch.Alarm(this, 'RtoAlarm', {
-      alarmDescription: `A database restore drill took longer than the ${rto.toHumanString()} RTO`,
-      metric: metric(DRILL_METRICS.restoreSeconds, 'Maximum'),
-      threshold: rto.toSeconds(),
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    // Catches runs that die before the function can report (permissions, throttling, bugs).
-    const executionAlarm = new cloudwatch.Alarm(this, 'ExecutionAlarm', {
-      alarmDescription: 'The restore drill state machine failed, timed out or was aborted',
-      metric: new cloudwatch.MathExpression({
-        expression: 'failed + timedOut + aborted',
-        usingMetrics: {
-          failed: stateMachine.metricFailed({ period: Duration.hours(1), statistic: 'Sum' }),
-          timedOut: stateMachine.metricTimedOut({ period: Duration.hours(1), statistic: 'Sum' }),
-          aborted: stateMachine.metricAborted({ period: Duration.hours(1), statistic: 'Sum' }),
-        },
-        period: Duration.hours(1),
-      }),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    const scheduleAlarm = undeliveredAlarm(
-      this,
-      'ScheduleAlarm',
-      undelivered,
-      'The restore drill schedule could not start the drill',
-    );
-    for (const alarm of [failedAlarm, rtoAlarm, executionAlarm, scheduleAlarm]) {
-      alarm.addAlarmAction(alarmAction);
-      alarm.addOkAction(alarmAction);
-    }
 
     this.function = fn;
-    this.stateMachine = stateMachine;
+    this.stateMachine = run.stateMachine;
     this.securityGroup = securityGroup;
-    this.failedAlarm = failedAlarm;
-    this.rtoAlarm = rtoAlarm;
-    this.executionAlarm = executionAlarm;
+    this.failedAlarm = run.failedAlarm;
+    this.rtoAlarm = run.rtoAlarm;
+    this.executionAlarm = run.executionAlarm;
   }
+}
+
+/** What the shared orchestration names in descriptions (the weekly drill's are kept as they were). */
+export interface DrillTexts {
+  readonly machineRole: string;
+  readonly scheduleRole: string;
+  readonly deadLetterOf: string;
+  readonly schedule: string;
+  readonly failed: string;
+  readonly slowerThanRto: (rto: Duration) => string;
+  readonly execution: string;
+  readonly undelivered: string;
+}
+
+const WEEKLY_TEXTS: DrillTexts = {
+  machineRole: 'Restore drill state machine: invoke the drill function, log, trace',
+  scheduleRole: 'Restore drill schedule: start the drill state machine',
+  deadLetterOf: 'the restore-drill schedule target (an alarm watches it)',
+  schedule: 'Restore drill',
+  failed: 'A database restore drill failed (see the restore-drill log for the error code)',
+  slowerThanRto: (rto) => `A database restore drill took longer than the ${rto.toHumanString()} RTO`,
+  execution: 'The restore drill state machine failed, timed out or was aborted',
+  undelivered: 'The restore drill schedule could not start the drill',
+};
+
+export interface OrchestrationProps {
+  readonly fn: lambda.IFunction;
+  readonly deployment: string;
+  readonly logKey: kms.IKey;
+  readonly alarmTopic: sns.ITopic;
+  readonly schedule: events.Schedule;
+  readonly rto: Duration;
+  /** A restore still pending after this fails (and is deleted). */
+  readonly timeout: Duration;
+  readonly pollInterval: Duration;
+  readonly texts: DrillTexts;
+}
+
+/**
+ * The drill's run, shared by both drills: a Step Functions state machine (Start, Wait/Check until
+ * available, Finish; Abort, retried, from every step), its schedule with a dead-letter queue, and
+ * the alarms (drill failed, slower than the RTO, execution failed/timed out/aborted, schedule
+ * undeliverable), all in `scope` so that each drill keeps its construct paths.
+ */
+export function orchestrateDrill(scope: Construct, props: OrchestrationProps) {
+  const invoke = (name: string, payload: Record<string, unknown>, resultPath: string) =>
+    new tasks.LambdaInvoke(scope, name, {
+      lambdaFunction: props.fn,
+      payload: sfn.TaskInput.fromObject(payload),
+      payloadResponseOnly: true,
+      resultPath,
+      retryOnServiceExceptions: true,
+    });
+
+  const abort = invoke('Abort', { step: 'abort', 'state.$': '$.drill', 'error.$': '$.error' }, '$.outcome').addRetry({
+    errors: ['DELETE_FAILED', 'States.TaskFailed'],
+    interval: Duration.minutes(2),
+    maxAttempts: 5,
+    backoffRate: 2,
+  });
+  const failed = new sfn.Fail(scope, 'DrillFailed', { error: 'RestoreDrillFailed', cause: 'See the drill log' });
+  abort.next(failed);
+
+  const start = invoke('Start', { step: 'start' }, '$.drill').addRetry({
+    errors: ['ThrottlingException', 'Throttling'],
+    maxAttempts: 3,
+  });
+  const wait = new sfn.Wait(scope, 'WaitForRestore', {
+    time: sfn.WaitTime.duration(props.pollInterval),
+  });
+  const check = invoke('Check', { step: 'check', 'state.$': '$.drill' }, '$.check');
+  const finish = invoke('Finish', { step: 'finish', 'state.$': '$.drill' }, '$.outcome');
+  const catchAll = { resultPath: '$.error', errors: [sfn.Errors.ALL] };
+  // Before Start there is no instance: abort with a null state.
+  start.addCatch(
+    new sfn.Pass(scope, 'NoInstance', { result: sfn.Result.fromObject({}), resultPath: '$.drill' }).next(abort),
+    catchAll,
+  );
+  check.addCatch(abort, catchAll);
+  finish.addCatch(abort, catchAll);
+
+  const definition = start
+    .next(wait)
+    .next(check)
+    .next(
+      new sfn.Choice(scope, 'Available?')
+        .when(sfn.Condition.booleanEquals('$.check.available', true), finish.next(new sfn.Succeed(scope, 'Done')))
+        .otherwise(wait),
+    );
+
+  const machineLogs = new logs.LogGroup(scope, 'StateMachineLogs', {
+    encryptionKey: props.logKey,
+    retention: logs.RetentionDays.ONE_YEAR,
+    removalPolicy: RemovalPolicy.RETAIN,
+  });
+  const machineRole = new ServiceRole(scope, 'StateMachineRole', {
+    assumedBy: new iam.ServicePrincipal('states.amazonaws.com'),
+    description: props.texts.machineRole,
+    statements: [
+      new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [props.fn.functionArn] }),
+      new iam.PolicyStatement({
+        // Vended log delivery and X-Ray: these actions support no resource-level permissions.
+        actions: [
+          'logs:CreateLogDelivery',
+          'logs:GetLogDelivery',
+          'logs:UpdateLogDelivery',
+          'logs:DeleteLogDelivery',
+          'logs:ListLogDeliveries',
+          'logs:PutResourcePolicy',
+          'logs:DescribeResourcePolicies',
+          'logs:DescribeLogGroups',
+          'xray:PutTraceSegments',
+          'xray:PutTelemetryRecords',
+          'xray:GetSamplingRules',
+          'xray:GetSamplingTargets',
+        ],
+        resources: ['*'],
+      }),
+    ],
+  });
+  acknowledge(
+    machineRole.policy,
+    'AwsSolutions-IAM5[Resource::*]',
+    'CloudWatch Logs vended-delivery actions and X-Ray trace/sampling actions that Step Functions logging and tracing need support no resource-level permissions.',
+  );
+  const stateMachine = new sfn.StateMachine(scope, 'StateMachine', {
+    role: machineRole.role,
+    definitionBody: sfn.DefinitionBody.fromChainable(definition),
+    stateMachineType: sfn.StateMachineType.STANDARD,
+    timeout: Duration.seconds(props.timeout.toSeconds() + Duration.hours(1).toSeconds()),
+    tracingEnabled: true,
+    logs: { destination: machineLogs, level: sfn.LogLevel.ALL, includeExecutionData: false },
+  });
+  machineRole.requiredBy(stateMachine);
+
+  const scheduleRole = new ServiceRole(scope, 'ScheduleRole', {
+    assumedBy: new iam.ServicePrincipal('events.amazonaws.com'),
+    description: props.texts.scheduleRole,
+    statements: [
+      new iam.PolicyStatement({ actions: ['states:StartExecution'], resources: [stateMachine.stateMachineArn] }),
+    ],
+  });
+  // A schedule that cannot start the drill lands here, and alarms.
+  allowEventsToUseKey(props.logKey);
+  const undelivered = deadLetterQueue(scope, 'ScheduleDeadLetters', {
+    encryptionKey: props.logKey,
+    deadLetterOf: props.texts.deadLetterOf,
+  });
+  new events.Rule(scope, 'Schedule', {
+    description: props.texts.schedule,
+    schedule: props.schedule,
+    targets: [
+      new targets.SfnStateMachine(stateMachine, {
+        role: scheduleRole.role,
+        deadLetterQueue: undelivered,
+        retryAttempts: 3,
+        maxEventAge: Duration.hours(2),
+      }),
+    ],
+  });
+
+  const metric = (metricName: string, statistic: string) =>
+    new cloudwatch.Metric({
+      namespace: DRILL_METRICS.namespace,
+      metricName,
+      dimensionsMap: { [DRILL_METRICS.dimension]: props.deployment },
+      statistic,
+      period: Duration.days(1),
+    });
+  const alarmAction = new actions.SnsAction(props.alarmTopic);
+  const failedAlarm = new cloudwatch.Alarm(scope, 'FailedAlarm', {
+    alarmDescription: props.texts.failed,
+    metric: metric(DRILL_METRICS.failed, 'Maximum'),
+    threshold: 1,
+    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    evaluationPeriods: 1,
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+  });
+  const rtoAlarm = new cloudwatch.Alarm(scope, 'RtoAlarm', {
+    alarmDescription: props.texts.slowerThanRto(props.rto),
+    metric: metric(DRILL_METRICS.restoreSeconds, 'Maximum'),
+    threshold: props.rto.toSeconds(),
+    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+    evaluationPeriods: 1,
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+  });
+  // Catches runs that die before the function can report (permissions, throttling, bugs).
+  const executionAlarm = new cloudwatch.Alarm(scope, 'ExecutionAlarm', {
+    alarmDescription: props.texts.execution,
+    metric: new cloudwatch.MathExpression({
+      expression: 'failed + timedOut + aborted',
+      usingMetrics: {
+        failed: stateMachine.metricFailed({ period: Duration.hours(1), statistic: 'Sum' }),
+        timedOut: stateMachine.metricTimedOut({ period: Duration.hours(1), statistic: 'Sum' }),
+        aborted: stateMachine.metricAborted({ period: Duration.hours(1), statistic: 'Sum' }),
+      },
+      period: Duration.hours(1),
+    }),
+    threshold: 1,
+    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    evaluationPeriods: 1,
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+  });
+  const scheduleAlarm = undeliveredAlarm(scope, 'ScheduleAlarm', undelivered, props.texts.undelivered);
+  for (const alarm of [failedAlarm, rtoAlarm, executionAlarm, scheduleAlarm]) {
+    alarm.addAlarmAction(alarmAction);
+    alarm.addOkAction(alarmAction);
+  }
+  return { stateMachine, failedAlarm, rtoAlarm, executionAlarm, metric, alarmAction };
 }

@@ -8,7 +8,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import type { DeploymentConfig } from '../config';
 import { DatabaseBackup } from '../data/backup';
-import { PROXY_PORT, PostgresDatabase, type DatabaseUserSecrets } from '../data/database';
+import { PROXY_PORT, PostgresDatabase, databaseInstanceIdentifier, type DatabaseUserSecrets } from '../data/database';
 import { DatabaseAccess } from '../data/database-access';
 import { customerKey } from '../observability/keys';
 import { APP_SUBNETS, DataNetwork } from '../data/network';
@@ -98,7 +98,7 @@ export class DataStack extends Stack {
       clients: [apiSecurityGroup],
       instanceClients: [migrationSecurityGroup],
       endpointSecurityGroup: network.endpointSecurityGroup,
-      instanceIdentifier: `bulwark-${deployment.name}`,
+      instanceIdentifier: databaseInstanceIdentifier(deployment.name),
       secretsManagerEndpoint: network.endpoints.SecretsManager,
       instanceType: new ec2.InstanceType(cfg.databaseInstanceType),
       allocatedStorageGiB: cfg.allocatedStorageGiB,

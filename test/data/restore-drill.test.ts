@@ -23,6 +23,7 @@ import {
 } from '../../lambda/restore-drill/drill';
 import { configFromEnv, createHandler } from '../../lambda/restore-drill/handler';
 import { defined } from '../support/defined';
+import { runLikeStateMachine } from '../support/restore-drill';
 import { RecordingLog, RecordingMetrics } from '../support/observability';
 
 const config: DrillConfig = {
@@ -32,6 +33,7 @@ const config: DrillConfig = {
   subnetGroupName: 'data-subnets',
   securityGroupId: 'sg-0123456789abcdef0',
   parameterGroupName: 'bulwark-pg17',
+  restoreFrom: { kind: 'point-in-time' },
   rtoSeconds: 3600,
   timeoutSeconds: 7200,
 };
@@ -247,6 +249,8 @@ describe('restore drill: finish', () => {
       succeeded: true,
       targetInstanceId: state.targetInstanceId,
       restoreSeconds: 1500,
+      // The latest restorable time was 108 s old when the restore was requested.
+      recoveryPointAgeSeconds: 108,
       withinRto: true,
       errorCode: null,
       cleanedUp: true,
@@ -259,7 +263,14 @@ describe('restore drill: finish', () => {
     expect(h.metrics).toHaveLength(1);
     expect(h.audits.at(-1)).toMatchObject({
       event: 'restore_drill.succeeded',
-      detail: { restoreSeconds: 1500, rtoSeconds: 3600, withinRto: true, restoreTime: LATEST.toISOString() },
+      detail: {
+        restoreFrom: 'point-in-time',
+        restoreSeconds: 1500,
+        recoveryPointAgeSeconds: 108,
+        rtoSeconds: 3600,
+        withinRto: true,
+        restoreTime: LATEST.toISOString(),
+      },
     });
   });
 
@@ -334,48 +345,6 @@ describe('restore drill: abort', () => {
     expect(h.rds.commandCalls(DeleteDBInstanceCommand)).toHaveLength(0);
   });
 });
-
-/**
- * Drives the handler the way the state machine does (Start → Wait/Check … → Finish, any failure →
- * Abort, Abort retried on DELETE_FAILED up to 5 times).
- */
-async function runLikeStateMachine(
-  handler: (e: unknown) => Promise<unknown>,
-  advance: (s: number) => void,
-): Promise<{ outcome: unknown; failed: boolean }> {
-  let drill: unknown = {};
-  const abort = async (errorName: string) => {
-    for (let attempt = 0; attempt < 6; attempt++) {
-      try {
-        return { outcome: await handler({ step: 'abort', state: drill, error: { Error: errorName } }), failed: true };
-      } catch (e) {
-        if ((e as Error).name !== 'DELETE_FAILED') throw e;
-        advance(120);
-      }
-    }
-    return { outcome: null, failed: true };
-  };
-  try {
-    drill = await handler({ step: 'start' });
-  } catch (e) {
-    return abort((e as Error).name);
-  }
-  for (;;) {
-    advance(60);
-    let check: { available: boolean };
-    try {
-      check = (await handler({ step: 'check', state: drill })) as { available: boolean };
-    } catch (e) {
-      return abort((e as Error).name);
-    }
-    if (check.available) break;
-  }
-  try {
-    return { outcome: await handler({ step: 'finish', state: drill }), failed: false };
-  } catch (e) {
-    return abort((e as Error).name);
-  }
-}
 
 describe('restore drill: whole run through the handler', () => {
   it('always deletes the temporary instance, whichever step fails (property)', async () => {
@@ -470,6 +439,7 @@ describe('restore drill: outputs and configuration', () => {
       succeeded: true,
       targetInstanceId: 'bulwark-prod-eu-drill-20261122040000',
       restoreSeconds: 1234,
+      recoveryPointAgeSeconds: 300,
       withinRto: true,
       errorCode: null,
       cleanedUp: true,
@@ -479,8 +449,12 @@ describe('restore drill: outputs and configuration', () => {
     expect(metrics.published).toEqual([
       {
         dimensions: { Deployment: 'prod-eu' },
-        values: { RestoreDrillFailed: 0, RestoreDrillSeconds: 1234 },
-        units: { RestoreDrillFailed: 'Count', RestoreDrillSeconds: 'Seconds' },
+        values: { RestoreDrillFailed: 0, RestoreDrillSeconds: 1234, RestoreDrillRecoveryPointAgeSeconds: 300 },
+        units: {
+          RestoreDrillFailed: 'Count',
+          RestoreDrillSeconds: 'Seconds',
+          RestoreDrillRecoveryPointAgeSeconds: 'Seconds',
+        },
         timestamp: T0.getTime(),
       },
     ]);
@@ -496,6 +470,7 @@ describe('restore drill: outputs and configuration', () => {
         succeeded: false,
         targetInstanceId: null,
         restoreSeconds: null,
+        recoveryPointAgeSeconds: null,
         withinRto: false,
         errorCode: 'RESTORE_REFUSED',
         cleanedUp: true,

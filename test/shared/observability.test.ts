@@ -35,6 +35,7 @@ describe('createObservability', () => {
           succeeded: false,
           targetInstanceId: 'bulwark-prod-eu-drill-1',
           restoreSeconds: 4000,
+          recoveryPointAgeSeconds: 86400,
           withinRto: false,
           errorCode: 'RESTORE_REFUSED',
           cleanedUp: true,
@@ -46,6 +47,7 @@ describe('createObservability', () => {
           subnetGroupName: 'g',
           securityGroupId: 'sg-1',
           parameterGroupName: 'p',
+          restoreFrom: { kind: 'point-in-time' },
           rtoSeconds: 3600,
           timeoutSeconds: 7200,
         },
@@ -63,6 +65,7 @@ describe('createObservability', () => {
               Metrics: [
                 { Name: 'RestoreDrillFailed', Unit: 'Count' },
                 { Name: 'RestoreDrillSeconds', Unit: 'Seconds' },
+                { Name: 'RestoreDrillRecoveryPointAgeSeconds', Unit: 'Seconds' },
               ],
             },
           ],
@@ -70,6 +73,7 @@ describe('createObservability', () => {
         Deployment: 'prod-eu',
         RestoreDrillFailed: 1,
         RestoreDrillSeconds: 4000,
+        RestoreDrillRecoveryPointAgeSeconds: 86400,
       },
     ]);
   });

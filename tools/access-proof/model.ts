@@ -358,6 +358,14 @@ class Resolver {
           arn,
         };
       }
+      case 'AWS::RDS::DBSubnetGroup': {
+        const name = named('DBSubnetGroupName', true, 255);
+        return { type: r.Type, ref: name, atts: {}, arn: arnOf('rds', `subgrp:${name}`) };
+      }
+      case 'AWS::RDS::DBParameterGroup': {
+        const name = named('DBParameterGroupName', true, 255);
+        return { type: r.Type, ref: name, atts: {}, arn: arnOf('rds', `pg:${name}`) };
+      }
       case 'AWS::SecretsManager::Secret': {
         const arn = arnOf('secretsmanager', `secret:${named('Name', false, 256)}-${id.slice(0, 6)}`);
         return { type: r.Type, ref: arn, atts: { Id: arn }, arn };

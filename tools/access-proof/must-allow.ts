@@ -93,6 +93,12 @@ const ALARM = 'arn:aws:cloudwatch:${region}:${account}:alarm:${Data/RestoreDrill
 const BACKUP_JOB_RULE = '${Data/Backup/JobFailures}';
 
 const REPLICATION_ROLE = 'Audit/Replication/Role/Role';
+
+const BACKUP_REGION = '${BackupVault/Key|region}';
+const COPY_DRILL_ROLE = 'BackupVault/RestoreDrill/Function/Role';
+/** An instance the monthly drill creates: `bulwark-<deployment>-copy-drill-<yyyymmddhhmmss>`. */
+export const COPY_DRILL_INSTANCE = `arn:aws:rds:${BACKUP_REGION}:\${account}:db:bulwark-\${deployment}-copy-drill-20261201050000`;
+const BACKUP_REGION_ALARM = `arn:aws:cloudwatch:${BACKUP_REGION}:\${account}:alarm:\${BackupVault/RestoreDrill/FailedAlarm|name}`;
 const REPLICA_KEY = 'BackupVault/AuditReplicas/Key';
 
 /**
@@ -639,6 +645,97 @@ export const MUST_ALLOW: readonly AccessRow[] = [
     'each recovery point is copied to the locked vault in the backup region',
     'rds.${BackupVault/Key|region}.amazonaws.com',
   ),
+  // The monthly restore drill from the copy, in the backup region (issue 15).
+  {
+    id: 'copy-drill-restores-from-backup-copy',
+    who: { role: COPY_DRILL_ROLE },
+    action: 'rds:RestoreDBInstanceFromDBSnapshot',
+    resource: `arn:aws:rds:${BACKUP_REGION}:\${account}:snapshot:awsbackup:copyjob-00000000-0000-4000-8000-000000000003`,
+    why: 'the monthly drill restores the newest AWS Backup copy in the backup region',
+  },
+  {
+    id: 'copy-drill-restores-into-drill-instance',
+    who: { role: COPY_DRILL_ROLE },
+    action: 'rds:RestoreDBInstanceFromDBSnapshot',
+    resource: COPY_DRILL_INSTANCE,
+    why: 'the copy is restored into a drill-named instance',
+  },
+  {
+    id: 'copy-drill-restores-into-isolated-subnets',
+    who: { role: COPY_DRILL_ROLE },
+    action: 'rds:RestoreDBInstanceFromDBSnapshot',
+    resource: `arn:aws:rds:${BACKUP_REGION}:\${account}:subgrp:\${BackupVault/RestoreNetwork/Subnets|name}`,
+    why: 'the restored instance is placed in the isolated restore network',
+  },
+  {
+    id: 'copy-drill-tags-drill-instance',
+    who: { role: COPY_DRILL_ROLE },
+    action: 'rds:AddTagsToResource',
+    resource: COPY_DRILL_INSTANCE,
+    why: 'the drill tags what it restores, and deletes only what carries the tag',
+  },
+  {
+    id: 'copy-drill-grants-copy-key-to-rds',
+    who: { role: COPY_DRILL_ROLE },
+    action: 'kms:CreateGrant',
+    resource: '${BackupVault/Key}',
+    context: { 'kms:ViaService': `rds.${BACKUP_REGION}.amazonaws.com`, 'kms:GrantIsForAWSResource': 'true' },
+    why: "the copy is encrypted with the backup region's key: RDS needs a grant on it to restore",
+  },
+  {
+    id: 'copy-drill-deletes-drill-instance',
+    who: { role: COPY_DRILL_ROLE },
+    action: 'rds:DeleteDBInstance',
+    resource: COPY_DRILL_INSTANCE,
+    context: { 'aws:ResourceTag/bulwark:restore-drill': 'true' },
+    why: 'every restored drill instance is deleted, whatever happened',
+  },
+  ownLogs('copy-drill-own-logs', COPY_DRILL_ROLE, 'BackupVault/RestoreDrill/Function/Logs'),
+  {
+    ...logsOnKey('logs-key-copy-drill', 'BackupVault/RestoreDrill/Function/Logs', 'BackupVault/DrillLogKey'),
+    // CloudWatch Logs of the backup region, where the log group lives.
+    who: { service: `logs.${BACKUP_REGION}.amazonaws.com` },
+  },
+  {
+    id: 'events-dead-letters-copy-drill',
+    who: { service: 'events.amazonaws.com' },
+    action: 'sqs:SendMessage',
+    resource: '${BackupVault/RestoreDrill/ScheduleDeadLetters}',
+    context: { 'aws:SourceArn': '${BackupVault/RestoreDrill/Schedule}', ...sourceAccount },
+    why: 'a monthly drill that cannot be started is kept (and alarms)',
+  },
+  {
+    id: 'events-encrypts-copy-drill-dead-letters',
+    who: { service: 'events.amazonaws.com' },
+    action: 'kms:GenerateDataKey',
+    resource: '${BackupVault/DrillLogKey}',
+    context: { 'aws:SourceArn': '${BackupVault/RestoreDrill/Schedule}', ...sourceAccount },
+    why: "the monthly drill's dead-letter queue is encrypted with the backup region's drill log key",
+  },
+  {
+    id: 'cloudwatch-publishes-backup-region-alarms',
+    who: { service: 'cloudwatch.amazonaws.com' },
+    action: 'sns:Publish',
+    resource: '${BackupVault/Alarms/Topic}',
+    context: { 'aws:SourceArn': BACKUP_REGION_ALARM, ...sourceAccount },
+    why: "the monthly drill's alarms publish to the backup region's topic (alarms reach only topics of their region)",
+  },
+  {
+    id: 'cloudwatch-uses-backup-region-alarm-key',
+    who: { service: 'cloudwatch.amazonaws.com' },
+    action: 'kms:GenerateDataKey',
+    resource: '${BackupVault/Alarms/Key}',
+    context: { 'aws:SourceArn': BACKUP_REGION_ALARM, ...sourceAccount },
+    why: "the backup region's topic is encrypted: CloudWatch needs a data key to publish",
+  },
+  {
+    id: 'sns-decrypts-backup-region-alarms',
+    who: { service: 'sns.amazonaws.com' },
+    action: 'kms:Decrypt',
+    resource: '${BackupVault/Alarms/Key}',
+    context: { 'aws:SourceArn': '${BackupVault/Alarms/Topic}', ...sourceAccount },
+    why: 'SNS decrypts the alarm to deliver it to the e-mail subscription',
+  },
   {
     id: 'backup-copies-into-copy-vault',
     who: { role: BACKUP_ROLE },

@@ -2,7 +2,11 @@
  * Every isolation and immutability promise. Each row must evaluate to Deny against the synthesized
  * policies of every shipped deployment (`npm test`, docs/access-proof.md).
  */
+import { COPY_DRILL_INSTANCE } from './must-allow';
 import type { AccessRow } from './rows';
+
+const BACKUP_REGION = '${BackupVault/Key|region}';
+const COPY_DRILL_ROLE = 'BackupVault/RestoreDrill/Function/Role';
 
 const sourceAccount = { 'aws:SourceAccount': '${account}' };
 const orgContext = (org: string) => ({
@@ -215,6 +219,55 @@ export const MUST_DENY: readonly AccessRow[] = [
     resource: '${Data/BackupKey}',
     context: { 'kms:GrantIsForAWSResource': 'false' },
     why: "the key policy's grant Deny holds whatever IAM allows: no grant of a platform key to a person",
+  },
+
+  // The monthly drill touches only what it creates (issue 15).
+  {
+    id: 'copy-drill-deletes-the-database-name',
+    who: { role: COPY_DRILL_ROLE },
+    action: 'rds:DeleteDBInstance',
+    resource: `arn:aws:rds:${BACKUP_REGION}:\${account}:db:bulwark-\${deployment}`,
+    context: { 'aws:ResourceTag/bulwark:restore-drill': 'true' },
+    why: "the drill cannot delete an instance it did not create, not even one restored by hand under the database's name",
+  },
+  {
+    id: 'copy-drill-deletes-untagged-drill-named-instance',
+    who: { role: COPY_DRILL_ROLE },
+    action: 'rds:DeleteDBInstance',
+    resource: COPY_DRILL_INSTANCE,
+    why: 'a drill-named instance without the drill tag was not made by the drill: it stays',
+  },
+  {
+    id: 'copy-drill-restores-into-other-instance',
+    who: { role: COPY_DRILL_ROLE },
+    action: 'rds:RestoreDBInstanceFromDBSnapshot',
+    resource: `arn:aws:rds:${BACKUP_REGION}:\${account}:db:bulwark-\${deployment}`,
+    why: 'a restore creates only drill-named instances',
+  },
+  {
+    id: 'copy-drill-restores-manual-snapshot',
+    who: { role: COPY_DRILL_ROLE },
+    action: 'rds:RestoreDBInstanceFromDBSnapshot',
+    resource: `arn:aws:rds:${BACKUP_REGION}:\${account}:snapshot:someone-elses-snapshot`,
+    why: 'the drill restores AWS Backup copies only',
+  },
+  {
+    id: 'copy-drill-uses-copy-key-directly',
+    who: { role: COPY_DRILL_ROLE },
+    action: 'kms:Decrypt',
+    resource: '${BackupVault/Key}',
+    why: 'the drill can use the copy key only through RDS, never read with it itself',
+  },
+  {
+    id: 'cloudwatch-of-another-account-publishes-backup-region-alarm',
+    who: { service: 'cloudwatch.amazonaws.com' },
+    action: 'sns:Publish',
+    resource: '${BackupVault/Alarms/Topic}',
+    context: {
+      'aws:SourceArn': `arn:aws:cloudwatch:${BACKUP_REGION}:999999999999:alarm:page-them`,
+      'aws:SourceAccount': '999999999999',
+    },
+    why: "another account's alarm cannot page the on-call through the backup region's topic (confused deputy)",
   },
 
   // The audit records survive a region or a key (issue 15).

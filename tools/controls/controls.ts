@@ -466,6 +466,45 @@ export const CONTROLS: readonly Control[] = [
     guardedBy: ['HIPAA.Security-RDSInBackupPlan', 'NIST.800.53.R5-RDSInBackupPlan'],
   },
   {
+    id: 'backups-copy-drill',
+    promise:
+      'The copy in the backup region is proven restorable without the primary region: a monthly drill there restores the newest copy (under that region’s key) into an isolated network, measures the time to an available instance and the age of the data restored (the achieved RPO), always deletes it, and alarms through a topic of that region on failure, timeout, a slow restore or a stale copy.',
+    implementedBy: [
+      'lib/data/copy-restore-drill.ts',
+      'lib/stacks/backup-vault-stack.ts',
+      'lib/data/restore-drill.ts',
+      'lambda/restore-drill/drill.ts',
+    ],
+    provenBy: [
+      t(
+        'test/data/copy-restore-drill.test.ts',
+        'restores the newest available copy (across pages) into the isolated network, under the drill prefix',
+      ),
+      t(
+        'test/data/copy-restore-drill.test.ts',
+        'restores nothing when the vault holds no available copy, and reports NO_RECOVERY_POINT',
+      ),
+      t('test/data/copy-restore-drill.test.ts', 'still deletes the restored instance when the restore fails'),
+      t(
+        'test/data/copy-restore-drill.test.ts',
+        'fails a restore that does not complete within its window (TIMEOUT, the failed metric), deleting it',
+      ),
+      t(
+        'test/data/backup-region-drill.test.ts',
+        'restores into a VPC with isolated subnets only: no internet gateway, no NAT, no route out',
+      ),
+      t(
+        'test/data/backup-region-drill.test.ts',
+        'deletes only drill-named, drill-tagged instances; restores only AWS Backup copies into drill instances',
+      ),
+      t(
+        'test/data/backup-region-drill.test.ts',
+        "alarms reach the backup region's alarm topic, which mails the deployment's alarm contact",
+      ),
+    ],
+    guardedBy: ['Bulwark-Residency'],
+  },
+  {
     id: 'audit-survives-region',
     promise:
       'The audit archive and the CloudTrail log files survive the loss of the primary region or of a key: replicated into Object Lock buckets of the backup region under a key that lives there, keys nobody but break-glass can delete or disable, and expired only after the longest plan retention.',
