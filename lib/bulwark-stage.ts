@@ -1,13 +1,14 @@
 import { Stage, Tags, type StageProps } from 'aws-cdk-lib';
 import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
 import { BULWARK_GUARD_EXEMPTIONS, BulwarkChecks, applyComplianceGate } from './compliance';
 import { retentionDays } from './audit/locked-bucket';
 import { deploysAccountBaseline, shortestAuditRetentionMonths, type DeploymentConfig } from './config';
 import { limitLambdaPermissionsToOwnAccount } from './lambda/source-account';
 import { applyResidencyGuard } from './residency/guard';
-import { ACCOUNT_BASELINE_GUARD_EXEMPTIONS } from './detection/account-baseline';
-import { AccountBaselineStack } from './stacks/account-baseline-stack';
+import { ACCOUNT_BASELINE_GUARD_EXEMPTIONS, accountBaselineGuardExemptions } from './detection/account-baseline';
+import { AccountBaselineStack, backupRegionConfigBucketName } from './stacks/account-baseline-stack';
 import { AuditStack } from './stacks/audit-stack';
 import { BackupVaultStack } from './stacks/backup-vault-stack';
 import { DataStack } from './stacks/data-stack';
@@ -51,6 +52,8 @@ export class BulwarkStage extends Stage {
   public readonly tenantKeys: TenantKeysStack;
   /** GuardDuty, Security Hub, AWS Config, Access Analyzer; only with `accountBaseline` on. */
   public readonly accountBaseline?: AccountBaselineStack;
+  /** The same baseline in `deployment.backupRegion`, forwarding to the home region; with `accountBaseline`. */
+  public readonly backupRegionBaseline?: AccountBaselineStack;
   /** Names of the compliance packs run over this stage. */
   public readonly compliancePacks: readonly string[];
 
@@ -72,9 +75,18 @@ export class BulwarkStage extends Stage {
     if (deploysAccountBaseline(deployment)) {
       this.accountBaseline = new AccountBaselineStack(this, 'AccountBaseline', {
         deployment,
-        alarmTopic: this.operations.alarmTopic,
+        alarms: { alarmTopic: this.operations.alarmTopic, otherRegions: [deployment.backupRegion] },
         terminationProtection: protect,
         description: `Bulwark ${deployment.name}: account baseline (GuardDuty, Security Hub, AWS Config, Access Analyzer)`,
+      });
+      // Regional services: the backup region (copy vault, replicas, their key) is watched too.
+      this.backupRegionBaseline = new AccountBaselineStack(this, 'BackupRegionBaseline', {
+        deployment,
+        env: { account: deployment.account, region: deployment.backupRegion },
+        alarms: { homeRegion: deployment.region },
+        configBucketName: backupRegionConfigBucketName(deployment),
+        terminationProtection: protect,
+        description: `Bulwark ${deployment.name}: account baseline of ${deployment.backupRegion}, findings to ${deployment.region}`,
       });
     }
 
@@ -146,6 +158,15 @@ export class BulwarkStage extends Stage {
       dataEventBuckets: [
         this.tenantKeys.tenantKeys.exportBucket,
         ...(this.accountBaseline ? [this.accountBaseline.configBucket] : []),
+        ...(this.backupRegionBaseline
+          ? [
+              s3.Bucket.fromBucketName(
+                this.operations,
+                'BackupRegionConfigBucket',
+                backupRegionConfigBucketName(deployment),
+              ),
+            ]
+          : []),
       ],
       // The functions whose job is to set tenant key policies and shred tenant keys.
       tenantKeyOperators: [
@@ -182,7 +203,11 @@ export class BulwarkStage extends Stage {
             minimumAuditRetentionDays: retentionDays(shortestAuditRetentionMonths(deployment.auditRetentionMonths)),
           }),
         ],
-        controlTower: [...BULWARK_GUARD_EXEMPTIONS, ...(this.accountBaseline ? ACCOUNT_BASELINE_GUARD_EXEMPTIONS : [])],
+        controlTower: [
+          ...BULWARK_GUARD_EXEMPTIONS,
+          ...(this.accountBaseline ? ACCOUNT_BASELINE_GUARD_EXEMPTIONS : []),
+          ...(this.backupRegionBaseline ? accountBaselineGuardExemptions('BackupRegionBaseline') : []),
+        ],
       }),
       applyResidencyGuard(this, deployment.residency),
     ];

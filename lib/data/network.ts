@@ -37,6 +37,9 @@ export const INTERFACE_ENDPOINTS = {
 export const RESOURCELESS_ENDPOINT_ACTIONS: Readonly<
   Partial<Record<keyof typeof INTERFACE_ENDPOINTS, readonly string[]>>
 > = {
+  // The tenant-keys provisioner creates each tenant's key: the key does not exist yet (Resource "*").
+  // Only CreateKey: TagResource and the rest name a key, whose account the first statement checks.
+  Kms: ['kms:CreateKey'],
   // The rotation functions generate each new password.
   SecretsManager: ['secretsmanager:GetRandomPassword'],
   // SDK identity checks (no resource).

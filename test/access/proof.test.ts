@@ -13,6 +13,7 @@ import {
 import { ACCESS_PROOF_FILE } from '../../tools/access-proof/docs';
 import { renderAccessProof } from '../../tools/access-proof/render';
 import type { BulwarkStage } from '../../lib/bulwark-stage';
+import type { EndpointModel, StageModel } from '../../tools/access-proof/model';
 
 // Both shipped deployments, synthesized once (bundling off); every row is evaluated in each.
 let stages: BulwarkStage[];
@@ -65,6 +66,85 @@ describe('access proof', () => {
     const [result] = await evaluateRows(model, [row]);
     expect(result!.verdict).toBe('allow');
     expect(result!.decidedBy.join('\n')).toContain('AdministratorAccess');
+  });
+
+  describe('VPC endpoint policies (issue 15)', () => {
+    /** The model with each endpoint replaced by `change` (undefined removes it). */
+    const withEndpoints = (model: StageModel, change: (e: EndpointModel) => EndpointModel | undefined): StageModel => ({
+      ...model,
+      endpoints: new Map(
+        [...model.endpoints].map(([vpc, byService]) => [
+          vpc,
+          new Map(
+            [...byService].flatMap(([service, e]) => {
+              const changed = change(e);
+              return changed ? [[service, changed] as const] : [];
+            }),
+          ),
+        ]),
+      ),
+    });
+    const row = (id: string) => [...MUST_ALLOW, ...MUST_DENY].find((r) => r.id === id)!;
+
+    it('every in-VPC custom-resource function answers CloudFormation in a row', () => {
+      for (const stage of stages) {
+        const inVpc = stageModel(stage).customResourceFunctions.filter((f) => f.vpc !== undefined);
+        expect(inVpc.length).toBeGreaterThan(0);
+        for (const fn of inVpc) {
+          const rows = MUST_ALLOW.filter(
+            (r) =>
+              r.resource.startsWith('${cloudformation-responses}/') &&
+              r.network !== undefined &&
+              'insideVpcOf' in r.network &&
+              r.network.insideVpcOf === fn.role,
+          );
+          expect({ fn: fn.path, rows: rows.length }).toEqual({ fn: fn.path, rows: 1 });
+        }
+      }
+    });
+
+    it('every endpoint has a row refusing another account’s resource', () => {
+      for (const stage of stages) {
+        const services = [...stageModel(stage).endpoints.values()].flatMap((m) => [...m.keys()]);
+        expect(services.length).toBeGreaterThan(0);
+        for (const service of services) {
+          expect(
+            MUST_DENY.filter((r) => r.id.startsWith(`endpoint-${service}-refuses-foreign-`)).length,
+          ).toBeGreaterThan(0);
+        }
+      }
+    });
+
+    it('the endpoint- rows are denied by the endpoint policy alone', async () => {
+      // Without endpoint policies (AWS's default: admit everything) every one of them would be allowed.
+      const open = withEndpoints(stageModel(stages[0]!), (e) => ({ ...e, policy: undefined }));
+      const rows = MUST_DENY.filter((r) => r.id.startsWith('endpoint-'));
+      expect(rows.length).toBeGreaterThan(10);
+      for (const result of await evaluateRows(open, rows)) {
+        expect({ id: result.row.id, verdict: result.verdict }).toEqual({ id: result.row.id, verdict: 'allow' });
+      }
+    });
+
+    it('a function’s requests pass its endpoint: none, and it has no way out', async () => {
+      const model = stageModel(stages[0]!);
+      const noS3 = withEndpoints(model, (e) => (e.service === 's3' ? undefined : e));
+      const [result] = await evaluateRows(noS3, [row('shipper-writes-archive')]);
+      expect(result!.verdict).toBe('deny');
+      expect(result!.decidedBy.join('\n')).toMatch(/no network path: .*no s3 endpoint/);
+    });
+
+    it('an endpoint policy without the CloudFormation statement would hang the deployment', async () => {
+      const model = stageModel(stages[0]!);
+      const strict = withEndpoints(model, (e) => {
+        if (!e.policy) return e;
+        const doc = e.policy.document as { Statement: { Sid?: string }[] };
+        const Statement = doc.Statement.filter((st) => st.Sid !== 'CloudFormationCustomResourceResponses');
+        return { ...e, policy: { ...e.policy, document: { ...doc, Statement } } };
+      });
+      const [result] = await evaluateRows(strict, [row('migrate-answers-cloudformation')]);
+      expect(result!.verdict).toBe('deny');
+      expect(result!.decidedBy.join('\n')).toContain('endpoint policy of Data/Network/Vpc/S3');
+    });
   });
 
   it('docs/access-proof.md is current (run `npm run docs:access`)', () => {

@@ -151,7 +151,8 @@ describe('audit stack (prod-eu, compliance gate passing)', () => {
             {
               Type: 'AWS::S3::Object',
               // The archive (this stack), the tenant export bucket and, prod-eu being production, the
-              // account baseline's Config bucket (both imported from their stacks).
+              // account baseline's Config bucket (both imported from their stacks), and the backup
+              // region's Config bucket (by its fixed name: no cross-region reference).
               Values: [
                 Match.objectLike({ 'Fn::Join': Match.arrayWith([Match.arrayWith(['/'])]) }),
                 ...[stage.tenantKeys.stackName, defined(stage.accountBaseline).stackName].map((StackName) =>
@@ -161,6 +162,7 @@ describe('audit stack (prod-eu, compliance gate passing)', () => {
                     ]),
                   }),
                 ),
+                `arn:aws:s3:::bulwark-config-${stage.deployment.account}-${stage.deployment.backupRegion}/`,
               ],
             },
           ],

@@ -31,5 +31,8 @@ describe('accountBaseline', () => {
     expect(on.accountBaseline?.node.id).toBe('AccountBaseline');
     expect(off.accountBaseline).toBeUndefined();
     expect(off.node.tryFindChild('AccountBaseline')).toBeUndefined();
+    // The backup region's baseline comes and goes with it.
+    expect(on.backupRegionBaseline?.region).toBe(on.deployment.backupRegion);
+    expect(off.backupRegionBaseline).toBeUndefined();
   });
 });

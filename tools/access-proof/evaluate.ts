@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { runSimulation, type RequestAnalysis, type Simulation } from '@cloud-copilot/iam-simulate';
 import type { StatementAnalysis } from '@cloud-copilot/iam-simulate/dist/cjs/StatementAnalysis';
 import { tenantKeyPolicy, tenantKeyTags } from '../../lambda/tenant-keys/key-policy';
-import type { NamedPolicy, PolicyJson, ResourceModel, RoleModel, StageModel } from './model';
+import type { EndpointModel, NamedPolicy, PolicyJson, ResourceModel, RoleModel, StageModel } from './model';
 import type { AccessRow, Verdict } from './rows';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
@@ -64,7 +64,26 @@ interface Request {
   readonly resource: string;
   readonly resourcePolicy?: NamedPolicy;
   readonly context: Record<string, string | string[]>;
+  /** The VPC endpoint the request passes (sent from a VPC). */
+  readonly endpoint?: EndpointModel;
+  /** Sent from a VPC without an endpoint for the action's service: why it cannot leave. */
+  readonly noNetworkPath?: string;
 }
+
+/** Endpoint service names that differ from the action's service prefix. */
+const ENDPOINT_SERVICE: Readonly<Record<string, string>> = { cloudwatch: 'monitoring' };
+
+/**
+ * Another account's resource: assumed to admit everyone (the attacker's own bucket or key), so that
+ * only the caller's side, identity and endpoint policies, can refuse the request.
+ */
+const FOREIGN_RESOURCE_POLICY: NamedPolicy = {
+  name: "another account's resource (assumed to admit everyone)",
+  document: {
+    Version: '2012-10-17',
+    Statement: [{ Effect: 'Allow', Principal: '*', Action: '*', Resource: '*' }],
+  },
+};
 
 function tenantKey(model: StageModel, label: string): ResourceModel {
   const orgId = SAMPLE_ORGS[label];
@@ -102,6 +121,9 @@ export function expand(model: StageModel, text: string): string {
     if (ref === 'account') return model.account;
     if (ref === 'region') return model.region;
     if (ref === 'deployment') return model.stageName;
+    if (ref === 'cloudformation-responses') {
+      return `arn:aws:s3:::cloudformation-custom-resource-response-${model.region.replace(/-/g, '')}`;
+    }
     if (ref.startsWith('org:')) {
       const org = SAMPLE_ORGS[ref.slice('org:'.length)];
       if (!org) throw new Error(`no sample organisation ${ref}`);
@@ -144,6 +166,51 @@ function roleAt(model: StageModel, p: string): RoleModel {
   return role;
 }
 
+/**
+ * The account that owns the resource (`aws:ResourceAccount`): the stage resource's, the row's, or the
+ * one in the ARN. A request that names no resource (`*`) gets none: whether AWS sends the key then is
+ * not documented per action, so the harness takes the case that is harder to allow.
+ */
+function resourceAccountOf(row: AccessRow, resource: string, target: ResourceModel | undefined): string | undefined {
+  const explicit = row.context?.['aws:ResourceAccount'];
+  if (explicit !== undefined) return undefined; // already in the context, expanded there
+  if (target) return target.account;
+  if (resource === '*') return undefined;
+  const account = resource.split(':')[4];
+  if (!account) {
+    throw new Error(`row ${row.id}: whose resource is ${resource}? Name its account in context (aws:ResourceAccount)`);
+  }
+  return account;
+}
+
+/** The VPC a request is sent from, or undefined when it is sent from outside any VPC. */
+function vpcOf(model: StageModel, row: AccessRow, role: RoleModel | undefined): string | undefined {
+  const network = row.network;
+  if (network && 'outsideVpc' in network) return undefined;
+  if (network && 'insideVpcOf' in network) {
+    const from = roleAt(model, network.insideVpcOf);
+    if (!from.vpc) throw new Error(`row ${row.id}: ${network.insideVpcOf} runs no function in a VPC`);
+    return from.vpc;
+  }
+  // Neither is a request the function's code sends to an AWS endpoint (see AccessRow.network).
+  if (row.action === 'rds-db:connect' || row.context?.['kms:ViaService'] !== undefined) return undefined;
+  return role?.vpc;
+}
+
+/** The endpoint a request from `vpc` passes, or why it has no way out. */
+function throughEndpoint(
+  model: StageModel,
+  row: AccessRow,
+  vpc: string | undefined,
+): Pick<Request, 'endpoint' | 'noNetworkPath'> {
+  if (vpc === undefined) return {};
+  const prefix = row.action.split(':')[0] ?? '';
+  const service = ENDPOINT_SERVICE[prefix] ?? prefix;
+  const endpoint = model.endpoints.get(vpc)?.get(service);
+  if (endpoint) return { endpoint };
+  return { noNetworkPath: `sent from ${vpc}, which has no ${service} endpoint and no route to the internet` };
+}
+
 function requestsFor(model: StageModel, row: AccessRow): { requests: Request[]; notes: string[] } {
   const resource = expand(model, row.resource);
   const target = targetOf(model, row, resource);
@@ -151,11 +218,29 @@ function requestsFor(model: StageModel, row: AccessRow): { requests: Request[]; 
     'aws:SecureTransport': 'true',
     'aws:RequestedRegion': model.region,
   };
+  const resourceAccount = resourceAccountOf(row, resource, target);
+  if (resourceAccount !== undefined) context['aws:ResourceAccount'] = resourceAccount;
   for (const [k, v] of Object.entries(target?.tags ?? {})) context[`aws:ResourceTag/${k}`] = v;
   for (const [k, v] of Object.entries(row.context ?? {})) {
     context[k] = typeof v === 'string' ? expand(model, v) : v.map((x) => expand(model, x));
   }
-  const base = { action: row.action, resource, resourcePolicy: target?.policy };
+  const owner = context['aws:ResourceAccount'];
+  const foreign = !target && typeof owner === 'string' && owner !== model.account;
+  const base = {
+    action: row.action,
+    resource,
+    resourcePolicy: foreign ? FOREIGN_RESOURCE_POLICY : target?.policy,
+  };
+  /** The request as sent from its network: through the VPC endpoint of its service, if from a VPC. */
+  const sent = (request: Request, role?: RoleModel): Request => {
+    const via = throughEndpoint(model, row, vpcOf(model, row, role));
+    if (!via.endpoint) return { ...request, ...via };
+    return {
+      ...request,
+      ...via,
+      context: { ...request.context, 'aws:SourceVpc': via.endpoint.vpc, 'aws:SourceVpce': via.endpoint.id },
+    };
+  };
   const asRole = (role: RoleModel): Request => {
     if (role.unknownManagedPolicies.length > 0) {
       throw new Error(
@@ -164,20 +249,23 @@ function requestsFor(model: StageModel, row: AccessRow): { requests: Request[]; 
     }
     const tags: Record<string, string> = {};
     for (const [k, v] of Object.entries(role.tags)) tags[`aws:PrincipalTag/${k}`] = v;
-    return {
-      ...base,
-      principal: `arn:aws:sts::${role.account}:assumed-role/${role.name}/session`,
-      principalLabel: role.path,
-      identityPolicies: role.policies,
-      context: {
-        ...context,
-        ...tags,
-        'aws:PrincipalArn': role.arn,
-        'aws:PrincipalAccount': role.account,
-        'aws:PrincipalType': 'AssumedRole',
-        ...(row.action.startsWith('kms:') ? { 'kms:CallerAccount': role.account } : {}),
+    return sent(
+      {
+        ...base,
+        principal: `arn:aws:sts::${role.account}:assumed-role/${role.name}/session`,
+        principalLabel: role.path,
+        identityPolicies: role.policies,
+        context: {
+          ...context,
+          ...tags,
+          'aws:PrincipalArn': role.arn,
+          'aws:PrincipalAccount': role.account,
+          'aws:PrincipalType': 'AssumedRole',
+          ...(row.action.startsWith('kms:') ? { 'kms:CallerAccount': role.account } : {}),
+        },
       },
-    };
+      role,
+    );
   };
   const who = row.who;
   if ('role' in who) return { requests: [asRole(roleAt(model, who.role))], notes: [] };
@@ -185,33 +273,39 @@ function requestsFor(model: StageModel, row: AccessRow): { requests: Request[]; 
     const service = expand(model, who.service);
     return {
       requests: [
-        {
+        sent({
           ...base,
           principal: service,
           principalLabel: service,
           identityPolicies: [],
           context: { ...context, 'aws:PrincipalServiceName': service, 'aws:PrincipalIsAWSService': 'true' },
-        },
+        }),
       ],
       notes: [],
     };
   }
   if ('administrator' in who) {
-    const arn = `arn:aws:iam::${model.account}:role/Administrator`;
+    const account = who.account ?? model.account;
+    const arn = `arn:aws:iam::${account}:role/Administrator`;
     return {
       requests: [
-        {
+        sent({
           ...base,
-          principal: `arn:aws:sts::${model.account}:assumed-role/Administrator/session`,
-          principalLabel: ADMINISTRATOR,
+          principal: `arn:aws:sts::${account}:assumed-role/Administrator/session`,
+          principalLabel: account === model.account ? ADMINISTRATOR : `${ADMINISTRATOR} of account ${account}`,
           identityPolicies: [
             {
               name: 'AdministratorAccess',
               document: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] },
             },
           ],
-          context: { ...context, 'aws:PrincipalArn': arn, 'aws:PrincipalAccount': model.account },
-        },
+          context: {
+            ...context,
+            'aws:PrincipalArn': arn,
+            'aws:PrincipalAccount': account,
+            ...(row.action.startsWith('kms:') ? { 'kms:CallerAccount': account } : {}),
+          },
+        }),
       ],
       notes: [],
     };
@@ -246,17 +340,26 @@ async function evaluate(
   row: AccessRow,
   request: Request,
 ): Promise<{ verdict: Verdict; decidedBy: string[] }> {
+  if (request.noNetworkPath) return { verdict: 'deny', decidedBy: [`no network path: ${request.noNetworkPath}`] };
+  // The account the resource is in; a request that names none is made in the caller's account.
+  const owner = [request.context['aws:ResourceAccount'], request.context['aws:PrincipalAccount']].find(
+    (a): a is string => typeof a === 'string',
+  );
+  const accountId = owner ?? model.account;
   const simulation: Simulation = {
     request: {
       principal: request.principal,
       action: request.action,
-      resource: { resource: request.resource, accountId: model.account },
+      resource: { resource: request.resource, accountId },
       contextVariables: request.context,
     },
     identityPolicies: request.identityPolicies.map((p) => ({ name: p.name, policy: p.document })),
     serviceControlPolicies: [],
     resourceControlPolicies: [],
     resourcePolicy: request.resourcePolicy?.document,
+    ...(request.endpoint?.policy
+      ? { vpcEndpointPolicies: [{ name: request.endpoint.policy.name, policy: request.endpoint.policy.document }] }
+      : {}),
   };
   // Validation: malformed policies, unknown actions, an ARN of the wrong type, or a context key that
   // does not apply to the action (other than an encryption context pair) fail the row.
@@ -270,6 +373,7 @@ async function evaluate(
         !/^kms:EncryptionContext:/i.test(k) &&
         !/^aws:(ResourceTag|PrincipalTag)\//i.test(k) &&
         !/^aws:Principal(Arn|Account|Type|ServiceName|IsAWSService)$/i.test(k) &&
+        !/^aws:(ResourceAccount|SourceVpc|SourceVpce)$/i.test(k) &&
         !/^(aws:SecureTransport|aws:RequestedRegion|kms:CallerAccount)$/i.test(k),
     );
     if (ignored.length > 0)
@@ -279,7 +383,7 @@ async function evaluate(
   const analysis = authorize({
     request: new AwsRequestImpl(
       request.principal,
-      { resource: request.resource, accountId: model.account },
+      { resource: request.resource, accountId },
       request.action,
       new RequestContextImpl(request.context),
     ),
@@ -291,7 +395,9 @@ async function evaluate(
       ? loadPolicy(request.resourcePolicy.document, { name: request.resourcePolicy.name })
       : undefined,
     permissionBoundaries: undefined,
-    vpcEndpointPolicies: undefined,
+    vpcEndpointPolicies: request.endpoint?.policy
+      ? [loadPolicy(request.endpoint.policy.document, { name: request.endpoint.policy.name })]
+      : undefined,
     simulationParameters: {
       simulationMode: 'Strict',
       discoveryContextKeyConstraints: new DiscoveryContextKeyConstraints([]),
@@ -302,6 +408,8 @@ async function evaluate(
   const rp = request.resourcePolicy?.name ?? '(no resource policy)';
   const id = analysis.identityAnalysis;
   const res = analysis.resourceAnalysis;
+  const vpce = analysis.endpointAnalysis;
+  const ep = request.endpoint ? `endpoint policy of ${request.endpoint.path}` : '';
   const idLabel = (s: StatementAnalysis): string => label(s, s.policyId);
   if (analysis.result === 'Allowed') {
     return {
@@ -309,6 +417,10 @@ async function evaluate(
       decidedBy: [
         ...(id?.allowStatements ?? []).map(idLabel),
         ...(res?.allowStatements ?? []).map((s) => label(s, rp)),
+        ...(vpce?.allowStatements ?? []).map((s) => label(s, ep)),
+        ...(request.endpoint && !request.endpoint.policy
+          ? [`${request.endpoint.path} has no policy (admits all)`]
+          : []),
       ],
     };
   }
@@ -318,6 +430,7 @@ async function evaluate(
       decidedBy: [
         ...(id?.denyStatements ?? []).map(idLabel),
         ...(res?.denyStatements ?? []).map((s) => label(s, rp)),
+        ...(vpce?.denyStatements ?? []).map((s) => label(s, ep)),
       ].map((s) => `explicit Deny: ${s}`),
     };
   }
@@ -334,6 +447,7 @@ async function evaluate(
         ? `no statement of ${rp} allows`
         : 'the resource has no resource policy',
   );
+  if (vpce && vpce.result !== 'Allowed') reasons.push(`no statement of the ${ep} allows`);
   return { verdict: 'deny', decidedBy: [`implicit deny: ${reasons.join('; ')}`] };
 }
 
@@ -342,6 +456,7 @@ export async function evaluateRow(model: StageModel, row: AccessRow): Promise<Ro
   const { requests, notes } = requestsFor(model, row);
   const allowedBy: string[] = [];
   const deniedBy: string[] = [];
+  let allowed = false;
   for (const request of requests) {
     let { verdict, decidedBy } = await evaluate(model, row, request);
     // rds-db:connect through RDS Proxy also needs the proxy to hold a secret for that user.
@@ -360,9 +475,12 @@ export async function evaluateRow(model: StageModel, row: AccessRow): Promise<Ro
       }
     }
     const who = requests.length > 1 ? `${request.principalLabel}: ` : '';
-    (verdict === 'allow' ? allowedBy : deniedBy).push(...decidedBy.map((d) => who + d));
+    if (verdict === 'allow') allowed = true;
+    // An allow no statement decided (the service allows the action to everyone) still counts.
+    const reasons = decidedBy.length > 0 ? decidedBy : ['allowed without a policy statement (the service allows it)'];
+    (verdict === 'allow' ? allowedBy : deniedBy).push(...reasons.map((d) => who + d));
   }
-  if (allowedBy.length > 0) return { row, stage: model.stageName, verdict: 'allow', decidedBy: allowedBy };
+  if (allowed) return { row, stage: model.stageName, verdict: 'allow', decidedBy: allowedBy };
   return {
     row,
     stage: model.stageName,

@@ -32,6 +32,32 @@ export interface RoleModel {
   readonly policies: readonly NamedPolicy[];
   /** AWS managed policy ARNs whose documents this model does not hold. */
   readonly unknownManagedPolicies: readonly string[];
+  /** The VPC (physical id) of the function that runs with this role, if that function is in one. */
+  vpc?: string;
+}
+
+/** An interface or gateway endpoint: what a request from its VPC to its service must also pass. */
+export interface EndpointModel {
+  readonly path: string;
+  /** `vpce-...` */
+  readonly id: string;
+  readonly vpc: string;
+  /** The service part of `com.amazonaws.<region>.<service>`, e.g. `s3`, `kms`. */
+  readonly service: string;
+  readonly region: string;
+  /** The endpoint policy; an endpoint without one admits every request (AWS's default). */
+  readonly policy?: NamedPolicy;
+}
+
+/** A Lambda function that answers a CloudFormation custom resource. */
+export interface CustomResourceFunctionModel {
+  /** Construct path of the function. */
+  readonly path: string;
+  /** Construct path of its role. */
+  readonly role: string;
+  readonly region: string;
+  /** Its VPC, if it runs in one: then its answer to CloudFormation leaves through that VPC's S3 endpoint. */
+  readonly vpc?: string;
 }
 
 export interface ResourceModel {
@@ -55,6 +81,9 @@ export interface StageModel {
   readonly resources: ReadonlyMap<string, ResourceModel>;
   /** Database users each RDS Proxy registers (by proxy resource id `prx-...`). */
   readonly proxyUsers: ReadonlyMap<string, readonly string[]>;
+  /** VPC endpoints by VPC id, then by service (`s3`, `kms`, ...). */
+  readonly endpoints: ReadonlyMap<string, ReadonlyMap<string, EndpointModel>>;
+  readonly customResourceFunctions: readonly CustomResourceFunctionModel[];
 }
 
 /**
@@ -413,6 +442,12 @@ class Resolver {
       }
       case 'AWS::EC2::SecurityGroup':
         return { type: r.Type, ref: `sg-${id.slice(0, 17)}`, atts: { GroupId: `sg-${id.slice(0, 17)}` } };
+      case 'AWS::EC2::VPC':
+        return { type: r.Type, ref: `vpc-${id.slice(0, 17)}`, atts: {} };
+      case 'AWS::EC2::Subnet':
+        return { type: r.Type, ref: `subnet-${id.slice(0, 17)}`, atts: { SubnetId: `subnet-${id.slice(0, 17)}` } };
+      case 'AWS::EC2::VPCEndpoint':
+        return { type: r.Type, ref: `vpce-${id.slice(0, 17)}`, atts: { Id: `vpce-${id.slice(0, 17)}` } };
       default:
         // Names and ids only (subnets, endpoints, ...): nothing a policy matches on.
         return {
@@ -429,6 +464,22 @@ const NO_VALUE = Symbol('AWS::NoValue');
 function tagsOf(v: unknown): Record<string, string> {
   if (!Array.isArray(v)) return {};
   return Object.fromEntries(v.map((t: { Key: string; Value: string }) => [t.Key, t.Value]));
+}
+
+/**
+ * An endpoint policy as the simulator reads it: CDK writes `AnyPrincipal` as `{"AWS": "*"}`, which
+ * means `"*"`, the one principal the simulator accepts in an endpoint policy (it matches principals
+ * through the conditions, `aws:PrincipalAccount` here). Any other principal is left for it to refuse.
+ */
+function endpointPolicy(doc: PolicyJson | undefined): PolicyJson | undefined {
+  if (!doc) return undefined;
+  const statements = asList(doc.Statement) as Record<string, unknown>[];
+  return {
+    ...doc,
+    Statement: statements.map((st) =>
+      JSON.stringify(st['Principal']) === JSON.stringify({ AWS: '*' }) ? { ...st, Principal: '*' } : st,
+    ),
+  };
 }
 
 const asList = (v: unknown): unknown[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
@@ -470,6 +521,10 @@ export function stageModel(stage: Stage): StageModel {
   const attachments: { roles: string[]; policy: NamedPolicy }[] = [];
   const permissions: { fn: string; statement: Record<string, unknown>; path: string }[] = [];
   const resourcePolicies: { arns: string[]; policy: NamedPolicy }[] = [];
+  const subnetVpcs = new Map<string, string>();
+  const functions: { path: string; arn: string; role: string; region: string; subnets: string[] }[] = [];
+  const serviceTokens: string[] = [];
+  const endpointList: EndpointModel[] = [];
 
   for (const ctx of ctxs) {
     for (const [lid, r] of Object.entries(ctx.template.Resources ?? {})) {
@@ -487,6 +542,9 @@ export function stageModel(stage: Stage): StageModel {
           account: ctx.account,
           tags: tagsOf(prop('Tags')),
         });
+      }
+      if (r.Type === 'AWS::CloudFormation::CustomResource' || r.Type.startsWith('Custom::')) {
+        serviceTokens.push(str(prop('ServiceToken'), 'ServiceToken'));
       }
       switch (r.Type) {
         case 'AWS::IAM::Role': {
@@ -575,6 +633,35 @@ export function stageModel(stage: Stage): StageModel {
           });
           break;
         }
+        case 'AWS::EC2::Subnet':
+          subnetVpcs.set(physical.ref, str(prop('VpcId'), 'VpcId'));
+          break;
+        case 'AWS::Lambda::Function': {
+          const vpcConfig = prop('VpcConfig') as { SubnetIds?: string[] } | undefined;
+          functions.push({
+            path,
+            arn: arn(),
+            role: str(prop('Role'), 'Role'),
+            region: ctx.region,
+            subnets: vpcConfig?.SubnetIds ?? [],
+          });
+          break;
+        }
+        case 'AWS::EC2::VPCEndpoint': {
+          const serviceName = str(prop('ServiceName'), 'ServiceName');
+          const service = new RegExp(`^com\\.amazonaws\\.${ctx.region}\\.(.+)$`).exec(serviceName)?.[1];
+          if (!service) throw new Error(`${path}: unexpected endpoint service ${serviceName}`);
+          const document = endpointPolicy(prop('PolicyDocument') as PolicyJson | undefined);
+          endpointList.push({
+            path,
+            id: physical.ref,
+            vpc: str(prop('VpcId'), 'VpcId'),
+            service,
+            region: ctx.region,
+            ...(document ? { policy: { name: path, document } } : {}),
+          });
+          break;
+        }
         case 'AWS::SecretsManager::Secret': {
           const template = (r.Properties?.GenerateSecretString as { SecretStringTemplate?: string } | undefined)
             ?.SecretStringTemplate;
@@ -636,6 +723,34 @@ export function stageModel(stage: Stage): StageModel {
     };
   }
 
+  // A function's VPC is its subnets'; its role sends from there (one role per function: BulwarkFunction).
+  const rolesByArn = new Map([...roles.values()].map((r) => [r.arn, r]));
+  const vpcOf = (fn: (typeof functions)[number]): string | undefined => {
+    const vpcs = new Set(fn.subnets.map((s) => defined(subnetVpcs.get(s), `VPC of subnet ${s} (${fn.path})`)));
+    if (vpcs.size > 1) throw new Error(`${fn.path} has subnets in ${vpcs.size} VPCs`);
+    return [...vpcs][0];
+  };
+  for (const fn of functions) {
+    const role = rolesByArn.get(fn.role);
+    const vpc = vpcOf(fn);
+    if (!role || !vpc) continue;
+    if (role.vpc !== undefined && role.vpc !== vpc) throw new Error(`${role.path} runs functions in two VPCs`);
+    role.vpc = vpc;
+  }
+  const customResourceFunctions: CustomResourceFunctionModel[] = [];
+  for (const fn of functions.filter((f) => serviceTokens.includes(f.arn))) {
+    const role = defined(rolesByArn.get(fn.role), `role of ${fn.path}`);
+    const vpc = vpcOf(fn);
+    customResourceFunctions.push({ path: fn.path, role: role.path, region: fn.region, ...(vpc ? { vpc } : {}) });
+  }
+  const endpoints = new Map<string, Map<string, EndpointModel>>();
+  for (const e of endpointList) {
+    const inVpc = endpoints.get(e.vpc) ?? new Map<string, EndpointModel>();
+    if (inVpc.has(e.service)) throw new Error(`${e.path}: a second ${e.service} endpoint in ${e.vpc}`);
+    inVpc.set(e.service, e);
+    endpoints.set(e.vpc, inVpc);
+  }
+
   const home = defined(stacks.find((s) => s.node.id === 'Data') ?? stacks[0], `a stack in ${stage.stageName}`);
   return {
     stageName: stage.stageName,
@@ -644,5 +759,7 @@ export function stageModel(stage: Stage): StageModel {
     roles,
     resources,
     proxyUsers,
+    endpoints,
+    customResourceFunctions,
   };
 }

@@ -26,6 +26,7 @@ function ownLogs(id: string, role: string, logGroup: string): AccessRow {
     who: { role },
     action: 'logs:PutLogEvents',
     resource: `\${${logGroup}}:log-stream:2026/01/01/[$LATEST]0000`,
+    network: { outsideVpc: "Lambda ships the function's output to its group, outside the function's network" },
     why: 'a function that cannot log is invisible; each writes only its own group',
   };
 }
@@ -38,6 +39,7 @@ function deadLetter(id: string, role: string, queue: string, key: string): Acces
       who: { role },
       action: 'sqs:SendMessage',
       resource: `\${${queue}}`,
+      network: { outsideVpc: 'Lambda, not the function, sends a failed asynchronous event to the queue' },
       why: 'failed asynchronous invocations are kept, not lost',
     },
     {
@@ -63,6 +65,11 @@ function connectAs(id: string, role: string, user: string): AccessRow {
 
 const TRAIL = '${Audit/CloudTrail/Trail}';
 const FINDINGS_RULE = '${AccountBaseline/Baseline/HighSeverityFindings}';
+const BACKUP_FINDINGS_RULE = '${BackupRegionBaseline/Baseline/HighSeverityFindings}';
+const BACKUP_ALARMS_RULE = '${BackupRegionBaseline/Baseline/ForwardAlarms}';
+export const BACKUP_FORWARD_ROLE = 'BackupRegionBaseline/Baseline/Forward/Role';
+/** The home region's default event bus (no bus policy: same-account senders need only their role). */
+export const HOME_BUS = 'arn:aws:events:${region}:${account}:event-bus/default';
 const BACKUP_ROLE = 'Data/Backup/Plan/Database/Role';
 
 /**
@@ -153,7 +160,30 @@ function replication(id: string, source: string, sourceKey: string, replica: str
   ];
 }
 
+/**
+ * A custom-resource function in the VPC answers CloudFormation with a PUT to the pre-signed URL it was
+ * sent: CloudFormation signed it, for its AWS-owned response bucket of the region, and the request
+ * leaves through the VPC's S3 endpoint. If that endpoint refuses it, the stack waits an hour and fails.
+ */
+export function answersCloudFormation(id: string, functionRole: string): AccessRow {
+  return {
+    id,
+    who: { service: 'cloudformation.amazonaws.com' },
+    action: 's3:PutObject',
+    resource:
+      '${cloudformation-responses}/arn%3Aaws%3Acloudformation%3A${region}%3A${account}%3Astack/${deployment}/id%7CResource%7Crequest',
+    context: { 'aws:ResourceAccount': AWS_OWNED_ACCOUNT },
+    network: { insideVpcOf: functionRole },
+    why: 'the custom resource reports its result to CloudFormation through the S3 endpoint, or the deployment hangs',
+  };
+}
+
+/** Stands for the AWS account that owns a service bucket (CloudFormation's responses); never this account. */
+export const AWS_OWNED_ACCOUNT = 'aws-owned';
+
 export const MUST_ALLOW: readonly AccessRow[] = [
+  // In-VPC custom resources answer CloudFormation (issue 15; every one is listed: test/access/proof.test.ts).
+  answersCloudFormation('migrate-answers-cloudformation', 'Data/Schema/Migrate/Role'),
   // The tenant API signs export download links with its own credentials (docs/tenant-keys.md).
   {
     id: 'tenant-api-reads-export',
@@ -161,6 +191,7 @@ export const MUST_ALLOW: readonly AccessRow[] = [
     action: 's3:GetObject',
     resource: '${TenantKeys/TenantKeys/ExportBucket}/exports/${org:A}/export.zip',
     context: { 's3:TlsVersion': '1.2', 'aws:SecureTransport': 'true' },
+    network: { outsideVpc: "the Owner's client follows the signed link from the internet" },
     why: 'an Owner downloads their export through a link the API signs',
   },
   // Audit replication (issue 15: the audit archive survives a region or a key).
@@ -335,6 +366,41 @@ export const MUST_ALLOW: readonly AccessRow[] = [
       ...sourceAccount,
     },
     why: 'an undelivered finding pages through the alarm topic',
+  },
+  // The backup region's baseline forwards findings and its alarm to the home region's default bus
+  // (issue 15), where the home rules above and OtherRegionAlarms publish them to the topic.
+  {
+    id: 'backup-region-forwards-to-home-bus',
+    who: { role: BACKUP_FORWARD_ROLE },
+    action: 'events:PutEvents',
+    resource: HOME_BUS,
+    why: "the backup region's findings and alarms reach the home region's bus, the only way to the alarm topic",
+  },
+  ...[BACKUP_FINDINGS_RULE, BACKUP_ALARMS_RULE].flatMap((rule): AccessRow[] => [
+    {
+      id: `events-dead-letters-${rule === BACKUP_FINDINGS_RULE ? 'backup-region-findings' : 'backup-region-alarms'}`,
+      who: { service: 'events.amazonaws.com' },
+      action: 'sqs:SendMessage',
+      resource: '${BackupRegionBaseline/Baseline/UndeliveredFindings}',
+      context: { 'aws:SourceArn': rule, ...sourceAccount },
+      why: 'an event the home bus does not take is kept in the backup region (and alarms)',
+    },
+    {
+      id: `events-encrypts-${rule === BACKUP_FINDINGS_RULE ? 'backup-region-findings' : 'backup-region-alarms'}`,
+      who: { service: 'events.amazonaws.com' },
+      action: 'kms:GenerateDataKey',
+      resource: '${BackupRegionBaseline/Baseline/Key}',
+      context: { 'aws:SourceArn': rule, ...sourceAccount },
+      why: "that queue is encrypted with the backup region's baseline key",
+    },
+  ]),
+  {
+    id: 'events-publishes-backup-region-alarms',
+    who: { service: 'events.amazonaws.com' },
+    action: 'sns:Publish',
+    resource: '${Operations/Alarms/Topic}',
+    context: { 'aws:SourceArn': '${AccountBaseline/Baseline/OtherRegionAlarms}', ...sourceAccount },
+    why: "the backup region's baseline alarm, forwarded to the home bus, pages through the alarm topic",
   },
   {
     id: 'config-checks-its-bucket',

@@ -27,7 +27,128 @@ const retagged = {
   'aws:ResourceTag/bulwark:org-id': '${org:A}',
 };
 
+/** An account that is not the deployment's: the attacker's. */
+export const FOREIGN_ACCOUNT = '999999999999';
+/** The function an attacker is assumed to control (docs/tenancy.md): requests leave from its VPC. */
+const COMPROMISED = { insideVpcOf: 'Edge/TenantGuard/Api/Role' } as const;
+
+/**
+ * What each interface or gateway endpoint must refuse: a request to another account's resource, even
+ * with credentials of this account that allow everything (the foreign resource is assumed to admit
+ * everyone), so the endpoint policy alone decides (`endpoint-` rows; a test proves they flip without it).
+ */
+const FOREIGN_RESOURCES: Readonly<Record<string, { action: string; resource: string; why: string }>> = {
+  kms: {
+    action: 'kms:Decrypt',
+    resource: `arn:aws:kms:\${region}:${FOREIGN_ACCOUNT}:key/0f0f0f0f-0000-4000-8000-00000000000f`,
+    why: 'no tenant data is re-wrapped under, or opened with, a key another account controls',
+  },
+  secretsmanager: {
+    action: 'secretsmanager:GetSecretValue',
+    resource: `arn:aws:secretsmanager:\${region}:${FOREIGN_ACCOUNT}:secret:planted-AbCdEf`,
+    why: "a compromised function cannot fetch instructions or credentials from another account's secret",
+  },
+  sts: {
+    action: 'sts:AssumeRole',
+    resource: `arn:aws:iam::${FOREIGN_ACCOUNT}:role/exfiltration`,
+    why: "no role of another account is assumed from inside the VPC (a way out with that account's rights)",
+  },
+  logs: {
+    action: 'logs:PutLogEvents',
+    resource: `arn:aws:logs:\${region}:${FOREIGN_ACCOUNT}:log-group:exfiltration:log-stream:x`,
+    why: "log events are no channel to another account's log group",
+  },
+  monitoring: {
+    action: 'cloudwatch:SetAlarmState',
+    resource: `arn:aws:cloudwatch:\${region}:${FOREIGN_ACCOUNT}:alarm:exfiltration`,
+    why: "another account's alarms are out of reach",
+  },
+  rds: {
+    action: 'rds:CopyDBSnapshot',
+    resource: `arn:aws:rds:\${region}:${FOREIGN_ACCOUNT}:snapshot:exfiltration`,
+    why: 'no snapshot of another account is copied or restored from inside the VPC',
+  },
+  lambda: {
+    action: 'lambda:InvokeFunction',
+    resource: `arn:aws:lambda:\${region}:${FOREIGN_ACCOUNT}:function:exfiltration`,
+    why: 'no function of another account receives data from inside the VPC',
+  },
+};
+
+/** The endpoint rows (issue 15: endpoint policies limited to this account's resources and principals). */
+const ENDPOINT_ROWS: readonly AccessRow[] = [
+  {
+    id: 'endpoint-s3-refuses-foreign-bucket-read',
+    who: { administrator: true },
+    network: COMPROMISED,
+    action: 's3:GetObject',
+    resource: 'arn:aws:s3:::attacker-staging/payload.js',
+    context: { 'aws:ResourceAccount': FOREIGN_ACCOUNT },
+    why: "nothing is fetched from another account's bucket, even with credentials of this account allowed everything",
+  },
+  {
+    id: 'endpoint-s3-refuses-foreign-bucket-write',
+    who: { administrator: true },
+    network: COMPROMISED,
+    action: 's3:PutObject',
+    resource: 'arn:aws:s3:::attacker-drop/dump.sql',
+    context: { 'aws:ResourceAccount': FOREIGN_ACCOUNT },
+    why: "no data is written to another account's bucket (exfiltration) through the S3 endpoint",
+  },
+  {
+    id: 'endpoint-s3-refuses-foreign-credentials',
+    who: { administrator: true, account: FOREIGN_ACCOUNT },
+    network: COMPROMISED,
+    action: 's3:PutObject',
+    resource: 'arn:aws:s3:::attacker-drop/dump.sql',
+    context: { 'aws:ResourceAccount': FOREIGN_ACCOUNT },
+    why: "credentials of another account brought into a function cannot use the endpoint, even to that account's own bucket",
+  },
+  ...Object.entries(FOREIGN_RESOURCES).map(([service, { action, resource, why }]): AccessRow => ({
+    id: `endpoint-${service}-refuses-foreign-resource`,
+    who: { administrator: true },
+    network: COMPROMISED,
+    action,
+    resource,
+    why,
+  })),
+  // The actions that name no resource are let through for this account's principals only
+  // (sts:GetCallerIdentity needs no permission at all and reveals only the caller: not a row).
+  ...(
+    [
+      ['kms', 'kms:CreateKey'],
+      ['secretsmanager', 'secretsmanager:GetRandomPassword'],
+      ['monitoring', 'cloudwatch:PutMetricData'],
+    ] as const
+  ).map(([service, action]): AccessRow => ({
+    id: `endpoint-${service}-refuses-foreign-credentials`,
+    who: { administrator: true, account: FOREIGN_ACCOUNT },
+    network: COMPROMISED,
+    action,
+    resource: '*',
+    why: `${action} names no resource: the ${service} endpoint lets it through for this account's principals only`,
+  })),
+];
+
 export const MUST_DENY: readonly AccessRow[] = [
+  ...ENDPOINT_ROWS,
+  // The in-VPC functions' own roles, through their endpoints: identity and endpoint policies both refuse.
+  {
+    id: 'tenant-api-reads-foreign-bucket',
+    who: { role: 'Edge/TenantGuard/Api/Role' },
+    action: 's3:GetObject',
+    resource: 'arn:aws:s3:::attacker-staging/payload.js',
+    context: { 'aws:ResourceAccount': FOREIGN_ACCOUNT },
+    why: "the tenant API reads no other account's bucket",
+  },
+  {
+    id: 'shipper-writes-foreign-bucket',
+    who: { role: 'Audit/Shipper/Function/Role' },
+    action: 's3:PutObject',
+    resource: 'arn:aws:s3:::attacker-drop/audit.jsonl.gz',
+    context: { 'aws:ResourceAccount': FOREIGN_ACCOUNT },
+    why: "the archive's one writer writes nowhere but the archive: not to another account's bucket",
+  },
   // The alarm topic admits EventBridge, but only this account's rules (issue 15).
   {
     id: 'events-rule-of-another-account-publishes-alarm',
@@ -39,6 +160,32 @@ export const MUST_DENY: readonly AccessRow[] = [
       'aws:SourceAccount': '999999999999',
     },
     why: "another account's rule cannot page (or flood) the on-call through this topic (confused deputy)",
+  },
+  // The backup region's baseline (issue 15): why it forwards through the home bus, and only there.
+  {
+    id: 'backup-region-rule-publishes-alarm-topic',
+    who: { service: 'events.amazonaws.com' },
+    action: 'sns:Publish',
+    resource: '${Operations/Alarms/Topic}',
+    context: {
+      'aws:SourceArn': 'arn:aws:events:${BackupVault/Key|region}:${account}:rule/findings',
+      ...sourceAccount,
+    },
+    why: "the topic admits rules of the home region only: the backup region's rules forward to the home bus instead",
+  },
+  {
+    id: 'forward-role-puts-events-on-another-bus',
+    who: { role: 'BackupRegionBaseline/Baseline/Forward/Role' },
+    action: 'events:PutEvents',
+    resource: 'arn:aws:events:${region}:${account}:event-bus/other',
+    why: "the forwarding role reaches the home region's default bus and nothing else",
+  },
+  {
+    id: 'forward-role-puts-events-on-foreign-bus',
+    who: { role: 'BackupRegionBaseline/Baseline/Forward/Role' },
+    action: 'events:PutEvents',
+    resource: `arn:aws:events:\${region}:${FOREIGN_ACCOUNT}:event-bus/default`,
+    why: "findings never leave for another account's bus",
   },
   {
     id: 'another-trail-uses-the-trail-key',

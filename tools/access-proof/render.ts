@@ -1,11 +1,23 @@
 import type { AccessProofResult } from './index';
 import type { AccessRow, Who } from './rows';
 
-function who(w: Who): string {
+function principal(w: Who): string {
   if ('role' in w) return `role \`${w.role}\``;
   if ('service' in w) return `service \`${w.service}\``;
-  if ('administrator' in w) return 'an account administrator (`*` on `*`)';
+  if ('administrator' in w) {
+    return w.account
+      ? `an administrator (\`*\` on \`*\`) of account \`${w.account}\``
+      : 'an account administrator (`*` on `*`)';
+  }
   return 'every role of the stage';
+}
+
+/** The principal, and the network the request leaves from when the row sets it. */
+function who(row: AccessRow): string {
+  const network = row.network;
+  if (!network) return principal(row.who);
+  if ('insideVpcOf' in network) return `${principal(row.who)}, sent from the VPC of \`${network.insideVpcOf}\``;
+  return `${principal(row.who)}, outside the VPC (${network.outsideVpc})`;
 }
 
 const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
@@ -45,7 +57,7 @@ function table(
       .map(([k, v]) => `\`${k}\`=\`${Array.isArray(v) ? v.join(',') : String(v)}\``)
       .join(' ');
     lines.push(
-      `| \`${row.id}\` | ${cell(who(row.who))} | \`${row.action}\` | \`${cell(row.resource)}\` | ${cell(context)} | ${verdicts.join(' | ')} | ${cell(decided(first))} | ${cell(row.why)} |`,
+      `| \`${row.id}\` | ${cell(who(row))} | \`${row.action}\` | \`${cell(row.resource)}\` | ${cell(context)} | ${verdicts.join(' | ')} | ${cell(decided(first))} | ${cell(row.why)} |`,
     );
   }
   lines.push('');
@@ -65,8 +77,11 @@ export function renderAccessProof(
     '',
     'Each row is a concrete request evaluated, with `@cloud-copilot/iam-simulate`, against the synthesized',
     'policies of every shipped deployment: the identity policies attached to the role and the resource',
-    'policy of the target (key, bucket, topic, queue, vault, function), intrinsics resolved with the',
-    "placeholder account. Tenant keys are created at runtime: their policy is the provisioner's own",
+    'policy of the target (key, bucket, topic, queue, vault, function), and for a request sent from the',
+    "VPC (by an in-VPC function's code, unless the row says otherwise) the policy of the VPC endpoint of its",
+    "service; intrinsics resolved with the placeholder account. Another account's resource is assumed to",
+    'admit everyone, so only the caller side can refuse it.',
+    "Tenant keys are created at runtime: their policy is the provisioner's own",
     '(`lambda/tenant-keys/key-policy.ts`) for sample organisations A and B. `npm test` fails when a verdict',
     'flips, naming the row and the statements that decided it (test/access/proof.test.ts). Rows are data:',
     '`tools/access-proof/must-allow.ts` and `tools/access-proof/must-deny.ts`.',
@@ -100,7 +115,7 @@ export function renderAccessProofSection(results: readonly AccessProofResult[]):
         return `<td class="${state}" title="${html(r.decidedBy.join('\n'))}">${r.verdict}${html(note)}</td>`;
       });
       return (
-        `<tr><td>must ${expected}</td><td><code>${html(row.id)}</code></td><td>${html(who(row.who))}</td>` +
+        `<tr><td>must ${expected}</td><td><code>${html(row.id)}</code></td><td>${html(who(row))}</td>` +
         `<td><code>${html(row.action)}</code></td><td><code>${html(row.resource)}</code></td>${cells.join('')}` +
         `<td>${html(row.why)}</td></tr>`
       );
