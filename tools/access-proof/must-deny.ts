@@ -547,6 +547,8 @@ export const MUST_DENY: readonly AccessRow[] = [
     who: { everyRole: true, unevaluated: serviceRoles('apigateway:PATCH') },
     action: 'apigateway:PATCH',
     resource: 'arn:aws:apigateway:${region}::/restapis/a1b2c3d4e5/stages/v1',
+    // API Gateway ARNs carry no account; the stage is this deployment's.
+    context: { 'aws:ResourceAccount': '${account}' },
     why: "the stage throttle and its method settings cannot be changed by the platform's own functions",
   },
   // One database role per function (migrations/0401): the tenant API, whose connection an
