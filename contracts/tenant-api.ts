@@ -14,6 +14,8 @@ export const TENANT_ROUTE_PREFIXES = [
   // Lifecycle, exports and key of the caller's tenant; tenant creation (platform owners).
   'tenant',
   'organisations',
+  // The credentials vault (contracts/credentials.ts).
+  'credentials',
 ] as const;
 export type TenantRoutePrefix = (typeof TENANT_ROUTE_PREFIXES)[number];
 

@@ -2,7 +2,8 @@
  * Every refusal the tenant guard can produce: an explicit code with a stable HTTP status. Handlers
  * never leak driver errors; unknown failures map to INTERNAL.
  */
-import type { z } from 'zod';
+import * as z from 'zod/mini';
+import { CREDENTIAL_MISSING_STATUS } from '../../contracts/credentials';
 
 export const ERROR_STATUS = {
   TOKEN_MISSING: 401,
@@ -43,6 +44,8 @@ export const ERROR_STATUS = {
   PROVISIONER_FAILED: 502,
   PROVISIONER_UNAVAILABLE: 503,
   TENANT_KEYS_UNAVAILABLE: 503,
+  /** The credentials vault holds no credential of this kind and scope (routes/credentials.ts). */
+  CREDENTIAL_MISSING: CREDENTIAL_MISSING_STATUS,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
@@ -108,8 +111,8 @@ function fieldsOf(
  * Validates request input (the body, or the path parameter `name`) against `schema`; a refusal is
  * VALIDATION_FAILED naming the fields at fault.
  */
-export function parseInput<T>(schema: z.ZodType<T>, value: unknown, name = 'body'): T {
-  const r = schema.safeParse(value);
+export function parseInput<T>(schema: z.core.$ZodType<T>, value: unknown, name = 'body'): T {
+  const r = z.safeParse(schema, value);
   if (!r.success) {
     const field = fieldsOf(r.error, name);
     throw new GuardError('VALIDATION_FAILED', field, field);

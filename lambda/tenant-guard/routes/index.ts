@@ -15,6 +15,8 @@ import { TENANT_ROUTES } from './tenant';
 import { TENANT_EXPORT_ROUTES } from './tenant-exports';
 import { TENANT_KEY_ROUTES } from './tenant-key';
 import { WEBHOOK_SECRET_ROUTES } from './webhook-secrets';
+// The credentials vault (issue 16).
+import { CREDENTIAL_ROUTES } from './credentials';
 
 export const ROUTES: readonly Route[] = [
   ...LEAD_ROUTES,
@@ -28,4 +30,6 @@ export const ROUTES: readonly Route[] = [
   ...TENANT_EXPORT_ROUTES,
   ...TENANT_KEY_ROUTES,
   ...ORGANISATION_ROUTES,
+  // The credentials vault (issue 16).
+  ...CREDENTIAL_ROUTES,
 ];
