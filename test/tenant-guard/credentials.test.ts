@@ -11,7 +11,12 @@ import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { Pool, PoolClient } from 'pg';
-import { CREDENTIAL_KIND_NAMES, CREDENTIAL_KINDS, type CredentialKind } from '../../contracts/credentials';
+import {
+  CREDENTIAL_KIND_NAMES,
+  CREDENTIAL_KINDS,
+  CREDENTIAL_SCOPE,
+  type CredentialKind,
+} from '../../contracts/credentials';
 import { DATABASE_ROLES } from '../../contracts/database';
 import { ERROR_STATUS } from '../../lambda/tenant-guard/errors';
 import { createAuthorizer } from '../../lambda/tenant-guard/authorizer';
@@ -24,7 +29,7 @@ import { RecordingLog } from '../support/observability';
 import { startPostgres, TEST_GATE_KEY, type TestPostgres } from '../support/postgres';
 import { defined } from '../support/defined';
 import { FakeKms, KEY_A, KEY_B } from '../tenant-keys/fake-kms';
-import { asTenant, authenticateAs, buildWorld, createUser, ticketFor, type World } from './fixtures';
+import { asTenant, authenticateAs, buildWorld, createOrg, createUser, ticketFor, type World } from './fixtures';
 import { proxyEvent, testIdentity, type TestIdentity } from './http';
 
 const STAGE_ARN = 'arn:aws:execute-api:eu-west-1:111111111111:abcdef1234/prod';
@@ -154,6 +159,36 @@ describe('credentials vault', () => {
   }
   const opener = (keyArn: string) => new EnvelopeCipher({ kms: kms.client, keyFor: () => Promise.resolve(keyArn) });
   const text = (b: Uint8Array) => Buffer.from(b).toString('utf8');
+
+  it('the database accepts exactly the contract’s kinds and scope format', async () => {
+    const insert = (kind: string, scope: string) =>
+      pg
+        .superuser(
+          'INSERT INTO tenant_credentials (org_id, kind, scope, set_by, sealed) VALUES ($1, $2, $3, $4, $5) RETURNING kind',
+          [w.network, kind, scope, w.networkOwner, 'bwk1.AAAA'],
+        )
+        .then(
+          () => 'ok',
+          (e: { code?: string }) => e.code,
+        );
+    for (const kind of CREDENTIAL_KIND_NAMES) expect({ kind, r: await insert(kind, 'x') }).toEqual({ kind, r: 'ok' });
+    expect(await insert('oauth_access_token', 'x')).toBe('23514');
+    for (const scope of ['ok@mail.example', 'a'.repeat(128)]) {
+      expect({ scope, ok: CREDENTIAL_SCOPE.test(scope), db: await insert('sip_password', scope) }).toEqual({
+        scope,
+        ok: true,
+        db: 'ok',
+      });
+    }
+    for (const scope of ['-x', 'a'.repeat(129), 'a b', 'a/b']) {
+      expect({ scope, ok: CREDENTIAL_SCOPE.test(scope), db: await insert('sip_password', scope) }).toEqual({
+        scope,
+        ok: false,
+        db: '23514',
+      });
+    }
+    await pg.superuser('DELETE FROM tenant_credentials WHERE org_id = $1', [w.network]);
+  });
 
   it('sets every kind write-only: sealed under the tenant key with org and kind in the context, audited by kind', async () => {
     const owner = await bearer(w.ownerA, w.storeA);
@@ -469,6 +504,34 @@ describe('credentials vault', () => {
     expect(rows.every((r) => r[`${String(r['kind'])}_set`] === true && r['org_id'] === w.storeA)).toBe(true);
     expect(JSON.stringify(lines)).not.toContain('bwk1.');
     s3.restore();
+  });
+
+  it('erasure deletes the tenant’s credentials (its key’s shredding covers every copy)', async () => {
+    const owner = await createUser(pg);
+    const c = await pg.client();
+    let org: string;
+    try {
+      org = await createOrg(c, w.platformOwner, 'store', owner, w.group);
+    } finally {
+      await c.end();
+    }
+    await pg.superuser("SELECT * FROM app.record_tenant_key($1, $2, 'managed')", [org, KEY_B]);
+    expect(
+      await call('PUT', path('mailbox_password', 'inbox'), await bearer(owner, org), {
+        mailbox_password: secret('mailbox_password'),
+      }),
+    ).toMatchObject({ status: 200 });
+    // Its grace period ended a day ago, as the lifecycle processor would have recorded it.
+    await pg.superuser(
+      `UPDATE organisations SET lifecycle_state = 'grace', status = 'suspended', cancelled_at = now() - interval '40 days',
+              access_until = now() - interval '31 days', grace_ends_at = now() - interval '1 day' WHERE id = $1`,
+      [org],
+    );
+    await pg.pool(DATABASE_ROLES.lifecycle).query('SELECT app.erase_tenant_rows($1)', [org]);
+    expect(await pg.superuser('SELECT 1 FROM tenant_credentials WHERE org_id = $1', [org])).toEqual([]);
+    expect((await pg.superuser('SELECT count(*)::int AS n FROM tenant_credentials')) as { n: number }[]).not.toEqual([
+      { n: 0 },
+    ]);
   });
 
   it('no secret value appears in any response, log line, audit row, SQL parameter or export of these tests', async () => {
