@@ -40,8 +40,7 @@ export const CREDENTIAL_SCOPE = /^[A-Za-z0-9][A-Za-z0-9_.:@+-]{0,127}$/;
 /** Largest credential accepted, in UTF-8 bytes (long OAuth refresh tokens fit). */
 export const MAX_CREDENTIAL_BYTES = 4096;
 
-/** The refusal for a credential that is not set: never a fabricated success. */
-export const CREDENTIAL_MISSING = 'CREDENTIAL_MISSING';
+/** Status of `CREDENTIAL_MISSING`, the refusal for a credential that is not set (never a fabricated success). */
 export const CREDENTIAL_MISSING_STATUS = 404;
 
 /** Audit events of the vault: they name the kind and scope, never the value. */

@@ -154,7 +154,7 @@ describe('credentials vault', () => {
     const rows = (await pg.superuser('SELECT * FROM tenant_credentials WHERE org_id = $1 AND kind = $2', [
       org,
       kind,
-    ])) as { sealed: string; set_by: string; scope: string }[];
+    ])) as { id: string; sealed: string; set_by: string; scope: string }[];
     return rows;
   }
   const opener = (keyArn: string) => new EnvelopeCipher({ kms: kms.client, keyFor: () => Promise.resolve(keyArn) });
@@ -400,6 +400,42 @@ describe('credentials vault', () => {
       });
     }
     expect(await dump(w.storeA, kind)).toEqual([before]);
+    // The database refuses it on its own, whatever SQL the API sends under the grant.
+    const app = await pg.client(DATABASE_ROLES.app);
+    try {
+      const refused = await asTenant(
+        app,
+        w.support,
+        w.storeA,
+        async () => {
+          const attempt = (sql: string, params: unknown[]) =>
+            app.query('SAVEPOINT s').then(() =>
+              app.query(sql, params).then(
+                (r) => `rows:${r.rowCount ?? 0}`,
+                async (e: { code?: string }) => {
+                  await app.query('ROLLBACK TO SAVEPOINT s');
+                  return e.code;
+                },
+              ),
+            );
+          return [
+            await attempt(
+              "INSERT INTO tenant_credentials (org_id, kind, scope, set_by, sealed) VALUES ($1, 'ai_provider_key', 'via-grant', $2, 'bwk1.AAAA')",
+              [w.storeA, w.support],
+            ),
+            await attempt("UPDATE tenant_credentials SET sealed = 'bwk1.AAAA' WHERE kind = $1", [kind]),
+            await attempt('SELECT * FROM app.delete_tenant_rows($1::regclass, ARRAY[$2]::uuid[])', [
+              'tenant_credentials',
+              defined(before).id,
+            ]),
+          ];
+        },
+        grant,
+      );
+      expect(refused).toEqual(['42501', 'rows:0', 'rows:0']);
+    } finally {
+      await app.end();
+    }
     // Support staff may see that it is set (metadata), never the value.
     expect(await call('GET', path(kind, SCOPE[kind]), support, undefined, headers)).toMatchObject({
       status: 200,

@@ -44,6 +44,11 @@ function setView(r: Row): Record<string, unknown> {
   };
 }
 
+/** Support staff never set, replace or delete a tenant's credential (the database refuses it too). */
+function requireOwnStaff(ctx: RouteContext<'tenant'>): void {
+  if (ctx.tenant.supportGrantId !== null) throw new GuardError('PERMISSION_DENIED', 'not under a support grant');
+}
+
 /** The credential a path addresses: an unknown kind is not found, a malformed scope a validation failure. */
 function addressed(ctx: RouteContext<'tenant'>): { kind: CredentialKind; scope: string } {
   const kind = ctx.req.params['kind'];
@@ -91,6 +96,7 @@ export const CREDENTIAL_ROUTES: readonly Route[] = [
   // Sets or replaces. The body names the kind: `{"sip_password": "..."}`; anything else is refused.
   tenantRoute('PUT', '/credentials/{kind}/{scope}', async (ctx) => {
     need(ctx, 'settings', 'edit');
+    requireOwnStaff(ctx);
     const { kind, scope } = addressed(ctx);
     const body = parseInput(z.strictObject({ [kind]: z.string().check(z.minLength(1)) }), ctx.req.body);
     if (Buffer.byteLength(body[kind] ?? '', 'utf8') > MAX_CREDENTIAL_BYTES) {
@@ -110,7 +116,7 @@ export const CREDENTIAL_ROUTES: readonly Route[] = [
           [ctx.tenant.orgId, kind, scope, ctx.tenant.userId, sealed],
         );
     const row = r.rows[0] as unknown as Row | undefined;
-    // An UPDATE the policies filtered out (e.g. under a support grant) changed nothing.
+    // Never a fabricated success: a write the policies filtered out changed nothing.
     if (!row) throw new GuardError('PERMISSION_DENIED');
     await ctx.emit(existing ? CREDENTIAL_EVENTS.replaced : CREDENTIAL_EVENTS.set, 'credential', row.id, {
       kind,
@@ -121,6 +127,7 @@ export const CREDENTIAL_ROUTES: readonly Route[] = [
 
   tenantRoute('DELETE', '/credentials/{kind}/{scope}', async (ctx) => {
     need(ctx, 'settings', 'delete');
+    requireOwnStaff(ctx);
     const { kind, scope } = addressed(ctx);
     const row = await find(ctx, kind, scope);
     if (!row) throw new GuardError('CREDENTIAL_MISSING', kind);
