@@ -14,6 +14,8 @@ export const TENANT_ROUTE_PREFIXES = [
   // Lifecycle, exports and key of the caller's tenant; tenant creation (platform owners).
   'tenant',
   'organisations',
+  // Calls and their recordings (own-calls scoping: Members and Viewers see their own).
+  'calls',
   // The credentials vault (contracts/credentials.ts).
   'credentials',
 ] as const;

@@ -115,7 +115,7 @@ export class BulwarkStage extends Stage {
       telnyxPublicKey: deployment.webhooks.telnyxPublicKey,
       telnyxPreviousPublicKey: deployment.webhooks.telnyxPreviousPublicKey,
       verification: deployment.webhooks.verification,
-      maxBodyBytes: this.edge.api.maxRequestBodyBytes,
+      maxBodyBytes: deployment.edge.webhookMaxRequestBodyBytes,
       database: this.data.databaseAccess(DATABASE_ROLES.webhooks),
       alarmTopic: this.operations.alarmTopic,
     });

@@ -23,7 +23,8 @@ export type RoleSecrets = Readonly<Record<RolePurpose, RoleCredentials>>;
 /** Bootstrap failures, with stable codes; messages never carry credentials. */
 export class BootstrapError extends Error {
   constructor(
-    readonly code: 'BOOTSTRAP_ROLE_MISMATCH' | 'BOOTSTRAP_PASSWORD_WEAK' | 'BOOTSTRAP_ROLE_PRIVILEGED',
+    readonly code:
+      'BOOTSTRAP_ROLE_MISMATCH' | 'BOOTSTRAP_PASSWORD_WEAK' | 'BOOTSTRAP_ROLE_PRIVILEGED' | 'BOOTSTRAP_PASSWORD_RIGHTS',
     message: string,
   ) {
     super(message);
@@ -84,6 +85,32 @@ function checkCredentials(secrets: RoleSecrets): void {
 }
 
 /**
+ * With `rds.restrict_password_commands` on (lib/data/database.ts), RDS lets only members of
+ * `rds_password` set passwords; the master holds it through rds_superuser. A master without it is
+ * named here, before any role is touched, instead of failing halfway on `ALTER ROLE ... PASSWORD`.
+ */
+async function checkPasswordRights(master: SqlClient): Promise<void> {
+  const setting = await master.query(
+    `SELECT lower(coalesce(current_setting('rds.restrict_password_commands', true), 'off')) IN ('1', 'on', 'true')
+              AS restricted,
+            EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rds_password') AS defined`,
+  );
+  const row = setting.rows[0];
+  if (!row?.['restricted']) return;
+  const member =
+    row['defined'] === true &&
+    (await master.query("SELECT pg_has_role(current_user, 'rds_password', 'USAGE') AS member")).rows[0]?.['member'] ===
+      true;
+  if (!member) {
+    throw new BootstrapError(
+      'BOOTSTRAP_PASSWORD_RIGHTS',
+      'rds.restrict_password_commands is on and the bootstrap user is not a member of rds_password: ' +
+        'an rds_superuser must GRANT rds_password to it',
+    );
+  }
+}
+
+/**
  * Creates or re-aligns the three login roles, as `master` (the RDS master user, or any role with
  * CREATEROLE and admin option on them). `database` is the application database `master` is
  * connected to.
@@ -94,6 +121,7 @@ function checkCredentials(secrets: RoleSecrets): void {
  */
 export async function bootstrapRoles(master: SqlClient, database: string, secrets: RoleSecrets): Promise<void> {
   checkCredentials(secrets);
+  await checkPasswordRights(master);
   for (const purpose of Object.keys(DATABASE_ROLES) as RolePurpose[]) {
     const name = DATABASE_ROLES[purpose];
     const inherit = NOINHERIT.has(name) ? 'NOINHERIT' : 'INHERIT';
@@ -157,8 +185,7 @@ export async function grantAfterMigrations(migrator: SqlClient): Promise<void> {
   // Functions with their own roles (grants by name in migrations/0401) need the schema too.
   for (const role of FUNCTION_ROLES) await migrator.query(`GRANT USAGE ON SCHEMA app TO ${role}`);
   await migrator.query(
-    'GRANT EXECUTE ON FUNCTION app.audit_archive_pending(integer), app.audit_archive_read(uuid, bigint, integer), ' +
-      `app.audit_archive_mark(uuid, bigint, text) TO ${shipper}`,
+    `GRANT EXECUTE ON FUNCTION app.audit_archive_read(uuid, bigint, integer), app.audit_archive_mark(uuid, bigint, text) TO ${shipper}`,
   );
 }
 

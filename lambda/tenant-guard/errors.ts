@@ -3,6 +3,7 @@
  * never leak driver errors; unknown failures map to INTERNAL.
  */
 import * as z from 'zod/mini';
+import { CALL_ERROR_STATUS } from '../../contracts/calls';
 import { CREDENTIAL_MISSING_STATUS } from '../../contracts/credentials';
 
 export const ERROR_STATUS = {
@@ -44,6 +45,8 @@ export const ERROR_STATUS = {
   PROVISIONER_FAILED: 502,
   PROVISIONER_UNAVAILABLE: 503,
   TENANT_KEYS_UNAVAILABLE: 503,
+  // Calls and recordings (routes/calls.ts, contracts/calls.ts).
+  ...CALL_ERROR_STATUS,
   /** The credentials vault holds no credential of this kind and scope (routes/credentials.ts). */
   CREDENTIAL_MISSING: CREDENTIAL_MISSING_STATUS,
 } as const;

@@ -1,8 +1,8 @@
 /**
  * Tenant export: an Owner asks for a copy of the organisation's data (leads, customers, vehicles,
- * deals, the audit log and which credentials are set); a worker writes it, gzipped NDJSON, to the
- * KMS-encrypted export bucket; the Owner downloads it through a pre-signed URL that lives at most
- * 15 minutes.
+ * deals, calls and their recordings' metadata, the audit log and which credentials are set); a
+ * worker writes it, gzipped NDJSON, to the KMS-encrypted export bucket; the Owner downloads it
+ * through a pre-signed URL that lives at most 15 minutes.
  *
  * Secrets are never exported: sealed columns and anything named like a credential are dropped, and
  * the credentials vault appears as `<kind>_set` metadata only.
@@ -16,7 +16,18 @@ import type { AndThen } from './and-then';
 import { EXPORT_RETENTION_DAYS, MAX_URL_TTL_SECONDS } from '../../contracts/tenant-keys';
 import { assertOrgId } from './key-policy';
 
-export const EXPORT_SECTIONS = ['leads', 'customers', 'vehicles', 'deals', 'audit_log', 'credentials'] as const;
+export const EXPORT_SECTIONS = [
+  'leads',
+  'customers',
+  'vehicles',
+  'deals',
+  // Every agent's calls and their recordings' metadata (migrations/0410).
+  'calls',
+  'call_recordings',
+  'audit_log',
+  // Which credentials are set, never a value (migrations/0409).
+  'credentials',
+] as const;
 export type ExportSection = (typeof EXPORT_SECTIONS)[number];
 
 export type ExportStatus = 'pending' | 'ready' | 'failed';

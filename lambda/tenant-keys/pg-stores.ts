@@ -263,6 +263,8 @@ const SECTION_TABLE: Readonly<Record<ExportSection, string>> = {
   customers: 'customers',
   vehicles: 'vehicles',
   deals: 'deals',
+  calls: 'calls',
+  call_recordings: 'call_recordings',
   audit_log: 'audit_log',
   credentials: 'tenant_credentials',
 };

@@ -238,6 +238,19 @@ export const deploymentSchema = z.strictObject({
       .max(MAX_INSPECTABLE_BODY_BYTES, `WAF inspects at most ${MAX_INSPECTABLE_BODY_BYTES} bytes of a body`)
       .default(16_384),
     /**
+     * Largest request body under the webhook paths (`/webhooks/`), where carriers post events larger
+     * than people's requests: the web ACL holds those paths to this cap instead of
+     * `maxRequestBodyBytes`, and the webhook function refuses anything larger. The web ACL's body
+     * inspection limit covers the larger of the two, so nothing accepted goes uninspected; AWS WAF
+     * bills inspection beyond its first 16 KiB (docs/edge.md "Body size").
+     * @default 65536 (64 KiB, the most AWS WAF inspects)
+     */
+    webhookMaxRequestBodyBytes: z
+      .int()
+      .min(MIN_BODY_BYTES, `must be at least ${MIN_BODY_BYTES} bytes`)
+      .max(MAX_INSPECTABLE_BODY_BYTES, `WAF inspects at most ${MAX_INSPECTABLE_BODY_BYTES} bytes of a body`)
+      .default(MAX_INSPECTABLE_BODY_BYTES),
+    /**
      * URI path prefixes that requests from cloud hosting IP ranges may reach (webhook senders run
      * there); elsewhere the anonymous IP list blocks them. Only the capability that owns such paths
      * should add them.

@@ -24,9 +24,12 @@ export const EXPORTED_LOGS = ['postgresql', 'upgrade'] as const;
 /**
  * Server parameters. TLS 1.2+ is mandatory for every connection; connections, disconnections, DDL
  * and role changes are logged (pgaudit), but never statement parameters, which carry tenant data.
+ * Only members of `rds_password` (the master, through rds_superuser) may set passwords, so SQL on a
+ * function's connection cannot change the password RDS Proxy logs in with (docs/tenancy.md).
  */
 export const AUDIT_PARAMETERS: Readonly<Record<string, string>> = {
   'rds.force_ssl': '1',
+  'rds.restrict_password_commands': '1',
   ssl_min_protocol_version: 'TLSv1.2',
   password_encryption: 'scram-sha-256',
   log_connections: '1',

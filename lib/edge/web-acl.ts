@@ -47,6 +47,12 @@ export interface EntryProtection {
   /** Largest body the API accepts; larger bodies are blocked and smaller ones fully inspected. */
   readonly maxRequestBodyBytes: number;
   /**
+   * Other body caps under some path prefixes (carrier webhooks carry larger events than people's
+   * requests); requests there are held to their own cap only.
+   * @default - none: one cap for every path
+   */
+  readonly pathBodyLimits?: readonly PathBodyLimit[];
+  /**
    * URI path prefixes (e.g. `/webhooks/`) that callers on cloud hosting IPs may reach: webhook senders
    * run there, and the anonymous IP list's HostingProviderIPList would block them. Everything else from
    * hosting ranges stays blocked, and every other rule still applies to these paths.
@@ -84,6 +90,16 @@ export interface PathRateLimit {
   readonly pathPrefixes: readonly string[];
   /** Requests per client address per five minutes under these prefixes. */
   readonly rateLimitPerFiveMinutes: number;
+}
+
+/** A body cap for requests under some path prefixes; at most 64 KiB, what AWS WAF can inspect. */
+export interface PathBodyLimit {
+  /** Names the rule `BodySizeLimit<name>`; letters only. */
+  readonly name: string;
+  /** URI path prefixes, e.g. `/webhooks/`. */
+  readonly pathPrefixes: readonly string[];
+  /** Largest body accepted under these prefixes, in bytes. */
+  readonly maxRequestBodyBytes: number;
 }
 
 export interface EdgeWebAclProps {
@@ -239,21 +255,56 @@ export class EdgeWebAcl extends Construct {
     if (props.protection) {
       const { rateLimitPerFiveMinutes, maxRequestBodyBytes } = props.protection;
       rateRules('PerIp', rateLimitPerFiveMinutes, { aggregateKeyType: 'IP', evaluationWindowSec: 300 });
+      const bodyLimits = props.protection.pathBodyLimits ?? [];
+      for (const limit of bodyLimits) {
+        if (!/^[A-Za-z]+$/.test(limit.name) || limit.pathPrefixes.length === 0) {
+          throw new Error(`${this.node.path}: a path body limit needs a letters-only name and at least one prefix`);
+        }
+        for (const prefix of limit.pathPrefixes) {
+          if (!URI_PATH_PREFIX.test(prefix)) {
+            throw new Error(`${this.node.path}: body-limited path prefix ${JSON.stringify(prefix)} must be a URI path`);
+          }
+        }
+      }
+      const largerThan = (size: number): wafv2.CfnWebACL.StatementProperty => ({
+        sizeConstraintStatement: {
+          // MATCH: a body beyond the inspection limit is blocked rather than waved through uninspected.
+          fieldToMatch: { body: { oversizeHandling: 'MATCH' } },
+          comparisonOperator: 'GT',
+          size,
+          textTransformations: [{ priority: 0, type: 'NONE' }],
+        },
+      });
+      const bodyLimitedPaths = bodyLimits.flatMap((l) => l.pathPrefixes);
       rules.push({
         name: 'BodySizeLimit',
         priority: rules.length,
         action: { block: {} },
         visibilityConfig: visibility('BodySizeLimit'),
-        statement: {
-          sizeConstraintStatement: {
-            // MATCH: a body beyond the inspection limit is blocked rather than waved through uninspected.
-            fieldToMatch: { body: { oversizeHandling: 'MATCH' } },
-            comparisonOperator: 'GT',
-            size: maxRequestBodyBytes,
-            textTransformations: [{ priority: 0, type: 'NONE' }],
-          },
-        },
+        statement:
+          bodyLimitedPaths.length === 0
+            ? largerThan(maxRequestBodyBytes)
+            : {
+                andStatement: {
+                  statements: [
+                    largerThan(maxRequestBodyBytes),
+                    { notStatement: { statement: onPaths(bodyLimitedPaths) } },
+                  ],
+                },
+              },
       });
+      for (const limit of bodyLimits) {
+        rules.push({
+          name: `BodySizeLimit${limit.name}`,
+          priority: rules.length,
+          action: { block: {} },
+          visibilityConfig: visibility(`BodySizeLimit${limit.name}`),
+          statement: {
+            andStatement: { statements: [largerThan(limit.maxRequestBodyBytes), onPaths(limit.pathPrefixes)] },
+          },
+        });
+      }
+      const largestBody = Math.max(maxRequestBodyBytes, ...bodyLimits.map((l) => l.maxRequestBodyBytes));
       const exemptPrefixes = props.protection.hostingProviderExemptPathPrefixes ?? [];
       for (const prefix of exemptPrefixes) {
         if (!URI_PATH_PREFIX.test(prefix)) {
@@ -300,7 +351,7 @@ export class EdgeWebAcl extends Construct {
       associationConfig = {
         requestBody: {
           [props.scope === 'CLOUDFRONT' ? 'CLOUDFRONT' : 'API_GATEWAY']: {
-            defaultSizeInspectionLimit: inspectionLimitFor(maxRequestBodyBytes),
+            defaultSizeInspectionLimit: inspectionLimitFor(largestBody),
           },
         },
       };

@@ -9,7 +9,7 @@ import { acknowledge } from '../compliance/acknowledge';
 import type { DeploymentConfig } from '../config';
 import { EdgeDistribution } from '../edge/distribution';
 import { LogKey, customerKey } from '../observability/keys';
-import { EdgeWebAcl, type PathRateLimit } from '../edge/web-acl';
+import { EdgeWebAcl, type EntryProtection, type PathRateLimit } from '../edge/web-acl';
 import { WEBHOOK_PATH_PREFIX } from '../../contracts/webhooks';
 
 /** Carriers post webhooks from few cloud addresses, many per second: their paths get their own limit. */
@@ -21,6 +21,19 @@ function webhookRateLimit(deployment: DeploymentConfig): PathRateLimit[] {
       rateLimitPerFiveMinutes: deployment.edge.webhookRateLimitPerFiveMinutes,
     },
   ];
+}
+
+/** The entry's per-IP limit, body caps (the webhook paths their own) and hosting-provider exemptions. */
+function entryProtection(deployment: DeploymentConfig): EntryProtection {
+  const { edge } = deployment;
+  return {
+    rateLimitPerFiveMinutes: edge.rateLimitPerFiveMinutes,
+    maxRequestBodyBytes: edge.maxRequestBodyBytes,
+    pathBodyLimits: [
+      { name: 'Webhooks', pathPrefixes: [WEBHOOK_PATH_PREFIX], maxRequestBodyBytes: edge.webhookMaxRequestBodyBytes },
+    ],
+    hostingProviderExemptPathPrefixes: edge.hostingProviderExemptPathPrefixes,
+  };
 }
 
 /** Header CloudFront adds to every origin request; the regional web ACL blocks requests without it. */
@@ -40,15 +53,10 @@ export class EdgeGlobalStack extends Stack {
 
   constructor(scope: Construct, id: string, props: EdgeGlobalStackProps) {
     super(scope, id, { ...props, crossRegionReferences: true });
-    const { edge } = props.deployment;
     this.webAcl = new EdgeWebAcl(this, 'WebAcl', {
       scope: 'CLOUDFRONT',
       pathRateLimits: webhookRateLimit(props.deployment),
-      protection: {
-        rateLimitPerFiveMinutes: edge.rateLimitPerFiveMinutes,
-        maxRequestBodyBytes: edge.maxRequestBodyBytes,
-        hostingProviderExemptPathPrefixes: edge.hostingProviderExemptPathPrefixes,
-      },
+      protection: entryProtection(props.deployment),
     });
   }
 }
@@ -140,11 +148,7 @@ export class EdgeStack extends Stack {
       this.regionalWebAcl = new EdgeWebAcl(this, 'WebAcl', {
         scope: 'REGIONAL',
         pathRateLimits: webhookRateLimit(deployment),
-        protection: {
-          rateLimitPerFiveMinutes: edge.rateLimitPerFiveMinutes,
-          maxRequestBodyBytes: edge.maxRequestBodyBytes,
-          hostingProviderExemptPathPrefixes: edge.hostingProviderExemptPathPrefixes,
-        },
+        protection: entryProtection(deployment),
         logKey,
       });
     }

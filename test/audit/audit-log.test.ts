@@ -385,7 +385,7 @@ describe('shipper database role', () => {
     await pg.superuser("ALTER ROLE bulwark_audit_shipper PASSWORD 'shipper-test-only'");
     await pg.superuser('GRANT USAGE ON SCHEMA app TO bulwark_audit_shipper');
     await pg.superuser(
-      'GRANT EXECUTE ON FUNCTION app.audit_archive_pending(integer), app.audit_archive_read(uuid, bigint, integer), ' +
+      'GRANT EXECUTE ON FUNCTION app.audit_archive_read(uuid, bigint, integer), ' +
         'app.audit_archive_mark(uuid, bigint, text) TO bulwark_audit_shipper',
     );
     const pool = new Pool({
@@ -437,7 +437,7 @@ describe('shipper database role', () => {
 
       const app = await pg.client();
       try {
-        await expectError(app.query('SELECT * FROM app.audit_archive_pending(10)'), '42501');
+        await expectError(app.query('SELECT * FROM app.audit_archive_owed()'), '42501');
       } finally {
         await app.end();
       }

@@ -17,11 +17,12 @@ const eu = shippedInput(EU);
 const US_EAST_1_CERT = 'arn:aws:acm:us-east-1:000000000000:certificate/00000000-0000-4000-8000-000000000000';
 
 describe('edge configuration', () => {
-  it('defaults to a regional entry, a 16 KiB body limit and the restrictive CSP', () => {
+  it('defaults to a regional entry, a 16 KiB body limit (64 KiB for webhooks) and the restrictive CSP', () => {
     const { entry: _entry, ...edge } = eu.edge;
     const d = parseDeployment('prod-eu', { ...eu, edge });
     expect(d.edge.entry).toBe('regional');
     expect(d.edge.maxRequestBodyBytes).toBe(16_384);
+    expect(d.edge.webhookMaxRequestBodyBytes).toBe(65_536);
     expect(d.edge.contentSecurityPolicy).toBe(DEFAULT_CONTENT_SECURITY_POLICY);
     expect(d.edge.apiTlsPolicy).toBe('SecurityPolicy_TLS13_1_2_PFS_PQ_2025_09');
     expect(DEFAULT_CONTENT_SECURITY_POLICY).toBe("default-src 'none'; frame-ancestors 'none'");
@@ -79,10 +80,12 @@ describe('edge configuration', () => {
     [1023, /at least 1024 bytes/],
     [65_537, /inspects at most 65536 bytes/],
     [1.5, /./],
-  ])('rejects a body limit of %p', (maxRequestBodyBytes, message) => {
-    const found = problems('prod-eu', { ...eu, edge: { ...eu.edge, maxRequestBodyBytes } });
-    expect(found).toEqual([expect.stringMatching(/^prod-eu\.edge\.maxRequestBodyBytes: /)]);
-    expect(found[0]).toMatch(message);
+  ])('rejects a body limit of %p, for the API and for the webhooks', (limit, message) => {
+    for (const field of ['maxRequestBodyBytes', 'webhookMaxRequestBodyBytes']) {
+      const found = problems('prod-eu', { ...eu, edge: { ...eu.edge, [field]: limit } });
+      expect(found).toEqual([expect.stringMatching(new RegExp(`^prod-eu\\.edge\\.${field}: `))]);
+      expect(found[0]).toMatch(message);
+    }
   });
 
   it('defaults to no hosting-provider exemptions and refuses prefixes that are not paths', () => {

@@ -53,6 +53,34 @@ describe('catalogue deployments with the regional entry', () => {
     }
   });
 
+  it('hold the webhook paths to the body cap the webhook function enforces, and inspect every byte of it', () => {
+    for (const stage of stages) {
+      const t = Template.fromStack(stage.edge);
+      const { edge } = stage.deployment;
+      const webhookFunctions = Object.values(
+        t.findResources('AWS::Lambda::Function', {
+          Properties: { Environment: { Variables: { WEBHOOK_MAX_BODY_BYTES: Match.anyValue() } } },
+        }),
+      );
+      expect(webhookFunctions.length).toBeGreaterThan(0);
+      for (const fn of webhookFunctions) {
+        expect(fn['Properties'].Environment.Variables.WEBHOOK_MAX_BODY_BYTES).toBe(
+          String(edge.webhookMaxRequestBodyBytes),
+        );
+      }
+      const [acl] = Object.values(t.findResources('AWS::WAFv2::WebACL'));
+      const rules = defined(acl)['Properties'].Rules as { Name: string; Statement: Record<string, any> }[]; // eslint-disable-line @typescript-eslint/no-explicit-any
+      const webhookRule = rules.find((r) => r.Name === 'BodySizeLimitWebhooks');
+      expect(webhookRule?.Statement.AndStatement.Statements[0].SizeConstraintStatement.Size).toBe(
+        edge.webhookMaxRequestBodyBytes,
+      );
+      const inspected = { KB_16: 16_384, KB_32: 32_768, KB_48: 49_152, KB_64: 65_536 }[
+        defined(acl)['Properties'].AssociationConfig.RequestBody.API_GATEWAY.DefaultSizeInspectionLimit as string
+      ];
+      expect(inspected).toBeGreaterThanOrEqual(Math.max(edge.webhookMaxRequestBodyBytes, edge.maxRequestBodyBytes));
+    }
+  });
+
   it('make exactly the tenant API and webhook roles tenant-key users, each granted with an org_id context only', () => {
     for (const stage of stages) {
       const t = Template.fromStack(stage.edge);

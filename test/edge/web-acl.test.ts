@@ -90,6 +90,65 @@ describe('EdgeWebAcl: entry protection', () => {
     expect(() => inspectionLimitFor(65_537)).toThrow(/64 KiB/);
   });
 
+  it('holds the webhook paths to their own body cap, every other path to the API’s, and inspects up to the larger', () => {
+    const stack = bareStack('eu-west-1');
+    new EdgeWebAcl(stack, 'Acl', {
+      scope: 'REGIONAL',
+      protection: {
+        rateLimitPerFiveMinutes: 2000,
+        maxRequestBodyBytes: 16_384,
+        pathBodyLimits: [{ name: 'Webhooks', pathPrefixes: ['/webhooks/'], maxRequestBodyBytes: 40_000 }],
+      },
+    });
+    const acl = Object.values(Template.fromStack(stack).findResources('AWS::WAFv2::WebACL'))[0] as {
+      Properties: Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    };
+    const rules = acl.Properties.Rules as Rule[];
+    const larger = (size: number) => ({
+      SizeConstraintStatement: {
+        FieldToMatch: { Body: { OversizeHandling: 'MATCH' } },
+        ComparisonOperator: 'GT',
+        Size: size,
+        TextTransformations: [{ Priority: 0, Type: 'NONE' }],
+      },
+    });
+    const webhookPaths = {
+      ByteMatchStatement: {
+        FieldToMatch: { UriPath: {} },
+        PositionalConstraint: 'STARTS_WITH',
+        SearchString: '/webhooks/',
+        TextTransformations: [{ Priority: 0, Type: 'NORMALIZE_PATH' }],
+      },
+    };
+    const general = rules.find((r) => r.Name === 'BodySizeLimit');
+    expect(general?.Action).toEqual({ Block: {} });
+    expect(general?.Statement).toEqual({
+      AndStatement: { Statements: [larger(16_384), { NotStatement: { Statement: webhookPaths } }] },
+    });
+    const webhooks = rules.find((r) => r.Name === 'BodySizeLimitWebhooks');
+    expect(webhooks?.Action).toEqual({ Block: {} });
+    expect(webhooks?.Statement).toEqual({ AndStatement: { Statements: [larger(40_000), webhookPaths] } });
+    expect(acl.Properties.AssociationConfig).toEqual({
+      RequestBody: { API_GATEWAY: { DefaultSizeInspectionLimit: 'KB_48' } },
+    });
+  });
+
+  it.each([
+    [{ name: 'Web hooks', pathPrefixes: ['/webhooks/'], maxRequestBodyBytes: 20_000 }, /letters-only name/],
+    [{ name: 'Webhooks', pathPrefixes: [], maxRequestBodyBytes: 20_000 }, /at least one prefix/],
+    [{ name: 'Webhooks', pathPrefixes: ['webhooks'], maxRequestBodyBytes: 20_000 }, /must be a URI path/],
+    [{ name: 'Webhooks', pathPrefixes: ['/webhooks/'], maxRequestBodyBytes: 70_000 }, /64 KiB/],
+  ])('refuses the path body limit %j', (limit, message) => {
+    const stack = bareStack('eu-west-1');
+    expect(
+      () =>
+        new EdgeWebAcl(stack, 'Acl', {
+          scope: 'REGIONAL',
+          protection: { rateLimitPerFiveMinutes: 2000, maxRequestBodyBytes: 16_384, pathBodyLimits: [limit] },
+        }),
+    ).toThrow(message);
+  });
+
   it('gives every rule a unique priority and metrics', () => {
     const { rules } = entryAcl();
     expect(new Set(rules.map((r) => r.Priority)).size).toBe(rules.length);

@@ -22,6 +22,7 @@ const ALLOWED: Readonly<Record<FunctionRole, readonly string[]>> = {
     'builtin_role_permissions',
     'cancel_tenant',
     'close_support_grant',
+    'context_reads_all_agents',
     'context_tenant_key',
     'create_organisation',
     'current_org_id',
@@ -48,7 +49,6 @@ const ALLOWED: Readonly<Record<FunctionRole, readonly string[]>> = {
     'audit_archive_claim',
     'audit_archive_mark',
     'audit_archive_owed',
-    'audit_archive_pending',
     'audit_archive_read',
     'audit_archive_release',
   ],
@@ -84,6 +84,7 @@ const ALLOWED: Readonly<Record<FunctionRole, readonly string[]>> = {
   [DATABASE_ROLES.lifecycle]: [
     'advance_tenant_lifecycle',
     'append_system_audit_event',
+    'context_reads_all_agents',
     'current_org_id',
     'current_support_grant_id',
     'current_user_id',

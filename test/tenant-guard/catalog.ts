@@ -64,6 +64,38 @@ export async function uniqueIndexes(c: ClientBase, table: string): Promise<Uniqu
   return r.rows.map((x) => ({ table, index: x.index, columns: x.cols, primary: x.primary }));
 }
 
+/** The column naming the agent who handled a row: Members and Viewers see only their own (migrations/0410). */
+export const AGENT_COLUMN = 'agent_user_id';
+
+/**
+ * Tenant tables scoped to the agent: those with an `agent_user_id` column, and (transitively)
+ * those whose rows belong to such a row through a tenant foreign key (a call's recordings).
+ */
+export async function agentScopedTables(c: ClientBase): Promise<{ table: string; parent: string | null }[]> {
+  const tables = await tenantTables(c);
+  const withAgent = await c.query<{ t: string }>(
+    `SELECT c.relname AS t FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = $1 AND NOT a.attisdropped
+      WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')`,
+    [AGENT_COLUMN],
+  );
+  const out = withAgent.rows
+    .filter((r) => tables.includes(r.t))
+    .map((r) => ({ table: r.t, parent: null as string | null }));
+  const fks = await foreignKeys(c);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const fk of fks) {
+      if (!fk.columns.includes('org_id') || fk.columns.includes(AGENT_COLUMN)) continue;
+      if (out.some((o) => o.table === fk.refTable) && !out.some((o) => o.table === fk.table)) {
+        out.push({ table: fk.table, parent: fk.refTable });
+        grew = true;
+      }
+    }
+  }
+  return out.sort((a, b) => a.table.localeCompare(b.table));
+}
+
 /** Every way the schema breaks the tenancy contract (docs/tenancy.md); empty when sound. */
 export async function catalogProblems(c: ClientBase): Promise<string[]> {
   const problems: string[] = [];
@@ -126,6 +158,16 @@ export async function catalogProblems(c: ClientBase): Promise<string[]> {
       ) {
         problems.push(`${t}: policy ${p.name} does not check the grid`);
       }
+    }
+    // Agent-scoped tables: every tenant policy lets Members and Viewers reach their own rows only.
+    const scoped = (await agentScopedTables(c)).find((x) => x.table === t);
+    for (const p of scoped ? policies.rows.filter((x) => x.name.startsWith('tenant_')) : []) {
+      const expr = `${p.qual} ${p.check}`;
+      const own = scoped?.parent
+        ? new RegExp(`FROM (public\\.)?${scoped.parent} `).test(expr)
+        : /app\.context_reads_all_agents\(\)/.test(expr) &&
+          new RegExp(`${AGENT_COLUMN} = \\( SELECT app\\.current_user_id\\(\\)`).test(expr);
+      if (!own) problems.push(`${t}: policy ${p.name} does not scope rows to their agent`);
     }
     for (const [priv, cmd] of [
       ['SELECT', 'SELECT'],

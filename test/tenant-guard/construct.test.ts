@@ -98,6 +98,7 @@ describe('TenantGuard construct', () => {
       'webhook-secrets',
       'tenant',
       'organisations',
+      'calls',
       'credentials',
     ];
     expect(Object.keys(methods)).toHaveLength(2 * tenantResources.length);

@@ -216,7 +216,7 @@ describe('migration custom resource', () => {
     });
     await c.connect();
     try {
-      await expect(c.query('SELECT * FROM app.audit_archive_pending(10)')).resolves.toBeDefined();
+      await expect(c.query('SELECT * FROM app.audit_archive_owed()')).resolves.toBeDefined();
       await expect(c.query('SELECT 1 FROM public.audit_log LIMIT 1')).rejects.toThrow(/permission denied/);
     } finally {
       await c.end();
@@ -278,30 +278,38 @@ describe('bootstrapRoles as a non-superuser master (the RDS shape)', () => {
   });
   afterAll(async () => pg?.stop());
 
-  it('converges without superuser rights and keeps no lasting membership of the migrator', async () => {
-    // Like rds_superuser's master: CREATEROLE and CREATEDB, not SUPERUSER; it owns the application
-    // database and holds only ADMIN OPTION on the roles (what PostgreSQL 16+ gives a role's creator).
-    await pg.superuser("CREATE ROLE stand_in_master LOGIN CREATEROLE CREATEDB PASSWORD 'stand-in-master-password'");
-    await pg.superuser('CREATE DATABASE boot_rds OWNER stand_in_master');
+  const secrets = {
+    migrator: { username: DATABASE_ROLES.migrator, password: 'migrator-password-0123456789abcdef' },
+    app: { username: DATABASE_ROLES.app, password: 'app-password-0123456789abcdefghij' },
+    auditShipper: { username: DATABASE_ROLES.auditShipper, password: 'shipper-password-0123456789abcdef' },
+    webhooks: { username: DATABASE_ROLES.webhooks, password: 'webhooks-password-0123456789abcdef' },
+    keyProvisioner: { username: DATABASE_ROLES.keyProvisioner, password: 'provisioner-password-0123456789abc' },
+    lifecycle: { username: DATABASE_ROLES.lifecycle, password: 'lifecycle-password-0123456789abcdef' },
+  };
+
+  /**
+   * Like rds_superuser's master: CREATEROLE and CREATEDB, not SUPERUSER; it owns the application
+   * database and holds only ADMIN OPTION on the roles (what PostgreSQL 16+ gives a role's creator).
+   */
+  async function standInMaster(name: string, database: string): Promise<Client> {
+    await pg.superuser(`CREATE ROLE ${name} LOGIN CREATEROLE CREATEDB PASSWORD 'stand-in-master-password'`);
+    await pg.superuser(`CREATE DATABASE ${database} OWNER ${name}`);
     await pg.superuser(
-      `GRANT bulwark_migrator, ${FUNCTION_ROLES.join(', ')} TO stand_in_master WITH ADMIN OPTION, INHERIT FALSE, SET FALSE`,
+      `GRANT bulwark_migrator, ${FUNCTION_ROLES.join(', ')} TO ${name} WITH ADMIN OPTION, INHERIT FALSE, SET FALSE`,
     );
     const master = new Client({
       host: '127.0.0.1',
       port: pg.port,
-      database: 'boot_rds',
-      user: 'stand_in_master',
+      database,
+      user: name,
       password: 'stand-in-master-password',
     });
     await master.connect();
-    const secrets = {
-      migrator: { username: DATABASE_ROLES.migrator, password: 'migrator-password-0123456789abcdef' },
-      app: { username: DATABASE_ROLES.app, password: 'app-password-0123456789abcdefghij' },
-      auditShipper: { username: DATABASE_ROLES.auditShipper, password: 'shipper-password-0123456789abcdef' },
-      webhooks: { username: DATABASE_ROLES.webhooks, password: 'webhooks-password-0123456789abcdef' },
-      keyProvisioner: { username: DATABASE_ROLES.keyProvisioner, password: 'provisioner-password-0123456789abc' },
-      lifecycle: { username: DATABASE_ROLES.lifecycle, password: 'lifecycle-password-0123456789abcdef' },
-    };
+    return master;
+  }
+
+  it('converges without superuser rights and keeps no lasting membership of the migrator', async () => {
+    const master = await standInMaster('stand_in_master', 'boot_rds');
     try {
       await bootstrapRoles(master, 'boot_rds', secrets);
       await bootstrapRoles(master, 'boot_rds', secrets);
@@ -333,6 +341,31 @@ describe('bootstrapRoles as a non-superuser master (the RDS shape)', () => {
           { rolname: 'bulwark_webhooks', rolinherit: false },
         ].map((r) => ({ ...r, rolsuper: false, rolbypassrls: false, rolcreatedb: false, rolcreaterole: false })),
       );
+    } finally {
+      await master.end();
+    }
+  });
+
+  it('with rds.restrict_password_commands on, sets passwords only as a member of rds_password', async () => {
+    const master = await standInMaster('restricted_master', 'boot_restricted');
+    const verifiers = async (): Promise<unknown[]> =>
+      pg.superuser('SELECT rolname, rolpassword FROM pg_authid WHERE rolname = ANY($1) ORDER BY rolname', [
+        Object.values(DATABASE_ROLES),
+      ]);
+    try {
+      // RDS's own setting; stock PostgreSQL takes it as a placeholder, which is all the check reads.
+      await master.query("SET rds.restrict_password_commands = 'on'");
+      const before = await verifiers();
+      await expect(bootstrapRoles(master, 'boot_restricted', secrets)).rejects.toMatchObject({
+        code: 'BOOTSTRAP_PASSWORD_RIGHTS',
+        message: expect.stringContaining('rds_password'),
+      });
+      expect(await verifiers()).toEqual(before);
+
+      await pg.superuser('CREATE ROLE rds_password NOLOGIN');
+      await pg.superuser('GRANT rds_password TO restricted_master');
+      await bootstrapRoles(master, 'boot_restricted', secrets);
+      expect(await verifiers()).not.toEqual(before);
     } finally {
       await master.end();
     }

@@ -87,10 +87,16 @@ export async function seedTenant(pg: TestPostgres, org: string, owner: string, s
       "INSERT INTO messages (org_id, lead_id, customer_id, channel, direction, body) VALUES ($1, $2, $3, 'sms', 'inbound', $4) RETURNING id",
       [org, lead, customer, `hello from ${tag}`],
     );
+    // Handled by the member above (own-calls scoping, migrations/0410), with a recording.
+    const call = await one(
+      pg,
+      "INSERT INTO calls (org_id, lead_id, customer_id, direction, from_number, to_number, duration_seconds, agent_user_id, carrier_call_id) VALUES ($1, $2, $3, 'inbound', '+15550101', '+15550102', 42, $4, $5) RETURNING id",
+      [org, lead, customer, member, `call-${tag}-${i}`],
+    );
     await one(
       pg,
-      "INSERT INTO calls (org_id, lead_id, customer_id, direction, from_number, to_number, duration_seconds) VALUES ($1, $2, $3, 'inbound', '+15550101', '+15550102', 42) RETURNING id",
-      [org, lead, customer],
+      "INSERT INTO call_recordings (org_id, call_id, file_id, content_type, duration_seconds) VALUES ($1, $2, $3, 'audio/mpeg', 40) RETURNING id",
+      [org, call, randomUUID()],
     );
   }
   await seedAuditLog(pg, org, owner);
@@ -120,6 +126,11 @@ export async function seedTenant(pg: TestPostgres, org: string, owner: string, s
     vin(),
   ]);
   await one(pg, 'INSERT INTO leads (org_id, name) VALUES ($1, $2) RETURNING id', [org, `Spare lead ${tag}`]);
+  await one(
+    pg,
+    "INSERT INTO calls (org_id, direction, from_number, to_number) VALUES ($1, 'outbound', '+15550103', '+15550104') RETURNING id",
+    [org],
+  );
 }
 
 const AUDIT_INSERT = `INSERT INTO audit_log (id, ${AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id`;

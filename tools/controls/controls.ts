@@ -115,6 +115,36 @@ export const CONTROLS: readonly Control[] = [
     guardedBy: [],
   },
   {
+    id: 'own-calls',
+    promise:
+      'Members and Viewers list and read only the calls they handled, and those calls’ recordings; Owners and Admins see all of the organisation’s. PostgreSQL enforces it on the context’s user and role, so a compromised API connection cannot widen it, and another agent’s call answers exactly as one that does not exist.',
+    implementedBy: ['migrations/0410_own_calls.sql', 'lambda/tenant-guard/routes/calls.ts', 'contracts/calls.ts'],
+    provenBy: [
+      t(
+        'test/tenant-guard/own-calls.test.ts',
+        'Members and Viewers see their own calls and recordings; Owners, Admins, support and oversight all; another tenant none',
+      ),
+      t(
+        'test/tenant-guard/own-calls.test.ts',
+        'GET /calls/{id}: another agent’s call answers exactly as a call that does not exist (404, no oracle)',
+      ),
+      t(
+        'test/tenant-guard/own-calls.test.ts',
+        'POST /calls: a Member logs its own call (audited), never another agent’s; an Admin any; a Viewer none',
+      ),
+      t('test/tenant-guard/own-calls.test.ts', 'a calls SELECT policy that forgets the agent makes the checks fail'),
+      t(
+        'test/tenant-guard/own-calls.test.ts',
+        'an UPDATE policy that forgets the agent lets a Member change and give away calls, and the checks see it',
+      ),
+      t(
+        'test/tenant-guard/own-calls.test.ts',
+        'a recordings policy that no longer follows its call makes the checks fail',
+      ),
+    ],
+    guardedBy: [],
+  },
+  {
     id: 'database-isolation',
     promise:
       'The database has no public path: isolated subnets without internet or NAT, no data port open to the world, and no function outside the VPC that can reach it.',

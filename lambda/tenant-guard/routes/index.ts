@@ -6,6 +6,8 @@
 import type { Route } from '../route';
 import { API_KEY_ROUTES } from './api-keys';
 import { AUDIT_ROUTES } from './audit';
+// Calls and recordings (own-calls scoping, migrations/0410).
+import { CALL_ROUTES } from './calls';
 import { LEAD_ROUTES } from './leads';
 import { MEMBERSHIP_ROUTES } from './memberships';
 import { ORGANISATION_ROUTES } from './organisations';
@@ -30,6 +32,8 @@ export const ROUTES: readonly Route[] = [
   ...TENANT_EXPORT_ROUTES,
   ...TENANT_KEY_ROUTES,
   ...ORGANISATION_ROUTES,
+  // Calls and recordings (own-calls scoping, migrations/0410).
+  ...CALL_ROUTES,
   // The credentials vault (issue 16).
   ...CREDENTIAL_ROUTES,
 ];
