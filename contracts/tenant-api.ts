@@ -16,6 +16,8 @@ export const TENANT_ROUTE_PREFIXES = [
   'organisations',
   // Calls and their recordings (own-calls scoping: Members and Viewers see their own).
   'calls',
+  // The credentials vault (contracts/credentials.ts).
+  'credentials',
 ] as const;
 export type TenantRoutePrefix = (typeof TENANT_ROUTE_PREFIXES)[number];
 

@@ -1,10 +1,18 @@
 /**
- * Application-layer encryption of per-tenant secrets (webhook secrets, mailbox and SIP passwords,
- * OAuth refresh tokens). The tenant-keys capability implements it with envelope encryption under the
- * tenant's own KMS key; callers depend only on this type, so the implementation plugs in without
- * reshaping them.
+ * Application-layer encryption of per-tenant secrets (webhook secrets and the credentials vault's
+ * kinds, contracts/credentials.ts: each kind is its own purpose). The tenant-keys capability
+ * implements it with envelope encryption under the tenant's own KMS key; callers depend only on
+ * this type, so the implementation plugs in without reshaping them.
  */
-export const SECRET_PURPOSES = ['webhook_secret', 'mailbox_password', 'oauth_refresh_token', 'sip_password'] as const;
+
+export const SECRET_PURPOSES = [
+  'webhook_secret',
+  'mailbox_password',
+  'oauth_refresh_token',
+  'sip_password',
+  'carrier_token',
+  'ai_provider_key',
+] as const;
 export type SecretPurpose = (typeof SECRET_PURPOSES)[number];
 
 /** Opaque, self-describing ciphertext (safe to store in a bytea/text column). */

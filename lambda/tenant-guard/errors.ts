@@ -4,6 +4,7 @@
  */
 import * as z from 'zod/mini';
 import { CALL_ERROR_STATUS } from '../../contracts/calls';
+import { CREDENTIAL_MISSING_STATUS } from '../../contracts/credentials';
 
 export const ERROR_STATUS = {
   TOKEN_MISSING: 401,
@@ -46,6 +47,8 @@ export const ERROR_STATUS = {
   TENANT_KEYS_UNAVAILABLE: 503,
   // Calls and recordings (routes/calls.ts, contracts/calls.ts).
   ...CALL_ERROR_STATUS,
+  /** The credentials vault holds no credential of this kind and scope (routes/credentials.ts). */
+  CREDENTIAL_MISSING: CREDENTIAL_MISSING_STATUS,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

@@ -1,9 +1,11 @@
 /**
  * Tenant export: an Owner asks for a copy of the organisation's data (leads, customers, vehicles,
- * deals, calls and their recordings' metadata, and the audit log); a worker writes it, gzipped NDJSON, to the KMS-encrypted export bucket;
- * the Owner downloads it through a pre-signed URL that lives at most 15 minutes.
+ * deals, calls and their recordings' metadata, the audit log and which credentials are set); a
+ * worker writes it, gzipped NDJSON, to the KMS-encrypted export bucket; the Owner downloads it
+ * through a pre-signed URL that lives at most 15 minutes.
  *
- * Secrets are never exported: sealed columns and anything named like a credential are dropped.
+ * Secrets are never exported: sealed columns and anything named like a credential are dropped, and
+ * the credentials vault appears as `<kind>_set` metadata only.
  */
 import { createGzip, gunzipSync } from 'node:zlib';
 import { PassThrough } from 'node:stream';
@@ -23,6 +25,8 @@ export const EXPORT_SECTIONS = [
   'calls',
   'call_recordings',
   'audit_log',
+  // Which credentials are set, never a value (migrations/0409).
+  'credentials',
 ] as const;
 export type ExportSection = (typeof EXPORT_SECTIONS)[number];
 
@@ -105,6 +109,23 @@ export function redactRow(row: Readonly<Record<string, unknown>>): Record<string
     out[k] = Buffer.isBuffer(v) ? v.toString('base64') : v;
   }
   return out;
+}
+
+/**
+ * A vault row as exported: which credential is set, when and by whom. Built from named metadata
+ * fields only, so nothing else a row might carry can reach the export.
+ */
+export function credentialExportRow(row: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const kind = String(row['kind']);
+  return {
+    id: row['id'],
+    org_id: row['org_id'],
+    kind,
+    scope: row['scope'],
+    [`${kind}_set`]: true,
+    set_at: row['set_at'],
+    set_by: row['set_by'],
+  };
 }
 
 export interface ExportServiceDeps {
@@ -233,7 +254,8 @@ export class ExportService {
       await this.deps.source.read(req, async (reader) => {
         for (const section of EXPORT_SECTIONS) {
           for await (const row of reader.rows(section)) {
-            if (!gzip.write(JSON.stringify({ section, row: redactRow(row) }) + '\n')) {
+            const out = section === 'credentials' ? credentialExportRow(row) : redactRow(row);
+            if (!gzip.write(JSON.stringify({ section, row: out }) + '\n')) {
               await new Promise((r) => gzip.once('drain', r));
             }
             rows++;

@@ -266,6 +266,12 @@ const SECTION_TABLE: Readonly<Record<ExportSection, string>> = {
   calls: 'calls',
   call_recordings: 'call_recordings',
   audit_log: 'audit_log',
+  credentials: 'tenant_credentials',
+};
+
+/** Columns read per section: every column, except the vault's, whose ciphertext nobody exports (or may read). */
+const SECTION_COLUMNS: Partial<Record<ExportSection, string>> = {
+  credentials: 'id, org_id, kind, scope, set_at, set_by',
 };
 
 /**
@@ -292,9 +298,11 @@ export class PgExportSource implements ExportSource {
             const table = SECTION_TABLE[section];
             const exists = (await c.query('SELECT to_regclass($1) IS NOT NULL AS e', [`public.${table}`])).rows[0];
             if ((exists as Row)['e'] !== true) return;
-            await c.query(`DECLARE export_cursor NO SCROLL CURSOR FOR SELECT * FROM ${table} WHERE org_id = $1`, [
-              req.orgId,
-            ]);
+            const columns = SECTION_COLUMNS[section] ?? '*';
+            await c.query(
+              `DECLARE export_cursor NO SCROLL CURSOR FOR SELECT ${columns} FROM ${table} WHERE org_id = $1`,
+              [req.orgId],
+            );
             try {
               for (;;) {
                 const page = await c.query(`FETCH ${pageSize} FROM export_cursor`);

@@ -4,6 +4,7 @@ import type { IConstruct } from 'constructs';
 import type { CfnResource } from 'aws-cdk-lib';
 import HstsPreload from './rules/HstsPreload';
 import LambdaDatabaseInVpc, { type StageRule } from './rules/LambdaDatabaseInVpc';
+import LambdaEnvironmentNoSecrets from './rules/LambdaEnvironmentNoSecrets';
 import ObjectLockCompliance from './rules/ObjectLockCompliance';
 import RdsForceSsl from './rules/RdsForceSsl';
 import TenantKeyEncryptionContext from './rules/TenantKeyEncryptionContext';
@@ -111,6 +112,16 @@ export class BulwarkChecks extends NagPack {
         'without the condition one tenant key could be used for another tenant’s data.',
       level: NagMessageLevel.ERROR,
       rule: TenantKeyEncryptionContext,
+      node,
+    });
+    this.applyRule({
+      info: 'A Lambda function environment variable is named like a credential and is not a secret ARN.',
+      explanation:
+        'Credentials (platform carrier keys included) live in Secrets Manager, one secret per provider; a function gets ' +
+        'the secret ARN and reads it with its own grant. Environment variables are visible to anyone who can read the ' +
+        'function configuration.',
+      level: NagMessageLevel.ERROR,
+      rule: LambdaEnvironmentNoSecrets,
       node,
     });
   }

@@ -99,6 +99,7 @@ describe('TenantGuard construct', () => {
       'tenant',
       'organisations',
       'calls',
+      'credentials',
     ];
     expect(Object.keys(methods)).toHaveLength(2 * tenantResources.length);
     const paths = Object.values(t.findResources('AWS::ApiGateway::Resource')).map((r) => r['Properties']['PathPart']);

@@ -99,10 +99,15 @@ async function plan(pg: TestPostgres, app: Client, tenants: readonly Tenant[]): 
   for (const table of tables) {
     const q = `"${table.replace(/"/g, '""')}"`;
     const privileges = { SELECT: false, INSERT: false, UPDATE: false, DELETE: false };
+    // Column grants count (the vault's API role reads its metadata columns only, migrations/0409).
     for (const p of ['SELECT', 'INSERT'] as const) {
       privileges[p] = defined(
         (
-          await su<{ g: boolean }>(pg, `SELECT has_table_privilege($1, $2::regclass, $3) AS g`, [APP, `public.${q}`, p])
+          await su<{ g: boolean }>(pg, `SELECT has_any_column_privilege($1, $2::regclass, $3) AS g`, [
+            APP,
+            `public.${q}`,
+            p,
+          ])
         )[0],
       ).g;
     }

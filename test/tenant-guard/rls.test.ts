@@ -131,8 +131,20 @@ describe('row-level security', () => {
         GRANT USAGE ON SCHEMA leak_probe TO ${DATABASE_ROLES.app};
         GRANT EXECUTE ON FUNCTION leak_probe.leak(uuid, text) TO ${DATABASE_ROLES.app}`);
       for (const t of await tenantTables(app)) {
+        // The whole row where the role may read it all; else every column it may read.
+        const cols = (await pg.superuser(
+          `SELECT a.attname AS c FROM pg_attribute a WHERE a.attrelid = $1::regclass AND a.attnum > 0
+              AND NOT a.attisdropped AND has_column_privilege($2, a.attrelid, a.attnum, 'SELECT') ORDER BY a.attnum`,
+          [`public."${t}"`, DATABASE_ROLES.app],
+        )) as { c: string }[];
+        const all = (await pg.superuser('SELECT has_table_privilege($2, $1::regclass, $3) AS g', [
+          `public."${t}"`,
+          DATABASE_ROLES.app,
+          'SELECT',
+        ])) as { g: boolean }[];
+        const row = all[0]?.g ? 'x::text' : `concat_ws(',', ${cols.map((c) => `x."${c.c}"`).join(', ')})`;
         await asTenant(app, w.ownerA, w.storeA, () =>
-          app.query(`SELECT 1 FROM public."${t}" x WHERE leak_probe.leak(x.org_id, x::text)`),
+          app.query(`SELECT 1 FROM public."${t}" x WHERE leak_probe.leak(x.org_id, ${row})`),
         );
       }
       // An error raised by another tenant's value would leak it too.

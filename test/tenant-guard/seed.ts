@@ -107,6 +107,14 @@ export async function seedTenant(pg: TestPostgres, org: string, owner: string, s
     'INSERT INTO organisation_webhook_secrets (org_id, provider, current_sealed) VALUES ($1, $2, $3) RETURNING id',
     [org, WEBHOOK_PROVIDERS[seeded++ % WEBHOOK_PROVIDERS.length], `sealed-test-${tag}`],
   );
+  // The credentials vault: scopes unique to this seed, so a copied row collides with nothing.
+  for (const kind of ['sip_password', 'ai_provider_key']) {
+    await one(
+      pg,
+      'INSERT INTO tenant_credentials (org_id, kind, scope, set_by, sealed) VALUES ($1, $2, $3, $4, $5) RETURNING id',
+      [org, kind, `seed-${tag}`, owner, `bwk1.sealed-test-${tag}`],
+    );
+  }
   // Tenant export requests (tenant keys capability): read-only for the application role.
   for (let i = 0; i < 2; i++) {
     await one(pg, 'INSERT INTO tenant_exports (org_id, requested_by) VALUES ($1, $2) RETURNING id', [org, owner]);

@@ -564,6 +564,46 @@ export const CONTROLS: readonly Control[] = [
     guardedBy: ['Bulwark-TenantKeyEncryptionContext'],
   },
   {
+    id: 'credentials-vault',
+    promise:
+      'Mailbox passwords, OAuth refresh tokens, SIP passwords, carrier tokens and AI provider keys are never logged, never returned by any API after the initial save (only `<kind>_set`, `set_at`, `set_by`), and stored sealed under the tenant’s key above the database encryption, in a column the API role cannot read; OAuth access tokens are never stored; a missing credential is `CREDENTIAL_MISSING`; platform carrier keys never sit in a function’s environment.',
+    implementedBy: [
+      'migrations/0409_credentials_vault.sql',
+      'lambda/tenant-guard/routes/credentials.ts',
+      'lambda/tenant-keys/write-only.ts',
+      'lambda/tenant-keys/envelope-cipher.ts',
+      'contracts/credentials.ts',
+      'lib/compliance/rules/LambdaEnvironmentNoSecrets.ts',
+    ],
+    provenBy: [
+      t(
+        'test/tenant-guard/credentials.test.ts',
+        'sets every kind write-only: sealed under the tenant key with org and kind in the context, audited by kind',
+      ),
+      t(
+        'test/tenant-guard/credentials.test.ts',
+        'another tenant can neither see nor open it: RLS hides the row, the encryption context refuses the key',
+      ),
+      t(
+        'test/tenant-guard/credentials.test.ts',
+        'rotation replaces the sealed value (the old one is gone) and deletion removes the row; a missing one is CREDENTIAL_MISSING',
+      ),
+      t(
+        'test/tenant-guard/credentials.test.ts',
+        'no secret value appears in any response, log line, audit row, SQL parameter or export of these tests',
+      ),
+      t(
+        'test/tenant-guard/credentials.test.ts',
+        'exports say only which credentials are set; the export carries no value or ciphertext',
+      ),
+      t(
+        'test/compliance/rules/LambdaEnvironmentNoSecrets.test.ts',
+        'flags a credential-named variable that is not a secret ARN (a platform carrier key in plain text)',
+      ),
+    ],
+    guardedBy: ['Bulwark-LambdaEnvironmentNoSecrets'],
+  },
+  {
     id: 'deletion-after-grace',
     promise:
       'A cancelled tenant keeps access to the end of its billing period, then 30 days of restorable grace; after that its rows and objects are deleted and its key scheduled for deletion, so backups sealed under it become unreadable. Every step is audited.',

@@ -17,6 +17,8 @@ import { TENANT_ROUTES } from './tenant';
 import { TENANT_EXPORT_ROUTES } from './tenant-exports';
 import { TENANT_KEY_ROUTES } from './tenant-key';
 import { WEBHOOK_SECRET_ROUTES } from './webhook-secrets';
+// The credentials vault (issue 16).
+import { CREDENTIAL_ROUTES } from './credentials';
 
 /**
  * Tenant reads that send exactly one statement and audit nothing: their COMMIT goes out behind that
@@ -48,4 +50,6 @@ export const ROUTES: readonly Route[] = [
   ...ORGANISATION_ROUTES,
   // Calls and recordings (own-calls scoping, migrations/0410).
   ...CALL_ROUTES,
+  // The credentials vault (issue 16).
+  ...CREDENTIAL_ROUTES,
 ].map(marked);

@@ -34,7 +34,7 @@ function webhookSecrets(ctx: RouteContext<'tenant'>): WebhookSecretService {
 }
 
 /** Sealing needs the tenant's key: a tenant without one yet, or KMS failing, gets an explicit code. */
-async function sealing<T>(run: () => Promise<T>): Promise<T> {
+export async function sealing<T>(run: () => Promise<T>): Promise<T> {
   try {
     return await run();
   } catch (e) {
