@@ -6,10 +6,14 @@
  */
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent, Context } from 'aws-lambda';
+// STS's client as the SDK's credential providers ship it (a dependency of @aws-sdk/client-s3); the
+// standalone @aws-sdk/client-sts is not a dependency of this repository yet.
+import { AssumeRoleCommand, STSClient } from '@aws-sdk/nested-clients/sts';
 import { createRemoteJWKSet } from 'jose';
 import { createObservability, observed } from '../shared/observability';
 import { sdkRetries } from '../shared/sdk';
 import { createAuthorizer } from './authorizer';
+import { filesCredentialMinter } from './files-credentials';
 import { refreshingGateKey } from './gate-key-source';
 import { Env } from './handler-env';
 import { createVerifier } from './jwt';
@@ -17,6 +21,7 @@ import { parseGateKeySecret } from './ticket';
 
 const { logger } = createObservability({ service: 'tenant-authorizer' });
 let ready: Promise<ReturnType<typeof createAuthorizer>> | undefined;
+let stsClient: STSClient | undefined;
 
 async function build(): Promise<ReturnType<typeof createAuthorizer>> {
   const env = Env.parse(process.env);
@@ -36,6 +41,14 @@ async function build(): Promise<ReturnType<typeof createAuthorizer>> {
     }),
     gateKey,
     log: logger,
+    ...(env.FILES_ROLE_ARN
+      ? {
+          filesCredentials: filesCredentialMinter(async (input) => {
+            const sts = (stsClient ??= new STSClient(sdkRetries()));
+            return (await sts.send(new AssumeRoleCommand({ ...input, Tags: [...input.Tags] }))).Credentials;
+          }, env.FILES_ROLE_ARN),
+        }
+      : {}),
   });
 }
 

@@ -390,16 +390,7 @@ export class TenantKeys extends Construct {
    * which each key's own policy requires alongside `org_id = <that tenant>`.
    */
   public grantTenantKeyUse(role: iam.IRole, policy: iam.ManagedPolicy | iam.Policy): void {
-    // The key policies match the principal tag, so the tag must land on a real AWS::IAM::Role: an
-    // imported role or an immutable view (withoutPolicyUpdates) would silently stay untagged.
-    // Tags.of() walks the construct's own subtree, so the CfnRole must be in it.
-    const cfnRole = role.node.defaultChild;
-    if (!(cfnRole instanceof iam.CfnRole) || cfnRole.node.scope !== role) {
-      throw new Error(
-        `grantTenantKeyUse(${role.node.path}): needs a role defined in this app, not an imported or immutable view`,
-      );
-    }
-    Tags.of(role).add(TENANT_KEY_USER_TAG, this.deployment);
+    this.tagAsTenantKeyUser(role);
     const tenantKeys = Stack.of(this).formatArn({ service: 'kms', resource: 'key', resourceName: '*' });
     // Every grantee carries the same wildcard: the keys do not exist until tenants do.
     acknowledge(
@@ -421,6 +412,24 @@ export class TenantKeys extends Construct {
         },
       }),
     );
+  }
+
+  /**
+   * Tags `role` as a tenant-key user of this deployment, which each key's own policy requires
+   * (alongside the tenant's own org_id context), without granting it anything: its own policy says
+   * which keys it may use and how (the files role: its organisation's key, through S3 only).
+   */
+  public tagAsTenantKeyUser(role: iam.IRole): void {
+    // The key policies match the principal tag, so the tag must land on a real AWS::IAM::Role: an
+    // imported role or an immutable view (withoutPolicyUpdates) would silently stay untagged.
+    // Tags.of() walks the construct's own subtree, so the CfnRole must be in it.
+    const cfnRole = role.node.defaultChild;
+    if (!(cfnRole instanceof iam.CfnRole) || cfnRole.node.scope !== role) {
+      throw new Error(
+        `grantTenantKeyUse(${role.node.path}): needs a role defined in this app, not an imported or immutable view`,
+      );
+    }
+    Tags.of(role).add(TENANT_KEY_USER_TAG, this.deployment);
   }
 
   /**

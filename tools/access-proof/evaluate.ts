@@ -115,6 +115,9 @@ export function expand(model: StageModel, text: string): string {
     }
     const [p, attr] = ref.split('|');
     if (p === undefined) throw new Error(`access proof: reference ${ref} names no resource`);
+    // A role is named by its ARN (what sts:AssumeRole addresses).
+    const role = attr === undefined ? model.roles.get(p) : undefined;
+    if (role) return role.arn;
     const r = resourceAt(model, p);
     if (attr === 'name') return r.name;
     if (attr === 'region') return r.region;
@@ -155,7 +158,11 @@ function requestsFor(model: StageModel, row: AccessRow): { requests: Request[]; 
   for (const [k, v] of Object.entries(row.context ?? {})) {
     context[k] = typeof v === 'string' ? expand(model, v) : v.map((x) => expand(model, x));
   }
-  const base = { action: row.action, resource, resourcePolicy: target?.policy };
+  // Assuming a role is decided by the role's trust policy, which IAM reads as its resource policy.
+  const trust = row.action.startsWith('sts:')
+    ? [...model.roles.values()].find((r) => r.arn === resource)?.trustPolicy
+    : undefined;
+  const base = { action: row.action, resource, resourcePolicy: trust ?? target?.policy };
   const asRole = (role: RoleModel): Request => {
     if (role.unknownManagedPolicies.length > 0) {
       throw new Error(

@@ -2,6 +2,7 @@
  * Every isolation and immutability promise. Each row must evaluate to Deny against the synthesized
  * policies of every shipped deployment (`npm test`, docs/access-proof.md).
  */
+import { FILES_MUST_DENY } from './files-rows';
 import type { AccessRow } from './rows';
 
 const sourceAccount = { 'aws:SourceAccount': '${account}' };
@@ -439,6 +440,8 @@ export const MUST_DENY: readonly AccessRow[] = [
     },
     why: "the trail key encrypts this account's trail only",
   },
+  // Tenant files (docs/tenant-files.md).
+  ...FILES_MUST_DENY,
 ];
 
 /** Service roles holding AWS managed policies the harness has no document for. */
