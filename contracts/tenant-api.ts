@@ -14,6 +14,8 @@ export const TENANT_ROUTE_PREFIXES = [
   // Lifecycle, exports and key of the caller's tenant; tenant creation (platform owners).
   'tenant',
   'organisations',
+  // Tenant files: presigned uploads and downloads, metadata (docs/tenant-files.md).
+  'files',
 ] as const;
 export type TenantRoutePrefix = (typeof TENANT_ROUTE_PREFIXES)[number];
 

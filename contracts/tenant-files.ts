@@ -55,3 +55,25 @@ export const FILE_SCAN_CLEAN = 'clean';
 
 /** The permission-grid module files belong to (vehicle photos, vehicle documents, bills of sale). */
 export const FILES_MODULE = 'vehicles';
+
+/** The file routes' refusals (lambda/tenant-guard/routes/files.ts), with their HTTP status. */
+export const FILE_ERROR_STATUS = {
+  /** Tenant files are not wired in this deployment (no file store). */
+  FILES_UNAVAILABLE: 503,
+  /** Uploads and downloads need a person's token: the authorizer mints file credentials for verified tokens only. */
+  FILES_USER_TOKEN_REQUIRED: 403,
+  /** The token's organisation is not the one addressed (X-Bulwark-Org, support grants): its credentials reach only its own. */
+  FILES_ORG_MISMATCH: 403,
+  /** The verdict carries no file credentials (STS failed at the authorizer): retry later. */
+  FILES_CREDENTIALS_MISSING: 503,
+  /** The file credentials expire too soon to sign a useful URL: retry with a fresh token. */
+  FILES_CREDENTIALS_EXPIRED: 401,
+  /** The tenant key is not one this deployment manages (bring-your-own key): files are not supported yet. */
+  FILES_KEY_UNSUPPORTED: 409,
+  FILE_NOT_FOUND: 404,
+  /** Uploaded but not checked yet (or not uploaded at all): nothing can be downloaded. */
+  FILE_QUARANTINED: 409,
+  /** The checker rejected the bytes (size or type differ from the declaration). */
+  FILE_REJECTED: 409,
+} as const;
+export type FileErrorCode = keyof typeof FILE_ERROR_STATUS;

@@ -3,6 +3,7 @@
  * never leak driver errors; unknown failures map to INTERNAL.
  */
 import type { z } from 'zod';
+import { FILE_ERROR_STATUS } from '../../contracts/tenant-files';
 
 export const ERROR_STATUS = {
   TOKEN_MISSING: 401,
@@ -43,6 +44,8 @@ export const ERROR_STATUS = {
   PROVISIONER_FAILED: 502,
   PROVISIONER_UNAVAILABLE: 503,
   TENANT_KEYS_UNAVAILABLE: 503,
+  // Tenant files (routes/files.ts, docs/tenant-files.md).
+  ...FILE_ERROR_STATUS,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

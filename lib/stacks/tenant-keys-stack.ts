@@ -22,11 +22,12 @@ export class TenantKeysStack extends Stack {
 
   constructor(scope: Construct, id: string, props: TenantKeysStackProps) {
     super(scope, id, props);
+    this.files = new TenantFileStore(this, 'Files', { deployment: props.deployment.name });
     this.tenantKeys = new TenantKeys(this, 'TenantKeys', {
       deployment: props.deployment.name,
       alarmTopic: props.alarmTopic,
       databases: props.databases,
+      filesBucket: this.files.bucket,
     });
-    this.files = new TenantFileStore(this, 'Files', { deployment: props.deployment.name });
   }
 }

@@ -5,6 +5,7 @@
  */
 import type { Route } from '../route';
 import { API_KEY_ROUTES } from './api-keys';
+import { FILE_ROUTES } from './files';
 import { AUDIT_ROUTES } from './audit';
 import { LEAD_ROUTES } from './leads';
 import { MEMBERSHIP_ROUTES } from './memberships';
@@ -28,4 +29,6 @@ export const ROUTES: readonly Route[] = [
   ...TENANT_EXPORT_ROUTES,
   ...TENANT_KEY_ROUTES,
   ...ORGANISATION_ROUTES,
+  // Tenant files (docs/tenant-files.md).
+  ...FILE_ROUTES,
 ];
