@@ -207,7 +207,7 @@ export const FILE_ROUTES: readonly Route[] = [
     const row = (await ctx.tx.query('SELECT object_key FROM tenant_files WHERE id = $1', [id])).rows[0] as
       Record<string, unknown> | undefined;
     if (!row) throw new GuardError('FILE_NOT_FOUND');
-    const deleted = await ctx.tx.query("SELECT id FROM app.delete_tenant_rows('tenant_files', ARRAY[$1]::uuid[])", [
+    const deleted = await ctx.tx.query("SELECT d FROM app.delete_tenant_rows('tenant_files', ARRAY[$1]::uuid[]) d", [
       id,
     ]);
     if (deleted.rows.length === 0) throw new GuardError('FILE_NOT_FOUND');
