@@ -31,7 +31,8 @@ const Upload = z.strictObject({
   name: z.string().check(
     z.minLength(1),
     z.maxLength(255),
-    z.refine((s) => !/[\u0000-\u001f\u007f/\\]/.test(s)),
+    // No control characters, no path separators (it ends up in a Content-Disposition header).
+    z.refine((s) => ![...s].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f || c === '/' || c === '\\')),
   ),
   contentType: z.enum(FILE_CONTENT_TYPES),
   size: z.int().check(z.minimum(1), z.maximum(MAX_FILE_BYTES)),
