@@ -6,14 +6,12 @@
  */
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent, Context } from 'aws-lambda';
-// STS's client as the SDK's credential providers ship it (a dependency of @aws-sdk/client-s3); the
-// standalone @aws-sdk/client-sts is not a dependency of this repository yet.
-import { AssumeRoleCommand, STSClient } from '@aws-sdk/nested-clients/sts';
+import { STSClient } from '@aws-sdk/nested-clients/sts';
 import { createRemoteJWKSet } from 'jose';
 import { createObservability, observed } from '../shared/observability';
 import { sdkRetries } from '../shared/sdk';
 import { createAuthorizer } from './authorizer';
-import { filesCredentialMinter } from './files-credentials';
+import { filesCredentialMinter, stsAssumeRole } from './files-credentials';
 import { refreshingGateKey } from './gate-key-source';
 import { Env } from './handler-env';
 import { createVerifier } from './jwt';
@@ -21,7 +19,6 @@ import { parseGateKeySecret } from './ticket';
 
 const { logger } = createObservability({ service: 'tenant-authorizer' });
 let ready: Promise<ReturnType<typeof createAuthorizer>> | undefined;
-let stsClient: STSClient | undefined;
 
 async function build(): Promise<ReturnType<typeof createAuthorizer>> {
   const env = Env.parse(process.env);
@@ -43,10 +40,7 @@ async function build(): Promise<ReturnType<typeof createAuthorizer>> {
     log: logger,
     ...(env.FILES_ROLE_ARN
       ? {
-          filesCredentials: filesCredentialMinter(async (input) => {
-            const sts = (stsClient ??= new STSClient(sdkRetries()));
-            return (await sts.send(new AssumeRoleCommand({ ...input, Tags: [...input.Tags] }))).Credentials;
-          }, env.FILES_ROLE_ARN),
+          filesCredentials: filesCredentialMinter(stsAssumeRole(new STSClient(sdkRetries())), env.FILES_ROLE_ARN),
         }
       : {}),
   });

@@ -6,6 +6,9 @@
  * code running in it reaches only the organisations whose verified requests pass through it.
  */
 import { createHash } from 'node:crypto';
+// STS's client as the SDK's credential providers ship it (a dependency of @aws-sdk/client-s3); the
+// standalone @aws-sdk/client-sts is not a dependency of this repository yet.
+import { AssumeRoleCommand, type STSClient } from '@aws-sdk/nested-clients/sts';
 import { FILES_CREDENTIAL_SECONDS, FILES_SESSION_TAG } from '../../contracts/tenant-files';
 import { UUID } from '../../contracts/ids';
 
@@ -34,6 +37,11 @@ export interface AssumedCredentials {
 
 /** Calls STS AssumeRole (the handler wires the SDK; tests a fake or aws-sdk-client-mock). */
 export type AssumeRole = (input: AssumeFilesRoleInput) => Promise<AssumedCredentials | undefined>;
+
+/** AssumeRole through an STS client (the authorizer's). */
+export function stsAssumeRole(sts: STSClient): AssumeRole {
+  return async (input) => (await sts.send(new AssumeRoleCommand({ ...input, Tags: [...input.Tags] }))).Credentials;
+}
 
 /** Mints files credentials for one verified identity. */
 export type FilesCredentialMinter = (orgId: string, subject: string) => Promise<FilesCredentials>;
