@@ -11,8 +11,9 @@
 CREATE TABLE tenant_files (
   id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
   org_id uuid NOT NULL REFERENCES organisations (id),
-  -- Derived, never chosen: a row can only ever name an object under its own organisation's prefix.
-  object_key text GENERATED ALWAYS AS ('orgs/' || org_id::text || '/files/' || id::text) STORED,
+  -- Derived, never chosen (set by the trigger below; the API may not insert it): a row can only
+  -- ever name an object under its own organisation's prefix.
+  object_key text NOT NULL CHECK (object_key = 'orgs/' || org_id::text || '/files/' || id::text),
   name text NOT NULL CHECK (length(name) BETWEEN 1 AND 255 AND name !~ '[[:cntrl:]/\\]'),
   content_type text NOT NULL CHECK (content_type IN ('image/jpeg', 'image/png', 'image/webp', 'application/pdf')),
   size_bytes bigint NOT NULL CHECK (size_bytes BETWEEN 1 AND 26214400),
@@ -28,6 +29,18 @@ CREATE TABLE tenant_files (
   FOREIGN KEY (org_id, vehicle_id) REFERENCES vehicles (org_id, id)
 );
 CREATE INDEX tenant_files_org_created_idx ON tenant_files (org_id, created_at DESC);
+
+CREATE FUNCTION app_private.tenant_file_object_key() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  NEW.object_key := 'orgs/' || NEW.org_id::text || '/files/' || NEW.id::text;
+  RETURN NEW;
+END $$;
+REVOKE ALL ON FUNCTION app_private.tenant_file_object_key() FROM PUBLIC;
+CREATE TRIGGER tenant_files_object_key BEFORE INSERT OR UPDATE OF org_id, id, object_key ON tenant_files
+  FOR EACH ROW EXECUTE FUNCTION app_private.tenant_file_object_key();
 
 SELECT app.protect_tenant_table('tenant_files', ARRAY['select', 'insert']);
 SELECT app.apply_tenant_grid('tenant_files', 'vehicles:view', 'vehicles:create', 'vehicles:edit', 'vehicles:delete');
