@@ -270,14 +270,9 @@ export class TenantGuard extends Construct {
       }),
     );
     role.addManagedPolicy(store.sessionPolicy);
-    this.authorizer.addToPolicy(
-      new iam.PolicyStatement({
-        sid: 'AssumeFilesRoleForTheVerifiedOrganisation',
-        actions: ['sts:AssumeRole', 'sts:TagSession'],
-        resources: [role.roleArn],
-        conditions: trustConditions,
-      }),
-    );
+    // No identity statement on the authorizer: in the same account a trust policy that names the
+    // role's ARN grants AssumeRole and TagSession by itself, and the authorizer's policy naming the
+    // files role would close a dependency cycle (its role -> its policy -> files role -> its role).
     this.authorizer.addEnvironment('FILES_ROLE_ARN', role.roleArn);
     this.api.addEnvironment('FILES_BUCKET', store.bucket.bucketName);
     this.filesRole = role;
