@@ -390,7 +390,9 @@ describe('TenantKeyProvisioner', () => {
       const doc = JSON.parse(good) as PolicyDocument;
       const unbound = {
         ...doc,
-        Statement: doc.Statement.map((s) =>
+        // Without the tenant-files statement (bring-your-own keys do not serve files), so that the
+        // envelope statement is the only one that could allow the API role.
+        Statement: doc.Statement.filter((s) => s.Sid !== 'TenantFilesThroughS3UnderItsOwnPrefix').map((s) =>
           s.Sid === 'TenantUseOnlyUnderItsOwnContext' ? { ...s, Condition: undefined } : s,
         ),
       };
