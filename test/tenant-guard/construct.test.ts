@@ -98,6 +98,7 @@ describe('TenantGuard construct', () => {
       'webhook-secrets',
       'tenant',
       'organisations',
+      'files',
     ];
     expect(Object.keys(methods)).toHaveLength(2 * tenantResources.length);
     const paths = Object.values(t.findResources('AWS::ApiGateway::Resource')).map((r) => r['Properties']['PathPart']);
