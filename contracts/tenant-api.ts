@@ -18,6 +18,8 @@ export const TENANT_ROUTE_PREFIXES = [
   'calls',
   // The credentials vault (contracts/credentials.ts).
   'credentials',
+  // Tenant files: presigned uploads and downloads, metadata (docs/tenant-files.md).
+  'files',
 ] as const;
 export type TenantRoutePrefix = (typeof TENANT_ROUTE_PREFIXES)[number];
 

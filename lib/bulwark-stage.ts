@@ -157,6 +157,7 @@ export class BulwarkStage extends Stage {
       shipperDatabase: this.data.databaseAccess(DATABASE_ROLES.auditShipper),
       dataEventBuckets: [
         this.tenantKeys.tenantKeys.exportBucket,
+        this.tenantKeys.files.bucket,
         ...(this.accountBaseline ? [this.accountBaseline.configBucket] : []),
         ...(this.backupRegionBaseline
           ? [
@@ -189,6 +190,9 @@ export class BulwarkStage extends Stage {
     // provisioner (BYOK, new tenants) and signs export download links.
     this.tenantKeys.tenantKeys.grantTenantKeyUse(this.tenantGuard.apiRole, this.tenantGuard.apiPolicy);
     this.tenantGuard.useTenantKeys(this.tenantKeys.tenantKeys);
+    // Tenant files: the files role (assumed by the authorizer only, scoped by the verified org_id)
+    // uses each tenant's key through S3; the API's own role gets nothing on the bucket.
+    this.tenantKeys.tenantKeys.tagAsTenantKeyUser(this.tenantGuard.useFileStore(this.tenantKeys.files));
 
     limitLambdaPermissionsToOwnAccount(this);
     Tags.of(this).add('bulwark:deployment', deployment.name);

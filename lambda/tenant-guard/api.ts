@@ -17,14 +17,14 @@ import { authenticate, enter, proofFor, type Caller, type Proven, type TenantCon
 import { UUID } from '../../contracts/ids';
 import type { TokenVerifier } from './jwt';
 import { describeError, type ApiLogger } from './logger';
-import { answer, credentialOf, header, refusal, requestOf, respond } from './proxy-event';
-import type { RouteContext, RouteRequest, RouteResult, RouteServices, TenantKeysApiDeps } from './route';
+import { answer, credentialOf, filesCredentialsOf, header, refusal, requestOf, respond } from './proxy-event';
+import type { FilesApiDeps, RouteContext, RouteRequest, RouteResult, RouteServices, TenantKeysApiDeps } from './route';
 import { createRouter, type Match } from './router';
 import { ROUTES } from './routes';
 import { exportUrlTtl } from './routes/tenant-exports';
 
 export type { ApiLogger } from './logger';
-export type { TenantKeysApiDeps } from './route';
+export type { FilesApiDeps, TenantKeysApiDeps } from './route';
 
 type AuditTarget = Pick<TenantContext, 'orgId' | 'actorType' | 'supportGrantId' | 'apiKeyId'>;
 
@@ -58,6 +58,11 @@ export interface ApiDeps {
    * @default - not wired
    */
   readonly tenantKeys?: TenantKeysApiDeps;
+  /**
+   * The tenant file store (docs/tenant-files.md).
+   * @default - the file routes answer 503 FILES_UNAVAILABLE
+   */
+  readonly files?: FilesApiDeps;
   /**
    * Where unexpected failures (INTERNAL) are logged, with the request id and organisation, never
    * the body, headers or secrets: the handler's Powertools Logger.
@@ -160,6 +165,7 @@ export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promi
   const services: Omit<RouteServices, 'cipher'> = {
     tenantKeys: deps.tenantKeys,
     exportUrlTtlSeconds: exportUrlTtl(deps.tenantKeys),
+    files: deps.files,
     now,
   };
   const match = createRouter(ROUTES);
@@ -231,6 +237,7 @@ export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promi
         caller: who,
         orgId: addressed,
         supportGrant: grantHeader !== undefined,
+        filesCredentials: filesCredentialsOf(event),
         req: { ...req, params },
         enter: trail.enter,
         entered: trail.entered,

@@ -6,10 +6,12 @@
  */
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent, Context } from 'aws-lambda';
+import { STSClient } from '@aws-sdk/nested-clients/sts';
 import { createRemoteJWKSet } from 'jose';
 import { createObservability, observed } from '../shared/observability';
 import { sdkRetries } from '../shared/sdk';
 import { createAuthorizer } from './authorizer';
+import { filesCredentialMinter, stsAssumeRole } from './files-credentials';
 import { refreshingGateKey } from './gate-key-source';
 import { Env } from './handler-env';
 import { createVerifier } from './jwt';
@@ -36,6 +38,11 @@ async function build(): Promise<ReturnType<typeof createAuthorizer>> {
     }),
     gateKey,
     log: logger,
+    ...(env.FILES_ROLE_ARN
+      ? {
+          filesCredentials: filesCredentialMinter(stsAssumeRole(new STSClient(sdkRetries())), env.FILES_ROLE_ARN),
+        }
+      : {}),
   });
 }
 

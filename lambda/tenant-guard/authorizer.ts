@@ -13,6 +13,10 @@
  * user. The ticket lives at most MAX_TICKET_SECONDS and never beyond the token's own expiry; API
  * Gateway's verdict cache (authorizerCacheTtl) must be shorter, so a cached verdict's ticket is live.
  *
+ * With tenant files wired, a verified identity also leaves with credentials of the files role for
+ * its organisation (files-credentials.ts): 15 minutes, while a cached verdict is reused for at most
+ * 4, so the API always receives at least 11 minutes of them.
+ *
  * Refusals are Deny policies carrying the error code in the context; the API's ACCESS_DENIED
  * gateway response turns them into `401 {"error": "<code>"}` with the security headers.
  */
@@ -22,6 +26,7 @@ import { GuardError } from './errors';
 import { parseAuthorization } from './guard';
 import type { TokenVerifier } from './jwt';
 import type { GateKeySource } from './gate-key-source';
+import type { FilesCredentials, FilesCredentialMinter } from './files-credentials';
 import { issueTicket, type GateKey } from './ticket';
 
 /** What the authorizer hands the API function (API Gateway stringifies every value). */
@@ -34,6 +39,15 @@ export type AuthorizerContext =
       readonly exp: number;
       /** Gate ticket for the API function to relay to the database (ticket.ts). */
       readonly ticket: string;
+      /**
+       * Credentials of the files role for `orgId` (files-credentials.ts), when tenant files are wired
+       * and STS answered: the API presigns file URLs with them and has no file access of its own.
+       */
+      readonly filesAccessKeyId?: string;
+      readonly filesSecretAccessKey?: string;
+      readonly filesSessionToken?: string;
+      /** Unix seconds. */
+      readonly filesExp?: number;
     }
   | { readonly kind: 'api_key'; readonly keyId: string };
 
@@ -48,6 +62,13 @@ export interface AuthorizerDeps {
   readonly gateKey: GateKey | GateKeySource;
   /** Unix seconds. @default the system clock */
   readonly now?: () => number;
+  /**
+   * Mints files-role credentials for the verified organisation (files-credentials.ts). A failure
+   * leaves them out of the verdict (the file routes then answer FILES_CREDENTIALS_MISSING); every
+   * other route works as before.
+   * @default - tenant files not wired
+   */
+  readonly filesCredentials?: FilesCredentialMinter;
 }
 
 /**
@@ -109,6 +130,15 @@ export function createAuthorizer(deps: AuthorizerDeps) {
         },
         now(),
       );
+      let files: FilesCredentials | undefined;
+      if (deps.filesCredentials) {
+        try {
+          files = await deps.filesCredentials(id.orgId, id.subject);
+        } catch (e) {
+          // Never the credentials; the error's name only (STS errors carry no secrets, but no body is logged).
+          deps.log.warn('files credentials unavailable', { error: e instanceof Error ? e.name : 'unknown' });
+        }
+      }
       const context: AuthorizerContext = {
         kind: 'jwt',
         subject: id.subject,
@@ -116,6 +146,14 @@ export function createAuthorizer(deps: AuthorizerDeps) {
         orgId: id.orgId,
         exp: id.expiresAt,
         ticket,
+        ...(files
+          ? {
+              filesAccessKeyId: files.accessKeyId,
+              filesSecretAccessKey: files.secretAccessKey,
+              filesSessionToken: files.sessionToken,
+              filesExp: files.expiresAt,
+            }
+          : {}),
       };
       return policy(`user:${id.subject}`, 'Allow', resource, context);
     } catch (e) {

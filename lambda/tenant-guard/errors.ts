@@ -5,6 +5,7 @@
 import * as z from 'zod/mini';
 import { CALL_ERROR_STATUS } from '../../contracts/calls';
 import { CREDENTIAL_MISSING_STATUS } from '../../contracts/credentials';
+import { FILE_ERROR_STATUS } from '../../contracts/tenant-files';
 
 export const ERROR_STATUS = {
   TOKEN_MISSING: 401,
@@ -49,6 +50,8 @@ export const ERROR_STATUS = {
   ...CALL_ERROR_STATUS,
   /** The credentials vault holds no credential of this kind and scope (routes/credentials.ts). */
   CREDENTIAL_MISSING: CREDENTIAL_MISSING_STATUS,
+  // Tenant files (routes/files.ts, docs/tenant-files.md).
+  ...FILE_ERROR_STATUS,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

@@ -8,5 +8,7 @@ export const Env = z.object({
   JWT_AUDIENCE: z.string().check(z.minLength(1)),
   /** The gate-key secret tickets are signed with (lib/tenant-guard/gate-key.ts). */
   GATE_KEY_SECRET_ARN: z.string().check(z.startsWith('arn:')),
+  /** The files role the authorizer assumes per verified organisation. @default - tenant files not wired */
+  FILES_ROLE_ARN: z.optional(z.string().check(z.startsWith('arn:'))),
 });
 export type Env = z.infer<typeof Env>;

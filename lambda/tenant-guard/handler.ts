@@ -25,7 +25,7 @@ import { EnvelopeCipher } from '../tenant-keys/envelope-cipher';
 import { contextTenantKeyResolver } from '../tenant-keys/pg-stores';
 import { createApi } from './api';
 import { RefusalLogSink } from './refusal-log-sink';
-import type { TenantKeysApiDeps } from './api';
+import type { FilesApiDeps, TenantKeysApiDeps } from './api';
 
 export const Env = z
   .object({
@@ -33,6 +33,8 @@ export const Env = z
     PROVISIONER_FUNCTION: z.optional(z.string().check(z.minLength(1), z.maxLength(140))),
     /** Name of the tenant-keys export bucket. @default - tenant-keys routes unavailable */
     EXPORT_BUCKET: z.optional(z.string().check(z.regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/))),
+    /** The tenant file store's bucket. @default - the file routes answer FILES_UNAVAILABLE */
+    FILES_BUCKET: z.optional(z.string().check(z.regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/))),
   })
   .check(
     z.refine((e) => (e.PROVISIONER_FUNCTION === undefined) === (e.EXPORT_BUCKET === undefined), {
@@ -49,6 +51,8 @@ export interface HandlerOptions {
   readonly tenantKeys?: TenantKeysApiDeps;
   /** The clock that token expiry is judged by. @default the system clock */
   readonly now?: () => Date;
+  /** The tenant file store. @default - the file routes answer 503 FILES_UNAVAILABLE */
+  readonly files?: FilesApiDeps;
 }
 
 /**
@@ -68,6 +72,7 @@ export function buildHandler(
     logger: log,
     ...(options.cipher ? { cipher: options.cipher } : {}),
     ...(options.tenantKeys ? { tenantKeys: options.tenantKeys } : {}),
+    ...(options.files ? { files: options.files } : {}),
     ...(options.now ? { now: options.now } : {}),
   });
 }
@@ -102,6 +107,25 @@ export const handler = observed(
                 provisionerFunction: env.PROVISIONER_FUNCTION,
                 s3: tracer.captureAWSv3Client(new S3Client(sdkRetries())),
                 exportBucket: env.EXPORT_BUCKET,
+              },
+            }
+          : {}),
+        ...(env.FILES_BUCKET
+          ? {
+              files: {
+                bucket: env.FILES_BUCKET,
+                // Signs and deletes as the files role's session the authorizer minted for the
+                // caller's organisation (docs/tenant-files.md); this function's own role has no file access.
+                s3For: (c) =>
+                  new S3Client({
+                    ...sdkRetries(),
+                    credentials: {
+                      accessKeyId: c.accessKeyId,
+                      secretAccessKey: c.secretAccessKey,
+                      sessionToken: c.sessionToken,
+                      expiration: new Date(c.expiresAt * 1000),
+                    },
+                  }),
               },
             }
           : {}),

@@ -5,6 +5,7 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { withSecurityHeaders } from '../../contracts/security-headers';
 import { GuardError } from './errors';
+import type { FilesCredentials } from './files-credentials';
 import { parseAuthorization, type Credential } from './guard';
 import { UUID } from '../../contracts/ids';
 import type { Json, RouteRequest, RouteResult } from './route';
@@ -69,6 +70,33 @@ export function credentialOf(event: APIGatewayProxyEvent, now: Date): Credential
     return credential;
   }
   throw new GuardError('TOKEN_INVALID', 'unknown authorizer verdict');
+}
+
+/**
+ * The files-role credentials in the authorizer's verdict (set by API Gateway from the authorizer's
+ * result, never by the client), for a verified token only; undefined when absent or incomplete.
+ */
+export function filesCredentialsOf(event: APIGatewayProxyEvent): FilesCredentials | undefined {
+  const verdict = event.requestContext?.authorizer as Record<string, unknown> | null | undefined;
+  if (verdict?.['kind'] !== 'jwt') return undefined;
+  const [accessKeyId, secretAccessKey, sessionToken] = [
+    'filesAccessKeyId',
+    'filesSecretAccessKey',
+    'filesSessionToken',
+  ].map((k) => verdict[k]);
+  const expiresAt = Number(verdict['filesExp']);
+  if (
+    typeof accessKeyId !== 'string' ||
+    !accessKeyId ||
+    typeof secretAccessKey !== 'string' ||
+    !secretAccessKey ||
+    typeof sessionToken !== 'string' ||
+    !sessionToken ||
+    !Number.isFinite(expiresAt)
+  ) {
+    return undefined;
+  }
+  return { accessKeyId, secretAccessKey, sessionToken, expiresAt };
 }
 
 // API Gateway cannot add headers to Lambda proxy responses: every answer sets HSTS and friends itself.

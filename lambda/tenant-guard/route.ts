@@ -9,6 +9,7 @@ import type { SqlClient } from '../shared/migrations';
 import type { SecretCipher } from '../shared/secret-cipher';
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { S3Client } from '@aws-sdk/client-s3';
+import type { FilesCredentials } from './files-credentials';
 import type { Caller, TenantContext } from './guard';
 
 export type Scope = 'tenant' | 'caller';
@@ -25,6 +26,17 @@ export interface TenantKeysApiDeps {
   readonly exportBucket: string;
   /** Download link lifetime in seconds, 1-900. @default 900 */
   readonly exportUrlTtlSeconds?: number;
+}
+
+/** What the file routes need: the file store's bucket and S3 clients signing as the files role. */
+export interface FilesApiDeps {
+  /** The tenant file store's bucket. */
+  readonly bucket: string;
+  /**
+   * An S3 client acting as `credentials` (the files role's session for the caller's organisation):
+   * presigns uploads and downloads, deletes objects. Never the API function's own role.
+   */
+  readonly s3For: (credentials: FilesCredentials) => S3Client;
 }
 
 export interface RouteRequest {
@@ -63,6 +75,8 @@ export interface RouteServices {
   readonly tenantKeys: TenantKeysApiDeps | undefined;
   /** Export download link lifetime, validated at construction. */
   readonly exportUrlTtlSeconds: number;
+  /** The file store; without it the file routes answer FILES_UNAVAILABLE. */
+  readonly files: FilesApiDeps | undefined;
   readonly now: () => Date;
 }
 
@@ -75,6 +89,11 @@ export interface RouteContext<S extends Scope = Scope> extends RouteServices {
   readonly orgId: string;
   /** Whether the request named a support grant (X-Bulwark-Support-Grant). */
   readonly supportGrant: boolean;
+  /**
+   * The files role's credentials the authorizer minted for the token's own organisation
+   * (`caller.orgId`); none for API keys, or when STS failed.
+   */
+  readonly filesCredentials: FilesCredentials | undefined;
   readonly req: RouteRequest;
   /**
    * Caller routes: enters `orgId` as `userId` (under `supportGrantId` when given) for the rest of

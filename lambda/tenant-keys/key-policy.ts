@@ -13,6 +13,7 @@ import {
   TENANT_KEY_USER_TAG,
   aliasPrefix,
 } from '../../contracts/tenant-keys';
+import { FILES_ROOT } from '../../contracts/tenant-files';
 
 export function aliasName(deployment: string, orgId: string): string {
   return `${aliasPrefix(deployment)}${orgId}`;
@@ -41,6 +42,8 @@ export function tenantKeyTags(deployment: string, orgId: string): { TagKey: stri
 /** Encryption context keys. `purpose` is one of `SECRET_PURPOSES` or `export`. */
 export const CONTEXT_ORG = 'org_id';
 export const CONTEXT_PURPOSE = 'purpose';
+/** The context key S3 adds under SSE-KMS: the object's ARN (docs/tenant-files.md). */
+export const CONTEXT_S3_ARN = 'aws:s3:arn';
 
 /** What the tenant's application role may do with the key (envelope encryption only). */
 export const TENANT_USE_ACTIONS = ['kms:GenerateDataKey', 'kms:Decrypt'] as const;
@@ -118,6 +121,27 @@ export function tenantKeyPolicy(input: TenantKeyPolicyInput): PolicyDocument {
             [`aws:PrincipalTag/${TENANT_KEY_USER_TAG}`]: input.deployment,
           },
           'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': [CONTEXT_ORG, CONTEXT_PURPOSE] },
+        },
+      },
+      {
+        // Tenant files (docs/tenant-files.md): S3 encrypts each object under its tenant's key with
+        // the context {aws:s3:arn: <object>, org_id: <tenant>}; only through S3, only for an object
+        // under the tenant's own prefix, only for the tagged roles (the files role's sessions).
+        Sid: 'TenantFilesThroughS3UnderItsOwnPrefix',
+        Effect: 'Allow',
+        Principal: { AWS: `arn:${partition}:iam::${input.account}:root` },
+        Action: [...TENANT_USE_ACTIONS],
+        Resource: '*',
+        Condition: {
+          StringEquals: {
+            [`kms:EncryptionContext:${CONTEXT_ORG}`]: input.orgId,
+            [`aws:PrincipalTag/${TENANT_KEY_USER_TAG}`]: input.deployment,
+          },
+          StringLike: {
+            'kms:ViaService': 's3.*.amazonaws.com',
+            [`kms:EncryptionContext:${CONTEXT_S3_ARN}`]: `arn:${partition}:s3:::*/${FILES_ROOT}${input.orgId}/*`,
+          },
+          'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': [CONTEXT_ORG, CONTEXT_S3_ARN] },
         },
       },
       {

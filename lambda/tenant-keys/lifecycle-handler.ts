@@ -16,6 +16,7 @@ import { ExportService } from './export';
 import { LifecycleProcessor } from './lifecycle-processor';
 import { PgExportSource, PgExportStore, PgLifecycleStore, PgTenantDataEraser } from './pg-stores';
 import { S3TenantObjectEraser } from './s3-eraser';
+import { FILES_ROOT } from '../../contracts/tenant-files';
 import { baseEnvSchema, databasePool, parseEnv } from './runtime';
 
 const { logger } = createObservability({ service: 'tenant-key-lifecycle' });
@@ -24,6 +25,8 @@ const tracer = createTracer('tenant-key-lifecycle');
 const envSchema = z.extend(baseEnvSchema, {
   EXPORT_BUCKET: z.string().check(z.minLength(3)),
   EXPORT_KEY_ARN: z.string().check(z.startsWith('arn:')),
+  /** The tenant file store; a shredded tenant's files are erased with its exports. @default - none */
+  FILES_BUCKET: z.optional(z.string().check(z.minLength(3))),
   KEY_PENDING_WINDOW_DAYS: z._default(z.coerce.number().check(z.int(), z.minimum(7), z.maximum(30)), 7),
   BATCH_SIZE: z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(100)), 25),
 });
@@ -75,7 +78,11 @@ export function lifecycleFromEnv(env: NodeJS.ProcessEnv, log: Log, overrides: { 
     deployment: cfg.DEPLOYMENT,
     store: new PgLifecycleStore(pool, audit),
     rows: new PgTenantDataEraser(pool),
-    objects: new S3TenantObjectEraser(s3, [{ bucket: cfg.EXPORT_BUCKET, prefix: (org) => `exports/${org}/` }]),
+    objects: new S3TenantObjectEraser(s3, [
+      { bucket: cfg.EXPORT_BUCKET, prefix: (org) => `exports/${org}/` },
+      // Every version of every file (docs/tenant-files.md); the key's deletion covers any other copy.
+      ...(cfg.FILES_BUCKET ? [{ bucket: cfg.FILES_BUCKET, prefix: (org: string) => `${FILES_ROOT}${org}/` }] : []),
+    ]),
     kms: tracer.captureAWSv3Client(new KMSClient({ ...sdkRetries(), region: cfg.AWS_REGION })),
     audit,
     clock,

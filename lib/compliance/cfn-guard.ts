@@ -180,6 +180,27 @@ export const BULWARK_GUARD_EXEMPTIONS: readonly GuardExemption[] = [
       "Exports must be erasable: they expire after 7 days and every version is deleted when the tenant is shredded; Object Lock would keep a tenant's copy past its shredding.",
   },
 
+  // --- the tenant file store (CT.S3.PR.2, PR.4, PR.9; docs/tenant-files.md) ---
+  {
+    path: 'TenantKeys/Files/Bucket',
+    rule: 's3_bucket_logging_enabled_check',
+    reason:
+      'Every read and write of tenant files is a CloudTrail S3 data event of the deployment trail (the Audit stack records this bucket), and every presigned URL issuance is an audit event in the tenant trail; S3 server access logs could only go to an SSE-S3 bucket.',
+  },
+  {
+    path: 'TenantKeys/Files/Bucket',
+    rule: 's3_event_notifications_enabled_check',
+    reason: NO_EVENT_CONSUMER(
+      'uploads stay quarantined (no release tag, which the files role reads require) until the checker, the documented consumer of upload events, exists',
+    ),
+  },
+  {
+    path: 'TenantKeys/Files/Bucket',
+    rule: 's3_bucket_object_lock_enabled_check',
+    reason:
+      "Tenant files must be erasable: every version is deleted when the tenant is shredded, and deleted files expire 30 days later; Object Lock would keep a tenant's files past its shredding.",
+  },
+
   // --- the audit buckets (CT.S3.PR.2, PR.4, PR.9, PR.10) ---
   {
     path: 'Audit/Archive/AccessLogs',

@@ -9,6 +9,7 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { securityHeaders } from '../../contracts/security-headers';
 import { TENANT_ROUTE_PREFIXES } from '../../contracts/tenant-api';
+import { FILES_SESSION_TAG } from '../../contracts/tenant-files';
 import { staticHeaderValues } from '../api/platform-api';
 import { acknowledge } from '../compliance/acknowledge';
 import { customerKey } from '../observability/keys';
@@ -59,6 +60,16 @@ export interface TenantGuardTenantKeys {
   readonly apiAccessPolicy: iam.IManagedPolicy;
 }
 
+/** What the file routes need from the tenant file store (lib/tenant-files/file-store.ts). */
+export interface TenantGuardFileStore {
+  readonly bucket: s3.IBucket;
+  /** What a files-role session may do, scoped by its `org_id` session tag; attached to the files role. */
+  readonly sessionPolicy: iam.IManagedPolicy;
+}
+
+/** The shape an organisation id has; the files role's trust policy refuses any other session tag value. */
+const ORG_ID_PATTERN = '????????-????-????-????-????????????';
+
 /**
  * The tenant guard: the identity provider (a Cognito user pool with MFA required and a custom
  * `org_id` attribute); a REQUEST authorizer in front of every tenant route, which verifies bearer
@@ -80,7 +91,13 @@ export class TenantGuard extends Construct {
    * (tenant keys' `grantTenantKeyUse`, for sealing per-organisation secrets).
    */
   public readonly apiPolicy: iam.ManagedPolicy;
+  /**
+   * The role tenant files are read and written with (`useFileStore`): assumed only by the
+   * authorizer, with the organisation it verified as the `org_id` session tag.
+   */
+  public filesRole?: iam.Role;
   private readonly api: BulwarkFunction;
+  private readonly authorizer: BulwarkFunction;
   private tenantKeysWired = false;
 
   constructor(scope: Construct, id: string, props: TenantGuardProps) {
@@ -146,7 +163,7 @@ export class TenantGuard extends Construct {
 
     // Outside the VPC on purpose: it has no data access, and it must reach the pool's public JWKS,
     // which the data VPC (no internet path) cannot.
-    const authorizerFn = new BulwarkFunction(this, 'Authorizer', {
+    const authorizer = new BulwarkFunction(this, 'Authorizer', {
       entry: path.join(lambdaDir, 'authorizer-handler.ts'),
       description: 'Tenant API REQUEST authorizer: verifies bearer tokens against the user pool JWKS',
       invocation: { kind: 'synchronous', caller: 'API Gateway (REQUEST authorizer)' },
@@ -164,11 +181,12 @@ export class TenantGuard extends Construct {
       },
       // It signs gate tickets with the gate key: the one secret it reads.
       statements: props.gateKey.readStatements(),
-    }).function;
-    this.authorizerFunction = authorizerFn;
+    });
+    this.authorizer = authorizer;
+    this.authorizerFunction = authorizer.function;
 
-    const authorizer = new apigateway.RequestAuthorizer(this, 'TokenAuthorizer', {
-      handler: authorizerFn,
+    const requestAuthorizer = new apigateway.RequestAuthorizer(this, 'TokenAuthorizer', {
+      handler: authorizer.function,
       identitySources: [apigateway.IdentitySource.header('Authorization')],
       resultsCacheTtl: props.authorizerCacheTtl ?? Duration.minutes(4),
     });
@@ -190,7 +208,7 @@ export class TenantGuard extends Construct {
     // No test-invoke permission: a console test invocation would skip the authorizer.
     const integration = new apigateway.LambdaIntegration(api.function, { allowTestInvoke: false });
     const options: apigateway.MethodOptions = {
-      authorizer,
+      authorizer: requestAuthorizer,
       authorizationType: apigateway.AuthorizationType.CUSTOM,
     };
     for (const r of TENANT_ROUTE_PREFIXES) {
@@ -219,5 +237,45 @@ export class TenantGuard extends Construct {
     this.api.addEnvironment('PROVISIONER_FUNCTION', keys.provisioner.functionName);
     this.api.addEnvironment('EXPORT_BUCKET', keys.exportBucket.bucketName);
     this.tenantKeysWired = true;
+  }
+
+  /**
+   * Wires tenant files (docs/tenant-files.md). IAM is a gate of its own here, independent of the
+   * API function: the API's role gets nothing on the bucket. The authorizer, which verified the
+   * token, assumes the files role with the verified organisation as the `org_id` session tag and
+   * hands those credentials to the API in its verdict; the API presigns with them. The files role
+   * reaches only `orgs/${aws:PrincipalTag/org_id}/*`, reads only released objects, and uses only
+   * the key tagged with that organisation, through S3, under its org_id context.
+   *
+   * @param store the file store's bucket and the session policy the files role gets
+   */
+  public useFileStore(store: TenantGuardFileStore): iam.Role {
+    if (this.filesRole) throw new Error(`${this.node.path}: the file store is already wired`);
+    const authorizerRole = this.authorizer.role;
+    const trustConditions = {
+      StringLike: { [`aws:RequestTag/${FILES_SESSION_TAG}`]: ORG_ID_PATTERN },
+      'ForAllValues:StringEquals': { 'aws:TagKeys': [FILES_SESSION_TAG] },
+    };
+    const role = new iam.Role(this, 'FilesRole', {
+      description: 'Tenant files: assumed by the tenant authorizer only, scoped by the org_id session tag',
+      assumedBy: new iam.PrincipalWithConditions(new iam.ArnPrincipal(authorizerRole.roleArn), trustConditions),
+      maxSessionDuration: Duration.hours(1),
+    });
+    role.assumeRolePolicy?.addStatements(
+      new iam.PolicyStatement({
+        sid: 'TagSessionsWithTheVerifiedOrganisationOnly',
+        principals: [new iam.ArnPrincipal(authorizerRole.roleArn)],
+        actions: ['sts:TagSession'],
+        conditions: trustConditions,
+      }),
+    );
+    role.addManagedPolicy(store.sessionPolicy);
+    // No identity statement on the authorizer: in the same account a trust policy that names the
+    // role's ARN grants AssumeRole and TagSession by itself, and the authorizer's policy naming the
+    // files role would close a dependency cycle (its role -> its policy -> files role -> its role).
+    this.authorizer.addEnvironment('FILES_ROLE_ARN', role.roleArn);
+    this.api.addEnvironment('FILES_BUCKET', store.bucket.bucketName);
+    this.filesRole = role;
+    return role;
   }
 }

@@ -24,6 +24,7 @@ import {
   EXPORT_RETENTION_DAYS,
   aliasPrefix,
 } from '../../contracts/tenant-keys';
+import { FILES_ROOT } from '../../contracts/tenant-files';
 import { acknowledge } from '../compliance/acknowledge';
 import { deadLetterQueue } from '../observability/dead-letter-queue';
 import { allowEventsToUseKey, allowLogsToUseKey, customerKey } from '../observability/keys';
@@ -61,6 +62,12 @@ export interface TenantKeysProps {
   readonly keylessSweepSchedule?: events.Schedule;
   /** KMS pending window before a shredded tenant's key is destroyed (7-30 days). @default 7 days */
   readonly keyPendingWindow?: Duration;
+  /**
+   * The tenant file store's bucket (lib/tenant-files/file-store.ts): the lifecycle erases every
+   * version under `orgs/<org_id>/` when it shreds a tenant.
+   * @default - no file store
+   */
+  readonly filesBucket?: s3.IBucket;
 }
 
 /**
@@ -246,6 +253,7 @@ export class TenantKeys extends Construct {
         EXPORT_BUCKET: bucket.bucketName,
         EXPORT_KEY_ARN: exportKey.keyArn,
         KEY_PENDING_WINDOW_DAYS: String(pendingDays),
+        ...(props.filesBucket ? { FILES_BUCKET: props.filesBucket.bucketName } : {}),
       },
       deadLetters,
       logKey,
@@ -255,6 +263,7 @@ export class TenantKeys extends Construct {
       timeout: Duration.minutes(10),
       memorySize: 512,
       statements: [
+        ...(props.filesBucket ? this.fileErasure(props.filesBucket) : []),
         new iam.PolicyStatement({
           sid: 'ScheduleDeletionOfOwnTenantKeys',
           // ListResourceTags: the org-id tag is checked against the tenant before every deletion.
@@ -298,6 +307,13 @@ export class TenantKeys extends Construct {
       `AwsSolutions-IAM5[Resource::${this.findingArn(aliasArns)}]`,
       "One alias per tenant is created at run time; the wildcard is confined to this deployment's documented tenant alias prefix.",
     );
+    if (props.filesBucket) {
+      acknowledge(
+        lifecycle.policy,
+        `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(props.filesBucket.node.defaultChild as s3.CfnBucket)}.Arn>/${FILES_ROOT}*]`,
+        "Tenant files are named per organisation at run time; erasure is confined to the bucket's orgs/ prefix, and each run deletes one shredded tenant's orgs/<org_id>/ versions only.",
+      );
+    }
     acknowledge(
       lifecycle.policy,
       `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(bucket.node.defaultChild as s3.CfnBucket)}.Arn>/exports/*]`,
@@ -390,16 +406,7 @@ export class TenantKeys extends Construct {
    * which each key's own policy requires alongside `org_id = <that tenant>`.
    */
   public grantTenantKeyUse(role: iam.IRole, policy: iam.ManagedPolicy | iam.Policy): void {
-    // The key policies match the principal tag, so the tag must land on a real AWS::IAM::Role: an
-    // imported role or an immutable view (withoutPolicyUpdates) would silently stay untagged.
-    // Tags.of() walks the construct's own subtree, so the CfnRole must be in it.
-    const cfnRole = role.node.defaultChild;
-    if (!(cfnRole instanceof iam.CfnRole) || cfnRole.node.scope !== role) {
-      throw new Error(
-        `grantTenantKeyUse(${role.node.path}): needs a role defined in this app, not an imported or immutable view`,
-      );
-    }
-    Tags.of(role).add(TENANT_KEY_USER_TAG, this.deployment);
+    this.tagAsTenantKeyUser(role);
     const tenantKeys = Stack.of(this).formatArn({ service: 'kms', resource: 'key', resourceName: '*' });
     // Every grantee carries the same wildcard: the keys do not exist until tenants do.
     acknowledge(
@@ -421,6 +428,24 @@ export class TenantKeys extends Construct {
         },
       }),
     );
+  }
+
+  /**
+   * Tags `role` as a tenant-key user of this deployment, which each key's own policy requires
+   * (alongside the tenant's own org_id context), without granting it anything: its own policy says
+   * which keys it may use and how (the files role: its organisation's key, through S3 only).
+   */
+  public tagAsTenantKeyUser(role: iam.IRole): void {
+    // The key policies match the principal tag, so the tag must land on a real AWS::IAM::Role: an
+    // imported role or an immutable view (withoutPolicyUpdates) would silently stay untagged.
+    // Tags.of() walks the construct's own subtree, so the CfnRole must be in it.
+    const cfnRole = role.node.defaultChild;
+    if (!(cfnRole instanceof iam.CfnRole) || cfnRole.node.scope !== role) {
+      throw new Error(
+        `grantTenantKeyUse(${role.node.path}): needs a role defined in this app, not an imported or immutable view`,
+      );
+    }
+    Tags.of(role).add(TENANT_KEY_USER_TAG, this.deployment);
   }
 
   /**
@@ -452,6 +477,23 @@ export class TenantKeys extends Construct {
         conditions: { StringEquals: { 'kms:ViaService': `s3.${Stack.of(this).region}.amazonaws.com` } },
       }),
     );
+  }
+
+  /** Erasing a shredded tenant's files: every version under `orgs/` (the eraser lists one tenant's prefix). */
+  private fileErasure(files: s3.IBucket): iam.PolicyStatement[] {
+    return [
+      new iam.PolicyStatement({
+        sid: 'EraseShreddedTenantFiles',
+        actions: ['s3:DeleteObject', 's3:DeleteObjectVersion'],
+        resources: [files.arnForObjects(`${FILES_ROOT}*`)],
+      }),
+      new iam.PolicyStatement({
+        sid: 'ListTenantFileVersions',
+        actions: ['s3:ListBucketVersions', 's3:ListBucket'],
+        resources: [files.bucketArn],
+        conditions: { StringLike: { 's3:prefix': [`${FILES_ROOT}*`] } },
+      }),
+    ];
   }
 
   private findingArn(arn: string): string {

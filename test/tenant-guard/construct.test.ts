@@ -100,6 +100,7 @@ describe('TenantGuard construct', () => {
       'organisations',
       'calls',
       'credentials',
+      'files',
     ];
     expect(Object.keys(methods)).toHaveLength(2 * tenantResources.length);
     const paths = Object.values(t.findResources('AWS::ApiGateway::Resource')).map((r) => r['Properties']['PathPart']);

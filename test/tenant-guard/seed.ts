@@ -119,6 +119,15 @@ export async function seedTenant(pg: TestPostgres, org: string, owner: string, s
   for (let i = 0; i < 2; i++) {
     await one(pg, 'INSERT INTO tenant_exports (org_id, requested_by) VALUES ($1, $2) RETURNING id', [org, owner]);
   }
+  // Tenant files (docs/tenant-files.md): metadata rows; one linked to a vehicle, one not.
+  for (let i = 0; i < 2; i++) {
+    await one(
+      pg,
+      `INSERT INTO tenant_files (org_id, name, content_type, size_bytes, sha256, vehicle_id)
+       VALUES ($1, $2, 'image/jpeg', 1024, $3, (SELECT id FROM vehicles WHERE org_id = $1 AND $4 LIMIT 1)) RETURNING id`,
+      [org, `photo-${tag}-${i}.jpg`, `${'A'.repeat(43)}=`, i === 0],
+    );
+  }
   // Rows nothing references, so a DELETE is decided by RLS alone (not by a foreign key).
   await one(pg, 'INSERT INTO customers (org_id, name) VALUES ($1, $2) RETURNING id', [org, `Spare ${tag}`]);
   await one(pg, "INSERT INTO vehicles (org_id, vin, make, model, year) VALUES ($1, $2, 'M', 'M', 2021) RETURNING id", [

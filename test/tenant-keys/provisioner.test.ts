@@ -132,8 +132,12 @@ describe('key policy document', () => {
     }
     for (const s of policy.Statement) {
       expect([s.Action].flat()).not.toContain('kms:*');
-      // Only the tenant's own statement allows any cryptographic operation.
-      if (s.Effect === 'Allow' && s.Sid !== 'TenantUseOnlyUnderItsOwnContext') {
+      // Only the tenant's own statements (envelope use, files through S3) allow a cryptographic operation.
+      if (
+        s.Effect === 'Allow' &&
+        s.Sid !== 'TenantUseOnlyUnderItsOwnContext' &&
+        s.Sid !== 'TenantFilesThroughS3UnderItsOwnPrefix'
+      ) {
         expect([s.Action].flat().some((a) => actionMatches(a as string, 'kms:Decrypt'))).toBe(false);
       }
     }
@@ -386,7 +390,9 @@ describe('TenantKeyProvisioner', () => {
       const doc = JSON.parse(good) as PolicyDocument;
       const unbound = {
         ...doc,
-        Statement: doc.Statement.map((s) =>
+        // Without the tenant-files statement (bring-your-own keys do not serve files), so that the
+        // envelope statement is the only one that could allow the API role.
+        Statement: doc.Statement.filter((s) => s.Sid !== 'TenantFilesThroughS3UnderItsOwnPrefix').map((s) =>
           s.Sid === 'TenantUseOnlyUnderItsOwnContext' ? { ...s, Condition: undefined } : s,
         ),
       };

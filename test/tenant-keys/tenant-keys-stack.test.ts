@@ -161,8 +161,9 @@ describe('TenantKeys stack in a shipped stage (prod-eu)', () => {
         Rules: [Match.objectLike({ Id: 'ExpireExports', ExpirationInDays: 7, Status: 'Enabled' })],
       },
     });
+    // The export bucket's and the tenant file store's (lib/tenant-files/file-store.ts).
     const policies = Object.values(t.findResources('AWS::S3::BucketPolicy')) as Json[];
-    expect(policies.length).toBe(1);
+    expect(policies.length).toBe(2);
     for (const p of policies) {
       expect(JSON.stringify(p)).toContain('"aws:SecureTransport":"false"');
     }

@@ -137,6 +137,9 @@ export function expand(model: StageModel, text: string): string {
     }
     const [p, attr] = ref.split('|');
     if (p === undefined) throw new Error(`access proof: reference ${ref} names no resource`);
+    // A role is named by its ARN (what sts:AssumeRole addresses).
+    const role = attr === undefined ? model.roles.get(p) : undefined;
+    if (role) return role.arn;
     const r = resourceAt(model, p);
     if (attr === 'name') return r.name;
     if (attr === 'region') return r.region;
@@ -224,12 +227,16 @@ function requestsFor(model: StageModel, row: AccessRow): { requests: Request[]; 
   for (const [k, v] of Object.entries(row.context ?? {})) {
     context[k] = typeof v === 'string' ? expand(model, v) : v.map((x) => expand(model, x));
   }
+  // Assuming a role is decided by the role's trust policy, which IAM reads as its resource policy.
+  const trust = row.action.startsWith('sts:')
+    ? [...model.roles.values()].find((r) => r.arn === resource)?.trustPolicy
+    : undefined;
   const owner = context['aws:ResourceAccount'];
   const foreign = !target && typeof owner === 'string' && owner !== model.account;
   const base = {
     action: row.action,
     resource,
-    resourcePolicy: foreign ? FOREIGN_RESOURCE_POLICY : target?.policy,
+    resourcePolicy: trust ?? (foreign ? FOREIGN_RESOURCE_POLICY : target?.policy),
   };
   /** The request as sent from its network: through the VPC endpoint of its service, if from a VPC. */
   const sent = (request: Request, role?: RoleModel): Request => {

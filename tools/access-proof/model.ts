@@ -32,6 +32,8 @@ export interface RoleModel {
   readonly policies: readonly NamedPolicy[];
   /** AWS managed policy ARNs whose documents this model does not hold. */
   readonly unknownManagedPolicies: readonly string[];
+  /** The trust policy: the resource policy of `sts:AssumeRole` and `sts:TagSession` on this role. */
+  readonly trustPolicy?: NamedPolicy;
   /** The VPC (physical id) of the function that runs with this role, if that function is in one. */
   vpc?: string;
 }
@@ -561,6 +563,7 @@ export function stageModel(stage: Stage): StageModel {
             tags: tagsOf(prop('Tags')),
             policies: entry.policies,
             unknownManagedPolicies: entry.unknown,
+            trustPolicy: { name: `${path} trust policy`, document: prop('AssumeRolePolicyDocument') as PolicyJson },
           });
           for (const arn of asList(prop('ManagedPolicyArns')) as string[]) {
             attachments.push({ roles: [physical.ref], policy: { name: arn, document: { Statement: [] } } });

@@ -3,6 +3,7 @@
  * to Allow against the synthesized policies of every shipped deployment (`npm test`, docs/access-proof.md).
  */
 import { TRAIL_ALARM_IDS } from '../../lib/audit/trail-alarms';
+import { FILES_MUST_ALLOW } from './files-rows';
 import type { AccessRow } from './rows';
 
 const sourceAccount = { 'aws:SourceAccount': '${account}' };
@@ -809,4 +810,6 @@ export const MUST_ALLOW: readonly AccessRow[] = [
     resource: '${BackupVault/Copies/Vault}',
     why: 'the copy job runs as the selection role and must be let into the locked vault',
   },
+  // Tenant files (docs/tenant-files.md).
+  ...FILES_MUST_ALLOW,
 ];

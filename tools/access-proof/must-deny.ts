@@ -3,6 +3,7 @@
  * policies of every shipped deployment (`npm test`, docs/access-proof.md).
  */
 import { COPY_DRILL_INSTANCE } from './must-allow';
+import { FILES_MUST_DENY } from './files-rows';
 import type { AccessRow } from './rows';
 
 const BACKUP_REGION = '${BackupVault/Key|region}';
@@ -657,6 +658,8 @@ export const MUST_DENY: readonly AccessRow[] = [
     },
     why: "the trail key encrypts this account's trail only",
   },
+  // Tenant files (docs/tenant-files.md).
+  ...FILES_MUST_DENY,
 ];
 
 /** Service roles holding AWS managed policies the harness has no document for. */

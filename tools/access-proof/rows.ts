@@ -2,7 +2,7 @@
  * The shape of an access-proof row. The tables themselves are `must-allow.ts` and `must-deny.ts`.
  *
  * Strings in `resource` and `context` may name things of the synthesized stage:
- *   `${Path}`          ARN of the resource at that construct path (relative to the stage)
+ *   `${Path}`          ARN of the resource (or role) at that construct path (relative to the stage)
  *   `${Path|name}`     its name (CloudFormation `Ref` for names); `${Path|region}` its region
  *   `${account}`, `${region}`, `${deployment}` the stage's (placeholder) account, home region, name
  *   `${org:X}`         the id of sample organisation X (`A` or `B`)

@@ -604,6 +604,40 @@ export const CONTROLS: readonly Control[] = [
     guardedBy: ['Bulwark-LambdaEnvironmentNoSecrets'],
   },
   {
+    id: 'tenant-files',
+    promise:
+      'Uploaded files are stored SSE-KMS (AES-256) under their own tenant’s key in a versioned, TLS-only, private bucket under `orgs/<org_id>/`; every storage read carries the tenant identifier: the API function’s own role cannot reach the bucket, and the credentials that can are minted by the authorizer for the verified organisation only (session tag `org_id`), so a session of tenant A can never read, write or decrypt tenant B’s objects, even with a guessed key. Uploads stay quarantined until released.',
+    implementedBy: [
+      'lib/tenant-files/file-store.ts',
+      'lib/tenant-guard/tenant-guard.ts',
+      'lambda/tenant-guard/files-credentials.ts',
+      'lambda/tenant-guard/routes/files.ts',
+      'lambda/tenant-keys/key-policy.ts',
+      'migrations/0408_tenant_files.sql',
+    ],
+    provenBy: [
+      t('test/access/proof.test.ts', '%s is %s in every deployment'),
+      t(
+        'test/tenant-files/routes.test.ts',
+        'presigns a PUT with the files credentials minted for the verified organisation, every constraint signed',
+      ),
+      t('test/tenant-files/routes.test.ts', "cannot address another organisation's file by id"),
+      t(
+        'test/tenant-files/routes.test.ts',
+        'keeps a file quarantined until the checker releases it, and a rejected one for good',
+      ),
+      t(
+        'test/tenant-files/credentials.test.ts',
+        'assumes the files role for 15 minutes with the organisation as the one session tag',
+      ),
+      t(
+        'test/tenant-guard/rls.test.ts',
+        'cross-tenant matrix: every tenant table x SELECT/INSERT/UPDATE/DELETE x every context',
+      ),
+    ],
+    guardedBy: ['Bulwark-TenantKeyEncryptionContext', 'AwsSolutions-S10'],
+  },
+  {
     id: 'deletion-after-grace',
     promise:
       'A cancelled tenant keeps access to the end of its billing period, then 30 days of restorable grace; after that its rows and objects are deleted and its key scheduled for deletion, so backups sealed under it become unreadable. Every step is audited.',

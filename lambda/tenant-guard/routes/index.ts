@@ -5,6 +5,7 @@
  */
 import type { Route } from '../route';
 import { API_KEY_ROUTES } from './api-keys';
+import { FILE_ROUTES } from './files';
 import { AUDIT_ROUTES } from './audit';
 // Calls and recordings (own-calls scoping, migrations/0410).
 import { CALL_ROUTES } from './calls';
@@ -52,4 +53,6 @@ export const ROUTES: readonly Route[] = [
   ...CALL_ROUTES,
   // The credentials vault (issue 16).
   ...CREDENTIAL_ROUTES,
+  // Tenant files (docs/tenant-files.md).
+  ...FILE_ROUTES,
 ].map(marked);

@@ -1,0 +1,79 @@
+/**
+ * Tenant files (docs/tenant-files.md): names and limits the file store's bucket, its IAM role and
+ * policies (lib/), the REQUEST authorizer that mints tenant-scoped credentials and the file routes
+ * and checker (lambda/) must agree on.
+ */
+
+/** Every tenant object lives under `orgs/<org_id>/`; IAM and the bucket policy allow nothing else. */
+export const FILES_ROOT = 'orgs/';
+
+/** The object key of a file: `orgs/<org_id>/files/<file_id>`. Never derived from a client-chosen name. */
+export function fileObjectKey(orgId: string, fileId: string): string {
+  return `${FILES_ROOT}${orgId}/files/${fileId}`;
+}
+
+/**
+ * The session tag the authorizer puts on the files role's session: the organisation it verified.
+ * The role's policy reads it as `${aws:PrincipalTag/org_id}`; the role's trust policy allows no
+ * other tag key.
+ */
+export const FILES_SESSION_TAG = 'org_id';
+
+/**
+ * How long the files role's credentials live (AssumeRole's minimum). The authorizer verdict, which
+ * carries them, is cached for at most 4 minutes, so a cached verdict's credentials have at least 11
+ * minutes left.
+ */
+export const FILES_CREDENTIAL_SECONDS = 900;
+
+/** The longest a presigned upload or download URL lives (never beyond the credentials or the token). */
+export const MAX_FILE_URL_SECONDS = 900;
+
+/** A URL shorter-lived than this is not worth handing out: the caller gets FILES_CREDENTIALS_EXPIRED. */
+export const MIN_FILE_URL_SECONDS = 60;
+
+/** Largest file accepted, in bytes (the exact size is fixed in the upload's signature). */
+export const MAX_FILE_BYTES = 25 * 1024 * 1024;
+
+/**
+ * Content types an upload may declare. The checker compares each against the bytes' magic numbers
+ * (lambda/tenant-files/magic.ts); a mismatch is rejected.
+ */
+export const FILE_CONTENT_TYPES = ['image/jpeg', 'image/png', 'image/webp', 'application/pdf'] as const;
+export type FileContentType = (typeof FILE_CONTENT_TYPES)[number];
+
+export const FILE_STATUSES = ['quarantined', 'clean', 'rejected'] as const;
+export type FileStatus = (typeof FILE_STATUSES)[number];
+
+/**
+ * The object tag the checker sets on a file it released. The files role may read an object only
+ * when it carries `FILE_SCAN_TAG = FILE_SCAN_CLEAN`; only the checker may write object tags. So a
+ * quarantined upload is unreadable at the IAM level whatever the database row says.
+ */
+export const FILE_SCAN_TAG = 'bulwark-scan';
+export const FILE_SCAN_CLEAN = 'clean';
+
+/** The permission-grid module files belong to (vehicle photos, vehicle documents, bills of sale). */
+export const FILES_MODULE = 'vehicles';
+
+/** The file routes' refusals (lambda/tenant-guard/routes/files.ts), with their HTTP status. */
+export const FILE_ERROR_STATUS = {
+  /** Tenant files are not wired in this deployment (no file store). */
+  FILES_UNAVAILABLE: 503,
+  /** Uploads and downloads need a person's token: the authorizer mints file credentials for verified tokens only. */
+  FILES_USER_TOKEN_REQUIRED: 403,
+  /** The token's organisation is not the one addressed (X-Bulwark-Org, support grants): its credentials reach only its own. */
+  FILES_ORG_MISMATCH: 403,
+  /** The verdict carries no file credentials (STS failed at the authorizer): retry later. */
+  FILES_CREDENTIALS_MISSING: 503,
+  /** The file credentials expire too soon to sign a useful URL: retry with a fresh token. */
+  FILES_CREDENTIALS_EXPIRED: 401,
+  /** The tenant key is not one this deployment manages (bring-your-own key): files are not supported yet. */
+  FILES_KEY_UNSUPPORTED: 409,
+  FILE_NOT_FOUND: 404,
+  /** Uploaded but not checked yet (or not uploaded at all): nothing can be downloaded. */
+  FILE_QUARANTINED: 409,
+  /** The checker rejected the bytes (size or type differ from the declaration). */
+  FILE_REJECTED: 409,
+} as const;
+export type FileErrorCode = keyof typeof FILE_ERROR_STATUS;

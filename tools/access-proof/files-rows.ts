@@ -1,0 +1,270 @@
+/**
+ * Tenant files (docs/tenant-files.md), isolated at the IAM gate: the files role's session tagged
+ * with organisation A reaches A's prefix under A's key and nothing of B's; only the authorizer can
+ * assume it, and only with that one tag; the API function's own role reaches no file at all.
+ */
+import type { AccessRow } from './rows';
+
+const FILES_ROLE = 'Edge/TenantGuard/FilesRole';
+const AUTHORIZER = 'Edge/TenantGuard/Authorizer/Role';
+const BUCKET = 'TenantKeys/Files/Bucket';
+const object = (org: string) => `\${${BUCKET}}/orgs/\${org:${org}}/files/0f0f0f0f-0000-4000-8000-00000000000f`;
+
+/** A files-role session the authorizer tagged with organisation `org`. */
+const session = (org: string) => ({ 'aws:PrincipalTag/org_id': `\${org:${org}}` });
+/** An upload as the presigned PUT sends it: SSE-KMS under `key`. */
+const upload = (key: string) => ({
+  's3:x-amz-server-side-encryption': 'aws:kms',
+  's3:x-amz-server-side-encryption-aws-kms-key-id': `\${tenant-key:${key}}`,
+});
+const released = { 's3:ExistingObjectTag/bulwark-scan': 'clean' };
+/** What S3 sends KMS for an object of organisation `org` (SSE-KMS with the org_id context). */
+const viaS3 = (org: string, objectOf = org) => ({
+  'kms:ViaService': 's3.${region}.amazonaws.com',
+  'kms:EncryptionContext:org_id': `\${org:${org}}`,
+  'kms:EncryptionContext:aws:s3:arn': object(objectOf),
+  'kms:EncryptionContextKeys': ['org_id', 'aws:s3:arn'],
+});
+const assumeA = { 'aws:RequestTag/org_id': '${org:A}', 'aws:TagKeys': ['org_id'] };
+
+export const FILES_MUST_ALLOW: readonly AccessRow[] = [
+  {
+    id: 'files-session-uploads-own-org',
+    who: { role: FILES_ROLE },
+    action: 's3:PutObject',
+    resource: object('A'),
+    context: { ...session('A'), ...upload('A') },
+    why: "a presigned upload lands under its organisation's prefix, SSE-KMS under its own key",
+  },
+  {
+    id: 'files-session-encrypts-under-own-key',
+    who: { role: FILES_ROLE },
+    action: 'kms:GenerateDataKey',
+    resource: '${tenant-key:A}',
+    context: { ...session('A'), ...viaS3('A') },
+    why: "S3 encrypts the upload under the organisation's key, with org_id and the object in the context",
+  },
+  {
+    id: 'files-session-reads-released-own-org',
+    who: { role: FILES_ROLE },
+    action: 's3:GetObject',
+    resource: object('A'),
+    context: { ...session('A'), ...released },
+    why: 'a presigned download of a file the checker released',
+  },
+  {
+    id: 'files-session-decrypts-own',
+    who: { role: FILES_ROLE },
+    action: 'kms:Decrypt',
+    resource: '${tenant-key:A}',
+    context: { ...session('A'), ...viaS3('A') },
+    why: "S3 decrypts the organisation's file under its own key",
+  },
+  {
+    id: 'files-session-deletes-own-org',
+    who: { role: FILES_ROLE },
+    action: 's3:DeleteObject',
+    resource: object('A'),
+    context: session('A'),
+    why: 'DELETE /files/{id} removes the current version (a noncurrent one stays recoverable for 30 days)',
+  },
+  {
+    id: 'authorizer-assumes-files-role',
+    who: { role: AUTHORIZER },
+    action: 'sts:AssumeRole',
+    resource: `\${${FILES_ROLE}}`,
+    context: assumeA,
+    why: 'the authorizer mints credentials for the organisation it verified',
+  },
+  {
+    id: 'authorizer-tags-files-session',
+    who: { role: AUTHORIZER },
+    action: 'sts:TagSession',
+    resource: `\${${FILES_ROLE}}`,
+    context: assumeA,
+    why: 'the org_id session tag is the whole scope of the files session',
+  },
+];
+
+export const FILES_MUST_DENY: readonly AccessRow[] = [
+  {
+    id: 'files-session-uploads-other-org',
+    who: { role: FILES_ROLE },
+    action: 's3:PutObject',
+    resource: object('B'),
+    context: { ...session('A'), ...upload('A') },
+    why: "a session of organisation A cannot write under B's prefix, whatever key it names",
+  },
+  {
+    id: 'files-session-reads-other-org',
+    who: { role: FILES_ROLE },
+    action: 's3:GetObject',
+    resource: object('B'),
+    context: { ...session('A'), ...released },
+    why: "a guessed key of organisation B is unreadable for A's session",
+  },
+  {
+    id: 'files-session-deletes-other-org',
+    who: { role: FILES_ROLE },
+    action: 's3:DeleteObject',
+    resource: object('B'),
+    context: session('A'),
+    why: "A's session cannot delete B's files",
+  },
+  {
+    id: 'files-session-uses-other-org-key',
+    who: { role: FILES_ROLE },
+    action: 'kms:Decrypt',
+    resource: '${tenant-key:B}',
+    context: { ...session('A'), ...viaS3('B') },
+    why: "A's session cannot use B's key, even with B's own context",
+  },
+  {
+    id: 'files-session-other-org-context-on-own-key',
+    who: { role: FILES_ROLE },
+    action: 'kms:Decrypt',
+    resource: '${tenant-key:A}',
+    context: { ...session('A'), ...viaS3('B', 'A') },
+    why: "A's key never works under another organisation's context",
+  },
+  {
+    id: 'files-session-own-key-for-other-prefix',
+    who: { role: FILES_ROLE },
+    action: 'kms:GenerateDataKey',
+    resource: '${tenant-key:A}',
+    context: { ...session('A'), ...viaS3('A', 'B') },
+    why: "A's key encrypts only objects under A's prefix",
+  },
+  {
+    id: 'files-session-uses-key-directly',
+    who: { role: FILES_ROLE },
+    action: 'kms:Decrypt',
+    resource: '${tenant-key:A}',
+    context: {
+      ...session('A'),
+      'kms:EncryptionContext:org_id': '${org:A}',
+      'kms:EncryptionContext:purpose': 'webhook-secret',
+      'kms:EncryptionContextKeys': ['org_id', 'purpose'],
+    },
+    why: "the files session uses its key only through S3, never to open the organisation's sealed secrets",
+  },
+  {
+    id: 'files-session-reads-quarantined-own',
+    who: { role: FILES_ROLE },
+    action: 's3:GetObject',
+    resource: object('A'),
+    context: session('A'),
+    why: 'an upload the checker has not released is unreadable at the IAM level, whatever its row says',
+  },
+  {
+    id: 'files-session-uploads-without-sse-kms',
+    who: { role: FILES_ROLE },
+    action: 's3:PutObject',
+    resource: object('A'),
+    context: session('A'),
+    why: 'the bucket policy refuses a PUT that does not name an SSE-KMS key',
+  },
+  {
+    id: 'files-session-uploads-under-foreign-key',
+    who: { role: FILES_ROLE },
+    action: 's3:PutObject',
+    resource: object('A'),
+    context: {
+      ...session('A'),
+      's3:x-amz-server-side-encryption': 'aws:kms',
+      's3:x-amz-server-side-encryption-aws-kms-key-id':
+        'arn:aws:kms:${region}:999999999999:key/0a0a0a0a-1111-4111-8111-00000000000a',
+    },
+    why: "the bucket policy refuses a key of another account (which this account's shredding could not destroy)",
+  },
+  {
+    id: 'files-session-lists-bucket',
+    who: { role: FILES_ROLE },
+    action: 's3:ListBucket',
+    resource: `\${${BUCKET}}`,
+    context: session('A'),
+    why: "listing comes from the organisation's rows under RLS, never from the bucket",
+  },
+  {
+    id: 'files-session-releases-own-upload',
+    who: { role: FILES_ROLE },
+    action: 's3:PutObjectTagging',
+    resource: object('A'),
+    context: session('A'),
+    why: 'only the checker may mark a file released',
+  },
+  {
+    id: 'tenant-api-reads-files',
+    who: { role: 'Edge/TenantGuard/Api/Role' },
+    action: 's3:GetObject',
+    resource: object('A'),
+    context: released,
+    why: 'a compromised API function holds no file access of its own',
+  },
+  {
+    id: 'tenant-api-writes-files',
+    who: { role: 'Edge/TenantGuard/Api/Role' },
+    action: 's3:PutObject',
+    resource: object('A'),
+    context: upload('A'),
+    why: 'a compromised API function cannot write a file with its own role',
+  },
+  {
+    id: 'tenant-api-assumes-files-role',
+    who: { role: 'Edge/TenantGuard/Api/Role' },
+    action: 'sts:AssumeRole',
+    resource: `\${${FILES_ROLE}}`,
+    context: assumeA,
+    why: 'only the authorizer, which verified the token, may mint files credentials',
+  },
+  {
+    id: 'webhooks-assumes-files-role',
+    who: { role: 'Edge/Webhooks/Function/Role' },
+    action: 'sts:AssumeRole',
+    resource: `\${${FILES_ROLE}}`,
+    context: assumeA,
+    why: 'no other function may assume the files role',
+  },
+  {
+    id: 'administrator-assumes-files-role',
+    who: { administrator: true },
+    action: 'sts:AssumeRole',
+    resource: `\${${FILES_ROLE}}`,
+    context: assumeA,
+    why: "the trust policy names the authorizer's role alone",
+  },
+  {
+    id: 'authorizer-assumes-files-role-untagged',
+    who: { role: AUTHORIZER },
+    action: 'sts:AssumeRole',
+    resource: `\${${FILES_ROLE}}`,
+    why: 'a files session without an org_id tag would be scoped to nothing defined',
+  },
+  {
+    id: 'authorizer-tags-files-session-with-more',
+    who: { role: AUTHORIZER },
+    action: 'sts:TagSession',
+    resource: `\${${FILES_ROLE}}`,
+    context: {
+      'aws:RequestTag/org_id': '${org:A}',
+      'aws:RequestTag/bulwark:tenant-key-user': 'x',
+      'aws:TagKeys': ['org_id', 'bulwark:tenant-key-user'],
+    },
+    why: 'no session tag but org_id: the role tag the key policies read cannot be overridden',
+  },
+  {
+    id: 'authorizer-tags-files-session-with-wildcard',
+    who: { role: AUTHORIZER },
+    action: 'sts:TagSession',
+    resource: `\${${FILES_ROLE}}`,
+    context: { 'aws:RequestTag/org_id': '*', 'aws:TagKeys': ['org_id'] },
+    why: 'an org_id that is not a UUID could widen the prefix the policy variable builds',
+  },
+  {
+    id: 'administrator-releases-file',
+    who: { administrator: true },
+    action: 's3:PutObjectTagging',
+    resource: object('A'),
+    why: 'the release mark is not writable by anyone but the checker, administrators included',
+  },
+];
