@@ -6,7 +6,7 @@
  */
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent, Context } from 'aws-lambda';
-import { STSClient } from '@aws-sdk/nested-clients/sts';
+import { STSClient } from '@aws-sdk/client-sts';
 import { createRemoteJWKSet } from 'jose';
 import { createObservability, observed } from '../shared/observability';
 import { sdkRetries } from '../shared/sdk';

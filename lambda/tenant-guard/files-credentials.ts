@@ -6,9 +6,7 @@
  * code running in it reaches only the organisations whose verified requests pass through it.
  */
 import { createHash } from 'node:crypto';
-// STS's client as the SDK's credential providers ship it (a dependency of @aws-sdk/client-s3); the
-// standalone @aws-sdk/client-sts is not a dependency of this repository yet.
-import { AssumeRoleCommand, type STSClient } from '@aws-sdk/nested-clients/sts';
+import { AssumeRoleCommand, type STSClient } from '@aws-sdk/client-sts';
 import { FILES_CREDENTIAL_SECONDS, FILES_SESSION_TAG } from '../../contracts/tenant-files';
 import { UUID } from '../../contracts/ids';
 

@@ -2,7 +2,7 @@
  * The authorizer's files credentials: the AssumeRole call it makes (aws-sdk-client-mock on the STS
  * client it uses), what it refuses to mint, and what the verdict carries (and the log never does).
  */
-import { AssumeRoleCommand, STSClient } from '@aws-sdk/nested-clients/sts';
+import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import type { APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { createAuthorizer } from '../../lambda/tenant-guard/authorizer';
