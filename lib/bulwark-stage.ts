@@ -7,7 +7,7 @@ import { retentionDays } from './audit/locked-bucket';
 import { deploysAccountBaseline, shortestAuditRetentionMonths, type DeploymentConfig } from './config';
 import { limitLambdaPermissionsToOwnAccount } from './lambda/source-account';
 import { applyResidencyGuard } from './residency/guard';
-import { ACCOUNT_BASELINE_GUARD_EXEMPTIONS, accountBaselineGuardExemptions } from './detection/account-baseline';
+import { ACCOUNT_BASELINE_GUARD_EXEMPTIONS, forwardingBaselineGuardExemptions } from './detection/account-baseline';
 import { AccountBaselineStack, backupRegionConfigBucketName } from './stacks/account-baseline-stack';
 import { AuditStack } from './stacks/audit-stack';
 import { BackupVaultStack } from './stacks/backup-vault-stack';
@@ -210,7 +210,7 @@ export class BulwarkStage extends Stage {
         controlTower: [
           ...BULWARK_GUARD_EXEMPTIONS,
           ...(this.accountBaseline ? ACCOUNT_BASELINE_GUARD_EXEMPTIONS : []),
-          ...(this.backupRegionBaseline ? accountBaselineGuardExemptions('BackupRegionBaseline') : []),
+          ...(this.backupRegionBaseline ? forwardingBaselineGuardExemptions('BackupRegionBaseline') : []),
         ],
       }),
       applyResidencyGuard(this, deployment.residency),

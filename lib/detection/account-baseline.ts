@@ -31,11 +31,27 @@ export const ALARM_STATE_CHANGE = 'CloudWatch Alarm State Change';
  * Control Tower rules that do not fit the baseline, each on its one resource (paths relative to the
  * stage; the stage applies them only where the baseline exists), for the baseline stack `stackId`.
  */
-export function accountBaselineGuardExemptions(stackId: string): GuardExemption[] {
+function accountBaselineGuardExemptions(stackId: string): GuardExemption[] {
   return ACCOUNT_BASELINE_GUARD_EXEMPTIONS.map((e) => ({
     ...e,
     path: e.path.replace(/^AccountBaseline\//, `${stackId}/`),
   }));
+}
+
+/**
+ * The exemptions of a baseline in another region than the alarm topic's: its undelivered-findings
+ * alarm has no action (an alarm action reaches only a topic of its own region) and is forwarded.
+ */
+export function forwardingBaselineGuardExemptions(stackId: string): GuardExemption[] {
+  return [
+    ...accountBaselineGuardExemptions(stackId),
+    {
+      path: `${stackId}/Baseline/UndeliveredFindingsAlarm`,
+      rule: 'cloudwatch_alarm_action_check',
+      reason:
+        "A CloudWatch alarm action reaches only an SNS topic of its own region, and the alarm topic is in the deployment's home region: the ForwardAlarms rule sends this alarm's ALARM state change to that region's default event bus, where the OtherRegionAlarms rule publishes it to the alarm topic.",
+    },
+  ];
 }
 
 /** The exemptions of the home region's baseline (`AccountBaseline`). */
