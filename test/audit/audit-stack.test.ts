@@ -150,12 +150,16 @@ describe('audit stack (prod-eu, compliance gate passing)', () => {
           DataResources: [
             {
               Type: 'AWS::S3::Object',
-              // The archive (this stack), the tenant export bucket and, prod-eu being production, the
-              // account baseline's Config bucket (both imported from their stacks), and the backup
-              // region's Config bucket (by its fixed name: no cross-region reference).
+              // The archive (this stack), the tenant export and file buckets and, prod-eu being
+              // production, the account baseline's Config bucket (all imported from their stacks), and
+              // the backup region's Config bucket (by its fixed name: no cross-region reference).
               Values: [
                 Match.objectLike({ 'Fn::Join': Match.arrayWith([Match.arrayWith(['/'])]) }),
-                ...[stage.tenantKeys.stackName, defined(stage.accountBaseline).stackName].map((StackName) =>
+                ...[
+                  stage.tenantKeys.stackName,
+                  stage.tenantKeys.stackName,
+                  defined(stage.accountBaseline).stackName,
+                ].map((StackName) =>
                   Match.objectLike({
                     'Fn::Join': Match.arrayWith([
                       Match.arrayWith([Match.objectLike({ 'Fn::GetStackOutput': Match.objectLike({ StackName }) })]),

@@ -1,4 +1,7 @@
-import { ACCOUNT_BASELINE_GUARD_EXEMPTIONS } from '../../lib/detection/account-baseline';
+import {
+  ACCOUNT_BASELINE_GUARD_EXEMPTIONS,
+  forwardingBaselineGuardExemptions,
+} from '../../lib/detection/account-baseline';
 import { App, Stack, Stage } from 'aws-cdk-lib';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -109,7 +112,11 @@ describe('Control Tower gate (cfn-guard)', () => {
     app.synth();
     expect(readFindings(app.outdir)).toEqual([]);
     const exemptions = collectAcknowledgements(app).filter((r) => r.finding.startsWith(CONTROL_TOWER_PLUGIN));
-    // prod-eu is production: the account baseline, and its exemptions, are there too.
-    expect(exemptions).toHaveLength(BULWARK_GUARD_EXEMPTIONS.length + ACCOUNT_BASELINE_GUARD_EXEMPTIONS.length);
+    // prod-eu is production: the account baselines (home and backup region), and their exemptions, are there too.
+    expect(exemptions).toHaveLength(
+      BULWARK_GUARD_EXEMPTIONS.length +
+        ACCOUNT_BASELINE_GUARD_EXEMPTIONS.length +
+        forwardingBaselineGuardExemptions('BackupRegionBaseline').length,
+    );
   });
 });

@@ -53,6 +53,22 @@ function isCustomerKey(t: Template, ref: unknown): boolean {
 }
 
 /** Log groups and buckets not encrypted with a customer-managed key of the template. */
+/** Whether the bucket's policy denies every PUT that does not name a KMS key of this account. */
+function requiresNamedKey(t: Template, bucketId: string): boolean {
+  return Object.values(t.findResources('AWS::S3::BucketPolicy')).some((policy) => {
+    const props = policy['Properties'] as { Bucket: unknown; PolicyDocument: { Statement: Record<string, any>[] } }; // eslint-disable-line @typescript-eslint/no-explicit-any
+    if (JSON.stringify(props.Bucket) !== JSON.stringify({ Ref: bucketId })) return false;
+    return props.PolicyDocument.Statement.some(
+      (st) =>
+        st['Effect'] === 'Deny' &&
+        st['Action'] === 's3:PutObject' &&
+        /^arn:aws:kms:[a-z0-9-]+:\d{12}:key\/\*$/.test(
+          String(st['Condition']?.['StringNotLike']?.['s3:x-amz-server-side-encryption-aws-kms-key-id'] ?? ''),
+        ),
+    );
+  });
+}
+
 export function unencryptedStores(t: Template): string[] {
   const bad: string[] = [];
   for (const p of propertiesOf(t, 'AWS::Logs::LogGroup')) {
@@ -83,6 +99,9 @@ export function unencryptedStores(t: Template): string[] {
         | undefined
     )?.ServerSideEncryptionConfiguration?.[0]?.ServerSideEncryptionByDefault;
     if (sse?.SSEAlgorithm === 'AES256' && logTargets.has(JSON.stringify({ Ref: id }))) continue;
+    // Per-object keys (the tenant file store: each object under its tenant's key): the bucket's policy
+    // refuses every PUT that does not name a customer key of this account.
+    if (sse?.SSEAlgorithm === 'aws:kms' && sse.KMSMasterKeyID === undefined && requiresNamedKey(t, id)) continue;
     if (!sse?.SSEAlgorithm?.startsWith('aws:kms') || !isCustomerKey(t, sse.KMSMasterKeyID)) {
       bad.push(`bucket ${JSON.stringify(p['BucketName'] ?? '?')}`);
     }

@@ -81,26 +81,30 @@ describe('catalogue deployments with the regional entry', () => {
     }
   });
 
-  it('make exactly the tenant API and webhook roles tenant-key users, each granted with an org_id context only', () => {
+  it('make exactly the tenant API, tenant files and webhook roles tenant-key users, each granted with an org_id context only', () => {
     for (const stage of stages) {
       const t = Template.fromStack(stage.edge);
       const users = t.findResources('AWS::IAM::Role', {
         Properties: { Tags: Match.arrayWith([{ Key: 'bulwark:tenant-key-user', Value: stage.deployment.name }]) },
       });
       const ids = Object.keys(users).sort();
-      expect(ids).toHaveLength(2);
+      expect(ids).toHaveLength(3);
       expect(ids.some((id) => id.startsWith('TenantGuardApiRole'))).toBe(true);
+      expect(ids.some((id) => id.startsWith('TenantGuardFilesRole'))).toBe(true);
       expect(ids.some((id) => id.startsWith('WebhooksFunctionRole'))).toBe(true);
       const inline = Object.values(t.findResources('AWS::IAM::Policy'));
-      const managed = t.findResources('AWS::IAM::ManagedPolicy');
+      // The files role's session policy lives with the file bucket, in the TenantKeys stack.
+      const managed = {
+        ...t.findResources('AWS::IAM::ManagedPolicy'),
+        ...Template.fromStack(stage.tenantKeys).findResources('AWS::IAM::ManagedPolicy'),
+      };
       for (const id of ids) {
         const arns = JSON.stringify(defined(users[id])['Properties']['ManagedPolicyArns'] ?? []);
         const attached = [
           ...inline.filter((p) => JSON.stringify(p['Properties']['Roles'] ?? []).includes(`"${id}"`)),
           ...Object.entries(managed)
             .filter(
-              ([mid, p]) =>
-                arns.includes(`"${mid}"`) || JSON.stringify(p['Properties']['Roles'] ?? []).includes(`"${id}"`),
+              ([mid, p]) => arns.includes(mid) || JSON.stringify(p['Properties']['Roles'] ?? []).includes(`"${id}"`),
             )
             .map(([, p]) => p),
         ];
@@ -108,7 +112,14 @@ describe('catalogue deployments with the regional entry', () => {
           .flatMap((p) => p['Properties']['PolicyDocument']['Statement'] as Record<string, unknown>[])
           .filter((st) => JSON.stringify(st['Action']).includes('kms:GenerateDataKey'));
         expect(use).toHaveLength(1);
-        expect(defined(use[0])['Condition']).toMatchObject({ Null: { 'kms:EncryptionContext:org_id': 'false' } });
+        // Any organisation's context (the function then holds the key of each tenant it serves), or
+        // exactly the organisation the files session is tagged with.
+        const condition = defined(use[0])['Condition'] as Record<string, Record<string, unknown>>;
+        if (id.startsWith('TenantGuardFilesRole')) {
+          expect(condition['StringEquals']?.['kms:EncryptionContext:org_id']).toBe('${aws:PrincipalTag/org_id}');
+        } else {
+          expect(condition).toMatchObject({ Null: { 'kms:EncryptionContext:org_id': 'false' } });
+        }
       }
     }
   });
@@ -116,10 +127,11 @@ describe('catalogue deployments with the regional entry', () => {
   it('keep every stack, and so every log holding client IPs, in the deployment region inside its zone', () => {
     for (const stage of stages) {
       const { region, residency } = stage.deployment;
-      // The entry and its logs are in the deployment region; only the backup copy vault is elsewhere, in-zone.
+      // The entry and its logs are in the deployment region; only the backup region's stacks (copy
+      // vault, its drill, its baseline) are elsewhere, in-zone.
       expect(stage.edge.region).toBe(region);
       for (const stack of stacksOf(stage)) {
-        if (stack !== stage.backupVault)
+        if (stack !== stage.backupVault && stack !== stage.backupRegionBaseline)
           expect(`${stack.stackName}@${stack.region}`).toBe(`${stack.stackName}@${region}`);
         expect(regionInZone(stack.region, residency)).toBe(true);
       }

@@ -38,7 +38,8 @@ describe('generated residency reports', () => {
     for (const stage of stages) {
       const report = residencyReport(stage, stage.deployment);
       const copies = report.dataStores.filter((r) => r.path.startsWith('BackupVault/'));
-      // The copy vault and its key, and the audit replicas: archive, trail, their access logs and key.
+      // The copy vault and its key; the audit replicas: archive, trail, their access logs and key; the
+      // monthly copy drill's alarm topic key and undelivered queue, log key and schedule dead letters.
       expect(copies.map((r) => r.kind).sort()).toEqual([
         'backup vault',
         'bucket',
@@ -46,6 +47,10 @@ describe('generated residency reports', () => {
         'bucket',
         'encryption key',
         'encryption key',
+        'encryption key',
+        'encryption key',
+        'queue',
+        'queue',
       ]);
       for (const row of copies) expect(row.region).toBe(stage.deployment.backupRegion);
     }

@@ -77,6 +77,8 @@ interface TablePlan {
   readonly privileges: Readonly<Record<'SELECT' | 'INSERT' | 'UPDATE' | 'DELETE', boolean>>;
   /** A column the application may update (the update case sets it to itself), if any. */
   readonly updatable: string | undefined;
+  /** The columns the application may insert (a column grant names only some: the rest default). */
+  readonly insertable: readonly string[];
   /** Whether the application may update org_id (it never may). */
   readonly rehomable: boolean;
   /** Per org: a row anyone may point at, and a row nothing references (safe to delete). */
@@ -119,6 +121,15 @@ async function plan(pg: TestPostgres, app: Client, tenants: readonly Tenant[]): 
       [APP, `public.${q}`],
     );
     privileges.UPDATE = cols.length > 0;
+    const insertable = (
+      await su<{ col: string }>(
+        pg,
+        `SELECT a.attname AS col FROM pg_attribute a
+          WHERE a.attrelid = $2::regclass AND a.attnum > 0 AND NOT a.attisdropped
+            AND has_column_privilege($1, a.attrelid, a.attnum, 'INSERT') ORDER BY a.attnum`,
+        [APP, `public.${q}`],
+      )
+    ).map((c) => c.col);
     privileges.DELETE = defined(
       (
         await su<{ g: boolean }>(
@@ -159,6 +170,7 @@ async function plan(pg: TestPostgres, app: Client, tenants: readonly Tenant[]): 
       table,
       privileges,
       updatable,
+      insertable,
       rehomable,
       anchor,
       spare,
@@ -265,9 +277,14 @@ export async function runMatrix(
               priv = p.privileges.INSERT;
               const source = victim === me.org ? them.org : me.org;
               const row = newRow(p, plans, source, victim);
-              outcome = await attempt(app, `INSERT INTO ${q} SELECT * FROM jsonb_populate_record(NULL::${q}, $1)`, [
-                JSON.stringify(row),
-              ]);
+              // Every column the role may insert (all of them, unless a column grant names fewer).
+              const columns = p.insertable.length > 0 ? p.insertable.map((c) => `"${c.replace(/"/g, '""')}"`) : ['*'];
+              const list = columns.join(', ');
+              outcome = await attempt(
+                app,
+                `INSERT INTO ${q} ${columns[0] === '*' ? '' : `(${list}) `}SELECT ${list} FROM jsonb_populate_record(NULL::${q}, $1)`,
+                [JSON.stringify(row)],
+              );
               expectRows = 1;
               break;
             }
