@@ -6,18 +6,16 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as logs from 'aws-cdk-lib/aws-logs';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { DRILL_METRICS } from '../../contracts/restore-drill';
 import { acknowledge } from '../compliance/acknowledge';
-import { allowLogsToUseKey } from '../observability/keys';
 import { BulwarkFunction } from '../shared/function';
 import { AUDIT_PARAMETERS, POSTGRES_VERSION } from './database';
 import { findingArn, orchestrateDrill, type DrillTexts } from './restore-drill';
-import { ServiceRole } from './roles';
+import { recordFlows } from './network';
 
 /** Subnet group name of the isolated restore network. */
 export const RESTORE_SUBNETS = 'restore';
@@ -65,34 +63,10 @@ export class IsolatedRestoreNetwork extends Construct {
       );
     }
 
-    allowLogsToUseKey(props.logKey);
-    const flowLogGroup = new logs.LogGroup(this, 'FlowLogs', {
-      encryptionKey: props.logKey,
-      retention: logs.RetentionDays.ONE_YEAR,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    const flowLogRole = new ServiceRole(this, 'FlowLogRole', {
-      assumedBy: new iam.ServicePrincipal('vpc-flow-logs.amazonaws.com').withConditions({
-        StringEquals: { 'aws:SourceAccount': Stack.of(this).account },
-      }),
+    recordFlows(this, vpc, {
+      logKey: props.logKey,
       description: 'Restore network flow logs: write to the flow-log group',
-      statements: [
-        new iam.PolicyStatement({
-          actions: ['logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams'],
-          resources: [flowLogGroup.logGroupArn],
-        }),
-      ],
     });
-    const flowLog = new ec2.CfnFlowLog(this, 'FlowLog', {
-      resourceId: vpc.vpcId,
-      resourceType: 'VPC',
-      trafficType: 'ALL',
-      logDestinationType: 'cloud-watch-logs',
-      logGroupName: flowLogGroup.logGroupName,
-      deliverLogsPermissionArn: flowLogRole.role.roleArn,
-      maxAggregationInterval: 60,
-    });
-    flowLogRole.requiredBy(flowLog);
 
     this.securityGroup = new ec2.SecurityGroup(this, 'InstanceSecurityGroup', {
       vpc,

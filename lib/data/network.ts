@@ -153,34 +153,11 @@ export class DataNetwork extends Construct {
       );
     }
 
-    allowLogsToUseKey(props.logKey);
-    const flowLogGroup = new logs.LogGroup(this, 'FlowLogs', {
-      encryptionKey: props.logKey,
-      retention: props.flowLogRetention ?? logs.RetentionDays.ONE_YEAR,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    const flowLogRole = new ServiceRole(this, 'FlowLogRole', {
-      assumedBy: new iam.ServicePrincipal('vpc-flow-logs.amazonaws.com').withConditions({
-        StringEquals: { 'aws:SourceAccount': Stack.of(this).account },
-      }),
+    const flowLogGroup = recordFlows(this, vpc, {
+      logKey: props.logKey,
+      retention: props.flowLogRetention,
       description: 'VPC flow logs: write to the flow-log group',
-      statements: [
-        new iam.PolicyStatement({
-          actions: ['logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams'],
-          resources: [flowLogGroup.logGroupArn],
-        }),
-      ],
     });
-    const flowLog = new ec2.CfnFlowLog(this, 'FlowLog', {
-      resourceId: vpc.vpcId,
-      resourceType: 'VPC',
-      trafficType: 'ALL',
-      logDestinationType: 'cloud-watch-logs',
-      logGroupName: flowLogGroup.logGroupName,
-      deliverLogsPermissionArn: flowLogRole.role.roleArn,
-      maxAggregationInterval: 60,
-    });
-    flowLogRole.requiredBy(flowLog);
 
     const { account, region } = Stack.of(this);
 
@@ -216,4 +193,50 @@ export class DataNetwork extends Construct {
     this.endpoints = endpoints;
     this.flowLogGroup = flowLogGroup;
   }
+}
+
+/** What `recordFlows` needs: the key its log group is encrypted with, and how long it keeps flows. */
+export interface FlowLogProps {
+  readonly logKey: kms.IKey;
+  /** @default logs.RetentionDays.ONE_YEAR */
+  readonly retention?: logs.RetentionDays;
+  /** The delivery role's description. */
+  readonly description: string;
+}
+
+/**
+ * Records every flow of `vpc` (accepted and rejected, one-minute aggregation) into a retained log
+ * group under `logKey`, delivered by a role only this account's flow-log service can assume. The
+ * one recipe for every VPC of a deployment (ids `FlowLogs`, `FlowLogRole`, `FlowLog` under `scope`).
+ */
+export function recordFlows(scope: Construct, vpc: ec2.IVpc, props: FlowLogProps): logs.LogGroup {
+  allowLogsToUseKey(props.logKey);
+  const flowLogGroup = new logs.LogGroup(scope, 'FlowLogs', {
+    encryptionKey: props.logKey,
+    retention: props.retention ?? logs.RetentionDays.ONE_YEAR,
+    removalPolicy: RemovalPolicy.RETAIN,
+  });
+  const flowLogRole = new ServiceRole(scope, 'FlowLogRole', {
+    assumedBy: new iam.ServicePrincipal('vpc-flow-logs.amazonaws.com').withConditions({
+      StringEquals: { 'aws:SourceAccount': Stack.of(scope).account },
+    }),
+    description: props.description,
+    statements: [
+      new iam.PolicyStatement({
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams'],
+        resources: [flowLogGroup.logGroupArn],
+      }),
+    ],
+  });
+  const flowLog = new ec2.CfnFlowLog(scope, 'FlowLog', {
+    resourceId: vpc.vpcId,
+    resourceType: 'VPC',
+    trafficType: 'ALL',
+    logDestinationType: 'cloud-watch-logs',
+    logGroupName: flowLogGroup.logGroupName,
+    deliverLogsPermissionArn: flowLogRole.role.roleArn,
+    maxAggregationInterval: 60,
+  });
+  flowLogRole.requiredBy(flowLog);
+  return flowLogGroup;
 }
