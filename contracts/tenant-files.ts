@@ -21,10 +21,16 @@ export const FILES_SESSION_TAG = 'org_id';
 
 /**
  * How long the files role's credentials live (AssumeRole's minimum). The authorizer verdict, which
- * carries them, is cached for at most 4 minutes, so a cached verdict's credentials have at least 11
- * minutes left.
+ * carries them, is cached for less than FILES_CREDENTIAL_REUSE_SECONDS (4 minutes by default).
  */
 export const FILES_CREDENTIAL_SECONDS = 900;
+
+/**
+ * The authorizer hands out a minted credential again while at least this much of it is left, so a
+ * user's requests cost one AssumeRole per container every five minutes, not one per verdict. It
+ * bounds the verdict cache: a cached verdict must never outlive its credentials (lib/tenant-guard).
+ */
+export const FILES_CREDENTIAL_REUSE_SECONDS = 600;
 
 /** The longest a presigned upload or download URL lives (never beyond the credentials or the token). */
 export const MAX_FILE_URL_SECONDS = 900;

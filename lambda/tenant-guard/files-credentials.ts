@@ -7,7 +7,11 @@
  */
 import { createHash } from 'node:crypto';
 import { AssumeRoleCommand, type STSClient } from '@aws-sdk/client-sts';
-import { FILES_CREDENTIAL_SECONDS, FILES_SESSION_TAG } from '../../contracts/tenant-files';
+import {
+  FILES_CREDENTIAL_REUSE_SECONDS,
+  FILES_CREDENTIAL_SECONDS,
+  FILES_SESSION_TAG,
+} from '../../contracts/tenant-files';
 import { UUID } from '../../contracts/ids';
 
 export interface FilesCredentials {
@@ -54,10 +58,27 @@ export function filesSessionName(subject: string): string {
   return `files-${createHash('sha256').update(subject, 'utf8').digest('hex').slice(0, 40)}`;
 }
 
-export function filesCredentialMinter(assume: AssumeRole, roleArn: string): FilesCredentialMinter {
+/** Minted credentials kept per organisation and user in one container (oldest dropped first). */
+const MAX_REUSED = 1000;
+
+/**
+ * Mints files credentials, handing a minted one out again while at least
+ * FILES_CREDENTIAL_REUSE_SECONDS of it are left: AssumeRole is a network call on the authorizer's
+ * path of every uncached verdict, and STS rate-limits it per account.
+ */
+export function filesCredentialMinter(
+  assume: AssumeRole,
+  roleArn: string,
+  now: () => number = () => Date.now() / 1000,
+): FilesCredentialMinter {
+  const minted = new Map<string, FilesCredentials>();
   return async (orgId, subject) => {
     // The tag is the whole scope of the session: only a lower-case UUID, which cannot widen a prefix.
     if (!UUID.test(orgId) || orgId !== orgId.toLowerCase()) throw new TypeError('org id must be a lower-case UUID');
+    const key = `${orgId} ${subject}`;
+    const held = minted.get(key);
+    if (held && held.expiresAt - now() >= FILES_CREDENTIAL_REUSE_SECONDS) return held;
+    minted.delete(key);
     const c = await assume({
       RoleArn: roleArn,
       RoleSessionName: filesSessionName(subject),
@@ -67,11 +88,14 @@ export function filesCredentialMinter(assume: AssumeRole, roleArn: string): File
     if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken || !c.Expiration) {
       throw new Error('AssumeRole returned no credentials');
     }
-    return {
+    const credentials = {
       accessKeyId: c.AccessKeyId,
       secretAccessKey: c.SecretAccessKey,
       sessionToken: c.SessionToken,
       expiresAt: Math.floor(c.Expiration.getTime() / 1000),
     };
+    if (minted.size >= MAX_REUSED) minted.delete(minted.keys().next().value as string);
+    minted.set(key, credentials);
+    return credentials;
   };
 }

@@ -9,7 +9,7 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { securityHeaders } from '../../contracts/security-headers';
 import { TENANT_ROUTE_PREFIXES } from '../../contracts/tenant-api';
-import { FILES_SESSION_TAG } from '../../contracts/tenant-files';
+import { FILES_CREDENTIAL_REUSE_SECONDS, FILES_SESSION_TAG } from '../../contracts/tenant-files';
 import { staticHeaderValues } from '../api/platform-api';
 import { acknowledge } from '../compliance/acknowledge';
 import { customerKey } from '../observability/keys';
@@ -38,6 +38,7 @@ export interface TenantGuardProps {
    * a token is never honoured past the token's own expiry (the API function checks it), and API keys
    * are checked in the database on every request whatever the cache holds. Keep it shorter than a
    * gate ticket's life (MAX_TICKET_SECONDS, 5 minutes), or a cached verdict carries an expired ticket.
+   * Shorter than the files credentials' least remaining life (contracts/tenant-files.ts).
    * @default Duration.minutes(4)
    */
   readonly authorizerCacheTtl?: Duration;
@@ -161,6 +162,15 @@ export class TenantGuard extends Construct {
     this.apiRole = api.role;
     this.apiPolicy = api.policy;
 
+    // A cached verdict carries files credentials, which the authorizer hands out while at least
+    // FILES_CREDENTIAL_REUSE_SECONDS of them are left: the cache must end before they do.
+    const cacheTtl = props.authorizerCacheTtl ?? Duration.minutes(4);
+    if (cacheTtl.toSeconds() >= FILES_CREDENTIAL_REUSE_SECONDS) {
+      throw new Error(
+        `${this.node.path}: authorizerCacheTtl must be shorter than ${FILES_CREDENTIAL_REUSE_SECONDS} s, the least life left in the files credentials a verdict carries`,
+      );
+    }
+
     // Outside the VPC on purpose: it has no data access, and it must reach the pool's public JWKS,
     // which the data VPC (no internet path) cannot.
     const authorizer = new BulwarkFunction(this, 'Authorizer', {
@@ -188,7 +198,7 @@ export class TenantGuard extends Construct {
     const requestAuthorizer = new apigateway.RequestAuthorizer(this, 'TokenAuthorizer', {
       handler: authorizer.function,
       identitySources: [apigateway.IdentitySource.header('Authorization')],
-      resultsCacheTtl: props.authorizerCacheTtl ?? Duration.minutes(4),
+      resultsCacheTtl: cacheTtl,
     });
     // The authorizer's refusals, with the same security headers as every other response: a missing
     // Authorization header never reaches it (401 TOKEN_MISSING); its Deny carries the reason.

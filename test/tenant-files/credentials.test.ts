@@ -49,6 +49,23 @@ describe('filesCredentialMinter over STS', () => {
     expect(sts.commandCalls(AssumeRoleCommand)).toHaveLength(0);
   });
 
+  it('hands a minted credential out again while ten minutes of it are left, per organisation and user', async () => {
+    let clock = expiration.getTime() / 1000 - 900;
+    const reusing = filesCredentialMinter(stsAssumeRole(client), ROLE, () => clock);
+    sts.on(AssumeRoleCommand).resolves({
+      Credentials: { AccessKeyId: 'ASIA1', SecretAccessKey: 'secret', SessionToken: 'token', Expiration: expiration },
+    });
+    const first = await reusing(ORG, 'sub');
+    clock += 300; // exactly 600 s left: still handed out
+    expect(await reusing(ORG, 'sub')).toBe(first);
+    expect(sts.commandCalls(AssumeRoleCommand)).toHaveLength(1);
+    await reusing(ORG, 'other-user');
+    expect(sts.commandCalls(AssumeRoleCommand)).toHaveLength(2);
+    clock += 1; // less than 600 s left: a verdict cached now could outlive it
+    await reusing(ORG, 'sub');
+    expect(sts.commandCalls(AssumeRoleCommand)).toHaveLength(3);
+  });
+
   it('fails when STS returns no credentials', async () => {
     sts.on(AssumeRoleCommand).resolves({});
     await expect(mint(ORG, 'sub')).rejects.toThrow(/no credentials/);

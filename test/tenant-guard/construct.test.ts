@@ -3,7 +3,7 @@
  * proxy endpoint and secrets, as the data-tier and API branches will provide), under the full
  * compliance gate.
  */
-import { type App, Stack, Stage } from 'aws-cdk-lib';
+import { type App, Duration, Stack, Stage } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -17,7 +17,7 @@ import { importedDatabaseAccess } from '../support/database-access';
 import { DATABASE_ROLES } from '../../contracts/database';
 import { roleStatements } from '../support/deploy-order';
 
-function build(): { app: App; stack: Stack; guard: TenantGuard } {
+function build(authorizerCacheTtl?: Duration): { app: App; stack: Stack; guard: TenantGuard } {
   const app = testApp();
   const stage = new Stage(app, 'GuardTest', { env: { account: '111111111111', region: 'eu-west-1' } });
   const stack = new Stack(stage, 'Guard');
@@ -42,6 +42,7 @@ function build(): { app: App; stack: Stack; guard: TenantGuard } {
       securityGroup: sg,
     }),
     gateKey: new GateKey(stack, 'GateKey'),
+    authorizerCacheTtl,
   });
   applyComplianceGate(stage);
   return { app, stack, guard };
@@ -53,6 +54,11 @@ describe('TenantGuard construct', () => {
   beforeAll(() => {
     built = build();
     t = Template.fromStack(built.stack);
+  });
+
+  it('refuses a verdict cache that could outlive the files credentials a verdict carries', () => {
+    expect(() => build(Duration.minutes(10))).toThrow(/authorizerCacheTtl must be shorter than 600 s/);
+    expect(() => build(Duration.seconds(599))).not.toThrow();
   });
 
   it('passes the compliance gate in a stage of its own', () => {
