@@ -273,18 +273,22 @@ export class EdgeWebAcl extends Construct {
       throw new Error(`${this.node.path}: CLOUDFRONT-scope web ACLs must be created in us-east-1`);
     }
 
+    /** A rule scoped to path prefixes names itself in letters (its rule and metric names) and paths. */
+    const checkPaths = (what: string, prefixes: readonly string[], name?: string): void => {
+      if (name !== undefined && (!/^[A-Za-z]+$/.test(name) || prefixes.length === 0)) {
+        throw new Error(`${this.node.path}: a path ${what} needs a letters-only name and at least one prefix`);
+      }
+      for (const prefix of prefixes) {
+        if (!URI_PATH_PREFIX.test(prefix)) {
+          throw new Error(`${this.node.path}: ${what} path prefix ${JSON.stringify(prefix)} must be a URI path`);
+        }
+      }
+    };
     const pathLimits = props.pathRateLimits ?? [];
     for (const limit of pathLimits) {
-      if (!/^[A-Za-z]+$/.test(limit.name) || limit.pathPrefixes.length === 0) {
-        throw new Error(`${this.node.path}: a path rate limit needs a letters-only name and at least one prefix`);
-      }
+      checkPaths('rate limit', limit.pathPrefixes, limit.name);
       if (!Number.isInteger(limit.rateLimitPerFiveMinutes) || limit.rateLimitPerFiveMinutes < 100) {
         throw new Error(`${this.node.path}: path rate limit ${limit.name} must be an integer of at least 100`);
-      }
-      for (const prefix of limit.pathPrefixes) {
-        if (!URI_PATH_PREFIX.test(prefix)) {
-          throw new Error(`${this.node.path}: rate-limited path prefix ${JSON.stringify(prefix)} must be a URI path`);
-        }
       }
     }
     const limitedPaths = pathLimits.flatMap((l) => l.pathPrefixes);
@@ -383,16 +387,7 @@ export class EdgeWebAcl extends Construct {
         };
       }
       const bodyLimits = props.protection.pathBodyLimits ?? [];
-      for (const limit of bodyLimits) {
-        if (!/^[A-Za-z]+$/.test(limit.name) || limit.pathPrefixes.length === 0) {
-          throw new Error(`${this.node.path}: a path body limit needs a letters-only name and at least one prefix`);
-        }
-        for (const prefix of limit.pathPrefixes) {
-          if (!URI_PATH_PREFIX.test(prefix)) {
-            throw new Error(`${this.node.path}: body-limited path prefix ${JSON.stringify(prefix)} must be a URI path`);
-          }
-        }
-      }
+      for (const limit of bodyLimits) checkPaths('body limit', limit.pathPrefixes, limit.name);
       const largerThan = (size: number): wafv2.CfnWebACL.StatementProperty => ({
         sizeConstraintStatement: {
           // MATCH: a body beyond the inspection limit is blocked rather than waved through uninspected.
@@ -433,11 +428,7 @@ export class EdgeWebAcl extends Construct {
       }
       const largestBody = Math.max(maxRequestBodyBytes, ...bodyLimits.map((l) => l.maxRequestBodyBytes));
       const exemptPrefixes = props.protection.hostingProviderExemptPathPrefixes ?? [];
-      for (const prefix of exemptPrefixes) {
-        if (!URI_PATH_PREFIX.test(prefix)) {
-          throw new Error(`${this.node.path}: exempt path prefix ${JSON.stringify(prefix)} must be a URI path`);
-        }
-      }
+      checkPaths('exemption', exemptPrefixes);
       const overrides: Record<string, string> = {
         AWSManagedRulesCommonRuleSet: COMMON_RULE_SET_BODY_RULE,
         ...(exemptPrefixes.length > 0 ? { AWSManagedRulesAnonymousIpList: 'HostingProviderIPList' } : {}),
