@@ -125,8 +125,8 @@ interface ScopedRoute<S extends Scope> {
   /**
    * A tenant read that sends exactly one statement and audits nothing: the API sends COMMIT right
    * behind that statement, so the request is two round trips (BEGIN and the gate's statement, then
-   * the route's statement and COMMIT). A second statement fails the request (INTERNAL). Listed in
-   * routes/index.ts ONE_STATEMENT_READS.
+   * the route's statement and COMMIT). A second statement fails the request (INTERNAL). Declared
+   * with `tenantRead`.
    * @default false
    */
   readonly oneStatement?: boolean;
@@ -141,6 +141,21 @@ export const tenantRoute = (
   path: string,
   run: (ctx: RouteContext<'tenant'>) => Promise<RouteResult>,
 ): Route<'tenant'> => ({ method, path, scope: 'tenant', run });
+
+/**
+ * A tenant read that sends exactly one statement and audits nothing (`oneStatement`): two round
+ * trips. test/tenant-guard/lean-gate.test.ts sends every one through the API.
+ */
+export const tenantRead = (
+  path: string,
+  run: (ctx: RouteContext<'tenant'>) => Promise<RouteResult>,
+): Route<'tenant'> => ({
+  method: 'GET',
+  path,
+  scope: 'tenant',
+  run,
+  oneStatement: true,
+});
 
 /** A route on the authenticated caller, entering no tenant. */
 export const callerRoute = (

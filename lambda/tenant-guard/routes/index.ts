@@ -21,22 +21,6 @@ import { WEBHOOK_SECRET_ROUTES } from './webhook-secrets';
 // The credentials vault (issue 16).
 import { CREDENTIAL_ROUTES } from './credentials';
 
-/**
- * Tenant reads that send exactly one statement and audit nothing: their COMMIT goes out behind that
- * statement, so each is two round trips (`Route.oneStatement`). A route listed here that sends a
- * second statement fails with INTERNAL (test/tenant-guard/lean-gate.test.ts sends every one).
- */
-export const ONE_STATEMENT_READS: ReadonlySet<string> = new Set([
-  'GET /leads',
-  'GET /leads/{id}',
-  'GET /memberships',
-  'GET /roles',
-  'GET /support-grants',
-]);
-
-const marked = (r: Route): Route =>
-  r.scope === 'tenant' && ONE_STATEMENT_READS.has(`${r.method} ${r.path}`) ? { ...r, oneStatement: true } : r;
-
 export const ROUTES: readonly Route[] = [
   ...LEAD_ROUTES,
   ...MEMBERSHIP_ROUTES,
@@ -55,4 +39,4 @@ export const ROUTES: readonly Route[] = [
   ...CREDENTIAL_ROUTES,
   // Tenant files (docs/tenant-files.md).
   ...FILE_ROUTES,
-].map(marked);
+];

@@ -2,7 +2,7 @@
 import { firstRow } from '../../shared/rows';
 import * as z from 'zod/mini';
 import { GuardError, parseInput } from '../errors';
-import { tenantRoute, type Route } from '../route';
+import { tenantRead, tenantRoute, type Route } from '../route';
 import { need, uuid } from './common';
 
 const MAX_BULK = 500;
@@ -17,7 +17,7 @@ const leadBody = z.strictObject({
 });
 
 export const LEAD_ROUTES: readonly Route[] = [
-  tenantRoute('GET', '/leads', async (ctx) => {
+  tenantRead('/leads', async (ctx) => {
     need(ctx, 'leads', 'view');
     const r = await ctx.tx.query(
       `SELECT ${LEAD_COLUMNS} FROM leads WHERE org_id = $1 ORDER BY created_at DESC, id LIMIT 100`,
@@ -37,7 +37,7 @@ export const LEAD_ROUTES: readonly Route[] = [
     await ctx.emit('lead.created', 'lead', String(lead['id']));
     return { status: 201, body: { lead } };
   }),
-  tenantRoute('GET', '/leads/{id}', async (ctx) => {
+  tenantRead('/leads/{id}', async (ctx) => {
     need(ctx, 'leads', 'view');
     const id = parseInput(uuid, ctx.req.params['id'], 'id');
     // Oversight contexts may read member stores' leads by id (RLS decides what is readable).

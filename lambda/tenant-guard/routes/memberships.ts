@@ -7,7 +7,7 @@
 import { firstRow } from '../../shared/rows';
 import * as z from 'zod/mini';
 import { GuardError, parseInput } from '../errors';
-import { tenantRoute, type Route, type RouteContext } from '../route';
+import { tenantRead, tenantRoute, type Route, type RouteContext } from '../route';
 import { need, uuid } from './common';
 
 const BUILTIN_ROLES = ['owner', 'admin', 'member', 'viewer'] as const;
@@ -51,7 +51,7 @@ async function membership(ctx: RouteContext<'tenant'>, id: string): Promise<Reco
 }
 
 export const MEMBERSHIP_ROUTES: readonly Route[] = [
-  tenantRoute('GET', '/memberships', async (ctx) => {
+  tenantRead('/memberships', async (ctx) => {
     need(ctx, 'users', 'view');
     const r = await ctx.tx.query(
       `SELECT m.id, m.user_id, u.email, m.role, m.custom_role_id, m.status, m.created_at

@@ -6,7 +6,7 @@ import { firstRow } from '../../shared/rows';
 import * as z from 'zod/mini';
 import { GuardError, parseInput } from '../errors';
 import { narrow } from '../permissions';
-import { tenantRoute, type Route, type RouteContext } from '../route';
+import { tenantRead, tenantRoute, type Route, type RouteContext } from '../route';
 import { need, permissionList, uuid } from './common';
 
 /** A custom role's grid, locked for change; nobody edits or deletes a role holding more than they do. */
@@ -22,7 +22,7 @@ async function roleWithinReach(ctx: RouteContext<'tenant'>, id: string): Promise
 }
 
 export const ROLE_ROUTES: readonly Route[] = [
-  tenantRoute('GET', '/roles', async (ctx) => {
+  tenantRead('/roles', async (ctx) => {
     need(ctx, 'settings', 'view');
     const r = await ctx.tx.query(
       'SELECT id, name, permissions, oversight FROM custom_roles WHERE org_id = $1 ORDER BY name',

@@ -6,7 +6,7 @@
 import { firstRow } from '../../shared/rows';
 import * as z from 'zod/mini';
 import { GuardError, parseInput } from '../errors';
-import { callerRoute, tenantRoute, type Route } from '../route';
+import { callerRoute, tenantRead, tenantRoute, type Route } from '../route';
 import { requireOwner, uuid } from './common';
 
 export const SUPPORT_GRANT_ROUTES: readonly Route[] = [
@@ -34,7 +34,7 @@ export const SUPPORT_GRANT_ROUTES: readonly Route[] = [
     await ctx.emit('support_grant.opened', 'support_grant', grantId, {});
     return { status: 201, body: { grant } };
   }),
-  tenantRoute('GET', '/support-grants', async (ctx) => {
+  tenantRead('/support-grants', async (ctx) => {
     // The Owner in person: never an API key (its role is its minter's), never under a grant.
     requireOwner(ctx.tenant, false);
     const r = await ctx.tx.query(
