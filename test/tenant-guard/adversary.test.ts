@@ -491,7 +491,9 @@ describe('adversary on the function roles', () => {
           ORDER BY 1`,
       )) as { rel: string }[]
     ).map((r) => r.rel);
-    expect(relations).toEqual(expect.arrayContaining(['public.leads', 'public.memberships', 'app.tenant_context']));
+    expect(relations).toEqual(
+      expect.arrayContaining(['public.leads', 'public.memberships', 'app_private.context_key']),
+    );
     // Why it holds: table-level UPDATE, DELETE, TRUNCATE or MAINTAIN is what LOCK TABLE asks for; none is held.
     const held = (await pg.superuser(
       `SELECT r.rolname || ' ' || p || ' ' || c.oid::regclass AS g
@@ -552,7 +554,7 @@ describe('adversary on the function roles', () => {
         `ALTER ROLE ${role} BYPASSRLS`,
         `ALTER ROLE ${role} CREATEROLE`,
         'LOCK TABLE organisations IN ACCESS EXCLUSIVE MODE',
-        'LOCK TABLE app.tenant_context IN ACCESS EXCLUSIVE MODE',
+        'LOCK TABLE app_private.context_key IN ACCESS EXCLUSIVE MODE',
         ...(role === DATABASE_ROLES.webhooks ? [] : ['SELECT * FROM webhook_event_dedup']),
       ]) {
         await c.query('BEGIN');

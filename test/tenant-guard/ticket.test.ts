@@ -165,8 +165,8 @@ describe('the database gate asks for proof', () => {
       "SELECT app_private.install_gate_key('mine', '\\x00'::bytea)",
       'SELECT * FROM app_private.verify_ticket($$x$$)',
       'SELECT * FROM app_private.set_tenant_context(NULL, NULL, NULL)',
-      'SELECT * FROM app_private.principal',
-      'INSERT INTO app_private.principal VALUES (pg_backend_pid(), pg_current_xact_id(), gen_random_uuid(), gen_random_uuid(), NULL, NULL, NULL)',
+      'SELECT app_private.current_principal()',
+      'SELECT app_private.require_principal(gen_random_uuid(), false)',
       'SELECT * FROM app.resolve_api_key(NULL, NULL)',
     ]) {
       expect({ sql, code: await inTx(() => codeOf(c.query(sql))) }).toEqual({
