@@ -265,6 +265,7 @@ const SECTION_TABLE: Readonly<Record<ExportSection, string>> = {
   deals: 'deals',
   calls: 'calls',
   call_recordings: 'call_recordings',
+  files: 'tenant_files',
   audit_log: 'audit_log',
   credentials: 'tenant_credentials',
 };
@@ -272,6 +273,11 @@ const SECTION_TABLE: Readonly<Record<ExportSection, string>> = {
 /** Columns read per section: every column, except the vault's, whose ciphertext nobody exports (or may read). */
 const SECTION_COLUMNS: Partial<Record<ExportSection, string>> = {
   credentials: 'id, org_id, kind, scope, set_at, set_by',
+};
+
+/** Sections read in a stable order: files oldest first. */
+const SECTION_ORDER: Partial<Record<ExportSection, string>> = {
+  files: ' ORDER BY created_at, id',
 };
 
 /**
@@ -300,7 +306,7 @@ export class PgExportSource implements ExportSource {
             if ((exists as Row)['e'] !== true) return;
             const columns = SECTION_COLUMNS[section] ?? '*';
             await c.query(
-              `DECLARE export_cursor NO SCROLL CURSOR FOR SELECT ${columns} FROM ${table} WHERE org_id = $1`,
+              `DECLARE export_cursor NO SCROLL CURSOR FOR SELECT ${columns} FROM ${table} WHERE org_id = $1${SECTION_ORDER[section] ?? ''}`,
               [req.orgId],
             );
             try {
