@@ -343,7 +343,9 @@ export class ExportService {
     if (row['org_id'] !== req.orgId || !objectKey.startsWith(`orgs/${req.orgId}/`)) {
       throw new ExportFileMismatch(fileId);
     }
-    const body = await this.deps.files!.open(req.orgId, req.id, objectKey);
+    const files = this.deps.files;
+    if (!files) throw new Error('no file store');
+    const body = await files.open(req.orgId, req.id, objectKey);
     const hash = createHash('sha256');
     const chunk = Buffer.allocUnsafe(FILE_CHUNK_BYTES);
     let filled = 0;

@@ -15,6 +15,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import {
   KEY_OWNERSHIP_MISMATCH,
+  KEY_POLICY_REFRESH_LOG,
   TAG_DEPLOYMENT,
   TAG_KEY_CLASS,
   TAG_ORG,
@@ -237,7 +238,16 @@ export class TenantKeys extends Construct {
         }),
         new iam.PolicyStatement({
           sid: 'AdministerOwnTenantKeys',
-          actions: ['kms:CreateAlias', 'kms:EnableKeyRotation', 'kms:PutKeyPolicy', 'kms:ScheduleKeyDeletion'],
+          actions: ['kms:CreateAlias', 'kms:EnableKeyRotation', 'kms:ScheduleKeyDeletion'],
+          resources: [keyArns],
+          conditions: ownTenantKeys,
+        }),
+        // The key policy refresh (lambda/tenant-keys/policy-refresh.ts) and the BYOK policy check
+        // (after the key's tags): only keys tagged as this deployment's tenant keys. Each key's own
+        // policy delegates both to the account (AccountAdministrationWithoutUse).
+        new iam.PolicyStatement({
+          sid: 'RefreshOwnTenantKeyPolicies',
+          actions: ['kms:GetKeyPolicy', 'kms:PutKeyPolicy'],
           resources: [keyArns],
           conditions: ownTenantKeys,
         }),
@@ -245,7 +255,7 @@ export class TenantKeys extends Construct {
         // and every key's tags are read before its ARN is recorded for a tenant.
         new iam.PolicyStatement({
           sid: 'InspectKeysForByok',
-          actions: ['kms:DescribeKey', 'kms:GetKeyPolicy', 'kms:GetKeyRotationStatus', 'kms:ListResourceTags'],
+          actions: ['kms:DescribeKey', 'kms:GetKeyRotationStatus', 'kms:ListResourceTags'],
           resources: [keyArns],
         }),
       ],
@@ -405,6 +415,28 @@ export class TenantKeys extends Construct {
       refusals.metric({ period, statistic: cloudwatch.Stats.SUM }),
       'The tenant lifecycle refused to delete a key whose tags do not name the tenant it is recorded for',
     );
+    // The provisioner's scheduled run re-puts key policies behind KEY_POLICY_VERSION and logs how
+    // many keys are still behind; managed keys behind for three hours mean the refresh is stuck.
+    const behind = (id: string, field: string) =>
+      new logs.MetricFilter(this, id, {
+        logGroup: provisioner.logGroup,
+        filterPattern: logs.FilterPattern.stringValue('$.message', '=', KEY_POLICY_REFRESH_LOG),
+        metricNamespace: `Bulwark/${props.deployment}/TenantKeys`,
+        metricName: id,
+        metricValue: `$.${field}`,
+      });
+    const managedBehind = behind('ManagedKeysBehindPolicy', 'behindManaged');
+    behind('ByokKeysBehindPolicy', 'behindByok');
+    const behindAlarm = new cloudwatch.Alarm(this, 'KeysBehindPolicyAlarm', {
+      metric: managedBehind.metric({ period: Duration.hours(1), statistic: cloudwatch.Stats.MINIMUM }),
+      threshold: 1,
+      evaluationPeriods: 3,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      alarmDescription: 'Managed tenant keys have carried an outdated key policy for three hours',
+    });
+    behindAlarm.addAlarmAction(new actions.SnsAction(props.alarmTopic));
+    this.alarms.push(behindAlarm);
     alarm(
       'DeadLettersAlarm',
       deadLetters.metricApproximateNumberOfMessagesVisible({ period }),

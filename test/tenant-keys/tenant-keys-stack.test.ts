@@ -66,7 +66,7 @@ describe('TenantKeys stack in a shipped stage (prod-eu)', () => {
     const [alias] = bySid('AliasesOnlyUnderTheTenantPrefix');
     expect(alias?.['Action']).toBe('kms:CreateAlias');
     expect(JSON.stringify(alias?.['Resource'])).toContain(`:alias/bulwark/${EU.name}/tenant/*`);
-    for (const sid of ['AdministerOwnTenantKeys', 'ScheduleDeletionOfOwnTenantKeys']) {
+    for (const sid of ['AdministerOwnTenantKeys', 'RefreshOwnTenantKeyPolicies', 'ScheduleDeletionOfOwnTenantKeys']) {
       const [s] = bySid(sid);
       expect(s?.['Condition']).toEqual({
         StringEquals: {

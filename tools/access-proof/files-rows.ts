@@ -126,6 +126,57 @@ export const FILES_EXPORT_MUST_ALLOW: readonly AccessRow[] = [
   },
 ];
 
+/** The key policy refresh (docs/tenant-keys.md): the provisioner reads and re-puts tenant key policies only. */
+const PROVISIONER = 'TenantKeys/TenantKeys/Provisioner/Role';
+export const KEY_POLICY_REFRESH_MUST_ALLOW: readonly AccessRow[] = [
+  {
+    id: 'provisioner-reads-tenant-key-policy',
+    who: { role: PROVISIONER },
+    action: 'kms:GetKeyPolicy',
+    resource: '${tenant-key:A}',
+    why: "the refresh compares a tenant key's policy with the current rendering (and checks a bring-your-own key's)",
+  },
+];
+
+export const KEY_POLICY_REFRESH_MUST_DENY: readonly AccessRow[] = [
+  {
+    id: 'provisioner-reads-platform-key-policy',
+    who: { role: PROVISIONER },
+    action: 'kms:GetKeyPolicy',
+    resource: '${Data/DataKey}',
+    why: "GetKeyPolicy and PutKeyPolicy reach only keys tagged as this deployment's tenant keys",
+  },
+  {
+    id: 'provisioner-rewrites-export-key-policy',
+    who: { role: PROVISIONER },
+    action: 'kms:PutKeyPolicy',
+    resource: '${TenantKeys/TenantKeys/ExportKey}',
+    why: "the refresh writes tenant key policies only, never a platform key's",
+  },
+  {
+    id: 'lifecycle-rewrites-tenant-key-policy',
+    who: { role: LIFECYCLE },
+    action: 'kms:PutKeyPolicy',
+    resource: '${tenant-key:A}',
+    why: 'only the provisioner writes tenant key policies',
+  },
+  {
+    id: 'tenant-api-rewrites-tenant-key-policy',
+    who: { role: 'Edge/TenantGuard/Api/Role' },
+    action: 'kms:PutKeyPolicy',
+    resource: '${tenant-key:A}',
+    why: 'a compromised API function cannot widen a tenant key policy',
+  },
+  {
+    id: 'export-reader-rewrites-tenant-key-policy',
+    who: { role: EXPORT_READER },
+    action: 'kms:PutKeyPolicy',
+    resource: '${tenant-key:A}',
+    context: session('A'),
+    why: "an export reader session cannot widen its own organisation's key policy",
+  },
+];
+
 export const FILES_EXPORT_MUST_DENY: readonly AccessRow[] = [
   {
     id: 'export-reader-reads-other-org',
