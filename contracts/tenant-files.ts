@@ -74,7 +74,7 @@ export const FILE_ERROR_STATUS = {
   FILES_CREDENTIALS_MISSING: 503,
   /** The file credentials expire too soon to sign a useful URL: retry with a fresh token. */
   FILES_CREDENTIALS_EXPIRED: 401,
-  /** The tenant key is not one this deployment manages (bring-your-own key): files are not supported yet. */
+  /** A bring-your-own key whose policy has not been found to allow tenant files (docs/tenant-keys.md). */
   FILES_KEY_UNSUPPORTED: 409,
   FILE_NOT_FOUND: 404,
   /** Uploaded but not checked yet (or not uploaded at all): nothing can be downloaded. */

@@ -35,3 +35,13 @@ export const TENANT_KEY_USER_TAG = 'bulwark:tenant-key-user';
 export const MAX_URL_TTL_SECONDS = 900;
 /** Exports older than this are gone (the bucket lifecycle expires them too). */
 export const EXPORT_RETENTION_DAYS = 7;
+
+/**
+ * The first tenant key policy version (lambda/tenant-keys/key-policy.ts, KEY_POLICY_VERSION) whose
+ * keys S3 may use for tenant files. A bring-your-own key is usable for files once the provisioner
+ * has recorded it at this version (its policy then has the files statement, checkByokPolicy).
+ */
+export const FILES_KEY_POLICY_VERSION = 2;
+
+/** The log line and metric of the provisioner's key policy refresh (docs/tenant-keys.md). */
+export const KEY_POLICY_REFRESH_LOG = 'key policy refresh';

@@ -1,20 +1,27 @@
 /**
  * Tenant export: an Owner asks for a copy of the organisation's data (leads, customers, vehicles,
- * deals, calls and their recordings' metadata, the audit log and which credentials are set); a
- * worker writes it, gzipped NDJSON, to the KMS-encrypted export bucket; the Owner downloads it
- * through a pre-signed URL that lives at most 15 minutes.
+ * deals, calls and their recordings' metadata, the files it uploaded with their bytes, the audit
+ * log and which credentials are set); a worker writes it, gzipped NDJSON, to the KMS-encrypted
+ * export bucket; the Owner downloads it through a pre-signed URL that lives at most 15 minutes.
  *
  * Secrets are never exported: sealed columns and anything named like a credential are dropped, and
  * the credentials vault appears as `<kind>_set` metadata only.
+ *
+ * Files (docs/tenant-files.md, "Export"): every row is listed; the bytes of a released file follow
+ * its row as `file_content` lines (base64, FILE_CHUNK_BYTES each), read with credentials scoped to
+ * the exported organisation (`FileContentSource`) and checked against the row's SHA-256. The whole
+ * export streams: one file chunk and one upload part in memory at a time, whatever the sizes.
  */
-import { createGzip, gunzipSync } from 'node:zlib';
-import { PassThrough } from 'node:stream';
-import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { createGzip, gunzipSync, type Gzip } from 'node:zlib';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { AuditEvent, AuditSink } from '../shared/audit';
 import type { AndThen } from './and-then';
 import { EXPORT_RETENTION_DAYS, MAX_URL_TTL_SECONDS } from '../../contracts/tenant-keys';
 import { assertOrgId } from './key-policy';
+import { streamUpload } from './s3-upload';
 
 export const EXPORT_SECTIONS = [
   'leads',
@@ -24,6 +31,8 @@ export const EXPORT_SECTIONS = [
   // Every agent's calls and their recordings' metadata (migrations/0410).
   'calls',
   'call_recordings',
+  // Tenant files (migrations/0408): every row; the bytes of released ones follow their row.
+  'files',
   'audit_log',
   // Which credentials are set, never a value (migrations/0409).
   'credentials',
@@ -68,6 +77,28 @@ export interface SectionReader {
  */
 export interface ExportSource {
   read<T>(req: ExportRequest, fn: (reader: SectionReader) => Promise<T>): Promise<T>;
+}
+
+/**
+ * The bytes of the exported organisation's files. An implementation reads with credentials that
+ * reach `orgId`'s files only (lambda/tenant-keys/export-files.ts: the export reader role, assumed
+ * with the `org_id` session tag), so a wrong key in a row still cannot return another tenant's bytes.
+ */
+export interface FileContentSource {
+  open(orgId: string, exportId: string, objectKey: string): Promise<AsyncIterable<Uint8Array>>;
+}
+
+/** Raw bytes per `file_content` line (1 MiB once base64-encoded). */
+export const FILE_CHUNK_BYTES = 768 * 1024;
+
+export const EXPORT_FORMAT = 'bulwark-export/2';
+
+/** A file's bytes do not match its row (size or SHA-256): the export fails rather than ship them. */
+export class ExportFileMismatch extends Error {
+  constructor(readonly fileId: string) {
+    super(`EXPORT_FILE_MISMATCH: file ${fileId} does not match its recorded size and SHA-256`);
+    this.name = 'ExportFileMismatch';
+  }
 }
 
 export interface ExportActor {
@@ -139,6 +170,10 @@ export interface ExportServiceDeps {
   readonly bucketKeyArn: string;
   /** Link lifetime in seconds, at most 900. @default 900 */
   readonly urlTtlSeconds?: number;
+  /** Where released files' bytes are read. @default - no file store: file rows only, no bytes */
+  readonly files?: FileContentSource;
+  /** Upload part size (bytes, at least 5 MiB). @default 8 MiB */
+  readonly partBytes?: number;
 }
 
 export function exportObjectKey(orgId: string, id: string): string {
@@ -185,28 +220,51 @@ export class ExportService {
     return req;
   }
 
-  /** Writes one pending export to S3. */
-  async process(req: ExportRequest): Promise<{ key: string; rows: number }> {
+  /** Writes one pending export to S3, streaming (a multipart upload once it outgrows one part). */
+  async process(req: ExportRequest): Promise<{ key: string; rows: number; files: number }> {
     const key = exportObjectKey(req.orgId, req.id);
     try {
-      const { body, rows } = await this.render(req);
-      await this.deps.s3.send(
-        new PutObjectCommand({
+      const gzip = createGzip();
+      const uploaded = streamUpload(
+        this.deps.s3,
+        {
           Bucket: this.deps.bucket,
           Key: key,
-          Body: body,
           ContentType: 'application/x-ndjson',
           ContentEncoding: 'gzip',
           ServerSideEncryption: 'aws:kms',
           SSEKMSKeyId: this.deps.bucketKeyArn,
           BucketKeyEnabled: true,
-        }),
+        },
+        gzip,
+        this.deps.partBytes,
       );
+      // An upload that fails stops the writer (which may be waiting for the stream to drain).
+      const stopped = uploaded.then(
+        () => undefined,
+        (e: unknown) => {
+          gzip.destroy(e as Error);
+          return e;
+        },
+      );
+      let counts: { rows: number; files: number };
+      try {
+        counts = await this.render(req, gzip);
+        gzip.end();
+      } catch (e) {
+        gzip.destroy(e as Error);
+        throw (await stopped) ?? e;
+      }
+      await uploaded;
+      const { rows, files } = counts;
       await this.deps.store.complete(req.id, key, rows, this.deps.clock(), async (done, tx) => {
         if (done)
-          await this.deps.audit.record(this.event(req.orgId, null, 'tenant.export_completed', req.id, { rows }), tx);
+          await this.deps.audit.record(
+            this.event(req.orgId, null, 'tenant.export_completed', req.id, { rows, files }),
+            tx,
+          );
       });
-      return { key, rows };
+      return { key, rows, files };
     } catch (e) {
       // Marked failed with its event, or (if even that fails) left pending for the next run.
       await this.deps.store.fail(req.id, this.deps.clock(), async (done, tx) => {
@@ -231,42 +289,90 @@ export class ExportService {
     return { done, failed };
   }
 
-  private async render(req: ExportRequest): Promise<{ body: Buffer; rows: number }> {
-    const gzip = createGzip();
-    const chunks: Buffer[] = [];
-    const sink = new PassThrough();
-    sink.on('data', (c: Buffer) => chunks.push(c));
-    const finished = new Promise<void>((resolve, reject) => {
-      sink.on('end', resolve);
-      gzip.on('error', reject);
-    });
-    gzip.pipe(sink);
-    let rows = 0;
-    const header = {
-      format: 'bulwark-export/1',
-      orgId: req.orgId,
-      exportId: req.id,
-      generatedAt: this.deps.clock().toISOString(),
-      sections: EXPORT_SECTIONS,
+  private async render(req: ExportRequest, gzip: Gzip): Promise<{ rows: number; files: number }> {
+    const write = async (line: unknown): Promise<void> => {
+      if (gzip.destroyed) throw new Error('export stream closed');
+      if (!gzip.write(JSON.stringify(line) + '\n')) await once(gzip, 'drain');
     };
-    gzip.write(JSON.stringify({ header }) + '\n');
-    try {
-      await this.deps.source.read(req, async (reader) => {
-        for (const section of EXPORT_SECTIONS) {
-          for await (const row of reader.rows(section)) {
-            const out = section === 'credentials' ? credentialExportRow(row) : redactRow(row);
-            if (!gzip.write(JSON.stringify({ section, row: out }) + '\n')) {
-              await new Promise((r) => gzip.once('drain', r));
-            }
-            rows++;
+    let rows = 0;
+    let files = 0;
+    await write({
+      header: {
+        format: EXPORT_FORMAT,
+        orgId: req.orgId,
+        exportId: req.id,
+        generatedAt: this.deps.clock().toISOString(),
+        sections: EXPORT_SECTIONS,
+        fileChunkBytes: FILE_CHUNK_BYTES,
+      },
+    });
+    await this.deps.source.read(req, async (reader) => {
+      for (const section of EXPORT_SECTIONS) {
+        for await (const row of reader.rows(section)) {
+          rows++;
+          if (section === 'credentials') {
+            await write({ section, row: credentialExportRow(row) });
+            continue;
+          }
+          if (section !== 'files') {
+            await write({ section, row: redactRow(row) });
+            continue;
+          }
+          // Quarantined and rejected files are listed, never included (nor readable: IAM wants the release tag).
+          const include = row['status'] === 'clean' && this.deps.files !== undefined;
+          const content = include ? 'included' : row['status'] === 'clean' ? 'not_exported' : 'not_released';
+          await write({ section, row: { ...redactRow(row), content } });
+          if (include) {
+            await this.writeFile(req, row, write);
+            files++;
           }
         }
-      });
-    } finally {
-      gzip.end();
+      }
+    });
+    return { rows, files };
+  }
+
+  /** Streams one released file as `file_content` lines, checking its size and SHA-256 against the row. */
+  private async writeFile(
+    req: ExportRequest,
+    row: Readonly<Record<string, unknown>>,
+    write: (line: unknown) => Promise<void>,
+  ): Promise<void> {
+    const fileId = String(row['id']);
+    const objectKey = String(row['object_key']);
+    if (row['org_id'] !== req.orgId || !objectKey.startsWith(`orgs/${req.orgId}/`)) {
+      throw new ExportFileMismatch(fileId);
     }
-    await finished;
-    return { body: Buffer.concat(chunks), rows };
+    const files = this.deps.files;
+    if (!files) throw new Error('no file store');
+    const body = await files.open(req.orgId, req.id, objectKey);
+    const hash = createHash('sha256');
+    const chunk = Buffer.allocUnsafe(FILE_CHUNK_BYTES);
+    let filled = 0;
+    let offset = 0;
+    const emit = async () => {
+      await write({
+        section: 'file_content',
+        row: { file_id: fileId, offset, data: chunk.subarray(0, filled).toString('base64') },
+      });
+      offset += filled;
+      filled = 0;
+    };
+    for await (const piece of body) {
+      hash.update(piece);
+      let at = 0;
+      while (at < piece.length) {
+        const n = Math.min(piece.length - at, FILE_CHUNK_BYTES - filled);
+        chunk.set(piece.subarray(at, at + n), filled);
+        filled += n;
+        at += n;
+        if (filled === FILE_CHUNK_BYTES) await emit();
+      }
+    }
+    if (filled > 0) await emit();
+    const sha256 = hash.digest('base64');
+    if (sha256 !== row['sha256'] || String(offset) !== String(row['size_bytes'])) throw new ExportFileMismatch(fileId);
+    await write({ section: 'file_content', row: { file_id: fileId, size: offset, sha256, complete: true } });
   }
 
   /** A download link for a ready export, valid for at most 15 minutes. */
@@ -301,4 +407,25 @@ export function readExport(body: Buffer): unknown[] {
     .split('\n')
     .filter((l) => l.length > 0)
     .map((l) => JSON.parse(l) as unknown);
+}
+
+/**
+ * For tests and tooling: the files of a parsed export, reassembled from their `file_content` lines
+ * (only files whose closing line says `complete`).
+ */
+export function exportedFiles(lines: readonly unknown[]): Map<string, Buffer> {
+  const parts = new Map<string, Buffer[]>();
+  const done = new Map<string, Buffer>();
+  for (const l of lines as { section?: string; row?: Record<string, unknown> }[]) {
+    if (l.section !== 'file_content' || !l.row) continue;
+    const id = String(l.row['file_id']);
+    if (l.row['complete'] === true) {
+      done.set(id, Buffer.concat(parts.get(id) ?? []));
+      continue;
+    }
+    const list = parts.get(id) ?? [];
+    list.push(Buffer.from(String(l.row['data']), 'base64'));
+    parts.set(id, list);
+  }
+  return done;
 }

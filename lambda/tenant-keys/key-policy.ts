@@ -11,6 +11,7 @@ import {
   TAG_ORG,
   TENANT_KEY_CLASS,
   TENANT_KEY_USER_TAG,
+  FILES_KEY_POLICY_VERSION,
   aliasPrefix,
 } from '../../contracts/tenant-keys';
 import { FILES_ROOT } from '../../contracts/tenant-files';
@@ -94,6 +95,59 @@ export interface PolicyDocument {
   readonly Statement: readonly PolicyStatement[];
 }
 
+/**
+ * The version of the policy `tenantKeyPolicy` renders. Raise it with every change to the rendering
+ * and list the previous rendering in `KNOWN_POLICY_VERSIONS`: the provisioner's refresh brings every
+ * managed key up to it, once (docs/tenant-keys.md, "Key policy refresh").
+ *
+ *   1. keys created before migrations/0408: no `TenantFilesThroughS3UnderItsOwnPrefix`;
+ *   2. + `TenantFilesThroughS3UnderItsOwnPrefix` (tenant files, docs/tenant-files.md).
+ */
+export const KEY_POLICY_VERSION = 2;
+
+/** The Sid of the statement version 2 added: BYOK keys need it too before files can use them. */
+export const FILES_STATEMENT_SID = 'TenantFilesThroughS3UnderItsOwnPrefix';
+
+/** Every rendering a managed key may carry, by version (the refresh replaces only these). */
+export const KNOWN_POLICY_VERSIONS: Readonly<Record<number, (input: TenantKeyPolicyInput) => PolicyDocument>> = {
+  [FILES_KEY_POLICY_VERSION - 1]: (input) => {
+    const current = tenantKeyPolicy(input);
+    return { ...current, Statement: current.Statement.filter((s) => s.Sid !== FILES_STATEMENT_SID) };
+  },
+  [KEY_POLICY_VERSION]: (input) => tenantKeyPolicy(input),
+};
+
+/** JSON with object keys sorted: two documents that differ only in key order compare equal. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/**
+ * Which known rendering `policyJson` is, for this tenant (null: none, e.g. edited by hand, or
+ * rendered for another organisation or deployment). Compared as parsed JSON, keys in any order.
+ */
+export function recognisePolicyVersion(policyJson: string, input: TenantKeyPolicyInput): number | null {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(policyJson);
+  } catch {
+    return null;
+  }
+  const seen = canonical(parsed);
+  for (const [version, render] of Object.entries(KNOWN_POLICY_VERSIONS)) {
+    if (canonical(render(input)) === seen) return Number(version);
+  }
+  return null;
+}
+
 export function tenantKeyPolicy(input: TenantKeyPolicyInput): PolicyDocument {
   assertOrgId(input.orgId);
   const partition = input.partition ?? 'aws';
@@ -127,7 +181,7 @@ export function tenantKeyPolicy(input: TenantKeyPolicyInput): PolicyDocument {
         // Tenant files (docs/tenant-files.md): S3 encrypts each object under its tenant's key with
         // the context {aws:s3:arn: <object>, org_id: <tenant>}; only through S3, only for an object
         // under the tenant's own prefix, only for the tagged roles (the files role's sessions).
-        Sid: 'TenantFilesThroughS3UnderItsOwnPrefix',
+        Sid: FILES_STATEMENT_SID,
         Effect: 'Allow',
         Principal: { AWS: `arn:${partition}:iam::${input.account}:root` },
         Action: [...TENANT_USE_ACTIONS],
@@ -185,7 +239,8 @@ export type ByokProblem =
   | 'use_not_bound_to_org'
   | 'open_to_everyone'
   | 'grants_not_restricted'
-  | 'deletion_not_delegated';
+  | 'deletion_not_delegated'
+  | 'files_not_allowed';
 
 /**
  * What the lifecycle needs on a bring-your-own key to shred its tenant: read the tags (ownership
@@ -226,10 +281,10 @@ function grants(s: PolicyStatement, action: string): boolean {
   return asList(s.Action as string | string[]).some((p) => actionMatches(p, action));
 }
 
-/** Is `key` required, by StringEquals, to be exactly `value`? */
-function requires(s: PolicyStatement, key: string, value: string): boolean {
+/** Is `key` required, by StringEquals (or `operator`), to be exactly `value`? */
+function requires(s: PolicyStatement, key: string, value: string, operator = 'StringEquals'): boolean {
   for (const [op, values] of Object.entries(s.Condition ?? {})) {
-    if (op !== 'StringEquals') continue;
+    if (op !== operator) continue;
     const v = Object.entries(values).find(([k]) => k.toLowerCase() === key.toLowerCase())?.[1];
     if (v === undefined || typeof v === 'boolean') continue;
     const list = asList(v);
@@ -256,7 +311,12 @@ export interface ByokExpectations {
  *   - no statement allows any principal unconditionally;
  *   - kms:CreateGrant is denied to everyone unless kms:GrantIsForAWSResource;
  *   - the account's IAM may read the tags and schedule deletion (`SHRED_ACTIONS`), unconditioned,
- *     and no Deny covers either: shredding the tenant must be able to destroy the key.
+ *     and no Deny covers either: shredding the tenant must be able to destroy the key;
+ *   - tenant files (`files_not_allowed`): kms:GenerateDataKey and kms:Decrypt allowed to the same
+ *     tagged principals under the same org_id, through S3 (`kms:ViaService` `s3.*.amazonaws.com`)
+ *     and for an object under `orgs/<org>/` (`kms:EncryptionContext:aws:s3:arn`), as
+ *     `TenantFilesThroughS3UnderItsOwnPrefix` does. Without it S3 cannot encrypt the tenant's
+ *     files under the key, so the file routes refuse the tenant (FILES_KEY_UNSUPPORTED).
  */
 export function checkByokPolicy(policyJson: string, expect: ByokExpectations): ByokFinding[] {
   let doc: PolicyDocument;
@@ -309,6 +369,26 @@ export function checkByokPolicy(policyJson: string, expect: ByokExpectations): B
       findings.push({
         problem: 'deletion_not_delegated',
         detail: `${action} must be allowed to ${root} without conditions, and not denied, so that shredding the tenant can delete the key`,
+      });
+    }
+  }
+
+  const partition = expect.partition ?? 'aws';
+  const objects = `arn:${partition}:s3:::*/${FILES_ROOT}${expect.orgId}/*`;
+  for (const action of TENANT_USE_ACTIONS) {
+    const forFiles = allows.some(
+      (s) =>
+        principalsOf(s).some((p) => p === root || p === expect.account) &&
+        grants(s, action) &&
+        requires(s, orgKey, expect.orgId) &&
+        requires(s, tagKey, expect.deployment) &&
+        requires(s, 'kms:ViaService', 's3.*.amazonaws.com', 'StringLike') &&
+        requires(s, `kms:EncryptionContext:${CONTEXT_S3_ARN}`, objects, 'StringLike'),
+    );
+    if (!forFiles) {
+      findings.push({
+        problem: 'files_not_allowed',
+        detail: `${action} must be allowed to ${root} as in ${FILES_STATEMENT_SID}: ${tagKey} = ${expect.deployment}, ${orgKey} = ${expect.orgId}, StringLike kms:ViaService = s3.*.amazonaws.com and kms:EncryptionContext:${CONTEXT_S3_ARN} = ${objects}`,
       });
     }
   }

@@ -5,6 +5,7 @@
  */
 import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
+import { STSClient } from '@aws-sdk/client-sts';
 import type { Context } from 'aws-lambda';
 import * as z from 'zod/mini';
 import { PgSystemAuditSink } from '../audit/pg-system-sink';
@@ -12,7 +13,9 @@ import type { AuditSink } from '../shared/audit';
 import { createObservability, observed, type Log } from '../shared/observability';
 import { sdkRetries } from '../shared/sdk';
 import { createTracer } from '../shared/tracing';
+import { filesCredentialMinter, stsAssumeRole } from '../tenant-guard/files-credentials';
 import { ExportService } from './export';
+import { S3FileContentSource, s3ClientFor } from './export-files';
 import { LifecycleProcessor } from './lifecycle-processor';
 import { PgExportSource, PgExportStore, PgLifecycleStore, PgTenantDataEraser } from './pg-stores';
 import { S3TenantObjectEraser } from './s3-eraser';
@@ -27,6 +30,11 @@ const envSchema = z.extend(baseEnvSchema, {
   EXPORT_KEY_ARN: z.string().check(z.startsWith('arn:')),
   /** The tenant file store; a shredded tenant's files are erased with its exports. @default - none */
   FILES_BUCKET: z.optional(z.string().check(z.minLength(3))),
+  /**
+   * The export reader role: assumed with the exported organisation's `org_id` session tag to read
+   * its released files (docs/tenant-files.md, "Export"). @default - exports list files without bytes
+   */
+  FILES_READER_ROLE_ARN: z.optional(z.string().check(z.startsWith('arn:'))),
   KEY_PENDING_WINDOW_DAYS: z._default(z.coerce.number().check(z.int(), z.minimum(7), z.maximum(30)), 7),
   BATCH_SIZE: z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(100)), 25),
 });
@@ -89,8 +97,20 @@ export function lifecycleFromEnv(env: NodeJS.ProcessEnv, log: Log, overrides: { 
     keyPendingWindowDays: cfg.KEY_PENDING_WINDOW_DAYS,
     batchSize: cfg.BATCH_SIZE,
   });
+  const files =
+    cfg.FILES_BUCKET && cfg.FILES_READER_ROLE_ARN
+      ? new S3FileContentSource({
+          bucket: cfg.FILES_BUCKET,
+          mint: filesCredentialMinter(
+            stsAssumeRole(tracer.captureAWSv3Client(new STSClient({ ...sdkRetries(), region: cfg.AWS_REGION }))),
+            cfg.FILES_READER_ROLE_ARN,
+          ),
+          clientFor: s3ClientFor(cfg.AWS_REGION, (c) => tracer.captureAWSv3Client(c)),
+        })
+      : undefined;
   const exports = new ExportService({
     s3,
+    files,
     store: new PgExportStore(pool),
     source: new PgExportSource(pool),
     audit,

@@ -18,6 +18,7 @@ import {
 } from './lifecycle';
 import type { LifecycleStore, TenantDataEraser } from './lifecycle-processor';
 import type { KeylessTenantSource } from './reconcile';
+import type { KeyBehindPolicy, KeyPolicyVersions } from './policy-refresh';
 import { ProvisionError, type KeySource, type TenantKeyRecord, type TenantKeyStore } from './provisioner';
 import { withTransaction } from '../shared/db';
 import type { SqlClient } from '../shared/migrations';
@@ -70,6 +71,34 @@ export class PgTenantKeyStore implements TenantKeyStore, KeylessTenantSource {
       await andThen?.(stored, c);
       return stored;
     });
+  }
+}
+
+/** Key policy versions (migrations/0414), as the provisioner's own role. */
+export class PgKeyPolicyVersions implements KeyPolicyVersions {
+  constructor(private readonly pool: Pool) {}
+
+  async behind(version: number, after: string | null, limit: number): Promise<KeyBehindPolicy[]> {
+    const r = await this.pool.query(
+      'SELECT org_id, key_arn, key_source FROM app.tenant_keys_behind_policy($1, $2, $3)',
+      [version, after, limit],
+    );
+    return r.rows.map((row: Row) => ({
+      orgId: String(row['org_id']),
+      keyArn: String(row['key_arn']),
+      source: row['key_source'] as KeySource,
+    }));
+  }
+
+  async record(orgId: string, keyArn: string, version: number): Promise<boolean> {
+    const r = await this.pool.query('SELECT app.record_key_policy_version($1, $2, $3) AS ok', [orgId, keyArn, version]);
+    return (r.rows[0] as Row)['ok'] === true;
+  }
+
+  async count(version: number): Promise<{ managed: number; byok: number }> {
+    const r = (await this.pool.query('SELECT managed, byok FROM app.count_tenant_keys_behind_policy($1)', [version]))
+      .rows[0] as Row;
+    return { managed: Number(r['managed']), byok: Number(r['byok']) };
   }
 }
 
@@ -265,6 +294,7 @@ const SECTION_TABLE: Readonly<Record<ExportSection, string>> = {
   deals: 'deals',
   calls: 'calls',
   call_recordings: 'call_recordings',
+  files: 'tenant_files',
   audit_log: 'audit_log',
   credentials: 'tenant_credentials',
 };
@@ -272,6 +302,11 @@ const SECTION_TABLE: Readonly<Record<ExportSection, string>> = {
 /** Columns read per section: every column, except the vault's, whose ciphertext nobody exports (or may read). */
 const SECTION_COLUMNS: Partial<Record<ExportSection, string>> = {
   credentials: 'id, org_id, kind, scope, set_at, set_by',
+};
+
+/** Sections read in a stable order: files oldest first. */
+const SECTION_ORDER: Partial<Record<ExportSection, string>> = {
+  files: ' ORDER BY created_at, id',
 };
 
 /**
@@ -300,7 +335,7 @@ export class PgExportSource implements ExportSource {
             if ((exists as Row)['e'] !== true) return;
             const columns = SECTION_COLUMNS[section] ?? '*';
             await c.query(
-              `DECLARE export_cursor NO SCROLL CURSOR FOR SELECT ${columns} FROM ${table} WHERE org_id = $1`,
+              `DECLARE export_cursor NO SCROLL CURSOR FOR SELECT ${columns} FROM ${table} WHERE org_id = $1${SECTION_ORDER[section] ?? ''}`,
               [req.orgId],
             );
             try {

@@ -16,7 +16,14 @@ import type { AuditSink } from '../shared/audit';
 import { createObservability, observed, type Log } from '../shared/observability';
 import { sdkRetries } from '../shared/sdk';
 import { createTracer } from '../shared/tracing';
-import { PgTenantKeyStore } from './pg-stores';
+import { KEY_POLICY_REFRESH_LOG } from '../../contracts/tenant-keys';
+import { PgKeyPolicyVersions, PgTenantKeyStore } from './pg-stores';
+import {
+  KeyPolicyRefreshFailed,
+  refreshKeyPolicies,
+  type KeyPolicyVersions,
+  type PolicyRefreshSummary,
+} from './policy-refresh';
 import { ProvisionError, TenantKeyProvisioner, type ProvisionErrorCode, type TenantKeyStore } from './provisioner';
 import { PROVISION_ERROR_STATUS } from './provision-status';
 import { SweepFailed, sweepKeyless, type KeylessTenantSource, type SweepOptions, type SweepSummary } from './reconcile';
@@ -70,12 +77,16 @@ export function provisionerFromEnv(env: NodeJS.ProcessEnv, overrides: Provisione
   return provisionerFrom(parseEnv(baseEnvSchema, env), overrides);
 }
 
+function kmsClient(cfg: BaseEnv): KMSClient {
+  return tracer.captureAWSv3Client(new KMSClient({ ...sdkRetries(), region: cfg.AWS_REGION }));
+}
+
 function provisionerFrom(cfg: BaseEnv, overrides: ProvisionerOverrides): TenantKeyProvisioner {
   // One pool: the key is recorded and its system audit event appended in the same transaction.
   const pool = overrides.pool ?? databasePool(cfg);
   return new TenantKeyProvisioner(
     {
-      kms: overrides.kms ?? tracer.captureAWSv3Client(new KMSClient({ ...sdkRetries(), region: cfg.AWS_REGION })),
+      kms: overrides.kms ?? kmsClient(cfg),
       store: overrides.store ?? new PgTenantKeyStore(pool),
       audit: overrides.audit ?? new PgSystemAuditSink({ pool }),
       clock: () => new Date(),
@@ -86,15 +97,38 @@ function provisionerFrom(cfg: BaseEnv, overrides: ProvisionerOverrides): TenantK
 
 const sweepSchema = z.strictObject({ sweep: z.literal(true) });
 
-/** The scheduled sweep: provisions keyless tenants; fails (and so alarms) if any stays keyless. */
+/** Brings tenant key policies up to date for the time given (policy-refresh.ts). */
+export type PolicyRefresher = (remainingMs?: () => number) => Promise<PolicyRefreshSummary>;
+
+export function policyRefresher(
+  kms: KMSClient,
+  versions: KeyPolicyVersions,
+  cfg: { readonly DEPLOYMENT: string; readonly ACCOUNT_ID: string },
+): PolicyRefresher {
+  return (remainingMs) =>
+    refreshKeyPolicies(
+      kms,
+      versions,
+      { deployment: cfg.DEPLOYMENT, account: cfg.ACCOUNT_ID },
+      remainingMs ? { remainingMs } : {},
+    );
+}
+
+export type ScheduledSummary = SweepSummary & { readonly policyRefresh?: PolicyRefreshSummary };
+
+/**
+ * The scheduled run: provisions keyless tenants, then (with the time left) refreshes key policies;
+ * fails (and so alarms) if any tenant stays keyless or any managed key is left behind.
+ */
 export function makeSweepHandler(
   provisioner: TenantKeyProvisioner,
   source: KeylessTenantSource,
   log: Log,
   options: Omit<SweepOptions, 'remainingMs'> = {},
+  refresh?: PolicyRefresher,
 ) {
   /** `remainingMs`: the invocation's time left (the Lambda context); without it, one page. */
-  return async (remainingMs?: () => number): Promise<SweepSummary> => {
+  return async (remainingMs?: () => number): Promise<ScheduledSummary> => {
     const summary = await sweepKeyless(provisioner, source, { ...options, ...(remainingMs ? { remainingMs } : {}) });
     // Counts, ids and codes only.
     log[summary.failed.length > 0 ? 'error' : 'info']('keyless sweep', {
@@ -104,30 +138,58 @@ export function makeSweepHandler(
       failed: summary.failed.length,
       failures: summary.failed.map((f) => `${f.orgId}=${f.error}`).join(','),
     });
+    const refreshed = refresh ? await refresh(remainingMs) : undefined;
+    if (refreshed) {
+      // The metric filter reads behindManaged / behindByok from this line (lib/tenant-keys).
+      log[refreshed.failed.length > 0 ? 'error' : 'info'](KEY_POLICY_REFRESH_LOG, {
+        version: refreshed.version,
+        checked: refreshed.checked,
+        reput: refreshed.reput,
+        current: refreshed.current,
+        throttled: refreshed.throttled,
+        behindManaged: refreshed.behind.managed,
+        behindByok: refreshed.behind.byok,
+        failed: refreshed.failed.length,
+        failures: refreshed.failed.map((f) => `${f.orgId}=${f.error}`).join(','),
+        byok: refreshed.byokBehind.map((b) => `${b.orgId}=${b.problems.join('+')}`).join(','),
+      });
+    }
     if (summary.failed.length > 0) throw new SweepFailed(summary);
-    return summary;
+    if (refreshed && refreshed.failed.length > 0) throw new KeyPolicyRefreshFailed(refreshed);
+    return refreshed ? { ...summary, policyRefresh: refreshed } : summary;
   };
 }
 
-/** Routes an event to the sweep (`{ "sweep": true }`) or to one tenant's provisioning. */
-export function makeHandler(provisioner: TenantKeyProvisioner, source: KeylessTenantSource, log: Log) {
+/** Routes an event to the scheduled run (`{ "sweep": true }`) or to one tenant's provisioning. */
+export function makeHandler(
+  provisioner: TenantKeyProvisioner,
+  source: KeylessTenantSource,
+  log: Log,
+  refresh?: PolicyRefresher,
+) {
   const one = makeProvisionerHandler(provisioner);
-  const sweep = makeSweepHandler(provisioner, source, log);
-  return (event: unknown, remainingMs?: () => number): Promise<ProvisionResponse | SweepSummary> =>
+  const sweep = makeSweepHandler(provisioner, source, log, {}, refresh);
+  return (event: unknown, remainingMs?: () => number): Promise<ProvisionResponse | ScheduledSummary> =>
     sweepSchema.safeParse(event).success ? sweep(remainingMs) : one(event);
 }
 
-let cached: ((event: unknown, remainingMs?: () => number) => Promise<ProvisionResponse | SweepSummary>) | undefined;
+let cached: ((event: unknown, remainingMs?: () => number) => Promise<ProvisionResponse | ScheduledSummary>) | undefined;
 
 export const handler = observed(
   logger,
-  async (event: unknown, context: Context): Promise<ProvisionResponse | SweepSummary> => {
+  async (event: unknown, context: Context): Promise<ProvisionResponse | ScheduledSummary> => {
     // Environment validated once per cold start; a misconfiguration fails loudly (and alarms).
     if (!cached) {
       const cfg = parseEnv(baseEnvSchema, process.env);
-      // One pool for the provisioner's store, its audit sink and the sweep's keyless-tenant query.
+      // One pool for the provisioner's store, its audit sink, the sweep's and the refresh's queries.
       const pool = databasePool(cfg);
-      cached = makeHandler(provisionerFrom(cfg, { pool }), new PgTenantKeyStore(pool), logger);
+      const kms = kmsClient(cfg);
+      cached = makeHandler(
+        provisionerFrom(cfg, { pool, kms }),
+        new PgTenantKeyStore(pool),
+        logger,
+        policyRefresher(kms, new PgKeyPolicyVersions(pool), cfg),
+      );
     }
     return cached(event, () => context.getRemainingTimeInMillis());
   },

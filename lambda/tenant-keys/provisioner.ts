@@ -237,7 +237,8 @@ export class TenantKeyProvisioner {
    * Accepts an enterprise tenant's own key after checking it: a symmetric ENCRYPT_DECRYPT key,
    * enabled, in this deployment's account and region (residency; and GetKeyPolicy works only
    * in-account), tagged like a managed tenant key of this deployment and organisation, whose policy
-   * meets `checkByokPolicy` (which includes letting this account schedule its deletion). Adopting
+   * meets `checkByokPolicy` (which includes letting this account schedule its deletion, and S3 use it
+   * for the tenant's files under its own prefix). Adopting
    * it is the tenant's consent that shredding the tenant schedules the key for deletion, recorded
    * in the audit event. Rotation is reported, not imposed.
    */
@@ -268,6 +269,9 @@ export class TenantKeyProvisioner {
         'external key must be an enabled single-region SYMMETRIC_DEFAULT ENCRYPT_DECRYPT key',
       );
     }
+    // Tags first: IAM lets the provisioner read the policy only of keys tagged as this deployment's
+    // tenant keys (lib/tenant-keys), and a key not tagged as this tenant's is refused anyway.
+    await this.assertTenantTags(orgId, keyArn);
     let policy: string | undefined;
     try {
       policy = (await this.call((kms) => kms.send(new GetKeyPolicyCommand({ KeyId: keyArn, PolicyName: 'default' }))))
@@ -287,7 +291,6 @@ export class TenantKeyProvisioner {
     if (findings.length > 0) {
       throw new ProvisionError('BYOK_POLICY_REJECTED', findings.map((f) => f.problem).join(', '), findings);
     }
-    await this.assertTenantTags(orgId, keyArn);
     let rotation = false;
     if (meta.Origin === 'AWS_KMS') {
       const r = await this.call((kms) => kms.send(new GetKeyRotationStatusCommand({ KeyId: keyArn })));

@@ -15,6 +15,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import {
   KEY_OWNERSHIP_MISMATCH,
+  KEY_POLICY_REFRESH_LOG,
   TAG_DEPLOYMENT,
   TAG_KEY_CLASS,
   TAG_ORG,
@@ -24,7 +25,7 @@ import {
   EXPORT_RETENTION_DAYS,
   aliasPrefix,
 } from '../../contracts/tenant-keys';
-import { FILES_ROOT } from '../../contracts/tenant-files';
+import { FILES_ROOT, FILES_SESSION_TAG, FILE_SCAN_CLEAN, FILE_SCAN_TAG } from '../../contracts/tenant-files';
 import { acknowledge } from '../compliance/acknowledge';
 import { deadLetterQueue } from '../observability/dead-letter-queue';
 import { allowEventsToUseKey, allowLogsToUseKey, customerKey } from '../observability/keys';
@@ -95,6 +96,12 @@ export class TenantKeys extends Construct {
    * stack, so its resources resolve locally and this stack never references the API's.
    */
   public readonly apiAccessPolicy: iam.ManagedPolicy;
+  /**
+   * The export reader (docs/tenant-files.md, "Export"): assumed only by the lifecycle function,
+   * only with an `org_id` session tag, it reads that organisation's released files under its key.
+   * Present when a file store is given.
+   */
+  public readonly filesExportReader?: iam.Role;
   public readonly alarms: cloudwatch.Alarm[] = [];
   private readonly deployment: string;
 
@@ -231,7 +238,16 @@ export class TenantKeys extends Construct {
         }),
         new iam.PolicyStatement({
           sid: 'AdministerOwnTenantKeys',
-          actions: ['kms:CreateAlias', 'kms:EnableKeyRotation', 'kms:PutKeyPolicy', 'kms:ScheduleKeyDeletion'],
+          actions: ['kms:CreateAlias', 'kms:EnableKeyRotation', 'kms:ScheduleKeyDeletion'],
+          resources: [keyArns],
+          conditions: ownTenantKeys,
+        }),
+        // The key policy refresh (lambda/tenant-keys/policy-refresh.ts) and the BYOK policy check
+        // (after the key's tags): only keys tagged as this deployment's tenant keys. Each key's own
+        // policy delegates both to the account (AccountAdministrationWithoutUse).
+        new iam.PolicyStatement({
+          sid: 'RefreshOwnTenantKeyPolicies',
+          actions: ['kms:GetKeyPolicy', 'kms:PutKeyPolicy'],
           resources: [keyArns],
           conditions: ownTenantKeys,
         }),
@@ -239,7 +255,7 @@ export class TenantKeys extends Construct {
         // and every key's tags are read before its ARN is recorded for a tenant.
         new iam.PolicyStatement({
           sid: 'InspectKeysForByok',
-          actions: ['kms:DescribeKey', 'kms:GetKeyPolicy', 'kms:GetKeyRotationStatus', 'kms:ListResourceTags'],
+          actions: ['kms:DescribeKey', 'kms:GetKeyRotationStatus', 'kms:ListResourceTags'],
           resources: [keyArns],
         }),
       ],
@@ -273,7 +289,8 @@ export class TenantKeys extends Construct {
         }),
         new iam.PolicyStatement({
           sid: 'WriteAndEraseExports',
-          actions: ['s3:PutObject', 's3:DeleteObject', 's3:DeleteObjectVersion'],
+          // AbortMultipartUpload: a failed streamed export leaves no parts behind.
+          actions: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:DeleteObject', 's3:DeleteObjectVersion'],
           resources: [bucket.arnForObjects('exports/*')],
         }),
         new iam.PolicyStatement({
@@ -292,6 +309,11 @@ export class TenantKeys extends Construct {
     });
     this.provisioner = provisioner.fn;
     this.lifecycle = lifecycle.fn;
+    if (props.filesBucket) {
+      const reader = this.exportReader(props.filesBucket, lifecycle.role);
+      lifecycle.fn.addEnvironment('FILES_READER_ROLE_ARN', reader.roleArn);
+      this.filesExportReader = reader;
+    }
 
     for (const f of [provisioner, lifecycle]) {
       acknowledge(
@@ -393,6 +415,28 @@ export class TenantKeys extends Construct {
       refusals.metric({ period, statistic: cloudwatch.Stats.SUM }),
       'The tenant lifecycle refused to delete a key whose tags do not name the tenant it is recorded for',
     );
+    // The provisioner's scheduled run re-puts key policies behind KEY_POLICY_VERSION and logs how
+    // many keys are still behind; managed keys behind for three hours mean the refresh is stuck.
+    const behind = (id: string, field: string) =>
+      new logs.MetricFilter(this, id, {
+        logGroup: provisioner.logGroup,
+        filterPattern: logs.FilterPattern.stringValue('$.message', '=', KEY_POLICY_REFRESH_LOG),
+        metricNamespace: `Bulwark/${props.deployment}/TenantKeys`,
+        metricName: id,
+        metricValue: `$.${field}`,
+      });
+    const managedBehind = behind('ManagedKeysBehindPolicy', 'behindManaged');
+    behind('ByokKeysBehindPolicy', 'behindByok');
+    const behindAlarm = new cloudwatch.Alarm(this, 'KeysBehindPolicyAlarm', {
+      metric: managedBehind.metric({ period: Duration.hours(1), statistic: cloudwatch.Stats.MINIMUM }),
+      threshold: 1,
+      evaluationPeriods: 3,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      alarmDescription: 'Managed tenant keys have carried an outdated key policy for three hours',
+    });
+    behindAlarm.addAlarmAction(new actions.SnsAction(props.alarmTopic));
+    this.alarms.push(behindAlarm);
     alarm(
       'DeadLettersAlarm',
       deadLetters.metricApproximateNumberOfMessagesVisible({ period }),
@@ -496,6 +540,76 @@ export class TenantKeys extends Construct {
     ];
   }
 
+  /**
+   * The role the export worker reads a tenant's files with. Read-only, and only what the session's
+   * `org_id` tag names: `s3:GetObject` of released objects under `orgs/<org_id>/`, `kms:Decrypt`
+   * through S3 on the key tagged with that organisation, under its context and prefix. Tagged as a
+   * tenant-key user, which the key's `TenantFilesThroughS3UnderItsOwnPrefix` statement requires.
+   * Its trust policy names the lifecycle function's role only, requires the `org_id` tag shaped like
+   * a UUID and allows no other tag key, as the files role's does for the authorizer. No identity
+   * statement on the lifecycle role: in one account a trust policy naming the role's ARN suffices.
+   */
+  private exportReader(files: s3.IBucket, lifecycleRole: iam.IRole): iam.Role {
+    const stack = Stack.of(this);
+    const trustConditions = {
+      StringLike: { [`aws:RequestTag/${FILES_SESSION_TAG}`]: '????????-????-????-????-????????????' },
+      'ForAllValues:StringEquals': { 'aws:TagKeys': [FILES_SESSION_TAG] },
+    };
+    const role = new iam.Role(this, 'FilesExportReader', {
+      description: "Tenant export: reads one organisation's released files, scoped by the org_id session tag",
+      assumedBy: new iam.PrincipalWithConditions(new iam.ArnPrincipal(lifecycleRole.roleArn), trustConditions),
+      maxSessionDuration: Duration.hours(1),
+    });
+    role.assumeRolePolicy?.addStatements(
+      new iam.PolicyStatement({
+        sid: 'TagSessionsWithTheExportedOrganisationOnly',
+        principals: [new iam.ArnPrincipal(lifecycleRole.roleArn)],
+        actions: ['sts:TagSession'],
+        conditions: trustConditions,
+      }),
+    );
+    const orgTag = `\${aws:PrincipalTag/${FILES_SESSION_TAG}}`;
+    const own = files.arnForObjects(`${FILES_ROOT}${orgTag}/*`);
+    const tenantKeys = stack.formatArn({ service: 'kms', resource: 'key', resourceName: '*' });
+    const policy = new iam.ManagedPolicy(this, 'FilesExportReaderPolicy', {
+      description: "Tenant export: the session's own organisation's released files, under its own key, through S3",
+      roles: [role],
+      statements: [
+        new iam.PolicyStatement({
+          sid: 'ReadOwnOrganisationFilesOnceReleased',
+          actions: ['s3:GetObject'],
+          resources: [own],
+          conditions: { StringEquals: { [`s3:ExistingObjectTag/${FILE_SCAN_TAG}`]: FILE_SCAN_CLEAN } },
+        }),
+        new iam.PolicyStatement({
+          sid: 'DecryptOwnOrganisationFilesThroughS3Only',
+          actions: ['kms:Decrypt'],
+          resources: [tenantKeys],
+          conditions: {
+            StringEquals: {
+              [`aws:ResourceTag/${TAG_ORG}`]: orgTag,
+              [`aws:ResourceTag/${TAG_DEPLOYMENT}`]: this.deployment,
+              [`aws:ResourceTag/${TAG_KEY_CLASS}`]: TENANT_KEY_CLASS,
+              [`kms:EncryptionContext:${FILES_SESSION_TAG}`]: orgTag,
+              'kms:ViaService': `s3.${stack.region}.amazonaws.com`,
+            },
+            StringLike: { 'kms:EncryptionContext:aws:s3:arn': own },
+          },
+        }),
+      ],
+    });
+    this.tagAsTenantKeyUser(role);
+    const perTenant =
+      "Tenant objects and keys exist per organisation at run time; every wildcard is bound to the session tag org_id, which only the lifecycle function can set (this role's trust policy), to the organisation it exports.";
+    acknowledge(policy, `AwsSolutions-IAM5[Resource::${this.findingArn(tenantKeys)}]`, perTenant);
+    acknowledge(
+      policy,
+      `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(files.node.defaultChild as s3.CfnBucket)}.Arn>/${FILES_ROOT}<aws:PrincipalTag/${FILES_SESSION_TAG}>/*]`,
+      perTenant,
+    );
+    return role;
+  }
+
   private findingArn(arn: string): string {
     const resolved: unknown = Stack.of(this).resolve(arn);
     if (typeof resolved !== 'string') throw new Error('TenantKeys needs a stack with a concrete account and region');
@@ -517,7 +631,7 @@ export class TenantKeys extends Construct {
       memorySize?: number;
       wildcardReason?: string;
     },
-  ): { fn: nodejs.NodejsFunction; policy: iam.ManagedPolicy; logGroup: logs.ILogGroup } {
+  ): { fn: nodejs.NodejsFunction; role: iam.Role; policy: iam.ManagedPolicy; logGroup: logs.ILogGroup } {
     const f = new BulwarkFunction(this, id, {
       entry: path.join(__dirname, '..', '..', 'lambda', 'tenant-keys', o.entry),
       description: o.description,
@@ -541,6 +655,6 @@ export class TenantKeys extends Construct {
     o.database?.connect(f);
     const fn = f.function;
     const policy = f.policy;
-    return { fn, policy, logGroup: f.logGroup };
+    return { fn, role: f.role, policy, logGroup: f.logGroup };
   }
 }

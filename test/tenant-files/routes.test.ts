@@ -345,3 +345,23 @@ describe('the table under attack (SQL on the API connection)', () => {
     }
   });
 });
+
+describe('bring-your-own keys', () => {
+  it('are refused until the provisioner records their policy at the files version, then served', async () => {
+    await pg.superuser(
+      "UPDATE organisations SET kms_key_arn = $2, kms_key_source = 'byok', kms_policy_version = NULL WHERE id = $1",
+      [w.storeC, keyArn(w.storeC)],
+    );
+    const refused = await uploadAs(w.ownerC, w.storeC);
+    expect(refused).toMatchObject({ status: 409, body: { error: 'FILES_KEY_UNSUPPORTED' } });
+    // A policy found at version 1 (no files statement) is still refused.
+    await pg.superuser('UPDATE organisations SET kms_policy_version = 1 WHERE id = $1', [w.storeC]);
+    expect((await uploadAs(w.ownerC, w.storeC)).body).toMatchObject({ error: 'FILES_KEY_UNSUPPORTED' });
+    // The refresh found the customer's policy allowing files (app.record_key_policy_version).
+    await pg.superuser('UPDATE organisations SET kms_policy_version = 2 WHERE id = $1', [w.storeC]);
+    const ok = await uploadAs(w.ownerC, w.storeC);
+    expect(ok.status).toBe(201);
+    const up = ok.body['upload'] as { headers: Record<string, string> };
+    expect(up.headers['x-amz-server-side-encryption-aws-kms-key-id']).toBe(keyArn(w.storeC));
+  });
+});

@@ -12,7 +12,15 @@ import {
   ListResourceTagsCommand,
   ScheduleKeyDeletionCommand,
 } from '@aws-sdk/client-kms';
-import { DeleteObjectsCommand, ListObjectVersionsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import {
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  ListObjectVersionsCommand,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { Pool } from 'pg';
 import type { AuditRecord } from '../../lambda/audit/chain';
@@ -22,7 +30,8 @@ import { PgSystemAuditSink } from '../../lambda/audit/pg-system-sink';
 import { verifyFiles } from '../../lambda/audit/verify';
 import type { AuditEvent, AuditSink } from '../../lambda/shared/audit';
 import type { SqlClient } from '../../lambda/shared/migrations';
-import { ExportService, readExport, type ExportStore } from '../../lambda/tenant-keys/export';
+import { ExportService, exportedFiles, readExport, type ExportStore } from '../../lambda/tenant-keys/export';
+import { S3FileContentSource } from '../../lambda/tenant-keys/export-files';
 import { tenantKeyTags } from '../../lambda/tenant-keys/key-policy';
 import { LifecycleProcessor } from '../../lambda/tenant-keys/lifecycle-processor';
 import {
@@ -508,7 +517,7 @@ describe('export against PostgreSQL', () => {
     // The worker's completion is durable, in the same transaction that marked the export ready.
     const durable = await durableChain(w.storeB);
     expect(durable.records.filter((r) => r.entityId === req.id).map((r) => [r.actorType, r.event, r.metadata])).toEqual(
-      [['system', 'tenant.export_completed', { rows: expect.any(Number) }]],
+      [['system', 'tenant.export_completed', { rows: expect.any(Number), files: 0 }]],
     );
     expect(durable.problems).toEqual([]);
   });
@@ -531,5 +540,72 @@ describe('export against PostgreSQL', () => {
         proof: ticketFor(w.ownerC),
       }),
     ).rejects.toThrow('MEMBERSHIP_REVOKED');
+  });
+  it('carries the bytes of the organisation’s released files, checksums matching the rows; never another’s', async () => {
+    const sha = (b: Buffer) => createHash('sha256').update(b).digest('base64');
+    const file = async (org: string, bytes: Buffer, status: string) =>
+      (
+        (await pg.superuser(
+          `INSERT INTO tenant_files (org_id, name, content_type, size_bytes, sha256, status)
+           VALUES ($1, 'photo.jpg', 'image/jpeg', $2, $3, $4) RETURNING id, object_key`,
+          [org, bytes.length, sha(bytes), status],
+        )) as { id: string; object_key: string }[]
+      )[0]!;
+    const bytesB = randomBytes(900_000);
+    const cleanB = await file(w.storeB, bytesB, 'clean');
+    const quarantinedB = await file(w.storeB, randomBytes(10), 'quarantined');
+    const bytesA = randomBytes(1000);
+    const cleanA = await file(w.storeA, bytesA, 'clean');
+    const objects = new Map([
+      [cleanB.object_key, bytesB],
+      [cleanA.object_key, bytesA],
+    ]);
+    // The export reader's client: its own instance, signing with the minted session's credentials.
+    const readerClient = new S3Client({ region: 'eu-west-1' });
+    const reader = mockClient(readerClient);
+    reader.on(GetObjectCommand).callsFake((i: { Key: string }) => ({ Body: Readable.from([objects.get(i.Key)!]) }));
+    const minted: string[] = [];
+    const withFiles = new ExportService({
+      s3: s3Client,
+      store: splitStore(new PgExportStore(pool), new PgExportStore(lifecyclePool)),
+      source: new PgExportSource(lifecyclePool, 2),
+      audit,
+      clock: () => NOW,
+      bucket: EXPORT_BUCKET,
+      bucketKeyArn: EXPORT_KEY,
+      files: new S3FileContentSource({
+        bucket: 'bulwark-files-test',
+        mint: async (orgId) => {
+          minted.push(orgId);
+          return {
+            accessKeyId: 'ASIA',
+            secretAccessKey: 's',
+            sessionToken: 't',
+            expiresAt: NOW.getTime() / 1000 + 900,
+          };
+        },
+        clientFor: () => readerClient,
+      }),
+    });
+    s3.resetHistory();
+    const req = await withFiles.request(w.storeB, ownerB());
+    expect(await withFiles.process(req)).toMatchObject({ files: 1 });
+
+    expect(minted).toEqual([w.storeB]);
+    expect(reader.commandCalls(GetObjectCommand).map((c) => c.args[0].input.Key)).toEqual([cleanB.object_key]);
+    const put = s3.commandCalls(PutObjectCommand).find((c) => c.args[0].input.Key?.includes(req.id))!.args[0].input;
+    const lines = readExport(put.Body as Buffer) as { section?: string; row?: Record<string, unknown> }[];
+    const rows = lines.filter((l) => l.section === 'files').map((l) => l.row!);
+    expect(rows.map((r) => [r['id'], r['status'], r['content']])).toEqual([
+      [cleanB.id, 'clean', 'included'],
+      [quarantinedB.id, 'quarantined', 'not_released'],
+    ]);
+    const files = exportedFiles(lines);
+    expect([...files.keys()]).toEqual([cleanB.id]);
+    expect(sha(files.get(cleanB.id)!)).toBe(rows[0]!['sha256']);
+    expect(files.get(cleanB.id)!.equals(bytesB)).toBe(true);
+    // Organisation A's file is in neither the rows nor the bytes.
+    expect(JSON.stringify(lines)).not.toContain(cleanA.id);
+    expect(JSON.stringify(lines)).not.toContain(w.storeA);
   });
 });

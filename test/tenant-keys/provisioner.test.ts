@@ -390,8 +390,8 @@ describe('TenantKeyProvisioner', () => {
       const doc = JSON.parse(good) as PolicyDocument;
       const unbound = {
         ...doc,
-        // Without the tenant-files statement (bring-your-own keys do not serve files), so that the
-        // envelope statement is the only one that could allow the API role.
+        // Without the tenant-files statement, so that the envelope statement is the only one that
+        // could allow the API role (its absence is reported too: files_not_allowed).
         Statement: doc.Statement.filter((s) => s.Sid !== 'TenantFilesThroughS3UnderItsOwnPrefix').map((s) =>
           s.Sid === 'TenantUseOnlyUnderItsOwnContext' ? { ...s, Condition: undefined } : s,
         ),
@@ -403,6 +403,8 @@ describe('TenantKeyProvisioner', () => {
           expect.objectContaining({ problem: 'api_role_not_allowed' }),
           expect.objectContaining({ problem: 'api_role_not_allowed' }),
           expect.objectContaining({ problem: 'use_not_bound_to_org' }),
+          expect.objectContaining({ problem: 'files_not_allowed' }),
+          expect.objectContaining({ problem: 'files_not_allowed' }),
         ],
       });
       expect(store.rows.size).toBe(0);
@@ -423,9 +425,60 @@ describe('TenantKeyProvisioner', () => {
       expect(checkByokPolicy(good, { ...EXPECT, deployment: 'prod-ap-south-1' }).map((f) => f.problem)).toEqual([
         'api_role_not_allowed',
         'api_role_not_allowed',
+        'files_not_allowed',
+        'files_not_allowed',
       ]);
       expect(checkByokPolicy('{', EXPECT)[0]?.problem).toBe('policy_not_json');
       expect(checkByokPolicy(good, EXPECT)).toEqual([]);
+    });
+
+    it('refuses a key whose policy does not let S3 use it for the tenant files under its own prefix', async () => {
+      const doc = JSON.parse(good) as PolicyDocument;
+      const files = doc.Statement.find((s) => s.Sid === 'TenantFilesThroughS3UnderItsOwnPrefix')!;
+      const without = { ...doc, Statement: doc.Statement.filter((s) => s !== files) };
+      const { provisioner, store } = byok(JSON.stringify(without));
+      await expect(provisioner.adoptExternalKey(ORG_A, KEY_A)).rejects.toMatchObject({
+        code: 'BYOK_POLICY_REJECTED',
+        findings: [
+          expect.objectContaining({ problem: 'files_not_allowed' }),
+          expect.objectContaining({ problem: 'files_not_allowed' }),
+        ],
+      });
+      expect(store.rows.size).toBe(0);
+      // Not through S3, or for any object rather than the tenant's own prefix: still missing.
+      const cond = files.Condition as Record<string, Record<string, string>>;
+      const anyService = {
+        ...doc,
+        Statement: doc.Statement.map((s) =>
+          s === files
+            ? { ...s, Condition: { ...cond, StringLike: { ...cond['StringLike'], 'kms:ViaService': '*' } } }
+            : s,
+        ),
+      };
+      const anyObject = {
+        ...doc,
+        Statement: doc.Statement.map((s) =>
+          s === files
+            ? {
+                ...s,
+                Condition: { ...cond, StringLike: { ...cond['StringLike'], 'kms:EncryptionContext:aws:s3:arn': '*' } },
+              }
+            : s,
+        ),
+      };
+      for (const policy of [anyService, anyObject]) {
+        expect(checkByokPolicy(JSON.stringify(policy), EXPECT).map((f) => f.problem)).toEqual([
+          'files_not_allowed',
+          'files_not_allowed',
+        ]);
+      }
+    });
+
+    it('reads the tags before the policy, which IAM lets it read only on tagged tenant keys', async () => {
+      const { provisioner, kms, tags } = byok(good);
+      tags.set(KEY_A, []);
+      await expect(provisioner.adoptExternalKey(ORG_A, KEY_A)).rejects.toMatchObject({ code: 'KEY_TAGS_MISMATCH' });
+      expect(kms.commandCalls(GetKeyPolicyCommand)).toHaveLength(0);
     });
 
     it('refuses a key in another account or region, an alias, and an unreadable policy', async () => {

@@ -66,7 +66,7 @@ describe('TenantKeys stack in a shipped stage (prod-eu)', () => {
     const [alias] = bySid('AliasesOnlyUnderTheTenantPrefix');
     expect(alias?.['Action']).toBe('kms:CreateAlias');
     expect(JSON.stringify(alias?.['Resource'])).toContain(`:alias/bulwark/${EU.name}/tenant/*`);
-    for (const sid of ['AdministerOwnTenantKeys', 'ScheduleDeletionOfOwnTenantKeys']) {
+    for (const sid of ['AdministerOwnTenantKeys', 'RefreshOwnTenantKeyPolicies', 'ScheduleDeletionOfOwnTenantKeys']) {
       const [s] = bySid(sid);
       expect(s?.['Condition']).toEqual({
         StringEquals: {
@@ -177,6 +177,7 @@ describe('TenantKeys stack in a shipped stage (prod-eu)', () => {
       'Errors',
       'Errors',
       'KeyDeletionRefused',
+      'ManagedKeysBehindPolicy',
       'Throttles',
     ]);
     for (const a of alarms) expect(((a['Properties'] as Json)['AlarmActions'] as unknown[]).length).toBe(1);
@@ -184,13 +185,41 @@ describe('TenantKeys stack in a shipped stage (prod-eu)', () => {
 
   it("alarms when the lifecycle refuses to delete a key, from the refusal code in the lifecycle's logs", () => {
     const filters = Object.values(t.findResources('AWS::Logs::MetricFilter')) as Json[];
-    expect(filters).toHaveLength(1);
-    const p = filters[0]!['Properties'] as Json;
+    const refusals = filters.filter((f) => JSON.stringify(f).includes('KEY_OWNERSHIP_MISMATCH'));
+    expect(refusals).toHaveLength(1);
+    const p = refusals[0]!['Properties'] as Json;
     expect(p['FilterPattern']).toBe('"KEY_OWNERSHIP_MISMATCH"');
     expect(JSON.stringify(p['LogGroupName'])).toContain('TenantKeysLifecycleLogs');
     expect(p['MetricTransformations']).toEqual([
       { MetricName: 'KeyDeletionRefused', MetricNamespace: 'Bulwark/prod-eu/TenantKeys', MetricValue: '1' },
     ]);
+  });
+
+  it("counts the keys still behind the current key policy from the provisioner's refresh log, and alarms after three hours", () => {
+    const filters = (Object.values(t.findResources('AWS::Logs::MetricFilter')) as Json[])
+      .map((f) => f['Properties'] as Json)
+      .filter((p) => String(p['FilterPattern']).includes('key policy refresh'));
+    expect(filters.map((p) => p['MetricTransformations'])).toEqual([
+      [
+        {
+          MetricName: 'ManagedKeysBehindPolicy',
+          MetricNamespace: 'Bulwark/prod-eu/TenantKeys',
+          MetricValue: '$.behindManaged',
+        },
+      ],
+      [
+        {
+          MetricName: 'ByokKeysBehindPolicy',
+          MetricNamespace: 'Bulwark/prod-eu/TenantKeys',
+          MetricValue: '$.behindByok',
+        },
+      ],
+    ]);
+    for (const p of filters) expect(JSON.stringify(p['LogGroupName'])).toContain('TenantKeysProvisionerLogs');
+    const alarm = (Object.values(t.findResources('AWS::CloudWatch::Alarm')) as Json[])
+      .map((a) => a['Properties'] as Json)
+      .find((a) => a['MetricName'] === 'ManagedKeysBehindPolicy');
+    expect(alarm).toMatchObject({ Statistic: 'Minimum', Period: 3600, EvaluationPeriods: 3, Threshold: 1 });
   });
 });
 

@@ -27,6 +27,10 @@ const viaS3 = (org: string, objectOf = org) => ({
 });
 const assumeA = { 'aws:RequestTag/org_id': '${org:A}', 'aws:TagKeys': ['org_id'] };
 
+/** The export reader (docs/tenant-files.md, "Export"), assumed by the lifecycle function (the export worker). */
+const EXPORT_READER = 'TenantKeys/TenantKeys/FilesExportReader';
+const LIFECYCLE = 'TenantKeys/TenantKeys/Lifecycle/Role';
+
 export const FILES_MUST_ALLOW: readonly AccessRow[] = [
   {
     id: 'files-session-uploads-own-org',
@@ -83,6 +87,208 @@ export const FILES_MUST_ALLOW: readonly AccessRow[] = [
     resource: `\${${FILES_ROLE}}`,
     context: assumeA,
     why: 'the org_id session tag is the whole scope of the files session',
+  },
+];
+
+/** The export worker reads the exported organisation's released files, and nothing else. */
+export const FILES_EXPORT_MUST_ALLOW: readonly AccessRow[] = [
+  {
+    id: 'lifecycle-assumes-export-reader',
+    who: { role: LIFECYCLE },
+    action: 'sts:AssumeRole',
+    resource: `\${${EXPORT_READER}}`,
+    context: assumeA,
+    why: 'the export worker reads files with a session scoped to the organisation it exports',
+  },
+  {
+    id: 'lifecycle-tags-export-reader-session',
+    who: { role: LIFECYCLE },
+    action: 'sts:TagSession',
+    resource: `\${${EXPORT_READER}}`,
+    context: assumeA,
+    why: 'the org_id session tag is the whole scope of the export reader session',
+  },
+  {
+    id: 'export-reader-reads-released-own-org',
+    who: { role: EXPORT_READER },
+    action: 's3:GetObject',
+    resource: object('A'),
+    context: { ...session('A'), ...released },
+    why: "an export of organisation A carries A's released files",
+  },
+  {
+    id: 'export-reader-decrypts-own',
+    who: { role: EXPORT_READER },
+    action: 'kms:Decrypt',
+    resource: '${tenant-key:A}',
+    context: { ...session('A'), ...viaS3('A') },
+    why: "S3 decrypts A's file for the export under A's key and context",
+  },
+];
+
+/** The key policy refresh (docs/tenant-keys.md): the provisioner reads and re-puts tenant key policies only. */
+const PROVISIONER = 'TenantKeys/TenantKeys/Provisioner/Role';
+export const KEY_POLICY_REFRESH_MUST_ALLOW: readonly AccessRow[] = [
+  {
+    id: 'provisioner-reads-tenant-key-policy',
+    who: { role: PROVISIONER },
+    action: 'kms:GetKeyPolicy',
+    resource: '${tenant-key:A}',
+    why: "the refresh compares a tenant key's policy with the current rendering (and checks a bring-your-own key's)",
+  },
+];
+
+export const KEY_POLICY_REFRESH_MUST_DENY: readonly AccessRow[] = [
+  {
+    id: 'provisioner-reads-platform-key-policy',
+    who: { role: PROVISIONER },
+    action: 'kms:GetKeyPolicy',
+    resource: '${Data/DataKey}',
+    why: "GetKeyPolicy and PutKeyPolicy reach only keys tagged as this deployment's tenant keys",
+  },
+  {
+    id: 'provisioner-rewrites-export-key-policy',
+    who: { role: PROVISIONER },
+    action: 'kms:PutKeyPolicy',
+    resource: '${TenantKeys/TenantKeys/ExportKey}',
+    why: "the refresh writes tenant key policies only, never a platform key's",
+  },
+  {
+    id: 'lifecycle-rewrites-tenant-key-policy',
+    who: { role: LIFECYCLE },
+    action: 'kms:PutKeyPolicy',
+    resource: '${tenant-key:A}',
+    why: 'only the provisioner writes tenant key policies',
+  },
+  {
+    id: 'tenant-api-rewrites-tenant-key-policy',
+    who: { role: 'Edge/TenantGuard/Api/Role' },
+    action: 'kms:PutKeyPolicy',
+    resource: '${tenant-key:A}',
+    why: 'a compromised API function cannot widen a tenant key policy',
+  },
+  {
+    id: 'export-reader-rewrites-tenant-key-policy',
+    who: { role: EXPORT_READER },
+    action: 'kms:PutKeyPolicy',
+    resource: '${tenant-key:A}',
+    context: session('A'),
+    why: "an export reader session cannot widen its own organisation's key policy",
+  },
+];
+
+export const FILES_EXPORT_MUST_DENY: readonly AccessRow[] = [
+  {
+    id: 'export-reader-reads-other-org',
+    who: { role: EXPORT_READER },
+    action: 's3:GetObject',
+    resource: object('B'),
+    context: { ...session('A'), ...released },
+    why: "a session exporting A cannot read B's files, whatever key a row names",
+  },
+  {
+    id: 'export-reader-uses-other-org-key',
+    who: { role: EXPORT_READER },
+    action: 'kms:Decrypt',
+    resource: '${tenant-key:B}',
+    context: { ...session('A'), ...viaS3('B') },
+    why: "a session exporting A cannot use B's key, even with B's own context",
+  },
+  {
+    id: 'export-reader-other-org-context-on-own-key',
+    who: { role: EXPORT_READER },
+    action: 'kms:Decrypt',
+    resource: '${tenant-key:A}',
+    context: { ...session('A'), ...viaS3('B', 'A') },
+    why: "A's key never decrypts under another organisation's context",
+  },
+  {
+    id: 'export-reader-reads-quarantined-own',
+    who: { role: EXPORT_READER },
+    action: 's3:GetObject',
+    resource: object('A'),
+    context: session('A'),
+    why: 'a quarantined or rejected upload is listed in the export, never read into it',
+  },
+  {
+    id: 'export-reader-opens-sealed-secrets',
+    who: { role: EXPORT_READER },
+    action: 'kms:Decrypt',
+    resource: '${tenant-key:A}',
+    context: {
+      ...session('A'),
+      'kms:EncryptionContext:org_id': '${org:A}',
+      'kms:EncryptionContext:purpose': 'webhook-secret',
+      'kms:EncryptionContextKeys': ['org_id', 'purpose'],
+    },
+    why: "the export reader uses the tenant key through S3 only, never to open the organisation's sealed secrets",
+  },
+  {
+    id: 'export-reader-writes-files',
+    who: { role: EXPORT_READER },
+    action: 's3:PutObject',
+    resource: object('A'),
+    context: { ...session('A'), ...upload('A') },
+    why: 'the export reader is read-only',
+  },
+  {
+    id: 'export-reader-deletes-files',
+    who: { role: EXPORT_READER },
+    action: 's3:DeleteObject',
+    resource: object('A'),
+    context: session('A'),
+    why: 'the export reader is read-only',
+  },
+  {
+    id: 'lifecycle-reads-files-itself',
+    who: { role: LIFECYCLE },
+    action: 's3:GetObject',
+    resource: object('A'),
+    context: released,
+    why: "the export worker's own role reads no file: only a session tagged with one organisation does",
+  },
+  {
+    id: 'lifecycle-assumes-export-reader-untagged',
+    who: { role: LIFECYCLE },
+    action: 'sts:AssumeRole',
+    resource: `\${${EXPORT_READER}}`,
+    why: 'an export reader session without an org_id tag would be scoped to nothing defined',
+  },
+  {
+    id: 'lifecycle-tags-export-reader-with-more',
+    who: { role: LIFECYCLE },
+    action: 'sts:TagSession',
+    resource: `\${${EXPORT_READER}}`,
+    context: {
+      'aws:RequestTag/org_id': '${org:A}',
+      'aws:RequestTag/bulwark:tenant-key-user': 'x',
+      'aws:TagKeys': ['org_id', 'bulwark:tenant-key-user'],
+    },
+    why: 'no session tag but org_id: the role tag the key policies read cannot be overridden',
+  },
+  {
+    id: 'lifecycle-tags-export-reader-with-wildcard',
+    who: { role: LIFECYCLE },
+    action: 'sts:TagSession',
+    resource: `\${${EXPORT_READER}}`,
+    context: { 'aws:RequestTag/org_id': '*', 'aws:TagKeys': ['org_id'] },
+    why: 'an org_id that is not a UUID could widen the prefix the policy variable builds',
+  },
+  {
+    id: 'authorizer-assumes-export-reader',
+    who: { role: AUTHORIZER },
+    action: 'sts:AssumeRole',
+    resource: `\${${EXPORT_READER}}`,
+    context: assumeA,
+    why: 'only the export worker may mint export reader sessions',
+  },
+  {
+    id: 'administrator-assumes-export-reader',
+    who: { administrator: true },
+    action: 'sts:AssumeRole',
+    resource: `\${${EXPORT_READER}}`,
+    context: assumeA,
+    why: "the trust policy names the lifecycle function's role alone",
   },
 ];
 

@@ -3,7 +3,7 @@
  * to Allow against the synthesized policies of every shipped deployment (`npm test`, docs/access-proof.md).
  */
 import { TRAIL_ALARM_IDS } from '../../lib/audit/trail-alarms';
-import { FILES_MUST_ALLOW } from './files-rows';
+import { FILES_EXPORT_MUST_ALLOW, KEY_POLICY_REFRESH_MUST_ALLOW, FILES_MUST_ALLOW } from './files-rows';
 import type { AccessRow } from './rows';
 
 const sourceAccount = { 'aws:SourceAccount': '${account}' };
@@ -812,4 +812,6 @@ export const MUST_ALLOW: readonly AccessRow[] = [
   },
   // Tenant files (docs/tenant-files.md).
   ...FILES_MUST_ALLOW,
+  ...FILES_EXPORT_MUST_ALLOW,
+  ...KEY_POLICY_REFRESH_MUST_ALLOW,
 ];

@@ -3,7 +3,7 @@
  * policies of every shipped deployment (`npm test`, docs/access-proof.md).
  */
 import { COPY_DRILL_INSTANCE } from './must-allow';
-import { FILES_MUST_DENY } from './files-rows';
+import { FILES_EXPORT_MUST_DENY, KEY_POLICY_REFRESH_MUST_DENY, FILES_MUST_DENY } from './files-rows';
 import type { AccessRow } from './rows';
 
 const BACKUP_REGION = '${BackupVault/Key|region}';
@@ -660,6 +660,8 @@ export const MUST_DENY: readonly AccessRow[] = [
   },
   // Tenant files (docs/tenant-files.md).
   ...FILES_MUST_DENY,
+  ...FILES_EXPORT_MUST_DENY,
+  ...KEY_POLICY_REFRESH_MUST_DENY,
 ];
 
 /** Service roles holding AWS managed policies the harness has no document for. */

@@ -638,6 +638,81 @@ export const CONTROLS: readonly Control[] = [
     guardedBy: ['Bulwark-TenantKeyEncryptionContext', 'AwsSolutions-S10'],
   },
   {
+    id: 'tenant-files-export',
+    promise:
+      'A tenant export carries the organisation’s released files (bytes checked against each row’s SHA-256; quarantined and rejected files listed, never included), read by the export worker only through a read-only session tagged with the exported organisation (`org_id`): that session reads A’s released files under A’s key and context and nothing of B’s, and the worker’s own role reads no file. The export streams to S3, SSE-KMS under the export key, one part in memory at a time.',
+    implementedBy: [
+      'lambda/tenant-keys/export.ts',
+      'lambda/tenant-keys/export-files.ts',
+      'lambda/tenant-keys/s3-upload.ts',
+      'lambda/tenant-keys/lifecycle-handler.ts',
+      'lib/tenant-keys/tenant-keys.ts',
+      'tools/access-proof/files-rows.ts',
+    ],
+    provenBy: [
+      t('test/access/proof.test.ts', '%s is %s in every deployment'),
+      t(
+        'test/tenant-keys/export-files.test.ts',
+        "carries the organisation's released files, read under an org_id-tagged session, checksums matching the rows",
+      ),
+      t('test/tenant-keys/export-files.test.ts', 'lists quarantined and rejected files without reading them'),
+      t(
+        'test/tenant-keys/export-files.test.ts',
+        'fails the export when bytes do not match the row (size or SHA-256), and writes no export',
+      ),
+      t(
+        'test/tenant-keys/export-files.test.ts',
+        'streams a 25 MiB file as a multipart upload, holding about one part ahead of what was uploaded',
+      ),
+      t(
+        'test/tenant-keys/lifecycle-export.pg.test.ts',
+        'carries the bytes of the organisation’s released files, checksums matching the rows; never another’s',
+      ),
+    ],
+    guardedBy: ['Bulwark-TenantKeyEncryptionContext'],
+  },
+  {
+    id: 'tenant-key-policy-refresh',
+    promise:
+      'Every managed tenant key is brought up to the current key policy once per policy version (the policy rendered for its own organisation, after its tags are checked, without bypassing the KMS lock-out check); bring-your-own keys are only checked, never written, and serve tenant files only once their policy allows it. Only the provisioner may read or write tenant key policies, and only on keys tagged as this deployment’s tenant keys; keys still behind are a metric and an alarm.',
+    implementedBy: [
+      'lambda/tenant-keys/policy-refresh.ts',
+      'lambda/tenant-keys/key-policy.ts',
+      'lambda/tenant-keys/provisioner-handler.ts',
+      'migrations/0414_key_policy_versions.sql',
+      'lib/tenant-keys/tenant-keys.ts',
+      'lambda/tenant-guard/routes/files.ts',
+    ],
+    provenBy: [
+      t('test/access/proof.test.ts', '%s is %s in every deployment'),
+      t(
+        'test/tenant-keys/policy-refresh.test.ts',
+        're-puts an older managed key with the current policy rendered for its organisation, then records it',
+      ),
+      t(
+        'test/tenant-keys/policy-refresh.test.ts',
+        'never writes a key whose tags name another organisation, or whose policy it does not recognise',
+      ),
+      t(
+        'test/tenant-keys/policy-refresh.test.ts',
+        'only checks a bring-your-own key: recorded once its policy allows files, never written',
+      ),
+      t(
+        'test/tenant-keys/policy-refresh.test.ts',
+        'is bounded by the invocation time and resumes where the recorded versions say',
+      ),
+      t(
+        'test/tenant-keys/policy-refresh.pg.test.ts',
+        'a refresh run re-puts the managed key once, checks the bring-your-own key, and resumes from the database',
+      ),
+      t(
+        'test/tenant-files/routes.test.ts',
+        'are refused until the provisioner records their policy at the files version, then served',
+      ),
+    ],
+    guardedBy: [],
+  },
+  {
     id: 'deletion-after-grace',
     promise:
       'A cancelled tenant keeps access to the end of its billing period, then 30 days of restorable grace; after that its rows and objects are deleted and its key scheduled for deletion, so backups sealed under it become unreadable. Every step is audited.',

@@ -12,6 +12,7 @@ import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sd
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import * as z from 'zod/mini';
 import { UUID } from '../../../contracts/ids';
+import { FILES_KEY_POLICY_VERSION } from '../../../contracts/tenant-keys';
 import {
   FILE_CONTENT_TYPES,
   FILES_MODULE,
@@ -93,10 +94,15 @@ export const FILE_ROUTES: readonly Route[] = [
     need(ctx, FILES_MODULE, 'create');
     const body = parseInput(Upload, ctx.req.body, 'body');
     const { files, creds, ttl } = filesAccess(ctx);
-    // The tenant's own key, read under the (writable) context: the upload is encrypted under it.
-    const key = (await ctx.tx.query('SELECT key_arn, key_source FROM app.context_tenant_key()')).rows[0];
+    // The tenant's own key, read under the (writable) context: the upload is encrypted under it. A
+    // bring-your-own key serves files once the provisioner has found the files statement in its
+    // policy (recorded at FILES_KEY_POLICY_VERSION, migrations/0414); KMS checks the policy anyway.
+    const key = (await ctx.tx.query('SELECT key_arn, key_source, policy_version FROM app.context_tenant_files_key()'))
+      .rows[0];
     if (!key || key['key_arn'] === null) throw new GuardError('TENANT_KEY_MISSING');
-    if (key['key_source'] !== 'managed') throw new GuardError('FILES_KEY_UNSUPPORTED');
+    if (key['key_source'] !== 'managed' && Number(key['policy_version'] ?? 0) < FILES_KEY_POLICY_VERSION) {
+      throw new GuardError('FILES_KEY_UNSUPPORTED');
+    }
     let row: Record<string, unknown>;
     try {
       const r = await ctx.tx.query(
