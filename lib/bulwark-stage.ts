@@ -137,6 +137,10 @@ export class BulwarkStage extends Stage {
       responseHeaders: this.edge.api.responseHeaders,
       database: this.data.databaseAccess(DATABASE_ROLES.app),
       gateKey: this.data.schema.gateKey,
+      budget: {
+        requestsPerMinute: deployment.edge.tenantBudget.requestsPerMinute,
+        endpointUrl: this.data.dynamoDbEndpointUrl,
+      },
     });
 
     this.tenantKeys = new TenantKeysStack(this, 'TenantKeys', {
