@@ -228,7 +228,9 @@ export const deploymentSchema = z.strictObject({
         requestsPerMinute: z
           .int('must be a whole number of requests')
           .min(60, 'at least 60 requests per minute (one per second)')
-          .max(10_000_000)
+          // Every request of an organisation writes its one counter item; DynamoDB takes at most
+          // 1,000 writes per second on one partition, beyond which the budget throttles and fails open.
+          .max(60_000, 'at most 60,000 per minute: one counter item takes at most 1,000 writes per second')
           .default(3_000),
       })
       .default({ requestsPerMinute: 3_000 }),

@@ -3,6 +3,7 @@
  * to Allow against the synthesized policies of every shipped deployment (`npm test`, docs/access-proof.md).
  */
 import { TRAIL_ALARM_IDS } from '../../lib/audit/trail-alarms';
+import { BUDGET_MUST_ALLOW } from './budget-rows';
 import { FILES_MUST_ALLOW } from './files-rows';
 import type { AccessRow } from './rows';
 
@@ -812,4 +813,6 @@ export const MUST_ALLOW: readonly AccessRow[] = [
   },
   // Tenant files (docs/tenant-files.md).
   ...FILES_MUST_ALLOW,
+  // Per-tenant budget (docs/rate-limits.md "Per tenant").
+  ...BUDGET_MUST_ALLOW,
 ];
