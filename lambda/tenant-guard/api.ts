@@ -22,7 +22,7 @@ import type { FilesApiDeps, RouteContext, RouteRequest, RouteResult, RouteServic
 import { createRouter, type Match } from './router';
 import { ROUTES } from './routes';
 import { exportUrlTtl } from './routes/tenant-exports';
-import type { TenantBudget } from './tenant-budget';
+import { ProvenKeyOrganisations, type TenantBudget } from './tenant-budget';
 
 export type { ApiLogger } from './logger';
 export type { FilesApiDeps, TenantKeysApiDeps } from './route';
@@ -178,6 +178,8 @@ export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promi
     now,
   };
   const match = createRouter(ROUTES);
+  // API keys whose organisation the database proved: their later requests pay before a connection.
+  const keyOrgs = new ProvenKeyOrganisations();
   /** The refusal when `org` has spent its budget, else null. */
   const spend = async (org: string): Promise<GuardError | null> => {
     if (!deps.budget) return null;
@@ -230,8 +232,12 @@ export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promi
     // Gateway, not the client, set the verdict): spend that organisation's budget before a
     // connection is taken, so a tenant over its budget holds no database connection. Never the
     // organisation X-Bulwark-Org names: the client chooses that header.
-    if (proven.credential.kind === 'identity') {
-      const spent = await spend(proven.credential.identity.orgId);
+    // An API key the database proved earlier (in this instance, within minutes) pays here too: only
+    // a request carrying the whole key finds its organisation.
+    const knownKeyOrg = proven.credential.kind === 'api_key' && deps.budget ? keyOrgs.get(proven.proof) : undefined;
+    const payer = proven.credential.kind === 'identity' ? proven.credential.identity.orgId : knownKeyOrg;
+    if (payer) {
+      const spent = await spend(payer);
       if (spent) return refusal(spent);
     }
 
@@ -272,7 +278,8 @@ export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promi
       // An API key's organisation is proven only now, by the database (its hash, expiry, revocation
       // and the minter's membership): spend the key's organisation's budget here, before the route
       // runs. Someone who knows only a key's id cannot spend it: the id alone proves nothing.
-      if (proven.credential.kind === 'api_key') {
+      if (proven.credential.kind === 'api_key' && !knownKeyOrg) {
+        if (deps.budget) keyOrgs.remember(proven.proof, who.orgId);
         const spent = await spend(who.orgId);
         if (spent) throw spent;
       }

@@ -12,6 +12,7 @@
  * slower than `timeoutMillis` lets the request through uncounted, logged with the code
  * TENANT_BUDGET_UNAVAILABLE and counted in a metric. Pure over the injected client, clock and timer.
  */
+import { createHash } from 'node:crypto';
 import { UpdateItemCommand, type UpdateItemCommandInput } from '@aws-sdk/client-dynamodb';
 import { UUID } from '../../contracts/ids';
 import { TENANT_BUDGET_ITEM, TENANT_BUDGET_METRICS, TENANT_BUDGET_WINDOW_SECONDS } from '../../contracts/rate-limits';
@@ -142,4 +143,52 @@ export function createTenantBudget(o: TenantBudgetOptions): TenantBudget {
     }
     return failOpen(org, errorName(outcome) ?? 'unknown');
   };
+}
+
+/**
+ * The organisations the database proved for API keys, by the SHA-256 of the whole key (never the
+ * key itself): a key's later requests are counted before a connection is taken. Only a request that
+ * carries the whole key finds its entry, so nobody can make a key's organisation pay without the
+ * key's secret; a key id alone finds nothing. Bounded (oldest entries go first) and short-lived.
+ */
+export class ProvenKeyOrganisations {
+  private readonly entries = new Map<string, { readonly orgId: string; readonly until: number }>();
+
+  constructor(
+    private readonly max = 10_000,
+    private readonly ttlMillis = 5 * 60_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  private static digest(key: string): string {
+    return createHash('sha256').update(key, 'utf8').digest('base64url');
+  }
+
+  /** The organisation the database proved for `key`, while remembered. */
+  get(key: string): string | undefined {
+    const d = ProvenKeyOrganisations.digest(key);
+    const e = this.entries.get(d);
+    if (!e) return undefined;
+    if (e.until <= this.now()) {
+      this.entries.delete(d);
+      return undefined;
+    }
+    return e.orgId;
+  }
+
+  /** Remembers what the database proved: `key` belongs to `orgId`. */
+  remember(key: string, orgId: string): void {
+    const d = ProvenKeyOrganisations.digest(key);
+    this.entries.delete(d);
+    this.entries.set(d, { orgId, until: this.now() + this.ttlMillis });
+    while (this.entries.size > this.max) {
+      const oldest = this.entries.keys().next().value;
+      if (oldest === undefined) break;
+      this.entries.delete(oldest);
+    }
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
 }

@@ -150,8 +150,11 @@ describe('per-tenant budget through the tenant API', () => {
     // The key spends its organisation's budget, which the organisation's people share.
     for (let i = 0; i < BUDGET; i++) expect((await call('GET', '/leads', { Authorization: apiKeyA })).status).toBe(200);
     expect(count(w.storeA)).toBe(String(BUDGET));
+    // Once the database has proven the key, its later requests pay before a connection is taken.
+    const before = connections;
     const refused = await call('GET', '/leads', { Authorization: apiKeyA });
     expect(refused).toMatchObject({ status: 429, body: { error: 'TENANT_RATE_LIMITED' } });
+    expect(connections).toBe(before);
     expect(refused.headers['retry-after']).toBe('60');
     expect((await call('GET', '/leads', await bearer(w.ownerA, w.storeA))).status).toBe(429);
     expect((await call('GET', '/leads', await bearer(w.ownerB, w.storeB))).status).toBe(200);

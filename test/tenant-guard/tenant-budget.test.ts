@@ -13,6 +13,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { TENANT_BUDGET_METRICS, TENANT_BUDGET_WINDOW_SECONDS } from '../../contracts/rate-limits';
 import {
   createTenantBudget,
+  ProvenKeyOrganisations,
   type BudgetTimer,
   type TenantBudgetOptions,
 } from '../../lambda/tenant-guard/tenant-budget';
@@ -256,5 +257,26 @@ describe('tenant budget call shape (aws-sdk-client-mock)', () => {
       log: new RecordingLog(),
     });
     expect(await budget(ORG_B)).toEqual({ allowed: false, retryAfterSeconds: 50 });
+  });
+});
+
+describe('API keys the database proved (ProvenKeyOrganisations)', () => {
+  const KEY = `bwk_${'a'.repeat(32)}_${'b'.repeat(43)}`;
+
+  it('finds an organisation only by the whole key, for a limited time, and keeps a bounded number', () => {
+    let now = 0;
+    const orgs = new ProvenKeyOrganisations(2, 1000, () => now);
+    orgs.remember(KEY, ORG_A);
+    expect(orgs.get(KEY)).toBe(ORG_A);
+    // The key id with another secret is another key: nothing.
+    expect(orgs.get(`bwk_${'a'.repeat(32)}_${'c'.repeat(43)}`)).toBeUndefined();
+    now = 1000;
+    expect(orgs.get(KEY)).toBeUndefined();
+    orgs.remember('k1', ORG_A);
+    orgs.remember('k2', ORG_B);
+    orgs.remember('k3', ORG_B);
+    expect(orgs.size).toBe(2);
+    expect(orgs.get('k1')).toBeUndefined();
+    expect(orgs.get('k3')).toBe(ORG_B);
   });
 });
