@@ -301,7 +301,7 @@ export const CONTROLS: readonly Control[] = [
   {
     id: 'tenant-budget',
     promise:
-      'Each organisation has one aggregate request budget per minute, shared by all its people and API keys, counted against the organisation a verified credential proves (never one the client names) before the tenant API takes a database connection (an API key's first request in an instance: right after the database proves it); a spent budget is 429 {"error":"TENANT_RATE_LIMITED"} with Retry-After, logged and counted; DynamoDB failures fail open, logged and counted; the API role can only update counter items.',
+      'Each organisation has one aggregate request budget per minute, shared by all its people and API keys, counted against the organisation a verified credential proves (never one the client names) before the tenant API takes a database connection (the first request of an API key in an instance: right after the database proves it); a spent budget is 429 {"error":"TENANT_RATE_LIMITED"} with Retry-After, logged and counted; DynamoDB failures fail open, logged and counted; the API role can only update counter items.',
     implementedBy: [
       'lambda/tenant-guard/tenant-budget.ts',
       'lambda/tenant-guard/api.ts',
