@@ -280,3 +280,27 @@ describe('API keys the database proved (ProvenKeyOrganisations)', () => {
     expect(orgs.get('k3')).toBe(ORG_B);
   });
 });
+
+describe('tenant API environment for the budget', () => {
+  // Imported here only: the handler module builds its logger and tracer at load.
+  const load = async () => (await import('../../lambda/tenant-guard/handler')).Env;
+
+  it('takes the table and the budget together, as numbers, and refuses one without the other', async () => {
+    const Env = await load();
+    expect(
+      Env.parse({
+        TENANT_BUDGET_TABLE: 'bulwark-budget',
+        TENANT_BUDGET_PER_MINUTE: '3000',
+        TENANT_BUDGET_TIMEOUT_MS: '80',
+      }),
+    ).toMatchObject({
+      TENANT_BUDGET_TABLE: 'bulwark-budget',
+      TENANT_BUDGET_PER_MINUTE: 3000,
+      TENANT_BUDGET_TIMEOUT_MS: 80,
+    });
+    const alone = Env.safeParse({ TENANT_BUDGET_TABLE: 'bulwark-budget' });
+    expect(alone.success).toBe(false);
+    expect(alone.error?.issues.map((i) => i.path.join('.'))).toEqual(['TENANT_BUDGET_TABLE']);
+    expect(Env.safeParse({ TENANT_BUDGET_TABLE: 'bulwark-budget', TENANT_BUDGET_PER_MINUTE: '0' }).success).toBe(false);
+  });
+});
