@@ -23,6 +23,7 @@ export const TENANT_BUDGET_ITEM = { partitionKey: 'pk', count: 'n', expiresAt: '
 
 /** The metrics the tenant API emits for the budget (namespace Bulwark, no dimensions). */
 export const TENANT_BUDGET_METRICS = {
+  namespace: 'Bulwark',
   /** A request refused because its organisation's budget for the window was spent. */
   refused: 'TenantBudgetRefused',
   /** DynamoDB failed, throttled or timed out: the request went on uncounted (fails open). */

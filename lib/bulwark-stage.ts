@@ -140,6 +140,7 @@ export class BulwarkStage extends Stage {
       budget: {
         requestsPerMinute: deployment.edge.tenantBudget.requestsPerMinute,
         endpointUrl: this.data.dynamoDbEndpointUrl,
+        alarmTopic: this.operations.alarmTopic,
       },
     });
 

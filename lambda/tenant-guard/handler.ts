@@ -24,6 +24,7 @@ import type { SecretCipher } from '../shared/secret-cipher';
 import { DataKeyCache } from '../tenant-keys/data-key-cache';
 import { EnvelopeCipher } from '../tenant-keys/envelope-cipher';
 import { contextTenantKeyResolver } from '../tenant-keys/pg-stores';
+import { TENANT_BUDGET_METRICS } from '../../contracts/rate-limits';
 import { createApi } from './api';
 import { RefusalLogSink } from './refusal-log-sink';
 import { createTenantBudget, type TenantBudget } from './tenant-budget';
@@ -97,7 +98,7 @@ export function buildHandler(
   });
 }
 
-const { logger, metrics } = createObservability({ service: 'tenant-api' });
+const { logger, metrics } = createObservability({ service: 'tenant-api', namespace: TENANT_BUDGET_METRICS.namespace });
 const tracer = createTracer('tenant-api');
 let ready: ReturnType<typeof buildHandler> | undefined;
 

@@ -1,9 +1,12 @@
-import { RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { TENANT_BUDGET_ITEM } from '../../contracts/rate-limits';
+import { TENANT_BUDGET_ITEM, TENANT_BUDGET_METRICS } from '../../contracts/rate-limits';
 import { acknowledge } from '../compliance/acknowledge';
 import { customerKey } from '../observability/keys';
 
@@ -16,6 +19,11 @@ export const BUDGET_KEY_PATTERN = '????????-????-????-????-????????????#*';
 export interface TenantBudgetTableProps {
   /** The role that spends budgets (the tenant API's): UpdateItem on counter items, nothing else. */
   readonly spender: iam.IRole;
+  /**
+   * Where the alarm goes when requests pass uncounted (DynamoDB failing, throttling or slow: the
+   * budget fails open). @default - no alarm
+   */
+  readonly alarmTopic?: sns.ITopic;
 }
 
 const COUNTERS_ONLY =
@@ -37,6 +45,8 @@ export class TenantBudgetTable extends Construct {
    * Functions that spend should depend on it.
    */
   public readonly spendPolicy: iam.ManagedPolicy;
+  /** Requests passed uncounted (TenantBudgetUnavailable), when `alarmTopic` is set. */
+  public readonly unavailableAlarm?: cloudwatch.Alarm;
 
   constructor(scope: Construct, id: string, props: TenantBudgetTableProps) {
     super(scope, id);
@@ -81,6 +91,27 @@ export class TenantBudgetTable extends Construct {
         }),
       ],
     });
+    if (props.alarmTopic) {
+      const alarm = new cloudwatch.Alarm(this, 'UnavailableAlarm', {
+        alarmDescription:
+          'Tenant API requests passed without counting against their organisation budget (TENANT_BUDGET_UNAVAILABLE): ' +
+          'DynamoDB failing, throttling or slower than the timeout; tenants are bounded only by the per-credential, ' +
+          'per-IP and stage limits until it recovers (docs/rate-limits.md).',
+        metric: new cloudwatch.Metric({
+          namespace: TENANT_BUDGET_METRICS.namespace,
+          metricName: TENANT_BUDGET_METRICS.unavailable,
+          statistic: cloudwatch.Stats.SUM,
+          period: Duration.minutes(5),
+        }),
+        threshold: 10,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+      alarm.addAlarmAction(new cloudwatchActions.SnsAction(props.alarmTopic));
+      this.unavailableAlarm = alarm;
+    }
+
     // DynamoDB uses the table key on the caller's behalf: admitted in the key policy, for the spender,
     // through DynamoDB in this region only.
     this.key.addToResourcePolicy(

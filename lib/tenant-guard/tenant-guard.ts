@@ -6,6 +6,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { securityHeaders } from '../../contracts/security-headers';
 import { TENANT_ROUTE_PREFIXES } from '../../contracts/tenant-api';
@@ -29,6 +30,8 @@ export interface TenantGuardBudget {
   readonly endpointUrl?: string;
   /** How long a request waits for DynamoDB before it goes on uncounted. @default 100 */
   readonly timeoutMillis?: number;
+  /** Where the alarm on requests passed uncounted goes. @default - no alarm */
+  readonly alarmTopic?: sns.ITopic;
 }
 
 export interface TenantGuardProps {
@@ -191,7 +194,10 @@ export class TenantGuard extends Construct {
           `${this.node.path}: budget.requestsPerMinute must be a positive integer, got ${requestsPerMinute}`,
         );
       }
-      const budget = new TenantBudgetTable(this, 'Budget', { spender: api.role });
+      const budget = new TenantBudgetTable(this, 'Budget', {
+        spender: api.role,
+        ...(props.budget.alarmTopic ? { alarmTopic: props.budget.alarmTopic } : {}),
+      });
       // Not invoked before it may spend (a refused UpdateItem would only fail open, but silently).
       api.function.node.addDependency(budget.spendPolicy);
       api.addEnvironment('TENANT_BUDGET_TABLE', budget.table.tableName);

@@ -8,6 +8,7 @@ import { Stack, Stage } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as sns from 'aws-cdk-lib/aws-sns';
 import { DATABASE_ROLES } from '../../contracts/database';
 import { applyComplianceGate } from '../../lib/compliance';
 import { TenantGuard } from '../../lib/tenant-guard';
@@ -16,7 +17,9 @@ import { BUDGET_KEY_PATTERN } from '../../lib/tenant-guard/tenant-budget';
 import { testApp } from '../support/cdk';
 import { importedDatabaseAccess } from '../support/database-access';
 
-function build(budget?: ConstructorParameters<typeof TenantGuard>[2]['budget']) {
+const ALARMS = 'arn:aws:sns:eu-west-1:111111111111:alarms';
+
+function build(budget?: ConstructorParameters<typeof TenantGuard>[2]['budget'], withAlarm = false) {
   const app = testApp();
   const stage = new Stage(app, 'BudgetTest', { env: { account: '111111111111', region: 'eu-west-1' } });
   const stack = new Stack(stage, 'Guard');
@@ -38,17 +41,19 @@ function build(budget?: ConstructorParameters<typeof TenantGuard>[2]['budget']) 
       securityGroup: sg,
     }),
     gateKey: new GateKey(stack, 'GateKey'),
-    ...(budget ? { budget } : {}),
+    ...(budget
+      ? { budget: { ...budget, ...(withAlarm ? { alarmTopic: sns.Topic.fromTopicArn(stack, 'Alarms', ALARMS) } : {}) } }
+      : {}),
   });
   applyComplianceGate(stage);
   return { stack, guard };
 }
 
 describe('per-tenant budget table', () => {
-  const built = build({
-    requestsPerMinute: 3000,
-    endpointUrl: 'https://vpce-0abc.dynamodb.eu-west-1.vpce.amazonaws.com',
-  });
+  const built = build(
+    { requestsPerMinute: 3000, endpointUrl: 'https://vpce-0abc.dynamodb.eu-west-1.vpce.amazonaws.com' },
+    true,
+  );
   const t = Template.fromStack(built.stack);
 
   it('is on demand, encrypted with its own customer-managed key, keyed on pk with TTL on expiresAt, retained and protected', () => {
@@ -110,6 +115,19 @@ describe('per-tenant budget table', () => {
       }),
     )[0];
     expect(Object.values(fns)[0]?.DependsOn).toEqual(expect.arrayContaining([policyId]));
+  });
+
+  it('alarms the alarm topic when requests pass uncounted (the budget failing open)', () => {
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'Bulwark',
+      MetricName: 'TenantBudgetUnavailable',
+      Statistic: 'Sum',
+      Period: 300,
+      Threshold: 10,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+      AlarmActions: [ALARMS],
+    });
   });
 
   it('passes the compliance gate: the PITR and backup-plan findings are acknowledged with the reason, nothing else', () => {
