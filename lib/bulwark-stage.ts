@@ -137,6 +137,11 @@ export class BulwarkStage extends Stage {
       responseHeaders: this.edge.api.responseHeaders,
       database: this.data.databaseAccess(DATABASE_ROLES.app),
       gateKey: this.data.schema.gateKey,
+      budget: {
+        requestsPerMinute: deployment.edge.tenantBudget.requestsPerMinute,
+        endpointUrl: this.data.dynamoDbEndpointUrl,
+        alarmTopic: this.operations.alarmTopic,
+      },
     });
 
     this.tenantKeys = new TenantKeysStack(this, 'TenantKeys', {

@@ -22,6 +22,7 @@ import type { FilesApiDeps, RouteContext, RouteRequest, RouteResult, RouteServic
 import { createRouter, type Match } from './router';
 import { ROUTES } from './routes';
 import { exportUrlTtl } from './routes/tenant-exports';
+import { ProvenKeyOrganisations, type TenantBudget } from './tenant-budget';
 
 export type { ApiLogger } from './logger';
 export type { FilesApiDeps, TenantKeysApiDeps } from './route';
@@ -63,6 +64,14 @@ export interface ApiDeps {
    * @default - the file routes answer 503 FILES_UNAVAILABLE
    */
   readonly files?: FilesApiDeps;
+  /**
+   * The aggregate per-organisation request budget (tenant-budget.ts), spent once per request against
+   * the organisation a verified credential proves: a verified token's before any database connection
+   * is taken, an API key's once the database has proven the key (its organisation is known nowhere
+   * earlier). A spent budget is `429 TENANT_RATE_LIMITED` with `Retry-After`.
+   * @default - no per-organisation budget
+   */
+  readonly budget?: TenantBudget;
   /**
    * Where unexpected failures (INTERNAL) are logged, with the request id and organisation, never
    * the body, headers or secrets: the handler's Powertools Logger.
@@ -169,6 +178,28 @@ export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promi
     now,
   };
   const match = createRouter(ROUTES);
+  // API keys whose organisation the database proved: their later requests pay before a connection.
+  const keyOrgs = new ProvenKeyOrganisations();
+  /** The refusal when `org` has spent its budget, else null. */
+  const spend = async (org: string): Promise<GuardError | null> => {
+    if (!deps.budget) return null;
+    let verdict: Awaited<ReturnType<TenantBudget>>;
+    try {
+      verdict = await deps.budget(org);
+    } catch (e) {
+      // The budget fails open on DynamoDB's failures itself; this is a fault of ours, and fails open too.
+      logger.warn('tenant API: tenant budget failed, request not counted', {
+        code: 'TENANT_BUDGET_UNAVAILABLE',
+        orgId: org,
+        error: e instanceof Error ? e.name : 'unknown',
+      });
+      return null;
+    }
+    if (verdict.allowed) return null;
+    const refused = new GuardError('TENANT_RATE_LIMITED');
+    refused.retryAfterSeconds = verdict.retryAfterSeconds;
+    return refused;
+  };
 
   return async (event) => {
     const requestId = event.requestContext?.requestId ?? null;
@@ -188,6 +219,28 @@ export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promi
     // Where a log line says the failure happened: the route's template, never the raw path.
     const where = { requestId, method: route.method, route: route.path };
 
+    // The credential and its proof need no database: a refusal here takes no connection.
+    let proven: Proven;
+    try {
+      proven = await proofFor(credentialOf(event, now()), deps.verify);
+    } catch (e) {
+      const err = toGuardError(e);
+      if (err.code === 'INTERNAL') logger.error('tenant API: unexpected error', { ...where, error: describeError(e) });
+      return refusal(err);
+    }
+    // A verified token proves its organisation (the edge authorizer checked the signature; API
+    // Gateway, not the client, set the verdict): spend that organisation's budget before a
+    // connection is taken, so a tenant over its budget holds no database connection. Never the
+    // organisation X-Bulwark-Org names: the client chooses that header.
+    // An API key the database proved earlier (in this instance, within minutes) pays here too: only
+    // a request carrying the whole key finds its organisation.
+    const knownKeyOrg = proven.credential.kind === 'api_key' && deps.budget ? keyOrgs.get(proven.proof) : undefined;
+    const payer = proven.credential.kind === 'identity' ? proven.credential.identity.orgId : knownKeyOrg;
+    if (payer) {
+      const spent = await spend(payer);
+      if (spent) return refusal(spent);
+    }
+
     let client: PooledClient;
     try {
       client = await deps.db.connect();
@@ -196,12 +249,10 @@ export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promi
       return respond(503, { error: 'INTERNAL' });
     }
     let caller: Caller | null = null;
-    let proven: Proven | null = null;
     let orgId: string | null = null;
     let broken = false;
     let released = false;
     try {
-      proven = await proofFor(credentialOf(event, now()), deps.verify);
       const identity = proven.credential.kind === 'identity' ? proven.credential.identity : null;
       orgId = identity?.orgId ?? null;
 
@@ -224,6 +275,14 @@ export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promi
         [, caller] = await Promise.all([begun, authenticate(client, proven)]);
       }
       const who = caller;
+      // An API key's organisation is proven only now, by the database (its hash, expiry, revocation
+      // and the minter's membership): spend the key's organisation's budget here, before the route
+      // runs. Someone who knows only a key's id cannot spend it: the id alone proves nothing.
+      if (proven.credential.kind === 'api_key' && !knownKeyOrg) {
+        if (deps.budget) keyOrgs.remember(proven.proof, who.orgId);
+        const spent = await spend(who.orgId);
+        if (spent) throw spent;
+      }
       const addressed = tenant?.orgId ?? orgId ?? who.orgId;
       orgId = addressed;
 
@@ -273,7 +332,7 @@ export function createApi(deps: ApiDeps): (event: APIGatewayProxyEvent) => Promi
         broken = true;
       }
       // A refusal by the gate itself leaves no caller: prove them alone to attribute the refusal.
-      if (!caller && proven && !broken && err.status === 403) caller = await identify(client, proven);
+      if (!caller && !broken && err.status === 403) caller = await identify(client, proven);
       // Give the connection back before recording a refusal, which opens a transaction of its own:
       // it then reuses this connection instead of holding a second one.
       client.release(broken);

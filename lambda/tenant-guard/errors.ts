@@ -30,6 +30,11 @@ export const ERROR_STATUS = {
   /** The organisation has no tenant key yet (provisioning pending), so nothing can be sealed for it. */
   TENANT_KEY_MISSING: 409,
   INTERNAL: 500,
+  /**
+   * The caller's organisation has spent its request budget for the current window
+   * (tenant-budget.ts); the answer carries `Retry-After`.
+   */
+  TENANT_RATE_LIMITED: 429,
   /** KMS (or no cipher) could not seal: retry later; nothing was stored. */
   KEY_UNAVAILABLE: 503,
   // Tenant lifecycle, exports and keys (lambda/tenant-guard/routes/tenant*.ts, docs/tenant-keys.md).
@@ -58,6 +63,8 @@ export type ErrorCode = keyof typeof ERROR_STATUS;
 
 export class GuardError extends Error {
   public readonly status: number;
+  /** Seconds until a retry may succeed, sent as `Retry-After` (TENANT_RATE_LIMITED). */
+  public retryAfterSeconds?: number;
   /**
    * @param field what the caller must fix: the body field(s), path parameter or header at fault,
    * returned with the code (a name, never a value)

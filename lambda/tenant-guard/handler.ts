@@ -7,6 +7,7 @@
  * The tenant-keys provisioner and export bucket are named by PROVISIONER_FUNCTION and EXPORT_BUCKET
  * (both, or neither).
  */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -23,8 +24,10 @@ import type { SecretCipher } from '../shared/secret-cipher';
 import { DataKeyCache } from '../tenant-keys/data-key-cache';
 import { EnvelopeCipher } from '../tenant-keys/envelope-cipher';
 import { contextTenantKeyResolver } from '../tenant-keys/pg-stores';
+import { TENANT_BUDGET_METRICS } from '../../contracts/rate-limits';
 import { createApi } from './api';
 import { RefusalLogSink } from './refusal-log-sink';
+import { createTenantBudget, type TenantBudget } from './tenant-budget';
 import type { FilesApiDeps, TenantKeysApiDeps } from './api';
 
 export const Env = z
@@ -35,11 +38,26 @@ export const Env = z
     EXPORT_BUCKET: z.optional(z.string().check(z.regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/))),
     /** The tenant file store's bucket. @default - the file routes answer FILES_UNAVAILABLE */
     FILES_BUCKET: z.optional(z.string().check(z.regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/))),
+    /** The per-tenant budget's counter table (docs/rate-limits.md). @default - no per-tenant budget */
+    TENANT_BUDGET_TABLE: z.optional(z.string().check(z.regex(/^[A-Za-z0-9_.-]{3,255}$/))),
+    /** Requests per organisation per minute; set with TENANT_BUDGET_TABLE. */
+    TENANT_BUDGET_PER_MINUTE: z.optional(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(10_000_000))),
+    /** How long a request waits for DynamoDB before it goes on uncounted. @default 100 */
+    TENANT_BUDGET_TIMEOUT_MS: z.optional(z.coerce.number().check(z.int(), z.minimum(10), z.maximum(1000))),
+    /**
+     * The DynamoDB interface endpoint's URL (the data VPC has no other path to DynamoDB).
+     * @default - the SDK's regional endpoint
+     */
+    TENANT_BUDGET_ENDPOINT: z.optional(z.url()),
   })
   .check(
     z.refine((e) => (e.PROVISIONER_FUNCTION === undefined) === (e.EXPORT_BUCKET === undefined), {
       message: 'PROVISIONER_FUNCTION and EXPORT_BUCKET are set together',
       path: ['PROVISIONER_FUNCTION'],
+    }),
+    z.refine((e) => (e.TENANT_BUDGET_TABLE === undefined) === (e.TENANT_BUDGET_PER_MINUTE === undefined), {
+      message: 'TENANT_BUDGET_TABLE and TENANT_BUDGET_PER_MINUTE are set together',
+      path: ['TENANT_BUDGET_TABLE'],
     }),
   );
 export type Env = z.infer<typeof Env>;
@@ -53,6 +71,8 @@ export interface HandlerOptions {
   readonly now?: () => Date;
   /** The tenant file store. @default - the file routes answer 503 FILES_UNAVAILABLE */
   readonly files?: FilesApiDeps;
+  /** The per-organisation request budget. @default - none */
+  readonly budget?: TenantBudget;
 }
 
 /**
@@ -74,10 +94,11 @@ export function buildHandler(
     ...(options.tenantKeys ? { tenantKeys: options.tenantKeys } : {}),
     ...(options.files ? { files: options.files } : {}),
     ...(options.now ? { now: options.now } : {}),
+    ...(options.budget ? { budget: options.budget } : {}),
   });
 }
 
-const { logger } = createObservability({ service: 'tenant-api' });
+const { logger, metrics } = createObservability({ service: 'tenant-api', namespace: TENANT_BUDGET_METRICS.namespace });
 const tracer = createTracer('tenant-api');
 let ready: ReturnType<typeof buildHandler> | undefined;
 
@@ -96,7 +117,25 @@ export const handler = observed(
       const pool = createProxyPool(parseDatabaseEnv(process.env), { pipeline: true });
       const kms = tracer.captureAWSv3Client(new KMSClient(sdkRetries()));
       const cache = new DataKeyCache();
+      const budget =
+        env.TENANT_BUDGET_TABLE && env.TENANT_BUDGET_PER_MINUTE
+          ? createTenantBudget({
+              // One attempt and a short timeout: the budget fails open rather than hold the request.
+              client: tracer.captureAWSv3Client(
+                new DynamoDBClient({
+                  maxAttempts: 1,
+                  ...(env.TENANT_BUDGET_ENDPOINT ? { endpoint: env.TENANT_BUDGET_ENDPOINT } : {}),
+                }),
+              ),
+              table: env.TENANT_BUDGET_TABLE,
+              requestsPerWindow: env.TENANT_BUDGET_PER_MINUTE,
+              ...(env.TENANT_BUDGET_TIMEOUT_MS ? { timeoutMillis: env.TENANT_BUDGET_TIMEOUT_MS } : {}),
+              log: logger,
+              metrics,
+            })
+          : undefined;
       ready = buildHandler(pool, logger, {
+        ...(budget ? { budget } : {}),
         // Per-organisation secrets are sealed under the tenant's own KMS key (org_id context), read
         // in the request's transaction for the context's own organisation (migrations/0403).
         cipher: (tx) => new EnvelopeCipher({ kms, cache, keyFor: contextTenantKeyResolver(tx) }),

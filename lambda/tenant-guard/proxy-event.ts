@@ -100,10 +100,14 @@ export function filesCredentialsOf(event: APIGatewayProxyEvent): FilesCredential
 }
 
 // API Gateway cannot add headers to Lambda proxy responses: every answer sets HSTS and friends itself.
-export const respond = (status: number, body: Json): APIGatewayProxyResult =>
+export const respond = (
+  status: number,
+  body: Json,
+  headers: Readonly<Record<string, string>> = {},
+): APIGatewayProxyResult =>
   withSecurityHeaders({
     statusCode: status,
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...headers },
     body: JSON.stringify(body),
   });
 
@@ -138,5 +142,9 @@ const HEADER_AT_FAULT: Partial<Record<GuardError['code'], string>> = {
 /** `{ error: CODE }`, naming the body field, path parameter or header at fault (never its value). */
 export const refusal = (e: GuardError): APIGatewayProxyResult => {
   const at = HEADER_AT_FAULT[e.code];
-  return respond(e.status, { error: e.code, ...(e.field ? { field: e.field } : {}), ...(at ? { header: at } : {}) });
+  return respond(
+    e.status,
+    { error: e.code, ...(e.field ? { field: e.field } : {}), ...(at ? { header: at } : {}) },
+    e.retryAfterSeconds !== undefined ? { 'retry-after': String(e.retryAfterSeconds) } : {},
+  );
 };

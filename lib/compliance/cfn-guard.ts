@@ -283,4 +283,12 @@ export const BULWARK_GUARD_EXEMPTIONS: readonly GuardExemption[] = [
     reason:
       "The domain uses an enhanced security policy (the deployment's apiTlsPolicy, by default SecurityPolicy_TLS13_1_2_PFS_PQ_2025_09: TLS 1.3, and TLS 1.2 with ECDHE and AES-GCM only), stricter than TLS_1_2, the only value this rule accepts.",
   },
+
+  // --- the per-tenant budget's counters (CT.DYNAMODB.PR.1; docs/rate-limits.md "Per tenant") ---
+  {
+    path: 'Edge/TenantGuard/Budget/Table',
+    rule: 'dynamodb_table_pitr_enabled_check',
+    reason:
+      'Counters of one-minute windows, each useless a minute after it ends and removed by TTL: a restored copy would only refuse requests that were within budget, and losing the table loses nothing (the budget fails open).',
+  },
 ];

@@ -216,6 +216,24 @@ export const deploymentSchema = z.strictObject({
         apiKeyPerFiveMinutes: z.int().min(100, 'WAF rate limits start at 100').max(2_000_000_000).default(3_000),
       })
       .default({ bearerTokenPerFiveMinutes: 1_500, apiKeyPerFiveMinutes: 3_000 }),
+    /**
+     * The aggregate per-organisation request budget the tenant API enforces (docs/rate-limits.md
+     * "Per tenant"): requests per minute per organisation, all its people and API keys together,
+     * counted in DynamoDB in a fixed one-minute window. At most what the stage throttle admits in a
+     * minute (`throttle.rateLimit` × 60), or it bounds no tenant.
+     * @default { requestsPerMinute: 3000 } (50 per second: a quarter of the shipped stage throttle)
+     */
+    tenantBudget: z
+      .strictObject({
+        requestsPerMinute: z
+          .int('must be a whole number of requests')
+          .min(60, 'at least 60 requests per minute (one per second)')
+          // Every request of an organisation writes its one counter item; DynamoDB takes at most
+          // 1,000 writes per second on one partition, beyond which the budget throttles and fails open.
+          .max(60_000, 'at most 60,000 per minute: one counter item takes at most 1,000 writes per second')
+          .default(3_000),
+      })
+      .default({ requestsPerMinute: 3_000 }),
     /** API Gateway stage throttling. */
     throttle: z.strictObject({
       rateLimit: z.number().positive(),
@@ -490,6 +508,17 @@ function crossFieldIssues(raw: unknown): Issue[] {
   const burstLimit = valid(E.throttle.shape.burstLimit, own(throttle, 'burstLimit'));
   if (rateLimit !== undefined && burstLimit !== undefined && burstLimit < rateLimit) {
     add(['edge', 'throttle', 'burstLimit'], `burst limit ${burstLimit} is below the rate limit ${rateLimit}`);
+  }
+  const perMinute = valid(
+    E.tenantBudget.unwrap().shape.requestsPerMinute,
+    own(own(edgeRaw, 'tenantBudget'), 'requestsPerMinute'),
+  );
+  if (rateLimit !== undefined && perMinute !== undefined && perMinute > rateLimit * 60) {
+    add(
+      ['edge', 'tenantBudget', 'requestsPerMinute'],
+      `${perMinute} is more than the stage throttle admits in a minute (${rateLimit * 60}, edge.throttle.rateLimit × 60): ` +
+        'such a budget bounds no tenant',
+    );
   }
 
   // A deployment synthesized for a real account must carry no placeholder, and its certificates must be

@@ -1,4 +1,4 @@
-import { RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -27,7 +27,16 @@ export const INTERFACE_ENDPOINTS = {
   // S3 as an interface endpoint (not a gateway): security groups can then name it, so no function
   // needs egress to S3's public ranges (whose prefix-list id synth cannot know without a lookup).
   S3: ec2.InterfaceVpcEndpointAwsService.S3,
+  // The tenant API's per-tenant budget counters (docs/rate-limits.md "Per tenant"). An interface
+  // endpoint for the same reason as S3: a gateway endpoint would need egress to a prefix list.
+  DynamoDb: ec2.InterfaceVpcEndpointAwsService.DYNAMODB,
 } as const;
+
+/**
+ * Endpoints whose service offers no private DNS name (AWS PrivateLink for DynamoDB): clients address
+ * them by the endpoint's own DNS name (`DataNetwork.dynamoDbEndpointUrl`).
+ */
+const WITHOUT_PRIVATE_DNS: ReadonlySet<keyof typeof INTERFACE_ENDPOINTS> = new Set(['DynamoDb']);
 
 /**
  * Actions the VPC's workloads call that name no resource, so AWS sends no `aws:ResourceAccount` with
@@ -125,6 +134,8 @@ export class DataNetwork extends Construct {
   public readonly endpointSecurityGroup: ec2.ISecurityGroup;
   public readonly endpoints: Readonly<Record<keyof typeof INTERFACE_ENDPOINTS, ec2.InterfaceVpcEndpoint>>;
   public readonly flowLogGroup: logs.ILogGroup;
+  /** `https://<the DynamoDB endpoint's regional DNS name>`, for clients in the VPC (no private DNS). */
+  public readonly dynamoDbEndpointUrl: string;
 
   constructor(scope: Construct, id: string, props: DataNetworkProps) {
     super(scope, id);
@@ -178,7 +189,7 @@ export class DataNetwork extends Construct {
         service,
         subnets: { subnetGroupName: APP_SUBNETS },
         securityGroups: [endpointSecurityGroup],
-        privateDnsEnabled: true,
+        privateDnsEnabled: !WITHOUT_PRIVATE_DNS.has(name),
         open: false,
       });
       const responses = name === 'S3' ? region : undefined;
@@ -192,6 +203,9 @@ export class DataNetwork extends Construct {
     this.endpointSecurityGroup = endpointSecurityGroup;
     this.endpoints = endpoints;
     this.flowLogGroup = flowLogGroup;
+    // DnsEntries: `<hosted zone id>:<DNS name>`, the regional name first.
+    const regional = Fn.select(0, endpoints.DynamoDb.vpcEndpointDnsEntries);
+    this.dynamoDbEndpointUrl = `https://${Fn.select(1, Fn.split(':', regional))}`;
   }
 }
 

@@ -54,6 +54,8 @@ export class DataStack extends Stack {
   public readonly dataKey: kms.IKey;
   /** Encrypts the data tier's log groups. */
   public readonly logKey: kms.IKey;
+  /** The DynamoDB interface endpoint's URL, for functions in the VPC (DataNetwork.dynamoDbEndpointUrl). */
+  public readonly dynamoDbEndpointUrl: string;
 
   private readonly zones: readonly string[];
 
@@ -149,6 +151,7 @@ export class DataStack extends Stack {
     this.databaseUsers = database.users;
     this.dataKey = dataKey;
     this.logKey = logKey;
+    this.dynamoDbEndpointUrl = network.dynamoDbEndpointUrl;
   }
 
   /**

@@ -6,6 +6,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { securityHeaders } from '../../contracts/security-headers';
 import { TENANT_ROUTE_PREFIXES } from '../../contracts/tenant-api';
@@ -16,6 +17,22 @@ import { customerKey } from '../observability/keys';
 import type { DatabaseAccess } from '../data/database-access';
 import { BulwarkFunction } from '../shared/function';
 import type { GateKey } from './gate-key';
+import { TenantBudgetTable } from './tenant-budget';
+
+/** The aggregate per-organisation request budget (docs/rate-limits.md "Per tenant"). */
+export interface TenantGuardBudget {
+  /** Requests per organisation per minute (`edge.tenantBudget.requestsPerMinute`). */
+  readonly requestsPerMinute: number;
+  /**
+   * The DynamoDB interface endpoint's URL in the API's VPC (DataStack.dynamoDbEndpointUrl).
+   * @default - the SDK's regional endpoint (a VPC without a DynamoDB endpoint cannot reach it: the budget then fails open)
+   */
+  readonly endpointUrl?: string;
+  /** How long a request waits for DynamoDB before it goes on uncounted. @default 100 */
+  readonly timeoutMillis?: number;
+  /** Where the alarm on requests passed uncounted goes. @default - no alarm */
+  readonly alarmTopic?: sns.ITopic;
+}
 
 export interface TenantGuardProps {
   /** REST API the tenant routes are added to, under `api.root`. */
@@ -47,6 +64,12 @@ export interface TenantGuardProps {
    * @default securityHeaders() (HSTS preload, nosniff, DENY framing, no-referrer, CSP, no-store)
    */
   readonly responseHeaders?: Readonly<Record<string, string>>;
+  /**
+   * The per-organisation request budget: a DynamoDB counter table the API spends before it opens a
+   * transaction; a spent budget is `429 TENANT_RATE_LIMITED` with `Retry-After`.
+   * @default - no per-tenant budget
+   */
+  readonly budget?: TenantGuardBudget;
 }
 
 /**
@@ -97,6 +120,8 @@ export class TenantGuard extends Construct {
    * authorizer, with the organisation it verified as the `org_id` session tag.
    */
   public filesRole?: iam.Role;
+  /** The per-tenant budget's counter table, when `budget` is set. */
+  public readonly budgetTable?: TenantBudgetTable;
   private readonly api: BulwarkFunction;
   private readonly authorizer: BulwarkFunction;
   private tenantKeysWired = false;
@@ -161,6 +186,26 @@ export class TenantGuard extends Construct {
     this.apiFunction = api.function;
     this.apiRole = api.role;
     this.apiPolicy = api.policy;
+
+    if (props.budget) {
+      const { requestsPerMinute, endpointUrl, timeoutMillis } = props.budget;
+      if (!Number.isInteger(requestsPerMinute) || requestsPerMinute < 1) {
+        throw new Error(
+          `${this.node.path}: budget.requestsPerMinute must be a positive integer, got ${requestsPerMinute}`,
+        );
+      }
+      const budget = new TenantBudgetTable(this, 'Budget', {
+        spender: api.role,
+        ...(props.budget.alarmTopic ? { alarmTopic: props.budget.alarmTopic } : {}),
+      });
+      // Not invoked before it may spend (a refused UpdateItem would only fail open, but silently).
+      api.function.node.addDependency(budget.spendPolicy);
+      api.addEnvironment('TENANT_BUDGET_TABLE', budget.table.tableName);
+      api.addEnvironment('TENANT_BUDGET_PER_MINUTE', String(requestsPerMinute));
+      if (endpointUrl) api.addEnvironment('TENANT_BUDGET_ENDPOINT', endpointUrl);
+      if (timeoutMillis !== undefined) api.addEnvironment('TENANT_BUDGET_TIMEOUT_MS', String(timeoutMillis));
+      this.budgetTable = budget;
+    }
 
     // A cached verdict carries files credentials, which the authorizer hands out while at least
     // FILES_CREDENTIAL_REUSE_SECONDS of them are left: the cache must end before they do.

@@ -239,15 +239,28 @@ describe('network', () => {
     expect(group.Properties?.KmsKeyId).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^LogKey/), 'Arn'] });
   });
 
-  it.each(each())('%s: KMS, Secrets Manager, STS, Logs, Monitoring, RDS, Lambda and S3 interface endpoints', (name) => {
-    const t = defined(data.get(name));
-    const names = propertiesOf(t, 'AWS::EC2::VPCEndpoint').map((p) => JSON.stringify(p.ServiceName));
-    for (const svc of ['kms', 'secretsmanager', 'sts', 'logs', 'monitoring', 'rds', 'lambda', 's3']) {
-      expect(names.filter((n) => n.endsWith(`.${svc}"`))).toHaveLength(1);
-    }
-    t.resourceCountIs('AWS::EC2::VPCEndpoint', 8);
-    t.resourcePropertiesCountIs('AWS::EC2::VPCEndpoint', { VpcEndpointType: 'Interface', PrivateDnsEnabled: true }, 8);
-  });
+  it.each(each())(
+    '%s: KMS, Secrets Manager, STS, Logs, Monitoring, RDS, Lambda, S3 and DynamoDB interface endpoints',
+    (name) => {
+      const t = defined(data.get(name));
+      const names = propertiesOf(t, 'AWS::EC2::VPCEndpoint').map((p) => JSON.stringify(p.ServiceName));
+      for (const svc of ['kms', 'secretsmanager', 'sts', 'logs', 'monitoring', 'rds', 'lambda', 's3', 'dynamodb']) {
+        expect(names.filter((n) => n.endsWith(`.${svc}"`))).toHaveLength(1);
+      }
+      t.resourceCountIs('AWS::EC2::VPCEndpoint', 9);
+      t.resourcePropertiesCountIs(
+        'AWS::EC2::VPCEndpoint',
+        { VpcEndpointType: 'Interface', PrivateDnsEnabled: true },
+        8,
+      );
+      // PrivateLink for DynamoDB has no private DNS: the tenant API is given the endpoint's own name.
+      t.resourcePropertiesCountIs(
+        'AWS::EC2::VPCEndpoint',
+        { VpcEndpointType: 'Interface', PrivateDnsEnabled: false, ServiceName: Match.stringLikeRegexp('dynamodb$') },
+        1,
+      );
+    },
+  );
 
   it.each(each())(
     "%s: every endpoint admits only this account's principals to this account's resources",

@@ -107,6 +107,32 @@ describe('edge configuration', () => {
   });
 });
 
+describe('per-tenant budget', () => {
+  it('defaults to 3,000 requests per organisation per minute', () => {
+    expect(parseDeployment('prod-eu', eu).edge.tenantBudget).toEqual({ requestsPerMinute: 3_000 });
+  });
+
+  it('refuses a budget the stage throttle could never reach, naming both settings', () => {
+    expect(
+      problems('prod-eu', {
+        ...eu,
+        edge: { ...eu.edge, throttle: { rateLimit: 10, burstLimit: 20 }, tenantBudget: { requestsPerMinute: 601 } },
+      }),
+    ).toEqual([
+      'prod-eu.edge.tenantBudget.requestsPerMinute: 601 is more than the stage throttle admits in a minute (600, edge.throttle.rateLimit × 60): such a budget bounds no tenant (from catalogue)',
+    ]);
+  });
+
+  it('refuses fractions, budgets under one per second and unknown fields, each by its path', () => {
+    expect(
+      problems('prod-eu', { ...eu, edge: { ...eu.edge, tenantBudget: { requestsPerMinute: 59.5, perPlan: {} } } }),
+    ).toEqual([
+      expect.stringMatching(/^prod-eu\.edge\.tenantBudget\.requestsPerMinute: /),
+      expect.stringMatching(/^prod-eu\.edge\.tenantBudget\.perPlan: is not a known field/),
+    ]);
+  });
+});
+
 describe('per-credential rate limits', () => {
   it('default to 1,500 per bearer token and 3,000 per API key per five minutes', () => {
     expect(parseDeployment('prod-eu', eu).edge.credentialRateLimits).toEqual({

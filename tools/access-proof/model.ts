@@ -450,6 +450,11 @@ class Resolver {
         return { type: r.Type, ref: `subnet-${id.slice(0, 17)}`, atts: { SubnetId: `subnet-${id.slice(0, 17)}` } };
       case 'AWS::EC2::VPCEndpoint':
         return { type: r.Type, ref: `vpce-${id.slice(0, 17)}`, atts: { Id: `vpce-${id.slice(0, 17)}` } };
+      case 'AWS::DynamoDB::Table': {
+        const name = named('TableName', false, 255);
+        const arn = arnOf('dynamodb', `table/${name}`);
+        return { type: r.Type, ref: name, atts: { Arn: arn }, arn };
+      }
       default:
         // Names and ids only (subnets, endpoints, ...): nothing a policy matches on.
         return {

@@ -3,6 +3,7 @@
  * to Allow against the synthesized policies of every shipped deployment (`npm test`, docs/access-proof.md).
  */
 import { TRAIL_ALARM_IDS } from '../../lib/audit/trail-alarms';
+import { BUDGET_MUST_ALLOW } from './budget-rows';
 import { FILES_EXPORT_MUST_ALLOW, KEY_POLICY_REFRESH_MUST_ALLOW, FILES_MUST_ALLOW } from './files-rows';
 import type { AccessRow } from './rows';
 
@@ -814,4 +815,6 @@ export const MUST_ALLOW: readonly AccessRow[] = [
   ...FILES_MUST_ALLOW,
   ...FILES_EXPORT_MUST_ALLOW,
   ...KEY_POLICY_REFRESH_MUST_ALLOW,
+  // Per-tenant budget (docs/rate-limits.md "Per tenant").
+  ...BUDGET_MUST_ALLOW,
 ];

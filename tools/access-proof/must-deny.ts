@@ -3,6 +3,7 @@
  * policies of every shipped deployment (`npm test`, docs/access-proof.md).
  */
 import { COPY_DRILL_INSTANCE } from './must-allow';
+import { BUDGET_MUST_DENY } from './budget-rows';
 import { FILES_EXPORT_MUST_DENY, KEY_POLICY_REFRESH_MUST_DENY, FILES_MUST_DENY } from './files-rows';
 import type { AccessRow } from './rows';
 
@@ -68,6 +69,11 @@ const FOREIGN_RESOURCES: Readonly<Record<string, { action: string; resource: str
     action: 'rds:CopyDBSnapshot',
     resource: `arn:aws:rds:\${region}:${FOREIGN_ACCOUNT}:snapshot:exfiltration`,
     why: 'no snapshot of another account is copied or restored from inside the VPC',
+  },
+  dynamodb: {
+    action: 'dynamodb:PutItem',
+    resource: `arn:aws:dynamodb:\${region}:${FOREIGN_ACCOUNT}:table/exfiltration`,
+    why: "no item is written to another account's table (exfiltration) through the DynamoDB endpoint",
   },
   lambda: {
     action: 'lambda:InvokeFunction',
@@ -662,6 +668,8 @@ export const MUST_DENY: readonly AccessRow[] = [
   ...FILES_MUST_DENY,
   ...FILES_EXPORT_MUST_DENY,
   ...KEY_POLICY_REFRESH_MUST_DENY,
+  // Per-tenant budget (docs/rate-limits.md "Per tenant").
+  ...BUDGET_MUST_DENY,
 ];
 
 /** Service roles holding AWS managed policies the harness has no document for. */

@@ -299,6 +299,55 @@ export const CONTROLS: readonly Control[] = [
     guardedBy: ['Bulwark-WafRateBasedRule'],
   },
   {
+    id: 'tenant-budget',
+    promise:
+      'Each organisation has one aggregate request budget per minute, shared by all its people and API keys, counted against the organisation a verified credential proves (never one the client names) before the tenant API takes a database connection (the first request of an API key in an instance: right after the database proves it); a spent budget is 429 {"error":"TENANT_RATE_LIMITED"} with Retry-After, logged and counted; DynamoDB failures fail open, logged and counted; the API role can only update counter items.',
+    implementedBy: [
+      'lambda/tenant-guard/tenant-budget.ts',
+      'lambda/tenant-guard/api.ts',
+      'lib/tenant-guard/tenant-budget.ts',
+      'lib/config/schema.ts',
+      'tools/access-proof/budget-rows.ts',
+    ],
+    provenBy: [
+      t(
+        'test/tenant-guard/tenant-budget.test.ts',
+        'allows an organisation up to its budget in a window and refuses above it, with the seconds left in the window',
+      ),
+      t(
+        'test/tenant-guard/tenant-budget.test.ts',
+        'admits exactly the budget when many instances race for it (the conditional update is atomic)',
+      ),
+      t(
+        'test/tenant-guard/tenant-budget.test.ts',
+        'fails open when DynamoDB does not answer within the timeout, and aborts the call',
+      ),
+      t(
+        'test/tenant-guard/tenant-budget.test.ts',
+        'sends one conditional UpdateItem keyed on the organisation and the window, returning the new count',
+      ),
+      t(
+        'test/tenant-guard/tenant-budget-api.test.ts',
+        'answers 429 TENANT_RATE_LIMITED with Retry-After once the organisation’s budget is spent, before taking a connection',
+      ),
+      t(
+        'test/tenant-guard/tenant-budget-api.test.ts',
+        'counts a bearer token against the organisation it proves, not the one X-Bulwark-Org names',
+      ),
+      t(
+        'test/tenant-guard/tenant-budget-api.test.ts',
+        'counts an API key against the organisation the database proves it belongs to; a key id without its secret spends nothing',
+      ),
+      t(
+        'test/tenant-guard/tenant-budget-construct.test.ts',
+        'is on demand, encrypted with its own customer-managed key, keyed on pk with TTL on expiresAt, retained and protected',
+      ),
+      t('test/edge/config.test.ts', 'refuses a budget the stage throttle could never reach, naming both settings'),
+      t('test/access/proof.test.ts', '%s is %s in every deployment'),
+    ],
+    guardedBy: [],
+  },
+  {
     id: 'webhook-verification',
     promise:
       'Carrier webhooks are trusted only after their signature is verified over the exact bytes sent (Ed25519 or constant-time HMAC-SHA256), within 300 s, once; verification is mandatory in production and a missing key fails loudly.',
