@@ -150,6 +150,24 @@ describe('the checker as bulwark_file_checker', () => {
     expect(marks()).toHaveLength(2);
   });
 
+  it('decides once when two deliveries of the same event race', async () => {
+    const file = await declare(w.storeA);
+    const store = new PgFileCheckStore(checkerPool);
+    const before = (await auditOf(w.storeA)).length;
+    const seen = {
+      objectKey: fileObjectKey(w.storeA, file),
+      size: PDF.length,
+      sha256: sha(PDF),
+      contentType: 'application/pdf' as const,
+      kmsKeyArn: keyArn(w.storeA),
+      problem: null,
+    };
+    const both = await Promise.all([store.record(seen), store.record(seen)]);
+    expect(both.map((o) => o?.changed).sort()).toEqual([false, true]);
+    expect(both.every((o) => o?.status === 'clean')).toBe(true);
+    expect((await auditOf(w.storeA)).length).toBe(before + 1);
+  });
+
   it('rejects a size mismatch, and never moves a decided row back', async () => {
     const file = await declare(w.storeA);
     const longer = Buffer.concat([PDF, Buffer.from('x')]);
