@@ -32,7 +32,13 @@ export class TenantKeysStack extends Stack {
     this.files = new TenantFileStore(this, 'Files', {
       deployment: props.deployment.name,
       ...(props.fileCheckerDatabase
-        ? { checker: { database: props.fileCheckerDatabase, alarmTopic: props.alarmTopic } }
+        ? {
+            checker: {
+              database: props.fileCheckerDatabase,
+              alarmTopic: props.alarmTopic,
+              requireMalwareScan: props.deployment.tenantFiles.requireMalwareScan,
+            },
+          }
         : {}),
     });
     this.tenantKeys = new TenantKeys(this, 'TenantKeys', {
