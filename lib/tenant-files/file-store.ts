@@ -62,8 +62,9 @@ const TAG_WRITES = [
  *
  * - a PUT must name a KMS key of this account (SSE-KMS, never the bucket default) and land under
  *   `orgs/`; a session tagged `org_id` may touch nothing outside `orgs/<that org>/`;
- * - nobody may write object tags: the release mark (`bulwark-scan=clean`), which the files role's
- *   reads require, is the quarantine checker's to set (docs/tenant-files.md, "Quarantine").
+ * - nobody may write object tags but the quarantine checker's role (`checker`): the release mark
+ *   (`bulwark-scan=clean`), which the files role's reads require, is the checker's to set
+ *   (docs/tenant-files.md, "Quarantine"); versions it marks rejected expire.
  */
 export class TenantFileStore extends Construct {
   public readonly bucket: s3.Bucket;
