@@ -16,6 +16,11 @@ export const DATABASE_ROLES = {
   keyProvisioner: 'bulwark_key_provisioner',
   /** The tenant lifecycle processor and export worker: due lifecycles, erasure, exports, system audit events. */
   lifecycle: 'bulwark_lifecycle',
+  /**
+   * The tenant-files quarantine checker: EXECUTE on `app.record_file_check` (migrations/0413),
+   * nothing else; it reads no table and lists no tenant.
+   */
+  fileChecker: 'bulwark_file_checker',
 } as const;
 export type RolePurpose = keyof typeof DATABASE_ROLES;
 
@@ -23,7 +28,7 @@ export type RolePurpose = keyof typeof DATABASE_ROLES;
  * Part of the migration custom resource's properties: raise it whenever what the bootstrap
  * (lambda/tenant-guard/bootstrap.ts) does changes, so every deployment re-runs it once.
  */
-export const BOOTSTRAP_VERSION = '3';
+export const BOOTSTRAP_VERSION = '4';
 
 /**
  * The roles functions log in as (every role but the migrator): NOINHERIT, and the side-channel
@@ -36,5 +41,6 @@ export const FUNCTION_ROLES = [
   DATABASE_ROLES.webhooks,
   DATABASE_ROLES.keyProvisioner,
   DATABASE_ROLES.lifecycle,
+  DATABASE_ROLES.fileChecker,
 ] as const;
 export type FunctionRole = (typeof FUNCTION_ROLES)[number];

@@ -58,6 +58,40 @@ export type FileStatus = (typeof FILE_STATUSES)[number];
  */
 export const FILE_SCAN_TAG = 'bulwark-scan';
 export const FILE_SCAN_CLEAN = 'clean';
+/** The mark on a version the checker rejected: a lifecycle rule expires those bytes. */
+export const FILE_SCAN_REJECTED = 'rejected';
+
+/** How many leading bytes the checker reads (a ranged GET, never the whole object). */
+export const FILE_MAGIC_BYTES = 16;
+
+/**
+ * Why the checker rejects an upload (`tenant_files.reject_reason`, the `file.rejected` audit
+ * event). The database decides every one but `threats_found` and `not_scanned` from what the
+ * checker observed (migrations/0413 `app.record_file_check`).
+ */
+export const FILE_REJECT_REASONS = [
+  /** Not SSE-KMS under its own organisation's managed tenant key (e.g. the `aws/s3` key). */
+  'wrong_key',
+  /** The object's size is not the declared `size_bytes`. */
+  'size_mismatch',
+  /** The object's SHA-256 is not the declared one. */
+  'checksum_mismatch',
+  /** The first bytes are not the magic number of the declared content type. */
+  'type_mismatch',
+  /** GuardDuty Malware Protection for S3 found a threat (with `requireMalwareScan`). */
+  'threats_found',
+  /** GuardDuty could not scan the object (unsupported, failed, access denied; with `requireMalwareScan`). */
+  'not_scanned',
+] as const;
+export type FileRejectReason = (typeof FILE_REJECT_REASONS)[number];
+
+/**
+ * The tag GuardDuty Malware Protection for S3 writes on each scanned object, and the value that
+ * lets the checker release one when the deployment requires a malware scan.
+ */
+export const MALWARE_SCAN_TAG = 'GuardDutyMalwareScanStatus';
+export const MALWARE_SCAN_CLEAN = 'NO_THREATS_FOUND';
+export const MALWARE_SCAN_THREATS = 'THREATS_FOUND';
 
 /** The permission-grid module files belong to (vehicle photos, vehicle documents, bills of sale). */
 export const FILES_MODULE = 'vehicles';

@@ -152,6 +152,7 @@ export class BulwarkStage extends Stage {
         keyProvisioner: this.data.databaseAccess(DATABASE_ROLES.keyProvisioner),
         lifecycle: this.data.databaseAccess(DATABASE_ROLES.lifecycle),
       },
+      fileCheckerDatabase: this.data.databaseAccess(DATABASE_ROLES.fileChecker),
       terminationProtection: protect,
       description: `Bulwark ${deployment.name}: tenant keys, lifecycle and exports`,
     });

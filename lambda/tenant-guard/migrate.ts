@@ -42,6 +42,7 @@ export const Env = z.object({
   WEBHOOKS_SECRET_ARN: z.string().check(z.startsWith('arn:')),
   KEY_PROVISIONER_SECRET_ARN: z.string().check(z.startsWith('arn:')),
   LIFECYCLE_SECRET_ARN: z.string().check(z.startsWith('arn:')),
+  FILE_CHECKER_SECRET_ARN: z.string().check(z.startsWith('arn:')),
   /** The gate key the authorizer signs tickets with; installed into app_private.gate_keys. */
   GATE_KEY_SECRET_ARN: z.string().check(z.startsWith('arn:')),
 });
@@ -92,6 +93,7 @@ export async function migrate(
         webhooks: await read(env.WEBHOOKS_SECRET_ARN, 'webhooks'),
         keyProvisioner: await read(env.KEY_PROVISIONER_SECRET_ARN, 'key provisioner'),
         lifecycle: await read(env.LIFECYCLE_SECRET_ARN, 'lifecycle'),
+        fileChecker: await read(env.FILE_CHECKER_SECRET_ARN, 'file checker'),
       };
       const gate = await deps.secrets.send(new GetSecretValueCommand({ SecretId: env.GATE_KEY_SECRET_ARN }));
       const gateKey = parseGateKeySecret(gate.SecretString);

@@ -129,6 +129,7 @@ export const BULWARK_GUARD_EXEMPTIONS: readonly GuardExemption[] = [
   dlq('Data/Schema/Migrate/DeadLetters', 'the migration function (the schema custom resource)'),
   dlq('Audit/Shipper/Undelivered', 'the audit archive shipper and its schedule'),
   dlq('TenantKeys/TenantKeys/DeadLetters', 'the tenant-keys functions and their schedules'),
+  dlq('TenantKeys/Files/Checker/DeadLetters', 'the tenant-file quarantine checker and its upload rule'),
 
   // --- functions in the VPC through cross-stack references, and the two outside it (CT.LAMBDA.PR.3) ---
   inVpc('Edge/TenantGuard/Api/Default'),
@@ -136,6 +137,7 @@ export const BULWARK_GUARD_EXEMPTIONS: readonly GuardExemption[] = [
   inVpc('Audit/Shipper/Function/Default'),
   inVpc('TenantKeys/TenantKeys/Provisioner/Default'),
   inVpc('TenantKeys/TenantKeys/Lifecycle/Default'),
+  inVpc('TenantKeys/Files/Checker/Function/Default'),
   {
     path: 'Edge/TenantGuard/Authorizer/Default',
     rule: 'lambda_inside_vpc_check',
@@ -186,13 +188,6 @@ export const BULWARK_GUARD_EXEMPTIONS: readonly GuardExemption[] = [
     rule: 's3_bucket_logging_enabled_check',
     reason:
       'Every read and write of tenant files is a CloudTrail S3 data event of the deployment trail (the Audit stack records this bucket), and every presigned URL issuance is an audit event in the tenant trail; S3 server access logs could only go to an SSE-S3 bucket.',
-  },
-  {
-    path: 'TenantKeys/Files/Bucket',
-    rule: 's3_event_notifications_enabled_check',
-    reason: NO_EVENT_CONSUMER(
-      'uploads stay quarantined (no release tag, which the files role reads require) until the checker, the documented consumer of upload events, exists',
-    ),
   },
   {
     path: 'TenantKeys/Files/Bucket',

@@ -80,6 +80,7 @@ export class DatabaseSchema extends Construct {
         WEBHOOKS_SECRET_ARN: props.users.webhooks.secretArn,
         KEY_PROVISIONER_SECRET_ARN: props.users.keyProvisioner.secretArn,
         LIFECYCLE_SECRET_ARN: props.users.lifecycle.secretArn,
+        FILE_CHECKER_SECRET_ARN: props.users.fileChecker.secretArn,
         GATE_KEY_SECRET_ARN: gateKey.secret.secretArn,
         NODE_EXTRA_CA_CERTS: '/var/runtime/ca-cert.pem',
       },

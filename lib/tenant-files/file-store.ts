@@ -1,11 +1,29 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { FILES_ROOT, FILES_SESSION_TAG, FILE_SCAN_CLEAN, FILE_SCAN_TAG } from '../../contracts/tenant-files';
+import {
+  FILES_ROOT,
+  FILES_SESSION_TAG,
+  FILE_SCAN_CLEAN,
+  FILE_SCAN_REJECTED,
+  FILE_SCAN_TAG,
+} from '../../contracts/tenant-files';
 import { TAG_DEPLOYMENT, TAG_KEY_CLASS, TAG_ORG, TENANT_KEY_CLASS } from '../../contracts/tenant-keys';
 import { acknowledge } from '../compliance/acknowledge';
+import type { DatabaseAccess } from '../data/database-access';
 import { SECURE_BUCKET_DEFAULTS } from '../shared/bucket';
+import { FileChecker } from './file-checker';
+
+/** What the quarantine checker needs besides the bucket (lib/tenant-files/file-checker.ts). */
+export interface TenantFileCheckerWiring {
+  /** As `bulwark_file_checker` (the data tier's `databaseAccess(DATABASE_ROLES.fileChecker)`). */
+  readonly database: DatabaseAccess;
+  readonly alarmTopic: sns.ITopic;
+  /** @default false (FileCheckerProps.requireMalwareScan) */
+  readonly requireMalwareScan?: boolean;
+}
 
 export interface TenantFileStoreProps {
   /** Deployment name: the `bulwark:deployment` tag of the tenant keys files are encrypted under. */
@@ -15,6 +33,17 @@ export interface TenantFileStoreProps {
    * @default Duration.days(30)
    */
   readonly noncurrentRetention?: Duration;
+  /**
+   * How long a version the checker rejected (tagged `bulwark-scan=rejected`) is kept, current or not.
+   * @default Duration.days(1)
+   */
+  readonly rejectedRetention?: Duration;
+  /**
+   * The quarantine checker, which releases or rejects uploads. Without it no upload is ever
+   * released (the release mark is nobody's to write).
+   * @default - no checker
+   */
+  readonly checker?: TenantFileCheckerWiring;
 }
 
 /** The actions that write object tags: the release tag is the checker's alone. */
@@ -33,11 +62,14 @@ const TAG_WRITES = [
  *
  * - a PUT must name a KMS key of this account (SSE-KMS, never the bucket default) and land under
  *   `orgs/`; a session tagged `org_id` may touch nothing outside `orgs/<that org>/`;
- * - nobody may write object tags: the release mark (`bulwark-scan=clean`), which the files role's
- *   reads require, is the quarantine checker's to set (docs/tenant-files.md, "Quarantine").
+ * - nobody may write object tags but the quarantine checker's role (`checker`): the release mark
+ *   (`bulwark-scan=clean`), which the files role's reads require, is the checker's to set
+ *   (docs/tenant-files.md, "Quarantine"); versions it marks rejected expire.
  */
 export class TenantFileStore extends Construct {
   public readonly bucket: s3.Bucket;
+  /** The quarantine checker, when wired: its role is the one writer of the release mark. */
+  public readonly checker?: FileChecker;
 
   /**
    * What a files-role session may do (the tenant guard attaches it to its files role): put and
@@ -64,9 +96,30 @@ export class TenantFileStore extends Construct {
           abortIncompleteMultipartUploadAfter: Duration.days(1),
           expiredObjectDeleteMarker: false,
         },
+        {
+          // The checker marks a rejected version; its bytes go (the row keeps the reason).
+          id: 'ExpireRejectedUploads',
+          tagFilters: { [FILE_SCAN_TAG]: FILE_SCAN_REJECTED },
+          expiration: props.rejectedRetention ?? Duration.days(1),
+          noncurrentVersionExpiration: props.rejectedRetention ?? Duration.days(1),
+        },
       ],
     });
     this.bucket = bucket;
+    if (props.checker) {
+      // Object Created events to EventBridge, set on the bucket itself: CDK's `eventBridgeEnabled`
+      // would add a notifications custom resource (a function outside the recipe) for one flag.
+      (bucket.node.defaultChild as s3.CfnBucket).notificationConfiguration = {
+        eventBridgeConfiguration: { eventBridgeEnabled: true },
+      };
+      this.checker = new FileChecker(this, 'Checker', {
+        bucket,
+        deployment: props.deployment,
+        database: props.checker.database,
+        alarmTopic: props.checker.alarmTopic,
+        requireMalwareScan: props.checker.requireMalwareScan,
+      });
+    }
     const objects = bucket.arnForObjects('*');
     const s3Kms = (cond: Record<string, Record<string, string | string[]>>, sid: string, actions = ['s3:PutObject']) =>
       new iam.PolicyStatement({
@@ -114,8 +167,9 @@ export class TenantFileStore extends Construct {
       }),
     );
 
-    // The release mark is what the files role's reads require: nobody may write object tags (the
-    // checker, when deployed, is the one exception). PutObject with tags needs this permission too.
+    // The release mark is what the files role's reads require: nobody may write object tags but the
+    // checker's role (whose own policy allows only the scan mark). PutObject with tags needs this
+    // permission too, so no upload can arrive marked.
     bucket.addToResourcePolicy(
       new iam.PolicyStatement({
         sid: 'NobodyWritesTheReleaseMark',
@@ -123,6 +177,7 @@ export class TenantFileStore extends Construct {
         principals: [new iam.AnyPrincipal()],
         actions: TAG_WRITES,
         resources: [objects],
+        ...(this.checker ? { conditions: { ArnNotEquals: { 'aws:PrincipalArn': this.checker.role.roleArn } } } : {}),
       }),
     );
 

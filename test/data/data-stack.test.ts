@@ -557,7 +557,14 @@ describe('PostgreSQL', () => {
       EngineFamily: 'POSTGRESQL',
       RequireTLS: true,
       // The master user and the migrator are not registered: no IAM token can log in as them.
-      Auth: [auth('App'), auth('AuditShipper'), auth('Webhooks'), auth('KeyProvisioner'), auth('Lifecycle')],
+      Auth: [
+        auth('App'),
+        auth('AuditShipper'),
+        auth('Webhooks'),
+        auth('KeyProvisioner'),
+        auth('Lifecycle'),
+        auth('FileChecker'),
+      ],
       VpcSubnetIds: Match.arrayWith([{ Ref: Match.stringLikeRegexp('Vpcdata') }]),
     });
   });
@@ -571,6 +578,7 @@ describe('PostgreSQL', () => {
       ['Webhooks', 'bulwark_webhooks'],
       ['KeyProvisioner', 'bulwark_key_provisioner'],
       ['Lifecycle', 'bulwark_lifecycle'],
+      ['FileChecker', 'bulwark_file_checker'],
     ] as const) {
       const [secretId] = defined(
         ofType(t, 'AWS::SecretsManager::Secret').find(([k]) => k.startsWith(`Database${id}Secret`)),
@@ -624,7 +632,7 @@ describe('PostgreSQL', () => {
           {
             Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
             Effect: 'Allow',
-            Resource: ['App', 'AuditShipper', 'KeyProvisioner', 'Lifecycle', 'Webhooks'].map((s) => ({
+            Resource: ['App', 'AuditShipper', 'FileChecker', 'KeyProvisioner', 'Lifecycle', 'Webhooks'].map((s) => ({
               Ref: Match.stringLikeRegexp(`^Database${s}SecretAttachment`),
             })),
           },
@@ -859,7 +867,7 @@ describe('schema', () => {
     t.resourceCountIs('Custom::BulwarkSchema', 1);
     t.hasResourceProperties('Custom::BulwarkSchema', {
       Migrations: Match.stringLikeRegexp('^1:[0-9a-f]{64},2:'),
-      Bootstrap: '3',
+      Bootstrap: '4',
       // A replaced role secret re-runs the bootstrap.
       Secrets: [
         'DatabaseInstanceSecret',
@@ -869,6 +877,7 @@ describe('schema', () => {
         'DatabaseWebhooksSecret',
         'DatabaseKeyProvisionerSecret',
         'DatabaseLifecycleSecret',
+        'DatabaseFileCheckerSecret',
       ].map((id) => Match.objectLike({ Ref: Match.stringLikeRegexp(`^${id}`) })),
     });
   });
@@ -950,6 +959,7 @@ describe('contract for other capabilities', () => {
     expect(Object.keys(stack.databaseUsers).sort()).toEqual([
       'app',
       'auditShipper',
+      'fileChecker',
       'keyProvisioner',
       'lifecycle',
       'migrator',

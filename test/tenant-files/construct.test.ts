@@ -2,10 +2,15 @@
  * Template assertions for the tenant file store and its wiring (what IAM decides is proved by the
  * access-proof rows in tools/access-proof/files-rows.ts; this pins the resources and their wiring).
  */
-import { Stack } from 'aws-cdk-lib';
+import { Stack, Stage } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { DATABASE_ROLES } from '../../contracts/database';
+import { TenantFileStore } from '../../lib/tenant-files/file-store';
+import { importedDatabaseAccess } from '../support/database-access';
 import type { CfnResource } from 'aws-cdk-lib';
-import { buildTestStages } from '../support/cdk';
+import { buildTestStages, testApp } from '../support/cdk';
 import { EU } from '../support/catalogue';
 import type { BulwarkStage } from '../../lib/bulwark-stage';
 
@@ -42,9 +47,22 @@ describe('the file store', () => {
         ],
       },
       LifecycleConfiguration: {
-        Rules: [{ NoncurrentVersionExpiration: { NoncurrentDays: 30 }, Status: 'Enabled' }],
+        Rules: [
+          { Id: 'RecoverableForAWhile', NoncurrentVersionExpiration: { NoncurrentDays: 30 }, Status: 'Enabled' },
+          {
+            // What the checker rejects goes: current and noncurrent versions marked rejected.
+            Id: 'ExpireRejectedUploads',
+            TagFilters: [{ Key: 'bulwark-scan', Value: 'rejected' }],
+            ExpirationInDays: 1,
+            NoncurrentVersionExpiration: { NoncurrentDays: 1 },
+            Status: 'Enabled',
+          },
+        ],
       },
+      // Set on the bucket itself: no notifications custom resource (a function outside the recipe).
+      NotificationConfiguration: { EventBridgeConfiguration: { EventBridgeEnabled: true } },
     });
+    expect(keys.findResources('Custom::S3BucketNotifications')).toEqual({});
   });
 
   it('has the principal-independent denies in its bucket policy', () => {
@@ -64,6 +82,77 @@ describe('the file store', () => {
         'NobodyWritesTheReleaseMark',
       ]),
     );
+  });
+
+  it("exempts the checker's role, and only it, from NobodyWritesTheReleaseMark", () => {
+    const id = logicalId(stage.tenantKeys.files.bucket);
+    const [policy] = Object.values(
+      keys.findResources('AWS::S3::BucketPolicy', { Properties: { Bucket: { Ref: id } } }),
+    );
+    const mark = (policy!.Properties.PolicyDocument.Statement as { Sid?: string }[]).find(
+      (s) => s.Sid === 'NobodyWritesTheReleaseMark',
+    );
+    expect(mark).toMatchObject({
+      Effect: 'Deny',
+      Principal: { AWS: '*' },
+      Action: [
+        's3:DeleteObjectTagging',
+        's3:DeleteObjectVersionTagging',
+        's3:PutObjectTagging',
+        's3:PutObjectVersionTagging',
+      ],
+      Condition: {
+        ArnNotEquals: { 'aws:PrincipalArn': { 'Fn::GetAtt': [logicalId(checker().role), 'Arn'] } },
+      },
+    });
+  });
+});
+
+const checker = () => stage.tenantKeys.files.checker!;
+
+describe('the quarantine checker', () => {
+  it('receives Object Created events of the files bucket under orgs/ through EventBridge, dead letters kept', () => {
+    const [rule] = checker().rules;
+    const r = keys.toJSON().Resources[logicalId(rule as never)];
+    expect(r.Properties.EventPattern).toEqual({
+      source: ['aws.s3'],
+      'detail-type': ['Object Created'],
+      detail: {
+        bucket: { name: [{ Ref: logicalId(stage.tenantKeys.files.bucket) }] },
+        object: { key: [{ prefix: 'orgs/' }] },
+      },
+    });
+    expect(r.Properties.Targets).toEqual([
+      expect.objectContaining({
+        Arn: { 'Fn::GetAtt': [logicalId(checker().function.function), 'Arn'] },
+        DeadLetterConfig: { Arn: { 'Fn::GetAtt': [logicalId(checker().deadLetters as never), 'Arn'] } },
+        RetryPolicy: { MaximumEventAgeInSeconds: 21600, MaximumRetryAttempts: 8 },
+      }),
+    ]);
+    // No malware scan required by default: no GuardDuty rule.
+    expect(checker().rules).toHaveLength(1);
+  });
+
+  it('is a recipe function in the VPC, connected as bulwark_file_checker, after the schema, alarmed', () => {
+    const fn = keys.toJSON().Resources[logicalId(checker().function.function)];
+    expect(fn.Properties.VpcConfig).toBeDefined();
+    expect(fn.Properties.Environment.Variables).toMatchObject({
+      DB_USER: 'bulwark_file_checker',
+      FILES_BUCKET: { Ref: logicalId(stage.tenantKeys.files.bucket) },
+      REQUIRE_MALWARE_SCAN: 'false',
+    });
+    expect(fn.Properties.ReservedConcurrentExecutions).toBe(5);
+    expect(fn.Properties.DeadLetterConfig).toEqual({
+      TargetArn: { 'Fn::GetAtt': [logicalId(checker().deadLetters as never), 'Arn'] },
+    });
+    // Deploys after the Data stack's schema resource.
+    expect(stage.tenantKeys.dependencies.map((d) => d.node.id)).toContain('Data');
+    expect(checker().alarms.map((a) => logicalId(a as never))).toHaveLength(2);
+  });
+
+  it('tags the checker role as a tenant-key user (the key policies admit it for each org_id through S3)', () => {
+    const role = keys.toJSON().Resources[logicalId(checker().role)];
+    expect(role.Properties.Tags).toEqual(expect.arrayContaining([{ Key: 'bulwark:tenant-key-user', Value: EU.name }]));
   });
 });
 
@@ -109,5 +198,46 @@ describe('wiring', () => {
   it('lets the lifecycle erase files (every version under orgs/)', () => {
     const fn = keys.toJSON().Resources[logicalId(stage.tenantKeys.tenantKeys.lifecycle as never)];
     expect(Object.keys(fn.Properties.Environment.Variables)).toContain('FILES_BUCKET');
+  });
+
+  it('with a malware scan required, also reads the version tags and receives GuardDuty scan results', () => {
+    const stack = new Stack(
+      new Stage(testApp(), 'scan', { env: { account: '111122223333', region: 'eu-west-1' } }),
+      'S',
+    );
+    const vpc = ec2.Vpc.fromVpcAttributes(stack, 'Vpc', {
+      vpcId: 'vpc-0123456789abcdef0',
+      availabilityZones: ['eu-west-1a', 'eu-west-1b'],
+      privateSubnetIds: ['subnet-0123456789abcdef0', 'subnet-0123456789abcdef1'],
+    });
+    const store = new TenantFileStore(stack, 'Files', {
+      deployment: 'prod-eu',
+      checker: {
+        database: importedDatabaseAccess(stack, {
+          role: DATABASE_ROLES.fileChecker,
+          region: 'eu-west-1',
+          account: '111122223333',
+          vpc,
+          securityGroup: ec2.SecurityGroup.fromSecurityGroupId(stack, 'Sg', 'sg-0123456789abcdef0'),
+        }),
+        alarmTopic: sns.Topic.fromTopicArn(stack, 'Alarms', 'arn:aws:sns:eu-west-1:111122223333:alarms'),
+        requireMalwareScan: true,
+      },
+    });
+    const t = Template.fromStack(stack).toJSON().Resources;
+    const c = store.checker!;
+    expect(c.rules).toHaveLength(2);
+    expect(t[logicalId(c.rules[1] as never)].Properties.EventPattern).toEqual({
+      source: ['aws.guardduty'],
+      'detail-type': ['GuardDuty Malware Protection Object Scan Result'],
+      detail: {
+        s3ObjectDetails: { bucketName: [{ Ref: logicalId(store.bucket) }], objectKey: [{ prefix: 'orgs/' }] },
+      },
+    });
+    expect(t[logicalId(c.function.function)].Properties.Environment.Variables.REQUIRE_MALWARE_SCAN).toBe('true');
+    const read = (
+      t[logicalId(c.function.policy as never)].Properties.PolicyDocument.Statement as { Sid: string }[]
+    ).find((x) => x.Sid === 'ReadUploadedVersions');
+    expect(read).toMatchObject({ Action: ['s3:GetObjectVersion', 's3:GetObjectVersionTagging'] });
   });
 });

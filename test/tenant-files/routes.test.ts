@@ -4,12 +4,22 @@
  * it minted for the verified organisation (a recording minter stands in for STS), the API signs
  * with them (real SigV4 presigning, no network) and deletes through S3 (aws-sdk-client-mock).
  */
-import { DeleteObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectTaggingCommand,
+  S3Client,
+  type GetObjectCommandOutput,
+} from '@aws-sdk/client-s3';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { Pool } from 'pg';
+import { DATABASE_ROLES } from '../../contracts/database';
 import { securityHeaders } from '../../contracts/security-headers';
 import { MAX_FILE_BYTES } from '../../contracts/tenant-files';
+import { FileChecker } from '../../lambda/tenant-files/checker';
+import { PgFileCheckStore } from '../../lambda/tenant-files/pg-file-checks';
 import { createAuthorizer } from '../../lambda/tenant-guard/authorizer';
 import type { FilesCredentials } from '../../lambda/tenant-guard/files-credentials';
 import { buildHandler } from '../../lambda/tenant-guard/handler';
@@ -291,6 +301,47 @@ describe('reading files', () => {
     await pg.superuser("UPDATE tenant_files SET status = 'rejected' WHERE id = $1", [fileA]);
     expect(await gateway('GET', `/files/${fileA}`, auth)).toEqual({ status: 409, body: { error: 'FILE_REJECTED' } });
     await pg.superuser("UPDATE tenant_files SET status = 'clean' WHERE id = $1", [fileA]);
+  });
+
+  it('serves the presigned download once the quarantine checker, as bulwark_file_checker, released the upload', async () => {
+    const auth = await bearer(w.ownerA, w.storeA);
+    const file = fileIdOf(await uploadAs(w.ownerA, w.storeA));
+    expect(await gateway('GET', `/files/${file}`, auth)).toEqual({ status: 409, body: { error: 'FILE_QUARANTINED' } });
+    // What S3 holds after the presigned PUT: the declared size and checksum, a JPEG, under A's key.
+    s3.on(HeadObjectCommand).resolves({
+      ContentLength: upload.size,
+      ServerSideEncryption: 'aws:kms',
+      SSEKMSKeyId: keyArn(w.storeA),
+      ChecksumSHA256: upload.sha256,
+    });
+    s3.on(GetObjectCommand).resolves({
+      Body: { transformToByteArray: () => Promise.resolve(Uint8Array.from([0xff, 0xd8, 0xff, 0xe0])) },
+    } as unknown as GetObjectCommandOutput);
+    s3.on(PutObjectTaggingCommand).resolves({});
+    const checkerPool = pg.pool(DATABASE_ROLES.fileChecker);
+    const checker = new FileChecker(
+      {
+        s3: new S3Client({ region: 'eu-west-1' }),
+        store: new PgFileCheckStore(checkerPool),
+        log: new RecordingLog(),
+      },
+      { bucket: BUCKET },
+    );
+    const key = `orgs/${w.storeA}/files/${file}`;
+    expect(await checker.check({ bucket: BUCKET, key, versionId: 'v1' })).toMatchObject({
+      result: 'released',
+      mark: 'clean',
+    });
+    expect(s3.commandCalls(PutObjectTaggingCommand)[0]?.args[0].input).toMatchObject({
+      Key: key,
+      VersionId: 'v1',
+      Tagging: { TagSet: [{ Key: 'bulwark-scan', Value: 'clean' }] },
+    });
+    const ok = await gateway('GET', `/files/${file}`, auth);
+    expect(ok.status).toBe(200);
+    expect(new URL(String(ok.body['url'])).pathname).toBe(`/${key}`);
+    // B still cannot address it.
+    expect((await gateway('GET', `/files/${file}`, await bearer(w.ownerB, w.storeB))).status).toBe(404);
   });
 
   it("refuses to sign for an organisation other than the token's (oversight read of a member store)", async () => {

@@ -27,6 +27,7 @@ const ARN = {
   webhooks: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:webhooks',
   keyProvisioner: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:provisioner',
   lifecycle: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:lifecycle',
+  fileChecker: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:file-checker',
   gateKey: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:gate',
 };
 const GATE_KEY = 'g'.repeat(64);
@@ -53,6 +54,7 @@ describe('migration custom resource', () => {
     webhooks: 'webhooks-password-0123456789abcdef',
     keyProvisioner: 'provisioner-password-0123456789abcd',
     lifecycle: 'lifecycle-password-0123456789abcdef',
+    fileChecker: 'file-checker-password-0123456789abcd',
   };
   function secrets(over: Partial<Record<keyof typeof ARN, { username: string; password: string }>> = {}): void {
     sm.reset();
@@ -64,6 +66,7 @@ describe('migration custom resource', () => {
       webhooks: { username: DATABASE_ROLES.webhooks, password: passwords.webhooks },
       keyProvisioner: { username: DATABASE_ROLES.keyProvisioner, password: passwords.keyProvisioner },
       lifecycle: { username: DATABASE_ROLES.lifecycle, password: passwords.lifecycle },
+      fileChecker: { username: DATABASE_ROLES.fileChecker, password: passwords.fileChecker },
       gateKey: { key: GATE_KEY },
       ...over,
     };
@@ -99,6 +102,7 @@ describe('migration custom resource', () => {
         WEBHOOKS_SECRET_ARN: ARN.webhooks,
         KEY_PROVISIONER_SECRET_ARN: ARN.keyProvisioner,
         LIFECYCLE_SECRET_ARN: ARN.lifecycle,
+        FILE_CHECKER_SECRET_ARN: ARN.fileChecker,
         GATE_KEY_SECRET_ARN: ARN.gateKey,
       },
       {
@@ -147,6 +151,7 @@ describe('migration custom resource', () => {
   const expectedAttributes = [
     { rolname: 'bulwark_app', rolinherit: false },
     { rolname: 'bulwark_audit_shipper', rolinherit: false },
+    { rolname: 'bulwark_file_checker', rolinherit: false },
     { rolname: 'bulwark_key_provisioner', rolinherit: false },
     { rolname: 'bulwark_lifecycle', rolinherit: false },
     { rolname: 'bulwark_migrator', rolinherit: true },
@@ -285,6 +290,7 @@ describe('bootstrapRoles as a non-superuser master (the RDS shape)', () => {
     webhooks: { username: DATABASE_ROLES.webhooks, password: 'webhooks-password-0123456789abcdef' },
     keyProvisioner: { username: DATABASE_ROLES.keyProvisioner, password: 'provisioner-password-0123456789abc' },
     lifecycle: { username: DATABASE_ROLES.lifecycle, password: 'lifecycle-password-0123456789abcdef' },
+    fileChecker: { username: DATABASE_ROLES.fileChecker, password: 'file-checker-password-0123456789abcd' },
   };
 
   /**
@@ -335,6 +341,7 @@ describe('bootstrapRoles as a non-superuser master (the RDS shape)', () => {
         [
           { rolname: 'bulwark_app', rolinherit: false },
           { rolname: 'bulwark_audit_shipper', rolinherit: false },
+          { rolname: 'bulwark_file_checker', rolinherit: false },
           { rolname: 'bulwark_key_provisioner', rolinherit: false },
           { rolname: 'bulwark_lifecycle', rolinherit: false },
           { rolname: 'bulwark_migrator', rolinherit: true },

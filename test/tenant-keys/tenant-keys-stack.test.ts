@@ -93,8 +93,9 @@ describe('TenantKeys stack in a shipped stage (prod-eu)', () => {
   });
 
   it('runs both functions on Node.js 24 with tracing, bounded concurrency and a dead-letter queue', () => {
+    // The two tenant-keys functions, and the file store's quarantine checker (test/tenant-files).
     const fns = t.findResources('AWS::Lambda::Function');
-    expect(Object.keys(fns)).toHaveLength(2);
+    expect(Object.keys(fns)).toHaveLength(3);
     t.resourcePropertiesCountIs(
       'AWS::Lambda::Function',
       {
@@ -103,7 +104,7 @@ describe('TenantKeys stack in a shipped stage (prod-eu)', () => {
         DeadLetterConfig: { TargetArn: Match.anyValue() },
         ReservedConcurrentExecutions: Match.anyValue(),
       },
-      2,
+      3,
     );
     t.hasResourceProperties('AWS::Lambda::Function', {
       Description: Match.stringLikeRegexp('Creates or adopts a tenant KMS key'),
@@ -120,7 +121,11 @@ describe('TenantKeys stack in a shipped stage (prod-eu)', () => {
       expect(JSON.stringify(vpc['SecurityGroupIds'])).toContain('ApiSecurityGroup');
       const env = (p['Environment'] as Json)['Variables'] as Json;
       // Each function as its own role (migrations/0401).
-      const own = /^TenantKeysProvisioner/.test(id) ? 'bulwark_key_provisioner' : 'bulwark_lifecycle';
+      const own = /^TenantKeysProvisioner/.test(id)
+        ? 'bulwark_key_provisioner'
+        : /^FilesChecker/.test(id)
+          ? 'bulwark_file_checker'
+          : 'bulwark_lifecycle';
       expect(env['DB_USER']).toBe(own);
       expect(JSON.stringify(env['DB_HOST'])).toContain(`${EU.name}-Data`);
     }
@@ -172,8 +177,11 @@ describe('TenantKeys stack in a shipped stage (prod-eu)', () => {
 
   it('alarms on failures to the alarm topic', () => {
     const alarms = Object.values(t.findResources('AWS::CloudWatch::Alarm')) as Json[];
+    // With the quarantine checker's errors and dead letters.
     expect(alarms.map((a) => (a['Properties'] as Json)['MetricName']).sort()).toEqual([
       'ApproximateNumberOfMessagesVisible',
+      'ApproximateNumberOfMessagesVisible',
+      'Errors',
       'Errors',
       'Errors',
       'KeyDeletionRefused',

@@ -1,13 +1,16 @@
 /**
  * Tenant files (docs/tenant-files.md), isolated at the IAM gate: the files role's session tagged
  * with organisation A reaches A's prefix under A's key and nothing of B's; only the authorizer can
- * assume it, and only with that one tag; the API function's own role reaches no file at all.
+ * assume it, and only with that one tag; the API function's own role reaches no file at all. The
+ * quarantine checker reads and marks uploads of every organisation, each only under that
+ * organisation's own key and context, through S3; it writes, deletes and lists nothing.
  */
 import type { AccessRow } from './rows';
 
 const FILES_ROLE = 'Edge/TenantGuard/FilesRole';
 const AUTHORIZER = 'Edge/TenantGuard/Authorizer/Role';
 const BUCKET = 'TenantKeys/Files/Bucket';
+const CHECKER = 'TenantKeys/Files/Checker/Function/Role';
 const object = (org: string) => `\${${BUCKET}}/orgs/\${org:${org}}/files/0f0f0f0f-0000-4000-8000-00000000000f`;
 
 /** A files-role session the authorizer tagged with organisation `org`. */
@@ -26,6 +29,11 @@ const viaS3 = (org: string, objectOf = org) => ({
   'kms:EncryptionContextKeys': ['org_id', 'aws:s3:arn'],
 });
 const assumeA = { 'aws:RequestTag/org_id': '${org:A}', 'aws:TagKeys': ['org_id'] };
+/** The checker's mark on a version: `bulwark-scan=<value>` (and GuardDuty's tag, kept, when present). */
+const mark = (value: string, keys: string[] = ['bulwark-scan']) => ({
+  's3:RequestObjectTagKeys': keys,
+  's3:RequestObjectTag/bulwark-scan': value,
+});
 
 /** The export reader (docs/tenant-files.md, "Export"), assumed by the lifecycle function (the export worker). */
 const EXPORT_READER = 'TenantKeys/TenantKeys/FilesExportReader';
@@ -87,6 +95,45 @@ export const FILES_MUST_ALLOW: readonly AccessRow[] = [
     resource: `\${${FILES_ROLE}}`,
     context: assumeA,
     why: 'the org_id session tag is the whole scope of the files session',
+  },
+  {
+    id: 'checker-reads-quarantined-upload',
+    who: { role: CHECKER },
+    action: 's3:GetObjectVersion',
+    resource: object('A'),
+    why: 'the checker reads the first bytes (and the checksum) of the exact version an upload event names, before any release',
+  },
+  {
+    id: 'checker-decrypts-upload-under-its-org',
+    who: { role: CHECKER },
+    action: 'kms:Decrypt',
+    resource: '${tenant-key:A}',
+    context: viaS3('A'),
+    why: "S3 decrypts an upload for the checker under its own organisation's key and context",
+  },
+  {
+    id: 'checker-decrypts-upload-of-another-org',
+    who: { role: CHECKER },
+    action: 'kms:Decrypt',
+    resource: '${tenant-key:B}',
+    context: viaS3('B'),
+    why: "one checker serves every organisation: B's upload under B's key and context",
+  },
+  {
+    id: 'checker-writes-release-mark',
+    who: { role: CHECKER },
+    action: 's3:PutObjectVersionTagging',
+    resource: object('A'),
+    context: mark('clean'),
+    why: 'the one exception to NobodyWritesTheReleaseMark: the checker marks the version it checked',
+  },
+  {
+    id: 'checker-writes-rejected-mark-keeping-guardduty',
+    who: { role: CHECKER },
+    action: 's3:PutObjectVersionTagging',
+    resource: object('A'),
+    context: mark('rejected', ['GuardDutyMalwareScanStatus', 'bulwark-scan']),
+    why: "a rejected version is marked for the lifecycle's expiry, GuardDuty's verdict kept beside it",
   },
 ];
 
@@ -472,5 +519,139 @@ export const FILES_MUST_DENY: readonly AccessRow[] = [
     action: 's3:PutObjectTagging',
     resource: object('A'),
     why: 'the release mark is not writable by anyone but the checker, administrators included',
+  },
+  {
+    id: 'administrator-releases-file-version',
+    who: { administrator: true },
+    action: 's3:PutObjectVersionTagging',
+    resource: object('A'),
+    context: mark('clean'),
+    why: "the checker's exception names its role's ARN: an administrator cannot mark a version released either",
+  },
+  {
+    id: 'files-session-releases-own-version',
+    who: { role: FILES_ROLE },
+    action: 's3:PutObjectVersionTagging',
+    resource: object('A'),
+    context: { ...session('A'), ...mark('clean') },
+    why: 'a files session (the API presigning with it) cannot release its own upload',
+  },
+  {
+    id: 'tenant-api-releases-file',
+    who: { role: 'Edge/TenantGuard/Api/Role' },
+    action: 's3:PutObjectVersionTagging',
+    resource: object('A'),
+    context: mark('clean'),
+    why: 'a compromised API function cannot release a file with its own role',
+  },
+  {
+    id: 'files-session-reads-quarantined-version',
+    who: { role: FILES_ROLE },
+    action: 's3:GetObjectVersion',
+    resource: object('A'),
+    context: session('A'),
+    why: 'no version of an unreleased upload is readable by a files session either',
+  },
+  {
+    id: 'checker-reads-outside-orgs',
+    who: { role: CHECKER },
+    action: 's3:GetObjectVersion',
+    resource: `\${${BUCKET}}/exports/\${org:A}/export.zip`,
+    why: 'the checker reads tenant uploads under orgs/ and nothing else of the bucket',
+  },
+  {
+    id: 'checker-reads-current-object',
+    who: { role: CHECKER },
+    action: 's3:GetObject',
+    resource: object('A'),
+    why: 'the checker reads only the version its event names (GetObjectVersion), never "whatever is current"',
+  },
+  {
+    id: 'checker-reads-export',
+    who: { role: CHECKER },
+    action: 's3:GetObject',
+    resource: '${TenantKeys/TenantKeys/ExportBucket}/exports/${org:A}/export.zip',
+    why: "a compromised checker cannot read a tenant's export",
+  },
+  {
+    id: 'checker-deletes-upload',
+    who: { role: CHECKER },
+    action: 's3:DeleteObjectVersion',
+    resource: object('A'),
+    why: 'the checker cannot destroy an upload (a rejected one expires by the lifecycle rule)',
+  },
+  {
+    id: 'checker-deletes-current-upload',
+    who: { role: CHECKER },
+    action: 's3:DeleteObject',
+    resource: object('A'),
+    why: 'the checker cannot delete an upload either',
+  },
+  {
+    id: 'checker-writes-upload',
+    who: { role: CHECKER },
+    action: 's3:PutObject',
+    resource: object('A'),
+    context: upload('A'),
+    why: 'the checker cannot replace the bytes it released',
+  },
+  {
+    id: 'checker-lists-bucket',
+    who: { role: CHECKER },
+    action: 's3:ListBucket',
+    resource: `\${${BUCKET}}`,
+    why: 'the checker learns keys from events only, never by listing tenants',
+  },
+  {
+    id: 'checker-writes-other-tags',
+    who: { role: CHECKER },
+    action: 's3:PutObjectVersionTagging',
+    resource: object('A'),
+    context: mark('clean', ['bulwark-scan', 'owner']),
+    why: 'the checker writes the scan mark (and keeps GuardDuty’s), no tag of its own choosing',
+  },
+  {
+    id: 'checker-writes-unknown-mark',
+    who: { role: CHECKER },
+    action: 's3:PutObjectVersionTagging',
+    resource: object('A'),
+    context: mark('trusted'),
+    why: 'the scan mark is clean or rejected, nothing else',
+  },
+  {
+    id: 'checker-decrypts-other-org-context',
+    who: { role: CHECKER },
+    action: 'kms:Decrypt',
+    resource: '${tenant-key:A}',
+    context: viaS3('B', 'A'),
+    why: "A's key never opens anything under B's context, for the checker either",
+  },
+  {
+    id: 'checker-decrypts-own-key-for-other-prefix',
+    who: { role: CHECKER },
+    action: 'kms:Decrypt',
+    resource: '${tenant-key:A}',
+    context: viaS3('A', 'B'),
+    why: "A's key decrypts only objects under A's prefix, whoever asks",
+  },
+  {
+    id: 'checker-uses-key-directly',
+    who: { role: CHECKER },
+    action: 'kms:Decrypt',
+    resource: '${tenant-key:A}',
+    context: {
+      'kms:EncryptionContext:org_id': '${org:A}',
+      'kms:EncryptionContext:purpose': 'webhook-secret',
+      'kms:EncryptionContextKeys': ['org_id', 'purpose'],
+    },
+    why: "the checker is a tenant-key user through S3 only: it never opens an organisation's sealed secrets",
+  },
+  {
+    id: 'checker-decrypts-export-key',
+    who: { role: CHECKER },
+    action: 'kms:Decrypt',
+    resource: '${TenantKeys/TenantKeys/ExportKey}',
+    context: { 'kms:ViaService': 's3.${region}.amazonaws.com' },
+    why: 'the checker holds no key but the tenant keys, through S3',
   },
 ];

@@ -762,6 +762,58 @@ export const CONTROLS: readonly Control[] = [
     guardedBy: [],
   },
   {
+    id: 'tenant-file-quarantine',
+    promise:
+      'An upload is downloadable only once the quarantine checker released it: its exact version has the declared size and SHA-256, starts with the magic number of its declared type and is SSE-KMS under its own organisation’s tenant key (anything else, such as the `aws/s3` key, is rejected and its bytes expire). The database decides and records the release in the tenant’s audit trail; the checker reads only the first bytes of versions under `orgs/`, each only under its organisation’s key and context through S3, writes nothing but the scan mark (the one exception to the bucket policy that denies tag writes to everyone, administrators included), deletes nothing, and its database role can execute one function and read no table.',
+    implementedBy: [
+      'lib/tenant-files/file-checker.ts',
+      'lib/tenant-files/file-store.ts',
+      'lambda/tenant-files/checker.ts',
+      'lambda/tenant-files/checker-handler.ts',
+      'lambda/tenant-files/magic.ts',
+      'migrations/0413_file_checks.sql',
+    ],
+    provenBy: [
+      t('test/access/proof.test.ts', '%s is %s in every deployment'),
+      t(
+        'test/tenant-files/checker.pg.test.ts',
+        'releases a file whose bytes match its declaration, once, with an audit event in its own chain',
+      ),
+      t('test/tenant-files/checker.pg.test.ts', 'rejects a size mismatch, and never moves a decided row back'),
+      t(
+        'test/tenant-files/checker.pg.test.ts',
+        'rejects bytes whose magic number is not the declared type (a PNG declared as a PDF)',
+      ),
+      t(
+        'test/tenant-files/checker.pg.test.ts',
+        "rejects an object under the aws/s3 key, another organisation's key, or not SSE-KMS at all, without reading it",
+      ),
+      t(
+        'test/tenant-files/checker.pg.test.ts',
+        'is idempotent: a duplicate event changes nothing, writes no event, and marks the version again',
+      ),
+      t('test/tenant-files/checker.pg.test.ts', 'cannot be called by the API role (or any other function role)'),
+      t('test/tenant-files/checker.pg.test.ts', 'can read no tenant table, write none, and call no other function'),
+      t(
+        'test/tenant-files/checker.test.ts',
+        'reads the first bytes of the pinned version only, then marks that version clean',
+      ),
+      t(
+        'test/tenant-files/checker.test.ts',
+        'never lets a new version inherit the release of a file: it is marked by its own verdict',
+      ),
+      t(
+        'test/tenant-files/routes.test.ts',
+        'serves the presigned download once the quarantine checker, as bulwark_file_checker, released the upload',
+      ),
+      t(
+        'test/tenant-files/construct.test.ts',
+        "exempts the checker's role, and only it, from NobodyWritesTheReleaseMark",
+      ),
+    ],
+    guardedBy: [],
+  },
+  {
     id: 'deletion-after-grace',
     promise:
       'A cancelled tenant keeps access to the end of its billing period, then 30 days of restorable grace; after that its rows and objects are deleted and its key scheduled for deletion, so backups sealed under it become unreadable. Every step is audited.',
