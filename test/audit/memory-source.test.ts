@@ -113,7 +113,7 @@ describe('IndexedMemorySource (bench/audit-shipper.ts)', () => {
       kmsKeyArn: 'arn:aws:kms:eu-west-1:000000000000:key/test',
       retentionMonths: { pro: 12, business: 24, enterprise: 84 },
       batchSize: 3,
-      maxBatches: 12,
+      maxBatches: 5,
       maxBatchesPerOrganisation: 2,
       claimSize: 5,
     };
@@ -125,7 +125,7 @@ describe('IndexedMemorySource (bench/audit-shipper.ts)', () => {
     let batches = 0;
     let owedAfterRun = 0;
     for (let run = 0; run < 40; run++) {
-      for (let e = 0; e < 15; e++) {
+      for (let e = 0; e < 30; e++) {
         const org = ORG(Math.floor(rnd() * orgs));
         const at = clock - Math.floor(rnd() * 500);
         append(a, org, at);
@@ -143,7 +143,7 @@ describe('IndexedMemorySource (bench/audit-shipper.ts)', () => {
       }
       expect((sources[1] as IndexedMemorySource).shipped).toEqual((sources[0] as MemorySource).shipped);
     }
-    // 600 records in batches of 3 at most 24 a run: the budget binds, so the order of service matters.
+    // 1,200 records in batches of 3, at most 10 batches a run: the budget binds, so the order of service matters.
     expect(batches).toBeGreaterThan(200);
     expect(owedAfterRun).toBeGreaterThan(5);
   });
