@@ -38,9 +38,14 @@ function append(t: Twin, orgId: string, at: number): void {
   const record = link(head, {
     orgId,
     actorType: 'system',
+    actorUserId: null,
+    actorEmail: null,
     event: 'lead.updated',
     entityType: 'lead',
     entityId: String(head.seq + 1),
+    ip: null,
+    userAgent: null,
+    supportGrantId: null,
     metadata: {},
     occurredAt: new Date(at),
   });
