@@ -2,8 +2,9 @@
  * An in-memory `ShipperSource` with the semantics of migrations/0405's functions: organisations
  * with unshipped records leased longest-waiting first (by when their oldest unshipped record was
  * recorded, then id), live leases (the claimer's own included) skipped, releases by worker. Used
- * by the shipper's unit tests and by bench/audit-shipper.ts; the PostgreSQL functions themselves
- * are tested in test/audit/archive-fairness.test.ts.
+ * by the shipper's unit tests and as the reference for `IndexedMemorySource` (below), which
+ * bench/audit-shipper.ts runs on; the PostgreSQL functions themselves are tested in
+ * test/audit/archive-fairness.test.ts.
  */
 import { EMPTY_HEAD, type AuditRecord, type ChainHead } from '../../lambda/audit/chain';
 import type { Backlog, PendingChain, ShipperSource } from '../../lambda/audit/shipper';
