@@ -5,14 +5,12 @@
  * measures what one cached entry costs in memory (with the real `DataKeyCache`), which is how the
  * cache is sized.
  *
- * The containers' caches are `DataKeyCacheModel` (test/tenant-keys/data-key-cache-model.ts): the
- * real cache's behaviour (LRU by entries, expiry by age, cap on uses), checked answer for answer
- * against `DataKeyCache` by test/tenant-keys/data-key-cache-model.test.ts, with O(1) eviction. The
- * real cache evicts through a fresh `Map` iterator, which walks every deleted entry V8 has not yet
- * compacted, so once 16,384 entries churn every miss pays for thousands of holes; that kept the
- * 100,000-tenant rows (12 million opens each) running for many minutes. Measured on one container, uniform over 100,000 tenants
- * (84 % misses), on the shared 2-core machine: 27 µs an open with `DataKeyCache`, 6 µs with the
- * model; the simulated hits and misses are the same.
+ * The containers' caches are the real `DataKeyCache`. It used to evict through a fresh `Map`
+ * iterator, which walks every deleted entry V8 has not yet compacted: once 16,384 entries churned,
+ * every miss paid for thousands of holes (27 µs an open against 6 µs now, uniform over 100,000
+ * tenants, 84 % misses), which kept the 100,000-tenant rows running for many minutes; recency is now
+ * a linked list (O(1) eviction), checked answer for answer against the Map-ordered LRU by
+ * test/tenant-keys/data-key-cache-lru.test.ts.
  *
  * Traffic: every tenant opens its secret once a minute on average (the docs' example: a mailbox
  * poller), so the open rate grows with the tenants; requests go to a uniformly random warm
@@ -26,7 +24,6 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import * as prettier from 'prettier';
 import { DATA_KEY_CACHE_DEFAULTS, DataKeyCache } from '../lambda/tenant-keys/data-key-cache';
-import { DataKeyCacheModel } from '../test/tenant-keys/data-key-cache-model';
 import { prng } from '../test/audit/fixtures';
 
 const arg = (name: string, fallback: string): string => {
@@ -91,7 +88,7 @@ function simulate(tenants: number, skewed: boolean, setting: Setting): Result {
   let clock = 0;
   const caches = Array.from(
     { length: CONTAINERS },
-    () => new DataKeyCacheModel({ maxEntries: setting.maxEntries, ttlMs: setting.ttlMs, now: () => clock }),
+    () => new DataKeyCache({ maxEntries: setting.maxEntries, ttlMs: setting.ttlMs, now: () => clock }),
   );
   const wrapped = Buffer.alloc(184);
   // One plaintext buffer for every entry: what the bench counts is hits and misses, and allocating
@@ -109,7 +106,7 @@ function simulate(tenants: number, skewed: boolean, setting: Setting): Result {
   while (clock < end) {
     clock += -Math.log(1 - rnd()) / opensPerMs;
     const tenant = pick();
-    const cache = caches[Math.floor(rnd() * CONTAINERS)] as DataKeyCacheModel;
+    const cache = caches[Math.floor(rnd() * CONTAINERS)] as DataKeyCache;
     const key = keys[tenant] as string;
     const hit = cache.get(key) !== undefined;
     if (!hit) cache.set(key, { plaintext, wrapped, keyArn });

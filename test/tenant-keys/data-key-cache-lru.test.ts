@@ -1,14 +1,14 @@
 import { DataKeyCache, type CachedDataKey } from '../../lambda/tenant-keys/data-key-cache';
 import { prng } from '../audit/fixtures';
-import { DataKeyCacheModel } from './data-key-cache-model';
+import { ReferenceLru } from './reference-lru';
 
 /**
- * bench/kms-budget.ts simulates containers with `DataKeyCacheModel` instead of the real cache (see
- * the model's header for why); its figures hold only if the two behave alike. Both are driven with
- * the same random operations on a shared clock, over few keys and small bounds so that hits, LRU
- * evictions, expiry by age and by uses all happen often, and every observable answer is compared.
+ * DataKeyCache keeps recency in a linked list (O(1) eviction, see its header); it must answer
+ * exactly as the obvious Map-ordered LRU does. Both are driven with the same random operations on
+ * a shared clock, over few keys and small bounds so that hits, LRU evictions, expiry by age and by
+ * uses all happen often, and every observable answer is compared.
  */
-describe('data key cache model (bench/kms-budget.ts)', () => {
+describe('data key cache LRU', () => {
   const cases = [
     { maxEntries: 1, ttlMs: 50, maxUses: 3 },
     { maxEntries: 4, ttlMs: 100, maxUses: 5 },
@@ -16,21 +16,21 @@ describe('data key cache model (bench/kms-budget.ts)', () => {
     { maxEntries: 16, ttlMs: 30, maxUses: 2 },
   ];
 
-  it.each(cases)('answers as DataKeyCache does: %o', (bounds) => {
+  it.each(cases)('answers as the Map-ordered reference LRU does: %o', (bounds) => {
     for (let seed = 1; seed <= 20; seed++) {
       const rnd = prng(seed * 7919 + bounds.maxEntries);
       let clock = 0;
       const real = new DataKeyCache({ ...bounds, now: () => clock });
-      const model = new DataKeyCacheModel({ ...bounds, now: () => clock });
+      const reference = new ReferenceLru({ ...bounds, now: () => clock });
       const realKeys: Buffer[] = [];
-      const modelKeys: Buffer[] = [];
+      const referenceKeys: Buffer[] = [];
       const value = (id: number, plaintext: Buffer): CachedDataKey => ({
         plaintext,
         wrapped: Buffer.alloc(0),
         keyArn: `key-${id}`,
       });
       const realTrace: string[] = [];
-      const modelTrace: string[] = [];
+      const referenceTrace: string[] = [];
       let hits = 0;
       let misses = 0;
       let evicted = 0;
@@ -40,28 +40,28 @@ describe('data key cache model (bench/kms-budget.ts)', () => {
         const r = rnd();
         if (r < 0.6) {
           const a = real.get(key);
-          const b = model.get(key);
+          const b = reference.get(key);
           realTrace.push(`get ${key}: ${a?.keyArn}`);
-          modelTrace.push(`get ${key}: ${b?.keyArn}`);
+          referenceTrace.push(`get ${key}: ${b?.keyArn}`);
           if (a) hits++;
           else misses++;
         } else if (r < 0.95) {
           realKeys.push(Buffer.alloc(4, 1));
-          modelKeys.push(Buffer.alloc(4, 1));
+          referenceKeys.push(Buffer.alloc(4, 1));
           const sizeBefore = real.size;
           real.set(key, value(op, realKeys[realKeys.length - 1] as Buffer));
-          model.set(key, value(op, modelKeys[modelKeys.length - 1] as Buffer));
+          reference.set(key, value(op, referenceKeys[referenceKeys.length - 1] as Buffer));
           if (real.size === sizeBefore && sizeBefore === bounds.maxEntries) evicted++;
         } else {
           real.delete(key);
-          model.delete(key);
+          reference.delete(key);
         }
         realTrace.push(`size ${real.size}`);
-        modelTrace.push(`size ${model.size}`);
+        referenceTrace.push(`size ${reference.size}`);
       }
-      expect(modelTrace).toEqual(realTrace);
+      expect(referenceTrace).toEqual(realTrace);
       // The same plaintext keys were zeroed (evicted, expired, replaced or deleted) by both.
-      expect(modelKeys.map((k) => k[0])).toEqual(realKeys.map((k) => k[0]));
+      expect(referenceKeys.map((k) => k[0])).toEqual(realKeys.map((k) => k[0]));
       // The operations exercised what they are meant to.
       expect(hits).toBeGreaterThan(0);
       expect(misses).toBeGreaterThan(0);
@@ -69,9 +69,9 @@ describe('data key cache model (bench/kms-budget.ts)', () => {
     }
   });
 
-  it('rejects the bounds DataKeyCache rejects', () => {
-    expect(() => new DataKeyCacheModel({ maxEntries: 0 })).toThrow(RangeError);
-    expect(() => new DataKeyCacheModel({ ttlMs: 0 })).toThrow(RangeError);
-    expect(() => new DataKeyCacheModel({ maxUses: 0 })).toThrow(RangeError);
+  it('rejects bounds that are not positive', () => {
+    expect(() => new DataKeyCache({ maxEntries: 0 })).toThrow(RangeError);
+    expect(() => new DataKeyCache({ ttlMs: 0 })).toThrow(RangeError);
+    expect(() => new DataKeyCache({ maxUses: 0 })).toThrow(RangeError);
   });
 });
