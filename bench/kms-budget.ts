@@ -177,13 +177,17 @@ async function main(): Promise<void> {
       }
     }
   }
-  const within = atBudget !== undefined && atBudget.decryptPerSecond <= BUDGET_DECRYPT_PER_S_AT_10K;
   out('');
-  out(
-    `Budget at 10,000 tenants, uniform traffic: at most ${BUDGET_DECRYPT_PER_S_AT_10K} Decrypt/s ` +
-      `(${money(BUDGET_DECRYPT_PER_S_AT_10K)}/month): ${within ? 'met' : 'NOT met'} ` +
-      `(${atBudget?.decryptPerSecond.toFixed(1)} Decrypt/s).`,
-  );
+  if (atBudget === undefined) {
+    out('Budget at 10,000 tenants, uniform traffic: not measured by this run (--tenants, --traffic).');
+  } else {
+    const within = atBudget.decryptPerSecond <= BUDGET_DECRYPT_PER_S_AT_10K;
+    out(
+      `Budget at 10,000 tenants, uniform traffic: at most ${BUDGET_DECRYPT_PER_S_AT_10K} Decrypt/s ` +
+        `(${money(BUDGET_DECRYPT_PER_S_AT_10K)}/month): ${within ? 'met' : 'NOT met'} ` +
+        `(${atBudget.decryptPerSecond.toFixed(1)} Decrypt/s).`,
+    );
+  }
   if (process.argv.includes('--write-docs')) {
     if (TENANTS.join() !== '1000,10000,100000' || TRAFFIC.join() !== 'uniform,zipf') {
       throw new Error('--write-docs writes the whole table: run it without --tenants or --traffic');
@@ -201,7 +205,7 @@ async function main(): Promise<void> {
     fs.writeFileSync(doc, await prettier.format(updated, { ...options, filepath: doc }));
     console.log(`\nwrote ${path.relative(process.cwd(), doc)}`);
   }
-  if (!within) process.exitCode = 1;
+  if (atBudget !== undefined && atBudget.decryptPerSecond > BUDGET_DECRYPT_PER_S_AT_10K) process.exitCode = 1;
 }
 
 void main();
