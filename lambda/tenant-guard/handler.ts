@@ -78,7 +78,7 @@ export function buildHandler(
 }
 
 const { logger } = createObservability({ service: 'tenant-api' });
-const tracer = createTracer('tenant-api');
+const tracer = createTracer();
 let ready: ReturnType<typeof buildHandler> | undefined;
 
 /** Correlation ids: API Gateway's request id and the organisation the authorizer verified. */

@@ -19,7 +19,7 @@ import type { ProxyEventLike } from './request';
 import { StoredSecretResolver } from './secrets';
 
 const { logger, metrics } = createObservability({ service: 'webhooks', namespace: WEBHOOK_METRICS.namespace });
-const tracer = createTracer('webhooks');
+const tracer = createTracer();
 const env = parseWebhookEnv(process.env);
 // IAM authentication through RDS Proxy: short-lived tokens, no password anywhere.
 const pool = createProxyPool(parseDatabaseEnv(process.env));
