@@ -225,9 +225,9 @@ type Stack = ReturnType<S3Client['middlewareStack']['clone']>;
 type Middleware = Parameters<Stack['addRelativeTo']>[0];
 
 /** A command of the S3 client (`new GetObjectCommand(...)`, `new PutObjectCommand(...)`). */
-export interface S3Command {
-  readonly input: object;
-  resolveMiddleware(stack: Stack, config: S3Client['config'], options: object): (args: { input: object }) => unknown;
+export interface S3Command<I extends object = object> {
+  readonly input: I;
+  resolveMiddleware(stack: Stack, config: S3Client['config'], options: object): (args: { input: I }) => unknown;
 }
 
 interface Captured {
@@ -242,9 +242,9 @@ const copy = (s?: ReadonlySet<string>): Set<string> => new Set(s ?? []);
  * A presigned URL for `command`, signed with `client`'s credentials: a drop-in for
  * `@aws-sdk/s3-request-presigner`'s `getSignedUrl` (same request, same URL).
  */
-export async function getSignedUrl(
+export async function getSignedUrl<I extends object>(
   client: S3Client,
-  command: S3Command,
+  command: S3Command<I>,
   options: S3PresignOptions = {},
 ): Promise<string> {
   let captured: Captured | undefined;

@@ -22,8 +22,10 @@ const LONG_TERM = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/
 const ORG = '0b6f3a52-1f0e-4c2e-9a57-3f0f1b2c3d4e';
 const SHA = `${'q'.repeat(43)}=`;
 
-const client = (credentials: ConstructorParameters<typeof S3Client>[0]['credentials'], region = 'eu-west-1') =>
-  new S3Client({ region, maxAttempts: 8, retryMode: 'adaptive', credentials });
+const client = (
+  credentials: NonNullable<ConstructorParameters<typeof S3Client>[0]>['credentials'],
+  region = 'eu-west-1',
+) => new S3Client({ region, maxAttempts: 8, retryMode: 'adaptive', credentials });
 
 /** The upload as lambda/tenant-guard/routes/files.ts presigns it. */
 function upload(keyArn: string, key: string, contentType = 'image/jpeg', size = 2048) {
