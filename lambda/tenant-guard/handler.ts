@@ -7,8 +7,8 @@
  * The tenant-keys provisioner and export bucket are named by PROVISIONER_FUNCTION and EXPORT_BUCKET
  * (both, or neither).
  */
-import { KMSClient } from '@aws-sdk/client-kms';
-import { LambdaClient } from '@aws-sdk/client-lambda';
+import type { KMSClient } from '@aws-sdk/client-kms';
+import type { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import type { Pool } from 'pg';
@@ -16,7 +16,7 @@ import * as z from 'zod/mini';
 import { PgAuditSink } from '../audit/pg-sink';
 import { createProxyPool, parseDatabaseEnv } from '../shared/db';
 import { createObservability, observed, type Log } from '../shared/observability';
-import { sdkRetries } from '../shared/sdk';
+import { onFirstUse, sdkRetries } from '../shared/sdk';
 import { createTracer } from '../shared/tracing';
 import type { SqlClient } from '../shared/migrations';
 import type { SecretCipher } from '../shared/secret-cipher';
@@ -94,7 +94,13 @@ export const handler = observed(
       const env = Env.parse(process.env);
       // Pipelined: a guarded read is two round trips to the proxy (docs/tenancy.md "Cost of the gate").
       const pool = createProxyPool(parseDatabaseEnv(process.env), { pipeline: true });
-      const kms = tracer.captureAWSv3Client(new KMSClient(sdkRetries()));
+      // KMS and Lambda are built, and their packages loaded, on the first request that calls them:
+      // most requests call neither (docs/ARCHITECTURE.md "Function bundles"). S3's package loads at
+      // cold start anyway (the file routes import its commands).
+      const kms = onFirstUse<KMSClient>(async () => {
+        const { KMSClient: Client } = await import('@aws-sdk/client-kms');
+        return tracer.captureAWSv3Client(new Client(sdkRetries()));
+      });
       const cache = new DataKeyCache();
       ready = buildHandler(pool, logger, {
         // Per-organisation secrets are sealed under the tenant's own KMS key (org_id context), read
@@ -103,7 +109,10 @@ export const handler = observed(
         ...(env.PROVISIONER_FUNCTION && env.EXPORT_BUCKET
           ? {
               tenantKeys: {
-                lambda: tracer.captureAWSv3Client(new LambdaClient(sdkRetries())),
+                lambda: onFirstUse<LambdaClient>(async () => {
+                  const { LambdaClient: Client } = await import('@aws-sdk/client-lambda');
+                  return tracer.captureAWSv3Client(new Client(sdkRetries()));
+                }),
                 provisionerFunction: env.PROVISIONER_FUNCTION,
                 s3: tracer.captureAWSv3Client(new S3Client(sdkRetries())),
                 exportBucket: env.EXPORT_BUCKET,

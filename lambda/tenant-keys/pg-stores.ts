@@ -18,7 +18,8 @@ import {
 } from './lifecycle';
 import type { LifecycleStore, TenantDataEraser } from './lifecycle-processor';
 import type { KeylessTenantSource } from './reconcile';
-import { ProvisionError, type KeySource, type TenantKeyRecord, type TenantKeyStore } from './provisioner';
+import { ProvisionError } from './provision-status';
+import type { KeySource, TenantKeyRecord, TenantKeyStore } from './provisioner';
 import { withTransaction } from '../shared/db';
 import type { SqlClient } from '../shared/migrations';
 
