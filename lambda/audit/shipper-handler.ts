@@ -17,7 +17,7 @@ import { loadShipperEnv } from './shipper-env';
 import { publishArchiveMetrics } from './shipper-metrics';
 
 const { logger, metrics } = createObservability({ service: 'audit-shipper', namespace: ARCHIVE_METRICS.namespace });
-const tracer = createTracer('audit-shipper');
+const tracer = createTracer();
 // Cold start: a misconfigured function fails here, before touching anything.
 const env = loadShipperEnv(process.env);
 const s3 = tracer.captureAWSv3Client(new S3Client(sdkRetries()));

@@ -125,7 +125,7 @@ export function createHandler(deps: DrillDeps) {
 }
 
 const { logger, metrics } = createObservability({ service: 'restore-drill', namespace: DRILL_METRICS.namespace });
-const tracer = createTracer('restore-drill');
+const tracer = createTracer();
 let cached: ((raw: unknown) => Promise<unknown>) | undefined;
 
 export const handler = observed(

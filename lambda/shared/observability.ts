@@ -1,6 +1,6 @@
 /**
  * Logs and metrics for every handler, with Powertools for AWS Lambda (TypeScript); traces of the AWS
- * SDK calls with lambda/shared/tracing.ts (only functions that make them bundle the X-Ray SDK).
+ * SDK calls with lambda/shared/tracing.ts (X-Ray subsegments without the X-Ray SDK).
  *
  * Handlers build one `Observability` per cold start and pass its logger and metrics to the pure
  * logic as the two small interfaces below, which Powertools satisfies and tests fake. Log fields

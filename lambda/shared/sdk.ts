@@ -26,3 +26,26 @@ export function errorName(e: unknown): string | undefined {
   }
   return undefined;
 }
+
+/** The part of an SDK client the logic calls. */
+export interface Sender {
+  send(...args: never[]): unknown;
+}
+
+/**
+ * A client built on its first `send`, for a client only some invocations need (the API's KMS and
+ * Lambda clients: most requests call neither). `build` imports the client package, so the package
+ * loads then, not at cold start: a request that needs it pays the load (docs/ARCHITECTURE.md,
+ * "Function bundles"). A failed build is retried on the next call.
+ */
+export function onFirstUse<C extends Sender>(build: () => Promise<C>): Pick<C, 'send'> {
+  let client: Promise<C> | undefined;
+  const send = (...args: never[]): Promise<unknown> => {
+    client ??= build().catch((e: unknown) => {
+      client = undefined;
+      throw e;
+    });
+    return client.then((c) => c.send(...args));
+  };
+  return { send } as Pick<C, 'send'>;
+}

@@ -19,7 +19,7 @@ import { PgFileCheckStore } from './pg-file-checks';
 
 const SERVICE = 'tenant-file-checker';
 const { logger, metrics } = createObservability({ service: SERVICE, namespace: 'Bulwark/TenantFiles' });
-const tracer = createTracer(SERVICE);
+const tracer = createTracer();
 
 export const checkerEnvSchema = z.object({
   AWS_REGION: z.string().check(z.minLength(1)),

@@ -8,8 +8,8 @@
  * (both, or neither).
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { KMSClient } from '@aws-sdk/client-kms';
-import { LambdaClient } from '@aws-sdk/client-lambda';
+import type { KMSClient } from '@aws-sdk/client-kms';
+import type { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import type { Pool } from 'pg';
@@ -17,7 +17,7 @@ import * as z from 'zod/mini';
 import { PgAuditSink } from '../audit/pg-sink';
 import { createProxyPool, parseDatabaseEnv } from '../shared/db';
 import { createObservability, observed, type Log } from '../shared/observability';
-import { sdkRetries } from '../shared/sdk';
+import { onFirstUse, sdkRetries } from '../shared/sdk';
 import { createTracer } from '../shared/tracing';
 import type { SqlClient } from '../shared/migrations';
 import type { SecretCipher } from '../shared/secret-cipher';
@@ -99,7 +99,7 @@ export function buildHandler(
 }
 
 const { logger, metrics } = createObservability({ service: 'tenant-api', namespace: TENANT_BUDGET_METRICS.namespace });
-const tracer = createTracer('tenant-api');
+const tracer = createTracer();
 let ready: ReturnType<typeof buildHandler> | undefined;
 
 /** Correlation ids: API Gateway's request id and the organisation the authorizer verified. */
@@ -115,7 +115,13 @@ export const handler = observed(
       const env = Env.parse(process.env);
       // Pipelined: a guarded read is two round trips to the proxy (docs/tenancy.md "Cost of the gate").
       const pool = createProxyPool(parseDatabaseEnv(process.env), { pipeline: true });
-      const kms = tracer.captureAWSv3Client(new KMSClient(sdkRetries()));
+      // KMS and Lambda are built, and their packages loaded, on the first request that calls them:
+      // most requests call neither (docs/ARCHITECTURE.md "Function bundles"). S3's package loads at
+      // cold start anyway (the file routes import its commands).
+      const kms = onFirstUse<KMSClient>(async () => {
+        const { KMSClient: Client } = await import('@aws-sdk/client-kms');
+        return tracer.captureAWSv3Client(new Client(sdkRetries()));
+      });
       const cache = new DataKeyCache();
       const budget =
         env.TENANT_BUDGET_TABLE && env.TENANT_BUDGET_PER_MINUTE
@@ -142,7 +148,10 @@ export const handler = observed(
         ...(env.PROVISIONER_FUNCTION && env.EXPORT_BUCKET
           ? {
               tenantKeys: {
-                lambda: tracer.captureAWSv3Client(new LambdaClient(sdkRetries())),
+                lambda: onFirstUse<LambdaClient>(async () => {
+                  const { LambdaClient: Client } = await import('@aws-sdk/client-lambda');
+                  return tracer.captureAWSv3Client(new Client(sdkRetries()));
+                }),
                 provisionerFunction: env.PROVISIONER_FUNCTION,
                 s3: tracer.captureAWSv3Client(new S3Client(sdkRetries())),
                 exportBucket: env.EXPORT_BUCKET,

@@ -144,7 +144,7 @@ export async function migrate(
 }
 
 const { logger } = createObservability({ service: 'schema-migration' });
-const tracer = createTracer('schema-migration');
+const tracer = createTracer();
 
 export const handler = observed(
   logger,

@@ -17,7 +17,7 @@ export type Scope = 'tenant' | 'caller';
 /** What the tenant-keys routes need beyond the database: the provisioner and the export bucket. */
 export interface TenantKeysApiDeps {
   /** Invokes the tenant-keys provisioner function. */
-  readonly lambda: LambdaClient;
+  readonly lambda: Pick<LambdaClient, 'send'>;
   /** Name or ARN of the provisioner function. */
   readonly provisionerFunction: string;
   /** Signs export download URLs (the API role's credentials: s3:GetObject on exports/*). */

@@ -11,7 +11,7 @@
  *   u8 version=1 | u16 len | key ARN | u16 len | wrapped data key | 12 B IV | 16 B tag | ciphertext
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { DecryptCommand, GenerateDataKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
+import type { KMSClient } from '@aws-sdk/client-kms';
 import { SECRET_PURPOSES, type SealedSecret, type SecretCipher, type SecretPurpose } from '../shared/secret-cipher';
 import { DataKeyCache } from './data-key-cache';
 import { CONTEXT_ORG, CONTEXT_PURPOSE, assertOrgId } from './key-policy';
@@ -123,6 +123,8 @@ export class EnvelopeCipher implements SecretCipher {
     const cacheKey = `seal\0${orgId}\0${purpose}\0${keyArn}`;
     let dk = this.cache.get(cacheKey);
     if (!dk) {
+      // Loaded on first use: the API loads the KMS client only when a route seals or opens a secret.
+      const { GenerateDataKeyCommand } = await import('@aws-sdk/client-kms');
       const r = await this.props.kms.send(
         new GenerateDataKeyCommand({
           KeyId: keyArn,
@@ -153,6 +155,7 @@ export class EnvelopeCipher implements SecretCipher {
     const cacheKey = `open\0${orgId}\0${purpose}\0${p.keyArn}\0${digest}`;
     let key = this.cache.get(cacheKey)?.plaintext;
     if (!key) {
+      const { DecryptCommand } = await import('@aws-sdk/client-kms');
       let r;
       try {
         r = await this.props.kms.send(

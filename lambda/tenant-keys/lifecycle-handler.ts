@@ -23,7 +23,7 @@ import { FILES_ROOT } from '../../contracts/tenant-files';
 import { baseEnvSchema, databasePool, parseEnv } from './runtime';
 
 const { logger } = createObservability({ service: 'tenant-key-lifecycle' });
-const tracer = createTracer('tenant-key-lifecycle');
+const tracer = createTracer();
 
 const envSchema = z.extend(baseEnvSchema, {
   EXPORT_BUCKET: z.string().check(z.minLength(3)),

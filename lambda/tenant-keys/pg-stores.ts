@@ -19,7 +19,8 @@ import {
 import type { LifecycleStore, TenantDataEraser } from './lifecycle-processor';
 import type { KeylessTenantSource } from './reconcile';
 import type { KeyBehindPolicy, KeyPolicyVersions } from './policy-refresh';
-import { ProvisionError, type KeySource, type TenantKeyRecord, type TenantKeyStore } from './provisioner';
+import { ProvisionError } from './provision-status';
+import type { KeySource, TenantKeyRecord, TenantKeyStore } from './provisioner';
 import { withTransaction } from '../shared/db';
 import type { SqlClient } from '../shared/migrations';
 

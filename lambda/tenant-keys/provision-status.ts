@@ -1,8 +1,31 @@
 /**
- * Stable HTTP statuses of the provisioner's refusals. Its own module so that the tenant API, which
- * maps the provisioner's answers to HTTP, imports it without bundling the provisioner itself.
+ * The provisioner's refusals and their stable HTTP statuses. Their own module so that the tenant API,
+ * which maps the provisioner's answers to HTTP, and the database stores import them without
+ * bundling the provisioner itself (nor loading the KMS client at cold start).
  */
-import type { ProvisionErrorCode } from './provisioner';
+import type { ByokFinding } from './key-policy';
+
+export type ProvisionErrorCode =
+  | 'INVALID_REQUEST'
+  | 'TENANT_SHREDDED'
+  | 'KEY_PENDING_DELETION'
+  | 'KEY_NOT_USABLE'
+  | 'BYOK_WRONG_REGION_OR_ACCOUNT'
+  | 'BYOK_POLICY_UNREADABLE'
+  | 'BYOK_POLICY_REJECTED'
+  | 'KEY_TAGS_MISMATCH'
+  | 'KEY_CONFLICT';
+
+export class ProvisionError extends Error {
+  constructor(
+    readonly code: ProvisionErrorCode,
+    message: string,
+    readonly findings: readonly ByokFinding[] = [],
+  ) {
+    super(message);
+    this.name = 'ProvisionError';
+  }
+}
 
 export const PROVISION_ERROR_STATUS: Readonly<Record<ProvisionErrorCode, number>> = {
   INVALID_REQUEST: 400,

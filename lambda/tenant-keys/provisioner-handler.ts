@@ -30,7 +30,7 @@ import { SweepFailed, sweepKeyless, type KeylessTenantSource, type SweepOptions,
 import { baseEnvSchema, databasePool, parseEnv, type BaseEnv } from './runtime';
 
 const { logger } = createObservability({ service: 'tenant-key-provisioner' });
-const tracer = createTracer('tenant-key-provisioner');
+const tracer = createTracer();
 
 const eventSchema = z.strictObject({
   orgId: z.uuid(),

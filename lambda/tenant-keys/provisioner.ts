@@ -34,7 +34,6 @@ import {
   checkByokPolicy,
   tenantKeyPolicy,
   tenantKeyTags,
-  type ByokFinding,
 } from './key-policy';
 import { readKeyTags, tenantTagProblems } from './key-tags';
 
@@ -71,27 +70,10 @@ export interface ProvisionerConfig {
   readonly orphanDeletionDays?: number;
 }
 
-export type ProvisionErrorCode =
-  | 'INVALID_REQUEST'
-  | 'TENANT_SHREDDED'
-  | 'KEY_PENDING_DELETION'
-  | 'KEY_NOT_USABLE'
-  | 'BYOK_WRONG_REGION_OR_ACCOUNT'
-  | 'BYOK_POLICY_UNREADABLE'
-  | 'BYOK_POLICY_REJECTED'
-  | 'KEY_TAGS_MISMATCH'
-  | 'KEY_CONFLICT';
+import { ProvisionError, type ProvisionErrorCode } from './provision-status';
 
-export class ProvisionError extends Error {
-  constructor(
-    readonly code: ProvisionErrorCode,
-    message: string,
-    readonly findings: readonly ByokFinding[] = [],
-  ) {
-    super(message);
-    this.name = 'ProvisionError';
-  }
-}
+// Defined with their HTTP statuses (provision-status.ts), which the API imports without this module.
+export { ProvisionError, type ProvisionErrorCode };
 
 export interface ProvisionResult {
   readonly keyArn: string;

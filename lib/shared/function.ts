@@ -21,7 +21,8 @@ export const BUNDLE_TARGET = 'node24';
  * JavaScript v3 service clients, `@aws-sdk/client-*`, and nothing else. The runtime's own copies of
  * the SDK's utilities are not importable (`@smithy/*` is not, on nodejs24.x: aws/aws-sdk-js-v3#6169),
  * and helpers such as `@aws-sdk/s3-request-presigner`, `lib-storage` or `rds-signer` are not
- * documented as included, so those are bundled. test/shared/bundles.test.ts bundles every function
+ * documented as included: a function that needs one bundles it (none does today: presigned URLs
+ * and database tokens are signed with node:crypto, lambda/shared/s3-presigner.ts and rds-auth-token.ts). test/shared/bundles.test.ts bundles every function
  * and fails on any other module left to the runtime.
  */
 export const RUNTIME_PROVIDED_MODULES: readonly string[] = ['@aws-sdk/client-*'];

@@ -4,7 +4,7 @@
  */
 import { DecryptCommand, KMSClient } from '@aws-sdk/client-kms';
 import { Readable } from 'node:stream';
-import { errorName, SDK_MAX_ATTEMPTS, sdkRetries } from '../../lambda/shared/sdk';
+import { errorName, onFirstUse, SDK_MAX_ATTEMPTS, sdkRetries } from '../../lambda/shared/sdk';
 
 function kmsAnswering(type: string, maxAttempts: number) {
   const requests: unknown[] = [];
@@ -53,5 +53,40 @@ describe('sdkRetries', () => {
       .catch((e: unknown) => e);
     expect(errorName(error)).toBe('AccessDeniedException');
     expect(requests).toHaveLength(1);
+  });
+});
+
+describe('onFirstUse', () => {
+  const sender = (log: string[]) => ({
+    send: (command: string) => {
+      log.push(command);
+      return Promise.resolve(`sent ${command}`);
+    },
+  });
+
+  it('builds the client on the first send only, once for concurrent sends', async () => {
+    const log: string[] = [];
+    let builds = 0;
+    const client = onFirstUse(() => {
+      builds++;
+      return Promise.resolve(sender(log));
+    });
+    expect(builds).toBe(0);
+    await expect(Promise.all([client.send('a'), client.send('b')])).resolves.toEqual(['sent a', 'sent b']);
+    await client.send('c');
+    expect(builds).toBe(1);
+    expect(log).toEqual(['a', 'b', 'c']);
+  });
+
+  it('builds again after a failed build, and passes the failure to the caller', async () => {
+    const log: string[] = [];
+    let builds = 0;
+    const client = onFirstUse(() => {
+      builds++;
+      return builds === 1 ? Promise.reject(new Error('load failed')) : Promise.resolve(sender(log));
+    });
+    await expect(client.send('a')).rejects.toThrow('load failed');
+    await expect(client.send('b')).resolves.toBe('sent b');
+    expect(builds).toBe(2);
   });
 });

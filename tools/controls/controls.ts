@@ -661,6 +661,7 @@ export const CONTROLS: readonly Control[] = [
       'lib/tenant-guard/tenant-guard.ts',
       'lambda/tenant-guard/files-credentials.ts',
       'lambda/tenant-guard/routes/files.ts',
+      'lambda/shared/s3-presigner.ts',
       'lambda/tenant-keys/key-policy.ts',
       'migrations/0408_tenant_files.sql',
     ],
@@ -670,6 +671,7 @@ export const CONTROLS: readonly Control[] = [
         'test/tenant-files/routes.test.ts',
         'presigns a PUT with the files credentials minted for the verified organisation, every constraint signed',
       ),
+      t('test/shared/s3-presigner.test.ts', 'the file upload, every constraint a signed header, with %s'),
       t('test/tenant-files/routes.test.ts', "cannot address another organisation's file by id"),
       t(
         'test/tenant-files/routes.test.ts',

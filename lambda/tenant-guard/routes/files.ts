@@ -9,7 +9,7 @@
  * checker released it (row status `clean`; IAM independently requires the object's release tag).
  */
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { getSignedUrl } from '../../shared/s3-presigner';
 import * as z from 'zod/mini';
 import { UUID } from '../../../contracts/ids';
 import { FILES_KEY_POLICY_VERSION } from '../../../contracts/tenant-keys';

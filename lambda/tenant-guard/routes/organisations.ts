@@ -3,7 +3,6 @@
  * The tenant's key is provisioned after COMMIT, or by the provisioner's scheduled sweep.
  */
 import { firstRow } from '../../shared/rows';
-import { InvokeCommand } from '@aws-sdk/client-lambda';
 import * as z from 'zod/mini';
 import { GuardError, parseInput } from '../errors';
 import { callerRoute, type Route } from '../route';
@@ -77,6 +76,8 @@ export const ORGANISATION_ROUTES: readonly Route[] = [
       afterCommit: async () => {
         if (!deps) return { keyProvisioning: 'deferred' };
         try {
+          // Loaded on first use (docs/ARCHITECTURE.md "Function bundles").
+          const { InvokeCommand } = await import('@aws-sdk/client-lambda');
           await deps.lambda.send(
             new InvokeCommand({
               FunctionName: deps.provisionerFunction,

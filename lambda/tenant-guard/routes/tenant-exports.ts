@@ -4,7 +4,7 @@
  */
 import { firstRow } from '../../shared/rows';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { getSignedUrl } from '../../shared/s3-presigner';
 import * as z from 'zod/mini';
 import { EXPORT_RETENTION_DAYS, MAX_URL_TTL_SECONDS } from '../../../contracts/tenant-keys';
 import { GuardError, parseInput } from '../errors';

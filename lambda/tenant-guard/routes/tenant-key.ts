@@ -2,7 +2,6 @@
  * Bring your own KMS key (`PUT /tenant/key`): the Owner of an enterprise tenant names a key, which
  * the tenant-keys provisioner checks and records (migrations/0302 re-checks the rules).
  */
-import { InvokeCommand } from '@aws-sdk/client-lambda';
 import * as z from 'zod/mini';
 import { PROVISION_ERROR_STATUS } from '../../tenant-keys/provision-status';
 import { GuardError, parseInput } from '../errors';
@@ -42,6 +41,8 @@ export const TENANT_KEY_ROUTES: readonly Route[] = [
     const d = requireTenantKeys(ctx);
     let payload: unknown;
     try {
+      // Loaded on first use (docs/ARCHITECTURE.md "Function bundles").
+      const { InvokeCommand } = await import('@aws-sdk/client-lambda');
       const out = await d.lambda.send(
         new InvokeCommand({
           FunctionName: d.provisionerFunction,

@@ -5,7 +5,7 @@
  */
 import * as z from 'zod/mini';
 import { GuardError, parseInput } from '../errors';
-import { ProvisionError } from '../../tenant-keys/provisioner';
+import { ProvisionError } from '../../tenant-keys/provision-status';
 import { PgWebhookSecretStore } from '../../webhooks/pg-secret-store';
 import { HMAC_PROVIDERS, type HmacProvider } from '../../../contracts/webhooks';
 import { MAX_SECRET_BYTES, MIN_SECRET_BYTES, WebhookSecretService } from '../../webhooks/secrets';
