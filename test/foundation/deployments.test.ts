@@ -127,6 +127,7 @@ describe('every deployment in the catalogue', () => {
         ShipperFunction: ['bulwark_audit_shipper'],
         TenantKeysProvisioner: ['bulwark_key_provisioner'],
         TenantKeysLifecycle: ['bulwark_lifecycle'],
+        FilesCheckerFunction: ['bulwark_file_checker'],
       });
     });
 
