@@ -78,20 +78,12 @@ export const FILE_REJECT_REASONS = [
   'checksum_mismatch',
   /** The first bytes are not the magic number of the declared content type. */
   'type_mismatch',
-  /** GuardDuty Malware Protection for S3 found a threat (with `requireMalwareScan`). */
+  /** A malware scanner found a threat (the plug-in point of docs/tenant-files.md "Malware scanning"). */
   'threats_found',
-  /** GuardDuty could not scan the object (unsupported, failed, access denied; with `requireMalwareScan`). */
+  /** A required malware scan could not scan the object (same plug-in point). */
   'not_scanned',
 ] as const;
 export type FileRejectReason = (typeof FILE_REJECT_REASONS)[number];
-
-/**
- * The tag GuardDuty Malware Protection for S3 writes on each scanned object, and the value that
- * lets the checker release one when the deployment requires a malware scan.
- */
-export const MALWARE_SCAN_TAG = 'GuardDutyMalwareScanStatus';
-export const MALWARE_SCAN_CLEAN = 'NO_THREATS_FOUND';
-export const MALWARE_SCAN_THREATS = 'THREATS_FOUND';
 
 /** The permission-grid module files belong to (vehicle photos, vehicle documents, bills of sale). */
 export const FILES_MODULE = 'vehicles';

@@ -1,7 +1,7 @@
 /**
  * The quarantine checker function (docs/tenant-files.md "Quarantine"): a thin adapter. EventBridge
- * delivers S3 `Object Created` events of the file store (and, with a required malware scan,
- * GuardDuty's scan results); each names one object version, which `FileChecker` checks.
+ * delivers S3 `Object Created` events of the file store; each names one object version, which
+ * `FileChecker` checks.
  *
  * Ignored events (another bucket, a key that is not a file's, no row, an object deleted since) are
  * logged and answered, never retried. Anything else that fails (S3, the database) throws: Lambda
@@ -24,7 +24,6 @@ const tracer = createTracer();
 export const checkerEnvSchema = z.object({
   AWS_REGION: z.string().check(z.minLength(1)),
   FILES_BUCKET: z.string().check(z.regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/)),
-  REQUIRE_MALWARE_SCAN: z.enum(['true', 'false']),
 });
 
 /** S3's EventBridge event (`Object Created`); the bucket is versioned, so a version id is always there. */
@@ -37,30 +36,12 @@ const objectCreated = z.object({
   }),
 });
 
-/** GuardDuty Malware Protection for S3's result event: the tag is on the object by then. */
-const scanResult = z.object({
-  source: z.literal('aws.guardduty'),
-  'detail-type': z.literal('GuardDuty Malware Protection Object Scan Result'),
-  detail: z.object({
-    s3ObjectDetails: z.object({
-      bucketName: z.string(),
-      objectKey: z.string(),
-      versionId: z.string().check(z.minLength(1)),
-    }),
-  }),
-});
-
-/** The object version an event names, or undefined for an event of neither kind. */
+/** The object version an event names, or undefined for any other event. */
 export function objectVersionOf(event: unknown): ObjectVersion | undefined {
   const created = objectCreated.safeParse(event);
   if (created.success) {
     const d = created.data.detail;
     return { bucket: d.bucket.name, key: d.object.key, versionId: d.object['version-id'] };
-  }
-  const scanned = scanResult.safeParse(event);
-  if (scanned.success) {
-    const d = scanned.data.detail.s3ObjectDetails;
-    return { bucket: d.bucketName, key: d.objectKey, versionId: d.versionId };
   }
   return undefined;
 }
@@ -95,7 +76,7 @@ export const handler = observed(logger, async (event: unknown, _context: Context
     const s3 = tracer.captureAWSv3Client(new S3Client({ ...sdkRetries(), region: cfg.AWS_REGION }));
     const checker = new FileChecker(
       { s3, store: new PgFileCheckStore(databasePool(cfg)), log: logger },
-      { bucket: cfg.FILES_BUCKET, requireMalwareScan: cfg.REQUIRE_MALWARE_SCAN === 'true' },
+      { bucket: cfg.FILES_BUCKET },
     );
     cached = makeCheckerHandler(checker, logger, metrics);
   }

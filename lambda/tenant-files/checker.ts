@@ -1,7 +1,7 @@
 /**
  * The quarantine checker (docs/tenant-files.md "Quarantine"): for one uploaded object version it
  * observes what S3 holds (HeadObject: size, SSE-KMS key, SHA-256; a ranged GetObject of the first
- * bytes: the content type they identify; with `requireMalwareScan`, GuardDuty's tag), hands the
+ * bytes: the content type they identify), hands the
  * observation to the database, which compares it with the row's declaration and the organisation's
  * tenant key and moves the row out of quarantine (migrations/0413 `app.record_file_check`), then
  * marks that exact version `bulwark-scan=clean` (readable by the files role) or `=rejected`
@@ -11,22 +11,12 @@
  * database) are thrown, so the invocation is retried and finally dead-lettered; an event that can
  * never succeed (a key that names no file, an object deleted since) is logged and ignored.
  */
-import {
-  GetObjectCommand,
-  GetObjectTaggingCommand,
-  HeadObjectCommand,
-  PutObjectTaggingCommand,
-  type S3Client,
-  type Tag,
-} from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, PutObjectTaggingCommand, type S3Client } from '@aws-sdk/client-s3';
 import {
   FILE_MAGIC_BYTES,
   FILE_SCAN_CLEAN,
   FILE_SCAN_REJECTED,
   FILE_SCAN_TAG,
-  MALWARE_SCAN_CLEAN,
-  MALWARE_SCAN_TAG,
-  MALWARE_SCAN_THREATS,
   type FileContentType,
   type FileRejectReason,
 } from '../../contracts/tenant-files';
@@ -41,8 +31,12 @@ export interface ObjectVersion {
   readonly versionId: string;
 }
 
-/** What the checker found that the database cannot see for itself. */
-export type FileCheckProblem = 'threats_found' | 'not_scanned' | 'unreadable';
+/**
+ * What the checker found that the database cannot see for itself: S3 refused it the bytes. (The
+ * database also takes a malware scanner's `threats_found` / `not_scanned`, the plug-in point of
+ * docs/tenant-files.md "Malware scanning"; this checker has no scanner to report.)
+ */
+export type FileCheckProblem = 'unreadable';
 
 /** What S3 holds for one version, as `app.record_file_check` takes it. */
 export interface FileObservation {
@@ -81,8 +75,7 @@ export type FileCheckIgnored =
   | 'FILE_CHECK_OTHER_BUCKET'
   | 'FILE_CHECK_NOT_A_FILE_KEY'
   | 'FILE_CHECK_OBJECT_GONE'
-  | 'FILE_CHECK_NO_ROW'
-  | 'FILE_CHECK_AWAITING_SCAN';
+  | 'FILE_CHECK_NO_ROW';
 
 export type FileCheckResult =
   | {
@@ -104,11 +97,6 @@ export interface FileCheckerDeps {
 export interface FileCheckerOptions {
   /** The file store's bucket: events of any other are ignored. */
   readonly bucket: string;
-  /**
-   * Release only versions GuardDuty Malware Protection for S3 tagged `NO_THREATS_FOUND`; a version
-   * it has not tagged yet stays quarantined until its scan-result event. @default false
-   */
-  readonly requireMalwareScan?: boolean;
 }
 
 const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
@@ -150,7 +138,6 @@ export class FileChecker {
     let problem: FileCheckProblem | null = null;
     let sha256: string | null = null;
     let contentType: FileContentType | null = null;
-    let tags: Tag[] = [];
     // Only an object under some KMS key is worth decrypting; the database decides whether it is
     // the organisation's (a refusal below is 'unreadable', rejected there as 'wrong_key').
     if (kmsKeyArn !== null) {
@@ -171,24 +158,13 @@ export class FileChecker {
       }
     }
 
-    if (this.options.requireMalwareScan && kmsKeyArn !== null && problem === null) {
-      tags = (await s3.send(new GetObjectTaggingCommand(at))).TagSet ?? [];
-      const scan = tags.find((t) => t.Key === MALWARE_SCAN_TAG)?.Value;
-      if (scan === undefined) return ignore('FILE_CHECK_AWAITING_SCAN');
-      if (scan === MALWARE_SCAN_THREATS) problem = 'threats_found';
-      else if (scan !== MALWARE_SCAN_CLEAN) problem = 'not_scanned';
-    }
-
     const outcome = await store.record({ objectKey: v.key, size, sha256, contentType, kmsKeyArn, problem });
     if (!outcome) return ignore('FILE_CHECK_NO_ROW');
 
     // This exact version is released only if the row is clean and the version is the one that
     // passed: a version put over a released file is checked on its own event, and never inherits.
     const mark = outcome.status === 'clean' && outcome.verdict === 'clean' ? FILE_SCAN_CLEAN : FILE_SCAN_REJECTED;
-    const kept = tags.filter((t) => t.Key === MALWARE_SCAN_TAG);
-    await s3.send(
-      new PutObjectTaggingCommand({ ...at, Tagging: { TagSet: [...kept, { Key: FILE_SCAN_TAG, Value: mark }] } }),
-    );
+    await s3.send(new PutObjectTaggingCommand({ ...at, Tagging: { TagSet: [{ Key: FILE_SCAN_TAG, Value: mark }] } }));
     const result = !outcome.changed ? 'unchanged' : outcome.status === 'clean' ? 'released' : 'rejected';
     if (!outcome.changed && outcome.status === 'clean' && mark !== FILE_SCAN_CLEAN) {
       log.warn('a new version of a released file failed its check', {

@@ -328,17 +328,6 @@ export const deploymentSchema = z.strictObject({
    * @default true in production, false elsewhere (see deploysAccountBaseline)
    */
   accountBaseline: z.boolean().optional(),
-  /** Tenant files (docs/tenant-files.md). */
-  tenantFiles: z
-    .strictObject({
-      /**
-       * The quarantine checker releases only versions GuardDuty Malware Protection for S3 tagged
-       * `NO_THREATS_FOUND` (docs/tenant-files.md "Malware scanning"; the GuardDuty protection plan
-       * for the files bucket is the operator's). Off: size, checksum, type and key are checked.
-       */
-      requireMalwareScan: z.boolean().default(false),
-    })
-    .default({ requireMalwareScan: false }),
   /** Where alarms go. */
   alarms: z.strictObject({
     email: z.email('must be an email address'),

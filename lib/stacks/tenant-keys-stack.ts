@@ -36,7 +36,6 @@ export class TenantKeysStack extends Stack {
             checker: {
               database: props.fileCheckerDatabase,
               alarmTopic: props.alarmTopic,
-              requireMalwareScan: props.deployment.tenantFiles.requireMalwareScan,
             },
           }
         : {}),

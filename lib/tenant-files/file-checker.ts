@@ -9,13 +9,7 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import {
-  FILES_ROOT,
-  FILE_SCAN_CLEAN,
-  FILE_SCAN_REJECTED,
-  FILE_SCAN_TAG,
-  MALWARE_SCAN_TAG,
-} from '../../contracts/tenant-files';
+import { FILES_ROOT, FILE_SCAN_CLEAN, FILE_SCAN_REJECTED, FILE_SCAN_TAG } from '../../contracts/tenant-files';
 import { TAG_DEPLOYMENT, TAG_KEY_CLASS, TENANT_KEY_CLASS } from '../../contracts/tenant-keys';
 import { acknowledge } from '../compliance/acknowledge';
 import type { DatabaseAccess } from '../data/database-access';
@@ -32,12 +26,6 @@ export interface FileCheckerProps {
   readonly database: DatabaseAccess;
   /** Receives the checker's alarms (errors, dead letters). */
   readonly alarmTopic: sns.ITopic;
-  /**
-   * Release only versions GuardDuty Malware Protection for S3 tagged `NO_THREATS_FOUND` (a GuardDuty
-   * protection plan for the bucket is the operator's, docs/tenant-files.md "Malware scanning").
-   * @default false
-   */
-  readonly requireMalwareScan?: boolean;
   /** Reserved concurrency: bounds database connections and S3/KMS request rates. @default 5 */
   readonly concurrency?: number;
 }
@@ -48,7 +36,7 @@ export interface FileCheckerProps {
  * version, lets the database decide (`app.record_file_check`, migrations/0413) and marks the version
  * `bulwark-scan=clean` or `=rejected`. Its role reads versions under `orgs/` only, decrypts only
  * through S3 with an `org_id` context (each tenant key's own policy binds that context to its
- * organisation), writes only the scan mark (and GuardDuty's, kept), and deletes nothing.
+ * organisation), writes only the scan mark, and deletes nothing.
  */
 export class FileChecker extends Construct {
   public readonly function: BulwarkFunction;
@@ -63,7 +51,6 @@ export class FileChecker extends Construct {
     const stack = Stack.of(this);
     const files = props.bucket.arnForObjects(`${FILES_ROOT}*`);
     const tenantKeys = stack.formatArn({ service: 'kms', resource: 'key', resourceName: '*' });
-    const malware = props.requireMalwareScan ?? false;
 
     const key = customerKey(this, 'Key', 'Encrypts the tenant-file checker logs, environment and dead letters');
     // EventBridge writes undeliverable events to the dead-letter queue encrypted with this key.
@@ -85,13 +72,12 @@ export class FileChecker extends Construct {
       network: props.database.network,
       environment: {
         FILES_BUCKET: props.bucket.bucketName,
-        REQUIRE_MALWARE_SCAN: String(malware),
       },
       statements: [
         // Every call names the event's version (HeadObject, the ranged GetObject): GetObjectVersion.
         new iam.PolicyStatement({
           sid: 'ReadUploadedVersions',
-          actions: ['s3:GetObjectVersion', ...(malware ? ['s3:GetObjectVersionTagging'] : [])],
+          actions: ['s3:GetObjectVersion'],
           resources: [files],
         }),
         new iam.PolicyStatement({
@@ -99,7 +85,7 @@ export class FileChecker extends Construct {
           actions: ['s3:PutObjectVersionTagging'],
           resources: [files],
           conditions: {
-            'ForAllValues:StringEquals': { 's3:RequestObjectTagKeys': [FILE_SCAN_TAG, MALWARE_SCAN_TAG] },
+            'ForAllValues:StringEquals': { 's3:RequestObjectTagKeys': [FILE_SCAN_TAG] },
             StringEquals: { [`s3:RequestObjectTag/${FILE_SCAN_TAG}`]: [FILE_SCAN_CLEAN, FILE_SCAN_REJECTED] },
           },
         }),
@@ -150,20 +136,6 @@ export class FileChecker extends Construct {
     });
     uploads.addTarget(target);
     this.rules.push(uploads);
-    if (malware) {
-      const scanned = new events.Rule(this, 'MalwareScanResults', {
-        description: 'GuardDuty Malware Protection scan results of tenant files to the quarantine checker',
-        eventPattern: {
-          source: ['aws.guardduty'],
-          detailType: ['GuardDuty Malware Protection Object Scan Result'],
-          detail: {
-            s3ObjectDetails: { bucketName: [props.bucket.bucketName], objectKey: [{ prefix: FILES_ROOT }] },
-          },
-        },
-      });
-      scanned.addTarget(target);
-      this.rules.push(scanned);
-    }
 
     const period = Duration.minutes(5);
     const errors = new cloudwatch.Alarm(this, 'Errors', {

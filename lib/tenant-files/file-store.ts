@@ -21,8 +21,6 @@ export interface TenantFileCheckerWiring {
   /** As `bulwark_file_checker` (the data tier's `databaseAccess(DATABASE_ROLES.fileChecker)`). */
   readonly database: DatabaseAccess;
   readonly alarmTopic: sns.ITopic;
-  /** @default false (FileCheckerProps.requireMalwareScan) */
-  readonly requireMalwareScan?: boolean;
 }
 
 export interface TenantFileStoreProps {
@@ -117,7 +115,6 @@ export class TenantFileStore extends Construct {
         deployment: props.deployment,
         database: props.checker.database,
         alarmTopic: props.checker.alarmTopic,
-        requireMalwareScan: props.checker.requireMalwareScan,
       });
     }
     const objects = bucket.arnForObjects('*');

@@ -50,8 +50,7 @@ const clean: FileCheckOutcome = {
   changed: true,
 };
 let log: RecordingLog;
-const checker = (requireMalwareScan = false) =>
-  new FileChecker({ s3: s3 as unknown as S3Client, store, log }, { bucket: BUCKET, requireMalwareScan });
+const checker = () => new FileChecker({ s3: s3 as unknown as S3Client, store, log }, { bucket: BUCKET });
 
 function holds(bytes: Buffer): void {
   s3.on(HeadObjectCommand).resolves({ ContentLength: bytes.length, ServerSideEncryption: 'aws:kms', SSEKMSKeyId: KMS });
@@ -186,38 +185,6 @@ describe('the checker', () => {
   });
 });
 
-describe('with a malware scan required', () => {
-  it('waits for GuardDuty: an untagged version stays quarantined and is not recorded', async () => {
-    holds(JPEG);
-    s3.on(GetObjectTaggingCommand).resolves({ TagSet: [] });
-    expect(await checker(true).check(at)).toEqual({ result: 'ignored', code: 'FILE_CHECK_AWAITING_SCAN' });
-    expect(s3.commandCalls(GetObjectTaggingCommand)[0]?.args[0].input).toEqual({
-      Bucket: BUCKET,
-      Key: KEY,
-      VersionId: 'v-42',
-    });
-    expect(recorded).toEqual([]);
-    expect(s3.commandCalls(PutObjectTaggingCommand)).toHaveLength(0);
-  });
-
-  it.each([
-    ['NO_THREATS_FOUND', null],
-    ['THREATS_FOUND', 'threats_found'],
-    ['UNSUPPORTED', 'not_scanned'],
-    ['FAILED', 'not_scanned'],
-  ])("passes GuardDuty's %s on as %s, keeping its tag on the version", async (status, problem) => {
-    holds(JPEG);
-    const guardDuty = { Key: 'GuardDutyMalwareScanStatus', Value: status };
-    s3.on(GetObjectTaggingCommand).resolves({ TagSet: [guardDuty, { Key: 'other', Value: 'x' }] });
-    await checker(true).check(at);
-    expect(recorded[0]?.problem).toBe(problem);
-    expect(s3.commandCalls(PutObjectTaggingCommand)[0]?.args[0].input.Tagging?.TagSet).toEqual([
-      guardDuty,
-      { Key: 'bulwark-scan', Value: 'clean' },
-    ]);
-  });
-});
-
 describe('the handler', () => {
   const created = {
     version: '0',
@@ -231,18 +198,15 @@ describe('the handler', () => {
     },
   };
 
-  it('reads the object version from S3 and GuardDuty events', () => {
+  it("reads the object version from S3's Object Created events, and from nothing else", () => {
     expect(objectVersionOf(created)).toEqual(at);
     expect(
       objectVersionOf({
         source: 'aws.guardduty',
         'detail-type': 'GuardDuty Malware Protection Object Scan Result',
-        detail: {
-          s3ObjectDetails: { bucketName: BUCKET, objectKey: KEY, versionId: 'v-42' },
-          scanResultDetails: { scanResultStatus: 'NO_THREATS_FOUND' },
-        },
+        detail: { s3ObjectDetails: { bucketName: BUCKET, objectKey: KEY, versionId: 'v-42' } },
       }),
-    ).toEqual(at);
+    ).toBeUndefined();
     expect(objectVersionOf({ ...created, 'detail-type': 'Object Deleted' })).toBeUndefined();
     expect(objectVersionOf({ ...created, detail: { ...created.detail, object: { key: KEY } } })).toBeUndefined();
   });

@@ -2,15 +2,10 @@
  * Template assertions for the tenant file store and its wiring (what IAM decides is proved by the
  * access-proof rows in tools/access-proof/files-rows.ts; this pins the resources and their wiring).
  */
-import { Stack, Stage } from 'aws-cdk-lib';
+import { Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import * as sns from 'aws-cdk-lib/aws-sns';
-import { DATABASE_ROLES } from '../../contracts/database';
-import { TenantFileStore } from '../../lib/tenant-files/file-store';
-import { importedDatabaseAccess } from '../support/database-access';
 import type { CfnResource } from 'aws-cdk-lib';
-import { buildTestStages, testApp } from '../support/cdk';
+import { buildTestStages } from '../support/cdk';
 import { EU } from '../support/catalogue';
 import type { BulwarkStage } from '../../lib/bulwark-stage';
 
@@ -129,7 +124,6 @@ describe('the quarantine checker', () => {
         RetryPolicy: { MaximumEventAgeInSeconds: 21600, MaximumRetryAttempts: 8 },
       }),
     ]);
-    // No malware scan required by default: no GuardDuty rule.
     expect(checker().rules).toHaveLength(1);
   });
 
@@ -139,7 +133,6 @@ describe('the quarantine checker', () => {
     expect(fn.Properties.Environment.Variables).toMatchObject({
       DB_USER: 'bulwark_file_checker',
       FILES_BUCKET: { Ref: logicalId(stage.tenantKeys.files.bucket) },
-      REQUIRE_MALWARE_SCAN: 'false',
     });
     expect(fn.Properties.ReservedConcurrentExecutions).toBe(5);
     expect(fn.Properties.DeadLetterConfig).toEqual({
@@ -198,46 +191,5 @@ describe('wiring', () => {
   it('lets the lifecycle erase files (every version under orgs/)', () => {
     const fn = keys.toJSON().Resources[logicalId(stage.tenantKeys.tenantKeys.lifecycle as never)];
     expect(Object.keys(fn.Properties.Environment.Variables)).toContain('FILES_BUCKET');
-  });
-
-  it('with a malware scan required, also reads the version tags and receives GuardDuty scan results', () => {
-    const stack = new Stack(
-      new Stage(testApp(), 'scan', { env: { account: '111122223333', region: 'eu-west-1' } }),
-      'S',
-    );
-    const vpc = ec2.Vpc.fromVpcAttributes(stack, 'Vpc', {
-      vpcId: 'vpc-0123456789abcdef0',
-      availabilityZones: ['eu-west-1a', 'eu-west-1b'],
-      privateSubnetIds: ['subnet-0123456789abcdef0', 'subnet-0123456789abcdef1'],
-    });
-    const store = new TenantFileStore(stack, 'Files', {
-      deployment: 'prod-eu',
-      checker: {
-        database: importedDatabaseAccess(stack, {
-          role: DATABASE_ROLES.fileChecker,
-          region: 'eu-west-1',
-          account: '111122223333',
-          vpc,
-          securityGroup: ec2.SecurityGroup.fromSecurityGroupId(stack, 'Sg', 'sg-0123456789abcdef0'),
-        }),
-        alarmTopic: sns.Topic.fromTopicArn(stack, 'Alarms', 'arn:aws:sns:eu-west-1:111122223333:alarms'),
-        requireMalwareScan: true,
-      },
-    });
-    const t = Template.fromStack(stack).toJSON().Resources;
-    const c = store.checker!;
-    expect(c.rules).toHaveLength(2);
-    expect(t[logicalId(c.rules[1] as never)].Properties.EventPattern).toEqual({
-      source: ['aws.guardduty'],
-      'detail-type': ['GuardDuty Malware Protection Object Scan Result'],
-      detail: {
-        s3ObjectDetails: { bucketName: [{ Ref: logicalId(store.bucket) }], objectKey: [{ prefix: 'orgs/' }] },
-      },
-    });
-    expect(t[logicalId(c.function.function)].Properties.Environment.Variables.REQUIRE_MALWARE_SCAN).toBe('true');
-    const read = (
-      t[logicalId(c.function.policy as never)].Properties.PolicyDocument.Statement as { Sid: string }[]
-    ).find((x) => x.Sid === 'ReadUploadedVersions');
-    expect(read).toMatchObject({ Action: ['s3:GetObjectVersion', 's3:GetObjectVersionTagging'] });
   });
 });

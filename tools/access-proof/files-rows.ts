@@ -29,7 +29,7 @@ const viaS3 = (org: string, objectOf = org) => ({
   'kms:EncryptionContextKeys': ['org_id', 'aws:s3:arn'],
 });
 const assumeA = { 'aws:RequestTag/org_id': '${org:A}', 'aws:TagKeys': ['org_id'] };
-/** The checker's mark on a version: `bulwark-scan=<value>` (and GuardDuty's tag, kept, when present). */
+/** The checker's mark on a version: `bulwark-scan=<value>`. */
 const mark = (value: string, keys: string[] = ['bulwark-scan']) => ({
   's3:RequestObjectTagKeys': keys,
   's3:RequestObjectTag/bulwark-scan': value,
@@ -128,12 +128,12 @@ export const FILES_MUST_ALLOW: readonly AccessRow[] = [
     why: 'the one exception to NobodyWritesTheReleaseMark: the checker marks the version it checked',
   },
   {
-    id: 'checker-writes-rejected-mark-keeping-guardduty',
+    id: 'checker-writes-rejected-mark',
     who: { role: CHECKER },
     action: 's3:PutObjectVersionTagging',
     resource: object('A'),
-    context: mark('rejected', ['GuardDutyMalwareScanStatus', 'bulwark-scan']),
-    why: "a rejected version is marked for the lifecycle's expiry, GuardDuty's verdict kept beside it",
+    context: mark('rejected'),
+    why: "a rejected version is marked for the lifecycle's expiry",
   },
 ];
 
@@ -608,7 +608,7 @@ export const FILES_MUST_DENY: readonly AccessRow[] = [
     action: 's3:PutObjectVersionTagging',
     resource: object('A'),
     context: mark('clean', ['bulwark-scan', 'owner']),
-    why: 'the checker writes the scan mark (and keeps GuardDuty’s), no tag of its own choosing',
+    why: 'the checker writes the scan mark, no tag of its own choosing',
   },
   {
     id: 'checker-writes-unknown-mark',
