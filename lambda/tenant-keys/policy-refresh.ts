@@ -20,6 +20,7 @@
  */
 import { GetKeyPolicyCommand, PutKeyPolicyCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { errorName } from '../shared/sdk';
+import { BoundedRun, type BoundedRunOptions } from './bounded-run';
 import { KEY_POLICY_VERSION, checkByokPolicy, recognisePolicyVersion, tenantKeyPolicy } from './key-policy';
 import { readKeyTags, tenantTagProblems } from './key-tags';
 import type { KeySource } from './provisioner';
@@ -44,23 +45,9 @@ export interface PolicyRefreshConfig {
   readonly partition?: string;
 }
 
-export interface PolicyRefreshOptions {
+export interface PolicyRefreshOptions extends BoundedRunOptions {
   /** @default 100 */
   readonly pageSize?: number;
-  /** Milliseconds the invocation has left. @default - one page, no time limit */
-  readonly remainingMs?: () => number;
-  /** Stop starting keys with less than this left (ms). @default 30000 */
-  readonly reserveMs?: number;
-  /** @default 1000 */
-  readonly backoffBaseMs?: number;
-  /** @default 20000 */
-  readonly backoffMaxMs?: number;
-  /** @default 6 */
-  readonly maxBackoffs?: number;
-  /** @default setTimeout */
-  readonly sleep?: (ms: number) => Promise<void>;
-  /** @default Math.random */
-  readonly random?: () => number;
 }
 
 export interface PolicyRefreshSummary {
@@ -93,8 +80,6 @@ class Refused extends Error {
     super(code);
   }
 }
-
-const THROTTLED = new Set(['ThrottlingException', 'LimitExceededException']);
 
 type Outcome = 'reput' | 'current' | { readonly byokProblems: readonly string[] };
 
@@ -157,51 +142,32 @@ export async function refreshKeyPolicies(
 ): Promise<PolicyRefreshSummary> {
   const pageSize = options.pageSize ?? 100;
   if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 100) throw new RangeError('refresh page must be 1-100');
-  const reserveMs = options.reserveMs ?? 30_000;
-  const base = options.backoffBaseMs ?? 1000;
-  const cap = options.backoffMaxMs ?? 20_000;
-  const maxBackoffs = options.maxBackoffs ?? 6;
-  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-  const random = options.random ?? Math.random;
-  const timeLeft = (): boolean => options.remainingMs === undefined || options.remainingMs() > reserveMs;
-
+  const run = new BoundedRun(options);
   let checked = 0;
   let reput = 0;
   let current = 0;
-  let throttled = 0;
-  let consecutiveThrottles = 0;
   const byokBehind: { orgId: string; problems: readonly string[] }[] = [];
   const failed: { orgId: string; error: string }[] = [];
   let after: string | null = null;
-  let pages = 0;
-  refresh: while (timeLeft() && (options.remainingMs !== undefined || pages === 0)) {
-    pages++;
+  refresh: while (run.nextPage()) {
     const page = await store.behind(KEY_POLICY_VERSION, after, pageSize);
     if (page.length === 0) break;
     for (const key of page) {
-      for (let backoffs = 0; ; backoffs++) {
-        if (!timeLeft()) break refresh;
-        try {
-          const outcome = await refreshOne(kms, store, config, key);
-          checked++;
-          if (outcome === 'reput') reput++;
-          else if (outcome === 'current') current++;
-          else byokBehind.push({ orgId: key.orgId, problems: outcome.byokProblems });
-          consecutiveThrottles = 0;
-        } catch (e) {
-          const error = e instanceof Refused ? e.code : (errorName(e) ?? 'Error');
-          if (THROTTLED.has(error) && backoffs < maxBackoffs) {
-            throttled++;
-            const ceiling = Math.min(cap, base * 2 ** consecutiveThrottles++);
-            await sleep(Math.floor(random() * ceiling));
-            continue;
-          }
-          checked++;
-          // A bring-your-own key we cannot read is the customer's to fix, like one that lacks a statement.
-          if (key.source === 'byok') byokBehind.push({ orgId: key.orgId, problems: [error] });
-          else failed.push({ orgId: key.orgId, error });
-        }
-        break;
+      const r = await run.attempt(
+        () => refreshOne(kms, store, config, key),
+        (e) => (e instanceof Refused ? e.code : undefined),
+      );
+      if (r.kind === 'out_of_time') break refresh;
+      checked++;
+      if (r.kind === 'done') {
+        if (r.value === 'reput') reput++;
+        else if (r.value === 'current') current++;
+        else byokBehind.push({ orgId: key.orgId, problems: r.value.byokProblems });
+      } else if (key.source === 'byok') {
+        // A bring-your-own key we cannot read is the customer's to fix, like one that lacks a statement.
+        byokBehind.push({ orgId: key.orgId, problems: [r.error] });
+      } else {
+        failed.push({ orgId: key.orgId, error: r.error });
       }
       after = key.orgId;
     }
@@ -214,7 +180,7 @@ export async function refreshKeyPolicies(
     checked,
     reput,
     current,
-    throttled,
+    throttled: run.throttled,
     byokBehind,
     failed,
     behind,
