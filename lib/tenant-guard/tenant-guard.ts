@@ -10,13 +10,14 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { securityHeaders } from '../../contracts/security-headers';
 import { TENANT_ROUTE_PREFIXES } from '../../contracts/tenant-api';
-import { FILES_CREDENTIAL_REUSE_SECONDS, FILES_SESSION_TAG } from '../../contracts/tenant-files';
+import { FILES_CREDENTIAL_REUSE_SECONDS } from '../../contracts/tenant-files';
 import { staticHeaderValues } from '../api/platform-api';
 import { acknowledge } from '../compliance/acknowledge';
 import { customerKey } from '../observability/keys';
 import type { DatabaseAccess } from '../data/database-access';
 import { BulwarkFunction } from '../shared/function';
 import type { GateKey } from './gate-key';
+import { orgSessionRole } from '../tenant-files/session-role';
 import { TenantBudgetTable } from './tenant-budget';
 
 /** The aggregate per-organisation request budget (docs/rate-limits.md "Per tenant"). */
@@ -90,9 +91,6 @@ export interface TenantGuardFileStore {
   /** What a files-role session may do, scoped by its `org_id` session tag; attached to the files role. */
   readonly sessionPolicy: iam.IManagedPolicy;
 }
-
-/** The shape an organisation id has; the files role's trust policy refuses any other session tag value. */
-const ORG_ID_PATTERN = '????????-????-????-????-????????????';
 
 /**
  * The tenant guard: the identity provider (a Cognito user pool with MFA required and a custom
@@ -307,23 +305,11 @@ export class TenantGuard extends Construct {
   public useFileStore(store: TenantGuardFileStore): iam.Role {
     if (this.filesRole) throw new Error(`${this.node.path}: the file store is already wired`);
     const authorizerRole = this.authorizer.role;
-    const trustConditions = {
-      StringLike: { [`aws:RequestTag/${FILES_SESSION_TAG}`]: ORG_ID_PATTERN },
-      'ForAllValues:StringEquals': { 'aws:TagKeys': [FILES_SESSION_TAG] },
-    };
-    const role = new iam.Role(this, 'FilesRole', {
+    const role = orgSessionRole(this, 'FilesRole', {
+      assumedBy: authorizerRole,
       description: 'Tenant files: assumed by the tenant authorizer only, scoped by the org_id session tag',
-      assumedBy: new iam.PrincipalWithConditions(new iam.ArnPrincipal(authorizerRole.roleArn), trustConditions),
-      maxSessionDuration: Duration.hours(1),
+      tagSid: 'TagSessionsWithTheVerifiedOrganisationOnly',
     });
-    role.assumeRolePolicy?.addStatements(
-      new iam.PolicyStatement({
-        sid: 'TagSessionsWithTheVerifiedOrganisationOnly',
-        principals: [new iam.ArnPrincipal(authorizerRole.roleArn)],
-        actions: ['sts:TagSession'],
-        conditions: trustConditions,
-      }),
-    );
     role.addManagedPolicy(store.sessionPolicy);
     // No identity statement on the authorizer: in the same account a trust policy that names the
     // role's ARN grants AssumeRole and TagSession by itself, and the authorizer's policy naming the

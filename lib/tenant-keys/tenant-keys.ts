@@ -32,6 +32,7 @@ import { allowEventsToUseKey, allowLogsToUseKey, customerKey } from '../observab
 import type { DatabaseAccess } from '../data/database-access';
 import { BulwarkFunction } from '../shared/function';
 import { SECURE_BUCKET_DEFAULTS } from '../shared/bucket';
+import { orgSessionRole } from '../tenant-files/session-role';
 
 /** Each function's own database access (the data tier's `databaseAccess(role)`). */
 export interface TenantKeysDatabases {
@@ -551,23 +552,11 @@ export class TenantKeys extends Construct {
    */
   private exportReader(files: s3.IBucket, lifecycleRole: iam.IRole): iam.Role {
     const stack = Stack.of(this);
-    const trustConditions = {
-      StringLike: { [`aws:RequestTag/${FILES_SESSION_TAG}`]: '????????-????-????-????-????????????' },
-      'ForAllValues:StringEquals': { 'aws:TagKeys': [FILES_SESSION_TAG] },
-    };
-    const role = new iam.Role(this, 'FilesExportReader', {
+    const role = orgSessionRole(this, 'FilesExportReader', {
+      assumedBy: lifecycleRole,
       description: "Tenant export: reads one organisation's released files, scoped by the org_id session tag",
-      assumedBy: new iam.PrincipalWithConditions(new iam.ArnPrincipal(lifecycleRole.roleArn), trustConditions),
-      maxSessionDuration: Duration.hours(1),
+      tagSid: 'TagSessionsWithTheExportedOrganisationOnly',
     });
-    role.assumeRolePolicy?.addStatements(
-      new iam.PolicyStatement({
-        sid: 'TagSessionsWithTheExportedOrganisationOnly',
-        principals: [new iam.ArnPrincipal(lifecycleRole.roleArn)],
-        actions: ['sts:TagSession'],
-        conditions: trustConditions,
-      }),
-    );
     const orgTag = `\${aws:PrincipalTag/${FILES_SESSION_TAG}}`;
     const own = files.arnForObjects(`${FILES_ROOT}${orgTag}/*`);
     const tenantKeys = stack.formatArn({ service: 'kms', resource: 'key', resourceName: '*' });
