@@ -137,6 +137,48 @@ export const FILES_MUST_ALLOW: readonly AccessRow[] = [
   },
 ];
 
+/**
+ * What the trust policy of an org-tagged session role (lib/tenant-files/session-role.ts) refuses
+ * even its one minter: a session without the org_id tag, with another tag key beside it, or with a
+ * value that is not shaped like an organisation id.
+ */
+function sessionTagRefusals(
+  minter: string,
+  role: string,
+  session: string,
+  ids: { readonly untagged: string; readonly withMore: string; readonly wildcard: string },
+): AccessRow[] {
+  return [
+    {
+      id: ids.untagged,
+      who: { role: minter },
+      action: 'sts:AssumeRole',
+      resource: `\${${role}}`,
+      why: `${session} without an org_id tag would be scoped to nothing defined`,
+    },
+    {
+      id: ids.withMore,
+      who: { role: minter },
+      action: 'sts:TagSession',
+      resource: `\${${role}}`,
+      context: {
+        'aws:RequestTag/org_id': '${org:A}',
+        'aws:RequestTag/bulwark:tenant-key-user': 'x',
+        'aws:TagKeys': ['org_id', 'bulwark:tenant-key-user'],
+      },
+      why: 'no session tag but org_id: the role tag the key policies read cannot be overridden',
+    },
+    {
+      id: ids.wildcard,
+      who: { role: minter },
+      action: 'sts:TagSession',
+      resource: `\${${role}}`,
+      context: { 'aws:RequestTag/org_id': '*', 'aws:TagKeys': ['org_id'] },
+      why: 'an org_id that is not a UUID could widen the prefix the policy variable builds',
+    },
+  ];
+}
+
 /** The export worker reads the exported organisation's released files, and nothing else. */
 export const FILES_EXPORT_MUST_ALLOW: readonly AccessRow[] = [
   {
@@ -294,33 +336,11 @@ export const FILES_EXPORT_MUST_DENY: readonly AccessRow[] = [
     context: released,
     why: "the export worker's own role reads no file: only a session tagged with one organisation does",
   },
-  {
-    id: 'lifecycle-assumes-export-reader-untagged',
-    who: { role: LIFECYCLE },
-    action: 'sts:AssumeRole',
-    resource: `\${${EXPORT_READER}}`,
-    why: 'an export reader session without an org_id tag would be scoped to nothing defined',
-  },
-  {
-    id: 'lifecycle-tags-export-reader-with-more',
-    who: { role: LIFECYCLE },
-    action: 'sts:TagSession',
-    resource: `\${${EXPORT_READER}}`,
-    context: {
-      'aws:RequestTag/org_id': '${org:A}',
-      'aws:RequestTag/bulwark:tenant-key-user': 'x',
-      'aws:TagKeys': ['org_id', 'bulwark:tenant-key-user'],
-    },
-    why: 'no session tag but org_id: the role tag the key policies read cannot be overridden',
-  },
-  {
-    id: 'lifecycle-tags-export-reader-with-wildcard',
-    who: { role: LIFECYCLE },
-    action: 'sts:TagSession',
-    resource: `\${${EXPORT_READER}}`,
-    context: { 'aws:RequestTag/org_id': '*', 'aws:TagKeys': ['org_id'] },
-    why: 'an org_id that is not a UUID could widen the prefix the policy variable builds',
-  },
+  ...sessionTagRefusals(LIFECYCLE, EXPORT_READER, 'an export reader session', {
+    untagged: 'lifecycle-assumes-export-reader-untagged',
+    withMore: 'lifecycle-tags-export-reader-with-more',
+    wildcard: 'lifecycle-tags-export-reader-with-wildcard',
+  }),
   {
     id: 'authorizer-assumes-export-reader',
     who: { role: AUTHORIZER },
@@ -486,33 +506,11 @@ export const FILES_MUST_DENY: readonly AccessRow[] = [
     context: assumeA,
     why: "the trust policy names the authorizer's role alone",
   },
-  {
-    id: 'authorizer-assumes-files-role-untagged',
-    who: { role: AUTHORIZER },
-    action: 'sts:AssumeRole',
-    resource: `\${${FILES_ROLE}}`,
-    why: 'a files session without an org_id tag would be scoped to nothing defined',
-  },
-  {
-    id: 'authorizer-tags-files-session-with-more',
-    who: { role: AUTHORIZER },
-    action: 'sts:TagSession',
-    resource: `\${${FILES_ROLE}}`,
-    context: {
-      'aws:RequestTag/org_id': '${org:A}',
-      'aws:RequestTag/bulwark:tenant-key-user': 'x',
-      'aws:TagKeys': ['org_id', 'bulwark:tenant-key-user'],
-    },
-    why: 'no session tag but org_id: the role tag the key policies read cannot be overridden',
-  },
-  {
-    id: 'authorizer-tags-files-session-with-wildcard',
-    who: { role: AUTHORIZER },
-    action: 'sts:TagSession',
-    resource: `\${${FILES_ROLE}}`,
-    context: { 'aws:RequestTag/org_id': '*', 'aws:TagKeys': ['org_id'] },
-    why: 'an org_id that is not a UUID could widen the prefix the policy variable builds',
-  },
+  ...sessionTagRefusals(AUTHORIZER, FILES_ROLE, 'a files session', {
+    untagged: 'authorizer-assumes-files-role-untagged',
+    withMore: 'authorizer-tags-files-session-with-more',
+    wildcard: 'authorizer-tags-files-session-with-wildcard',
+  }),
   {
     id: 'administrator-releases-file',
     who: { administrator: true },
