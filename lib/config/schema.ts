@@ -516,7 +516,7 @@ function crossFieldIssues(raw: unknown): Issue[] {
   if (rateLimit !== undefined && perMinute !== undefined && perMinute > rateLimit * 60) {
     add(
       ['edge', 'tenantBudget', 'requestsPerMinute'],
-      `${perMinute} is more than the stage throttle admits in a minute (${rateLimit * 60}, edge.throttle.rateLimit × 60): ` +
+      `${perMinute} is more than the stage throttle admits in a minute (${rateLimit * 60}, edge.throttle.rateLimit x 60): ` +
         'such a budget bounds no tenant',
     );
   }

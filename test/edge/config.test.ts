@@ -119,7 +119,7 @@ describe('per-tenant budget', () => {
         edge: { ...eu.edge, throttle: { rateLimit: 10, burstLimit: 20 }, tenantBudget: { requestsPerMinute: 601 } },
       }),
     ).toEqual([
-      'prod-eu.edge.tenantBudget.requestsPerMinute: 601 is more than the stage throttle admits in a minute (600, edge.throttle.rateLimit × 60): such a budget bounds no tenant (from catalogue)',
+      'prod-eu.edge.tenantBudget.requestsPerMinute: 601 is more than the stage throttle admits in a minute (600, edge.throttle.rateLimit x 60): such a budget bounds no tenant (from catalogue)',
     ]);
   });
 
