@@ -350,6 +350,14 @@ export const FILES_EXPORT_MUST_DENY: readonly AccessRow[] = [
     why: 'only the export worker may mint export reader sessions',
   },
   {
+    id: 'tenant-api-assumes-export-reader',
+    who: { role: 'Edge/TenantGuard/Api/Role' },
+    action: 'sts:AssumeRole',
+    resource: `\${${EXPORT_READER}}`,
+    context: assumeA,
+    why: 'a compromised API function cannot mint export reader sessions for any organisation',
+  },
+  {
     id: 'administrator-assumes-export-reader',
     who: { administrator: true },
     action: 'sts:AssumeRole',
